@@ -1,0 +1,65 @@
+# epigrid: the README's commands. Needs Python >= 3.12 (Django 6.1); make finds one.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/test
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The first interpreter >= 3.12 among the usual names and pyenv's installs.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.14 python3 $$HOME/.pyenv/versions/3.1[234]*/bin/python3 /usr/local/bin/python3.1[234] /usr/bin/python3.1[234]; do \
+	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
+
+.PHONY: venv demo test test-sqlite test-postgres test-browser lint bench bench-small messages clean
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "epigrid needs Python 3.12 or newer (Django 6.1). Install python3.12 or python3.13, or run: make PYTHON=/path/to/python3.12 ..." >&2; exit 1; fi
+	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/epigrid migrate --verbosity 0
+	$(BIN)/epigrid demo --if-empty
+	@echo ""
+	@echo "  epigrid is running at http://$(HOST):$(PORT)/   (Ctrl-C to stop)"
+	@echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs"
+	@echo ""
+	$(BIN)/epigrid runserver --noreload $(HOST):$(PORT)
+
+# The whole suite on SQLite, then on PostgreSQL when one answers, then the browser tests
+# when Debian's Chromium is installed.
+test: $(STAMP) lint test-sqlite test-postgres test-browser
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test-sqlite: $(STAMP)
+	$(BIN)/pytest -q -m "not browser"
+
+test-postgres: $(STAMP)
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(DATABASE_URL_PG)', connect_timeout=3).close()" 2>/dev/null; then \
+	  echo "== PostgreSQL: $(DATABASE_URL_PG)"; DATABASE_URL=$(DATABASE_URL_PG) $(BIN)/pytest -q -m "not browser"; \
+	else echo "== PostgreSQL not reachable at $(DATABASE_URL_PG): skipped"; fi
+
+test-browser: $(STAMP)
+	@if [ -x /usr/bin/chromium ]; then $(BIN)/pytest -q -m browser; \
+	else echo "== /usr/bin/chromium not installed (apt-get install chromium): browser tests skipped"; fi
+
+# Benchmarks against PostgreSQL; BENCH_SCALE=small for CI, full for the figures in the issues.
+bench: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_PG)} $(BIN)/python -m bench $${BENCH_SCALE:-full}
+
+bench-small: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-$(DATABASE_URL_PG)} $(BIN)/python -m bench small
+
+messages: $(STAMP)
+	cd src/epigrid && ../../$(BIN)/epigrid makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/epigrid compilemessages
+
+clean:
+	rm -rf $(VENV) var .hypothesis

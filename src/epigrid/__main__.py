@@ -1,0 +1,3 @@
+from epigrid.manage import main
+
+main()

@@ -1,0 +1,103 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.core.scoping import GridScopedQuerySet
+
+from .choices import Role
+
+
+class User(AbstractUser):
+    """用户: a staff account (grid member, community staff, commander, guard, inspector…)."""
+
+    full_name = models.CharField(_("full name"), max_length=50, blank=True)
+    # Staff are often residents too; their file then shows their grid roles.
+    person = models.OneToOneField(
+        "people.Person",
+        verbose_name=_("person file"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="user",
+    )
+
+    class Meta:
+        verbose_name = _("user")
+
+    def __str__(self) -> str:
+        return self.full_name or self.username
+
+    def active_assignment_paths(self) -> list[str]:
+        return list(self.grid_assignments.filter(ended_at__isnull=True).values_list("node__path", flat=True))
+
+
+class GridAssignmentQuerySet(GridScopedQuerySet):
+    grid_path_lookups = ("node__path",)
+
+    def active(self):
+        return self.filter(ended_at__isnull=True)
+
+
+class GridAssignment(models.Model):
+    """网格分配: a user holds a role on a grid node, with duty tags; ended, never deleted."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, related_name="grid_assignments"
+    )
+    node = models.ForeignKey(
+        "grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="assignments"
+    )
+    role = models.CharField(_("role"), max_length=24, choices=Role.choices)
+    duties = models.JSONField(_("duties"), default=list, blank=True)
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = GridAssignmentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("grid assignment")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "node", "role"], condition=Q(ended_at__isnull=True), name="assignment_unique_active"
+            )
+        ]
+        indexes = [models.Index(fields=["node", "role"], name="assignment_node_role_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.node}"
+
+
+class LoginFailure(models.Model):
+    """A failed login, counted for the lockout."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("login failure")
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class ApiToken(models.Model):
+    """A device's bearer token; only its SHA-256 is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+
+    def __str__(self) -> str:
+        return f"token of {self.user}"

@@ -1,0 +1,17 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.urls import path
+
+from . import views
+
+
+@login_required
+def home(request):
+    return redirect("grids:tree")
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+]

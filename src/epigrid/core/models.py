@@ -1,0 +1,79 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ImportKind(models.TextChoices):
+    RESIDENTS = "residents", _("Residents and households")
+    PLACES = "places", _("Places")
+
+
+class ImportStatus(models.TextChoices):
+    COMMITTED = "committed", _("Imported")
+    REJECTED = "rejected", _("Rejected, nothing written")
+
+
+class AuditEvent(models.Model):
+    """审计日志: one append-only, hash-chained record of a change or an access."""
+
+    # Ids are assigned by the chain (head.last_id + 1), so a gap means a deleted row.
+    id = models.BigIntegerField(primary_key=True)
+    occurred_at = models.DateTimeField(_("time"), db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, blank=True)
+    grid_path = models.CharField(max_length=255, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=36, blank=True)
+    channel = models.CharField(max_length=16, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit event")
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The chain's newest id and hash: locked by every writer, so appends are serial and a
+    deleted tail is detected."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_id = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"audit head #{self.last_id}"
+
+
+class ImportBatch(models.Model):
+    """台账导入: one uploaded ledger file and what became of it (all rows or none)."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices)
+    status = models.CharField(_("status"), max_length=16, choices=ImportStatus.choices)
+    file_name = models.CharField(_("file"), max_length=200)
+    file_sha256 = models.CharField(max_length=64)
+    row_count = models.PositiveIntegerField(_("rows"), default=0)
+    error_count = models.PositiveIntegerField(_("errors"), default=0)
+    errors = models.JSONField(default=list, blank=True)
+    scope_path = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"

@@ -1,0 +1,175 @@
+"""The reference scenario's place and people (SPEC "The reference scenario").
+
+历下区 建筑新村街道 → 花园路社区 (10 楼院网格) → 第9网格 利农庄路23号院 (18 grid members),
+plus the five thematic grids, and every node staffed so the coverage audit finds no gap.
+Everything goes through the services, so the demo's audit log is a real one.
+"""
+
+import datetime as dt
+import random
+
+from django.db import transaction
+
+from epigrid.accounts import services as account_services
+from epigrid.accounts.choices import Duty, Role
+from epigrid.accounts.models import User
+from epigrid.core.validators import id_check_char
+from epigrid.grids import services as grid_services
+from epigrid.grids.choices import GridLevel, PlaceKind, ThematicCategory
+from epigrid.people import services as people_services
+
+DEMO_PASSWORD = "epigrid-demo-0531"  # noqa: S105 - demo logins only, printed by `make demo`
+SUBDISTRICT = "JZXC"
+COMMUNITY = "JZXC-HYL"
+GRID9 = "JZXC-HYL-09"
+COMPOUND_BUILDINGS = ["JZXC-HYL-09-B01", "JZXC-HYL-09-B02", "JZXC-HYL-09-B03"]
+
+# (username, full name, role, grid code) — the demo logins, one per kind of user.
+DEMO_LOGINS = [
+    ("commander", "李刚", Role.COMMANDER, SUBDISTRICT, "subdistrict commander / 街道指挥部"),
+    ("community", "杨学华", Role.COMMUNITY_STAFF, COMMUNITY, "community staff, 花园路社区 / 社区工作人员"),
+    ("gridhead9", "王建国", Role.GRID_HEAD, GRID9, "grid head, 第9网格 / 网格长"),
+    ("member9", "赵敏", Role.GRID_MEMBER, GRID9, "grid member, 第9网格 / 网格员"),
+    ("guard", "孙强", Role.CHECKPOINT_GUARD, GRID9, "checkpoint guard, 利农庄路23号院 / 卡点值守"),
+    ("inspector", "陈梦瑶", Role.INSPECTOR, SUBDISTRICT, "inspector / 督导巡查组"),
+]
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志红玉兰文博浩宇欣怡子涵梓萱雨轩"
+ALL_DUTIES = list(Duty.values)
+
+
+def demo_id_number(rng: random.Random, *, region: str = "370102", born: dt.date | None = None) -> str:
+    born = born or dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 65))
+    first17 = f"{region}{born:%Y%m%d}{rng.randrange(0, 1000):03d}"
+    return first17 + id_check_char(first17)
+
+
+def demo_phone(rng: random.Random) -> str:
+    return f"1{rng.choice('3578')}{rng.randrange(0, 10**9):09d}"
+
+
+def demo_name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _user(username: str, full_name: str, *, password: str | None = None) -> User:
+    user = User(username=username, full_name=full_name)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    return user
+
+
+@transaction.atomic
+def load(*, seed: int = 531) -> dict:
+    rng = random.Random(seed)
+    admin = User.objects.create_superuser("admin", password=DEMO_PASSWORD, full_name="系统管理员")
+    node = {}
+
+    def add(parent, code, name, level, **extra):
+        node[code] = grid_services.grid_node_create(
+            parent=node.get(parent), code=code, name=name, level=level, actor=admin, **extra
+        )
+        return node[code]
+
+    add(None, SUBDISTRICT, "建筑新村街道", GridLevel.SUBDISTRICT, address="济南市历下区")
+    add(SUBDISTRICT, COMMUNITY, "花园路社区", GridLevel.COMMUNITY)
+    for category, name in [
+        (ThematicCategory.MEDICAL, "医疗网格"),
+        (ThematicCategory.EDUCATION, "教育网格"),
+        (ThematicCategory.ENTERPRISE, "企业网格"),
+        (ThematicCategory.LIVELIHOOD, "民生网格"),
+        (ThematicCategory.INSTITUTION, "驻区单位网格"),
+    ]:
+        add(SUBDISTRICT, f"{SUBDISTRICT}-T-{category.upper()[:3]}", name, GridLevel.THEMATIC, category=category)
+    compounds = {9: "利农庄路23号院"}
+    for n in range(1, 11):
+        code = f"{COMMUNITY}-{n:02d}"
+        add(COMMUNITY, code, f"第{n}网格", GridLevel.GRID, address=compounds.get(n, f"花园路{n * 10 + 3}号院"))
+        for b in range(1, 4 if n == 9 else 3):
+            add(code, f"{code}-B{b:02d}", f"{compounds.get(n, f'花园路{n * 10 + 3}号院')}{b}号楼", GridLevel.BUILDING)
+
+    logins = {}
+    for username, full_name, role, code, _label in DEMO_LOGINS:
+        logins[username] = _user(username, full_name, password=DEMO_PASSWORD)
+        duties = ALL_DUTIES if role == Role.GRID_MEMBER else []
+        account_services.grid_assignment_create(
+            node=node[code], user=logins[username], role=role, duties=duties, actor=admin
+        )
+    # The rest of the staff: every node has its responsible person, every grid its members
+    # (第9网格 has 18, as in the article), every building its 楼长.
+    secretary = _user("yangchu", "杨矗")
+    account_services.grid_assignment_create(
+        node=node[COMMUNITY], user=secretary, role=Role.COMMUNITY_SECRETARY, actor=admin
+    )
+    for code, grid in node.items():
+        if grid.level == GridLevel.THEMATIC:
+            head = _user(f"thematic-{grid.category}", demo_name(rng))
+            account_services.grid_assignment_create(node=grid, user=head, role=Role.THEMATIC_HEAD, actor=admin)
+        elif grid.level == GridLevel.GRID:
+            if code != GRID9:
+                head = _user(f"head-{code[-2:]}", demo_name(rng))
+                account_services.grid_assignment_create(node=grid, user=head, role=Role.GRID_HEAD, actor=admin)
+            members = 17 if code == GRID9 else 2  # member9 is the 18th of 第9网格
+            for m in range(members):
+                user = _user(f"member-{code[-2:]}-{m + 1:02d}", demo_name(rng))
+                account_services.grid_assignment_create(
+                    node=grid, user=user, role=Role.GRID_MEMBER, duties=ALL_DUTIES, actor=admin
+                )
+        elif grid.level == GridLevel.BUILDING:
+            head = _user(f"bhead-{code[-6:].lower()}", demo_name(rng))
+            account_services.grid_assignment_create(node=grid, user=head, role=Role.BUILDING_HEAD, actor=admin)
+
+    # Households and residents. The family of four from 襄阳 lives in 利农庄路23号院1号楼.
+    persons = 0
+    family = [
+        ("张伟", "head", dt.date(1978, 3, 12)),
+        ("刘芳", "spouse", dt.date(1980, 7, 2)),
+        ("张子涵", "child", dt.date(2008, 11, 20)),
+        ("张梓萱", "child", dt.date(2013, 5, 8)),
+    ]
+    for code, grid in node.items():
+        if grid.level != GridLevel.BUILDING:
+            continue
+        for unit in range(1, 3):
+            for floor in range(1, 4):
+                number = f"{unit}-{floor}01"
+                address = f"{grid.name}{unit}单元{floor}01室"
+                household = people_services.household_create(grid=grid, number=number, address=address, actor=admin)
+                if code == COMPOUND_BUILDINGS[0] and number == "1-301":
+                    members = family
+                else:
+                    members = [(demo_name(rng), rel, None) for rel in ["head", "spouse", "child"][: rng.randint(1, 3)]]
+                for name, relationship, born in members:
+                    people_services.person_create(
+                        name=name,
+                        id_number=demo_id_number(rng, born=born),
+                        phone=demo_phone(rng),
+                        household=household,
+                        relationship=relationship,
+                        actor=admin,
+                    )
+                    persons += 1
+
+    places = [
+        ("花园路社区卫生服务中心", PlaceKind.CLINIC, f"{COMMUNITY}-01", "MED"),
+        ("花园路小学", PlaceKind.SCHOOL, f"{COMMUNITY}-02", "EDU"),
+        ("济南某科技有限公司", PlaceKind.ENTERPRISE, f"{COMMUNITY}-03", "ENT"),
+        ("利农庄路便民超市", PlaceKind.SHOP, GRID9, "LIV"),
+        ("某驻区单位", PlaceKind.INSTITUTION, f"{COMMUNITY}-05", "INS"),
+        ("利农庄路23号院", PlaceKind.COMPOUND, GRID9, None),
+        ("花园路街心公园", PlaceKind.PUBLIC, f"{COMMUNITY}-10", None),
+    ]
+    for name, kind, code, thematic in places:
+        grid_services.place_create(
+            name=name,
+            kind=kind,
+            grid=node[code],
+            address=node[code].address,
+            thematic_grid=node[f"{SUBDISTRICT}-T-{thematic}"] if thematic else None,
+            actor=admin,
+        )
+    return {"nodes": len(node), "persons": persons, "logins": DEMO_LOGINS}

@@ -1,0 +1,98 @@
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
+
+from epigrid.core.scoping import GridScopedQuerySet
+
+from .choices import GridLevel, PlaceKind, ThematicCategory
+
+
+class GridNodeQuerySet(MP_NodeQuerySet, GridScopedQuerySet):
+    grid_path_lookups = ("path",)
+
+
+class GridNodeManager(MP_NodeManager):
+    def get_queryset(self):
+        return GridNodeQuerySet(self.model).order_by("path")
+
+    def visible_to(self, user):
+        return self.get_queryset().visible_to(user)
+
+
+class GridNode(MP_Node):
+    """网格: a node of the grid tree (街道, 社区, 楼院网格, 楼, or a thematic 专属网格)."""
+
+    # Codes are stable and human-readable ("JZXC-HYL-09-B01") and survive moves; the path is
+    # treebeard's materialised path used for subtree ranges.
+    code = models.CharField(_("code"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    level = models.CharField(_("level"), max_length=16, choices=GridLevel.choices)
+    category = models.CharField(_("thematic category"), max_length=16, choices=ThematicCategory.choices, blank=True)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    steplen = 4
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    node_order_by = ["code"]
+    objects = GridNodeManager()
+
+    class Meta:
+        verbose_name = _("grid node")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(level="thematic") | models.Q(category=""), name="grid_category_only_thematic"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("grids:node", args=[self.code])
+
+    @property
+    def is_thematic(self) -> bool:
+        return self.level == GridLevel.THEMATIC
+
+
+class PlaceQuerySet(GridScopedQuerySet):
+    # A place is seen from its geographic grid and from its thematic grid.
+    grid_path_lookups = ("grid__path", "thematic_grid__path")
+
+
+class Place(models.Model):
+    """地上物/场所: a place (school, clinic, enterprise, shop, compound) in a grid."""
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=PlaceKind.choices)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    grid = models.ForeignKey(GridNode, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="places")
+    thematic_grid = models.ForeignKey(
+        GridNode,
+        verbose_name=_("thematic grid"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="thematic_places",
+    )
+    credit_code = models.CharField(_("unified social credit code"), max_length=18, blank=True)
+    contact_name = models.CharField(_("contact person"), max_length=50, blank=True)
+    contact_phone_sealed = models.BinaryField(null=True, blank=True, editable=False)
+    contact_phone_masked = models.CharField(_("contact phone"), max_length=20, blank=True)
+    import_batch = models.ForeignKey(
+        "core.ImportBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="places"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PlaceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("place")
+        indexes = [models.Index(fields=["grid", "name"], name="place_grid_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name

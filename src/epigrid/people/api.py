@@ -1,0 +1,282 @@
+import datetime as dt
+
+from django.http import FileResponse
+from ninja import File, Form, Router, Schema
+from ninja.files import UploadedFile
+
+from epigrid.core.api import ERRORS, page
+from epigrid.core.models import ImportKind
+from epigrid.grids.selectors import grid_node_get
+
+from . import ledgers, selectors, services
+from .choices import Relationship, Sex
+from .models import Household, Person
+
+router = Router(tags=["people"])
+
+
+class PersonOut(Schema):
+    id: int
+    name: str
+    sex: Sex
+    birth_date: dt.date
+    id_number_masked: str
+    phone_masked: str
+    grid: str
+    household_id: int | None
+    relationship: str
+    note: str
+    archived: bool
+
+    @staticmethod
+    def from_model(p: Person) -> dict:
+        return {
+            "id": p.pk,
+            "name": p.name,
+            "sex": p.sex,
+            "birth_date": p.birth_date,
+            "id_number_masked": p.id_number_masked,
+            "phone_masked": p.phone_masked,
+            "grid": p.grid.code,
+            "household_id": p.household_id,
+            "relationship": p.relationship,
+            "note": p.note,
+            "archived": p.archived_at is not None,
+        }
+
+
+class PersonPage(Schema):
+    items: list[PersonOut]
+    next_offset: int | None
+
+
+class PersonIn(Schema):
+    name: str
+    id_number: str
+    phone: str | None = None
+    grid: str | None = None
+    household_id: int | None = None
+    relationship: Relationship | None = None
+    note: str = ""
+
+
+class PersonPatch(Schema):
+    name: str | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    grid: str | None = None
+    household_id: int | None = None
+    relationship: Relationship | None = None
+    note: str | None = None
+
+
+class RevealIn(Schema):
+    field: str
+
+
+class RevealOut(Schema):
+    field: str
+    value: str
+
+
+class ArchiveIn(Schema):
+    reason: str
+
+
+class TimelineEntryOut(Schema):
+    at: dt.datetime
+    kind: str
+    actor: str
+    changes: dict
+    source: str
+
+
+@router.get(
+    "/persons", response={200: PersonPage, **ERRORS}, summary="Persons in scope (search by name, pinyin, ID, phone)"
+)
+def person_list(
+    request,
+    grid: str | None = None,
+    q: str = "",
+    household: int | None = None,
+    include_archived: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+):
+    grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
+    persons = selectors.person_list(
+        user=request.user, q=q, grid_path=grid_path, household_id=household, include_archived=include_archived
+    )
+    items, next_offset = page(persons, limit=limit, offset=offset)
+    return {"items": [PersonOut.from_model(p) for p in items], "next_offset": next_offset}
+
+
+@router.get("/persons/{pk}", response={200: PersonOut, **ERRORS})
+def person_detail(request, pk: int):
+    return PersonOut.from_model(selectors.person_get(user=request.user, pk=pk))
+
+
+@router.post("/persons", response={201: PersonOut, **ERRORS})
+def person_create(request, payload: PersonIn):
+    household = selectors.household_get(user=request.user, pk=payload.household_id) if payload.household_id else None
+    grid = grid_node_get(user=request.user, code=payload.grid) if payload.grid else None
+    person = services.person_create(
+        name=payload.name,
+        id_number=payload.id_number,
+        phone=payload.phone,
+        household=household,
+        grid=grid,
+        relationship=payload.relationship.value if payload.relationship else "",
+        note=payload.note,
+        actor=request.user,
+    )
+    return 201, PersonOut.from_model(person)
+
+
+@router.patch("/persons/{pk}", response={200: PersonOut, **ERRORS})
+def person_update(request, pk: int, payload: PersonPatch):
+    person = selectors.person_get(user=request.user, pk=pk)
+    changes = payload.dict(exclude_unset=True)
+    if "household_id" in changes:
+        hid = changes.pop("household_id")
+        changes["household"] = selectors.household_get(user=request.user, pk=hid) if hid else None
+    if "grid" in changes:
+        code = changes.pop("grid")
+        changes["grid"] = grid_node_get(user=request.user, code=code) if code else None
+    if changes.get("relationship") is not None:
+        changes["relationship"] = changes["relationship"].value
+    return PersonOut.from_model(services.person_update(person=person, actor=request.user, **changes))
+
+
+@router.post(
+    "/persons/{pk}/reveal", response={200: RevealOut, **ERRORS}, summary="Unmask an ID number or phone (logged)"
+)
+def person_reveal(request, pk: int, payload: RevealIn):
+    person = selectors.person_get(user=request.user, pk=pk)
+    return {
+        "field": payload.field,
+        "value": services.person_reveal(person=person, field=payload.field, actor=request.user),
+    }
+
+
+@router.post("/persons/{pk}/archive", response={200: PersonOut, **ERRORS})
+def person_archive(request, pk: int, payload: ArchiveIn):
+    person = selectors.person_get(user=request.user, pk=pk)
+    return PersonOut.from_model(services.person_archive(person=person, reason=payload.reason, actor=request.user))
+
+
+@router.get("/persons/{pk}/timeline", response={200: list[TimelineEntryOut], **ERRORS})
+def person_timeline(request, pk: int):
+    return selectors.person_timeline(person=selectors.person_get(user=request.user, pk=pk))
+
+
+class HouseholdOut(Schema):
+    id: int
+    number: str
+    address: str
+    grid: str
+
+    @staticmethod
+    def from_model(h: Household) -> dict:
+        return {"id": h.pk, "number": h.number, "address": h.address, "grid": h.grid.code}
+
+
+class HouseholdPage(Schema):
+    items: list[HouseholdOut]
+    next_offset: int | None
+
+
+class HouseholdIn(Schema):
+    grid: str
+    number: str
+    address: str
+
+
+class HouseholdPatch(Schema):
+    grid: str | None = None
+    number: str | None = None
+    address: str | None = None
+
+
+@router.get("/households", response={200: HouseholdPage, **ERRORS})
+def household_list(request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0):
+    grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
+    items, next_offset = page(
+        selectors.household_list(user=request.user, grid_path=grid_path, q=q), limit=limit, offset=offset
+    )
+    return {"items": [HouseholdOut.from_model(h) for h in items], "next_offset": next_offset}
+
+
+@router.get("/households/{pk}", response={200: HouseholdOut, **ERRORS})
+def household_detail(request, pk: int):
+    return HouseholdOut.from_model(selectors.household_get(user=request.user, pk=pk))
+
+
+@router.post("/households", response={201: HouseholdOut, **ERRORS})
+def household_create(request, payload: HouseholdIn):
+    grid = grid_node_get(user=request.user, code=payload.grid)
+    household = services.household_create(grid=grid, number=payload.number, address=payload.address, actor=request.user)
+    return 201, HouseholdOut.from_model(household)
+
+
+@router.patch("/households/{pk}", response={200: HouseholdOut, **ERRORS})
+def household_update(request, pk: int, payload: HouseholdPatch):
+    household = selectors.household_get(user=request.user, pk=pk)
+    changes = payload.dict(exclude_unset=True)
+    if "grid" in changes:
+        changes["grid"] = grid_node_get(user=request.user, code=changes["grid"] or "")
+    return HouseholdOut.from_model(services.household_update(household=household, actor=request.user, **changes))
+
+
+class RowErrorOut(Schema):
+    row: int
+    column: str
+    code: str
+    message: str
+    messages: dict[str, str]
+
+
+class ImportOut(Schema):
+    id: int
+    kind: str
+    status: str
+    file_name: str
+    row_count: int
+
+
+class ImportErrorOut(Schema):
+    code: str
+    message: str
+    messages: dict[str, str] = {}
+    field: str | None = None
+    rows: list[RowErrorOut] = []
+
+
+@router.post(
+    "/imports",
+    response={201: ImportOut, **ERRORS, 422: ImportErrorOut},
+    summary="Import a ledger (.xlsx or .csv); all rows or none",
+)
+def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
+    batch = ledgers.ledger_import(
+        data=file.read(), file_name=file.name or "upload.xlsx", kind=kind.value, actor=request.user
+    )
+    return 201, {
+        "id": batch.pk,
+        "kind": batch.kind,
+        "status": batch.status,
+        "file_name": batch.file_name,
+        "row_count": batch.row_count,
+    }
+
+
+@router.get("/exports/{kind}", response={200: None, **ERRORS}, summary="Export a ledger as .xlsx")
+def ledger_export(request, kind: ImportKind, grid: str):
+    node = grid_node_get(user=request.user, code=grid)
+    out, name = ledgers.ledger_export(kind=kind.value, node=node, actor=request.user)
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=name,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.core.labels import register_action_labels
+
+
+class PeopleConfig(AppConfig):
+    name = "epigrid.people"
+    label = "people"
+    verbose_name = _("people")
+
+    def ready(self):
+        register_action_labels(
+            {
+                "person.create": _("Registered"),
+                "person.update": _("Details changed"),
+                "person.archive": _("File archived"),
+                "person.reveal": _("Full ID number or phone viewed"),
+                "person.import": _("Imported from a ledger"),
+                "household.create": _("Household registered"),
+                "household.update": _("Household changed"),
+                "household.import": _("Household imported from a ledger"),
+            }
+        )

@@ -1,0 +1,574 @@
+"""台账: import and export of the residents and places ledgers as .xlsx (or .csv).
+
+An import is all-or-nothing: every row is validated, rows are written chunk by chunk inside one
+transaction, and if any row is bad the transaction is rolled back and the answer lists every
+bad row (row number, column, bilingual message). Rows are streamed, so a 100,000-row file
+never sits in memory as Python objects.
+"""
+
+import csv
+import hashlib
+import io
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import xlsxwriter
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from python_calamine import CalamineError, CalamineWorkbook
+
+from epigrid.accounts.choices import Capability
+from epigrid.accounts.permissions import has_capability, require_capability
+from epigrid.core import audit
+from epigrid.core.crypto import lookup_hash, seal, unseal
+from epigrid.core.errors import DomainError, NotFound, RowErrors
+from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
+from epigrid.core.scoping import path_visible, subtree_q
+from epigrid.core.validators import parse_id_number, parse_phone
+from epigrid.grids.choices import GridLevel, PlaceKind
+from epigrid.grids.models import GridNode, Place
+from epigrid.grids.services import clean_place_fields
+
+from .choices import Relationship
+from .models import Household, Person
+from .services import CleanPerson, person_row
+
+CHUNK = 2000
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str  # the Chinese header community offices already use
+    required: bool = True
+
+
+RESIDENT_COLUMNS = [
+    Column("grid", "网格编码"),
+    Column("household_number", "户号"),
+    Column("address", "住址"),
+    Column("name", "姓名"),
+    Column("id_number", "身份证号码"),
+    Column("phone", "联系电话", required=False),
+    Column("relationship", "与户主关系", required=False),
+    Column("note", "备注", required=False),
+]
+PLACE_COLUMNS = [
+    Column("name", "场所名称"),
+    Column("kind", "类型"),
+    Column("address", "地址", required=False),
+    Column("grid", "网格编码"),
+    Column("thematic_grid", "专属网格编码", required=False),
+    Column("credit_code", "统一社会信用代码", required=False),
+    Column("contact_name", "联系人", required=False),
+    Column("phone", "联系电话", required=False),
+]
+COLUMNS = {ImportKind.RESIDENTS: RESIDENT_COLUMNS, ImportKind.PLACES: PLACE_COLUMNS}
+SHEET_NAMES = {ImportKind.RESIDENTS: "居民台账", ImportKind.PLACES: "场所台账"}
+
+# Ledgers carry the Chinese labels; the database keeps the codes.
+RELATIONSHIP_LABELS = {
+    Relationship.HEAD: "户主",
+    Relationship.SPOUSE: "配偶",
+    Relationship.CHILD: "子女",
+    Relationship.PARENT: "父母",
+    Relationship.GRANDCHILD: "孙子女",
+    Relationship.OTHER: "其他",
+}
+PLACE_KIND_LABELS = {
+    PlaceKind.COMPOUND: "居民小区",
+    PlaceKind.SCHOOL: "学校",
+    PlaceKind.CLINIC: "医疗机构",
+    PlaceKind.ENTERPRISE: "企业",
+    PlaceKind.SHOP: "商户",
+    PlaceKind.INSTITUTION: "驻区单位",
+    PlaceKind.PUBLIC: "公共场所",
+    PlaceKind.OTHER: "其他",
+}
+_RELATIONSHIP_BY_LABEL = {v: k for k, v in RELATIONSHIP_LABELS.items()}
+_KIND_BY_LABEL = {v: k for k, v in PLACE_KIND_LABELS.items()}
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        # Excel stores long digit strings typed as numbers as floats; integers come back exact
+        # up to 15 digits (phones), an 18-digit ID number does not (caught by its checksum).
+        return str(int(value)) if value.is_integer() else str(value)
+    return str(value).strip()
+
+
+def iter_rows(data: bytes, file_name: str) -> Iterator[list[str]]:
+    """Rows of the first sheet (or the CSV) as lists of text cells."""
+    if file_name.lower().endswith(".csv"):
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+        for row in csv.reader(text):
+            yield [cell.strip() for cell in row]
+        return
+    try:
+        sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
+    except (CalamineError, ValueError, OSError) as exc:
+        raise DomainError("file_unreadable", _("This file cannot be read as an .xlsx workbook.")) from exc
+    for row in sheet.iter_rows():
+        yield [_cell_text(cell) for cell in row]
+
+
+def _header_map(header: list[str], columns: list[Column]) -> dict[str, int]:
+    positions = {text.strip(): i for i, text in enumerate(header) if text}
+    missing = [c.header for c in columns if c.required and c.header not in positions]
+    if missing:
+        raise DomainError(
+            "header_missing",
+            _("The first row must hold the column headers; missing: %(columns)s."),
+            params={"columns": "、".join(missing)},
+        )
+    return {c.key: positions[c.header] for c in columns if c.header in positions}
+
+
+def _row_error(row_number: int, column: Column | None, error: DomainError) -> dict:
+    data = error.as_dict()
+    return {
+        "row": row_number,
+        "column": column.header if column else "",
+        "code": data["code"],
+        "message": data["message"],
+        "messages": data["messages"],
+    }
+
+
+# ---------------------------------------------------------------- importing
+
+
+class _Rollback(Exception):
+    pass
+
+
+class _Importer:
+    """Validates and writes one ledger; subclasses know their columns and rows."""
+
+    kind: str
+
+    def __init__(self, *, actor, batch: ImportBatch):
+        self.actor = actor
+        self.batch = batch
+        self.columns = COLUMNS[self.kind]
+        self.by_key = {c.key: c for c in self.columns}
+        self.errors: list[dict] = []
+        self.error_count = 0
+        self.grids: dict[str, GridNode | DomainError] = {}
+
+    def error(self, row_number: int, key: str | None, error: DomainError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(_row_error(row_number, self.by_key.get(key) if key else None, error))
+
+    def grid(self, code: str, *, thematic: bool = False) -> GridNode:
+        key = f"{'T' if thematic else 'G'}:{code.upper()}"
+        if key not in self.grids:
+            node = GridNode.objects.filter(code=code.upper()).first()
+            if node is None or not path_visible(self.actor, node.path):
+                result = DomainError("grid_unknown", _("Unknown grid code (or outside your area)."))
+            elif not has_capability(self.actor, Capability.IMPORT_EXPORT, node.path):
+                result = DomainError("grid_forbidden", _("Your role may not import into this grid."))
+            elif thematic != (node.level == GridLevel.THEMATIC):
+                result = DomainError("grid_level", _("This grid code is not of the right kind here."))
+            else:
+                result = node
+            self.grids[key] = result
+        result = self.grids[key]
+        if isinstance(result, DomainError):
+            raise result
+        return result
+
+    def run(self, rows: Iterator[list[str]]) -> int:
+        try:
+            header = next(rows)
+        except StopIteration:
+            raise DomainError("file_empty", _("The file is empty.")) from None
+        positions = _header_map(header, self.columns)
+        count, chunk, row_number = 0, [], 1
+        for cells in rows:
+            row_number += 1
+            if not any(cells):
+                continue
+            values = {key: (cells[i] if i < len(cells) else "") for key, i in positions.items()}
+            chunk.append((row_number, values))
+            count += 1
+            if len(chunk) >= CHUNK:
+                self.process(chunk)
+                chunk = []
+        if chunk:
+            self.process(chunk)
+        if count == 0:
+            raise DomainError("file_empty", _("The file has no data rows."))
+        return count
+
+    def process(self, chunk) -> None:
+        raise NotImplementedError
+
+
+class _ResidentImporter(_Importer):
+    kind = ImportKind.RESIDENTS
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen_ids: set[str] = set()
+        self.households: dict[tuple[int, str], int] = {}
+        self.household_addresses: dict[tuple[int, str], str] = {}
+
+    def process(self, chunk) -> None:
+        clean_rows = []
+        for row_number, values in chunk:
+            before = self.error_count
+            grid = None
+            try:
+                grid = self.grid(values["grid"])
+                if grid.level not in (GridLevel.GRID, GridLevel.BUILDING):
+                    grid = None
+                    raise DomainError("grid_not_leaf", _("Use a compound-grid or building code."))
+            except DomainError as exc:
+                self.error(row_number, "grid", exc)
+            number, address = values["household_number"], values["address"]
+            for key, value in (("household_number", number), ("address", address)):
+                if not value:
+                    self.error(row_number, key, DomainError("required", _("This cell is required.")))
+            label = values.get("relationship", "")
+            relationship = _RELATIONSHIP_BY_LABEL.get(label, "" if not label else None)
+            if relationship is None:
+                self.error(
+                    row_number,
+                    "relationship",
+                    DomainError(
+                        "relationship_unknown",
+                        _("Unknown relationship; use one of: %(labels)s."),
+                        params={"labels": "、".join(RELATIONSHIP_LABELS.values())},
+                    ),
+                )
+            # Each cell is checked on its own so the report lists every bad cell of the row.
+            cells = {}
+            for key, parse in (("name", _parse_name), ("id_number", parse_id_number), ("phone", _parse_optional_phone)):
+                try:
+                    cells[key] = parse(values.get(key, ""))
+                except DomainError as exc:
+                    self.error(row_number, key, exc)
+            if "id_number" in cells:
+                id_hash = lookup_hash("id", cells["id_number"].number)
+                if id_hash in self.seen_ids:
+                    self.error(
+                        row_number,
+                        "id_number",
+                        DomainError("id_number_duplicate_in_file", _("This ID number appears twice in the file.")),
+                    )
+                self.seen_ids.add(id_hash)
+            if grid is not None and number and address:
+                known = self.household_addresses.setdefault((grid.pk, number), address)
+                if known != address:
+                    self.error(
+                        row_number,
+                        "address",
+                        DomainError(
+                            "household_address_mismatch", _("The same household number has another address above.")
+                        ),
+                    )
+            if self.error_count == before:
+                clean = CleanPerson(
+                    name=cells["name"],
+                    id_number=cells["id_number"],
+                    phone=cells["phone"],
+                    relationship=relationship,
+                    note=values.get("note", "")[:200],
+                )
+                clean_rows.append((row_number, grid, number, address, clean))
+        self._check_existing(clean_rows)
+        if self.error_count:
+            return  # keep validating the rest of the file, but write nothing more
+        self._write(clean_rows)
+
+    def _check_existing(self, clean_rows) -> None:
+        hashes = {lookup_hash("id", row[4].id_number.number): row[0] for row in clean_rows}
+        taken = Person.objects.filter(id_number_hash__in=list(hashes)).values_list("id_number_hash", flat=True)
+        for id_hash in taken:
+            self.error(
+                hashes[id_hash],
+                "id_number",
+                DomainError("id_number_duplicate", _("A person with this ID number is already registered.")),
+            )
+
+    def _write(self, clean_rows) -> None:
+        wanted = {(grid.pk, number): (grid, address) for _, grid, number, address, _ in clean_rows}
+        missing = [key for key in wanted if key not in self.households]
+        if missing:
+            existing = Household.objects.filter(
+                grid_id__in={g for g, _ in missing}, number__in={n for _, n in missing}, archived_at__isnull=True
+            ).values_list("pk", "grid_id", "number")
+            for pk, grid_id, number in existing:
+                self.households.setdefault((grid_id, number), pk)
+        new = [
+            Household(grid=wanted[key][0], number=key[1], address=wanted[key][1], import_batch=self.batch)
+            for key in missing
+            if key not in self.households
+        ]
+        if new:
+            Household.objects.bulk_create(new, batch_size=CHUNK)
+            for household in new:
+                self.households[(household.grid_id, household.number)] = household.pk
+        persons = [
+            Person(
+                grid=grid,
+                household_id=self.households[(grid.pk, number)],
+                import_batch=self.batch,
+                import_row=row_number,
+                **person_row(clean),
+            )
+            for row_number, grid, number, _address, clean in clean_rows
+        ]
+        Person.objects.bulk_create(persons, batch_size=CHUNK)
+        entries = [
+            audit.AuditEntry(
+                "household.import", "people.household", str(h.pk), h.grid.path, {"import_batch": [None, self.batch.pk]}
+            )
+            for h in new
+        ] + [
+            audit.AuditEntry(
+                "person.import",
+                "people.person",
+                str(p.pk),
+                p.grid.path,
+                {"import_batch": [None, self.batch.pk], "row": [None, p.import_row]},
+            )
+            for p in persons
+        ]
+        audit.record_many(actor=self.actor, entries=entries)
+
+
+def _parse_name(value: str) -> str:
+    if not value or len(value) > 50:
+        raise DomainError("name_required", _("Enter the person's name (at most 50 characters)."), field="name")
+    return value
+
+
+def _parse_optional_phone(value: str):
+    return parse_phone(value) if value else None
+
+
+class _PlaceImporter(_Importer):
+    kind = ImportKind.PLACES
+
+    def process(self, chunk) -> None:
+        places = []
+        for row_number, values in chunk:
+            before = self.error_count
+            try:
+                grid = self.grid(values["grid"])
+            except DomainError as exc:
+                self.error(row_number, "grid", exc)
+                continue
+            thematic = None
+            if values.get("thematic_grid"):
+                try:
+                    thematic = self.grid(values["thematic_grid"], thematic=True)
+                except DomainError as exc:
+                    self.error(row_number, "thematic_grid", exc)
+            kind = _KIND_BY_LABEL.get(values["kind"].strip())
+            if kind is None:
+                self.error(
+                    row_number,
+                    "kind",
+                    DomainError(
+                        "place_kind",
+                        _("Unknown kind of place; use one of: %(labels)s."),
+                        params={"labels": "、".join(PLACE_KIND_LABELS.values())},
+                    ),
+                )
+                continue
+            try:
+                credit_code, phone = clean_place_fields(
+                    name=values["name"],
+                    kind=kind,
+                    grid=grid,
+                    thematic_grid=thematic,
+                    credit_code=values.get("credit_code", ""),
+                    contact_phone=values.get("phone", ""),
+                )
+            except DomainError as exc:
+                key = {"contact_phone": "phone"}.get(exc.field, exc.field)
+                self.error(row_number, key if key in self.by_key else None, exc)
+                continue
+            if self.error_count == before:
+                places.append(
+                    Place(
+                        name=values["name"].strip(),
+                        kind=kind,
+                        address=values.get("address", "").strip(),
+                        grid=grid,
+                        thematic_grid=thematic,
+                        credit_code=credit_code,
+                        contact_name=values.get("contact_name", "").strip(),
+                        contact_phone_sealed=seal(phone.number) if phone else None,
+                        contact_phone_masked=phone.masked if phone else "",
+                        import_batch=self.batch,
+                    )
+                )
+        if self.error_count:
+            return
+        Place.objects.bulk_create(places, batch_size=CHUNK)
+        audit.record_many(
+            actor=self.actor,
+            entries=[
+                audit.AuditEntry(
+                    "place.import", "grids.place", str(p.pk), p.grid.path, {"import_batch": [None, self.batch.pk]}
+                )
+                for p in places
+            ],
+        )
+
+
+IMPORTERS = {ImportKind.RESIDENTS: _ResidentImporter, ImportKind.PLACES: _PlaceImporter}
+
+
+def ledger_import(*, data: bytes, file_name: str, kind: str, actor) -> ImportBatch:
+    """Import a ledger; returns the batch (status committed) or raises RowErrors (nothing written)."""
+    if kind not in IMPORTERS:
+        raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
+    require_capability(actor, Capability.IMPORT_EXPORT)
+    if not file_name.lower().endswith((".xlsx", ".csv")):
+        raise DomainError("file_type", _("Upload an .xlsx (or .csv) file."), field="file")
+    digest = hashlib.sha256(data).hexdigest()
+    importer = None
+    try:
+        with transaction.atomic():
+            batch = ImportBatch.objects.create(
+                kind=kind,
+                status=ImportStatus.COMMITTED,
+                file_name=file_name[:200],
+                file_sha256=digest,
+                created_by=actor,
+            )
+            importer = IMPORTERS[kind](actor=actor, batch=batch)
+            count = importer.run(iter_rows(data, file_name))
+            if importer.error_count:
+                raise _Rollback
+            batch.row_count, batch.finished_at = count, timezone.now()
+            batch.save(update_fields=["row_count", "finished_at"])
+            audit.record(
+                actor=actor,
+                action="import.commit",
+                obj=batch,
+                changes={"kind": [None, kind], "rows": [None, count], "file_sha256": [None, digest]},
+            )
+            return batch
+    except _Rollback:
+        pass
+    # Rolled back: keep a record of the refused file and why (no personal values in it).
+    assert importer is not None
+    with transaction.atomic():
+        rejected = ImportBatch.objects.create(
+            kind=kind,
+            status=ImportStatus.REJECTED,
+            file_name=file_name[:200],
+            file_sha256=digest,
+            created_by=actor,
+            error_count=importer.error_count,
+            errors=importer.errors,
+            finished_at=timezone.now(),
+        )
+        audit.record(
+            actor=actor,
+            action="import.reject",
+            obj=rejected,
+            changes={"kind": [None, kind], "errors": [None, importer.error_count]},
+        )
+    raise RowErrors(
+        "import_rejected",
+        _("%(count)s problem(s) found; nothing was imported. Fix the rows listed and upload again."),
+        rows=importer.errors,
+    ) from None
+
+
+# ---------------------------------------------------------------- exporting
+
+
+def _export_rows(kind: str, node: GridNode, reveal: bool):
+    if kind == ImportKind.RESIDENTS:
+        persons = (
+            Person.objects.current()
+            .filter(subtree_q("grid__path", node.path))
+            .select_related("grid", "household")
+            .order_by("id")
+        )
+        for p in persons.iterator(chunk_size=CHUNK):
+            household = p.household
+            yield [
+                (household.grid.code if household else p.grid.code) if household else p.grid.code,
+                household.number if household else "",
+                household.address if household else "",
+                p.name,
+                unseal(p.id_number_sealed) if reveal else p.id_number_masked,
+                (unseal(p.phone_sealed) if p.phone_sealed else "") if reveal else p.phone_masked,
+                RELATIONSHIP_LABELS.get(p.relationship, ""),
+                p.note,
+            ]
+    else:
+        places = (
+            Place.objects.filter(archived_at__isnull=True)
+            .filter(subtree_q("grid__path", node.path))
+            .select_related("grid", "thematic_grid")
+            .order_by("id")
+        )
+        for p in places.iterator(chunk_size=CHUNK):
+            yield [
+                p.name,
+                PLACE_KIND_LABELS[p.kind],
+                p.address,
+                p.grid.code,
+                p.thematic_grid.code if p.thematic_grid else "",
+                p.credit_code,
+                p.contact_name,
+                (unseal(p.contact_phone_sealed) if p.contact_phone_sealed else "")
+                if reveal
+                else p.contact_phone_masked,
+            ]
+
+
+def ledger_export(*, kind: str, node: GridNode, actor) -> tuple[tempfile.SpooledTemporaryFile, str]:
+    """Write the ledger of a subtree to .xlsx; full ID numbers and phones only for users who may
+    unmask them (and the export is logged as an unmasking)."""
+    if kind not in COLUMNS:
+        raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
+    if not path_visible(actor, node.path):
+        raise NotFound("grid_not_found", _("No such grid."))
+    require_capability(actor, Capability.IMPORT_EXPORT, node.path)
+    reveal = has_capability(actor, Capability.UNMASK_PII, node.path)
+    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False, "strings_to_numbers": False})
+    sheet = book.add_worksheet(SHEET_NAMES[kind])
+    text = book.add_format({"num_format": "@"})
+    bold = book.add_format({"bold": True})
+    columns = COLUMNS[kind]
+    for col, column in enumerate(columns):
+        sheet.write_string(0, col, column.header, bold)
+        sheet.set_column(col, col, 20 if column.key in {"id_number", "address", "name"} else 14, text)
+    count = 0
+    for count, row in enumerate(_export_rows(kind, node, reveal), start=1):
+        for col, value in enumerate(row):
+            if value:
+                sheet.write_string(count, col, str(value))
+    book.close()
+    out.seek(0)
+    audit.record(
+        actor=actor,
+        action="ledger.export",
+        object_type="grids.gridnode",
+        object_id=str(node.pk),
+        grid_path=node.path,
+        changes={"kind": [None, kind], "rows": [None, count], "unmasked": [None, reveal]},
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    return out, f"{SHEET_NAMES[kind]}-{node.code}-{stamp}.xlsx"

@@ -1,0 +1,88 @@
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.core.scoping import GridScopedQuerySet
+
+from .choices import Relationship, Sex
+
+
+class Household(models.Model):
+    """户: a household at an address, in a building or compound grid."""
+
+    grid = models.ForeignKey(
+        "grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="households"
+    )
+    number = models.CharField(_("household number"), max_length=32)
+    address = models.CharField(_("address"), max_length=200)
+    import_batch = models.ForeignKey(
+        "core.ImportBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="households"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("household")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grid", "number"], condition=Q(archived_at__isnull=True), name="household_number_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class PersonQuerySet(GridScopedQuerySet):
+    def current(self):
+        return self.filter(archived_at__isnull=True)
+
+
+class Person(models.Model):
+    """人员 (一人一档): a resident or anyone who needs watching; archived, never deleted.
+
+    The ID number and phone are stored sealed (AES-GCM), found by a keyed hash and shown in
+    their masked form; the plain value is only ever produced by `people.services.person_reveal`.
+    """
+
+    name = models.CharField(_("name"), max_length=50)
+    name_pinyin = models.CharField(max_length=200, blank=True, db_index=True)
+    name_initials = models.CharField(max_length=50, blank=True, db_index=True)
+    id_number_sealed = models.BinaryField(editable=False)
+    id_number_hash = models.CharField(max_length=64, unique=True, editable=False)
+    id_number_masked = models.CharField(_("ID number"), max_length=18, editable=False)
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+    birth_date = models.DateField(_("birth date"))
+    phone_sealed = models.BinaryField(null=True, blank=True, editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
+    household = models.ForeignKey(
+        Household,
+        verbose_name=_("household"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+    )
+    relationship = models.CharField(_("relationship to head"), max_length=16, choices=Relationship.choices, blank=True)
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="persons")
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    import_batch = models.ForeignKey(
+        "core.ImportBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="persons"
+    )
+    import_row = models.PositiveIntegerField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PersonQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("person")
+        indexes = [models.Index(fields=["grid", "id"], name="person_grid_idx")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,112 @@
+"""Reads about persons and households, always scoped to the user's grid subtrees."""
+
+import re
+
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.core.crypto import lookup_hash
+from epigrid.core.errors import NotFound
+from epigrid.core.models import AuditEvent
+from epigrid.core.scoping import subtree_q
+from epigrid.core.validators import Phone, parse_id_number, parse_phone
+
+from .models import Household, Person
+
+_ASCII_WORD = re.compile(r"^[a-zA-Z]+$")
+
+
+def _exact_key(q: str) -> Q | None:
+    """An exact ID number or phone finds the person through its keyed hash."""
+    compact = q.replace(" ", "")
+    if len(compact) == 18:
+        try:
+            number = parse_id_number(compact).number
+        except Exception:
+            return None
+        return Q(id_number_hash=lookup_hash("id", number))
+    if compact.isdigit():
+        try:
+            phone: Phone = parse_phone(compact)
+        except Exception:
+            return None
+        return Q(phone_hash=lookup_hash("phone", phone.number))
+    return None
+
+
+def person_list(
+    *, user, q: str = "", grid_path: str = "", household_id: int | None = None, include_archived: bool = False
+):
+    persons = Person.objects.visible_to(user).select_related("grid", "household")
+    if not include_archived:
+        persons = persons.current()
+    if grid_path:
+        persons = persons.filter(subtree_q("grid__path", grid_path))
+    if household_id:
+        persons = persons.filter(household_id=household_id)
+    q = (q or "").strip()
+    if q:
+        exact = _exact_key(q)
+        if exact is not None:
+            persons = persons.filter(exact)
+        elif _ASCII_WORD.match(q):
+            low = q.lower()
+            persons = persons.filter(Q(name_pinyin__startswith=low) | Q(name_initials__startswith=low))
+        else:
+            persons = persons.filter(name__contains=q)
+    return persons.order_by("id")
+
+
+def person_get(*, user, pk) -> Person:
+    person = Person.objects.visible_to(user).select_related("grid", "household").filter(pk=pk).first()
+    if person is None:
+        raise NotFound("person_not_found", _("No such person."))
+    return person
+
+
+def household_list(*, user, grid_path: str = "", q: str = ""):
+    households = Household.objects.visible_to(user).filter(archived_at__isnull=True).select_related("grid")
+    if grid_path:
+        households = households.filter(subtree_q("grid__path", grid_path))
+    if q:
+        households = households.filter(Q(address__contains=q) | Q(number=q))
+    return households.order_by("grid__path", "number")
+
+
+def household_get(*, user, pk) -> Household:
+    household = Household.objects.visible_to(user).select_related("grid").filter(pk=pk).first()
+    if household is None:
+        raise NotFound("household_not_found", _("No such household."))
+    return household
+
+
+# Other apps add their own entries (temperatures, orders, passages…) to the person file by
+# registering a provider: f(person) -> iterable of TimelineEntry. People never imports them.
+_TIMELINE_PROVIDERS = []
+
+
+def register_timeline_provider(provider):
+    _TIMELINE_PROVIDERS.append(provider)
+    return provider
+
+
+def person_timeline(*, person: Person) -> list[dict]:
+    """一人一档: everything that happened to this person, newest first."""
+    events = AuditEvent.objects.filter(
+        Q(object_type="people.person", object_id=str(person.pk))
+        | (Q(object_type="people.household", object_id=str(person.household_id)) if person.household_id else Q(pk=None))
+    ).order_by("-id")[:500]
+    entries = [
+        {
+            "at": event.occurred_at,
+            "kind": event.action,
+            "actor": event.actor_label,
+            "changes": event.changes,
+            "source": "audit",
+        }
+        for event in events
+    ]
+    for provider in _TIMELINE_PROVIDERS:
+        entries.extend(provider(person))
+    entries.sort(key=lambda e: e["at"], reverse=True)
+    return entries

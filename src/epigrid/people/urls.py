@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "people"
+urlpatterns = [
+    path("", views.person_list, name="persons"),
+    path("new/", views.person_create, name="person_create"),
+    path("<int:pk>/", views.person_detail, name="person"),
+    path("<int:pk>/edit/", views.person_edit, name="person_edit"),
+    path("<int:pk>/reveal/<str:field>/", views.person_reveal, name="person_reveal"),
+    path("households/<int:pk>/", views.household_detail, name="household"),
+    path("import/", views.ledger_import, name="import"),
+    path("export/<str:kind>/", views.ledger_export, name="export"),
+]

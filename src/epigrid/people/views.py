@@ -1,0 +1,172 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from epigrid.accounts.choices import Capability
+from epigrid.accounts.models import GridAssignment
+from epigrid.accounts.permissions import has_capability
+from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.views import domain_errors, paginate
+from epigrid.grids.selectors import grid_node_get
+
+from . import ledgers, selectors, services
+from .forms import ImportForm, PersonForm
+
+
+@login_required
+@domain_errors
+def person_list(request):
+    q = request.GET.get("q", "").strip()
+    code = request.GET.get("grid", "")
+    grid = grid_node_get(user=request.user, code=code) if code else None
+    persons = selectors.person_list(user=request.user, q=q, grid_path=grid.path if grid else "")
+    return render(request, "people/person_list.html", {"page": paginate(request, persons), "q": q, "grid": grid})
+
+
+@login_required
+@domain_errors
+def person_detail(request, pk):
+    person = selectors.person_get(user=request.user, pk=pk)
+    # Roles: the person's place in the household, and any staff roles if they also work a grid.
+    staff_roles = GridAssignment.objects.active().filter(user__person=person).select_related("node")
+    return render(
+        request,
+        "people/person_detail.html",
+        {
+            "person": person,
+            "timeline": selectors.person_timeline(person=person),
+            "household_members": selectors.person_list(user=request.user, household_id=person.household_id)
+            if person.household_id
+            else [],
+            "can_unmask": has_capability(request.user, Capability.UNMASK_PII, person.grid.path),
+            "can_edit": has_capability(request.user, Capability.EDIT_PEOPLE, person.grid.path),
+            "staff_roles": staff_roles,
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def person_reveal(request, pk, field):
+    person = selectors.person_get(user=request.user, pk=pk)
+    value = services.person_reveal(person=person, field=field, actor=request.user)
+    return render(request, "people/_revealed.html", {"value": value, "field": field})
+
+
+def _save_person(request, form, *, person=None, household=None, grid=None):
+    data = form.cleaned_data
+    if person is None:
+        return services.person_create(
+            name=data["name"],
+            id_number=data["id_number"],
+            phone=data["phone"],
+            household=household,
+            grid=grid,
+            relationship=data["relationship"],
+            note=data["note"],
+            actor=request.user,
+        )
+    changes = {"name": data["name"], "phone": data["phone"], "relationship": data["relationship"], "note": data["note"]}
+    if data["id_number"]:
+        changes["id_number"] = data["id_number"]
+    return services.person_update(person=person, actor=request.user, **changes)
+
+
+@login_required
+@domain_errors
+def person_create(request):
+    household = (
+        selectors.household_get(user=request.user, pk=request.GET["household"])
+        if request.GET.get("household", "").isdigit()
+        else None
+    )
+    grid = grid_node_get(user=request.user, code=request.GET["grid"]) if request.GET.get("grid") else None
+    if household is None and grid is None:
+        raise DomainError("grid_required", _("Open a household or a grid first, then add the person there."))
+    form = PersonForm(request.POST or None)
+    form.fields["id_number"].required = True
+    form.fields["id_number"].help_text = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            person = _save_person(request, form, household=household, grid=grid)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+        else:
+            messages.success(request, _("Person registered."))
+            return redirect("people:person", pk=person.pk)
+    return render(
+        request,
+        "people/person_form.html",
+        {"form": form, "household": household, "grid": grid},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@domain_errors
+def person_edit(request, pk):
+    person = selectors.person_get(user=request.user, pk=pk)
+    initial = {"name": person.name, "relationship": person.relationship, "note": person.note}
+    form = PersonForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _save_person(request, form, person=person)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+        else:
+            messages.success(request, _("Changes saved."))
+            return redirect("people:person", pk=person.pk)
+    return render(
+        request, "people/person_form.html", {"form": form, "person": person}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@domain_errors
+def household_detail(request, pk):
+    household = selectors.household_get(user=request.user, pk=pk)
+    return render(
+        request,
+        "people/household_detail.html",
+        {
+            "household": household,
+            "members": selectors.person_list(user=request.user, household_id=household.pk),
+            "can_edit": has_capability(request.user, Capability.EDIT_PEOPLE, household.grid.path),
+        },
+    )
+
+
+@login_required
+@domain_errors
+def ledger_import(request):
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report, batch = None, None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            batch = ledgers.ledger_import(
+                data=upload.read(), file_name=upload.name, kind=form.cleaned_data["kind"], actor=request.user
+            )
+        except RowErrors as exc:
+            report = exc
+        except DomainError as exc:
+            form.add_error(None, exc.render())
+    status = 422 if report else (400 if form.errors else 200)
+    return render(request, "people/import.html", {"form": form, "report": report, "batch": batch}, status=status)
+
+
+@login_required
+@domain_errors
+def ledger_export(request, kind):
+    node = grid_node_get(user=request.user, code=request.GET.get("grid", ""))
+    out, name = ledgers.ledger_export(kind=kind, node=node, actor=request.user)
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=name,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
