@@ -1,6 +1,6 @@
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.security import HttpBearer, SessionAuth
 
 from epigrid.core.api import ERRORS
@@ -110,7 +110,7 @@ def assignment_create(request, payload: AssignmentIn):
     assignment = services.grid_assignment_create(
         node=node, user=user, role=payload.role, duties=[d.value for d in payload.duties], actor=request.user
     )
-    return 201, AssignmentOut.from_model(assignment)
+    return Status(201, AssignmentOut.from_model(assignment))
 
 
 @router.patch("/assignments/{pk}", response={200: AssignmentOut, **ERRORS})

@@ -1,5 +1,5 @@
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from epigrid.core.api import ERRORS, page
 from epigrid.core.errors import NotFound
@@ -93,7 +93,7 @@ def grid_create(request, payload: GridIn):
         address=payload.address,
         actor=request.user,
     )
-    return 201, _grid_out(node, {parent.path: parent.code} if parent else {})
+    return Status(201, _grid_out(node, {parent.path: parent.code} if parent else {}))
 
 
 class FindingOut(Schema):
@@ -232,7 +232,7 @@ def place_create(request, payload: PlaceIn):
     place = services.place_create(
         grid=grid, thematic_grid=thematic, kind=payload.kind.value, actor=request.user, **data
     )
-    return 201, PlaceOut.from_model(place)
+    return Status(201, PlaceOut.from_model(place))
 
 
 @router.patch("/places/{pk}", response={200: PlaceOut, **ERRORS})

@@ -27,7 +27,7 @@ def grid_roots(*, user):
     """The topmost nodes the user may see (their assignments' subtrees, or the real roots)."""
     paths = scope_paths(user)
     if paths is None:
-        return GridNode.get_root_nodes()
+        return GridNode.objects.get_root_nodes()
     return GridNode.objects.filter(path__in=paths)
 
 
@@ -37,7 +37,7 @@ def grid_children(*, node: GridNode):
 
 def grid_ancestors(*, node: GridNode):
     """Names on the way down for breadcrumbs (only names: ancestors' contents stay scoped)."""
-    return node.get_ancestors()
+    return GridNode.objects.get_ancestors(node)
 
 
 @dataclass

@@ -46,7 +46,10 @@ def grid_node_create(
         if GridNode.objects.filter(code=code).exists():
             raise Conflict("grid_code_taken", _("This grid code is already used."), field="code")
         fields = {"code": code, "name": name, "level": level, "category": category, "address": address}
-        node = GridNode.add_root(**fields) if parent is None else GridNode.objects.get(pk=parent.pk).add_child(**fields)
+        if parent is None:
+            node = GridNode.objects.add_root(fields)
+        else:
+            node = GridNode.objects.add_child(GridNode.objects.get(pk=parent.pk), fields)
         audit.record(
             actor=actor,
             action="grid_node.create",
@@ -138,7 +141,7 @@ def place_update(*, place: Place, actor, **changes) -> Place:
     if "grid" in changes:
         _require(actor, EDIT_PEOPLE, changes["grid"].path)
     with transaction.atomic():
-        locked = Place.objects.select_for_update().select_related("grid", "thematic_grid").get(pk=place.pk)
+        locked = Place.objects.select_for_update(of=("self",)).select_related("grid", "thematic_grid").get(pk=place.pk)
         before = _place_state(locked)
         merged = {
             "name": changes.get("name", locked.name),

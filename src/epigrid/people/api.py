@@ -1,7 +1,7 @@
 import datetime as dt
 
 from django.http import FileResponse
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.core.api import ERRORS, page
@@ -130,7 +130,7 @@ def person_create(request, payload: PersonIn):
         note=payload.note,
         actor=request.user,
     )
-    return 201, PersonOut.from_model(person)
+    return Status(201, PersonOut.from_model(person))
 
 
 @router.patch("/persons/{pk}", response={200: PersonOut, **ERRORS})
@@ -216,7 +216,7 @@ def household_detail(request, pk: int):
 def household_create(request, payload: HouseholdIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
     household = services.household_create(grid=grid, number=payload.number, address=payload.address, actor=request.user)
-    return 201, HouseholdOut.from_model(household)
+    return Status(201, HouseholdOut.from_model(household))
 
 
 @router.patch("/households/{pk}", response={200: HouseholdOut, **ERRORS})
@@ -261,13 +261,16 @@ def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
     batch = ledgers.ledger_import(
         data=file.read(), file_name=file.name or "upload.xlsx", kind=kind.value, actor=request.user
     )
-    return 201, {
-        "id": batch.pk,
-        "kind": batch.kind,
-        "status": batch.status,
-        "file_name": batch.file_name,
-        "row_count": batch.row_count,
-    }
+    return Status(
+        201,
+        {
+            "id": batch.pk,
+            "kind": batch.kind,
+            "status": batch.status,
+            "file_name": batch.file_name,
+            "row_count": batch.row_count,
+        },
+    )
 
 
 @router.get("/exports/{kind}", response={200: None, **ERRORS}, summary="Export a ledger as .xlsx")

@@ -151,7 +151,7 @@ def person_update(*, person: Person, actor, **changes) -> Person:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
     _require_edit(actor, person.grid.path)
     with transaction.atomic():
-        locked = Person.objects.select_for_update().select_related("grid", "household").get(pk=person.pk)
+        locked = Person.objects.select_for_update(of=("self",)).select_related("grid", "household").get(pk=person.pk)
         if locked.archived_at:
             raise DomainError("person_archived", _("This person's file is archived."))
         before = _person_state(locked)
@@ -265,7 +265,7 @@ def household_update(*, household: Household, actor, **changes) -> Household:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
     _require_edit(actor, household.grid.path)
     with transaction.atomic():
-        locked = Household.objects.select_for_update().select_related("grid").get(pk=household.pk)
+        locked = Household.objects.select_for_update(of=("self",)).select_related("grid").get(pk=household.pk)
         before = _household_state(locked)
         if "grid" in changes:
             grid = _resolve_grid(changes["grid"], None)
