@@ -1,0 +1,63 @@
+"""The project as a new user meets it: deploy checks, the demo data, the console script."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+EPIGRID = str(Path(sys.executable).parent / "epigrid")
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(
+        {
+            "EPIGRID_PRODUCTION": "1",
+            "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-0531-xyz",
+            "EPIGRID_FIELD_KEY": "c2VjcmV0LWZpZWxkLWtleS1mb3ItZXBpZ3JpZC10ZXN0cyE=",
+            "ALLOWED_HOSTS": "epigrid.example.org",
+            "EPIGRID_VAR_DIR": str(tmp_path),
+        }
+    )
+    result = subprocess.run(
+        [EPIGRID, "check", "--deploy", "--fail-level", "WARNING"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_secrets(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "EPIGRID_FIELD_KEY"}}
+    env.update({"EPIGRID_PRODUCTION": "1", "EPIGRID_VAR_DIR": str(tmp_path)})
+    result = subprocess.run([EPIGRID, "check"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "EPIGRID_FIELD_KEY" in result.stderr
+
+
+@pytest.mark.django_db
+def test_demo_is_the_reference_scenario(capsys):
+    from epigrid.accounts.choices import Role
+    from epigrid.accounts.models import GridAssignment
+    from epigrid.core.cli import SystemActor
+    from epigrid.grids.models import GridNode
+    from epigrid.grids.selectors import coverage_audit
+
+    call_command("demo")
+    out = capsys.readouterr().out
+    for login in ("commander", "community", "gridhead9", "member9", "guard", "inspector"):
+        assert login in out
+    community = GridNode.objects.get(name="花园路社区")
+    assert GridNode.objects.filter(level="grid", path__startswith=community.path).count() == 10
+    grid9 = GridNode.objects.get(name="第9网格")
+    assert grid9.address == "利农庄路23号院"
+    assert GridAssignment.objects.active().filter(node=grid9, role=Role.GRID_MEMBER).count() == 18
+    assert set(GridNode.objects.filter(level="thematic").values_list("name", flat=True)) == {
+        "医疗网格",
+        "教育网格",
+        "企业网格",
+        "民生网格",
+        "驻区单位网格",
+    }
+    assert coverage_audit(user=SystemActor()).ok
+    call_command("audit", "verify")
