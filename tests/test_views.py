@@ -148,3 +148,26 @@ def test_api_bad_input_is_4xx_with_a_clear_message(world):
     assert r.status_code == 404 and r.json()["code"] == "person_not_found"
     r = client.get("/api/v1/persons?limit=abc", **headers)
     assert r.status_code == 422
+
+
+def test_register_household_and_place_and_archive(world, as_user):
+    from epigrid.grids.models import Place
+    from epigrid.people.models import Household, Person
+
+    client = as_user("member1")
+    response = client.post("/people/households/new/?grid=S-C-G1-B1", {"number": "2-201", "address": "2单元201室"})
+    assert response.status_code == 302
+    assert Household.objects.filter(number="2-201", grid__code="S-C-G1-B1").exists()
+    again = client.post("/people/households/new/?grid=S-C-G1-B1", {"number": "2-201", "address": "2单元201室"})
+    assert again.status_code == 400  # the number is taken in this grid
+    assert client.get("/people/households/new/?grid=S-C-G2-B1").status_code == 404
+
+    response = client.post("/grids/S-C-G1/places/new/", {"name": "药店", "kind": "shop", "thematic_grid": ""})
+    assert response.status_code == 302 and Place.objects.filter(name="药店").exists()
+    bad = client.post("/grids/S-C-G1/places/new/", {"name": "厂", "kind": "enterprise", "credit_code": "123"})
+    assert bad.status_code == 400
+
+    person = world.persons["p1b"]
+    assert client.post(f"/people/{person.pk}/archive/", {"reason": ""}).status_code == 400
+    assert client.post(f"/people/{person.pk}/archive/", {"reason": "迁出"}).status_code == 302
+    assert Person.objects.get(pk=person.pk).archived_at is not None

@@ -10,4 +10,5 @@ urlpatterns = [
     path("assignments/<int:pk>/end/", views.assignment_end, name="assignment_end"),
     path("<str:code>/", views.node, name="node"),
     path("<str:code>/assignments/", views.assignment_add, name="assignment_add"),
+    path("<str:code>/places/new/", views.place_create, name="place_create"),
 ]

@@ -15,9 +15,10 @@ from epigrid.core.scoping import subtree_q
 from epigrid.core.views import domain_errors, paginate
 from epigrid.people.selectors import household_list, person_list
 
-from . import selectors
+from . import selectors, services
 from .choices import GridLevel
-from .models import Place
+from .forms import PlaceForm
+from .models import GridNode, Place
 
 TABS = ("children", "households", "persons", "places", "staff")
 
@@ -141,3 +142,27 @@ def place(request, pk):
     if obj is None:
         raise NotFound("place_not_found", _("No such place."))
     return render(request, "grids/place.html", {"place": obj})
+
+
+@login_required
+@domain_errors
+def place_create(request, code):
+    node = selectors.grid_node_get(user=request.user, code=code)
+    thematic = GridNode.objects.visible_to(request.user).filter(level=GridLevel.THEMATIC)
+    form = PlaceForm(request.POST or None, thematic_grids=thematic)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        code_t = data.pop("thematic_grid")
+        try:
+            place = services.place_create(
+                grid=node,
+                thematic_grid=selectors.grid_node_get(user=request.user, code=code_t) if code_t else None,
+                actor=request.user,
+                **data,
+            )
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+        else:
+            messages.success(request, _("Place registered."))
+            return redirect("grids:place", pk=place.pk)
+    return render(request, "grids/place_form.html", {"form": form, "node": node}, status=400 if form.errors else 200)

@@ -24,3 +24,12 @@ class PersonForm(forms.Form):
 class ImportForm(forms.Form):
     kind = forms.ChoiceField(label=_("Ledger"), choices=ImportKind.choices)
     file = forms.FileField(label=_("File (.xlsx or .csv)"))
+
+
+class HouseholdForm(forms.Form):
+    number = forms.CharField(label=_("Household number"), max_length=32, help_text=_("e.g. 1-301 (unit-room)"))
+    address = forms.CharField(label=_("Address"), max_length=200)
+
+
+class ArchiveForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200)

@@ -13,7 +13,7 @@ from epigrid.core.views import domain_errors, paginate
 from epigrid.grids.selectors import grid_node_get
 
 from . import ledgers, selectors, services
-from .forms import ImportForm, PersonForm
+from .forms import ArchiveForm, HouseholdForm, ImportForm, PersonForm
 
 
 @login_required
@@ -170,3 +170,34 @@ def ledger_export(request, kind):
         filename=name,
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
+
+
+@login_required
+@domain_errors
+def household_create(request):
+    grid = grid_node_get(user=request.user, code=request.GET.get("grid", ""))
+    form = HouseholdForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            household = services.household_create(grid=grid, actor=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+        else:
+            messages.success(request, _("Household registered."))
+            return redirect("people:household", pk=household.pk)
+    return render(
+        request, "people/household_form.html", {"form": form, "grid": grid}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def person_archive(request, pk):
+    person = selectors.person_get(user=request.user, pk=pk)
+    form = ArchiveForm(request.POST)
+    if not form.is_valid():
+        raise DomainError("reason_required", _("Give the reason."), field="reason")
+    services.person_archive(person=person, reason=form.cleaned_data["reason"], actor=request.user)
+    messages.success(request, _("File archived."))
+    return redirect("people:person", pk=person.pk)
