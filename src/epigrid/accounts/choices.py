@@ -37,23 +37,83 @@ class Capability(models.TextChoices):
     MANAGE_GRIDS = "manage_grids", _("Edit the grid tree")
     IMPORT_EXPORT = "import_export", _("Import and export ledgers")
     VIEW_AUDIT = "view_audit", _("Read the audit log")
+    INTAKE = "intake", _("Register key persons from tips")
+    MANAGE_ORDERS = "manage_orders", _("Start, extend and transfer control orders")
+    APPROVE_RELEASE = "approve_release", _("Approve the release of control orders")
+    MANAGE_TEAMS = "manage_teams", _("Set up household teams")
+    RECORD_HEALTH = "record_health", _("Record temperatures and samples")
+    MANAGE_TESTS = "manage_tests", _("Manage test lists and results")
+    CONFIRM_CASES = "confirm_cases", _("Record expert consultations")
+    HANDLE_ALERTS = "handle_alerts", _("Acknowledge and resolve alerts")
 
 
 _C = Capability
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset(_C.values),
     Role.SUBDISTRICT_STAFF: frozenset(
-        {_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.MANAGE_ASSIGNMENTS, _C.MANAGE_GRIDS, _C.IMPORT_EXPORT}
+        {
+            _C.EDIT_PEOPLE,
+            _C.UNMASK_PII,
+            _C.MANAGE_ASSIGNMENTS,
+            _C.MANAGE_GRIDS,
+            _C.IMPORT_EXPORT,
+            _C.INTAKE,
+            _C.MANAGE_ORDERS,
+            _C.APPROVE_RELEASE,
+            _C.MANAGE_TEAMS,
+            _C.RECORD_HEALTH,
+            _C.MANAGE_TESTS,
+            _C.HANDLE_ALERTS,
+        }
     ),
     Role.COMMUNITY_SECRETARY: frozenset(
-        {_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.MANAGE_ASSIGNMENTS, _C.MANAGE_GRIDS, _C.IMPORT_EXPORT}
+        {
+            _C.EDIT_PEOPLE,
+            _C.UNMASK_PII,
+            _C.MANAGE_ASSIGNMENTS,
+            _C.MANAGE_GRIDS,
+            _C.IMPORT_EXPORT,
+            _C.INTAKE,
+            _C.MANAGE_ORDERS,
+            _C.APPROVE_RELEASE,
+            _C.MANAGE_TEAMS,
+            _C.RECORD_HEALTH,
+            _C.MANAGE_TESTS,
+            _C.HANDLE_ALERTS,
+        }
     ),
-    Role.COMMUNITY_STAFF: frozenset({_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.MANAGE_ASSIGNMENTS, _C.IMPORT_EXPORT}),
-    Role.GRID_HEAD: frozenset({_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.MANAGE_ASSIGNMENTS}),
-    # The grid member is the household's liaison and must be able to call it.
-    Role.GRID_MEMBER: frozenset({_C.EDIT_PEOPLE, _C.UNMASK_PII}),
-    Role.BUILDING_HEAD: frozenset({_C.EDIT_PEOPLE}),
-    Role.MEDICAL_LIAISON: frozenset({_C.UNMASK_PII}),
+    Role.COMMUNITY_STAFF: frozenset(
+        {
+            _C.EDIT_PEOPLE,
+            _C.UNMASK_PII,
+            _C.MANAGE_ASSIGNMENTS,
+            _C.IMPORT_EXPORT,
+            _C.INTAKE,
+            _C.MANAGE_ORDERS,
+            _C.MANAGE_TEAMS,
+            _C.RECORD_HEALTH,
+            _C.MANAGE_TESTS,
+            _C.HANDLE_ALERTS,
+        }
+    ),
+    Role.GRID_HEAD: frozenset(
+        {
+            _C.EDIT_PEOPLE,
+            _C.UNMASK_PII,
+            _C.MANAGE_ASSIGNMENTS,
+            _C.INTAKE,
+            _C.MANAGE_ORDERS,
+            _C.MANAGE_TEAMS,
+            _C.RECORD_HEALTH,
+            _C.HANDLE_ALERTS,
+        }
+    ),
+    # The grid member is the household's liaison: registers tips, takes temperatures, calls.
+    Role.GRID_MEMBER: frozenset({_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.INTAKE, _C.RECORD_HEALTH, _C.HANDLE_ALERTS}),
+    Role.BUILDING_HEAD: frozenset({_C.EDIT_PEOPLE, _C.RECORD_HEALTH}),
+    Role.MEDICAL_LIAISON: frozenset(
+        {_C.UNMASK_PII, _C.RECORD_HEALTH, _C.MANAGE_TESTS, _C.CONFIRM_CASES, _C.HANDLE_ALERTS}
+    ),
     Role.THEMATIC_HEAD: frozenset({_C.EDIT_PEOPLE}),
     Role.CHECKPOINT_GUARD: frozenset(),
     Role.INSPECTOR: frozenset({_C.VIEW_AUDIT}),

@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "epigrid.accounts",
     "epigrid.grids",
     "epigrid.people",
+    "epigrid.alerts",
+    "epigrid.control",
+    "epigrid.health",
     "epigrid.api",
     "epigrid.demo",
 ]
@@ -115,6 +118,11 @@ CACHES = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not PRODUCTION)
 CELERY_TIMEZONE = "Asia/Shanghai"
+CELERY_BEAT_SCHEDULE = {
+    "sweep": {"task": "epigrid.sweep", "schedule": env.int("EPIGRID_SWEEP_SECONDS", default=120)},
+}
+# The demo server runs the sweeps in a thread at this interval (0: off).
+DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -191,3 +199,8 @@ LOGGING = {
 }
 
 PAGE_SIZE = 50
+# The default period of a control order when no rule is configured (the article: 14 days).
+CONTROL_DEFAULT_DAYS = env.int("EPIGRID_CONTROL_DEFAULT_DAYS", default=14)
+# Minutes an alert owner has to acknowledge before it escalates, per level (liaison, grid head,
+# community, command center).
+ALERT_ACK_MINUTES = env.list("EPIGRID_ALERT_ACK_MINUTES", cast=int, default=[30, 60, 120, 240])

@@ -133,3 +133,17 @@ def mask_phone(number: str) -> str:
         return number[:3] + "****" + number[-4:]
     area = 3 if number[:2] in {"01", "02"} else 4
     return number[:area] + "-****" + number[-4:]
+
+
+@cache
+def region_name(code6: str) -> str:
+    """The division's name from GB/T 2260 ("湖北省襄阳市"), or "" when unknown."""
+    parts = numdb.get("cn/loc").info(code6)
+    names = []
+    for _part, props in parts:
+        for key in ("province", "prefecture", "county"):
+            value = props.get(key)
+            if value:
+                # county entries carry validity years: "[1983-]历下区"
+                names.append(value.split("]")[-1].split(",")[0])
+    return "".join(dict.fromkeys(names))

@@ -140,6 +140,16 @@ OVERLAP_KINDS = {
 }
 
 
+# Gaps other apps know of (a controlled household without its team, an uncovered duty hour):
+# (kind, label, queryset factory, url name for the fix). Each queryset is grid-scoped.
+_GAP_CHECKS: list[tuple[str, object, object, str]] = []
+
+
+def register_gap_check(kind: str, label, queryset_factory, url_name: str) -> None:
+    GAP_KINDS[kind] = label
+    _GAP_CHECKS.append((kind, label, queryset_factory, url_name))
+
+
 def coverage_audit(*, user, root: GridNode | None = None, limit: int = 200) -> CoverageReport:
     """Every gap is an error, every overlap is information ("宁可交叉,不留空挡")."""
     report = CoverageReport()

@@ -1,0 +1,36 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AlertKind(models.TextChoices):
+    FEVER = "fever", _("Fever")
+    MISSED_SLOT = "missed_slot", _("Missed temperature report")
+    POSITIVE_TEST = "positive_test", _("Positive nucleic-acid test")
+    RELEASE_DUE = "release_due", _("Release can be approved")
+
+
+class Severity(models.TextChoices):
+    NORMAL = "normal", _("Normal")
+    URGENT = "urgent", _("Urgent")
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    RESOLVED = "resolved", _("Resolved")
+
+
+TRANSITIONS = {
+    AlertStatus.OPEN: {AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED},
+    AlertStatus.ACKNOWLEDGED: {AlertStatus.RESOLVED},
+    AlertStatus.RESOLVED: set(),
+}
+
+
+class EscalationLevel(models.IntegerChoices):
+    """Who owns an alert: the liaison first, then up the grid tree (SPEC "1")."""
+
+    LIAISON = 0, _("Liaison grid member")
+    GRID_HEAD = 1, _("Grid head")
+    COMMUNITY = 2, _("Community")
+    COMMAND = 3, _("Command center")

@@ -1,0 +1,176 @@
+"""Raising, acknowledging, resolving and escalating alerts. Every move is audited."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.accounts.choices import Role
+from epigrid.accounts.models import GridAssignment
+from epigrid.core import audit
+from epigrid.core.errors import DomainError
+from epigrid.core.scoping import path_visible
+
+from .choices import TRANSITIONS, AlertStatus, EscalationLevel, Severity
+from .models import Alert
+
+STEP = 4  # treebeard steplen: depth d ends at character 4*d
+# Who owns an alert at each level above the liaison, and at which depth of the tree they sit.
+LEVEL_OWNERS = {
+    EscalationLevel.GRID_HEAD: (3, (Role.GRID_HEAD,)),
+    EscalationLevel.COMMUNITY: (2, (Role.COMMUNITY_SECRETARY, Role.COMMUNITY_STAFF)),
+    EscalationLevel.COMMAND: (1, (Role.COMMANDER, Role.SUBDISTRICT_STAFF)),
+}
+
+
+def ack_minutes(level: int) -> int:
+    return settings.ALERT_ACK_MINUTES[min(level, len(settings.ALERT_ACK_MINUTES) - 1)]
+
+
+def level_owner(*, level: int, grid_path: str):
+    """The responsible user at `level` above the grid at `grid_path` (None if the post is empty:
+    the coverage audit reports that gap)."""
+    depth, roles = LEVEL_OWNERS[EscalationLevel(level)]
+    ancestor = grid_path[: depth * STEP]
+    assignment = (
+        GridAssignment.objects.active()
+        .filter(node__path=ancestor, role__in=roles)
+        .order_by("role", "id")
+        .select_related("user")
+        .first()
+    )
+    return assignment.user if assignment else None
+
+
+@dataclass
+class NewAlert:
+    kind: str
+    dedup_key: str
+    grid_id: int
+    grid_path: str
+    person_id: int | None = None
+    owner_id: int | None = None
+    severity: str = Severity.NORMAL
+    level: int = EscalationLevel.LIAISON
+    detail: dict | None = None
+
+
+def alerts_raise(*, alerts: list[NewAlert], now: dt.datetime | None = None, actor=None) -> list[Alert]:
+    """Raise alerts in bulk; an alert whose dedup key exists already is not raised again."""
+    now = now or timezone.now()
+    if not alerts:
+        return []
+    with transaction.atomic():
+        keys = [a.dedup_key for a in alerts]
+        existing = set(Alert.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
+        fresh = {a.dedup_key: a for a in alerts if a.dedup_key not in existing}
+        rows = [
+            Alert(
+                kind=a.kind,
+                severity=a.severity,
+                dedup_key=a.dedup_key,
+                person_id=a.person_id,
+                grid_id=a.grid_id,
+                owner_id=a.owner_id,
+                level=a.level,
+                detail=a.detail or {},
+                raised_at=now,
+                due_at=now + dt.timedelta(minutes=ack_minutes(a.level)),
+            )
+            for a in fresh.values()
+        ]
+        # ignore_conflicts: a concurrent raiser of the same fact wins, this one adds nothing.
+        Alert.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+        created = list(Alert.objects.filter(dedup_key__in=list(fresh), raised_at=now))
+        audit.record_many(
+            actor=actor,
+            entries=[
+                audit.AuditEntry(
+                    "alert.raise",
+                    "alerts.alert",
+                    str(a.pk),
+                    fresh[a.dedup_key].grid_path,
+                    {"kind": [None, a.kind], "person": [None, a.person_id], "owner": [None, a.owner_id]},
+                )
+                for a in created
+            ],
+        )
+    return created
+
+
+def _move(*, alert: Alert, target: str, actor, note: str = "") -> Alert:
+    if not path_visible(actor, alert.grid.path):
+        from epigrid.core.errors import NotFound
+
+        raise NotFound("alert_not_found", _("No such alert."))
+    with transaction.atomic():
+        locked = Alert.objects.select_for_update().get(pk=alert.pk)
+        if locked.status == target:
+            return locked
+        if target not in TRANSITIONS[locked.status]:
+            raise DomainError("alert_transition", _("This alert is already handled."))
+        if target == AlertStatus.RESOLVED and not note.strip():
+            raise DomainError("resolution_required", _("Say how the alert was handled."), field="resolution")
+        now = timezone.now()
+        before = locked.status
+        locked.status = target
+        if target == AlertStatus.ACKNOWLEDGED:
+            locked.acknowledged_at, locked.acknowledged_by = now, actor
+        else:
+            locked.resolved_at, locked.resolved_by, locked.resolution = now, actor, note.strip()[:200]
+            if not locked.acknowledged_at:
+                locked.acknowledged_at, locked.acknowledged_by = now, actor
+        locked.save()
+        audit.record(
+            actor=actor,
+            action=f"alert.{'acknowledge' if target == AlertStatus.ACKNOWLEDGED else 'resolve'}",
+            obj=locked,
+            grid_path=alert.grid.path,
+            changes={"status": [before, target]},
+        )
+    return locked
+
+
+def alert_acknowledge(*, alert: Alert, actor) -> Alert:
+    return _move(alert=alert, target=AlertStatus.ACKNOWLEDGED, actor=actor)
+
+
+def alert_resolve(*, alert: Alert, resolution: str, actor) -> Alert:
+    return _move(alert=alert, target=AlertStatus.RESOLVED, actor=actor, note=resolution)
+
+
+def alerts_escalate_due(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
+    """Open alerts past their deadline move one level up the tree, to that level's owner."""
+    now = now or timezone.now()
+    due = list(
+        Alert.objects.filter(status=AlertStatus.OPEN, due_at__lt=now, level__lt=EscalationLevel.COMMAND)
+        .select_related("grid")
+        .order_by("due_at")[:limit]
+    )
+    owners: dict[tuple[int, str], object] = {}
+    entries = []
+    with transaction.atomic():
+        for alert in due:
+            level = alert.level + 1
+            key = (level, alert.grid.path[: LEVEL_OWNERS[EscalationLevel(level)][0] * STEP])
+            if key not in owners:
+                owners[key] = level_owner(level=level, grid_path=alert.grid.path)
+            owner = owners[key]
+            updated = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN, level=alert.level).update(
+                level=level, owner=owner, due_at=now + dt.timedelta(minutes=ack_minutes(level))
+            )
+            if updated:
+                entries.append(
+                    audit.AuditEntry(
+                        "alert.escalate",
+                        "alerts.alert",
+                        str(alert.pk),
+                        alert.grid.path,
+                        {"level": [alert.level, level], "owner": [alert.owner_id, getattr(owner, "pk", None)]},
+                    )
+                )
+        audit.record_many(actor=None, entries=entries)
+    return len(entries)

@@ -1,0 +1,81 @@
+"""Reads of the control app, scoped to the user."""
+
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.accounts.choices import Role
+from epigrid.accounts.models import GridAssignment
+from epigrid.core.errors import NotFound
+
+from .choices import TeamRole
+from .models import ControlOrder, KeyPerson, TeamMember, Tip
+
+STEP = 4
+
+
+def liaison_for(person):
+    """The person's liaison (联络人): their household team's liaison, else a grid member of their
+    compound grid. None when neither exists (a gap the coverage audit shows)."""
+    if person.household_id:
+        member = (
+            TeamMember.objects.filter(
+                team__household_id=person.household_id, role=TeamRole.LIAISON, ended_at__isnull=True
+            )
+            .select_related("user")
+            .order_by("id")
+            .first()
+        )
+        if member:
+            return member.user
+    assignment = (
+        GridAssignment.objects.active()
+        .filter(node__path=person.grid.path[: 3 * STEP], role=Role.GRID_MEMBER)
+        .select_related("user")
+        .order_by("id")
+        .first()
+    )
+    return assignment.user if assignment else None
+
+
+def order_get(*, user, pk) -> ControlOrder:
+    order = ControlOrder.objects.visible_to(user).select_related("person", "grid").filter(pk=pk).first()
+    if order is None:
+        raise NotFound("order_not_found", _("No such control order."))
+    return order
+
+
+def order_list(*, user, status: list[str] | None = None, kind: str = "", grid_path: str = ""):
+    orders = ControlOrder.objects.visible_to(user).select_related("person", "grid")
+    if status:
+        orders = orders.filter(status__in=status)
+    if kind:
+        orders = orders.filter(kind=kind)
+    if grid_path:
+        orders = orders.in_subtree(grid_path)
+    return orders.order_by("-starts_at", "-id")
+
+
+def open_order(person):
+    return ControlOrder.objects.open().filter(person=person).first()
+
+
+def key_person_get(*, user, pk) -> KeyPerson:
+    key_person = KeyPerson.objects.visible_to(user).select_related("person", "tip", "grid").filter(pk=pk).first()
+    if key_person is None:
+        raise NotFound("key_person_not_found", _("No such key person."))
+    return key_person
+
+
+def key_person_list(*, user, status: list[str] | None = None, grid_path: str = ""):
+    key_persons = KeyPerson.objects.visible_to(user).select_related("person", "tip", "grid")
+    if status:
+        key_persons = key_persons.filter(status__in=status)
+    if grid_path:
+        key_persons = key_persons.in_subtree(grid_path)
+    return key_persons.order_by("-tip__reported_at", "id")
+
+
+def tip_get(*, user, pk) -> Tip:
+    tip = Tip.objects.visible_to(user).filter(pk=pk).first()
+    if tip is None:
+        raise NotFound("tip_not_found", _("No such tip."))
+    return tip

@@ -1,0 +1,560 @@
+"""Writes of the control app: risk areas, tips and key persons, control orders, household teams.
+
+Order statuses move only through the transition functions here (ARCHITECTURE "State machines").
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.accounts.choices import Capability
+from epigrid.accounts.permissions import require_capability
+from epigrid.core import audit
+from epigrid.core.errors import Conflict, DomainError, NotFound
+from epigrid.core.scoping import path_visible
+from epigrid.core.validators import PROVINCE_CODES, region_name
+from epigrid.people.models import Household, Person
+
+from .choices import (
+    KEY_PERSON_TRANSITIONS,
+    ORDER_TRANSITIONS,
+    SITE_KINDS,
+    KeyPersonStatus,
+    OrderKind,
+    OrderReason,
+    OrderStatus,
+    TeamRole,
+    TravelMode,
+)
+from .models import ControlOrder, ControlRule, HouseholdTeam, KeyPerson, RiskArea, TeamMember, Tip
+
+
+def _require(actor, capability: str, path: str) -> None:
+    if not path_visible(actor, path):
+        raise NotFound("not_found", _("Not found."))
+    require_capability(actor, capability, path)
+
+
+# ---------------------------------------------------------------- risk areas
+
+
+def region_prefix(code: str) -> str:
+    """420000 → "42", 420600 → "4206", 420602 → "420602"."""
+    prefix = code
+    while len(prefix) > 2 and prefix.endswith("00"):
+        prefix = prefix[:-2]
+    return prefix
+
+
+def clean_region_code(value, *, field: str = "origin_code") -> str:
+    code = str(value or "").strip()
+    if len(code) != 6 or not code.isdigit() or code[:2] not in PROVINCE_CODES:
+        raise DomainError(
+            "region_code_invalid", _("Give the 6-digit administrative division code (e.g. 420600)."), field=field
+        )
+    return code
+
+
+def risk_area_save(*, code: str, name: str = "", active: bool = True, actor) -> RiskArea:
+    """Add or change an entry of the risk-area list (command center)."""
+    require_capability(actor, Capability.MANAGE_ORDERS)
+    code = clean_region_code(code, field="code")
+    name = (name or "").strip() or region_name(code) or code
+    with transaction.atomic():
+        area = RiskArea.objects.select_for_update().filter(code=code).first()
+        before = {"name": area.name, "active": area.active} if area else {}
+        if area is None:
+            area = RiskArea(code=code, prefix=region_prefix(code))
+        area.name, area.active = name, active
+        area.save()
+        after = {"name": area.name, "active": area.active}
+        if before != after:
+            audit.record(actor=actor, action="risk_area.save", obj=area, changes=audit.diff(before, after))
+    return area
+
+
+def risk_area_match(code: str) -> RiskArea | None:
+    """The most specific active risk area containing `code`, if any."""
+    prefixes = [code[:n] for n in (2, 4, 6)]
+    return RiskArea.objects.filter(active=True, prefix__in=prefixes).order_by("-prefix").first()
+
+
+# ---------------------------------------------------------------- tips and key persons
+
+
+def tip_create(
+    *,
+    persons: list[Person],
+    reported_at: dt.datetime,
+    reporter: str,
+    origin_code: str,
+    travel_mode: str,
+    expected_arrival_at: dt.datetime | None = None,
+    note: str = "",
+    actor,
+) -> Tip:
+    """Record a tip and make each person named in it a key person (重点人员)."""
+    if not persons:
+        raise DomainError("persons_required", _("Name at least one person."), field="persons")
+    grid = persons[0].grid
+    for person in persons:
+        _require(actor, Capability.INTAKE, person.grid.path)
+    origin_code = clean_region_code(origin_code)
+    if travel_mode not in TravelMode.values:
+        raise DomainError("travel_mode", _("Unknown way of travel."), field="travel_mode")
+    now = timezone.now()
+    if reported_at > now + dt.timedelta(minutes=5):
+        raise DomainError("reported_in_future", _("The report time is in the future."), field="reported_at")
+    if not (reporter or "").strip():
+        raise DomainError("reporter_required", _("Say who reported it."), field="reporter")
+    with transaction.atomic():
+        tip = Tip.objects.create(
+            reported_at=reported_at,
+            reporter=reporter.strip()[:100],
+            origin_code=origin_code,
+            origin_name=region_name(origin_code) or origin_code,
+            risk_area=risk_area_match(origin_code),
+            travel_mode=travel_mode,
+            expected_arrival_at=expected_arrival_at,
+            note=(note or "").strip()[:200],
+            grid=grid,
+            created_by=actor,
+        )
+        key_persons = KeyPerson.objects.bulk_create(
+            [KeyPerson(tip=tip, person=p, grid=p.grid) for p in dict.fromkeys(persons)]
+        )
+        audit.record_many(
+            actor=actor,
+            entries=[
+                audit.AuditEntry(
+                    "tip.create",
+                    "control.tip",
+                    str(tip.pk),
+                    grid.path,
+                    {
+                        "origin": [None, tip.origin_name],
+                        "risk_area": [None, bool(tip.risk_area_id)],
+                        "persons": [None, len(key_persons)],
+                    },
+                ),
+                *[
+                    audit.AuditEntry(
+                        "key_person.report",
+                        "people.person",
+                        str(kp.person_id),
+                        kp.grid.path,
+                        {"tip": [None, tip.pk], "origin": [None, tip.origin_name]},
+                    )
+                    for kp in key_persons
+                ],
+            ],
+        )
+    return tip
+
+
+def _key_person_move(*, key_person: KeyPerson, target: str, actor, assessment: str = "") -> KeyPerson:
+    with transaction.atomic():
+        locked = KeyPerson.objects.select_for_update().get(pk=key_person.pk)
+        if locked.status == target:
+            return locked
+        if target not in KEY_PERSON_TRANSITIONS[locked.status]:
+            raise DomainError("key_person_transition", _("This key person cannot move to that step now."))
+        now = timezone.now()
+        before = locked.status
+        locked.status = target
+        if target == KeyPersonStatus.ASSESSED:
+            locked.assessed_at, locked.assessment = now, assessment.strip()[:200]
+        elif target == KeyPersonStatus.CONTROLLED:
+            locked.controlled_at = now
+            locked.assessed_at = locked.assessed_at or now
+        else:
+            locked.closed_at = now
+        locked.save()
+        audit.record(
+            actor=actor,
+            action=f"key_person.{target}",
+            object_type="people.person",
+            object_id=str(locked.person_id),
+            grid_path=locked.grid.path,
+            changes={"status": [before, target], "key_person": [None, locked.pk]},
+        )
+    return locked
+
+
+def key_person_assess(*, key_person: KeyPerson, assessment: str, actor) -> KeyPerson:
+    _require(actor, Capability.INTAKE, key_person.grid.path)
+    if not (assessment or "").strip():
+        raise DomainError("assessment_required", _("Write the assessment."), field="assessment")
+    return _key_person_move(key_person=key_person, target=KeyPersonStatus.ASSESSED, actor=actor, assessment=assessment)
+
+
+def key_person_close(*, key_person: KeyPerson, actor) -> KeyPerson:
+    _require(actor, Capability.INTAKE, key_person.grid.path)
+    return _key_person_move(key_person=key_person, target=KeyPersonStatus.CLOSED, actor=actor)
+
+
+# ---------------------------------------------------------------- control orders
+
+
+def control_rule_for(kind: str, reason: str) -> tuple[int, bool]:
+    """(days, release needs a negative test): the rule for kind+reason, else for the kind, else
+    the default period (14 days, the article's)."""
+    rules = {(r.reason, r.kind): r for r in ControlRule.objects.filter(kind=kind, reason__in=[reason, ""])}
+    rule = rules.get((reason, kind)) or rules.get(("", kind))
+    if rule is None:
+        return settings.CONTROL_DEFAULT_DAYS, False
+    return rule.days, rule.requires_negative_test
+
+
+def control_rule_save(*, kind: str, reason: str, days: int, requires_negative_test: bool, actor) -> ControlRule:
+    require_capability(actor, Capability.APPROVE_RELEASE)
+    if kind not in OrderKind.values or (reason and reason not in OrderReason.values):
+        raise DomainError("rule_invalid", _("Unknown measure or reason."))
+    if not 1 <= int(days) <= 365:
+        raise DomainError("days_invalid", _("The period is between 1 and 365 days."), field="days")
+    with transaction.atomic():
+        rule, created = ControlRule.objects.select_for_update().get_or_create(
+            kind=kind, reason=reason or "", defaults={"days": days, "requires_negative_test": requires_negative_test}
+        )
+        before = {} if created else {"days": rule.days, "requires_negative_test": rule.requires_negative_test}
+        rule.days, rule.requires_negative_test = int(days), bool(requires_negative_test)
+        rule.save()
+        audit.record(
+            actor=actor,
+            action="control_rule.save",
+            obj=rule,
+            changes=audit.diff(before, {"days": rule.days, "requires_negative_test": rule.requires_negative_test}),
+        )
+    return rule
+
+
+def _order_state(order: ControlOrder) -> dict:
+    return {
+        "kind": order.kind,
+        "status": order.status,
+        "ends_at": order.ends_at,
+        "site": order.site or None,
+        "days": order.days,
+    }
+
+
+def _end(starts_at: dt.datetime, last_exposure_at: dt.datetime | None, days: int) -> dt.datetime:
+    # Quarantine end = last exposure + period (SPEC "5" item 2), never before the start.
+    return max(starts_at, (last_exposure_at or starts_at) + dt.timedelta(days=days))
+
+
+def control_order_start(
+    *,
+    person: Person,
+    kind: str,
+    reason: str,
+    starts_at: dt.datetime | None = None,
+    last_exposure_at: dt.datetime | None = None,
+    site: str = "",
+    transport: str = "",
+    key_person: KeyPerson | None = None,
+    actor,
+) -> ControlOrder:
+    _require(actor, Capability.MANAGE_ORDERS, person.grid.path)
+    if kind not in OrderKind.values:
+        raise DomainError("order_kind", _("Unknown control measure."), field="kind")
+    if reason not in OrderReason.values:
+        raise DomainError("order_reason", _("Unknown reason."), field="reason")
+    if kind in SITE_KINDS and not site.strip():
+        raise DomainError("site_required", _("Name the quarantine site or hospital."), field="site")
+    starts_at = starts_at or timezone.now()
+    if last_exposure_at and last_exposure_at > starts_at + dt.timedelta(days=1):
+        raise DomainError("exposure_after_start", _("The last exposure is after the start."), field="last_exposure_at")
+    days, needs_test = control_rule_for(kind, reason)
+    with transaction.atomic():
+        Person.objects.select_for_update().filter(pk=person.pk).first()  # serialise orders per person
+        if ControlOrder.objects.open().filter(person=person).exists():
+            raise Conflict("order_open", _("This person is already under a control order: extend or transfer it."))
+        try:
+            with transaction.atomic():
+                order = ControlOrder.objects.create(
+                    person=person,
+                    grid=person.grid,
+                    kind=kind,
+                    reason=reason,
+                    site=site.strip()[:100],
+                    transport=transport.strip()[:100],
+                    starts_at=starts_at,
+                    last_exposure_at=last_exposure_at,
+                    days=days,
+                    ends_at=_end(starts_at, last_exposure_at, days),
+                    requires_negative_test=needs_test,
+                    key_person=key_person,
+                    created_by=actor,
+                )
+        except IntegrityError:
+            raise Conflict(
+                "order_open", _("This person is already under a control order: extend or transfer it.")
+            ) from None
+        audit.record(
+            actor=actor,
+            action="control_order.start",
+            obj=order,
+            grid_path=person.grid.path,
+            changes=audit.diff({}, _order_state(order)),
+        )
+        audit.record(
+            actor=actor,
+            action="control_order.start",
+            object_type="people.person",
+            object_id=str(person.pk),
+            grid_path=person.grid.path,
+            changes={"order": [None, order.pk], "kind": [None, kind]},
+        )
+        if key_person is not None:
+            _key_person_move(key_person=key_person, target=KeyPersonStatus.CONTROLLED, actor=actor)
+    return order
+
+
+def control_orders_start_household(*, household: Household, kind: str, reason: str, actor, **kwargs) -> list:
+    """The same measure for every current member of a household, all or none."""
+    members = list(Person.objects.current().filter(household=household).select_related("grid"))
+    if not members:
+        raise DomainError("household_empty", _("This household has no registered members."))
+    key_persons = {
+        kp.person_id: kp
+        for kp in KeyPerson.objects.filter(
+            person__in=members, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
+        )
+    }
+    with transaction.atomic():
+        return [
+            control_order_start(
+                person=m, kind=kind, reason=reason, key_person=key_persons.get(m.pk), actor=actor, **kwargs
+            )
+            for m in members
+        ]
+
+
+def _order_move(*, order: ControlOrder, target: str, actor, changes: dict | None = None, **fields) -> ControlOrder:
+    """The one place an order's status changes: lock, check the move, stamp, audit."""
+    with transaction.atomic():
+        locked = ControlOrder.objects.select_for_update().get(pk=order.pk)
+        if locked.status == target and not fields:
+            return locked
+        if target != locked.status and target not in ORDER_TRANSITIONS[locked.status]:
+            raise DomainError(
+                "order_transition",
+                _("A %(status)s order cannot be moved this way."),
+                params={"status": locked.get_status_display()},
+            )
+        before = _order_state(locked)
+        locked.status = target
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save()
+        diff = audit.diff(before, _order_state(locked))
+        diff.update(changes or {})
+        audit.record(
+            actor=actor, action=f"control_order.{target}", obj=locked, grid_path=locked.grid.path, changes=diff
+        )
+        audit.record(
+            actor=actor,
+            action=f"control_order.{target}",
+            object_type="people.person",
+            object_id=str(locked.person_id),
+            grid_path=locked.grid.path,
+            changes={"order": [None, locked.pk], **diff},
+        )
+    return locked
+
+
+def control_order_change_period(*, order: ControlOrder, days: int, reason_text: str, actor) -> ControlOrder:
+    """Extend or shorten an open order (with the reason why)."""
+    _require(actor, Capability.MANAGE_ORDERS, order.grid.path)
+    if order.status not in (OrderStatus.ACTIVE, OrderStatus.RELEASE_PROPOSED):
+        raise DomainError("order_closed", _("This order is no longer in force."))
+    if not (reason_text or "").strip():
+        raise DomainError("reason_required", _("Give the reason."), field="reason")
+    if not 1 <= int(days) <= 365:
+        raise DomainError("days_invalid", _("The period is between 1 and 365 days."), field="days")
+    ends_at = _end(order.starts_at, order.last_exposure_at, int(days))
+    # A longer period takes a proposed release back; a shorter one is proposed by the next sweep.
+    target = OrderStatus.ACTIVE if ends_at > timezone.now() else order.status
+    return _order_move(
+        order=order,
+        target=target,
+        actor=actor,
+        days=int(days),
+        ends_at=ends_at,
+        release_proposed_at=None if target == OrderStatus.ACTIVE else order.release_proposed_at,
+        changes={"reason": [None, reason_text.strip()[:200]]},
+    )
+
+
+def control_order_transfer(
+    *,
+    order: ControlOrder,
+    kind: str,
+    reason: str,
+    site: str = "",
+    transport: str = "",
+    at: dt.datetime | None = None,
+    actor,
+) -> ControlOrder:
+    """Move a person to another measure (home quarantine → hospital isolation on a positive test);
+    the new order links back to the old one, so the history is carried."""
+    _require(actor, Capability.MANAGE_ORDERS, order.grid.path)
+    at = at or timezone.now()
+    if kind in SITE_KINDS and not site.strip():
+        raise DomainError("site_required", _("Name the quarantine site or hospital."), field="site")
+    if kind not in OrderKind.values or reason not in OrderReason.values:
+        raise DomainError("order_kind", _("Unknown control measure."), field="kind")
+    with transaction.atomic():
+        old = _order_move(order=order, target=OrderStatus.TRANSFERRED, actor=actor, transferred_at=at)
+        if old.transferred_at != at:
+            return old.next
+        days, needs_test = control_rule_for(kind, reason)
+        new = ControlOrder.objects.create(
+            person=old.person,
+            grid=old.grid,
+            kind=kind,
+            reason=reason,
+            site=site.strip()[:100],
+            transport=transport.strip()[:100],
+            starts_at=at,
+            last_exposure_at=old.last_exposure_at,
+            days=days,
+            ends_at=_end(at, None, days),
+            requires_negative_test=needs_test,
+            previous=old,
+            key_person=old.key_person,
+            created_by=actor,
+        )
+        audit.record(
+            actor=actor,
+            action="control_order.start",
+            obj=new,
+            grid_path=new.grid.path,
+            changes={**audit.diff({}, _order_state(new)), "previous": [None, old.pk]},
+        )
+    return new
+
+
+# Other apps add release conditions (e.g. health: a negative test after the start); each takes
+# a queryset of due orders and returns the subset whose condition holds.
+RELEASE_CONDITIONS = []
+
+
+def control_orders_propose_release(*, now: dt.datetime | None = None) -> int:
+    """Sweep: active orders whose period is over and whose conditions hold are proposed for
+    release; a person with the right approves (SPEC "5" item 2). Set-based."""
+    now = now or timezone.now()
+    due = ControlOrder.objects.filter(status=OrderStatus.ACTIVE, ends_at__lte=now)
+    for condition in RELEASE_CONDITIONS:
+        due = condition(due)
+    ids = list(due.values_list("pk", flat=True)[:20000])
+    if not ids:
+        return 0
+    with transaction.atomic():
+        orders = list(
+            ControlOrder.objects.select_for_update()
+            .filter(pk__in=ids, status=OrderStatus.ACTIVE)
+            .select_related("grid")
+        )
+        ControlOrder.objects.filter(pk__in=[o.pk for o in orders]).update(
+            status=OrderStatus.RELEASE_PROPOSED, release_proposed_at=now
+        )
+        audit.record_many(
+            actor=None,
+            entries=[
+                audit.AuditEntry(
+                    "control_order.release_proposed",
+                    "control.controlorder",
+                    str(o.pk),
+                    o.grid.path,
+                    {"status": [OrderStatus.ACTIVE, OrderStatus.RELEASE_PROPOSED]},
+                )
+                for o in orders
+            ],
+        )
+    return len(orders)
+
+
+def control_order_release(
+    *, order: ControlOrder, actor, early_reason: str = "", at: dt.datetime | None = None
+) -> ControlOrder:
+    """解除隔离: approve a proposed release (or, with a reason, release early)."""
+    _require(actor, Capability.APPROVE_RELEASE, order.grid.path)
+    if order.status == OrderStatus.ACTIVE and not early_reason.strip():
+        raise DomainError(
+            "release_not_proposed", _("The release is not proposed yet: the period or a condition is not met.")
+        )
+    changes = {"early_reason": [None, early_reason.strip()[:200]]} if order.status == OrderStatus.ACTIVE else {}
+    return _order_move(
+        order=order,
+        target=OrderStatus.RELEASED,
+        actor=actor,
+        changes=changes,
+        released_at=at or timezone.now(),
+        released_by=actor,
+    )
+
+
+# ---------------------------------------------------------------- household teams
+
+
+def team_member_add(*, household: Household, user, role: str, actor) -> TeamMember:
+    _require(actor, Capability.MANAGE_TEAMS, household.grid.path)
+    if role not in TeamRole.values:
+        raise DomainError("team_role", _("Unknown team role."), field="role")
+    with transaction.atomic():
+        team, _created = HouseholdTeam.objects.get_or_create(household=household, defaults={"grid": household.grid})
+        if team.members.filter(user=user, role=role, ended_at__isnull=True).exists():
+            raise Conflict("team_member_exists", _("This person already has this role in the team."))
+        member = TeamMember.objects.create(team=team, user=user, role=role)
+        audit.record(
+            actor=actor,
+            action="team_member.add",
+            object_type="people.household",
+            object_id=str(household.pk),
+            grid_path=household.grid.path,
+            changes={"user": [None, user.username], "role": [None, role]},
+        )
+    return member
+
+
+def team_member_end(*, member: TeamMember, actor) -> TeamMember:
+    household = member.team.household
+    _require(actor, Capability.MANAGE_TEAMS, household.grid.path)
+    with transaction.atomic():
+        locked = TeamMember.objects.select_for_update().get(pk=member.pk)
+        if locked.ended_at:
+            return locked
+        locked.ended_at = timezone.now()
+        locked.save(update_fields=["ended_at"])
+        audit.record(
+            actor=actor,
+            action="team_member.end",
+            object_type="people.household",
+            object_id=str(household.pk),
+            grid_path=household.grid.path,
+            changes={"user": [locked.user.username, None], "role": [locked.role, None]},
+        )
+    return locked
+
+
+def controlled_households_without_full_team():
+    """Households with a member under an open order whose team lacks a required role."""
+    from django.db.models import Exists, OuterRef
+
+    from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES
+
+    controlled = Household.objects.filter(
+        Exists(ControlOrder.objects.filter(person__household=OuterRef("pk"), status__in=OPEN_ORDER_STATUSES))
+    )
+    incomplete = Q()
+    for role in REQUIRED_TEAM_ROLES:
+        incomplete |= ~Exists(
+            TeamMember.objects.filter(team__household=OuterRef("pk"), role=role, ended_at__isnull=True)
+        )
+    return controlled.filter(incomplete)

@@ -1,0 +1,104 @@
+"""Reads of the health app: the health code, timelines, what is due."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.control.choices import KeyPersonStatus, OrderKind
+from epigrid.control.models import ControlOrder, KeyPerson
+
+from .choices import CaseStatus, CodeColour, SampleResult
+from .models import Case, Sample, TemperatureReport
+
+
+def negative_test_condition(orders):
+    """Release condition: orders that need a negative test have one sampled after they started."""
+    negative = Sample.objects.filter(
+        person=OuterRef("person"), result=SampleResult.NEGATIVE, sampled_at__gte=OuterRef("starts_at")
+    )
+    return orders.exclude(
+        requires_negative_test=True,
+        pk__in=orders.filter(requires_negative_test=True).exclude(Exists(negative)).values("pk"),
+    )
+
+
+def temperature_timeline(person):
+    return [
+        {
+            "at": r.measured_at,
+            "kind": "temperature",
+            "actor": r.get_source_display(),
+            "changes": {"value": [None, f"{r.value} °C" + (" ⚠" if r.is_fever else "")]},
+            "source": "health",
+        }
+        for r in TemperatureReport.objects.filter(person=person).order_by("-measured_at")[:200]
+    ]
+
+
+# The facts a colour is derived from, and the colour each gives (SPEC "Also in the article's
+# page"); settings.HEALTH_CODE_RULES overrides it. The strongest colour wins.
+DEFAULT_RULES = {
+    "case_confirmed": CodeColour.RED,
+    "case_suspected": CodeColour.RED,
+    OrderKind.HOME_QUARANTINE: CodeColour.RED,
+    OrderKind.CENTRALIZED_QUARANTINE: CodeColour.RED,
+    OrderKind.HOSPITAL_ISOLATION: CodeColour.RED,
+    OrderKind.HEALTH_MONITORING: CodeColour.YELLOW,
+    "key_person_pending": CodeColour.YELLOW,
+}
+FACT_LABELS = {
+    "case_confirmed": _("confirmed case"),
+    "case_suspected": _("suspected case (positive test)"),
+    OrderKind.HOME_QUARANTINE: _("under home quarantine"),
+    OrderKind.CENTRALIZED_QUARANTINE: _("under centralized quarantine"),
+    OrderKind.HOSPITAL_ISOLATION: _("in hospital isolation"),
+    OrderKind.HEALTH_MONITORING: _("under health monitoring"),
+    "key_person_pending": _("reported key person awaiting a control decision"),
+}
+RANK = {CodeColour.GREEN: 0, CodeColour.YELLOW: 1, CodeColour.RED: 2}
+
+
+@dataclass
+class HealthCode:
+    colour: str
+    reasons: list[str]
+
+    @property
+    def label(self):
+        return CodeColour(self.colour).label
+
+
+def health_code(person) -> HealthCode:
+    """The person's code colour and why: every derivation names the facts it used."""
+    rules = {**DEFAULT_RULES, **getattr(settings, "HEALTH_CODE_RULES", {})}
+    facts = []
+    case = Case.objects.filter(person=person).exclude(status=CaseStatus.EXCLUDED).first()
+    if case:
+        facts.append("case_confirmed" if case.status == CaseStatus.CONFIRMED else "case_suspected")
+    order = ControlOrder.objects.open().filter(person=person).first()
+    if order:
+        facts.append(order.kind)
+    if KeyPerson.objects.filter(
+        person=person, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
+    ).exists():
+        facts.append("key_person_pending")
+    colour, reasons = CodeColour.GREEN, []
+    for fact in facts:
+        fact_colour = rules.get(fact, CodeColour.GREEN)
+        if fact_colour != CodeColour.GREEN:
+            reasons.append(str(FACT_LABELS.get(fact, fact)))
+        if RANK[fact_colour] > RANK[colour]:
+            colour = fact_colour
+    if not reasons:
+        reasons.append(str(_("no open control measure, case or pending report")))
+    return HealthCode(colour=colour, reasons=reasons)
+
+
+def days_left(order, *, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    remaining = order.ends_at - now
+    return max(0, remaining.days + (1 if remaining.seconds else 0))

@@ -1,0 +1,587 @@
+"""Writes of the health app: temperatures (一天四报体温), personal links, test lists, samples,
+results, cases and expert consultations; and the missed-slot sweep."""
+
+import datetime as dt
+import hashlib
+import json
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import IntegrityError, connection, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.accounts.choices import Capability
+from epigrid.accounts.permissions import has_capability, require_capability
+from epigrid.alerts.choices import AlertKind, EscalationLevel, Severity
+from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise
+from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
+from epigrid.control.selectors import liaison_for
+from epigrid.core import audit
+from epigrid.core.crypto import seal, unseal
+from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
+from epigrid.core.scoping import path_visible
+from epigrid.people.models import Person
+
+from .choices import CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
+from .models import (
+    Case,
+    ExpertConsultation,
+    MonitoringPolicy,
+    ResidentLink,
+    Sample,
+    TemperatureReport,
+    TestList,
+    TestListEntry,
+)
+
+# Sent on commit when an expert consultation confirms a case; the emergency plan listens.
+case_confirmed = Signal()
+
+TEMPERATURE_MIN, TEMPERATURE_MAX = Decimal("34.0"), Decimal("43.0")
+# Measures whose people report four times a day (hospital staff monitor the isolated).
+MONITORED_KINDS = (OrderKind.HOME_QUARANTINE, OrderKind.CENTRALIZED_QUARANTINE, OrderKind.HEALTH_MONITORING)
+
+
+def policy() -> MonitoringPolicy:
+    return MonitoringPolicy.objects.get_or_create(pk=1)[0]
+
+
+def policy_update(*, slot_times: list[str], window_minutes: int, fever_threshold, actor) -> MonitoringPolicy:
+    require_capability(actor, Capability.APPROVE_RELEASE)
+    try:
+        times = sorted({dt.time.fromisoformat(t).strftime("%H:%M") for t in slot_times})
+    except (TypeError, ValueError):
+        raise DomainError("slot_times", _("Give times as HH:MM."), field="slot_times") from None
+    if not times or not 10 <= int(window_minutes) <= 240:
+        raise DomainError("window", _("Give at least one time and a window of 10–240 minutes."), field="window_minutes")
+    threshold = parse_temperature(fever_threshold)
+    with transaction.atomic():
+        current = MonitoringPolicy.objects.select_for_update().get_or_create(pk=1)[0]
+        before = {
+            "slot_times": current.slot_times,
+            "window": current.window_minutes,
+            "fever": str(current.fever_threshold),
+        }
+        current.slot_times, current.window_minutes, current.fever_threshold = times, int(window_minutes), threshold
+        current.save()
+        audit.record(
+            actor=actor,
+            action="monitoring_policy.update",
+            obj=current,
+            changes=audit.diff(
+                before, {"slot_times": times, "window": current.window_minutes, "fever": str(threshold)}
+            ),
+        )
+    return current
+
+
+def parse_temperature(value, *, field: str = "value") -> Decimal:
+    """34.0–43.0 °C with a point; a comma decimal, NaN or text is refused with a clear message."""
+    if isinstance(value, bool) or value is None:
+        raise DomainError("temperature_required", _("Enter the temperature."), field=field)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise DomainError("temperature_invalid", _("Enter the temperature as a number like 36.5."), field=field)
+    text = str(value).strip()
+    if "," in text or "，" in text:
+        raise DomainError("temperature_comma", _("Use a point, not a comma: 36.5, not 36,5."), field=field)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise DomainError(
+            "temperature_invalid", _("Enter the temperature as a number like 36.5."), field=field
+        ) from None
+    if not number.is_finite():
+        raise DomainError("temperature_invalid", _("Enter the temperature as a number like 36.5."), field=field)
+    if not TEMPERATURE_MIN <= number <= TEMPERATURE_MAX:
+        raise DomainError("temperature_range", _("A body temperature is between 34.0 and 43.0 °C."), field=field)
+    return number.quantize(Decimal("0.1"))
+
+
+def slot_of(moment: dt.datetime, pol: MonitoringPolicy) -> tuple[dt.date, int | None]:
+    """The local day and slot a reading belongs to. Days and slots are computed in Asia/Shanghai;
+    a slot near midnight can take a reading from the evening before."""
+    local = timezone.localtime(moment)
+    window = dt.timedelta(minutes=pol.window_minutes)
+    best = None
+    for day in (local.date() - dt.timedelta(days=1), local.date(), local.date() + dt.timedelta(days=1)):
+        for index, start in enumerate(pol.slot_starts()):
+            at = timezone.make_aware(dt.datetime.combine(day, start))
+            distance = abs(local - at)
+            if distance <= window and (best is None or distance < best[0]):
+                best = (distance, day, index)
+    if best is None:
+        return local.date(), None
+    return best[1], best[2]
+
+
+def slot_moment(day: dt.date, slot: int, pol: MonitoringPolicy) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, pol.slot_starts()[slot]))
+
+
+@dataclass
+class Reading:
+    person_id: int
+    value: object
+    measured_at: dt.datetime | None = None
+    client_id: object = None
+
+
+@dataclass
+class RecordResult:
+    stored: int
+    duplicates: int
+    fevers: int
+
+
+def temperature_reports_record(
+    *, readings: list[Reading], source: str, actor=None, now: dt.datetime | None = None
+) -> RecordResult:
+    """Record a batch of readings: all rows are validated first (a bad row refuses the batch
+    with every bad row listed), then written in one statement; a resent client id is a no-op."""
+    now = now or timezone.now()
+    pol = policy()
+    errors, rows, seen = [], [], set()
+    person_ids = {r.person_id for r in readings}
+    persons = Person.objects.filter(pk__in=person_ids, archived_at__isnull=True).select_related("grid")
+    if source != ReportSource.SELF:
+        persons = persons.visible_to(actor)
+    persons = {p.pk: p for p in persons}
+    allowed = {}
+    for index, reading in enumerate(readings):
+        person = persons.get(reading.person_id)
+        try:
+            if person is None:
+                raise NotFound("person_not_found", _("No such person."), field="person_id")
+            if source != ReportSource.SELF:
+                if person.grid.path not in allowed:
+                    allowed[person.grid.path] = has_capability(actor, Capability.RECORD_HEALTH, person.grid.path)
+                if not allowed[person.grid.path]:
+                    raise DomainError("forbidden", _("Your role does not allow this here."), field="person_id")
+            value = parse_temperature(reading.value)
+            measured_at = reading.measured_at or now
+            if timezone.is_naive(measured_at):
+                raise DomainError("time_zone", _("Give the time with its time zone."), field="measured_at")
+            if measured_at > now + dt.timedelta(minutes=10):
+                raise DomainError("measured_in_future", _("The measuring time is in the future."), field="measured_at")
+            if measured_at < now - dt.timedelta(days=7):
+                raise DomainError(
+                    "measured_too_old", _("Readings older than 7 days are not accepted."), field="measured_at"
+                )
+            client_id = uuid.UUID(str(reading.client_id)) if reading.client_id else uuid.uuid4()
+        except (ValueError, TypeError):
+            errors.append(
+                {
+                    "index": index,
+                    "field": "client_id",
+                    "code": "client_id_invalid",
+                    "message": str(_("The client id must be a UUID.")),
+                }
+            )
+            continue
+        except DomainError as exc:
+            errors.append({"index": index, **exc.as_dict()})
+            continue
+        if client_id in seen:
+            continue
+        seen.add(client_id)
+        day, slot = slot_of(measured_at, pol)
+        rows.append(
+            TemperatureReport(
+                person=person,
+                grid_id=person.grid_id,
+                value=value,
+                is_fever=value >= pol.fever_threshold,
+                measured_at=measured_at,
+                received_at=now,
+                local_date=day,
+                slot=slot,
+                source=source,
+                client_id=client_id,
+                reported_by=actor if getattr(actor, "pk", None) else None,
+            )
+        )
+    if errors:
+        raise RowErrors("readings_rejected", _("Some readings are not valid; none were stored."), rows=errors)
+    with transaction.atomic():
+        known = set(
+            TemperatureReport.objects.filter(client_id__in=[r.client_id for r in rows]).values_list(
+                "client_id", flat=True
+            )
+        )
+        fresh = [r for r in rows if r.client_id not in known]
+        # ignore_conflicts: a concurrent resend of the same client id stores nothing twice.
+        TemperatureReport.objects.bulk_create(fresh, batch_size=5000, ignore_conflicts=True)
+        stored = TemperatureReport.objects.filter(client_id__in=[r.client_id for r in fresh], received_at=now)
+        fevers = list(stored.filter(is_fever=True).select_related("person__grid"))
+        alerts_raise(
+            actor=actor if getattr(actor, "pk", None) else None,
+            now=now,
+            alerts=[
+                NewAlert(
+                    kind=AlertKind.FEVER,
+                    dedup_key=f"fever:{r.pk}",
+                    grid_id=r.grid_id,
+                    grid_path=r.person.grid.path,
+                    person_id=r.person_id,
+                    owner_id=getattr(liaison_for(r.person), "pk", None),
+                    severity=Severity.URGENT,
+                    detail={"value": str(r.value), "measured_at": r.measured_at.isoformat()},
+                )
+                for r in fevers
+            ],
+        )
+        count = stored.count()
+        if count:
+            audit.record(
+                actor=actor if getattr(actor, "pk", None) else None,
+                action="temperatures.record",
+                object_type="health.temperaturereport",
+                grid_path="",
+                changes={"stored": [None, count], "source": [None, source], "fevers": [None, len(fevers)]},
+            )
+    return RecordResult(stored=count, duplicates=len(rows) - count, fevers=len(fevers))
+
+
+# ---------------------------------------------------------------- personal links
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def resident_link_issue(*, person: Person, actor) -> str:
+    """A new personal link for the resident; the old one stops working."""
+    if not path_visible(actor, person.grid.path):
+        raise NotFound("person_not_found", _("No such person."))
+    require_capability(actor, Capability.RECORD_HEALTH, person.grid.path)
+    token = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        ResidentLink.objects.filter(person=person, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        ResidentLink.objects.create(person=person, token_hash=_token_hash(token), token_sealed=seal(token))
+        audit.record(actor=actor, action="resident_link.issue", obj=person, grid_path=person.grid.path)
+    return token
+
+
+def resident_link_token(*, person: Person) -> str | None:
+    link = ResidentLink.objects.filter(person=person, revoked_at__isnull=True).first()
+    return unseal(link.token_sealed) if link else None
+
+
+def resident_link_person(token: str) -> Person | None:
+    link = (
+        ResidentLink.objects.filter(token_hash=_token_hash(token or ""), revoked_at__isnull=True)
+        .select_related("person__grid")
+        .first()
+    )
+    if link is None or link.person.archived_at:
+        return None
+    return link.person
+
+
+# ---------------------------------------------------------------- the missed-slot sweep
+
+
+def _missed_slot_sql(vendor: str) -> str:
+    detail = "CAST(%s AS jsonb)" if vendor == "postgresql" else "%s"
+    kinds = ", ".join(f"'{k}'" for k in MONITORED_KINDS)
+    statuses = ", ".join(f"'{s}'" for s in OPEN_ORDER_STATUSES)
+    # One INSERT … SELECT for the whole city: a person under monitoring with no reading in the
+    # slot gets one alert, owned by their household's liaison (else a grid member of their
+    # compound grid). ON CONFLICT on the dedup key makes reruns add nothing.
+    return f"""
+        INSERT INTO alerts_alert (kind, severity, status, dedup_key, person_id, grid_id, detail, owner_id,
+                                  level, raised_at, due_at, resolution)
+        SELECT 'missed_slot', 'normal', 'open', %s || o.person_id, o.person_id, o.grid_id, {detail},
+               COALESCE(
+                 (SELECT tm.user_id FROM control_teammember tm
+                    JOIN control_householdteam t ON t.id = tm.team_id
+                   WHERE t.household_id = p.household_id AND tm.role = 'liaison' AND tm.ended_at IS NULL
+                   ORDER BY tm.id LIMIT 1),
+                 (SELECT a.user_id FROM accounts_gridassignment a
+                    JOIN grids_gridnode n ON n.id = a.node_id
+                   WHERE n.path = substr(g.path, 1, 12) AND a.role = 'grid_member' AND a.ended_at IS NULL
+                   ORDER BY a.id LIMIT 1)),
+               0, %s, %s, ''
+          FROM control_controlorder o
+          JOIN people_person p ON p.id = o.person_id
+          JOIN grids_gridnode g ON g.id = o.grid_id
+         WHERE o.status IN ({statuses}) AND o.kind IN ({kinds}) AND o.starts_at <= %s
+           AND NOT EXISTS (SELECT 1 FROM health_temperaturereport r
+                            WHERE r.person_id = o.person_id AND r.local_date = %s AND r.slot = %s)
+        ON CONFLICT (dedup_key) DO NOTHING
+    """
+
+
+def missed_slot_alerts_raise(*, day: dt.date, slot: int, now: dt.datetime | None = None) -> int:
+    """Raise the missed-slot alerts of one slot (after its window closed). Set-based."""
+    now = now or timezone.now()
+    pol = policy()
+    at = slot_moment(day, slot, pol)
+    if now < at + dt.timedelta(minutes=pol.window_minutes):
+        return 0  # the window is still open
+    params = [
+        f"missed:{day.isoformat()}:{slot}:",
+        json.dumps({"day": day.isoformat(), "slot": slot}),
+        now,
+        now + dt.timedelta(minutes=ack_minutes(EscalationLevel.LIAISON)),
+        at,
+        day,
+        slot,
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_missed_slot_sql(connection.vendor), params)
+        raised = cursor.rowcount
+        if raised:
+            audit.record(
+                actor=None,
+                action="sweep.missed_slots",
+                object_type="alerts.alert",
+                changes={"day": [None, day.isoformat()], "slot": [None, slot], "raised": [None, raised]},
+            )
+    return raised
+
+
+def missed_slots_sweep(*, now: dt.datetime | None = None) -> int:
+    """Every slot of yesterday and today whose window has closed (reruns are no-ops)."""
+    now = now or timezone.now()
+    pol = policy()
+    today = timezone.localdate(now)
+    total = 0
+    for day in (today - dt.timedelta(days=1), today):
+        for slot in range(len(pol.slot_times)):
+            total += missed_slot_alerts_raise(day=day, slot=slot, now=now)
+    return total
+
+
+# ---------------------------------------------------------------- nucleic-acid tests
+
+
+def test_list_create(*, name: str, test_date: dt.date, grid, persons, actor) -> TestList:
+    """A test list from a selection (a grid's people, those under control, a filter)."""
+    if not path_visible(actor, grid.path):
+        raise NotFound("grid_not_found", _("No such grid."))
+    require_capability(actor, Capability.MANAGE_TESTS, grid.path)
+    if not (name or "").strip():
+        raise DomainError("name_required", _("Give the list a name."), field="name")
+    person_ids = list(persons.visible_to(actor).values_list("pk", flat=True))
+    with transaction.atomic():
+        test_list = TestList.objects.create(name=name.strip()[:100], test_date=test_date, grid=grid, created_by=actor)
+        TestListEntry.objects.bulk_create(
+            [TestListEntry(test_list=test_list, person_id=p) for p in person_ids], batch_size=5000
+        )
+        audit.record(
+            actor=actor,
+            action="test_list.create",
+            obj=test_list,
+            grid_path=grid.path,
+            changes={"name": [None, test_list.name], "persons": [None, len(person_ids)]},
+        )
+    return test_list
+
+
+def sample_record(*, person: Person, specimen_number: str, sampled_at: dt.datetime, test_list=None, actor) -> Sample:
+    """采样; the same specimen number for the same person again is a no-op."""
+    if not path_visible(actor, person.grid.path):
+        raise NotFound("person_not_found", _("No such person."))
+    require_capability(actor, Capability.RECORD_HEALTH, person.grid.path)
+    number = (specimen_number or "").strip().upper()
+    if not number or len(number) > 40:
+        raise DomainError("specimen_required", _("Give the specimen number."), field="specimen_number")
+    with transaction.atomic():
+        existing = Sample.objects.filter(specimen_number=number).first()
+        if existing is not None:
+            if existing.person_id != person.pk:
+                raise Conflict(
+                    "specimen_taken", _("This specimen number belongs to another person."), field="specimen_number"
+                )
+            return existing
+        try:
+            with transaction.atomic():
+                sample = Sample.objects.create(
+                    specimen_number=number,
+                    person=person,
+                    grid=person.grid,
+                    test_list=test_list,
+                    sampled_at=sampled_at,
+                    sampled_by=actor,
+                )
+        except IntegrityError:
+            return sample_record(
+                person=person, specimen_number=number, sampled_at=sampled_at, test_list=test_list, actor=actor
+            )
+        audit.record(
+            actor=actor,
+            action="sample.record",
+            object_type="people.person",
+            object_id=str(person.pk),
+            grid_path=person.grid.path,
+            changes={"specimen": [None, number]},
+        )
+    return sample
+
+
+@dataclass
+class ResultIn:
+    specimen_number: str
+    result: str
+    result_at: dt.datetime
+    lab: str = ""
+
+
+def results_record(*, results: list[ResultIn], actor) -> dict:
+    """Results from the CDC or a lab, entered or imported; idempotent by specimen number. A
+    different result for a specimen that has one is refused (a correction is a new sample)."""
+    require_capability(actor, Capability.MANAGE_TESTS)
+    numbers = [r.specimen_number.strip().upper() for r in results]
+    samples = {
+        s.specimen_number: s
+        for s in Sample.objects.visible_to(actor).filter(specimen_number__in=numbers).select_related("person__grid")
+    }
+    errors = []
+    for index, (number, result) in enumerate(zip(numbers, results, strict=True)):
+        sample = samples.get(number)
+        if sample is None:
+            errors.append(
+                {
+                    "index": index,
+                    "field": "specimen_number",
+                    "code": "specimen_unknown",
+                    "message": str(_("Unknown specimen number (or outside your area).")),
+                }
+            )
+        elif result.result not in (SampleResult.NEGATIVE, SampleResult.POSITIVE):
+            errors.append(
+                {
+                    "index": index,
+                    "field": "result",
+                    "code": "result_invalid",
+                    "message": str(_("The result is negative or positive.")),
+                }
+            )
+        elif sample.result not in (SampleResult.PENDING, result.result):
+            errors.append(
+                {
+                    "index": index,
+                    "field": "result",
+                    "code": "result_conflict",
+                    "message": str(_("This specimen already has a different result.")),
+                }
+            )
+    if errors:
+        raise RowErrors("results_rejected", _("Some results are not valid; none were stored."), rows=errors)
+    counts = {"stored": 0, "unchanged": 0, "positive": 0}
+    with transaction.atomic():
+        for number, result in zip(numbers, results, strict=True):
+            sample = Sample.objects.select_for_update().get(pk=samples[number].pk)
+            if sample.result == result.result:
+                counts["unchanged"] += 1
+                continue
+            sample.result, sample.result_at, sample.lab = result.result, result.result_at, result.lab.strip()[:100]
+            sample.result_recorded_by = actor
+            sample.save()
+            counts["stored"] += 1
+            person = samples[number].person
+            audit.record(
+                actor=actor,
+                action=f"sample.{result.result}",
+                object_type="people.person",
+                object_id=str(person.pk),
+                grid_path=person.grid.path,
+                changes={"specimen": [None, number], "result": [SampleResult.PENDING, result.result]},
+            )
+            if result.result == SampleResult.POSITIVE:
+                counts["positive"] += 1
+                _case_suspect(sample=sample, person=person, actor=actor)
+    return counts
+
+
+def _case_suspect(*, sample: Sample, person: Person, actor) -> Case:
+    """A positive result: the person is suspected and the command center gets an urgent alert."""
+    now = timezone.now()
+    case, created = Case.objects.get_or_create(
+        person=person,
+        defaults={"grid": person.grid, "status": CaseStatus.SUSPECTED, "positive_sample": sample, "suspected_at": now},
+    )
+    if created:
+        audit.record(
+            actor=actor,
+            action="case.suspect",
+            object_type="people.person",
+            object_id=str(person.pk),
+            grid_path=person.grid.path,
+            changes={"status": [None, CaseStatus.SUSPECTED]},
+        )
+    from epigrid.alerts.services import level_owner
+
+    owner = level_owner(level=EscalationLevel.COMMAND, grid_path=person.grid.path)
+    alerts_raise(
+        actor=actor,
+        now=now,
+        alerts=[
+            NewAlert(
+                kind=AlertKind.POSITIVE_TEST,
+                dedup_key=f"positive:{sample.pk}",
+                grid_id=person.grid_id,
+                grid_path=person.grid.path,
+                person_id=person.pk,
+                owner_id=getattr(owner, "pk", None),
+                severity=Severity.URGENT,
+                level=EscalationLevel.COMMAND,
+                detail={"specimen": sample.specimen_number},
+            )
+        ],
+    )
+    return case
+
+
+def consultation_record(
+    *, case: Case, held_at: dt.datetime, experts: str, conclusion: str, note: str = "", actor
+) -> ExpertConsultation:
+    """专家会诊: confirmation needs this record; a confirmation emits `case_confirmed` on commit."""
+    if not path_visible(actor, case.grid.path):
+        raise NotFound("case_not_found", _("No such case."))
+    require_capability(actor, Capability.CONFIRM_CASES, case.grid.path)
+    if conclusion not in Conclusion.values:
+        raise DomainError(
+            "conclusion_invalid", _("The conclusion is a confirmed case or not a case."), field="conclusion"
+        )
+    if not (experts or "").strip():
+        raise DomainError("experts_required", _("Name the experts."), field="experts")
+    target = CaseStatus.CONFIRMED if conclusion == Conclusion.CONFIRMED else CaseStatus.EXCLUDED
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.status != target and target not in CASE_TRANSITIONS[locked.status]:
+            raise DomainError("case_transition", _("This case is already confirmed."))
+        consultation = ExpertConsultation.objects.create(
+            case=locked,
+            held_at=held_at,
+            experts=experts.strip()[:200],
+            conclusion=conclusion,
+            note=(note or "").strip()[:500],
+            recorded_by=actor,
+        )
+        if locked.status != target:
+            before = locked.status
+            locked.status = target
+            if target == CaseStatus.CONFIRMED:
+                locked.confirmed_at = held_at
+            else:
+                locked.excluded_at = held_at
+            locked.save()
+            audit.record(
+                actor=actor,
+                action=f"case.{target}",
+                object_type="people.person",
+                object_id=str(locked.person_id),
+                grid_path=locked.grid.path,
+                changes={"status": [before, target], "consultation": [None, consultation.pk]},
+            )
+            if target == CaseStatus.CONFIRMED:
+                case_id = locked.pk
+                transaction.on_commit(lambda: case_confirmed.send(sender=Case, case_id=case_id))
+    return consultation
