@@ -137,13 +137,19 @@ def mask_phone(number: str) -> str:
 
 @cache
 def region_name(code6: str) -> str:
-    """The division's name from GB/T 2260 ("湖北省襄阳市"), or "" when unknown."""
-    parts = numdb.get("cn/loc").info(code6)
+    """The division's name from GB/T 2260 ("湖北省襄阳市襄城区"), or "" when unknown."""
+    levels = [code6[:2] + "0000"]
+    if code6[2:4] != "00":
+        levels.append(code6[:4] + "00")
+    if code6[4:] != "00":
+        levels.append(code6)
     names = []
-    for _part, props in parts:
-        for key in ("province", "prefecture", "county"):
-            value = props.get(key)
+    for code in levels:
+        for _part, props in numdb.get("cn/loc").info(code):
+            value = props.get("province") if code.endswith("0000") else props.get("county")
             if value:
-                # county entries carry validity years: "[1983-]历下区"
-                names.append(value.split("]")[-1].split(",")[0])
+                # Entries carry validity years, the current name last: "[-2009]襄樊市,[2010-]襄阳市".
+                name = value.split(",")[-1].split("]")[-1]
+                if name != "市辖区":
+                    names.append(name)
     return "".join(dict.fromkeys(names))

@@ -226,6 +226,18 @@ def coverage_audit(*, user, root: GridNode | None = None, limit: int = 200) -> C
         if level != GridLevel.BUILDING:  # reported above as building_without_head
             no_responsible |= Q(level=level) & ~holds(role)
     add(report.gaps, report.gap_counts, "error", "node_without_responsible", nodes.filter(no_responsible), node_finding)
+    for kind, _label, factory, url_name in _GAP_CHECKS:
+        extra = factory().visible_to(user)
+        if root is not None:
+            extra = extra.in_subtree(root.path)
+        add(
+            report.gaps,
+            report.gap_counts,
+            "error",
+            kind,
+            extra.select_related("grid").order_by("pk"),
+            lambda o, url_name=url_name: member_finding(o, o._meta.model_name, url_name),
+        )
 
     add(
         report.overlaps,

@@ -324,13 +324,14 @@ def missed_slot_alerts_raise(*, day: dt.date, slot: int, now: dt.datetime | None
     at = slot_moment(day, slot, pol)
     if now < at + dt.timedelta(minutes=pol.window_minutes):
         return 0  # the window is still open
+    ops = connection.ops  # raw SQL: datetimes as the backend stores them (UTC)
     params = [
         f"missed:{day.isoformat()}:{slot}:",
         json.dumps({"day": day.isoformat(), "slot": slot}),
-        now,
-        now + dt.timedelta(minutes=ack_minutes(EscalationLevel.LIAISON)),
-        at,
-        day,
+        ops.adapt_datetimefield_value(now),
+        ops.adapt_datetimefield_value(now + dt.timedelta(minutes=ack_minutes(EscalationLevel.LIAISON))),
+        ops.adapt_datetimefield_value(at),
+        ops.adapt_datefield_value(day),
         slot,
     ]
     with transaction.atomic(), connection.cursor() as cursor:
