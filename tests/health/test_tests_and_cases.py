@@ -167,7 +167,7 @@ def test_concurrent_resends_store_each_reading_once():
         try:
             barrier.wait()
             services.temperature_reports_record(readings=batch, source="device", actor=world.users["member1"])
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
