@@ -7,7 +7,7 @@ from . import views
 
 @login_required
 def home(request):
-    return redirect("grids:tree")
+    return redirect("health:today")
 
 
 urlpatterns = [

@@ -8,10 +8,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import Role
+from epigrid.accounts.choices import Capability, Role
 from epigrid.accounts.models import GridAssignment
+from epigrid.accounts.permissions import require_capability
 from epigrid.core import audit
-from epigrid.core.errors import DomainError
+from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.scoping import path_visible
 
 from .choices import TRANSITIONS, AlertStatus, EscalationLevel, Severity
@@ -103,9 +104,8 @@ def alerts_raise(*, alerts: list[NewAlert], now: dt.datetime | None = None, acto
 
 def _move(*, alert: Alert, target: str, actor, note: str = "") -> Alert:
     if not path_visible(actor, alert.grid.path):
-        from epigrid.core.errors import NotFound
-
         raise NotFound("alert_not_found", _("No such alert."))
+    require_capability(actor, Capability.HANDLE_ALERTS, alert.grid.path)
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
         if locked.status == target:

@@ -8,8 +8,12 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from epigrid.accounts.api import API_AUTH
 from epigrid.accounts.api import router as accounts_router
+from epigrid.alerts.api import router as alerts_router
+from epigrid.control.api import router as control_router
 from epigrid.core.errors import DomainError, Forbidden, NotFound
 from epigrid.grids.api import router as grids_router
+from epigrid.health.api import public_router as resident_router
+from epigrid.health.api import router as health_router
 from epigrid.people.api import router as people_router
 
 api = NinjaAPI(
@@ -22,6 +26,10 @@ api = NinjaAPI(
 api.add_router("", accounts_router)
 api.add_router("", grids_router)
 api.add_router("", people_router)
+api.add_router("", control_router)
+api.add_router("", health_router)
+api.add_router("", alerts_router)
+api.add_router("", resident_router)
 
 
 def _answer(request, error: DomainError):

@@ -1,9 +1,15 @@
 from django.urls import include, path
 
+from epigrid.health.views import resident
+
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("epigrid.api.urls")),
     path("", include("epigrid.accounts.urls")),
     path("grids/", include("epigrid.grids.urls")),
     path("people/", include("epigrid.people.urls")),
+    path("control/", include("epigrid.control.urls")),
+    path("health/", include("epigrid.health.urls")),
+    path("alerts/", include("epigrid.alerts.urls")),
+    path("r/<str:token>/", resident, name="resident"),
 ]

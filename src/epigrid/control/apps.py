@@ -11,6 +11,12 @@ class ControlConfig(AppConfig):
 
     def ready(self):
         from epigrid.grids.selectors import register_gap_check
+        from epigrid.people.selectors import register_household_panel, register_person_panel
+
+        from .views import household_team_panel, person_control_panel
+
+        register_person_panel(person_control_panel)
+        register_household_panel(household_team_panel)
 
         from .services import controlled_households_without_full_team
 

@@ -79,3 +79,32 @@ def tip_get(*, user, pk) -> Tip:
     if tip is None:
         raise NotFound("tip_not_found", _("No such tip."))
     return tip
+
+
+def tip_to_control_by_grid(*, user, grid_path: str = "") -> list[dict]:
+    """Minutes from tip to control per compound grid (SPEC "5" item 1: a metric)."""
+    from statistics import median
+
+    from .choices import KeyPersonStatus
+
+    rows = (
+        key_person_list(user=user, grid_path=grid_path)
+        .filter(controlled_at__isnull=False)
+        .exclude(status=KeyPersonStatus.REPORTED)
+        .values_list("grid__path", "tip__reported_at", "controlled_at")
+    )
+    from epigrid.grids.models import GridNode
+
+    minutes: dict[str, list[float]] = {}
+    for path, reported_at, controlled_at in rows:
+        minutes.setdefault(path[: 3 * STEP], []).append((controlled_at - reported_at).total_seconds() / 60)
+    codes = dict(GridNode.objects.filter(path__in=list(minutes)).values_list("path", "code"))
+    return [
+        {
+            "grid": codes.get(path, path),
+            "controlled": len(values),
+            "median_minutes": round(median(values), 1),
+            "max_minutes": round(max(values), 1),
+        }
+        for path, values in sorted(minutes.items())
+    ]

@@ -172,4 +172,52 @@ def load(*, seed: int = 531) -> dict:
             thematic_grid=node[f"{SUBDISTRICT}-T-{thematic}"] if thematic else None,
             actor=admin,
         )
+    _control_and_monitoring(admin=admin, node=node, logins=logins, rng=rng)
     return {"nodes": len(node), "persons": persons, "logins": DEMO_LOGINS}
+
+
+def _control_and_monitoring(*, admin, node, logins, rng) -> None:
+    """The family from 襄阳 under home quarantine, as it stands a few days in (SPEC "5" items 1–6):
+    their tip, their team, their links, readings so far, one fever and one missed slot."""
+    from django.utils import timezone
+
+    from epigrid.control import services as control
+    from epigrid.health import services as health
+    from epigrid.people.models import Household
+
+    control.risk_area_save(code="420000", name="湖北省", actor=admin)
+    control.risk_area_save(code="420600", name="湖北省襄阳市", actor=admin)
+    medical = _user("doctor", "社区卫生服务中心 刘医生", password=DEMO_PASSWORD)
+    account_services.grid_assignment_create(node=node[COMMUNITY], user=medical, role=Role.MEDICAL_LIAISON,
+                                            actor=admin)
+    now = timezone.now()
+    family_home = Household.objects.get(grid=node[COMPOUND_BUILDINGS[0]], number="1-301")
+    family = list(family_home.members.order_by("id"))
+    reported = now - dt.timedelta(days=4, hours=3)
+    control.tip_create(persons=family, reported_at=reported, reporter="网格员 赵敏", origin_code="420600",
+                       travel_mode="self_drive", expected_arrival_at=reported + dt.timedelta(hours=5),
+                       note="一家四人自驾返济", actor=logins["member9"])
+    control.control_orders_start_household(household=family_home, kind="home_quarantine",
+                                           reason="risk_area_arrival", starts_at=reported + dt.timedelta(hours=5),
+                                           actor=logins["gridhead9"])
+    for user, role in ((logins["member9"], "liaison"), (logins["community"], "cadre"), (medical, "medical")):
+        control.team_member_add(household=family_home, user=user, role=role, actor=admin)
+    for person in family:
+        health.resident_link_issue(person=person, actor=logins["member9"])
+    # Readings so far: every slot of the past days, today's morning slot, one fever last night.
+    pol = health.policy()
+    readings = []
+    today = timezone.localdate(now)
+    for back in range(3, -1, -1):
+        day = today - dt.timedelta(days=back)
+        for slot in range(len(pol.slot_times)):
+            at = health.slot_moment(day, slot, pol) + dt.timedelta(minutes=rng.randint(-20, 20))
+            if at > now:
+                continue
+            for person in family:
+                value = "37.6" if (back == 1 and slot == 3 and person == family[0]) else f"36.{rng.randint(2, 8)}"
+                if back == 0 and person == family[1]:
+                    continue  # 刘芳 has not reported today: a missed-slot alert once the window closes
+                readings.append(health.Reading(person.pk, value, at))
+    health.temperature_reports_record(readings=readings, source="device", actor=logins["member9"], now=now)
+    health.missed_slots_sweep(now=now)

@@ -11,12 +11,14 @@ class HealthConfig(AppConfig):
 
     def ready(self):
         from epigrid.control.services import RELEASE_CONDITIONS
-        from epigrid.people.selectors import register_timeline_provider
+        from epigrid.people.selectors import register_person_panel, register_timeline_provider
 
         from .selectors import negative_test_condition, temperature_timeline
+        from .views import person_health_panel
 
         RELEASE_CONDITIONS.append(negative_test_condition)
         register_timeline_provider(temperature_timeline)
+        register_person_panel(person_health_panel)
         register_action_labels(
             {
                 "temperatures.record": _("Temperatures recorded"),

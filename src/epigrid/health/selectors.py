@@ -102,3 +102,53 @@ def days_left(order, *, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     remaining = order.ends_at - now
     return max(0, remaining.days + (1 if remaining.seconds else 0))
+
+
+def resident_report(*, person, value, client_id=None) -> dict:
+    """The resident's own report from their link: one reading now."""
+    from epigrid.control.models import ControlOrder
+
+    from .choices import ReportSource
+    from .services import Reading, temperature_reports_record
+
+    result = temperature_reports_record(
+        readings=[Reading(person.pk, value, timezone.now(), client_id)], source=ReportSource.SELF
+    )
+    order = ControlOrder.objects.open().filter(person=person).first()
+    return {"stored": result.stored == 1, "fever": result.fevers == 1, "days_left": days_left(order) if order else None}
+
+
+def selection(*, grid, selection: str, person_ids=()):
+    """Who goes on a test list: a grid's people, those under control there, or chosen persons."""
+    from epigrid.core.errors import DomainError
+    from epigrid.core.scoping import subtree_q
+    from epigrid.people.models import Person
+
+    persons = Person.objects.current().filter(subtree_q("grid__path", grid.path))
+    if selection == "grid":
+        return persons
+    if selection == "under_control":
+        return persons.filter(control_orders__status__in=["active", "release_proposed"]).distinct()
+    if selection == "persons":
+        return persons.filter(pk__in=list(person_ids))
+    raise DomainError("selection_invalid", _("Choose a grid, those under control, or persons."), field="selection")
+
+
+def test_list_get(*, user, pk):
+    from epigrid.core.errors import NotFound
+
+    from .models import TestList
+
+    test_list = TestList.objects.visible_to(user).select_related("grid").filter(pk=pk).first()
+    if test_list is None:
+        raise NotFound("test_list_not_found", _("No such test list."))
+    return test_list
+
+
+def case_get(*, user, pk):
+    from epigrid.core.errors import NotFound
+
+    case = Case.objects.visible_to(user).select_related("grid", "person").filter(pk=pk).first()
+    if case is None:
+        raise NotFound("case_not_found", _("No such case."))
+    return case

@@ -110,3 +110,23 @@ def person_timeline(*, person: Person) -> list[dict]:
         entries.extend(provider(person))
     entries.sort(key=lambda e: e["at"], reverse=True)
     return entries
+
+
+# Other apps add sections to the person and household pages (orders, temperatures, teams…):
+# f(request, obj) -> (template name, context) or None. People never imports them.
+PERSON_PANELS = []
+HOUSEHOLD_PANELS = []
+
+
+def register_person_panel(panel):
+    PERSON_PANELS.append(panel)
+    return panel
+
+
+def register_household_panel(panel):
+    HOUSEHOLD_PANELS.append(panel)
+    return panel
+
+
+def panels(registry, request, obj) -> list[tuple[str, dict]]:
+    return [p for p in (panel(request, obj) for panel in registry) if p is not None]

@@ -44,6 +44,7 @@ def person_detail(request, pk):
             "can_unmask": has_capability(request.user, Capability.UNMASK_PII, person.grid.path),
             "can_edit": has_capability(request.user, Capability.EDIT_PEOPLE, person.grid.path),
             "staff_roles": staff_roles,
+            "panels": selectors.panels(selectors.PERSON_PANELS, request, person),
         },
     )
 
@@ -136,6 +137,7 @@ def household_detail(request, pk):
             "household": household,
             "members": selectors.person_list(user=request.user, household_id=household.pk),
             "can_edit": has_capability(request.user, Capability.EDIT_PEOPLE, household.grid.path),
+            "panels": selectors.panels(selectors.HOUSEHOLD_PANELS, request, household),
         },
     )
 

@@ -1,0 +1,454 @@
+import datetime as dt
+
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+from ninja import Router, Schema, Status
+
+from epigrid.accounts.models import User
+from epigrid.core.api import ERRORS, page
+from epigrid.core.errors import DomainError, NotFound
+from epigrid.grids.selectors import grid_node_get
+from epigrid.people import selectors as people_selectors
+from epigrid.people import services as people_services
+
+from . import selectors, services
+from .choices import KeyPersonStatus, OrderKind, OrderReason, OrderStatus, TeamRole, TravelMode
+from .models import ControlOrder, ControlRule, KeyPerson, RiskArea, TeamMember
+
+router = Router(tags=["control"])
+
+
+class RiskAreaIn(Schema):
+    code: str
+    name: str = ""
+    active: bool = True
+
+
+class RiskAreaOut(Schema):
+    code: str
+    name: str
+    active: bool
+
+
+@router.get("/risk-areas", response={200: list[RiskAreaOut], **ERRORS})
+def risk_area_list(request):
+    return list(RiskArea.objects.order_by("code"))
+
+
+@router.post("/risk-areas", response={200: RiskAreaOut, **ERRORS})
+def risk_area_save(request, payload: RiskAreaIn):
+    return services.risk_area_save(code=payload.code, name=payload.name, active=payload.active, actor=request.user)
+
+
+class NewPersonIn(Schema):
+    name: str
+    id_number: str
+    phone: str | None = None
+    household_id: int | None = None
+    grid: str | None = None
+
+
+class TipIn(Schema):
+    person_ids: list[int] = []
+    household_id: int | None = None
+    new_persons: list[NewPersonIn] = []
+    reported_at: dt.datetime
+    reporter: str
+    origin_code: str
+    travel_mode: TravelMode
+    expected_arrival_at: dt.datetime | None = None
+    note: str = ""
+
+
+class KeyPersonOut(Schema):
+    id: int
+    tip_id: int
+    person_id: int
+    person_name: str
+    grid: str
+    status: KeyPersonStatus
+    origin: str
+    risk_area: str | None
+    reported_at: dt.datetime
+    assessed_at: dt.datetime | None
+    controlled_at: dt.datetime | None
+    minutes_to_control: float | None
+
+    @staticmethod
+    def from_model(kp: KeyPerson) -> dict:
+        minutes = (kp.controlled_at - kp.tip.reported_at).total_seconds() / 60 if kp.controlled_at else None
+        return {
+            "id": kp.pk,
+            "tip_id": kp.tip_id,
+            "person_id": kp.person_id,
+            "person_name": kp.person.name,
+            "grid": kp.grid.code,
+            "status": kp.status,
+            "origin": kp.tip.origin_name,
+            "risk_area": kp.tip.risk_area.name if kp.tip.risk_area_id else None,
+            "reported_at": kp.tip.reported_at,
+            "assessed_at": kp.assessed_at,
+            "controlled_at": kp.controlled_at,
+            "minutes_to_control": round(minutes, 1) if minutes is not None else None,
+        }
+
+
+class TipOut(Schema):
+    id: int
+    origin: str
+    risk_area: str | None
+    key_persons: list[KeyPersonOut]
+
+
+@router.post("/tips", response={201: TipOut, **ERRORS}, summary="Record a tip; its persons become key persons")
+def tip_create(request, payload: TipIn):
+    persons = [people_selectors.person_get(user=request.user, pk=pk) for pk in payload.person_ids]
+    if payload.household_id:
+        household = people_selectors.household_get(user=request.user, pk=payload.household_id)
+        persons += list(people_selectors.person_list(user=request.user, household_id=household.pk))
+    from django.db import transaction
+
+    with transaction.atomic():
+        for new in payload.new_persons:
+            household = (
+                people_selectors.household_get(user=request.user, pk=new.household_id) if new.household_id else None
+            )
+            grid = grid_node_get(user=request.user, code=new.grid) if new.grid else None
+            persons.append(
+                people_services.person_create(
+                    name=new.name,
+                    id_number=new.id_number,
+                    phone=new.phone,
+                    household=household,
+                    grid=grid,
+                    actor=request.user,
+                )
+            )
+        tip = services.tip_create(
+            persons=persons,
+            reported_at=payload.reported_at,
+            reporter=payload.reporter,
+            origin_code=payload.origin_code,
+            travel_mode=payload.travel_mode.value,
+            expected_arrival_at=payload.expected_arrival_at,
+            note=payload.note,
+            actor=request.user,
+        )
+    key_persons = tip.key_persons.select_related("person", "grid", "tip__risk_area")
+    return Status(
+        201,
+        {
+            "id": tip.pk,
+            "origin": tip.origin_name,
+            "risk_area": tip.risk_area.name if tip.risk_area_id else None,
+            "key_persons": [KeyPersonOut.from_model(kp) for kp in key_persons],
+        },
+    )
+
+
+class KeyPersonPage(Schema):
+    items: list[KeyPersonOut]
+    next_offset: int | None
+
+
+@router.get("/key-persons", response={200: KeyPersonPage, **ERRORS})
+def key_person_list(
+    request, status: KeyPersonStatus | None = None, grid: str | None = None, limit: int = 50, offset: int = 0
+):
+    grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
+    rows = selectors.key_person_list(
+        user=request.user, status=[status.value] if status else None, grid_path=grid_path
+    ).select_related("tip__risk_area")
+    items, next_offset = page(rows, limit=limit, offset=offset)
+    return {"items": [KeyPersonOut.from_model(kp) for kp in items], "next_offset": next_offset}
+
+
+@router.get("/key-persons/{pk}", response={200: KeyPersonOut, **ERRORS})
+def key_person_detail(request, pk: int):
+    return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=pk))
+
+
+class AssessIn(Schema):
+    assessment: str
+
+
+@router.post("/key-persons/{pk}/assess", response={200: KeyPersonOut, **ERRORS})
+def key_person_assess(request, pk: int, payload: AssessIn):
+    kp = services.key_person_assess(
+        key_person=selectors.key_person_get(user=request.user, pk=pk), assessment=payload.assessment, actor=request.user
+    )
+    return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=kp.pk))
+
+
+@router.post("/key-persons/{pk}/close", response={200: KeyPersonOut, **ERRORS})
+def key_person_close(request, pk: int):
+    kp = services.key_person_close(key_person=selectors.key_person_get(user=request.user, pk=pk), actor=request.user)
+    return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=kp.pk))
+
+
+class OrderOut(Schema):
+    id: int
+    person_id: int
+    person_name: str
+    grid: str
+    kind: OrderKind
+    reason: OrderReason
+    status: OrderStatus
+    site: str
+    transport: str
+    starts_at: dt.datetime
+    last_exposure_at: dt.datetime | None
+    days: int
+    ends_at: dt.datetime
+    requires_negative_test: bool
+    previous_id: int | None
+    release_proposed_at: dt.datetime | None
+    released_at: dt.datetime | None
+
+    @staticmethod
+    def from_model(o: ControlOrder) -> dict:
+        return {
+            "id": o.pk,
+            "person_id": o.person_id,
+            "person_name": o.person.name,
+            "grid": o.grid.code,
+            "kind": o.kind,
+            "reason": o.reason,
+            "status": o.status,
+            "site": o.site,
+            "transport": o.transport,
+            "starts_at": o.starts_at,
+            "last_exposure_at": o.last_exposure_at,
+            "days": o.days,
+            "ends_at": o.ends_at,
+            "requires_negative_test": o.requires_negative_test,
+            "previous_id": o.previous_id,
+            "release_proposed_at": o.release_proposed_at,
+            "released_at": o.released_at,
+        }
+
+
+class OrderPage(Schema):
+    items: list[OrderOut]
+    next_offset: int | None
+
+
+class OrderIn(Schema):
+    person_id: int | None = None
+    household_id: int | None = None
+    kind: OrderKind
+    reason: OrderReason
+    starts_at: dt.datetime | None = None
+    last_exposure_at: dt.datetime | None = None
+    site: str = ""
+    transport: str = ""
+
+
+@router.get("/orders", response={200: OrderPage, **ERRORS}, summary="Control orders (隔离台账)")
+def order_list(
+    request,
+    status: OrderStatus | None = None,
+    kind: OrderKind | None = None,
+    grid: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+):
+    grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
+    rows = selectors.order_list(
+        user=request.user,
+        status=[status.value] if status else None,
+        kind=kind.value if kind else "",
+        grid_path=grid_path,
+    )
+    items, next_offset = page(rows, limit=limit, offset=offset)
+    return {"items": [OrderOut.from_model(o) for o in items], "next_offset": next_offset}
+
+
+@router.get("/orders/{pk}", response={200: OrderOut, **ERRORS})
+def order_detail(request, pk: int):
+    return OrderOut.from_model(selectors.order_get(user=request.user, pk=pk))
+
+
+@router.post("/orders", response={201: list[OrderOut], **ERRORS}, summary="Start a control order (person or household)")
+def order_start(request, payload: OrderIn):
+    fields = {
+        "kind": payload.kind.value,
+        "reason": payload.reason.value,
+        "starts_at": payload.starts_at,
+        "last_exposure_at": payload.last_exposure_at,
+        "site": payload.site,
+        "transport": payload.transport,
+        "actor": request.user,
+    }
+    if payload.household_id:
+        household = people_selectors.household_get(user=request.user, pk=payload.household_id)
+        orders = services.control_orders_start_household(household=household, **fields)
+    elif payload.person_id:
+        person = people_selectors.person_get(user=request.user, pk=payload.person_id)
+        pending = KeyPerson.objects.filter(
+            person=person, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
+        ).first()
+        orders = [services.control_order_start(person=person, key_person=pending, **fields)]
+    else:
+        raise DomainError("person_required", _("Give a person or a household."), field="person_id")
+    return Status(201, [OrderOut.from_model(o) for o in orders])
+
+
+class PeriodIn(Schema):
+    days: int
+    reason: str
+
+
+@router.post("/orders/{pk}/period", response={200: OrderOut, **ERRORS}, summary="Extend or shorten")
+def order_period(request, pk: int, payload: PeriodIn):
+    order = services.control_order_change_period(
+        order=selectors.order_get(user=request.user, pk=pk),
+        days=payload.days,
+        reason_text=payload.reason,
+        actor=request.user,
+    )
+    return OrderOut.from_model(order)
+
+
+class TransferIn(Schema):
+    kind: OrderKind
+    reason: OrderReason
+    site: str = ""
+    transport: str = ""
+    at: dt.datetime | None = None
+
+
+@router.post("/orders/{pk}/transfer", response={200: OrderOut, **ERRORS})
+def order_transfer(request, pk: int, payload: TransferIn):
+    order = services.control_order_transfer(
+        order=selectors.order_get(user=request.user, pk=pk),
+        kind=payload.kind.value,
+        reason=payload.reason.value,
+        site=payload.site,
+        transport=payload.transport,
+        at=payload.at,
+        actor=request.user,
+    )
+    return OrderOut.from_model(order)
+
+
+class ReleaseIn(Schema):
+    early_reason: str = ""
+    at: dt.datetime | None = None
+
+
+@router.post("/orders/{pk}/release", response={200: OrderOut, **ERRORS}, summary="Approve the release (解除隔离)")
+def order_release(request, pk: int, payload: ReleaseIn):
+    order = services.control_order_release(
+        order=selectors.order_get(user=request.user, pk=pk),
+        early_reason=payload.early_reason,
+        at=payload.at,
+        actor=request.user,
+    )
+    return OrderOut.from_model(order)
+
+
+class RuleIn(Schema):
+    kind: OrderKind
+    reason: OrderReason | None = None
+    days: int
+    requires_negative_test: bool = False
+
+
+class RuleOut(Schema):
+    kind: str
+    reason: str
+    days: int
+    requires_negative_test: bool
+
+
+@router.get("/control-rules", response={200: list[RuleOut], **ERRORS})
+def rule_list(request):
+    return list(ControlRule.objects.order_by("kind", "reason"))
+
+
+@router.post("/control-rules", response={200: RuleOut, **ERRORS})
+def rule_save(request, payload: RuleIn):
+    return services.control_rule_save(
+        kind=payload.kind.value,
+        reason=payload.reason.value if payload.reason else "",
+        days=payload.days,
+        requires_negative_test=payload.requires_negative_test,
+        actor=request.user,
+    )
+
+
+class TeamMemberOut(Schema):
+    id: int
+    username: str
+    full_name: str
+    role: TeamRole
+
+
+class TeamOut(Schema):
+    household_id: int
+    members: list[TeamMemberOut]
+    missing_roles: list[str]
+
+
+class TeamMemberIn(Schema):
+    username: str
+    role: TeamRole
+
+
+def _team_out(household) -> dict:
+    from .choices import REQUIRED_TEAM_ROLES
+
+    members = list(
+        TeamMember.objects.filter(team__household=household, ended_at__isnull=True)
+        .select_related("user")
+        .order_by("role", "id")
+    )
+    roles = {m.role for m in members}
+    return {
+        "household_id": household.pk,
+        "members": [
+            {"id": m.pk, "username": m.user.username, "full_name": m.user.full_name, "role": m.role} for m in members
+        ],
+        "missing_roles": [r.value for r in REQUIRED_TEAM_ROLES if r not in roles],
+    }
+
+
+@router.get("/households/{pk}/team", response={200: TeamOut, **ERRORS}, summary="一户一专班")
+def team_detail(request, pk: int):
+    return _team_out(people_selectors.household_get(user=request.user, pk=pk))
+
+
+@router.post("/households/{pk}/team", response={200: TeamOut, **ERRORS})
+def team_member_add(request, pk: int, payload: TeamMemberIn):
+    household = people_selectors.household_get(user=request.user, pk=pk)
+    user = get_object_or_404(User, username=payload.username, is_active=True)
+    services.team_member_add(household=household, user=user, role=payload.role.value, actor=request.user)
+    return _team_out(household)
+
+
+@router.post("/team-members/{pk}/end", response={200: TeamOut, **ERRORS})
+def team_member_end(request, pk: int):
+    member = TeamMember.objects.select_related("team__household__grid").filter(pk=pk).first()
+    if member is None:
+        raise NotFound("team_member_not_found", _("No such team member."))
+    household = people_selectors.household_get(user=request.user, pk=member.team.household_id)
+    services.team_member_end(member=member, actor=request.user)
+    return _team_out(household)
+
+
+class TipToControlOut(Schema):
+    grid: str
+    controlled: int
+    median_minutes: float | None
+    max_minutes: float | None
+
+
+@router.get(
+    "/metrics/tip-to-control",
+    response={200: list[TipToControlOut], **ERRORS},
+    summary="Time from tip to control, per compound grid",
+)
+def tip_to_control(request, grid: str | None = None):
+    grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
+    return selectors.tip_to_control_by_grid(user=request.user, grid_path=grid_path)

@@ -1,0 +1,67 @@
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .choices import OrderKind, OrderReason, TeamRole, TravelMode
+
+
+def _now_local():
+    return timezone.localtime().strftime("%Y-%m-%dT%H:%M")
+
+
+class TipForm(forms.Form):
+    origin_code = forms.CharField(
+        label=_("Coming from (region code)"),
+        max_length=6,
+        help_text=_("6 digits, e.g. 420600 for 湖北省襄阳市"),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "list": "risk-areas"}),
+    )
+    travel_mode = forms.ChoiceField(label=_("Travel"), choices=TravelMode.choices)
+    expected_arrival_at = forms.DateTimeField(
+        label=_("Expected arrival"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    reported_at = forms.DateTimeField(
+        label=_("Reported at"), initial=_now_local, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    reporter = forms.CharField(label=_("Reported by"), max_length=100)
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class OrderForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Measure"), choices=OrderKind.choices)
+    reason = forms.ChoiceField(label=_("Reason"), choices=OrderReason.choices)
+    starts_at = forms.DateTimeField(
+        label=_("Starts"), initial=_now_local, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    last_exposure_at = forms.DateTimeField(
+        label=_("Last exposure"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    site = forms.CharField(label=_("Site or hospital"), max_length=100, required=False)
+    transport = forms.CharField(label=_("Transport"), max_length=100, required=False)
+    whole_household = forms.BooleanField(label=_("The whole household"), required=False)
+
+
+class PeriodForm(forms.Form):
+    days = forms.IntegerField(label=_("Days"), min_value=1, max_value=365)
+    reason = forms.CharField(label=_("Why"), max_length=200)
+
+
+class TransferForm(forms.Form):
+    kind = forms.ChoiceField(label=_("New measure"), choices=OrderKind.choices)
+    reason = forms.ChoiceField(label=_("Reason"), choices=OrderReason.choices)
+    site = forms.CharField(label=_("Site or hospital"), max_length=100, required=False)
+    transport = forms.CharField(
+        label=_("Transport"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "120负压救护车"}),
+    )
+
+
+class ReleaseForm(forms.Form):
+    early_reason = forms.CharField(label=_("Reason for an early release"), max_length=200, required=False)
+
+
+class TeamMemberForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    role = forms.ChoiceField(label=_("Role"), choices=TeamRole.choices)

@@ -1,0 +1,239 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from epigrid.accounts.choices import Capability
+from epigrid.accounts.models import User
+from epigrid.accounts.permissions import has_capability
+from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.views import domain_errors, paginate
+from epigrid.people import selectors as people_selectors
+
+from . import selectors, services
+from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, OrderStatus
+from .forms import OrderForm, PeriodForm, ReleaseForm, TeamMemberForm, TipForm, TransferForm
+from .models import KeyPerson, RiskArea, TeamMember
+
+
+def _form_error(form, exc: DomainError):
+    form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+
+
+@login_required
+@domain_errors
+def tip_create(request):
+    """重点人员 intake from a tip, for a household or one person, in under a minute on a phone."""
+    household = person = None
+    if request.GET.get("household", "").isdigit():
+        household = people_selectors.household_get(user=request.user, pk=request.GET["household"])
+        persons = list(people_selectors.person_list(user=request.user, household_id=household.pk))
+    elif request.GET.get("person", "").isdigit():
+        person = people_selectors.person_get(user=request.user, pk=request.GET["person"])
+        persons = [person]
+    else:
+        raise DomainError("person_required", _("Open the household or the person first, then report the tip."))
+    form = TipForm(request.POST or None, initial={"reporter": request.user.full_name or request.user.username})
+    if request.method == "POST" and form.is_valid():
+        chosen = [p for p in persons if str(p.pk) in request.POST.getlist("persons")] or persons
+        try:
+            tip = services.tip_create(persons=chosen, actor=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, _("Tip recorded: %(n)s key person(s).") % {"n": tip.key_persons.count()})
+            return redirect("control:key_persons")
+    return render(
+        request,
+        "control/tip_form.html",
+        {
+            "form": form,
+            "household": household,
+            "person": person,
+            "persons": persons,
+            "risk_areas": RiskArea.objects.filter(active=True).order_by("code"),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@domain_errors
+def key_person_list(request):
+    status = request.GET.get("status") or ""
+    rows = selectors.key_person_list(user=request.user, status=[status] if status else None)
+    return render(
+        request,
+        "control/key_persons.html",
+        {
+            "page": paginate(request, rows.select_related("tip__risk_area")),
+            "status": status,
+            "statuses": KeyPersonStatus.choices,
+            "metrics": selectors.tip_to_control_by_grid(user=request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def key_person_assess(request, pk):
+    key_person = selectors.key_person_get(user=request.user, pk=pk)
+    if request.POST.get("action") == "close":
+        services.key_person_close(key_person=key_person, actor=request.user)
+    else:
+        services.key_person_assess(
+            key_person=key_person, assessment=request.POST.get("assessment", ""), actor=request.user
+        )
+    return redirect(request.POST.get("next") or "control:key_persons")
+
+
+@login_required
+@domain_errors
+def order_list(request):
+    status = request.GET.get("status", "open")
+    statuses = list(OPEN_ORDER_STATUSES) if status == "open" else ([status] if status else None)
+    rows = selectors.order_list(user=request.user, status=statuses, kind=request.GET.get("kind", ""))
+    return render(
+        request,
+        "control/orders.html",
+        {"page": paginate(request, rows), "status": status, "statuses": OrderStatus.choices},
+    )
+
+
+@login_required
+@domain_errors
+def order_start(request, person_pk):
+    person = people_selectors.person_get(user=request.user, pk=person_pk)
+    form = OrderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        whole = data.pop("whole_household")
+        try:
+            if whole and person.household_id:
+                services.control_orders_start_household(household=person.household, actor=request.user, **data)
+            else:
+                pending = KeyPerson.objects.filter(
+                    person=person, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
+                ).first()
+                services.control_order_start(person=person, key_person=pending, actor=request.user, **data)
+        except DomainError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, _("Control order started."))
+            return redirect("people:person", pk=person.pk)
+    return render(
+        request,
+        "control/order_form.html",
+        {"form": form, "person": person, "title": _("Start a control order")},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@domain_errors
+def order_action(request, pk, action):
+    order = selectors.order_get(user=request.user, pk=pk)
+    forms = {"period": PeriodForm, "transfer": TransferForm, "release": ReleaseForm}
+    if action not in forms:
+        raise NotFound("not_found", _("Not found."))
+    form = forms[action](request.POST or None, initial={"days": order.days} if action == "period" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if action == "period":
+                services.control_order_change_period(
+                    order=order, days=data["days"], reason_text=data["reason"], actor=request.user
+                )
+            elif action == "transfer":
+                services.control_order_transfer(order=order, actor=request.user, **data)
+            else:
+                services.control_order_release(order=order, early_reason=data["early_reason"], actor=request.user)
+        except DomainError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("people:person", pk=order.person_id)
+    titles = {
+        "period": _("Extend or shorten"),
+        "transfer": _("Transfer to another measure"),
+        "release": _("Release (解除隔离)"),
+    }
+    return render(
+        request,
+        "control/order_form.html",
+        {"form": form, "person": order.person, "order": order, "title": titles[action]},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def team_member_add(request, household_pk):
+    household = people_selectors.household_get(user=request.user, pk=household_pk)
+    form = TeamMemberForm(request.POST)
+    if not form.is_valid():
+        raise DomainError("invalid", _("Check the form."))
+    user = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
+    if user is None:
+        raise DomainError("user_unknown", _("No active user with this username."), field="username")
+    services.team_member_add(household=household, user=user, role=form.cleaned_data["role"], actor=request.user)
+    messages.success(request, _("Team member added."))
+    return redirect("people:household", pk=household.pk)
+
+
+@login_required
+@require_POST
+@domain_errors
+def team_member_end(request, pk):
+    member = TeamMember.objects.select_related("team__household").filter(pk=pk).first()
+    if member is None:
+        raise NotFound("not_found", _("Not found."))
+    household = people_selectors.household_get(user=request.user, pk=member.team.household_id)
+    services.team_member_end(member=member, actor=request.user)
+    return redirect("people:household", pk=household.pk)
+
+
+def household_team_panel(request, household):
+    members = list(
+        TeamMember.objects.filter(team__household=household, ended_at__isnull=True)
+        .select_related("user")
+        .order_by("role")
+    )
+    roles = {m.role for m in members}
+    under_control = (
+        people_selectors.person_list(user=request.user, household_id=household.pk)
+        .filter(control_orders__status__in=OPEN_ORDER_STATUSES)
+        .distinct()
+    )
+    return "control/_team_panel.html", {
+        "household": household,
+        "members": members,
+        "under_control": list(under_control),
+        "missing": [r for r in REQUIRED_TEAM_ROLES if r not in roles],
+        "form": TeamMemberForm(),
+        "can_manage": has_capability(request.user, Capability.MANAGE_TEAMS, household.grid.path),
+        "can_intake": has_capability(request.user, Capability.INTAKE, household.grid.path),
+    }
+
+
+def person_control_panel(request, person):
+    from .models import ControlOrder
+
+    orders = list(ControlOrder.objects.filter(person=person).order_by("-starts_at", "-id"))
+    open_order = next((o for o in orders if o.status in OPEN_ORDER_STATUSES), None)
+    key_persons = list(
+        KeyPerson.objects.filter(person=person).select_related("tip__risk_area").order_by("-tip__reported_at")
+    )
+    path = person.grid.path
+    return "control/_person_panel.html", {
+        "person": person,
+        "orders": orders,
+        "open_order": open_order,
+        "key_persons": key_persons,
+        "can_orders": has_capability(request.user, Capability.MANAGE_ORDERS, path),
+        "can_release": has_capability(request.user, Capability.APPROVE_RELEASE, path),
+        "can_intake": has_capability(request.user, Capability.INTAKE, path),
+    }

@@ -1,0 +1,254 @@
+"""The control and monitoring ledgers (重点人员台账, 隔离台账, 体温台账, 核酸台账) as .xlsx, and the
+import of lab results."""
+
+import datetime as dt
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.accounts.choices import Capability
+from epigrid.accounts.permissions import has_capability, require_capability
+from epigrid.control.models import ControlOrder, KeyPerson
+from epigrid.core import audit
+from epigrid.core.crypto import unseal
+from epigrid.core.errors import DomainError, NotFound, RowErrors
+from epigrid.core.scoping import path_visible
+from epigrid.core.xlsx import write_ledger
+from epigrid.people.ledgers import iter_rows
+
+from .choices import SampleResult
+from .models import Sample, TemperatureReport
+from .services import ResultIn
+
+RESULT_LABELS = {
+    "阴性": SampleResult.NEGATIVE,
+    "阳性": SampleResult.POSITIVE,
+    "negative": SampleResult.NEGATIVE,
+    "positive": SampleResult.POSITIVE,
+}
+RESULT_HEADERS = ["样本编号", "检测结果", "报告时间", "检测机构"]
+
+
+def _local(value: dt.datetime | None) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _identity(person, reveal: bool) -> str:
+    return unseal(person.id_number_sealed) if reveal else person.id_number_masked
+
+
+def _key_persons(node, reveal):
+    rows = (
+        KeyPerson.objects.in_subtree(node.path)
+        .select_related("person", "grid", "tip__risk_area")
+        .order_by("tip__reported_at", "id")
+    )
+    for kp in rows.iterator(chunk_size=2000):
+        minutes = (kp.controlled_at - kp.tip.reported_at).total_seconds() / 60 if kp.controlled_at else None
+        yield [
+            kp.person.name,
+            _identity(kp.person, reveal),
+            kp.grid.name,
+            kp.tip.origin_name,
+            "是" if kp.tip.risk_area_id else "否",
+            kp.tip.get_travel_mode_display(),
+            _local(kp.tip.reported_at),
+            kp.tip.reporter,
+            _local(kp.tip.expected_arrival_at),
+            kp.get_status_display(),
+            _local(kp.controlled_at),
+            f"{minutes:.0f}" if minutes is not None else "",
+        ]
+
+
+def _orders(node, reveal):
+    rows = ControlOrder.objects.in_subtree(node.path).select_related("person", "grid").order_by("starts_at", "id")
+    for o in rows.iterator(chunk_size=2000):
+        yield [
+            o.person.name,
+            _identity(o.person, reveal),
+            o.grid.name,
+            o.get_kind_display(),
+            o.get_reason_display(),
+            o.site,
+            o.transport,
+            _local(o.starts_at),
+            _local(o.last_exposure_at),
+            str(o.days),
+            _local(o.ends_at),
+            o.get_status_display(),
+            _local(o.released_at),
+        ]
+
+
+def _temperatures(node, reveal):
+    rows = (
+        TemperatureReport.objects.in_subtree(node.path)
+        .select_related("person", "grid")
+        .order_by("local_date", "slot", "person_id")
+    )
+    for r in rows.iterator(chunk_size=5000):
+        yield [
+            r.person.name,
+            _identity(r.person, reveal),
+            r.grid.name,
+            r.local_date.isoformat(),
+            "" if r.slot is None else str(r.slot + 1),
+            f"{r.value}",
+            "是" if r.is_fever else "否",
+            r.get_source_display(),
+            _local(r.measured_at),
+            _local(r.received_at),
+        ]
+
+
+def _samples(node, reveal):
+    rows = (
+        Sample.objects.in_subtree(node.path).select_related("person", "grid", "test_list").order_by("sampled_at", "id")
+    )
+    for s in rows.iterator(chunk_size=2000):
+        yield [
+            s.specimen_number,
+            s.person.name,
+            _identity(s.person, reveal),
+            s.grid.name,
+            s.test_list.name if s.test_list_id else "",
+            _local(s.sampled_at),
+            s.get_result_display(),
+            _local(s.result_at),
+            s.lab,
+        ]
+
+
+LEDGERS = {
+    "key_persons": (
+        "重点人员台账",
+        [
+            "姓名",
+            "身份证号码",
+            "网格",
+            "来源地",
+            "风险地区",
+            "出行方式",
+            "报告时间",
+            "报告人",
+            "预计到达",
+            "状态",
+            "管控时间",
+            "报告到管控(分钟)",
+        ],
+        _key_persons,
+    ),
+    "orders": (
+        "隔离台账",
+        [
+            "姓名",
+            "身份证号码",
+            "网格",
+            "管控措施",
+            "原因",
+            "地点",
+            "转运方式",
+            "开始",
+            "末次暴露",
+            "天数",
+            "期满",
+            "状态",
+            "解除时间",
+        ],
+        _orders,
+    ),
+    "temperatures": (
+        "体温台账",
+        ["姓名", "身份证号码", "网格", "日期", "时段", "体温", "发热", "来源", "测量时间", "上报时间"],
+        _temperatures,
+    ),
+    "samples": (
+        "核酸台账",
+        ["样本编号", "姓名", "身份证号码", "网格", "名单", "采样时间", "结果", "报告时间", "检测机构"],
+        _samples,
+    ),
+}
+
+
+def ledger_export(*, name: str, node, actor):
+    if name not in LEDGERS:
+        raise DomainError("ledger_unknown", _("Unknown ledger."), field="name")
+    if not path_visible(actor, node.path):
+        raise NotFound("grid_not_found", _("No such grid."))
+    require_capability(actor, Capability.IMPORT_EXPORT, node.path)
+    reveal = has_capability(actor, Capability.UNMASK_PII, node.path)
+    title, headers, rows = LEDGERS[name]
+    out, count = write_ledger(sheet_name=title, headers=headers, rows=rows(node, reveal), wide={1, 2})
+    audit.record(
+        actor=actor,
+        action="ledger.export",
+        object_type="grids.gridnode",
+        object_id=str(node.pk),
+        grid_path=node.path,
+        changes={"kind": [None, name], "rows": [None, count], "unmasked": [None, reveal]},
+    )
+    return out, f"{title}-{node.code}-{timezone.localtime():%Y%m%d-%H%M}.xlsx"
+
+
+def read_results(data: bytes, file_name: str) -> list[ResultIn]:
+    """Lab results from .xlsx/.csv; every bad row is listed and nothing is stored if one is bad."""
+    rows = iter_rows(data, file_name)
+    header = next(rows, None)
+    if header is None:
+        raise DomainError("file_empty", _("The file is empty."))
+    positions = {h.strip(): i for i, h in enumerate(header)}
+    missing = [h for h in RESULT_HEADERS[:3] if h not in positions]
+    if missing:
+        raise DomainError(
+            "header_missing",
+            _("The first row must hold the column headers; missing: %(columns)s."),
+            params={"columns": "、".join(missing)},
+        )
+    results, errors = [], []
+    for number, cells in enumerate(rows, start=2):
+        if not any(cells):
+            continue
+
+        def cell(name, cells=cells):
+            i = positions.get(name)
+            return cells[i].strip() if i is not None and i < len(cells) else ""
+
+        result = RESULT_LABELS.get(cell("检测结果").lower())
+        try:
+            at = dt.datetime.fromisoformat(cell("报告时间").replace("/", "-"))
+            at = timezone.make_aware(at) if timezone.is_naive(at) else at
+        except ValueError:
+            errors.append(
+                {
+                    "row": number,
+                    "field": "报告时间",
+                    "code": "time_invalid",
+                    "message": str(_("Write the time as 2020-02-06 10:00.")),
+                }
+            )
+            continue
+        if result is None:
+            errors.append(
+                {
+                    "row": number,
+                    "field": "检测结果",
+                    "code": "result_invalid",
+                    "message": str(_("The result is 阴性 or 阳性.")),
+                }
+            )
+            continue
+        if not cell("样本编号"):
+            errors.append(
+                {
+                    "row": number,
+                    "field": "样本编号",
+                    "code": "specimen_required",
+                    "message": str(_("Give the specimen number.")),
+                }
+            )
+            continue
+        results.append(ResultIn(cell("样本编号"), result, at, cell("检测机构")))
+    if errors:
+        raise RowErrors("results_rejected", _("Some results are not valid; none were stored."), rows=errors)
+    return results

@@ -1,0 +1,317 @@
+import datetime as dt
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from epigrid.accounts.choices import Capability
+from epigrid.accounts.permissions import has_capability
+from epigrid.alerts.selectors import alert_list
+from epigrid.control.choices import OPEN_ORDER_STATUSES
+from epigrid.control.models import ControlOrder
+from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.views import domain_errors
+from epigrid.grids.selectors import grid_node_get
+from epigrid.people import selectors as people_selectors
+from epigrid.people.models import Household
+
+from . import ledgers, selectors, services
+from .choices import ReportSource
+from .forms import ConsultationForm, ResultsImportForm, SampleForm, TemperatureForm, TestListForm
+from .models import Case, Sample, TemperatureReport, TestList, TestListEntry
+
+
+def resident(request, token):
+    """The resident's own page: no account, one field, the days left (SPEC "5" item 5)."""
+    person = services.resident_link_person(token)
+    if person is None:
+        raise Http404
+    form = TemperatureForm(request.POST or None)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = selectors.resident_report(person=person, value=form.cleaned_data["value"])
+        except RowErrors as exc:
+            form.add_error("value", exc.rows[0]["message"] if exc.rows else exc.render())
+    order = ControlOrder.objects.open().filter(person=person).first()
+    today = timezone.localdate()
+    reported_today = TemperatureReport.objects.filter(person=person, local_date=today).order_by("measured_at")
+    return render(
+        request,
+        "health/resident.html",
+        {
+            "person": person,
+            "form": form,
+            "result": result,
+            "order": order,
+            "days_left": selectors.days_left(order) if order else None,
+            "reported_today": reported_today,
+            "policy": services.policy(),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _monitored(user):
+    """People under a monitored order in the user's scope, with today's readings."""
+    return (
+        ControlOrder.objects.visible_to(user)
+        .filter(status__in=OPEN_ORDER_STATUSES, kind__in=services.MONITORED_KINDS)
+        .select_related("person__household", "grid")
+        .order_by("grid__path", "person__household_id", "person_id")
+    )
+
+
+@login_required
+def today(request):
+    """The grid member's day on one phone screen: slots due and missed, alerts to handle,
+    controlled households, tests to sample (SPEC "Interfaces")."""
+    now = timezone.now()
+    pol = services.policy()
+    day, current_slot = services.slot_of(now, pol)
+    orders = list(_monitored(request.user)[:300])
+    person_ids = [o.person_id for o in orders]
+    readings = {}
+    for r in TemperatureReport.objects.filter(person_id__in=person_ids, local_date=timezone.localdate(now)):
+        readings.setdefault(r.person_id, {})[r.slot] = r
+    slot_times = pol.slot_times
+    rows = []
+    for order in orders:
+        person_readings = readings.get(order.person_id, {})
+        slots = []
+        for index, time in enumerate(slot_times):
+            at = services.slot_moment(timezone.localdate(now), index, pol)
+            reading = person_readings.get(index)
+            closed = now > at + dt.timedelta(minutes=pol.window_minutes)
+            state = "done" if reading else ("missed" if closed else ("due" if index == current_slot else "later"))
+            slots.append({"time": time, "state": state, "reading": reading})
+        rows.append(
+            {
+                "order": order,
+                "person": order.person,
+                "slots": slots,
+                "due": any(s["state"] in ("due", "missed") for s in slots),
+            }
+        )
+    rows.sort(key=lambda r: not r["due"])
+    households = (
+        Household.objects.visible_to(request.user)
+        .filter(Exists(ControlOrder.objects.filter(person__household=OuterRef("pk"), status__in=OPEN_ORDER_STATUSES)))
+        .select_related("grid")
+        .order_by("grid__path", "number")[:100]
+    )
+    from epigrid.control.services import controlled_households_without_full_team
+
+    incomplete = set(controlled_households_without_full_team().values_list("pk", flat=True))
+    to_sample = (
+        TestListEntry.objects.filter(
+            test_list__in=TestList.objects.visible_to(request.user),
+            test_list__test_date__gte=timezone.localdate(now) - dt.timedelta(days=3),
+        )
+        .filter(person__in=people_selectors.person_list(user=request.user))
+        .exclude(Exists(Sample.objects.filter(person=OuterRef("person"), test_list=OuterRef("test_list"))))
+        .select_related("person", "test_list")[:100]
+    )
+    return render(
+        request,
+        "health/today.html",
+        {
+            "rows": rows,
+            "slot_times": slot_times,
+            "current_slot": current_slot,
+            "day": day,
+            "alerts": list(alert_list(user=request.user, mine=True)[:50]),
+            "other_alerts": alert_list(user=request.user).exclude(owner=request.user).count(),
+            "households": [(h, h.pk in incomplete) for h in households],
+            "to_sample": list(to_sample),
+            "form": TemperatureForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def temperature_record(request, person_pk):
+    person = people_selectors.person_get(user=request.user, pk=person_pk)
+    form = TemperatureForm(request.POST)
+    if not form.is_valid():
+        raise DomainError("temperature_required", _("Enter the temperature."), field="value")
+    try:
+        result = services.temperature_reports_record(
+            readings=[services.Reading(person.pk, form.cleaned_data["value"])],
+            source=ReportSource.LIAISON,
+            actor=request.user,
+        )
+    except RowErrors as exc:
+        messages.error(request, f"{person.name}: {exc.rows[0]['message']}")
+    else:
+        if result.fevers:
+            messages.warning(request, _("%(name)s has a fever: an alert was raised.") % {"name": person.name})
+        else:
+            messages.success(request, _("Recorded for %(name)s.") % {"name": person.name})
+    return redirect(request.POST.get("next") or "health:today")
+
+
+@login_required
+@require_POST
+@domain_errors
+def report_link_issue(request, person_pk):
+    person = people_selectors.person_get(user=request.user, pk=person_pk)
+    services.resident_link_issue(person=person, actor=request.user)
+    messages.success(request, _("A new personal link was made; the old one no longer works."))
+    return redirect("people:person", pk=person.pk)
+
+
+def person_health_panel(request, person):
+    path = person.grid.path
+    token = (
+        services.resident_link_token(person=person)
+        if has_capability(request.user, Capability.RECORD_HEALTH, path)
+        else None
+    )
+    link = qr = None
+    if token:
+        link = request.build_absolute_uri(reverse("resident", args=[token]))
+        qr = mark_safe(segno.make(link, error="m").svg_inline(scale=3))  # noqa: S308 - segno's own SVG
+    return "health/_person_panel.html", {
+        "person": person,
+        "code": selectors.health_code(person),
+        "temperatures": TemperatureReport.objects.filter(person=person).order_by("-measured_at")[:12],
+        "samples": Sample.objects.filter(person=person).select_related("test_list").order_by("-sampled_at"),
+        "case": Case.objects.filter(person=person).first(),
+        "link": link,
+        "qr": qr,
+        "can_record": has_capability(request.user, Capability.RECORD_HEALTH, path),
+        "can_confirm": has_capability(request.user, Capability.CONFIRM_CASES, path),
+        "form": TemperatureForm(),
+        "consultation_form": ConsultationForm(),
+    }
+
+
+@login_required
+@domain_errors
+def test_lists(request):
+    form = TestListForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        grid = grid_node_get(user=request.user, code=request.POST.get("grid", ""))
+        try:
+            test_list = services.test_list_create(
+                name=form.cleaned_data["name"],
+                test_date=form.cleaned_data["test_date"],
+                grid=grid,
+                persons=selectors.selection(grid=grid, selection=form.cleaned_data["selection"]),
+                actor=request.user,
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.render())
+        else:
+            return redirect("health:test_list", pk=test_list.pk)
+    lists = TestList.objects.visible_to(request.user).select_related("grid").order_by("-test_date", "-id")[:100]
+    from epigrid.grids.selectors import grid_roots
+
+    return render(
+        request,
+        "health/test_lists.html",
+        {
+            "form": form,
+            "lists": lists,
+            "grids": grid_roots(user=request.user),
+            "import_form": ResultsImportForm(),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@domain_errors
+def test_list(request, pk):
+    test_list = selectors.test_list_get(user=request.user, pk=pk)
+    visible = people_selectors.person_list(user=request.user)
+    entries = (
+        TestListEntry.objects.filter(test_list=test_list, person__in=visible)
+        .select_related("person")
+        .order_by("person__grid__path", "person_id")
+    )
+    samples = {s.person_id: s for s in Sample.objects.filter(test_list=test_list)}
+    return render(
+        request,
+        "health/test_list.html",
+        {
+            "test_list": test_list,
+            "entries": [(e, samples.get(e.person_id)) for e in entries[:1000]],
+            "form": SampleForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def sample_create(request, pk, person_pk):
+    test_list = selectors.test_list_get(user=request.user, pk=pk)
+    person = people_selectors.person_get(user=request.user, pk=person_pk)
+    form = SampleForm(request.POST)
+    if not form.is_valid():
+        raise DomainError("specimen_required", _("Give the specimen number."), field="specimen_number")
+    services.sample_record(
+        person=person,
+        specimen_number=form.cleaned_data["specimen_number"],
+        sampled_at=timezone.now(),
+        test_list=test_list,
+        actor=request.user,
+    )
+    messages.success(request, _("Sample recorded for %(name)s.") % {"name": person.name})
+    return redirect("health:test_list", pk=test_list.pk)
+
+
+@login_required
+@require_POST
+@domain_errors
+def results_import(request):
+    form = ResultsImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        raise DomainError("file_required", _("Choose the results file."), field="file")
+    upload = form.cleaned_data["file"]
+    try:
+        counts = services.results_record(results=ledgers.read_results(upload.read(), upload.name), actor=request.user)
+    except RowErrors as exc:
+        return render(request, "health/results_rejected.html", {"report": exc}, status=422)
+    messages.success(
+        request, _("%(stored)s result(s) stored, %(unchanged)s unchanged, %(positive)s positive.") % counts
+    )
+    return redirect("health:test_lists")
+
+
+@login_required
+@require_POST
+@domain_errors
+def consultation_create(request, case_pk):
+    case = selectors.case_get(user=request.user, pk=case_pk)
+    form = ConsultationForm(request.POST)
+    if not form.is_valid():
+        raise DomainError("invalid", _("Check the form: time, experts and conclusion are required."))
+    services.consultation_record(case=case, actor=request.user, **form.cleaned_data)
+    messages.success(request, _("Consultation recorded."))
+    return redirect("people:person", pk=case.person_id)
+
+
+@login_required
+@domain_errors
+def ledger_export(request, name):
+    node = grid_node_get(user=request.user, code=request.GET.get("grid", ""))
+    out, filename = ledgers.ledger_export(name=name, node=node, actor=request.user)
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=filename,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
