@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from epigrid.accounts.choices import Capability
 from epigrid.accounts.models import User
-from epigrid.accounts.permissions import has_capability
+from epigrid.accounts.permissions import has_capability, require_capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.views import domain_errors, paginate
 from epigrid.people import selectors as people_selectors
@@ -106,6 +106,7 @@ def order_list(request):
 @domain_errors
 def order_start(request, person_pk):
     person = people_selectors.person_get(user=request.user, pk=person_pk)
+    require_capability(request.user, Capability.MANAGE_ORDERS, person.grid.path)
     form = OrderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -138,6 +139,8 @@ def order_action(request, pk, action):
     forms = {"period": PeriodForm, "transfer": TransferForm, "release": ReleaseForm}
     if action not in forms:
         raise NotFound("not_found", _("Not found."))
+    needed = Capability.APPROVE_RELEASE if action == "release" else Capability.MANAGE_ORDERS
+    require_capability(request.user, needed, order.grid.path)
     form = forms[action](request.POST or None, initial={"days": order.days} if action == "period" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

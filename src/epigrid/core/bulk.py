@@ -10,6 +10,7 @@ Django's execute wrappers, so it is not counted by `assertNumQueries`.
 import datetime as dt
 
 from django.db import connections, router
+from django.utils import timezone
 
 _NEXTVAL = "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)"
 # Per field type, the Python types psycopg writes exactly as Django would store them; any other
@@ -37,13 +38,21 @@ _NATIVE = {
 }
 
 
-def _converter(field, connection):
+def _converter(field, connection, now: dt.datetime):
     """One function per column: obj -> the value to COPY."""
     prep = field.get_db_prep_save
-    native = _NATIVE.get(field.get_internal_type())
-    if native is None or getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return lambda obj: prep(field.pre_save(obj, True), connection)
     attname = field.attname
+    stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    if stamped and field.get_internal_type() == "DateTimeField":
+        # What pre_save(add=True) does, with one timestamp for the whole batch.
+        def stamp(obj):
+            setattr(obj, attname, now)
+            return now
+
+        return stamp
+    native = _NATIVE.get(field.get_internal_type())
+    if native is None or stamped:
+        return lambda obj: prep(field.pre_save(obj, True), connection)
     aware_ok = field.get_internal_type() == "DateTimeField"
 
     def convert(obj):
@@ -78,7 +87,8 @@ def bulk_insert(model, objs, *, using: str | None = None, batch_size: int | None
             cursor.execute(_NEXTVAL, [opts.db_table, pk.column, len(without_pk)])
             for obj, (value,) in zip(without_pk, cursor.fetchall(), strict=True):
                 setattr(obj, pk.attname, value)
-        converters = [_converter(f, connection) for f in fields]
+        now = timezone.now()
+        converters = [_converter(f, connection, now) for f in fields]
         columns = ", ".join(quote(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {quote(opts.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objs:

@@ -188,18 +188,28 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
     control.risk_area_save(code="420000", name="湖北省", actor=admin)
     control.risk_area_save(code="420600", name="湖北省襄阳市", actor=admin)
     medical = _user("doctor", "社区卫生服务中心 刘医生", password=DEMO_PASSWORD)
-    account_services.grid_assignment_create(node=node[COMMUNITY], user=medical, role=Role.MEDICAL_LIAISON,
-                                            actor=admin)
+    account_services.grid_assignment_create(node=node[COMMUNITY], user=medical, role=Role.MEDICAL_LIAISON, actor=admin)
     now = timezone.now()
     family_home = Household.objects.get(grid=node[COMPOUND_BUILDINGS[0]], number="1-301")
     family = list(family_home.members.order_by("id"))
     reported = now - dt.timedelta(days=4, hours=3)
-    control.tip_create(persons=family, reported_at=reported, reporter="网格员 赵敏", origin_code="420600",
-                       travel_mode="self_drive", expected_arrival_at=reported + dt.timedelta(hours=5),
-                       note="一家四人自驾返济", actor=logins["member9"])
-    control.control_orders_start_household(household=family_home, kind="home_quarantine",
-                                           reason="risk_area_arrival", starts_at=reported + dt.timedelta(hours=5),
-                                           actor=logins["gridhead9"])
+    control.tip_create(
+        persons=family,
+        reported_at=reported,
+        reporter="网格员 赵敏",
+        origin_code="420600",
+        travel_mode="self_drive",
+        expected_arrival_at=reported + dt.timedelta(hours=5),
+        note="一家四人自驾返济",
+        actor=logins["member9"],
+    )
+    control.control_orders_start_household(
+        household=family_home,
+        kind="home_quarantine",
+        reason="risk_area_arrival",
+        starts_at=reported + dt.timedelta(hours=5),
+        actor=logins["gridhead9"],
+    )
     for user, role in ((logins["member9"], "liaison"), (logins["community"], "cadre"), (medical, "medical")):
         control.team_member_add(household=family_home, user=user, role=role, actor=admin)
     for person in family:

@@ -85,6 +85,20 @@ class TemperatureReport(models.Model):
         return f"{self.value} °C"
 
 
+class TestListQuerySet(GridScopedQuerySet):
+    def visible_to(self, user):
+        """A list is seen from inside its grid and by those above it: a community-wide list is
+        worked by each grid member for their own people (entries are scoped by person)."""
+        from epigrid.core.scoping import scope_paths
+
+        paths = scope_paths(user)
+        if paths is None:
+            return self
+        step = 4
+        ancestors = {p[:end] for p in paths for end in range(step, len(p) + 1, step)}
+        return (super().visible_to(user) | self.filter(grid__path__in=ancestors)).distinct()
+
+
 class TestList(models.Model):
     """核酸检测名单: who is to be sampled (e.g. 建新街道核酸测试名单, 2月1日)."""
 
@@ -95,7 +109,7 @@ class TestList(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = GridScopedQuerySet.as_manager()
+    objects = TestListQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("test list")
