@@ -45,12 +45,39 @@ def test_tip_intake_for_a_household(world, as_user):
     url = f"/control/tips/new/?household={world.households['h1'].pk}"
     page = client.get(url)
     assert page.status_code == 200 and "张三" in page.content.decode()
+    members = [world.persons["p1"].pk, world.persons["p1b"].pk]
     response = client.post(
         url,
-        {"origin_code": "420606", "travel_mode": "self_drive", "reported_at": "2020-01-26T16:00", "reporter": "网格员"},
+        {
+            "origin_code": "420606",
+            "travel_mode": "self_drive",
+            "persons": members,
+            "reported_at": "2020-01-26T16:00",
+            "reporter": "网格员",
+        },
     )
     assert response.status_code == 302
     assert KeyPerson.objects.filter(tip__risk_area__code="420600").count() == 2
+    # A relative not yet registered comes along: registered into the household with the tip.
+    from tests.factories import make_id_number
+
+    response = client.post(
+        url,
+        {
+            "origin_code": "420606",
+            "travel_mode": "train",
+            "reported_at": "2020-01-27T09:00",
+            "reporter": "网格员",
+            "new_name": "张姑",
+            "new_id_number": make_id_number(),
+        },
+    )
+    assert response.status_code == 302
+    assert KeyPerson.objects.get(person__name="张姑").person.household == world.households["h1"]
+    nobody = client.post(
+        url, {"origin_code": "420606", "travel_mode": "train", "reported_at": "2020-01-27T09:00", "reporter": "网格员"}
+    )
+    assert nobody.status_code == 400
     bad = client.post(
         url, {"origin_code": "42", "travel_mode": "self_drive", "reported_at": "2020-01-26T16:00", "reporter": "x"}
     )
@@ -188,3 +215,23 @@ def test_ledgers_export(world, as_user, quarantined, name):
     )
     assert len(rows) == 2 and "张三" in [str(c) for c in rows[1]]
     assert as_user("member1").get(f"/health/ledgers/{name}/?grid=S-C-G1").status_code == 403
+
+
+def test_rules_page_changes_rules_without_code(world, as_user):
+    from epigrid.control.models import ControlRule, RiskArea
+    from epigrid.health.models import MonitoringPolicy
+
+    client = as_user("commander")
+    assert client.get("/health/rules/").status_code == 200
+    client.post("/health/rules/", {"what": "risk_area", "code": "420000"})
+    client.post("/health/rules/", {"what": "rule", "kind": "home_quarantine", "reason": "", "days": "21"})
+    client.post(
+        "/health/rules/",
+        {"what": "policy", "slot_times": "07:00,11:00,15:00,19:00", "window_minutes": "60", "fever_threshold": "37.5"},
+    )
+    assert RiskArea.objects.get(code="420000").name == "湖北省"
+    assert ControlRule.objects.get(kind="home_quarantine").days == 21
+    policy = MonitoringPolicy.objects.get()
+    assert policy.slot_times == ["07:00", "11:00", "15:00", "19:00"] and str(policy.fever_threshold) == "37.5"
+    as_user("member1").post("/health/rules/", {"what": "rule", "kind": "home_quarantine", "days": "1"})
+    assert ControlRule.objects.get(kind="home_quarantine").days == 21  # refused

@@ -25,6 +25,10 @@ class TipForm(forms.Form):
     )
     reporter = forms.CharField(label=_("Reported by"), max_length=100)
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
+    # Someone not registered yet (a relative arriving): registered into the household with the tip.
+    new_name = forms.CharField(label=_("New person: name"), max_length=50, required=False)
+    new_id_number = forms.CharField(label=_("New person: ID number"), max_length=18, required=False)
+    new_phone = forms.CharField(label=_("New person: phone"), max_length=20, required=False)
 
 
 class OrderForm(forms.Form):

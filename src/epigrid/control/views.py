@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -10,6 +11,7 @@ from epigrid.accounts.permissions import has_capability, require_capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.views import domain_errors, paginate
 from epigrid.people import selectors as people_selectors
+from epigrid.people import services as people_services
 
 from . import selectors, services
 from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, OrderStatus
@@ -36,9 +38,25 @@ def tip_create(request):
         raise DomainError("person_required", _("Open the household or the person first, then report the tip."))
     form = TipForm(request.POST or None, initial={"reporter": request.user.full_name or request.user.username})
     if request.method == "POST" and form.is_valid():
-        chosen = [p for p in persons if str(p.pk) in request.POST.getlist("persons")] or persons
+        data = dict(form.cleaned_data)
+        new = {k: data.pop(f"new_{k}") for k in ("name", "id_number", "phone")}
+        chosen = [p for p in persons if str(p.pk) in request.POST.getlist("persons")]
         try:
-            tip = services.tip_create(persons=chosen, actor=request.user, **form.cleaned_data)
+            with transaction.atomic():
+                if new["name"] or new["id_number"]:
+                    chosen.append(
+                        people_services.person_create(
+                            name=new["name"],
+                            id_number=new["id_number"],
+                            phone=new["phone"] or None,
+                            household=household,
+                            grid=None if household else person.grid,
+                            actor=request.user,
+                        )
+                    )
+                if not chosen:
+                    raise DomainError("persons_required", _("Tick at least one person."), field="persons")
+                tip = services.tip_create(persons=chosen, actor=request.user, **data)
         except DomainError as exc:
             _form_error(form, exc)
         else:
@@ -141,7 +159,8 @@ def order_action(request, pk, action):
         raise NotFound("not_found", _("Not found."))
     needed = Capability.APPROVE_RELEASE if action == "release" else Capability.MANAGE_ORDERS
     require_capability(request.user, needed, order.grid.path)
-    form = forms[action](request.POST or None, initial={"days": order.days} if action == "period" else None)
+    initial = {"days": order.days} if action == "period" else request.GET.dict()
+    form = forms[action](request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -1,6 +1,7 @@
 import datetime as dt
 
 import segno
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef
@@ -182,12 +183,19 @@ def person_health_panel(request, person):
     if token:
         link = request.build_absolute_uri(reverse("resident", args=[token]))
         qr = mark_safe(segno.make(link, error="m").svg_inline(scale=3))  # noqa: S308 - segno's own SVG
+    case = Case.objects.filter(person=person).first()
+    open_order = ControlOrder.objects.open().filter(person=person).exclude(kind="hospital_isolation").first()
+    offer_transfer = (
+        case is not None and case.status != "excluded" and has_capability(request.user, Capability.MANAGE_ORDERS, path)
+    )
     return "health/_person_panel.html", {
         "person": person,
         "code": selectors.health_code(person),
+        # A positive result offers the transfer to hospital isolation (SPEC "5" item 6).
+        "offer_transfer": open_order if offer_transfer else None,
         "temperatures": TemperatureReport.objects.filter(person=person).order_by("-measured_at")[:12],
         "samples": Sample.objects.filter(person=person).select_related("test_list").order_by("-sampled_at"),
-        "case": Case.objects.filter(person=person).first(),
+        "case": case,
         "link": link,
         "qr": qr,
         "can_record": has_capability(request.user, Capability.RECORD_HEALTH, path),
@@ -249,7 +257,30 @@ def test_list(request, pk):
             "test_list": test_list,
             "entries": [(e, samples.get(e.person_id)) for e in entries[:1000]],
             "form": SampleForm(),
+            "can_results": has_capability(request.user, Capability.MANAGE_TESTS, test_list.grid.path),
         },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def result_record(request, pk):
+    """A result entered by hand (from the CDC's call or paper), the same service as imports."""
+    sample = Sample.objects.visible_to(request.user).filter(pk=pk).first()
+    if sample is None:
+        raise Http404
+    result = services.ResultIn(
+        sample.specimen_number, request.POST.get("result", ""), timezone.now(), request.POST.get("lab", "")
+    )
+    try:
+        services.results_record(results=[result], actor=request.user)
+    except RowErrors as exc:
+        messages.error(request, exc.rows[0]["message"])
+    return (
+        redirect("health:test_list", pk=sample.test_list_id)
+        if sample.test_list_id
+        else redirect("people:person", pk=sample.person_id)
     )
 
 
@@ -314,4 +345,58 @@ def ledger_export(request, name):
         as_attachment=True,
         filename=filename,
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@login_required
+@domain_errors
+def rules(request):
+    """The command center's rules, changeable without code: risk areas, control periods, the
+    report slots and fever threshold."""
+    from epigrid.control import services as control_services
+    from epigrid.control.choices import OrderKind, OrderReason
+    from epigrid.control.models import ControlRule, RiskArea
+
+    if request.method == "POST":
+        what = request.POST.get("what")
+        try:
+            if what == "risk_area":
+                control_services.risk_area_save(
+                    code=request.POST.get("code", ""),
+                    name=request.POST.get("name", ""),
+                    active=request.POST.get("active") != "0",
+                    actor=request.user,
+                )
+            elif what == "rule":
+                control_services.control_rule_save(
+                    kind=request.POST.get("kind", ""),
+                    reason=request.POST.get("reason", ""),
+                    days=int(request.POST.get("days") or 0),
+                    requires_negative_test=request.POST.get("requires_negative_test") == "on",
+                    actor=request.user,
+                )
+            elif what == "policy":
+                services.policy_update(
+                    slot_times=request.POST.get("slot_times", "").replace("，", ",").split(","),
+                    window_minutes=int(request.POST.get("window_minutes") or 0),
+                    fever_threshold=request.POST.get("fever_threshold", ""),
+                    actor=request.user,
+                )
+        except (DomainError, ValueError) as exc:
+            messages.error(request, exc.render() if isinstance(exc, DomainError) else _("Enter whole numbers."))
+        else:
+            messages.success(request, _("Saved."))
+        return redirect("health:rules")
+    return render(
+        request,
+        "health/rules.html",
+        {
+            "risk_areas": RiskArea.objects.order_by("code"),
+            "rules": ControlRule.objects.order_by("kind", "reason"),
+            "policy": services.policy(),
+            "kinds": OrderKind.choices,
+            "reasons": OrderReason.choices,
+            "default_days": django_settings.CONTROL_DEFAULT_DAYS,
+            "can_edit": has_capability(request.user, Capability.APPROVE_RELEASE),
+        },
     )
