@@ -1,11 +1,12 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .choices import PlaceKind
 
 
 class PlaceForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=200)
+    name = forms.CharField(label=pgettext_lazy("place", "Name"), max_length=200)
     kind = forms.ChoiceField(label=_("Kind"), choices=PlaceKind.choices)
     address = forms.CharField(label=_("Address"), max_length=200, required=False)
     thematic_grid = forms.ChoiceField(label=_("Thematic grid"), required=False)

@@ -1,5 +1,6 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .choices import Conclusion
 
@@ -15,7 +16,7 @@ class TemperatureForm(forms.Form):
 
 
 class TestListForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=pgettext_lazy("list", "Name"), max_length=100)
     test_date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
     selection = forms.ChoiceField(
         label=_("Who"),

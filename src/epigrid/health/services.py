@@ -9,6 +9,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from django.db import IntegrityError, connection, transaction
 from django.dispatch import Signal
@@ -108,15 +109,24 @@ def slot_of(moment: dt.datetime, pol: MonitoringPolicy) -> tuple[dt.date, int | 
     local = timezone.localtime(moment)
     window = dt.timedelta(minutes=pol.window_minutes)
     best = None
-    for day in (local.date() - dt.timedelta(days=1), local.date(), local.date() + dt.timedelta(days=1)):
-        for index, start in enumerate(pol.slot_starts()):
-            at = timezone.make_aware(dt.datetime.combine(day, start))
-            distance = abs(local - at)
-            if distance <= window and (best is None or distance < best[0]):
-                best = (distance, day, index)
+    for at, day, index in _slot_moments(local.date(), tuple(pol.slot_times)):
+        distance = abs(local - at)
+        if distance <= window and (best is None or distance < best[0]):
+            best = (distance, day, index)
     if best is None:
         return local.date(), None
     return best[1], best[2]
+
+
+@lru_cache(maxsize=64)
+def _slot_moments(local_date: dt.date, slot_times: tuple[str, ...]) -> list[tuple[dt.datetime, dt.date, int]]:
+    # Cached per day: a batch of a day's readings computes the day's slot times once.
+    starts = [dt.time.fromisoformat(t) for t in slot_times]
+    return [
+        (timezone.make_aware(dt.datetime.combine(day, start)), day, index)
+        for day in (local_date - dt.timedelta(days=1), local_date, local_date + dt.timedelta(days=1))
+        for index, start in enumerate(starts)
+    ]
 
 
 def slot_moment(day: dt.date, slot: int, pol: MonitoringPolicy) -> dt.datetime:

@@ -12,12 +12,12 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="do nothing when data is already loaded")
 
     def handle(self, *args, if_empty=False, **options):
+        call_command("migrate", verbosity=0)
         if User.objects.exists():
             if if_empty:
                 self.stdout.write("Demo data already loaded.")
                 return
             raise CommandError("The database is not empty; the demo loads into an empty database.")
-        call_command("migrate", verbosity=0)
         result = scenario.load()
         self.stdout.write(self.style.SUCCESS(f"Loaded {result['nodes']} grid nodes and {result['persons']} persons."))
         self.stdout.write(f"Demo logins (password: {scenario.DEMO_PASSWORD}):")
