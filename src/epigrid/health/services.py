@@ -162,6 +162,7 @@ def temperature_reports_record(
         persons = persons.visible_to(actor)
     persons = {p.pk: p for p in persons}
     allowed = {}
+    reporter_id = getattr(actor, "pk", None)
     for index, reading in enumerate(readings):
         person = persons.get(reading.person_id)
         try:
@@ -201,60 +202,109 @@ def temperature_reports_record(
         seen.add(client_id)
         day, slot = slot_of(measured_at, pol)
         rows.append(
-            TemperatureReport(
-                person=person,
-                grid_id=person.grid_id,
-                value=value,
-                is_fever=value >= pol.fever_threshold,
-                measured_at=measured_at,
-                received_at=now,
-                local_date=day,
-                slot=slot,
-                source=source,
-                client_id=client_id,
-                reported_by=actor if getattr(actor, "pk", None) else None,
+            (
+                person.pk,
+                person.grid_id,
+                value,
+                value >= pol.fever_threshold,
+                measured_at,
+                now,
+                day,
+                slot,
+                source,
+                client_id,
+                reporter_id,
             )
         )
     if errors:
         raise RowErrors("readings_rejected", _("Some readings are not valid; none were stored."), rows=errors)
     with transaction.atomic():
-        known = set(
-            TemperatureReport.objects.filter(client_id__in=[r.client_id for r in rows]).values_list(
-                "client_id", flat=True
-            )
-        )
-        fresh = [r for r in rows if r.client_id not in known]
-        # ignore_conflicts: a concurrent resend of the same client id stores nothing twice.
-        TemperatureReport.objects.bulk_create(fresh, batch_size=5000, ignore_conflicts=True)
-        stored = TemperatureReport.objects.filter(client_id__in=[r.client_id for r in fresh], received_at=now)
-        fevers = list(stored.filter(is_fever=True).select_related("person__grid"))
+        stored = _insert_readings(rows)
+        fevers = [r for r in stored if r[2]]
+        fever_persons = {p.pk: p for p in Person.objects.filter(pk__in={r[1] for r in fevers}).select_related("grid")}
         alerts_raise(
-            actor=actor if getattr(actor, "pk", None) else None,
+            actor=actor if reporter_id else None,
             now=now,
             alerts=[
                 NewAlert(
                     kind=AlertKind.FEVER,
-                    dedup_key=f"fever:{r.pk}",
-                    grid_id=r.grid_id,
-                    grid_path=r.person.grid.path,
-                    person_id=r.person_id,
-                    owner_id=getattr(liaison_for(r.person), "pk", None),
+                    dedup_key=f"fever:{report_id}",
+                    grid_id=fever_persons[person_id].grid_id,
+                    grid_path=fever_persons[person_id].grid.path,
+                    person_id=person_id,
+                    owner_id=getattr(liaison_for(fever_persons[person_id]), "pk", None),
                     severity=Severity.URGENT,
-                    detail={"value": str(r.value), "measured_at": r.measured_at.isoformat()},
+                    detail={"value": str(value), "measured_at": measured_at.isoformat()},
                 )
-                for r in fevers
+                for report_id, person_id, _fever, value, measured_at in fevers
             ],
         )
-        count = stored.count()
-        if count:
+        if stored:
+            # One audit record per batch: the readings themselves are append-only rows that
+            # carry who sent them and when (device and server time).
             audit.record(
-                actor=actor if getattr(actor, "pk", None) else None,
+                actor=actor if reporter_id else None,
                 action="temperatures.record",
                 object_type="health.temperaturereport",
-                grid_path="",
-                changes={"stored": [None, count], "source": [None, source], "fevers": [None, len(fevers)]},
+                changes={"stored": [None, len(stored)], "source": [None, source], "fevers": [None, len(fevers)]},
             )
-    return RecordResult(stored=count, duplicates=len(rows) - count, fevers=len(fevers))
+    return RecordResult(stored=len(stored), duplicates=len(rows) - len(stored), fevers=len(fevers))
+
+
+READING_COLUMNS = (
+    "person_id",
+    "grid_id",
+    "value",
+    "is_fever",
+    "measured_at",
+    "received_at",
+    "local_date",
+    "slot",
+    "source",
+    "client_id",
+    "reported_by_id",
+)
+
+
+def _insert_readings(rows: list[tuple]) -> list[tuple]:
+    """Insert, skipping client ids already stored (a resend, or a concurrent one); returns the
+    stored rows as (id, person_id, is_fever, value, measured_at). On PostgreSQL: COPY into a
+    temporary table, then one INSERT … ON CONFLICT DO NOTHING RETURNING."""
+    if not rows:
+        return []
+    columns = ", ".join(READING_COLUMNS)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS health_reading_batch ON COMMIT DELETE ROWS AS "
+                f"SELECT {columns} FROM health_temperaturereport WITH NO DATA"
+            )
+            with cursor.cursor.copy(f"COPY health_reading_batch ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO health_temperaturereport ({columns}) "
+                f"SELECT DISTINCT ON (client_id) {columns} FROM health_reading_batch "
+                "ON CONFLICT (client_id) DO NOTHING RETURNING id, person_id, is_fever, value, measured_at"
+            )
+            stored = cursor.fetchall()
+            cursor.execute("DELETE FROM health_reading_batch")
+            return stored
+    # Elsewhere (SQLite: one writer at a time) leave out the ids already stored, insert the rest.
+    known = set(
+        TemperatureReport.objects.filter(client_id__in=[row[9] for row in rows]).values_list("client_id", flat=True)
+    )
+    fresh = [row for row in rows if row[9] not in known]
+    TemperatureReport.objects.bulk_create(
+        [TemperatureReport(**dict(zip(READING_COLUMNS, row, strict=True))) for row in fresh],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+    return list(
+        TemperatureReport.objects.filter(client_id__in=[row[9] for row in fresh]).values_list(
+            "id", "person_id", "is_fever", "value", "measured_at"
+        )
+    )
 
 
 # ---------------------------------------------------------------- personal links
@@ -337,7 +387,7 @@ def missed_slot_alerts_raise(*, day: dt.date, slot: int, now: dt.datetime | None
     ops = connection.ops  # raw SQL: datetimes as the backend stores them (UTC)
     params = [
         f"missed:{day.isoformat()}:{slot}:",
-        json.dumps({"day": day.isoformat(), "slot": slot}),
+        json.dumps({"day": day.isoformat(), "slot": slot, "time": pol.slot_times[slot]}),
         ops.adapt_datetimefield_value(now),
         ops.adapt_datetimefield_value(now + dt.timedelta(minutes=ack_minutes(EscalationLevel.LIAISON))),
         ops.adapt_datetimefield_value(at),
