@@ -25,9 +25,22 @@ def test_celery_worker_runs_the_sweep(tmp_path):
     env.update({"EPIGRID_VAR_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:6379/15"})
     subprocess.run([BIN / "epigrid", "demo"], env=env, check=True, capture_output=True, timeout=300)
     worker = subprocess.Popen(
-        [BIN / "celery", "-A", "epigrid.config.celery", "worker", "-P", "solo", "--loglevel", "WARNING",
-         "-Q", f"sweep-test-{os.getpid()}"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            BIN / "celery",
+            "-A",
+            "epigrid.config.celery",
+            "worker",
+            "-P",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "-Q",
+            f"sweep-test-{os.getpid()}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         script = (

@@ -45,74 +45,35 @@ class Capability(models.TextChoices):
     MANAGE_TESTS = "manage_tests", _("Manage test lists and results")
     CONFIRM_CASES = "confirm_cases", _("Record expert consultations")
     HANDLE_ALERTS = "handle_alerts", _("Acknowledge and resolve alerts")
+    MANAGE_PLANS = "manage_plans", _("Edit emergency plans and epidemic points")
+    RECORD_EXPOSURES = "record_exposures", _("Record close contacts")
+    DO_TASKS = "do_tasks", _("Complete emergency tasks")
 
 
 _C = Capability
+# Capabilities come in bundles that follow the method's division of work.
+_GRID_WORK = {_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.INTAKE, _C.RECORD_HEALTH, _C.HANDLE_ALERTS, _C.DO_TASKS}
+_GRID_LEAD = _GRID_WORK | {_C.MANAGE_ASSIGNMENTS, _C.MANAGE_ORDERS, _C.MANAGE_TEAMS, _C.RECORD_EXPOSURES}
+_COMMUNITY = _GRID_LEAD | {_C.IMPORT_EXPORT, _C.MANAGE_TESTS}
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset(_C.values),
-    Role.SUBDISTRICT_STAFF: frozenset(
-        {
-            _C.EDIT_PEOPLE,
-            _C.UNMASK_PII,
-            _C.MANAGE_ASSIGNMENTS,
-            _C.MANAGE_GRIDS,
-            _C.IMPORT_EXPORT,
-            _C.INTAKE,
-            _C.MANAGE_ORDERS,
-            _C.APPROVE_RELEASE,
-            _C.MANAGE_TEAMS,
-            _C.RECORD_HEALTH,
-            _C.MANAGE_TESTS,
-            _C.HANDLE_ALERTS,
-        }
-    ),
-    Role.COMMUNITY_SECRETARY: frozenset(
-        {
-            _C.EDIT_PEOPLE,
-            _C.UNMASK_PII,
-            _C.MANAGE_ASSIGNMENTS,
-            _C.MANAGE_GRIDS,
-            _C.IMPORT_EXPORT,
-            _C.INTAKE,
-            _C.MANAGE_ORDERS,
-            _C.APPROVE_RELEASE,
-            _C.MANAGE_TEAMS,
-            _C.RECORD_HEALTH,
-            _C.MANAGE_TESTS,
-            _C.HANDLE_ALERTS,
-        }
-    ),
-    Role.COMMUNITY_STAFF: frozenset(
-        {
-            _C.EDIT_PEOPLE,
-            _C.UNMASK_PII,
-            _C.MANAGE_ASSIGNMENTS,
-            _C.IMPORT_EXPORT,
-            _C.INTAKE,
-            _C.MANAGE_ORDERS,
-            _C.MANAGE_TEAMS,
-            _C.RECORD_HEALTH,
-            _C.MANAGE_TESTS,
-            _C.HANDLE_ALERTS,
-        }
-    ),
-    Role.GRID_HEAD: frozenset(
-        {
-            _C.EDIT_PEOPLE,
-            _C.UNMASK_PII,
-            _C.MANAGE_ASSIGNMENTS,
-            _C.INTAKE,
-            _C.MANAGE_ORDERS,
-            _C.MANAGE_TEAMS,
-            _C.RECORD_HEALTH,
-            _C.HANDLE_ALERTS,
-        }
-    ),
+    Role.SUBDISTRICT_STAFF: frozenset(_COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE, _C.MANAGE_PLANS}),
+    Role.COMMUNITY_SECRETARY: frozenset(_COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE}),
+    Role.COMMUNITY_STAFF: frozenset(_COMMUNITY),
+    Role.GRID_HEAD: frozenset(_GRID_LEAD),
     # The grid member is the household's liaison: registers tips, takes temperatures, calls.
-    Role.GRID_MEMBER: frozenset({_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.INTAKE, _C.RECORD_HEALTH, _C.HANDLE_ALERTS}),
-    Role.BUILDING_HEAD: frozenset({_C.EDIT_PEOPLE, _C.RECORD_HEALTH}),
+    Role.GRID_MEMBER: frozenset(_GRID_WORK),
+    Role.BUILDING_HEAD: frozenset({_C.EDIT_PEOPLE, _C.RECORD_HEALTH, _C.DO_TASKS}),
     Role.MEDICAL_LIAISON: frozenset(
-        {_C.UNMASK_PII, _C.RECORD_HEALTH, _C.MANAGE_TESTS, _C.CONFIRM_CASES, _C.HANDLE_ALERTS}
+        {
+            _C.UNMASK_PII,
+            _C.RECORD_HEALTH,
+            _C.MANAGE_TESTS,
+            _C.CONFIRM_CASES,
+            _C.HANDLE_ALERTS,
+            _C.RECORD_EXPOSURES,
+            _C.DO_TASKS,
+        }
     ),
     Role.THEMATIC_HEAD: frozenset({_C.EDIT_PEOPLE}),
     Role.CHECKPOINT_GUARD: frozenset(),

@@ -7,6 +7,7 @@ class AlertKind(models.TextChoices):
     MISSED_SLOT = "missed_slot", _("Missed temperature report")
     POSITIVE_TEST = "positive_test", _("Positive nucleic-acid test")
     RELEASE_DUE = "release_due", _("Release can be approved")
+    TASK_OVERDUE = "task_overdue", _("Emergency task overdue")
 
 
 class Severity(models.TextChoices):

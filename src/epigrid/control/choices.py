@@ -46,6 +46,7 @@ class OrderReason(models.TextChoices):
     SECONDARY_CONTACT = "secondary_contact", _("Secondary contact")
     POSITIVE_TEST = "positive_test", _("Positive test")
     CONFIRMED_CASE = "confirmed_case", _("Confirmed case")
+    EPIDEMIC_POINT = "epidemic_point", _("Inside an epidemic point")
     OTHER = "other", _("Other")
 
 

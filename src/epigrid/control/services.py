@@ -289,7 +289,7 @@ def control_order_start(
                     ends_at=_end(starts_at, last_exposure_at, days),
                     requires_negative_test=needs_test,
                     key_person=key_person,
-                    created_by=actor,
+                    created_by=actor if getattr(actor, "pk", None) else None,
                 )
         except IntegrityError:
             raise Conflict(
@@ -428,7 +428,7 @@ def control_order_transfer(
             requires_negative_test=needs_test,
             previous=old,
             key_person=old.key_person,
-            created_by=actor,
+            created_by=actor if getattr(actor, "pk", None) else None,
         )
         audit.record(
             actor=actor,
@@ -438,6 +438,21 @@ def control_order_transfer(
             changes={**audit.diff({}, _order_state(new)), "previous": [None, old.pk]},
         )
     return new
+
+
+def control_order_set_exposure(*, order: ControlOrder, last_exposure_at: dt.datetime, actor) -> ControlOrder:
+    """A later exposure moves the period's start (and so its end); a proposed release falls."""
+    ends_at = _end(order.starts_at, last_exposure_at, order.days)
+    target = OrderStatus.ACTIVE if ends_at > timezone.now() else order.status
+    return _order_move(
+        order=order,
+        target=target,
+        actor=actor,
+        last_exposure_at=last_exposure_at,
+        ends_at=ends_at,
+        release_proposed_at=None if target == OrderStatus.ACTIVE else order.release_proposed_at,
+        changes={"last_exposure_at": [None, last_exposure_at.isoformat()]},
+    )
 
 
 # Other apps add release conditions (e.g. health: a negative test after the start); each takes

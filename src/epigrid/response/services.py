@@ -1,0 +1,474 @@
+"""The emergency response (SPEC "5" items 7–8): plans, their activation when a case is confirmed,
+tasks, close contacts and their orders, epidemic points and their release."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.accounts.choices import Capability, Role
+from epigrid.accounts.models import GridAssignment
+from epigrid.accounts.permissions import require_capability
+from epigrid.alerts.choices import AlertKind, EscalationLevel
+from epigrid.alerts.services import NewAlert, alerts_raise
+from epigrid.control import services as control
+from epigrid.control.choices import OPEN_ORDER_STATUSES, SITE_KINDS, OrderKind, OrderReason, OrderStatus
+from epigrid.control.models import ControlOrder
+from epigrid.core import audit
+from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.scoping import path_visible
+from epigrid.grids.models import GridNode
+from epigrid.health.choices import CaseStatus
+from epigrid.health.models import Case
+
+from .choices import POINT_TRANSITIONS, TASK_TRANSITIONS, Evidence, ExposureDegree, PointStatus, TaskStatus
+from .models import Activation, EpidemicPoint, Exposure, PlanStep, PlanTemplate, PointOrder, Task
+
+STEP = 4
+
+# The article's plan (SPEC "5" item 7): title, role, hours after activation, evidence.
+DEFAULT_STEPS = [
+    ("成立工作专班", Role.COMMANDER, 1, Evidence.NOTE),
+    ("负压救护车转运患者至定点医院", Role.COMMUNITY_SECRETARY, 2, Evidence.NOTE),
+    ("追踪密切接触者并送集中隔离点", Role.COMMUNITY_STAFF, 6, Evidence.COUNT),
+    ("住所及院落终末消杀", Role.GRID_HEAD, 12, Evidence.PHOTO),
+    ("张贴告知书", Role.GRID_MEMBER, 3, Evidence.PHOTO),
+    ("院落封闭管理(只留一个出入口并设检查点)", Role.COMMUNITY_SECRETARY, 4, Evidence.NOTE),
+    ("院内居家隔离户生活保障", Role.GRID_MEMBER, 24, Evidence.NOTE),
+    ("医疗网格心理疏导与健康防护", Role.MEDICAL_LIAISON, 24, Evidence.NOTE),
+    ("每日报告", Role.GRID_HEAD, 24, Evidence.NOTE),
+]
+
+
+def _require(actor, capability: str, path: str) -> None:
+    if not path_visible(actor, path):
+        raise NotFound("not_found", _("Not found."))
+    require_capability(actor, capability, path)
+
+
+# ---------------------------------------------------------------- plans
+
+
+def plan_current() -> PlanTemplate:
+    plan = PlanTemplate.objects.filter(is_current=True).first()
+    if plan is None:
+        with transaction.atomic():
+            plan = PlanTemplate.objects.create(name="疫情防控应急预案", version=1, is_current=True)
+            PlanStep.objects.bulk_create(
+                [
+                    PlanStep(plan=plan, position=i, title=t, responsible_role=r, deadline_hours=h, evidence=e)
+                    for i, (t, r, h, e) in enumerate(DEFAULT_STEPS, start=1)
+                ]
+            )
+    return plan
+
+
+def plan_save(*, name: str, steps: list[dict], actor) -> PlanTemplate:
+    """A new version of the plan; activations keep the version they started with."""
+    require_capability(actor, Capability.MANAGE_PLANS)
+    if not (name or "").strip() or not steps:
+        raise DomainError("plan_invalid", _("A plan needs a name and at least one step."))
+    for step in steps:
+        if step.get("responsible_role") not in Role.values or step.get("evidence", "note") not in Evidence.values:
+            raise DomainError("plan_step_invalid", _("Each step needs a known role and kind of evidence."))
+        if not (step.get("title") or "").strip() or not 0 < int(step.get("deadline_hours", 0)) <= 24 * 30:
+            raise DomainError("plan_step_invalid", _("Each step needs a title and a deadline of 1–720 hours."))
+    with transaction.atomic():
+        current = PlanTemplate.objects.select_for_update().filter(is_current=True).first()
+        version = (PlanTemplate.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+        if current:
+            current.is_current = False
+            current.save(update_fields=["is_current"])
+        plan = PlanTemplate.objects.create(name=name.strip()[:100], version=version, is_current=True, created_by=actor)
+        PlanStep.objects.bulk_create(
+            [
+                PlanStep(
+                    plan=plan,
+                    position=i,
+                    title=s["title"].strip()[:100],
+                    responsible_role=s["responsible_role"],
+                    deadline_hours=int(s["deadline_hours"]),
+                    evidence=s.get("evidence", Evidence.NOTE),
+                )
+                for i, s in enumerate(steps, start=1)
+            ]
+        )
+        audit.record(
+            actor=actor, action="plan.save", obj=plan, changes={"version": [None, version], "steps": [None, len(steps)]}
+        )
+    return plan
+
+
+# ---------------------------------------------------------------- activation
+
+
+def compound_of(grid: GridNode) -> GridNode:
+    """The compound (楼院网格) a grid node belongs to: where the plan is activated."""
+    if grid.depth <= 3:
+        return grid
+    return GridNode.objects.get(path=grid.path[: 3 * STEP])
+
+
+def _owner(role: str, compound: GridNode):
+    """The holder of `role` nearest above (or at) the compound."""
+    paths = [compound.path[:end] for end in range(STEP, len(compound.path) + 1, STEP)]
+    assignment = (
+        GridAssignment.objects.active()
+        .filter(role=role, node__path__in=paths)
+        .select_related("user", "node")
+        .order_by("-node__depth", "id")
+        .first()
+    )
+    return assignment.user if assignment else None
+
+
+def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, actor=None) -> Activation:
+    """Confirmation activates the plan for the case's compound, once: a second case there joins the
+    same activation. Creates the tasks (owners from the grid assignments) and the epidemic point."""
+    case = Case.objects.select_related("grid", "person").get(pk=case.pk)
+    at = at or case.confirmed_at or timezone.now()
+    compound = compound_of(case.grid)
+    with transaction.atomic():
+        # Serialise activations per compound: two confirmations at the same moment make one.
+        GridNode.objects.select_for_update().filter(pk=compound.pk).first()
+        activation = Activation.objects.filter(grid=compound, closed_at__isnull=True).first()
+        created = activation is None
+        if created:
+            plan = plan_current()
+            activation = Activation.objects.create(grid=compound, plan=plan, activated_at=at, activated_by=actor)
+            steps = list(plan.steps.all())
+            Task.objects.bulk_create(
+                [
+                    Task(
+                        activation=activation,
+                        step=s,
+                        grid=compound,
+                        title=s.title,
+                        owner=_owner(s.responsible_role, compound),
+                        due_at=at + dt.timedelta(hours=s.deadline_hours),
+                    )
+                    for s in steps
+                ]
+            )
+            EpidemicPoint.objects.create(grid=compound, activation=activation, declared_at=at)
+            audit.record(
+                actor=actor,
+                action="plan.activate",
+                obj=activation,
+                grid_path=compound.path,
+                changes={"plan": [None, str(plan)], "tasks": [None, len(steps)]},
+            )
+        if not activation.cases.filter(pk=case.pk).exists():
+            activation.cases.add(case)
+            audit.record(
+                actor=actor,
+                action="plan.add_case",
+                object_type="people.person",
+                object_id=str(case.person_id),
+                grid_path=case.grid.path,
+                changes={"activation": [None, activation.pk]},
+            )
+            point = activation.points.exclude(status=PointStatus.RELEASED).first()
+            if point is not None and point.status == PointStatus.RELEASE_PROPOSED:
+                # A new case: the proposal falls and the clock restarts when this case leaves.
+                _point_move(point=point, target=PointStatus.CLOSED, actor=actor, proposed_release_at=None)
+        for exposure in Exposure.objects.filter(source=case.person).select_related("contact__grid"):
+            _apply_contact_orders(contact=exposure.contact, actor=actor)
+    return activation
+
+
+def on_case_confirmed(sender, case_id: int, **kwargs) -> None:
+    case = Case.objects.select_related("grid", "person").get(pk=case_id)
+    plan_activate_for_case(case=case)
+
+
+def task_complete(*, task: Task, note: str = "", count: int | None = None, photo=None, actor) -> Task:
+    _require(actor, Capability.DO_TASKS, task.grid.path)
+    evidence = task.step.evidence
+    if evidence == Evidence.COUNT and count is None:
+        raise DomainError("evidence_count", _("This step needs a count."), field="count")
+    if evidence == Evidence.PHOTO and not photo:
+        raise DomainError("evidence_photo", _("This step needs a photo."), field="photo")
+    if evidence == Evidence.NOTE and not (note or "").strip():
+        raise DomainError("evidence_note", _("Write what was done."), field="note")
+    with transaction.atomic():
+        locked = Task.objects.select_for_update().get(pk=task.pk)
+        if locked.status == TaskStatus.DONE:
+            return locked
+        if TaskStatus.DONE not in TASK_TRANSITIONS[locked.status]:
+            raise DomainError("task_transition", _("This task cannot be completed."))
+        locked.status, locked.done_at, locked.done_by = TaskStatus.DONE, timezone.now(), actor
+        locked.evidence_note, locked.evidence_count = (note or "").strip()[:500], count
+        if photo:
+            locked.evidence_photo = photo
+        locked.save()
+        audit.record(
+            actor=actor,
+            action="task.done",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes={"status": [TaskStatus.OPEN, TaskStatus.DONE], "count": [None, count]},
+        )
+    return locked
+
+
+def tasks_overdue_alerts(*, now: dt.datetime | None = None) -> int:
+    """Open tasks past their deadline raise an alert to their owner (escalating like the health
+    alerts)."""
+    now = now or timezone.now()
+    overdue = Task.objects.filter(status=TaskStatus.OPEN, due_at__lt=now).select_related("grid")[:5000]
+    return len(
+        alerts_raise(
+            now=now,
+            alerts=[
+                NewAlert(
+                    kind=AlertKind.TASK_OVERDUE,
+                    dedup_key=f"task:{t.pk}",
+                    grid_id=t.grid_id,
+                    grid_path=t.grid.path,
+                    owner_id=t.owner_id,
+                    level=EscalationLevel.LIAISON,
+                    detail={"task": t.title, "task_id": t.pk},
+                )
+                for t in overdue
+            ],
+        )
+    )
+
+
+# ---------------------------------------------------------------- close contacts
+
+
+def exposure_record(
+    *,
+    source,
+    contact,
+    last_exposure_at: dt.datetime,
+    degree: str = ExposureDegree.CLOSE,
+    place: str = "",
+    setting: str = "other",
+    actor,
+) -> Exposure:
+    _require(actor, Capability.RECORD_EXPOSURES, contact.grid.path)
+    if not path_visible(actor, source.grid.path):
+        raise NotFound("person_not_found", _("No such person."))
+    if source.pk == contact.pk:
+        raise DomainError("exposure_self", _("A person is not their own contact."), field="contact")
+    if degree not in ExposureDegree.values:
+        raise DomainError("degree_invalid", _("Close or secondary contact."), field="degree")
+    if last_exposure_at > timezone.now() + dt.timedelta(minutes=5):
+        raise DomainError("exposure_future", _("The exposure time is in the future."), field="last_exposure_at")
+    with transaction.atomic():
+        exposure, created = Exposure.objects.get_or_create(
+            source=source,
+            contact=contact,
+            last_exposure_at=last_exposure_at,
+            defaults={
+                "grid": contact.grid,
+                "degree": degree,
+                "place": place.strip()[:100],
+                "setting": setting,
+                "recorded_by": actor,
+            },
+        )
+        if created:
+            audit.record(
+                actor=actor,
+                action="exposure.record",
+                object_type="people.person",
+                object_id=str(contact.pk),
+                grid_path=contact.grid.path,
+                changes={
+                    "source": [None, source.pk],
+                    "degree": [None, degree],
+                    "last_exposure_at": [None, last_exposure_at.isoformat()],
+                },
+            )
+        _apply_contact_orders(contact=contact, actor=actor)
+    return exposure
+
+
+def _confirmed_sources():
+    return Case.objects.filter(status=CaseStatus.CONFIRMED).values("person_id")
+
+
+def _apply_contact_orders(*, contact, actor, depth: int = 0) -> None:
+    """The contact's order follows from the set of exposures alone (so any order of events gives
+    the same orders and release dates): close contacts of a confirmed case go to centralized
+    quarantine (configurable), counted from the last such exposure; contacts of those close
+    contacts get health monitoring."""
+    close_last = Exposure.objects.filter(
+        contact=contact, degree=ExposureDegree.CLOSE, source__in=_confirmed_sources()
+    ).aggregate(m=Max("last_exposure_at"))["m"]
+    close_sources = Exposure.objects.filter(degree=ExposureDegree.CLOSE, source__in=_confirmed_sources()).values(
+        "contact_id"
+    )
+    secondary_last = Exposure.objects.filter(contact=contact, source__in=close_sources).aggregate(
+        m=Max("last_exposure_at")
+    )["m"]
+    if close_last is not None:
+        kind, reason, last = settings.CLOSE_CONTACT_MEASURE, OrderReason.CLOSE_CONTACT, close_last
+    elif secondary_last is not None:
+        kind, reason, last = OrderKind.HEALTH_MONITORING, OrderReason.SECONDARY_CONTACT, secondary_last
+    else:
+        return
+    actor = actor or _system_actor()
+    _order_for_contact(contact=contact, kind=kind, reason=reason, last=last, actor=actor)
+    if depth == 0:
+        # A new close contact makes their own contacts secondary contacts.
+        for exposure in Exposure.objects.filter(source=contact).select_related("contact__grid"):
+            _apply_contact_orders(contact=exposure.contact, actor=actor, depth=1)
+
+
+def _order_for_contact(*, contact, kind: str, reason: str, last: dt.datetime, actor) -> None:
+    order = ControlOrder.objects.open().filter(person=contact).first()
+    if order is None:
+        control.control_order_start(
+            person=contact,
+            kind=kind,
+            reason=reason,
+            last_exposure_at=last,
+            site=settings.CLOSE_CONTACT_SITE if kind in SITE_KINDS else "",
+            actor=actor,
+        )
+        return
+    stronger = {
+        OrderKind.HEALTH_MONITORING: 0,
+        OrderKind.HOME_QUARANTINE: 1,
+        OrderKind.CENTRALIZED_QUARANTINE: 2,
+        OrderKind.HOSPITAL_ISOLATION: 3,
+    }
+    if stronger[kind] > stronger[order.kind]:
+        new = control.control_order_transfer(
+            order=order,
+            kind=kind,
+            reason=reason,
+            site=settings.CLOSE_CONTACT_SITE if kind in SITE_KINDS else "",
+            actor=actor,
+        )
+        control.control_order_set_exposure(order=new, last_exposure_at=last, actor=actor)
+    elif order.kind == kind and (order.last_exposure_at is None or last > order.last_exposure_at):
+        control.control_order_set_exposure(order=order, last_exposure_at=last, actor=actor)
+
+
+def _system_actor():
+    from epigrid.core.cli import SystemActor
+
+    return SystemActor()
+
+
+# ---------------------------------------------------------------- epidemic points
+
+
+def _end_of_day(moment: dt.datetime) -> dt.datetime:
+    local = timezone.localtime(moment)
+    return timezone.make_aware(dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time()))
+
+
+def release_time(point: EpidemicPoint) -> dt.datetime | None:
+    """The default rule: 14 days after the day the last case left (the article: left 2月6日,
+    released 2月20日24时), once terminal disinfection is done."""
+    if point.last_case_left_at is None or point.disinfected_at is None:
+        return None
+    return _end_of_day(point.last_case_left_at) + dt.timedelta(days=settings.EPIDEMIC_POINT_DAYS)
+
+
+def _point_move(*, point: EpidemicPoint, target: str, actor, **fields) -> EpidemicPoint:
+    with transaction.atomic():
+        locked = EpidemicPoint.objects.select_for_update().get(pk=point.pk)
+        if locked.status != target and target not in POINT_TRANSITIONS[locked.status]:
+            raise DomainError("point_transition", _("The epidemic point cannot move this way now."))
+        before = locked.status
+        locked.status = target
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save()
+        audit.record(
+            actor=actor if getattr(actor, "pk", None) else None,
+            action=f"epidemic_point.{target}",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes={"status": [before, target]},
+        )
+    return locked
+
+
+def point_update(*, point: EpidemicPoint, last_case_left_at=None, disinfected_at=None, actor) -> EpidemicPoint:
+    """Record when the last case left and when terminal disinfection was done; the system then
+    proposes the release time."""
+    _require(actor, Capability.DO_TASKS, point.grid.path)
+    if point.status == PointStatus.RELEASED:
+        raise DomainError("point_released", _("This epidemic point is already released."))
+    with transaction.atomic():
+        locked = EpidemicPoint.objects.select_for_update().get(pk=point.pk)
+        before = {"left": locked.last_case_left_at, "disinfected": locked.disinfected_at}
+        if last_case_left_at:
+            locked.last_case_left_at = last_case_left_at
+        if disinfected_at:
+            locked.disinfected_at = disinfected_at
+        locked.proposed_release_at = release_time(locked)
+        locked.save()
+        audit.record(
+            actor=actor,
+            action="epidemic_point.update",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes=audit.diff(before, {"left": locked.last_case_left_at, "disinfected": locked.disinfected_at}),
+        )
+    return locked
+
+
+def points_propose_release(*, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    due = EpidemicPoint.objects.filter(status=PointStatus.CLOSED, proposed_release_at__lte=now)
+    count = 0
+    for point in due:
+        # No new case in the compound since the last one left.
+        newer = point.activation.cases.filter(confirmed_at__gt=point.last_case_left_at).exists()
+        if not newer:
+            _point_move(point=point, target=PointStatus.RELEASE_PROPOSED, actor=None)
+            count += 1
+    return count
+
+
+def point_release(*, point: EpidemicPoint, actor, at: dt.datetime | None = None) -> EpidemicPoint:
+    """The command center approves: closed management ends, and so do the orders tied to it."""
+    _require(actor, Capability.MANAGE_PLANS, point.grid.path)
+    point = EpidemicPoint.objects.get(pk=point.pk)
+    if point.status != PointStatus.RELEASE_PROPOSED:
+        raise DomainError("point_not_proposed", _("The release is not proposed yet: the rule does not hold."))
+    at = at or timezone.now()
+    with transaction.atomic():
+        released = _point_move(point=point, target=PointStatus.RELEASED, actor=actor, released_at=at, released_by=actor)
+        for link in PointOrder.objects.filter(point=point).select_related("order"):
+            order = link.order
+            if order.status in OPEN_ORDER_STATUSES:
+                control.control_order_release(
+                    order=order,
+                    actor=actor,
+                    at=at,
+                    early_reason=""
+                    if order.status == OrderStatus.RELEASE_PROPOSED
+                    else str(_("Epidemic point released")),
+                )
+        Activation.objects.filter(pk=point.activation_id, closed_at__isnull=True).update(closed_at=at)
+    return released
+
+
+def point_quarantine_households(*, point: EpidemicPoint, households, actor) -> list:
+    """Home quarantine for the households inside the point, ended by its release."""
+    orders = []
+    with transaction.atomic():
+        for household in households:
+            for order in control.control_orders_start_household(
+                household=household,
+                kind=OrderKind.HOME_QUARANTINE,
+                reason=OrderReason.EPIDEMIC_POINT,
+                actor=actor,
+            ):
+                PointOrder.objects.create(point=point, order=order)
+                orders.append(order)
+    return orders

@@ -1,0 +1,190 @@
+import datetime as dt
+import itertools
+import threading
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from epigrid.alerts.models import Alert
+from epigrid.control.choices import OrderKind, OrderStatus
+from epigrid.control.models import ControlOrder
+from epigrid.core.errors import DomainError
+from epigrid.health import services as health
+from epigrid.health.models import Case
+from epigrid.response import services
+from epigrid.response.choices import PointStatus
+from epigrid.response.models import Activation, EpidemicPoint, Task
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def confirm(world, person, *, specimen, at):
+    health.sample_record(
+        person=person, specimen_number=specimen, sampled_at=at - dt.timedelta(days=2), actor=world.admin
+    )
+    health.results_record(results=[health.ResultIn(specimen, "positive", at)], actor=world.admin)
+    case = Case.objects.get(person=person)
+    health.consultation_record(case=case, held_at=at, experts="专家组", conclusion="confirmed", actor=world.admin)
+    return case
+
+
+def test_confirmation_activates_the_plan_once_per_compound(world, django_capture_on_commit_callbacks):
+    at = timezone.now() - dt.timedelta(hours=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        confirm(world, world.persons["p1"], specimen="A-1", at=at)
+    activation = Activation.objects.get()
+    assert activation.grid.code == "S-C-G1"  # the compound of 张三's building
+    tasks = {t.title: t for t in Task.objects.filter(activation=activation)}
+    assert len(tasks) == 9
+    assert tasks["张贴告知书"].owner == world.users["member1"]
+    assert tasks["成立工作专班"].owner == world.users["commander"]
+    assert tasks["医疗网格心理疏导与健康防护"].owner is None  # nobody holds the role: shown as unowned
+    assert EpidemicPoint.objects.get().status == PointStatus.CLOSED
+    with django_capture_on_commit_callbacks(execute=True):
+        confirm(world, world.persons["p1b"], specimen="A-2", at=at)
+    assert Activation.objects.count() == 1 and activation.cases.count() == 2
+    assert EpidemicPoint.objects.count() == 1
+
+
+def test_tasks_need_their_evidence_and_overdue_ones_alert(world):
+    case = confirm(world, world.persons["p1"], specimen="A-1", at=timezone.now() - dt.timedelta(days=1))
+    services.plan_activate_for_case(case=case)
+    notice = Task.objects.get(title="张贴告知书")
+    with pytest.raises(DomainError):
+        services.task_complete(task=notice, note="done", actor=world.users["member1"])  # needs a photo
+    trace = Task.objects.get(title="追踪密切接触者并送集中隔离点")
+    services.task_complete(task=trace, count=3, actor=world.users["staff"])
+    assert services.tasks_overdue_alerts() == 8  # every other task is past its deadline
+    assert Alert.objects.filter(kind="task_overdue").count() == 8
+    assert services.tasks_overdue_alerts() == 0
+
+
+def test_close_and_secondary_contacts_get_orders_from_the_last_exposure(world):
+    now = timezone.now()
+    case = confirm(world, world.persons["p1"], specimen="A-1", at=now)
+    services.plan_activate_for_case(case=case)
+    first = now - dt.timedelta(days=2)
+    services.exposure_record(
+        source=world.persons["p1"], contact=world.persons["p2"], last_exposure_at=first, actor=world.admin
+    )
+    order = ControlOrder.objects.open().get(person=world.persons["p2"])
+    assert order.kind == OrderKind.CENTRALIZED_QUARANTINE and order.ends_at == first + dt.timedelta(days=14)
+    later = now - dt.timedelta(days=1)
+    services.exposure_record(
+        source=world.persons["p1"], contact=world.persons["p2"], last_exposure_at=later, actor=world.admin
+    )
+    order.refresh_from_db()
+    assert order.ends_at == later + dt.timedelta(days=14)
+    services.exposure_record(
+        source=world.persons["p2"],
+        contact=world.persons["p1b"],
+        last_exposure_at=later,
+        degree="secondary",
+        actor=world.admin,
+    )
+    assert ControlOrder.objects.open().get(person=world.persons["p1b"]).kind == OrderKind.HEALTH_MONITORING
+
+
+def test_epidemic_point_release_follows_the_article(world):
+    left = dt.datetime(2020, 2, 6, 15, 0, tzinfo=SHANGHAI)
+    case = confirm(world, world.persons["p1"], specimen="A-1", at=dt.datetime(2020, 2, 6, 12, 0, tzinfo=SHANGHAI))
+    services.plan_activate_for_case(case=case)
+    point = EpidemicPoint.objects.get()
+    point = services.point_update(point=point, last_case_left_at=left, actor=world.users["head1"])
+    assert point.proposed_release_at is None  # not before terminal disinfection
+    point = services.point_update(point=point, disinfected_at=left + dt.timedelta(hours=5), actor=world.users["head1"])
+    # 2月6日 + 14 days: 2月20日24时.
+    assert point.proposed_release_at == dt.datetime(2020, 2, 21, 0, 0, tzinfo=SHANGHAI)
+    orders = services.point_quarantine_households(point=point, households=[world.households["h2"]], actor=world.admin)
+    with pytest.raises(DomainError):
+        services.point_release(point=point, actor=world.users["commander"])
+    assert services.points_propose_release(now=dt.datetime(2020, 2, 20, 23, 59, tzinfo=SHANGHAI)) == 0
+    assert services.points_propose_release(now=dt.datetime(2020, 2, 21, 0, 0, tzinfo=SHANGHAI)) == 1
+    released = services.point_release(
+        point=point, actor=world.users["commander"], at=dt.datetime(2020, 2, 21, 0, 0, tzinfo=SHANGHAI)
+    )
+    assert released.status == PointStatus.RELEASED
+    assert all(ControlOrder.objects.get(pk=o.pk).status == OrderStatus.RELEASED for o in orders)
+    assert Activation.objects.get().closed_at is not None
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.permutations(["confirm", "e1", "e2", "e3"]))
+def test_any_order_of_events_gives_the_same_orders(world, events):
+    """Property: exposures recorded before or after the confirmation, in any order, end in the
+    same measures and release dates."""
+    ControlOrder.objects.all().update()  # orders persist across examples: compare per example below
+    now = timezone.now().replace(microsecond=0)
+    base = now - dt.timedelta(days=3)
+    p1, p2, p1b = world.persons["p1"], world.persons["p2"], world.persons["p1b"]
+    exposures = {
+        "e1": (p1, p2, base, "close"),
+        "e2": (p1, p2, base + dt.timedelta(hours=20), "close"),
+        "e3": (p2, p1b, base + dt.timedelta(hours=30), "secondary"),
+    }
+    results = _replay(world, events, exposures, now)
+    assert results == {
+        p2.pk: (OrderKind.CENTRALIZED_QUARANTINE, base + dt.timedelta(hours=20, days=14)),
+        p1b.pk: (OrderKind.HEALTH_MONITORING, base + dt.timedelta(hours=30, days=14)),
+    }
+
+
+_counter = itertools.count()
+
+
+def _replay(world, events, exposures, now):
+    from django.db import transaction
+
+    sid = transaction.savepoint_create()
+    try:
+        for event in events:
+            if event == "confirm":
+                case = confirm(world, world.persons["p1"], specimen=f"P-{next(_counter)}", at=now)
+                services.plan_activate_for_case(case=case)
+            else:
+                source, contact, at, degree = exposures[event]
+                services.exposure_record(
+                    source=source, contact=contact, last_exposure_at=at, degree=degree, actor=world.admin
+                )
+        return {o.person_id: (o.kind, o.ends_at) for o in ControlOrder.objects.open()}
+    finally:
+        transaction.savepoint_rollback(sid)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_confirmations_at_once_make_one_activation():
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    from tests.factories import build_world
+
+    world = build_world()
+    cases = []
+    for person, specimen in ((world.persons["p1"], "C-1"), (world.persons["p1b"], "C-2")):
+        health.sample_record(person=person, specimen_number=specimen, sampled_at=timezone.now(), actor=world.admin)
+        health.results_record(results=[health.ResultIn(specimen, "positive", timezone.now())], actor=world.admin)
+        cases.append(Case.objects.get(person=person))
+    barrier, errors = threading.Barrier(2), []
+
+    def confirm_one(case):
+        try:
+            barrier.wait()
+            health.consultation_record(
+                case=case, held_at=timezone.now(), experts="专家组", conclusion="confirmed", actor=world.admin
+            )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=confirm_one, args=(c,)) for c in cases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Activation.objects.count() == 1 and EpidemicPoint.objects.count() == 1
+    assert Activation.objects.get().cases.count() == 2
