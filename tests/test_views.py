@@ -171,3 +171,9 @@ def test_register_household_and_place_and_archive(world, as_user):
     assert client.post(f"/people/{person.pk}/archive/", {"reason": ""}).status_code == 400
     assert client.post(f"/people/{person.pk}/archive/", {"reason": "迁出"}).status_code == 302
     assert Person.objects.get(pk=person.pk).archived_at is not None
+
+
+def test_breadcrumbs_link_only_what_the_user_may_open(as_user):
+    page = as_user("member1").get("/grids/S-C-G1-B1/").content.decode()
+    assert 'href="/grids/S-C-G1/"' in page
+    assert 'href="/grids/S/"' not in page and "S name" in page

@@ -11,7 +11,7 @@ from epigrid.accounts.forms import AssignmentForm
 from epigrid.accounts.models import GridAssignment, User
 from epigrid.accounts.permissions import has_capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import subtree_q
+from epigrid.core.scoping import path_visible, subtree_q
 from epigrid.core.views import domain_errors, paginate
 from epigrid.people.selectors import household_list, person_list
 
@@ -52,7 +52,8 @@ def node(request, code):
         "children": [c for c in children if not c.is_thematic],
         "thematic": [c for c in children if c.is_thematic],
         "counts": counts,
-        "ancestors": selectors.grid_ancestors(node=node),
+        # Ancestors above the user's area are named, not linked (their pages would be 404).
+        "ancestors": [(a, path_visible(request.user, a.path)) for a in selectors.grid_ancestors(node=node)],
         "can_export": has_capability(request.user, Capability.IMPORT_EXPORT, node.path),
         "can_assign": has_capability(request.user, Capability.MANAGE_ASSIGNMENTS, node.path),
         "can_edit": has_capability(request.user, Capability.EDIT_PEOPLE, node.path),
