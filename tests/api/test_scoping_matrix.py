@@ -233,6 +233,39 @@ ENDPOINTS = [
         out_of_scope_status=403,
     ),
     Endpoint("GET", "/api/v1/ledgers/{ledger}?grid={grid}", in_scope_user="staff"),
+    # Emergency response
+    Endpoint("GET", "/api/v1/plans/current", no_role_status=200, out_of_scope_status=200, shared=True),
+    Endpoint(
+        "POST",
+        "/api/v1/plans",
+        body={"name": "预案", "steps": [{"title": "成立专班", "responsible_role": "commander", "deadline_hours": 1}]},
+        in_scope_user="commander",
+        no_role_status=403,
+        out_of_scope_status=403,
+    ),
+    Endpoint("GET", "/api/v1/activations", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/activations/{activation}"),
+    Endpoint("GET", "/api/v1/activations/{activation}/chain"),
+    Endpoint("POST", "/api/v1/tasks/{task}/complete", body={"note": "已成立工作专班"}),
+    Endpoint(
+        "POST",
+        "/api/v1/exposures",
+        body={"source_id": "{person_b}", "contact_id": "{person}", "last_exposure_at": "2020-02-05T18:00:00+08:00"},
+        in_scope_user="head1",
+    ),
+    Endpoint("GET", "/api/v1/epidemic-points", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/epidemic-points/{point}"),
+    Endpoint("PATCH", "/api/v1/epidemic-points/{point}", body={"disinfected_at": "2020-02-07T10:00:00+08:00"}),
+    Endpoint(
+        "POST",
+        "/api/v1/epidemic-points/{point}/households",
+        body={"household_ids": ["{household_c}"]},
+        in_scope_user="head1",
+    ),
+    # Reachable, then refused by the rule (the release is not proposed yet): access is what is tested.
+    Endpoint(
+        "POST", "/api/v1/epidemic-points/{point}/release", body={}, in_scope_user="commander", in_scope_status=400
+    ),
     # Alerts
     Endpoint("GET", "/api/v1/alerts", no_role_status=200, out_of_scope_status=200),
     Endpoint("POST", "/api/v1/alerts/{alert}/acknowledge"),
@@ -284,7 +317,26 @@ def world(world):
     health.temperature_reports_record(
         readings=[health.Reading(p1.pk, "38.2", dt.datetime.now(dt.UTC))], source="liaison", actor=admin
     )
+    from epigrid.people import services as people_services
+    from epigrid.response.models import Activation
+    from tests.factories import make_id_number
+
+    health.consultation_record(
+        case=p1b.case, held_at=dt.datetime.now(dt.UTC), experts="专家组", conclusion="confirmed", actor=admin
+    )
+    from epigrid.response import services as response
+
+    activation = response.plan_activate_for_case(case=p1b.case)
+    household_c = people_services.household_create(
+        grid=world.nodes["S-C-G1-B1"], number="3-301", address="3单元301", actor=admin
+    )
+    people_services.person_create(name="赵七", id_number=make_id_number(), household=household_c, actor=admin)
+    assert Activation.objects.count() == 1
     world.extra = {
+        "activation": activation.pk,
+        "task": activation.tasks.get(title="成立工作专班").pk,
+        "point": activation.points.get().pk,
+        "household_c": household_c.pk,
         "key_person": tip.key_persons.get().pk,
         "order": order.pk,
         "team_member": member.pk,

@@ -15,6 +15,7 @@ from epigrid.grids.api import router as grids_router
 from epigrid.health.api import public_router as resident_router
 from epigrid.health.api import router as health_router
 from epigrid.people.api import router as people_router
+from epigrid.response.api import router as response_router
 
 api = NinjaAPI(
     title="epigrid API",
@@ -29,6 +30,7 @@ api.add_router("", people_router)
 api.add_router("", control_router)
 api.add_router("", health_router)
 api.add_router("", alerts_router)
+api.add_router("", response_router)
 api.add_router("", resident_router)
 
 

@@ -1,0 +1,284 @@
+import datetime as dt
+
+from ninja import Router, Schema
+
+from epigrid.core.api import ERRORS
+from epigrid.people import selectors as people_selectors
+
+from . import selectors, services
+from .choices import Evidence, ExposureDegree, PointStatus, Setting, TaskStatus
+
+router = Router(tags=["response"])
+
+
+class StepIn(Schema):
+    title: str
+    responsible_role: str
+    deadline_hours: int
+    evidence: Evidence = Evidence.NOTE
+
+
+class StepOut(StepIn):
+    position: int
+
+
+class PlanIn(Schema):
+    name: str
+    steps: list[StepIn]
+
+
+class PlanOut(Schema):
+    id: int
+    name: str
+    version: int
+    steps: list[StepOut]
+
+
+def _plan_out(plan) -> dict:
+    return {
+        "id": plan.pk,
+        "name": plan.name,
+        "version": plan.version,
+        "steps": [
+            {
+                "position": s.position,
+                "title": s.title,
+                "responsible_role": s.responsible_role,
+                "deadline_hours": s.deadline_hours,
+                "evidence": s.evidence,
+            }
+            for s in plan.steps.all()
+        ],
+    }
+
+
+@router.get("/plans/current", response={200: PlanOut, **ERRORS}, summary="The emergency plan (应急预案) in force")
+def plan_current(request):
+    return _plan_out(services.plan_current())
+
+
+@router.post("/plans", response={200: PlanOut, **ERRORS}, summary="Save a new version of the plan")
+def plan_save(request, payload: PlanIn):
+    plan = services.plan_save(name=payload.name, steps=[s.dict() for s in payload.steps], actor=request.user)
+    return _plan_out(plan)
+
+
+class TaskOut(Schema):
+    id: int
+    title: str
+    owner: str | None
+    due_at: dt.datetime
+    status: TaskStatus
+    evidence: Evidence
+    evidence_note: str
+    evidence_count: int | None
+    done_at: dt.datetime | None
+
+    @staticmethod
+    def from_model(t) -> dict:
+        return {
+            "id": t.pk,
+            "title": t.title,
+            "owner": t.owner.username if t.owner_id else None,
+            "due_at": t.due_at,
+            "status": t.status,
+            "evidence": t.step.evidence,
+            "evidence_note": t.evidence_note,
+            "evidence_count": t.evidence_count,
+            "done_at": t.done_at,
+        }
+
+
+class PointOut(Schema):
+    id: int
+    grid: str
+    status: PointStatus
+    declared_at: dt.datetime
+    last_case_left_at: dt.datetime | None
+    disinfected_at: dt.datetime | None
+    proposed_release_at: dt.datetime | None
+    released_at: dt.datetime | None
+
+    @staticmethod
+    def from_model(p) -> dict:
+        return {
+            "id": p.pk,
+            "grid": p.grid.code,
+            "status": p.status,
+            "declared_at": p.declared_at,
+            "last_case_left_at": p.last_case_left_at,
+            "disinfected_at": p.disinfected_at,
+            "proposed_release_at": p.proposed_release_at,
+            "released_at": p.released_at,
+        }
+
+
+class IncidentOut(Schema):
+    id: int
+    grid: str
+    plan: str
+    activated_at: dt.datetime
+    closed_at: dt.datetime | None
+    case_person_ids: list[int]
+    tasks: list[TaskOut]
+    points: list[PointOut]
+    close_contacts: int
+    secondary_contacts: int
+    contact_orders: dict[str, int]
+
+
+def _incident_out(activation) -> dict:
+    data = selectors.incident(activation=activation)
+    return {
+        "id": activation.pk,
+        "grid": activation.grid.code,
+        "plan": str(activation.plan),
+        "activated_at": activation.activated_at,
+        "closed_at": activation.closed_at,
+        "case_person_ids": [c.person_id for c in data["cases"]],
+        "tasks": [TaskOut.from_model(t) for t in data["tasks"]],
+        "points": [PointOut.from_model(p) for p in data["points"]],
+        "close_contacts": data["close_contacts"],
+        "secondary_contacts": data["secondary_contacts"],
+        "contact_orders": data["contact_orders"],
+    }
+
+
+@router.get("/activations", response={200: list[IncidentOut], **ERRORS}, summary="Emergency responses")
+def activation_list(request):
+    return [_incident_out(a) for a in selectors.activations_in(user=request.user)[:100]]
+
+
+@router.get("/activations/{pk}", response={200: IncidentOut, **ERRORS}, summary="The incident page's data")
+def activation_detail(request, pk: int):
+    return _incident_out(selectors.activation_get(user=request.user, pk=pk))
+
+
+class ChainOut(Schema):
+    nodes: list[dict]
+    edges: list[dict]
+    next_offset: int | None
+
+
+@router.get("/activations/{pk}/chain", response={200: ChainOut, **ERRORS}, summary="Transmission chain")
+def activation_chain(request, pk: int, limit: int = 2000, offset: int = 0):
+    return selectors.chain(
+        activation=selectors.activation_get(user=request.user, pk=pk),
+        limit=max(1, min(limit, 5000)),
+        offset=max(0, offset),
+    )
+
+
+class TaskDoneIn(Schema):
+    note: str = ""
+    count: int | None = None
+
+
+@router.post(
+    "/tasks/{pk}/complete",
+    response={200: TaskOut, **ERRORS},
+    summary="Complete a task with its evidence (photos: use the page)",
+)
+def task_complete(request, pk: int, payload: TaskDoneIn):
+    task = services.task_complete(
+        task=selectors.task_get(user=request.user, pk=pk), note=payload.note, count=payload.count, actor=request.user
+    )
+    return TaskOut.from_model(selectors.task_get(user=request.user, pk=task.pk))
+
+
+class ExposureIn(Schema):
+    source_id: int
+    contact_id: int
+    last_exposure_at: dt.datetime
+    degree: ExposureDegree = ExposureDegree.CLOSE
+    place: str = ""
+    setting: Setting = Setting.OTHER
+
+
+class ExposureOut(Schema):
+    id: int
+    source_id: int
+    contact_id: int
+    degree: str
+    last_exposure_at: dt.datetime
+
+
+@router.post("/exposures", response={200: ExposureOut, **ERRORS}, summary="Record a close or secondary contact")
+def exposure_create(request, payload: ExposureIn):
+    exposure = services.exposure_record(
+        source=people_selectors.person_get(user=request.user, pk=payload.source_id),
+        contact=people_selectors.person_get(user=request.user, pk=payload.contact_id),
+        last_exposure_at=payload.last_exposure_at,
+        degree=payload.degree.value,
+        place=payload.place,
+        setting=payload.setting.value,
+        actor=request.user,
+    )
+    return exposure
+
+
+@router.get("/epidemic-points", response={200: list[PointOut], **ERRORS}, summary="疫点")
+def point_list(request):
+    from .models import EpidemicPoint
+
+    return [
+        PointOut.from_model(p)
+        for p in EpidemicPoint.objects.visible_to(request.user).select_related("grid").order_by("-declared_at")[:200]
+    ]
+
+
+@router.get("/epidemic-points/{pk}", response={200: PointOut, **ERRORS})
+def point_detail(request, pk: int):
+    return PointOut.from_model(selectors.point_get(user=request.user, pk=pk))
+
+
+class PointPatch(Schema):
+    last_case_left_at: dt.datetime | None = None
+    disinfected_at: dt.datetime | None = None
+
+
+@router.patch(
+    "/epidemic-points/{pk}",
+    response={200: PointOut, **ERRORS},
+    summary="Record when the last case left and terminal disinfection; the release time is proposed",
+)
+def point_update(request, pk: int, payload: PointPatch):
+    point = services.point_update(
+        point=selectors.point_get(user=request.user, pk=pk),
+        last_case_left_at=payload.last_case_left_at,
+        disinfected_at=payload.disinfected_at,
+        actor=request.user,
+    )
+    return PointOut.from_model(point)
+
+
+class HouseholdsIn(Schema):
+    household_ids: list[int]
+
+
+@router.post(
+    "/epidemic-points/{pk}/households",
+    response={200: PointOut, **ERRORS},
+    summary="Home quarantine for households inside the point (ended by its release)",
+)
+def point_households(request, pk: int, payload: HouseholdsIn):
+    point = selectors.point_get(user=request.user, pk=pk)
+    households = [people_selectors.household_get(user=request.user, pk=h) for h in payload.household_ids]
+    services.point_quarantine_households(point=point, households=households, actor=request.user)
+    return PointOut.from_model(point)
+
+
+class ReleaseIn(Schema):
+    at: dt.datetime | None = None
+
+
+@router.post(
+    "/epidemic-points/{pk}/release",
+    response={200: PointOut, **ERRORS},
+    summary="Approve the proposed release (command center)",
+)
+def point_release(request, pk: int, payload: ReleaseIn):
+    point = services.point_release(
+        point=selectors.point_get(user=request.user, pk=pk), at=payload.at, actor=request.user
+    )
+    return PointOut.from_model(point)
