@@ -64,7 +64,9 @@ def _user(username: str, full_name: str, *, password: str | None = None) -> User
 
 
 @transaction.atomic
-def load(*, seed: int = 531) -> dict:
+def load(*, seed: int = 531, live: bool = True) -> dict:
+    """The place, the people and the staff; with `live`, also the family's quarantine as it stands
+    today (for a demo of the daily work). The article's timeline itself is `timeline.replay`."""
     rng = random.Random(seed)
     admin = User.objects.create_superuser("admin", password=DEMO_PASSWORD, full_name="系统管理员")
     node = {}
@@ -172,7 +174,14 @@ def load(*, seed: int = 531) -> dict:
             thematic_grid=node[f"{SUBDISTRICT}-T-{thematic}"] if thematic else None,
             actor=admin,
         )
-    _control_and_monitoring(admin=admin, node=node, logins=logins, rng=rng)
+    medical = _user("doctor", "社区卫生服务中心 刘医生", password=DEMO_PASSWORD)
+    account_services.grid_assignment_create(node=node[COMMUNITY], user=medical, role=Role.MEDICAL_LIAISON, actor=admin)
+    from epigrid.control import services as control
+
+    control.risk_area_save(code="420000", name="湖北省", actor=admin)
+    control.risk_area_save(code="420600", name="湖北省襄阳市", actor=admin)
+    if live:
+        _control_and_monitoring(admin=admin, node=node, logins={**logins, "doctor": medical}, rng=rng)
     return {"nodes": len(node), "persons": persons, "logins": DEMO_LOGINS}
 
 
@@ -185,10 +194,7 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
     from epigrid.health import services as health
     from epigrid.people.models import Household
 
-    control.risk_area_save(code="420000", name="湖北省", actor=admin)
-    control.risk_area_save(code="420600", name="湖北省襄阳市", actor=admin)
-    medical = _user("doctor", "社区卫生服务中心 刘医生", password=DEMO_PASSWORD)
-    account_services.grid_assignment_create(node=node[COMMUNITY], user=medical, role=Role.MEDICAL_LIAISON, actor=admin)
+    medical = logins["doctor"]
     now = timezone.now()
     family_home = Household.objects.get(grid=node[COMPOUND_BUILDINGS[0]], number="1-301")
     family = list(family_home.members.order_by("id"))

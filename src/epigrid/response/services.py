@@ -172,9 +172,15 @@ def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, actor=N
                 changes={"activation": [None, activation.pk]},
             )
             point = activation.points.exclude(status=PointStatus.RELEASED).first()
-            if point is not None and point.status == PointStatus.RELEASE_PROPOSED:
-                # A new case: the proposal falls and the clock restarts when this case leaves.
-                _point_move(point=point, target=PointStatus.CLOSED, actor=actor, proposed_release_at=None)
+            if point is not None and not created:
+                # A new case: any proposal falls and the clock restarts when this case leaves.
+                _point_move(
+                    point=point,
+                    target=PointStatus.CLOSED,
+                    actor=actor,
+                    proposed_release_at=None,
+                    last_case_left_at=None,
+                )
         for exposure in Exposure.objects.filter(source=case.person).select_related("contact__grid"):
             _apply_contact_orders(contact=exposure.contact, actor=actor)
     return activation
@@ -425,12 +431,10 @@ def points_propose_release(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     due = EpidemicPoint.objects.filter(status=PointStatus.CLOSED, proposed_release_at__lte=now)
     count = 0
+    # "No new case": a case joining the response clears the point's clock (plan_activate_for_case).
     for point in due:
-        # No new case in the compound since the last one left.
-        newer = point.activation.cases.filter(confirmed_at__gt=point.last_case_left_at).exists()
-        if not newer:
-            _point_move(point=point, target=PointStatus.RELEASE_PROPOSED, actor=None)
-            count += 1
+        _point_move(point=point, target=PointStatus.RELEASE_PROPOSED, actor=None)
+        count += 1
     return count
 
 
