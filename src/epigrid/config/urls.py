@@ -11,5 +11,6 @@ urlpatterns = [
     path("control/", include("epigrid.control.urls")),
     path("health/", include("epigrid.health.urls")),
     path("alerts/", include("epigrid.alerts.urls")),
+    path("response/", include("epigrid.response.urls")),
     path("r/<str:token>/", resident, name="resident"),
 ]

@@ -77,7 +77,10 @@ def chain(*, activation: Activation, limit: int = 2000, offset: int = 0) -> dict
     rows = list(edges)
     more = len(rows) > limit
     rows = rows[:limit]
-    nodes = {pid: {"id": pid, "kind": "case"} for pid in case_person_ids}
+    nodes = {
+        pid: {"id": pid, "kind": "case", "name": name}
+        for pid, name in activation.cases.values_list("person_id", "person__name")
+    }
     out_edges = []
     for _id, source, contact, degree, at, source_name, contact_name in rows:
         nodes.setdefault(source, {"id": source, "kind": "contact"})["name"] = source_name

@@ -1,0 +1,194 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from epigrid.accounts.choices import Capability, Role
+from epigrid.accounts.permissions import has_capability
+from epigrid.control.choices import OrderKind
+from epigrid.core.errors import DomainError
+from epigrid.core.models import AuditEvent
+from epigrid.core.views import domain_errors
+from epigrid.core.xlsx import write_ledger
+from epigrid.people import selectors as people_selectors
+
+from . import selectors, services
+from .forms import ExposureForm, PlanForm, PointForm, TaskDoneForm
+from .models import EpidemicPoint
+
+
+@login_required
+def incident_list(request):
+    return render(
+        request,
+        "response/list.html",
+        {
+            "activations": selectors.activations_in(user=request.user)[:100],
+            "points": EpidemicPoint.objects.visible_to(request.user)
+            .select_related("grid")
+            .order_by("-declared_at")[:100],
+        },
+    )
+
+
+@login_required
+@domain_errors
+def incident(request, pk):
+    activation = selectors.activation_get(user=request.user, pk=pk)
+    data = selectors.incident(activation=activation)
+    data["contact_orders"] = {OrderKind(kind).label: n for kind, n in data["contact_orders"].items()}
+    path = activation.grid.path
+    return render(
+        request,
+        "response/incident.html",
+        {
+            **data,
+            "task_form": TaskDoneForm(),
+            "exposure_form": ExposureForm(cases=data["cases"]),
+            "point_form": PointForm(),
+            "now": timezone.now(),
+            "can_tasks": has_capability(request.user, Capability.DO_TASKS, path),
+            "can_exposures": has_capability(request.user, Capability.RECORD_EXPOSURES, path),
+            "can_release": has_capability(request.user, Capability.MANAGE_PLANS, path),
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def task_done(request, pk):
+    task = selectors.task_get(user=request.user, pk=pk)
+    form = TaskDoneForm(request.POST, request.FILES)
+    if not form.is_valid():
+        raise DomainError("invalid", _("Check the form."))
+    services.task_complete(
+        task=task,
+        note=form.cleaned_data["note"],
+        count=form.cleaned_data["count"],
+        photo=form.cleaned_data["photo"],
+        actor=request.user,
+    )
+    messages.success(request, _("Task done."))
+    return redirect("response:incident", pk=task.activation_id)
+
+
+@login_required
+@require_POST
+@domain_errors
+def exposure_add(request, pk):
+    activation = selectors.activation_get(user=request.user, pk=pk)
+    cases = selectors.incident(activation=activation)["cases"]
+    form = ExposureForm(request.POST, cases=cases)
+    if not form.is_valid():
+        raise DomainError("invalid", _("Check the form: case, contact and time are required."))
+    matches = list(people_selectors.person_list(user=request.user, q=form.cleaned_data["contact"])[:2])
+    if len(matches) != 1:
+        raise DomainError(
+            "contact_ambiguous",
+            _("Give the contact's ID number or phone (the name matches %(n)s)."),
+            field="contact",
+            params={"n": len(matches)},
+        )
+    source = people_selectors.person_get(user=request.user, pk=form.cleaned_data["source"])
+    services.exposure_record(
+        source=source,
+        contact=matches[0],
+        last_exposure_at=form.cleaned_data["last_exposure_at"],
+        degree=form.cleaned_data["degree"],
+        setting=form.cleaned_data["setting"],
+        place=form.cleaned_data["place"],
+        actor=request.user,
+    )
+    messages.success(request, _("Contact recorded; the control order follows."))
+    return redirect("response:incident", pk=activation.pk)
+
+
+@login_required
+@require_POST
+@domain_errors
+def point_action(request, pk, action):
+    point = selectors.point_get(user=request.user, pk=pk)
+    if action == "release":
+        services.point_release(point=point, actor=request.user)
+        messages.success(request, _("Epidemic point released."))
+    else:
+        form = PointForm(request.POST)
+        if not form.is_valid():
+            raise DomainError("invalid", _("Check the times."))
+        services.point_update(point=point, actor=request.user, **form.cleaned_data)
+    return redirect("response:incident", pk=point.activation_id)
+
+
+@login_required
+@domain_errors
+def timeline_export(request, pk):
+    """The incident's timeline (every audited step of the response) as .xlsx."""
+    activation = selectors.activation_get(user=request.user, pk=pk)
+    events = AuditEvent.objects.filter(
+        occurred_at__gte=activation.activated_at, grid_path__startswith=activation.grid.path
+    ).order_by("id")
+    rows = (
+        [
+            timezone.localtime(e.occurred_at).strftime("%Y-%m-%d %H:%M"),
+            e.actor_label,
+            e.action,
+            e.object_type,
+            e.object_id,
+            str(e.changes),
+        ]
+        for e in events.iterator(chunk_size=2000)
+    )
+    out, _count = write_ledger(
+        sheet_name="应急处置时间线", headers=["时间", "人员", "动作", "对象", "编号", "内容"], rows=rows
+    )
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=f"应急处置-{activation.grid.code}-{activation.pk}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@login_required
+@domain_errors
+def plan(request):
+    current = services.plan_current()
+    lines = "\n".join(
+        f"{s.title} | {s.responsible_role} | {s.deadline_hours} | {s.evidence}" for s in current.steps.all()
+    )
+    form = PlanForm(request.POST or None, initial={"name": current.name, "steps": lines})
+    if request.method == "POST" and form.is_valid():
+        steps = []
+        for line in form.cleaned_data["steps"].splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) >= 3 and parts[0]:
+                steps.append(
+                    {
+                        "title": parts[0],
+                        "responsible_role": parts[1],
+                        "deadline_hours": parts[2] if parts[2].isdigit() else 0,
+                        "evidence": parts[3] if len(parts) > 3 else "note",
+                    }
+                )
+        try:
+            services.plan_save(name=form.cleaned_data["name"], steps=steps, actor=request.user)
+        except DomainError as exc:
+            form.add_error(None, exc.render())
+        else:
+            messages.success(request, _("A new version of the plan is in force."))
+            return redirect("response:plan")
+    return render(
+        request,
+        "response/plan.html",
+        {
+            "plan": current,
+            "form": form,
+            "roles": Role.choices,
+            "can_edit": has_capability(request.user, Capability.MANAGE_PLANS),
+        },
+        status=400 if form.errors else 200,
+    )

@@ -1,0 +1,86 @@
+import datetime as dt
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from epigrid.control.models import ControlOrder
+from epigrid.response import services
+from epigrid.response.models import Activation, Task
+from tests.response.test_response import confirm
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+@pytest.fixture
+def incident(world):
+    case = confirm(world, world.persons["p1"], specimen="V-1", at=timezone.now() - dt.timedelta(hours=2))
+    return services.plan_activate_for_case(case=case)
+
+
+@pytest.fixture
+def as_user(world):
+    def login(username):
+        client = Client()
+        client.force_login(world.users[username])
+        return client
+
+    return login
+
+
+def test_incident_page_tasks_and_contacts(world, incident, as_user, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    client = as_user("member1")
+    page = client.get(f"/response/{incident.pk}/").content.decode()
+    assert "张贴告知书" in page and 'id="chain"' in page
+    notice = Task.objects.get(title="张贴告知书")
+    photo = SimpleUploadedFile("notice.png", PNG, content_type="image/png")
+    assert client.post(f"/response/tasks/{notice.pk}/done/", {"photo": photo}).status_code == 302
+    notice.refresh_from_db()
+    assert notice.status == "done" and notice.evidence_photo.name.endswith(".png")
+    response = as_user("head1").post(
+        f"/response/{incident.pk}/exposures/",
+        {
+            "source": world.persons["p1"].pk,
+            "contact": "李四",
+            "last_exposure_at": "2026-11-28T10:00",
+            "degree": "close",
+            "setting": "household",
+        },
+    )
+    assert response.status_code == 302
+    assert ControlOrder.objects.open().get(person=world.persons["p1b"]).kind == "centralized_quarantine"
+    assert as_user("member2").get(f"/response/{incident.pk}/").status_code == 404
+    export = client.get(f"/response/{incident.pk}/timeline.xlsx")
+    assert export.status_code == 200
+
+
+def test_plan_page_saves_a_new_version(world, as_user):
+    client = as_user("commander")
+    assert client.get("/response/plan/").status_code == 200
+    response = client.post(
+        "/response/plan/", {"name": "新预案", "steps": "成立专班 | commander | 1 | note\n消杀 | grid_head | 12 | photo"}
+    )
+    assert response.status_code == 302
+    assert services.plan_current().version == 2 and services.plan_current().steps.count() == 2
+    assert as_user("member1").post("/response/plan/", {"name": "x", "steps": "a | commander | 1"}).status_code == 400
+
+
+def test_point_release_from_the_page(world, incident, as_user):
+    point = incident.points.get()
+    left = timezone.now() - dt.timedelta(days=20)
+    as_user("head1").post(
+        f"/response/points/{point.pk}/update/",
+        {"last_case_left_at": left.strftime("%Y-%m-%dT%H:%M"), "disinfected_at": left.strftime("%Y-%m-%dT%H:%M")},
+    )
+    services.points_propose_release()
+    assert as_user("head1").post(f"/response/points/{point.pk}/release/").status_code == 403
+    assert as_user("commander").post(f"/response/points/{point.pk}/release/").status_code == 302
+    assert Activation.objects.get().closed_at is not None
