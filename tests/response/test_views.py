@@ -84,3 +84,28 @@ def test_point_release_from_the_page(world, incident, as_user):
     assert as_user("head1").post(f"/response/points/{point.pk}/release/").status_code == 403
     assert as_user("commander").post(f"/response/points/{point.pk}/release/").status_code == 302
     assert Activation.objects.get().closed_at is not None
+
+
+def test_task_owners_see_their_tasks_on_their_day(world, incident, as_user):
+    page = as_user("member1").get("/health/today/").content.decode()
+    assert "张贴告知书" in page and 'id="plan-tasks"' in page
+    assert "张贴告知书" not in as_user("member2").get("/health/today/").content.decode()
+
+
+def test_the_confirming_user_is_recorded_as_activating(world, django_capture_on_commit_callbacks):
+    from epigrid.health import services as health
+    from epigrid.health.models import Case
+
+    health.sample_record(
+        person=world.persons["p2"], specimen_number="W-1", sampled_at=timezone.now(), actor=world.admin
+    )
+    health.results_record(results=[health.ResultIn("W-1", "positive", timezone.now())], actor=world.admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        health.consultation_record(
+            case=Case.objects.get(person=world.persons["p2"]),
+            held_at=timezone.now(),
+            experts="专家组",
+            conclusion="confirmed",
+            actor=world.users["commander"],
+        )
+    assert Activation.objects.get(grid__code="S-C-G2").activated_by == world.users["commander"]

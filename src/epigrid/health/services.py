@@ -643,6 +643,6 @@ def consultation_record(
                 changes={"status": [before, target], "consultation": [None, consultation.pk]},
             )
             if target == CaseStatus.CONFIRMED:
-                case_id = locked.pk
-                transaction.on_commit(lambda: case_confirmed.send(sender=Case, case_id=case_id))
+                case_id, actor_id = locked.pk, getattr(actor, "pk", None)
+                transaction.on_commit(lambda: case_confirmed.send(sender=Case, case_id=case_id, actor_id=actor_id))
     return consultation

@@ -61,6 +61,10 @@ def resident(request, token):
     )
 
 
+# Other apps add sections to the grid member's day (emergency tasks…): f(request) -> (template, ctx).
+TODAY_PANELS = []
+
+
 def _monitored(user):
     """People under a monitored order in the user's scope, with today's readings."""
     return (
@@ -121,6 +125,7 @@ def today(request):
         .exclude(Exists(Sample.objects.filter(person=OuterRef("person"), test_list=OuterRef("test_list"))))
         .select_related("person", "test_list")[:100]
     )
+    extra_panels = [p for p in (panel(request) for panel in TODAY_PANELS) if p is not None]
     return render(
         request,
         "health/today.html",
@@ -134,6 +139,7 @@ def today(request):
             "households": [(h, h.pk in incomplete) for h in households],
             "to_sample": list(to_sample),
             "form": TemperatureForm(),
+            "panels": extra_panels,
         },
     )
 

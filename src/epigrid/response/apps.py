@@ -16,6 +16,11 @@ class ResponseConfig(AppConfig):
         from .services import on_case_confirmed, points_propose_release, tasks_overdue_alerts
 
         case_confirmed.connect(on_case_confirmed, dispatch_uid="response.activate")
+        from epigrid.health.views import TODAY_PANELS
+
+        from .views import today_tasks_panel
+
+        TODAY_PANELS.append(today_tasks_panel)
         register_sweep("epidemic_points_proposed", points_propose_release)
         register_sweep("overdue_task_alerts", tasks_overdue_alerts)
         register_action_labels(

@@ -4,6 +4,7 @@ tasks, close contacts and their orders, epidemic points and their release."""
 import datetime as dt
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -186,9 +187,11 @@ def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, actor=N
     return activation
 
 
-def on_case_confirmed(sender, case_id: int, **kwargs) -> None:
+def on_case_confirmed(sender, case_id: int, actor_id: int | None = None, **kwargs) -> None:
+    """The plan starts by itself on confirmation; the confirming user is recorded as activating it."""
     case = Case.objects.select_related("grid", "person").get(pk=case_id)
-    plan_activate_for_case(case=case)
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    plan_activate_for_case(case=case, actor=actor)
 
 
 def task_complete(*, task: Task, note: str = "", count: int | None = None, photo=None, actor) -> Task:

@@ -192,3 +192,18 @@ def plan(request):
         },
         status=400 if form.errors else 200,
     )
+
+
+def today_tasks_panel(request):
+    """Emergency tasks on the owner's day: that is how the plan notifies them."""
+    from .choices import TaskStatus
+    from .models import Task
+
+    tasks = list(
+        Task.objects.filter(owner=request.user, status=TaskStatus.OPEN)
+        .select_related("activation__grid")
+        .order_by("due_at")[:50]
+    )
+    if not tasks:
+        return None
+    return "response/_today_panel.html", {"tasks": tasks, "now": timezone.now()}
