@@ -48,13 +48,23 @@ class Capability(models.TextChoices):
     MANAGE_PLANS = "manage_plans", _("Edit emergency plans and epidemic points")
     RECORD_EXPOSURES = "record_exposures", _("Record close contacts")
     DO_TASKS = "do_tasks", _("Complete emergency tasks")
+    MANAGE_CHECKPOINTS = "manage_checkpoints", _("Open and close checkpoints, plan duty shifts")
+    ISSUE_PASSES = "issue_passes", _("Issue and revoke household passes")
+    GUARD_GATE = "guard_gate", _("Check passes and register visitors at a gate")
 
 
 _C = Capability
 # Capabilities come in bundles that follow the method's division of work.
 _GRID_WORK = {_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.INTAKE, _C.RECORD_HEALTH, _C.HANDLE_ALERTS, _C.DO_TASKS}
-_GRID_LEAD = _GRID_WORK | {_C.MANAGE_ASSIGNMENTS, _C.MANAGE_ORDERS, _C.MANAGE_TEAMS, _C.RECORD_EXPOSURES}
-_COMMUNITY = _GRID_LEAD | {_C.IMPORT_EXPORT, _C.MANAGE_TESTS}
+_GRID_LEAD = _GRID_WORK | {
+    _C.MANAGE_ASSIGNMENTS,
+    _C.MANAGE_ORDERS,
+    _C.MANAGE_TEAMS,
+    _C.RECORD_EXPOSURES,
+    _C.ISSUE_PASSES,
+    _C.GUARD_GATE,
+}
+_COMMUNITY = _GRID_LEAD | {_C.IMPORT_EXPORT, _C.MANAGE_TESTS, _C.ISSUE_PASSES, _C.MANAGE_CHECKPOINTS, _C.GUARD_GATE}
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset(_C.values),
     Role.SUBDISTRICT_STAFF: frozenset(_COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE, _C.MANAGE_PLANS}),
@@ -76,7 +86,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
         }
     ),
     Role.THEMATIC_HEAD: frozenset({_C.EDIT_PEOPLE}),
-    Role.CHECKPOINT_GUARD: frozenset(),
+    Role.CHECKPOINT_GUARD: frozenset({_C.GUARD_GATE}),
     Role.INSPECTOR: frozenset({_C.VIEW_AUDIT}),
     Role.VOLUNTEER: frozenset(),
 }

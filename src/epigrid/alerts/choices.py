@@ -8,6 +8,7 @@ class AlertKind(models.TextChoices):
     POSITIVE_TEST = "positive_test", _("Positive nucleic-acid test")
     RELEASE_DUE = "release_due", _("Release can be approved")
     TASK_OVERDUE = "task_overdue", _("Emergency task overdue")
+    GATE_REFUSAL = "gate_refusal", _("Refused at a checkpoint")
 
 
 class Severity(models.TextChoices):

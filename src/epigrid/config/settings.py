@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "epigrid.control",
     "epigrid.health",
     "epigrid.response",
+    "epigrid.gates",
     "epigrid.api",
     "epigrid.demo",
 ]

@@ -12,5 +12,6 @@ urlpatterns = [
     path("health/", include("epigrid.health.urls")),
     path("alerts/", include("epigrid.alerts.urls")),
     path("response/", include("epigrid.response.urls")),
+    path("gates/", include("epigrid.gates.urls")),
     path("r/<str:token>/", resident, name="resident"),
 ]

@@ -21,6 +21,11 @@ class ResponseConfig(AppConfig):
         from .views import today_tasks_panel
 
         TODAY_PANELS.append(today_tasks_panel)
+        from epigrid.gates.services import EXIT_SUSPENSIONS
+
+        from .services import exit_suspended_by_point
+
+        EXIT_SUSPENSIONS.append(exit_suspended_by_point)
         register_sweep("epidemic_points_proposed", points_propose_release)
         register_sweep("overdue_task_alerts", tasks_overdue_alerts)
         register_action_labels(

@@ -479,3 +479,11 @@ def point_quarantine_households(*, point: EpidemicPoint, households, actor) -> l
                 PointOrder.objects.create(point=point, order=order)
                 orders.append(order)
     return orders
+
+
+def exit_suspended_by_point(household) -> str | None:
+    """A household inside an epidemic point under closed management may not go out."""
+    paths = [household.grid.path[:end] for end in range(STEP, len(household.grid.path) + 1, STEP)]
+    if EpidemicPoint.objects.filter(grid__path__in=paths).exclude(status=PointStatus.RELEASED).exists():
+        return "epidemic_point"
+    return None

@@ -1,0 +1,258 @@
+import datetime as dt
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from epigrid.accounts.choices import Capability
+from epigrid.accounts.models import User
+from epigrid.accounts.permissions import has_capability
+from epigrid.core.crypto import unseal
+from epigrid.core.errors import DomainError
+from epigrid.core.views import domain_errors
+from epigrid.core.xlsx import write_ledger
+from epigrid.grids.models import GridNode
+from epigrid.grids.selectors import grid_node_get
+from epigrid.people import selectors as people_selectors
+
+from . import services
+from .models import Checkpoint, HouseholdPass, Passage, Shift
+
+
+def _checkpoint(request, pk) -> Checkpoint:
+    checkpoint = Checkpoint.objects.visible_to(request.user).select_related("grid").filter(pk=pk).first()
+    if checkpoint is None:
+        raise Http404
+    return checkpoint
+
+
+@login_required
+def checkpoint_list(request):
+    checkpoints = Checkpoint.objects.visible_to(request.user).select_related("grid").order_by("grid__path", "name")
+    return render(request, "gates/list.html", {"checkpoints": checkpoints})
+
+
+@login_required
+@domain_errors
+def checkpoint(request, pk):
+    """The gate page on a guard's phone: scan or type, temperature, in/out, a large answer."""
+    cp = _checkpoint(request, pk)
+    return render(
+        request,
+        "gates/gate.html",
+        {
+            "checkpoint": cp,
+            "can_guard": has_capability(request.user, Capability.GUARD_GATE, cp.grid.path),
+            "recent": Passage.objects.filter(checkpoint=cp)
+            .select_related("household_pass__household", "visitor")
+            .order_by("-at")[:10],
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def scan(request, pk):
+    cp = _checkpoint(request, pk)
+    try:
+        answer = services.gate_scan(
+            checkpoint=cp,
+            direction=request.POST.get("direction", ""),
+            temperature=request.POST.get("temperature", ""),
+            token=request.POST.get("token", ""),
+            number=request.POST.get("number", ""),
+            guard=request.user,
+        )
+    except DomainError as exc:
+        return render(request, "gates/_answer.html", {"error": exc.render()}, status=exc.status)
+    return render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage})
+
+
+@login_required
+@require_POST
+@domain_errors
+def visitor(request, pk):
+    cp = _checkpoint(request, pk)
+    household = people_selectors.household_get(user=request.user, pk=request.POST.get("visiting") or 0)
+    try:
+        answer = services.visitor_register(
+            checkpoint=cp,
+            name=request.POST.get("name", ""),
+            phone=request.POST.get("phone", ""),
+            id_number=request.POST.get("id_number", ""),
+            visiting=household,
+            reason=request.POST.get("reason", ""),
+            direction=request.POST.get("direction", "in"),
+            temperature=request.POST.get("temperature", ""),
+            guard=request.user,
+        )
+    except DomainError as exc:
+        return render(request, "gates/_answer.html", {"error": exc.render()}, status=exc.status)
+    return render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage})
+
+
+@login_required
+@domain_errors
+def passes(request, code):
+    grid = grid_node_get(user=request.user, code=code)
+    if request.method == "POST":
+        count = services.passes_issue(grid=grid, actor=request.user)
+        messages.success(request, _("%(n)s pass(es) issued.") % {"n": count})
+        return redirect("gates:passes", code=code)
+    rows = (
+        HouseholdPass.objects.visible_to(request.user)
+        .in_subtree(grid.path)
+        .filter(revoked_at__isnull=True)
+        .select_related("household")
+        .order_by("number")
+    )
+    return render(
+        request,
+        "gates/passes.html",
+        {"grid": grid, "passes": rows, "can_issue": has_capability(request.user, Capability.ISSUE_PASSES, grid.path)},
+    )
+
+
+@login_required
+@domain_errors
+def pass_sheet(request, code):
+    """Print-ready A4 card sheet: eight cards a page, each with its QR code, number and address."""
+    grid = grid_node_get(user=request.user, code=code)
+    if not has_capability(request.user, Capability.ISSUE_PASSES, grid.path):
+        raise DomainError("forbidden", _("Your role does not allow this here."))
+    rows = (
+        HouseholdPass.objects.in_subtree(grid.path)
+        .filter(revoked_at__isnull=True)
+        .select_related("household")
+        .order_by("number")
+    )
+    page = Paginator(rows, 48).get_page(request.GET.get("page"))
+    cards = [
+        (p, mark_safe(segno.make(unseal(p.token_sealed), error="m").svg_inline(scale=3)))  # noqa: S308
+        for p in page
+    ]
+    return render(request, "gates/sheet.html", {"grid": grid, "cards": cards, "page": page})
+
+
+@login_required
+@require_POST
+@domain_errors
+def pass_action(request, pk, action):
+    household_pass = HouseholdPass.objects.visible_to(request.user).filter(pk=pk).first()
+    if household_pass is None:
+        raise Http404
+    if action == "reissue":
+        services.pass_reissue(household_pass=household_pass, actor=request.user)
+    else:
+        services.pass_revoke(household_pass=household_pass, actor=request.user)
+    compound = GridNode.objects.get(path=household_pass.grid.path[:12])
+    return redirect("gates:passes", code=compound.code)
+
+
+@login_required
+@domain_errors
+def roster(request, pk):
+    cp = _checkpoint(request, pk)
+    if request.method == "POST":
+        try:
+            starts = timezone.make_aware(dt.datetime.fromisoformat(request.POST["starts_at"]))
+            ends = timezone.make_aware(dt.datetime.fromisoformat(request.POST["ends_at"]))
+        except (KeyError, ValueError):
+            raise DomainError("shift_times", _("Give the start and end times.")) from None
+        users = {
+            u.username: u
+            for u in User.objects.filter(
+                username__in=[request.POST.get("leader", ""), *request.POST.get("guards", "").split()], is_active=True
+            )
+        }
+        leader = users.get(request.POST.get("leader", ""))
+        if leader is None:
+            raise DomainError("leader_unknown", _("No active user with this username."), field="leader")
+        services.shift_create(
+            checkpoint=cp,
+            starts_at=starts,
+            ends_at=ends,
+            leader=leader,
+            guards=[u for name, u in users.items() if name != leader.username],
+            actor=request.user,
+        )
+        return redirect("gates:roster", pk=cp.pk)
+    now = timezone.now()
+    return render(
+        request,
+        "gates/roster.html",
+        {
+            "checkpoint": cp,
+            "gaps": services.uncovered_hours(checkpoint=cp, start=now)[:48],
+            "shifts": Shift.objects.filter(checkpoint=cp, ends_at__gte=now - dt.timedelta(hours=12))
+            .prefetch_related("attendance__user")
+            .select_related("leader")
+            .order_by("starts_at")[:60],
+            "can_plan": has_capability(request.user, Capability.MANAGE_CHECKPOINTS, cp.grid.path),
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def shift_check(request, pk, action):
+    shift = Shift.objects.visible_to(request.user).filter(pk=pk).first()
+    if shift is None:
+        raise Http404
+    services.shift_check(shift=shift, guard=request.user, out=action == "out")
+    return redirect("gates:roster", pk=shift.checkpoint_id)
+
+
+@login_required
+@domain_errors
+def ledger(request):
+    """进出登记台账, filtered by checkpoint, date, household."""
+    rows = Passage.objects.visible_to(request.user).select_related(
+        "checkpoint", "household_pass__household", "visitor", "guard"
+    )
+    if request.GET.get("checkpoint", "").isdigit():
+        rows = rows.filter(checkpoint_id=request.GET["checkpoint"])
+    if request.GET.get("date"):
+        try:
+            day = dt.date.fromisoformat(request.GET["date"])
+        except ValueError:
+            raise DomainError("date_invalid", _("Write the date as 2020-02-06.")) from None
+        start = timezone.make_aware(dt.datetime.combine(day, dt.time()))
+        rows = rows.filter(at__gte=start, at__lt=start + dt.timedelta(days=1))
+    if request.GET.get("household", "").isdigit():
+        rows = rows.filter(household_pass__household_id=request.GET["household"])
+    data = (
+        [
+            timezone.localtime(p.at).strftime("%Y-%m-%d %H:%M"),
+            str(p.checkpoint),
+            p.get_direction_display(),
+            p.household_pass.number if p.household_pass_id else "",
+            p.household_pass.household.address if p.household_pass_id else f"{p.visitor.name} ({p.visitor.reason})",
+            str(p.temperature or ""),
+            p.get_verdict_display(),
+            p.get_reason_display() if p.reason else "",
+            str(p.guard),
+        ]
+        for p in rows.order_by("at").iterator(chunk_size=2000)
+    )
+    out, _n = write_ledger(
+        sheet_name="进出登记台账",
+        headers=["时间", "检查点", "方向", "出入证", "住户/来访", "体温", "结果", "原因", "值守人员"],
+        rows=data,
+        wide={1, 4},
+    )
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=f"进出登记台账-{timezone.localdate():%Y%m%d}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

@@ -1,0 +1,202 @@
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from epigrid.alerts.models import Alert
+from epigrid.control import services as control
+from epigrid.core.crypto import unseal
+from epigrid.core.errors import DomainError, NotFound
+from epigrid.gates import services
+from epigrid.gates.models import HouseholdPass, Passage
+from epigrid.grids.selectors import coverage_audit
+from tests.factories import make_id_number
+
+
+@pytest.fixture
+def gate(world):
+    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", actor=world.users["secretary"])
+    services.passes_issue(grid=world.nodes["S-C-G1"], actor=world.users["head1"])
+    return checkpoint
+
+
+def _pass(world, key="h1"):
+    return HouseholdPass.objects.get(household=world.households[key], revoked_at__isnull=True)
+
+
+def test_passes_are_numbered_and_issued_once(world, gate):
+    p = _pass(world)
+    assert p.number == "S-C-G1-0001"
+    token = unseal(p.token_sealed)
+    assert str(world.households["h1"].pk) not in token and len(token) >= 20
+    assert services.passes_issue(grid=world.nodes["S-C-G1"], actor=world.users["head1"]) == 0
+
+
+def test_the_gate_decides(world, gate):
+    guard = world.users["guard1"]
+    token = unseal(_pass(world).token_sealed)
+    answer = services.gate_scan(checkpoint=gate, direction="out", temperature="36.5", token=token, guard=guard)
+    assert answer.passage.verdict == "allowed"
+    control.control_order_start(person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin)
+    later = timezone.now() + dt.timedelta(minutes=2)
+    refused = services.gate_scan(checkpoint=gate, direction="out", number="s-c-g1-0001", guard=guard, now=later)
+    assert (refused.passage.verdict, refused.passage.reason) == ("refused", "quarantine")
+    assert dict(refused.codes)["张三"] == "red"
+    # Coming home is allowed; a fever is refused whichever way, and both refusals alert.
+    assert (
+        services.gate_scan(checkpoint=gate, direction="in", token=token, guard=guard, now=later).passage.verdict
+        == "allowed"
+    )
+    fever = services.gate_scan(
+        checkpoint=gate,
+        direction="in",
+        temperature="37.5",
+        token=token,
+        guard=guard,
+        now=later + dt.timedelta(minutes=2),
+    )
+    assert fever.passage.reason == "fever"
+    assert set(Alert.objects.values_list("kind", flat=True)) == {"gate_refusal", "fever"}
+
+
+def test_revoked_and_foreign_passes(world, gate):
+    old = _pass(world)
+    old_token = unseal(old.token_sealed)
+    new = services.pass_reissue(household_pass=old, actor=world.users["head1"])
+    assert new.number == old.number
+    guard = world.users["guard1"]
+    assert services.gate_scan(checkpoint=gate, direction="in", token=old_token, guard=guard).passage.reason == "revoked"
+    assert (
+        services.gate_scan(checkpoint=gate, direction="in", token=unseal(new.token_sealed), guard=guard).passage.verdict
+        == "allowed"
+    )
+    services.passes_issue(grid=world.nodes["S-C-G2"], actor=world.admin)
+    foreign = unseal(_pass(world, "h2").token_sealed)
+    assert (
+        services.gate_scan(checkpoint=gate, direction="in", token=foreign, guard=guard).passage.reason
+        == "wrong_checkpoint"
+    )
+    with pytest.raises(NotFound):
+        services.gate_scan(checkpoint=gate, direction="in", token="made-up", guard=guard)
+    with pytest.raises(DomainError):
+        services.gate_scan(checkpoint=gate, direction="in", temperature="36,5", token=old_token, guard=guard)
+
+
+def test_a_double_scan_within_a_minute_is_one_passage(world, gate):
+    token = unseal(_pass(world).token_sealed)
+    now = timezone.now()
+    first = services.gate_scan(checkpoint=gate, direction="in", token=token, guard=world.users["guard1"], now=now)
+    second = services.gate_scan(
+        checkpoint=gate, direction="in", token=token, guard=world.users["head1"], now=now + dt.timedelta(seconds=59)
+    )
+    assert second.repeated and second.passage.pk == first.passage.pk
+    services.gate_scan(
+        checkpoint=gate, direction="in", token=token, guard=world.users["guard1"], now=now + dt.timedelta(seconds=61)
+    )
+    assert Passage.objects.count() == 2
+
+
+def test_closed_checkpoint_and_roles(world, gate):
+    token = unseal(_pass(world).token_sealed)
+    with pytest.raises(NotFound):
+        services.gate_scan(checkpoint=gate, direction="in", token=token, guard=world.users["member2"])
+    services.checkpoint_close(checkpoint=gate, actor=world.users["secretary"])
+    gate.refresh_from_db()
+    with pytest.raises(DomainError):
+        services.gate_scan(checkpoint=gate, direction="in", token=token, guard=world.users["guard1"])
+
+
+def test_visitors_are_registered(world, gate):
+    answer = services.visitor_register(
+        checkpoint=gate,
+        name="快递员",
+        phone="13900001111",
+        id_number=make_id_number(),
+        visiting=world.households["h1"],
+        reason="送药",
+        temperature="36.4",
+        guard=world.users["guard1"],
+    )
+    assert answer.passage.verdict == "allowed" and answer.passage.visitor.phone_masked == "139****1111"
+    with pytest.raises(DomainError):
+        services.visitor_register(
+            checkpoint=gate,
+            name="x",
+            phone="1",
+            id_number=make_id_number(),
+            visiting=world.households["h1"],
+            reason="x",
+            guard=world.users["guard1"],
+        )
+
+
+def test_every_hour_needs_a_guard(world, gate):
+    assert coverage_audit(user=world.users["commander"]).gap_counts == {"checkpoint_uncovered": 1}
+    start = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for day in range(8):
+        services.shift_create(
+            checkpoint=gate,
+            starts_at=start + dt.timedelta(days=day),
+            ends_at=start + dt.timedelta(days=day + 1),
+            leader=world.users["guard1"],
+            guards=[],
+            actor=world.users["secretary"],
+        )
+    assert services.uncovered_hours(checkpoint=gate, start=timezone.now()) == []
+    assert coverage_audit(user=world.users["commander"]).ok
+    shift = gate.shifts.first()
+    attendance = services.shift_check(shift=shift, guard=world.users["guard1"])
+    assert attendance.checked_in_at is not None
+
+
+def test_gate_page_answers_at_once(world, gate):
+    client = Client()
+    client.force_login(world.users["guard1"])
+    assert client.get(f"/gates/{gate.pk}/").status_code == 200
+    response = client.post(
+        f"/gates/{gate.pk}/scan/", {"number": "S-C-G1-0001", "temperature": "37.5", "direction": "in"}
+    )
+    assert response.status_code == 200 and "verdict-refused" in response.content.decode()
+    sheet = Client()
+    sheet.force_login(world.users["head1"])
+    page = sheet.get("/gates/passes/S-C-G1/sheet/").content.decode()
+    assert "S-C-G1-0001" in page and "<svg" in page
+    ledger = sheet.get(f"/gates/ledger.xlsx?checkpoint={gate.pk}")
+    assert ledger.status_code == 200
+    outsider = Client()
+    outsider.force_login(world.users["member2"])
+    assert outsider.get(f"/gates/{gate.pk}/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_simultaneous_scans_make_one_passage():
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    from tests.factories import build_world
+
+    world = build_world()
+    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", actor=world.admin)
+    services.passes_issue(grid=world.nodes["S-C-G1"], actor=world.admin)
+    token = unseal(_pass(world).token_sealed)
+    barrier, errors = threading.Barrier(20), []
+
+    def scan():
+        try:
+            barrier.wait()
+            services.gate_scan(
+                checkpoint=checkpoint, direction="in", temperature="36.5", token=token, guard=world.users["guard1"]
+            )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scan) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and Passage.objects.count() == 1
