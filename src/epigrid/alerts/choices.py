@@ -9,6 +9,7 @@ class AlertKind(models.TextChoices):
     RELEASE_DUE = "release_due", _("Release can be approved")
     TASK_OVERDUE = "task_overdue", _("Emergency task overdue")
     GATE_REFUSAL = "gate_refusal", _("Refused at a checkpoint")
+    SERVICE_OVERDUE = "service_overdue", _("Household service overdue")
 
 
 class Severity(models.TextChoices):

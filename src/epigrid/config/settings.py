@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "epigrid.health",
     "epigrid.response",
     "epigrid.gates",
+    "epigrid.care",
     "epigrid.api",
     "epigrid.demo",
 ]

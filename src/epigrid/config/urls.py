@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from epigrid.care.views import resident_request
 from epigrid.health.views import resident
 
 urlpatterns = [
@@ -13,5 +14,7 @@ urlpatterns = [
     path("alerts/", include("epigrid.alerts.urls")),
     path("response/", include("epigrid.response.urls")),
     path("gates/", include("epigrid.gates.urls")),
+    path("care/", include("epigrid.care.urls")),
+    path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/", resident, name="resident"),
 ]

@@ -50,6 +50,7 @@ def resident(request, token):
         "health/resident.html",
         {
             "person": person,
+            "token": token,
             "form": form,
             "result": result,
             "order": order,

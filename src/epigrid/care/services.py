@@ -1,0 +1,240 @@
+"""Household support (生活保障): recurring services by rule, their occurrences as tasks, overdue
+alerts, residents' supply requests. Schedules follow the control state: the sweep gives a household
+under home quarantine (or a compound that is an epidemic point) its default set, and ends it after."""
+
+import datetime as dt
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.accounts.choices import Capability, Role
+from epigrid.accounts.models import GridAssignment
+from epigrid.accounts.permissions import require_capability
+from epigrid.alerts.choices import AlertKind
+from epigrid.alerts.services import NewAlert, alerts_raise
+from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind, TeamRole
+from epigrid.control.models import ControlOrder, TeamMember
+from epigrid.control.selectors import liaison_for
+from epigrid.core import audit
+from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.scoping import path_visible
+from epigrid.grids.models import GridNode
+from epigrid.people.models import Household, Person
+from epigrid.response.choices import PointStatus
+from epigrid.response.models import EpidemicPoint
+
+from .models import ServiceKind, ServiceSchedule, ServiceTask, SupplyRequest
+from .rules import occurrences, parse_rule
+
+# The article's services (SPEC "5" item 10): for a household under home quarantine …
+HOUSEHOLD_DEFAULTS = [
+    (ServiceKind.SHOPPING, "每日 09:00", TeamRole.LIAISON),
+    (ServiceKind.CHECKIN, "每日 19:00", TeamRole.MEDICAL),
+    (ServiceKind.SUPPLIES, "每周一 10:00", TeamRole.CADRE),
+]
+# … and for a compound that is an epidemic point: 每日2次消杀, garbage on 周二、四、六.
+COMPOUND_DEFAULTS = [
+    (ServiceKind.DISINFECTION, "每日 08:00、16:00", Role.GRID_HEAD),
+    (ServiceKind.GARBAGE, "每周二、四、六 08:00", Role.GRID_HEAD),
+]
+OVERDUE_AFTER = dt.timedelta(hours=2)
+
+
+def _team_owner(household, role: str):
+    member = (
+        TeamMember.objects.filter(team__household=household, role=role, ended_at__isnull=True)
+        .select_related("user")
+        .order_by("id")
+        .first()
+    )
+    if member:
+        return member.user
+    first = Person.objects.current().filter(household=household).select_related("grid").first()
+    return liaison_for(first) if first else None
+
+
+def _grid_owner(grid: GridNode, role: str):
+    assignment = GridAssignment.objects.active().filter(node=grid, role=role).select_related("user").first()
+    return assignment.user if assignment else None
+
+
+def schedule_create(
+    *, kind: str, rule: str, household=None, grid=None, owner=None, actor, now: dt.datetime | None = None
+) -> ServiceSchedule:
+    grid = household.grid if household is not None else grid
+    if actor is not None and getattr(actor, "pk", None):
+        if not path_visible(actor, grid.path):
+            raise NotFound("grid_not_found", _("No such grid."))
+        require_capability(actor, Capability.MANAGE_TEAMS, grid.path)
+    if kind not in ServiceKind.values:
+        raise DomainError("service_kind", _("Unknown service."), field="kind")
+    text = parse_rule(rule).text()
+    with transaction.atomic():
+        schedule = ServiceSchedule.objects.create(
+            household=household,
+            grid=grid,
+            kind=kind,
+            rule=text,
+            owner=owner,
+            starts_at=now or timezone.now(),
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        audit.record(
+            actor=actor if getattr(actor, "pk", None) else None,
+            action="service.schedule",
+            obj=schedule,
+            grid_path=grid.path,
+            changes={"kind": [None, kind], "rule": [None, text]},
+        )
+    return schedule
+
+
+def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
+    """Give controlled households and epidemic-point compounds their default services; end the
+    services of those no longer controlled. Only the changes are written."""
+    now = now or timezone.now()
+    changed = 0
+    controlled = Household.objects.filter(
+        Exists(
+            ControlOrder.objects.filter(
+                person__household=OuterRef("pk"), status__in=OPEN_ORDER_STATUSES, kind=OrderKind.HOME_QUARANTINE
+            )
+        )
+    )
+    for kind, rule, role in HOUSEHOLD_DEFAULTS:
+        missing = controlled.exclude(
+            Exists(ServiceSchedule.objects.filter(household=OuterRef("pk"), kind=kind, ended_at__isnull=True))
+        ).select_related("grid")
+        for household in missing[:5000]:
+            schedule_create(
+                kind=kind, rule=rule, household=household, owner=_team_owner(household, role), actor=None, now=now
+            )
+            changed += 1
+    points = EpidemicPoint.objects.exclude(status=PointStatus.RELEASED)
+    for kind, rule, role in COMPOUND_DEFAULTS:
+        missing = GridNode.objects.filter(Exists(points.filter(grid=OuterRef("pk")))).exclude(
+            Exists(
+                ServiceSchedule.objects.filter(
+                    grid=OuterRef("pk"), household__isnull=True, kind=kind, ended_at__isnull=True
+                )
+            )
+        )
+        for grid in missing:
+            schedule_create(kind=kind, rule=rule, grid=grid, owner=_grid_owner(grid, role), actor=None, now=now)
+            changed += 1
+    ended = ServiceSchedule.objects.filter(ended_at__isnull=True, created_by__isnull=True).filter(
+        ~Exists(controlled.filter(pk=OuterRef("household_id"))) & ~Exists(points.filter(grid=OuterRef("grid_id")))
+    )
+    changed += ended.update(ended_at=now)
+    return changed
+
+
+def service_tasks_materialize(*, now: dt.datetime | None = None, hours: int = 24) -> int:
+    """The occurrences of the next `hours` as tasks (reruns add nothing: unique per schedule+time)."""
+    now = now or timezone.now()
+    end = now + dt.timedelta(hours=hours)
+    tasks = []
+    for schedule in ServiceSchedule.objects.filter(ended_at__isnull=True).iterator(chunk_size=2000):
+        for moment in occurrences(parse_rule(schedule.rule), max(now - OVERDUE_AFTER, schedule.starts_at), end):
+            tasks.append(
+                ServiceTask(
+                    schedule=schedule,
+                    grid_id=schedule.grid_id,
+                    household_id=schedule.household_id,
+                    due_at=moment,
+                    owner_id=schedule.owner_id,
+                )
+            )
+    ServiceTask.objects.bulk_create(tasks, batch_size=5000, ignore_conflicts=True)
+    return len(tasks)
+
+
+def service_overdue_alerts(*, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    late = ServiceTask.objects.filter(done_at__isnull=True, due_at__lt=now - OVERDUE_AFTER).select_related(
+        "grid", "schedule"
+    )[:5000]
+    return len(
+        alerts_raise(
+            now=now,
+            alerts=[
+                NewAlert(
+                    kind=AlertKind.SERVICE_OVERDUE,
+                    dedup_key=f"service:{t.pk}",
+                    grid_id=t.grid_id,
+                    grid_path=t.grid.path,
+                    owner_id=t.owner_id,
+                    detail={
+                        "service": t.schedule.get_kind_display(),
+                        "due_at": t.due_at.isoformat(),
+                        "household_id": t.household_id,
+                    },
+                )
+                for t in late
+            ],
+        )
+    )
+
+
+def service_task_complete(*, task: ServiceTask, note: str = "", photo=None, actor) -> ServiceTask:
+    if not path_visible(actor, task.grid.path):
+        raise NotFound("task_not_found", _("No such task."))
+    require_capability(actor, Capability.DO_TASKS, task.grid.path)
+    with transaction.atomic():
+        locked = ServiceTask.objects.select_for_update().get(pk=task.pk)
+        if locked.done_at:
+            return locked
+        locked.done_at, locked.done_by, locked.note = timezone.now(), actor, (note or "").strip()[:300]
+        if photo:
+            locked.photo = photo
+        locked.save()
+        audit.record(
+            actor=actor,
+            action="service.done",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes={"service": [None, locked.schedule.kind], "household": [None, locked.household_id]},
+        )
+    return locked
+
+
+def supply_request_create(*, person: Person, text: str) -> SupplyRequest:
+    """From the resident's own link: lands with their liaison."""
+    text = (text or "").strip()
+    if not text:
+        raise DomainError("request_required", _("Write what you need."), field="text")
+    with transaction.atomic():
+        request = SupplyRequest.objects.create(
+            person=person, grid=person.grid, text=text[:300], owner=liaison_for(person)
+        )
+        audit.record(
+            actor=None,
+            action="supply_request.create",
+            obj=person,
+            grid_path=person.grid.path,
+            changes={"request": [None, request.pk]},
+        )
+    return request
+
+
+def supply_request_done(*, request: SupplyRequest, note: str, actor) -> SupplyRequest:
+    if not path_visible(actor, request.grid.path):
+        raise NotFound("request_not_found", _("No such request."))
+    require_capability(actor, Capability.DO_TASKS, request.grid.path)
+    with transaction.atomic():
+        locked = SupplyRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.done_at:
+            return locked
+        locked.done_at, locked.done_by, locked.note = timezone.now(), actor, (note or "").strip()[:300]
+        locked.save()
+        audit.record(
+            actor=actor,
+            action="supply_request.done",
+            object_type="people.person",
+            object_id=str(locked.person_id),
+            grid_path=locked.grid.path,
+            changes={"request": [None, locked.pk]},
+        )
+    return locked

@@ -1,0 +1,88 @@
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from epigrid.core.errors import DomainError
+from epigrid.core.views import domain_errors
+from epigrid.health.services import resident_link_person
+
+from . import services
+from .models import ServiceSchedule, ServiceTask, SupplyRequest
+
+
+def household_services_panel(request, household):
+    schedules = list(ServiceSchedule.objects.filter(household=household, ended_at__isnull=True))
+    compound = list(
+        ServiceSchedule.objects.filter(
+            grid__path=household.grid.path[:12], household__isnull=True, ended_at__isnull=True
+        )
+    )
+    tasks = list(
+        ServiceTask.objects.filter(household=household).select_related("schedule", "done_by").order_by("-due_at")[:30]
+    )
+    if not (schedules or compound or tasks):
+        return None
+    return "care/_household_panel.html", {"schedules": schedules + compound, "tasks": tasks, "now": timezone.now()}
+
+
+def today_services_panel(request):
+    now = timezone.now()
+    tasks = list(
+        ServiceTask.objects.filter(owner=request.user, done_at__isnull=True, due_at__lt=now + dt.timedelta(hours=12))
+        .select_related("schedule", "household", "grid")
+        .order_by("due_at")[:50]
+    )
+    requests = list(
+        SupplyRequest.objects.filter(owner=request.user, done_at__isnull=True)
+        .select_related("person")
+        .order_by("created_at")[:50]
+    )
+    if not (tasks or requests):
+        return None
+    return "care/_today_panel.html", {"tasks": tasks, "requests": requests, "now": now}
+
+
+@login_required
+@require_POST
+@domain_errors
+def task_done(request, pk):
+    task = ServiceTask.objects.visible_to(request.user).filter(pk=pk).first()
+    if task is None:
+        raise Http404
+    services.service_task_complete(
+        task=task, note=request.POST.get("note", ""), photo=request.FILES.get("photo"), actor=request.user
+    )
+    messages.success(request, _("Service recorded."))
+    return redirect(request.POST.get("next") or "health:today")
+
+
+@login_required
+@require_POST
+@domain_errors
+def request_done(request, pk):
+    supply = SupplyRequest.objects.visible_to(request.user).filter(pk=pk).first()
+    if supply is None:
+        raise Http404
+    services.supply_request_done(request=supply, note=request.POST.get("note", ""), actor=request.user)
+    return redirect(request.POST.get("next") or "health:today")
+
+
+def resident_request(request, token):
+    """The resident asks for supplies or help from their own link."""
+    person = resident_link_person(token)
+    if person is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            services.supply_request_create(person=person, text=request.POST.get("text", ""))
+        except DomainError as exc:
+            messages.error(request, exc.render())
+        else:
+            messages.success(request, _("Your request was sent to your grid member."))
+    return redirect("resident", token=token)

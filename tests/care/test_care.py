@@ -1,0 +1,120 @@
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
+
+from epigrid.alerts.models import Alert
+from epigrid.care import services
+from epigrid.care.models import ServiceSchedule, ServiceTask, SupplyRequest
+from epigrid.care.rules import occurrences, parse_rule
+from epigrid.control import services as control
+from epigrid.core.errors import DomainError
+from epigrid.health import services as health
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_rules_read_like_the_offices_write_them():
+    assert parse_rule("每日 09:00").text() == "每日 09:00"
+    assert parse_rule("每日 16:00、8:00").text() == "每日 08:00、16:00"
+    assert parse_rule("每周二、四、六 08:00").weekdays == frozenset({2, 4, 6})
+    for bad in ("daily", "每周八 08:00", "每日 25:00", ""):
+        with pytest.raises(DomainError):
+            parse_rule(bad)
+
+
+@given(
+    start=st.datetimes(
+        min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 12, 1), timezones=st.just(SHANGHAI)
+    ),
+    days=st.integers(1, 70),
+    weekdays=st.sets(st.integers(1, 7), min_size=1),
+    times=st.sets(st.times().map(lambda t: t.replace(second=0, microsecond=0)), min_size=1, max_size=3),
+)
+def test_occurrences_match_the_rule_across_month_ends(start, days, weekdays, times):
+    from epigrid.care.rules import WEEKDAYS, Rule
+
+    rule = Rule(weekdays=frozenset(weekdays), times=tuple(sorted(times)))
+    assert parse_rule(rule.text()) == rule
+    end = start + dt.timedelta(days=days)
+    found = occurrences(rule, start, end)
+    assert found == sorted(found) and len(found) == len(set(found))
+    for moment in found:
+        local = moment.astimezone(SHANGHAI)
+        assert start <= moment < end
+        assert local.isoweekday() in weekdays and local.time() in times
+    # Complete: every matching local day in the range has each time.
+    expected = 0
+    day = start.astimezone(SHANGHAI).date()
+    while day <= end.astimezone(SHANGHAI).date():
+        if day.isoweekday() in weekdays:
+            expected += sum(start <= dt.datetime.combine(day, t, tzinfo=SHANGHAI) < end for t in times)
+        day += dt.timedelta(days=1)
+    assert len(found) == expected
+    assert WEEKDAYS
+
+
+def test_garbage_on_tuesday_thursday_saturday_at_local_time():
+    rule = parse_rule("每周二、四、六 08:00")
+    start = dt.datetime(2020, 1, 31, 0, 0, tzinfo=SHANGHAI)  # a Friday, across the month end
+    found = occurrences(rule, start, start + dt.timedelta(days=7))
+    assert [m.astimezone(SHANGHAI).strftime("%m-%d %a %H:%M") for m in found] == [
+        "02-01 Sat 08:00",
+        "02-04 Tue 08:00",
+        "02-06 Thu 08:00",
+    ]
+    # 08:00 in Shanghai is 00:00 UTC: the UTC date is the same, 07:59 the day before would not be.
+    assert found[0].astimezone(dt.UTC).hour == 0
+
+
+def test_services_follow_home_quarantine(world):
+    order = control.control_order_start(
+        person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin
+    )
+    control.team_member_add(
+        household=world.households["h1"], user=world.users["member1"], role="liaison", actor=world.admin
+    )
+    assert services.schedules_reconcile() == 3
+    assert services.schedules_reconcile() == 0
+    shopping = ServiceSchedule.objects.get(kind="shopping")
+    assert shopping.owner == world.users["member1"] and shopping.rule == "每日 09:00"
+    created = services.service_tasks_materialize()
+    assert created >= 1 and services.service_tasks_materialize() == created  # reruns add nothing
+    assert ServiceTask.objects.count() == created
+    control.control_order_release(order=order, early_reason="解除", actor=world.admin)
+    assert services.schedules_reconcile() == 3  # ended
+    assert not ServiceSchedule.objects.filter(ended_at__isnull=True).exists()
+
+
+def test_overdue_services_alert_and_done_ones_do_not(world):
+    control.control_order_start(person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin)
+    services.schedules_reconcile(now=timezone.now() - dt.timedelta(days=2))
+    services.service_tasks_materialize(now=timezone.now() - dt.timedelta(days=1), hours=24)
+    task = ServiceTask.objects.order_by("due_at").first()
+    services.service_task_complete(task=task, note="已送菜", actor=world.users["member1"])
+    late = ServiceTask.objects.filter(done_at__isnull=True, due_at__lt=timezone.now() - services.OVERDUE_AFTER).count()
+    assert services.service_overdue_alerts() == late
+    assert Alert.objects.filter(kind="service_overdue").count() == late
+
+
+def test_resident_requests_supplies_from_the_link(world):
+    control.control_order_start(person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin)
+    token = health.resident_link_issue(person=world.persons["p1"], actor=world.users["member1"])
+    response = Client().post(f"/r/{token}/request/", {"text": "需要买药"})
+    assert response.status_code == 302
+    request = SupplyRequest.objects.get()
+    assert request.owner == world.users["member1"] and request.text == "需要买药"
+    client = Client()
+    client.force_login(world.users["member1"])
+    assert "需要买药" in client.get("/health/today/").content.decode()
+    client.post(f"/care/requests/{request.pk}/done/", {"note": "已送达"})
+    request.refresh_from_db()
+    assert request.done_by == world.users["member1"]
+    services.schedules_reconcile()
+    services.service_tasks_materialize()
+    page = client.get(f"/people/households/{world.households['h1'].pk}/").content.decode()
+    assert "每日 09:00" in page
