@@ -56,7 +56,7 @@ def _monitor(raw: psycopg.Connection, n: int, starts_at: dt.datetime) -> list[in
         """
         INSERT INTO control_controlorder (person_id, grid_id, kind, reason, status, site, transport, starts_at,
                                           days, ends_at, requires_negative_test, created_by_id, created_at)
-        SELECT id, grid_id, CASE WHEN id % 4 = 0 THEN 'health_monitoring' ELSE 'home_quarantine' END,
+        SELECT id, grid_id, CASE WHEN id %% 4 = 0 THEN 'health_monitoring' ELSE 'home_quarantine' END,
                'risk_area_arrival', 'active', '', '', %(starts)s, 14, %(starts)s + interval '14 days', false,
                %(creator)s, now()
           FROM people_person WHERE archived_at IS NULL ORDER BY id LIMIT %(n)s

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from .bulk import bulk_insert
 from .context import current_origin
 from .models import AuditChainHead, AuditEvent
 
@@ -124,7 +125,7 @@ def record_many(*, actor, entries: list[AuditEntry]) -> list[AuditEvent]:
             )
             event.hash = prev_hash = compute_hash(event)
             events.append(event)
-        AuditEvent.objects.bulk_create(events, batch_size=2000)
+        bulk_insert(AuditEvent, events)
         AuditChainHead.objects.filter(pk=1).update(last_id=next_id, last_hash=prev_hash)
     return events
 

@@ -66,7 +66,7 @@ def subtree_counts(*, nodes) -> dict[int, SubtreeCounts]:
         "persons": Person.objects.filter(archived_at__isnull=True),
     }
     for attr, queryset in sources.items():
-        rows = queryset.filter(in_roots).values("grid__path").annotate(n=Count("id")).values_list("grid__path", "n")
+        rows = queryset.filter(in_roots).values("grid__path").annotate(n=Count("*")).values_list("grid__path", "n")
         _roll_up(rows, wanted, result, attr)
     # A thematic grid counts the places filed under it (they also count in their geographic grid).
     thematic = {node.path: node.pk for node in nodes if node.level == GridLevel.THEMATIC}
@@ -74,7 +74,7 @@ def subtree_counts(*, nodes) -> dict[int, SubtreeCounts]:
         rows = (
             Place.objects.filter(archived_at__isnull=True, thematic_grid__path__in=list(thematic))
             .values("thematic_grid__path")
-            .annotate(n=Count("id"))
+            .annotate(n=Count("*"))
             .values_list("thematic_grid__path", "n")
         )
         for path, n in rows:

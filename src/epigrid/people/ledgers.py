@@ -22,6 +22,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from epigrid.accounts.choices import Capability
 from epigrid.accounts.permissions import has_capability, require_capability
 from epigrid.core import audit
+from epigrid.core.bulk import bulk_insert
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, NotFound, RowErrors
 from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
@@ -316,7 +317,7 @@ class _ResidentImporter(_Importer):
             if key not in self.households
         ]
         if new:
-            Household.objects.bulk_create(new, batch_size=CHUNK)
+            bulk_insert(Household, new)
             for household in new:
                 self.households[(household.grid_id, household.number)] = household.pk
         persons = [
@@ -329,7 +330,7 @@ class _ResidentImporter(_Importer):
             )
             for row_number, grid, number, _address, clean in clean_rows
         ]
-        Person.objects.bulk_create(persons, batch_size=CHUNK)
+        bulk_insert(Person, persons)
         entries = [
             audit.AuditEntry(
                 "household.import", "people.household", str(h.pk), h.grid.path, {"import_batch": [None, self.batch.pk]}
@@ -418,7 +419,7 @@ class _PlaceImporter(_Importer):
                 )
         if self.error_count:
             return
-        Place.objects.bulk_create(places, batch_size=CHUNK)
+        bulk_insert(Place, places)
         audit.record_many(
             actor=self.actor,
             entries=[

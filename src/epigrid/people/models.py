@@ -52,12 +52,12 @@ class Person(models.Model):
     name_pinyin = models.CharField(max_length=200, blank=True, db_index=True)
     name_initials = models.CharField(max_length=50, blank=True, db_index=True)
     id_number_sealed = models.BinaryField(editable=False)
-    id_number_hash = models.CharField(max_length=64, unique=True, editable=False)
+    id_number_hash = models.CharField(max_length=64, editable=False)
     id_number_masked = models.CharField(_("ID number"), max_length=18, editable=False)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     birth_date = models.DateField(_("birth date"))
     phone_sealed = models.BinaryField(null=True, blank=True, editable=False)
-    phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, editable=False)
     phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
     household = models.ForeignKey(
         Household,
@@ -82,7 +82,14 @@ class Person(models.Model):
 
     class Meta:
         verbose_name = _("person")
-        indexes = [models.Index(fields=["grid", "id"], name="person_grid_idx")]
+        # Hashes are only ever compared for equality: a constraint and a plain index, not the
+        # extra pattern index `unique=True`/`db_index=True` add on PostgreSQL (slower imports).
+        constraints = [models.UniqueConstraint(fields=["id_number_hash"], name="person_id_number_unique")]
+        indexes = [
+            models.Index(fields=["phone_hash"], name="person_phone_idx"),
+            # Current persons by grid: subtree lists and counts read only this (bench: 350 → 9 ms).
+            models.Index(fields=["grid", "id"], condition=Q(archived_at__isnull=True), name="person_current_grid_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name

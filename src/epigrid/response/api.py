@@ -120,6 +120,7 @@ class IncidentOut(Schema):
     activated_at: dt.datetime
     closed_at: dt.datetime | None
     case_person_ids: list[int]
+    case_count: int
     tasks: list[TaskOut]
     points: list[PointOut]
     close_contacts: int
@@ -136,6 +137,7 @@ def _incident_out(activation) -> dict:
         "activated_at": activation.activated_at,
         "closed_at": activation.closed_at,
         "case_person_ids": [c.person_id for c in data["cases"]],
+        "case_count": data["case_count"],
         "tasks": [TaskOut.from_model(t) for t in data["tasks"]],
         "points": [PointOut.from_model(p) for p in data["points"]],
         "close_contacts": data["close_contacts"],

@@ -33,9 +33,9 @@ def task_get(*, user, pk) -> Task:
 
 def incident(*, activation: Activation) -> dict:
     """What the incident page shows: tasks, cases, the point, contacts and their orders, in a
-    fixed number of queries whatever the incident's size."""
-    case_person_ids = list(activation.cases.values_list("person_id", flat=True))
-    exposures = Exposure.objects.filter(source_id__in=case_person_ids)
+    fixed number of queries whatever the incident's size (subqueries, no id lists)."""
+    case_persons = activation.cases.values("person_id")
+    exposures = Exposure.objects.filter(source_id__in=case_persons)
     contact_ids = exposures.values("contact_id")
     orders = (
         ControlOrder.objects.open()
@@ -51,7 +51,8 @@ def incident(*, activation: Activation) -> dict:
             .select_related("owner", "done_by", "step")
             .order_by("step__position")
         ),
-        "cases": list(activation.cases.select_related("person").order_by("confirmed_at")),
+        "cases": list(activation.cases.select_related("person").order_by("confirmed_at", "id")[:200]),
+        "case_count": activation.cases.count(),
         "points": list(activation.points.select_related("grid")),
         "close_contacts": exposures.filter(degree="close").values("contact_id").distinct().count(),
         "secondary_contacts": Exposure.objects.filter(source_id__in=contact_ids)
@@ -65,28 +66,31 @@ def incident(*, activation: Activation) -> dict:
 def chain(*, activation: Activation, limit: int = 2000, offset: int = 0) -> dict:
     """The transmission chain of an incident: cases → close contacts → secondary contacts, as
     nodes and edges, paged by edge so a 20,000-contact incident stays usable."""
-    case_person_ids = list(activation.cases.values_list("person_id", flat=True))
-    close = Exposure.objects.filter(source_id__in=case_person_ids)
-    edges = (
-        Exposure.objects.filter(Q(source_id__in=case_person_ids) | Q(source_id__in=close.values("contact_id")))
+    case_persons = activation.cases.values("person_id")
+    close = Exposure.objects.filter(source_id__in=case_persons).values("contact_id")
+    rows = list(
+        Exposure.objects.filter(Q(source_id__in=case_persons) | Q(source_id__in=close))
         .order_by("id")
-        .values_list("id", "source_id", "contact_id", "degree", "last_exposure_at", "source__name", "contact__name")[
+        .values_list("source_id", "contact_id", "degree", "last_exposure_at", "source__name", "contact__name")[
             offset : offset + limit + 1
         ]
     )
-    rows = list(edges)
     more = len(rows) > limit
     rows = rows[:limit]
-    nodes = {
-        pid: {"id": pid, "kind": "case", "name": name}
-        for pid, name in activation.cases.values_list("person_id", "person__name")
-    }
-    out_edges = []
-    for _id, source, contact, degree, at, source_name, contact_name in rows:
-        nodes.setdefault(source, {"id": source, "kind": "contact"})["name"] = source_name
-        nodes.setdefault(contact, {"id": contact, "kind": degree})["name"] = contact_name
-        out_edges.append({"source": source, "target": contact, "degree": degree, "last_exposure_at": at})
-    return {"nodes": list(nodes.values()), "edges": out_edges, "next_offset": offset + limit if more else None}
+    sources = {row[0] for row in rows}
+    cases = set(activation.cases.filter(person_id__in=sources).values_list("person_id", flat=True))
+    nodes: dict[int, dict] = {}
+    edges = []
+    for source, contact, degree, at, source_name, contact_name in rows:
+        nodes.setdefault(source, {"id": source, "kind": "case" if source in cases else "close", "name": source_name})
+        nodes.setdefault(
+            contact, {"id": contact, "kind": degree if source in cases else "secondary", "name": contact_name}
+        )
+        edges.append({"source": source, "target": contact, "degree": degree, "last_exposure_at": at})
+    if offset == 0 and not rows:
+        for person_id, name in activation.cases.values_list("person_id", "person__name")[:limit]:
+            nodes[person_id] = {"id": person_id, "kind": "case", "name": name}
+    return {"nodes": list(nodes.values()), "edges": edges, "next_offset": offset + limit if more else None}
 
 
 def activations_in(*, user, grid_path: str = ""):

@@ -1,0 +1,258 @@
+"""Import: rows/s of `ledger_import` (.csv, .xlsx) against a raw COPY of the same rows.
+
+The raw side is the floor: every value (sealed bytes, keyed hashes, pinyin, audit hashes, ids)
+is computed before the clock starts, then one transaction COPYs the households, persons and
+audit events the import would write into the same tables (same indexes, same deferred foreign
+keys) and moves the audit chain head.
+"""
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+from django.db import connection
+from django.utils import timezone
+
+from epigrid.accounts.models import User
+from epigrid.core import audit
+from epigrid.core.models import AuditChainHead, AuditEvent, ImportBatch, ImportKind, ImportStatus
+from epigrid.core.validators import parse_id_number, parse_phone
+from epigrid.people.ledgers import ledger_import
+from epigrid.people.models import Household, Person
+from epigrid.people.services import CleanPerson, person_row
+
+from .ledger import RELATIONSHIP_LABELS, LedgerRow, csv_bytes, ledger_rows, xlsx_bytes
+from .report import line, note, timed, verdict
+
+TARGET = 0.25  # ours ≥ 25 % of raw COPY rows/s
+_RELATIONSHIP_BY_LABEL = {v: k for k, v in RELATIONSHIP_LABELS.items()}
+
+SET_XLSX, SET_XLSX_RAW, SET_WARM_RAW, SET_WARM = 2, 3, 8, 9
+
+
+@dataclass
+class RawTables:
+    """Pre-computed rows, in table column order, for households, persons and audit events."""
+
+    households: list[tuple]
+    persons: list[tuple]
+    events: list[tuple]
+    last_id: int
+    last_hash: str
+
+
+def _columns(model) -> list:
+    return list(model._meta.concrete_fields)
+
+
+def _reserve_ids(conn: psycopg.Connection, table: str, n: int) -> list[int]:
+    rows = conn.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def prepare_raw(conn: psycopg.Connection, rows: list[LedgerRow], *, batch: ImportBatch, actor: User) -> RawTables:
+    codes = sorted({r.grid for r in rows})
+    grids = {code: (pk, path) for code, pk, path in conn.execute(
+        "SELECT code, id, path FROM grids_gridnode WHERE code = ANY(%s)", [codes]
+    )}  # fmt: skip
+    now = timezone.now()
+    keys: dict[tuple[str, str], str] = {}
+    for r in rows:
+        keys.setdefault((r.grid, r.household_number), r.address)
+    household_ids = dict(zip(keys, _reserve_ids(conn, "people_household", len(keys)), strict=True))
+    person_ids = _reserve_ids(conn, "people_person", len(rows))
+
+    h_fields, p_fields, e_fields = _columns(Household), _columns(Person), _columns(AuditEvent)
+    households, persons, entries = [], [], []
+    for (code, number), address in keys.items():
+        values = {
+            "id": household_ids[(code, number)],
+            "grid_id": grids[code][0],
+            "number": number,
+            "address": address,
+            "import_batch_id": batch.pk,
+            "archived_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        households.append(tuple(values[f.attname] for f in h_fields))
+        entries.append(
+            audit.AuditEntry(
+                "household.import", "people.household", str(values["id"]), grids[code][1],
+                {"import_batch": [None, batch.pk]},
+            )
+        )  # fmt: skip
+    for row_number, (r, pk) in enumerate(zip(rows, person_ids, strict=True), start=2):
+        clean = CleanPerson(
+            name=r.name,
+            id_number=parse_id_number(r.id_number),
+            phone=parse_phone(r.phone) if r.phone else None,
+            relationship=_RELATIONSHIP_BY_LABEL.get(r.relationship, ""),
+            note=r.note,
+        )
+        values = person_row(clean) | {
+            "id": pk,
+            "household_id": household_ids[(r.grid, r.household_number)],
+            "grid_id": grids[r.grid][0],
+            "import_batch_id": batch.pk,
+            "import_row": row_number,
+            "archived_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        persons.append(tuple(values[f.attname] for f in p_fields))
+        entries.append(
+            audit.AuditEntry(
+                "person.import", "people.person", str(pk), grids[r.grid][1],
+                {"import_batch": [None, batch.pk], "row": [None, row_number]},
+            )
+        )  # fmt: skip
+    head = AuditChainHead.objects.get(pk=1)
+    prev_hash, next_id = head.last_hash, head.last_id
+    events = []
+    for entry in entries:
+        next_id += 1
+        event = AuditEvent(
+            id=next_id,
+            occurred_at=now,
+            actor_id=actor.pk,
+            actor_label=actor.username,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            grid_path=entry.grid_path,
+            changes=entry.changes,
+            remote_addr=None,
+            request_id="",
+            channel="",
+            prev_hash=prev_hash,
+        )
+        event.hash = prev_hash = audit.compute_hash(event)
+        values = {f.attname: getattr(event, f.attname) for f in e_fields}
+        values["changes"] = json.dumps(values["changes"])
+        events.append(tuple(values[f.attname] for f in e_fields))
+    return RawTables(households, persons, events, next_id, prev_hash)
+
+
+def copy_raw(conn: psycopg.Connection, tables: RawTables) -> None:
+    """The timed part of the floor: COPY the three tables and move the chain head, one transaction."""
+    with conn.transaction(), conn.cursor() as cur:
+        for model, data in ((Household, tables.households), (Person, tables.persons), (AuditEvent, tables.events)):
+            columns = ", ".join(f'"{f.column}"' for f in _columns(model))
+            with cur.copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy:
+                for row in data:
+                    copy.write_row(row)
+        cur.execute(
+            "UPDATE core_auditchainhead SET last_id = %s, last_hash = %s WHERE id = 1",
+            [tables.last_id, tables.last_hash],
+        )
+
+
+def raw_seconds(conn: psycopg.Connection, rows: list[LedgerRow], actor: User) -> float:
+    batch = ImportBatch.objects.create(
+        kind=ImportKind.RESIDENTS, status=ImportStatus.COMMITTED, file_name="raw-copy", file_sha256="", created_by=actor
+    )
+    tables = prepare_raw(conn, rows, batch=batch, actor=actor)
+    seconds, _ = timed(lambda: copy_raw(conn, tables))
+    return seconds
+
+
+def ours_seconds(data: bytes, file_name: str, rows: int, actor: User) -> float:
+    connection.close()  # each import starts on a fresh connection, like a request
+    actor = User.objects.get(pk=actor.pk)
+    seconds, batch = timed(
+        lambda: ledger_import(data=data, file_name=file_name, kind=ImportKind.RESIDENTS, actor=actor)
+    )
+    if batch.row_count != rows or batch.status != ImportStatus.COMMITTED:
+        raise RuntimeError(f"import of {file_name} wrote {batch.row_count} rows, expected {rows}")
+    return seconds
+
+
+@contextlib.contextmanager
+def copy_writes(models) -> Iterator[None]:
+    """Route `Model.objects.bulk_create` through the proposed `epigrid.core.bulk.bulk_insert`
+    (COPY) for these models, for the length of the block."""
+    from epigrid.core.bulk import bulk_insert
+
+    managers = [model.objects for model in models]
+    for model, manager in zip(models, managers, strict=True):
+
+        def patched(objs, batch_size=None, _model=model, **_kwargs):
+            return bulk_insert(_model, objs)
+
+        manager.bulk_create = patched
+    try:
+        yield
+    finally:
+        for manager in managers:
+            del manager.bulk_create
+
+
+# (label, models whose bulk_create goes through core.bulk.bulk_insert, note); None = raw COPY.
+VARIANTS = [
+    ("raw", None, ""),
+    ("csv", [], ""),
+    ("csv+copy", [Household, Person], " (proposed core.bulk.bulk_insert for households, persons)"),
+    (
+        "csv+copy+audit",
+        [Household, Person, AuditEvent],
+        " (proposed bulk_insert also in core.audit.record_many)",
+    ),
+]
+FIRST_SET = 10  # ledger row sets 10… (each its own ID numbers and household numbers)
+
+
+def run(scale, codes: list[str], raw_conn: psycopg.Connection) -> None:
+    """The rows are cut into slices and the variants take turns on each slice (raw, ours, ours
+    with COPY…, in rotating order), so a change in machine load hits every variant alike."""
+    actor = User.objects.get(username="cmd-BENCH")
+    n, slices = scale.import_rows, scale.import_slices
+    per_slice = n // slices
+
+    note("import: warm-up (500 rows each side)")
+    ours_seconds(csv_bytes(ledger_rows(building_codes=codes, rows=500, set_index=SET_WARM)), "warm.csv", 500, actor)
+    raw_seconds(raw_conn, ledger_rows(building_codes=codes, rows=500, set_index=SET_WARM_RAW), actor)
+
+    seconds = {label: 0.0 for label, _, _ in VARIANTS}
+    set_index = FIRST_SET
+    for i in range(slices):
+        turn = VARIANTS[i % len(VARIANTS) :] + VARIANTS[: i % len(VARIANTS)]
+        for label, models, _ in turn:
+            rows = ledger_rows(building_codes=codes, rows=per_slice, set_index=set_index)
+            set_index += 1
+            note(f"import: slice {i + 1}/{slices}, {label}, {per_slice} rows")
+            if models is None:
+                seconds[label] += raw_seconds(raw_conn, rows, actor)
+                continue
+            data = csv_bytes(rows)
+            with copy_writes(models):
+                seconds[label] += ours_seconds(data, f"residents-{label}-{i}.csv", per_slice, actor)
+    total = per_slice * slices
+    raw = total / seconds["raw"]
+    csv_rate = total / seconds["csv"]
+    for label, models, suffix in VARIANTS:
+        if models is None:
+            continue
+        ours = total / seconds[label]
+        ratio = ours / raw
+        line(
+            f"import.{label} rows={total} ours={ours:.0f} rows/s raw_copy={raw:.0f} rows/s ratio={ratio:.1%} "
+            f"target>={TARGET:.0%} {verdict(ratio >= TARGET)}{suffix}"
+        )
+
+    x = scale.xlsx_rows
+    note(f"import: ledger_import of a {x}-row .xlsx, and the raw COPY of as many rows")
+    xlsx_seconds = ours_seconds(
+        xlsx_bytes(ledger_rows(building_codes=codes, rows=x, set_index=SET_XLSX)), "residents.xlsx", x, actor
+    )
+    raw_x = x / raw_seconds(raw_conn, ledger_rows(building_codes=codes, rows=x, set_index=SET_XLSX_RAW), actor)
+    xlsx = x / xlsx_seconds
+    ratio = xlsx / raw_x
+    line(
+        f"import.xlsx rows={x} ours={xlsx:.0f} rows/s csv={csv_rate:.0f} rows/s raw_copy={raw_x:.0f} rows/s "
+        f"ratio={ratio:.1%} target>={TARGET:.0%} {verdict(ratio >= TARGET)}"
+    )
