@@ -40,11 +40,6 @@ WHERE p.archived_at IS NULL AND ({{ranges}})
 ORDER BY {{order}}
 LIMIT {PAGE}
 """
-# Proposed for person_list: order by grid path, then id. PostgreSQL then walks the subtree's
-# nodes in path order and each node's persons by (grid_id, id), stopping after one page,
-# instead of walking all persons in id order and discarding those outside the subtree.
-PROPOSED_ORDER = ("grid__path", "id")
-PROPOSED_INDEX = "CREATE INDEX bench_person_current_grid_idx ON people_person (grid_id, id) WHERE archived_at IS NULL"
 
 COUNTS_SQL = """
 SELECT
@@ -70,16 +65,13 @@ def _fresh_scope(user: User) -> None:
     user._epigrid_role_paths = None
 
 
-def bench_list(label: str, user: User, runs: int, *, proposed: bool = False) -> None:
+def bench_list(label: str, user: User, runs: int) -> None:
     cursor = _raw_cursor()
-    order = "g.path, p.id" if proposed else "p.id"
+    order = "g.path, p.id"  # person_list's order: the subtree's grids in path order, then id
 
     def ours():
         _fresh_scope(user)
-        persons = person_list(user=user)
-        if proposed:
-            persons = persons.order_by(*PROPOSED_ORDER)
-        return list(persons[:PAGE])
+        return list(person_list(user=user)[:PAGE])
 
     def raw():
         cursor.execute(SCOPE_SQL, [user.pk])
@@ -98,11 +90,10 @@ def bench_list(label: str, user: User, runs: int, *, proposed: bool = False) -> 
         f"person_list.{label} rows={PAGE} runs={runs} ours_p50={ms(a.p50)} ours_p99={ms(a.p99)} "
         f"raw_p50={ms(b.p50)} raw_p99={ms(b.p99)} ratio={ratio:.2f}x "
         f"target<={LIST_RATIO:g}x,p50<{LIST_P50 * 1000:g}ms{'' if same else ' MISMATCH'} {verdict(ok)}"
-        + (" (proposed: person_list ordered by grid__path, id)" if proposed else "")
     )
 
 
-def bench_counts(label: str, node: GridNode, runs: int, *, proposed: bool = False) -> None:
+def bench_counts(label: str, node: GridNode, runs: int) -> None:
     cursor = _raw_cursor()
 
     def ours():
@@ -121,12 +112,11 @@ def bench_counts(label: str, node: GridNode, runs: int, *, proposed: bool = Fals
         f"subtree_counts.{label} persons={got[0]} households={got[1]} places={got[2]} staff={got[3]} runs={runs} "
         f"ours_p50={ms(a.p50)} ours_p99={ms(a.p99)} raw_p50={ms(b.p50)} raw_p99={ms(b.p99)} ratio={ratio:.2f}x "
         f"target<={COUNT_RATIO:g}x{'' if got == want else f' MISMATCH raw={want}'} {verdict(ok)}"
-        + (" (proposed: partial index people_person (grid_id, id) WHERE archived_at IS NULL)" if proposed else "")
     )
 
 
 def run(scale, raw_conn) -> None:
-    """raw_conn: an autocommit psycopg connection (for the proposed index and VACUUM)."""
+    """raw_conn: an autocommit psycopg connection."""
     # The last community's rows carry the highest ids: the worst case for a plan that walks
     # persons in id order and filters by grid.
     last = scale.communities
@@ -148,16 +138,3 @@ def run(scale, raw_conn) -> None:
     note("subtree_counts: the whole subdistrict")
     bench_counts("subdistrict", root, scale.count_runs_root)
 
-    # The same figures with the fixes proposed to the lead, measured in the same run.
-    for label, user in users:
-        note(f"person_list, proposed order: {label}")
-        bench_list(f"{label}.proposed", user, scale.list_runs, proposed=True)
-    note("subtree_counts, proposed partial index")
-    try:
-        raw_conn.execute(PROPOSED_INDEX)
-        raw_conn.execute("VACUUM ANALYZE people_person")
-        bench_counts("community.proposed", community, scale.count_runs, proposed=True)
-        bench_counts("subdistrict.proposed", root, scale.count_runs_root, proposed=True)
-    finally:
-        # The import figures are for the schema as it is.
-        raw_conn.execute("DROP INDEX IF EXISTS bench_person_current_grid_idx")
