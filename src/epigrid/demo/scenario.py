@@ -237,3 +237,19 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
                 readings.append(health.Reading(person.pk, value, at))
     health.temperature_reports_record(readings=readings, source="device", actor=logins["member9"], now=now)
     health.missed_slots_sweep(now=now)
+
+    # The compound's one entrance: a checkpoint, a pass per household, a guard on duty round the clock.
+    from epigrid.gates import services as gates
+
+    gate = gates.checkpoint_open(grid=node[GRID9], name="北门", actor=admin)
+    gates.passes_issue(grid=node[GRID9], actor=admin)
+    start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    for day in range(8):
+        gates.shift_create(
+            checkpoint=gate,
+            starts_at=start + dt.timedelta(days=day),
+            ends_at=start + dt.timedelta(days=day + 1),
+            leader=logins["guard"],
+            guards=[],
+            actor=admin,
+        )
