@@ -200,3 +200,16 @@ def test_twenty_simultaneous_scans_make_one_passage():
     for thread in threads:
         thread.join()
     assert errors == [] and Passage.objects.count() == 1
+
+
+def test_command_center_opens_and_closes_checkpoints_from_the_page(world):
+    client = Client()
+    client.force_login(world.users["secretary"])
+    assert client.post("/gates/", {"grid": "S-C-G2", "name": "南门"}).status_code == 302
+    checkpoint = world.nodes["S-C-G2"].checkpoints.get()
+    assert client.post("/gates/", {"close": checkpoint.pk}).status_code == 302
+    checkpoint.refresh_from_db()
+    assert not checkpoint.is_open
+    guard = Client()
+    guard.force_login(world.users["guard1"])
+    assert guard.post("/gates/", {"grid": "S-C-G1", "name": "东门"}).status_code == 403

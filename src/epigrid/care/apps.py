@@ -12,15 +12,16 @@ class CareConfig(AppConfig):
     def ready(self):
         from epigrid.health.sweeps import register_sweep
         from epigrid.health.views import TODAY_PANELS
-        from epigrid.people.selectors import register_household_panel
+        from epigrid.people.selectors import register_household_panel, register_person_panel
 
         from .services import schedules_reconcile, service_overdue_alerts, service_tasks_materialize
-        from .views import household_services_panel, today_services_panel
+        from .views import household_services_panel, person_services_panel, today_services_panel
 
         register_sweep("service_schedules", schedules_reconcile)
         register_sweep("service_tasks", service_tasks_materialize)
         register_sweep("service_overdue_alerts", service_overdue_alerts)
         register_household_panel(household_services_panel)
+        register_person_panel(person_services_panel)
         TODAY_PANELS.append(today_services_panel)
         register_action_labels(
             {

@@ -31,6 +31,11 @@ def household_services_panel(request, household):
     return "care/_household_panel.html", {"schedules": schedules + compound, "tasks": tasks, "now": timezone.now()}
 
 
+def person_services_panel(request, person):
+    """The person file shows the services their household received."""
+    return household_services_panel(request, person.household) if person.household_id else None
+
+
 def today_services_panel(request):
     now = timezone.now()
     tasks = list(

@@ -34,9 +34,22 @@ def _checkpoint(request, pk) -> Checkpoint:
 
 
 @login_required
+@domain_errors
 def checkpoint_list(request):
+    """The guard's checkpoints; the command center opens and closes them here."""
+    if request.method == "POST":
+        if request.POST.get("close", "").isdigit():
+            services.checkpoint_close(checkpoint=_checkpoint(request, request.POST["close"]), actor=request.user)
+        else:
+            grid = grid_node_get(user=request.user, code=request.POST.get("grid", ""))
+            services.checkpoint_open(grid=grid, name=request.POST.get("name", ""), actor=request.user)
+        return redirect("gates:list")
     checkpoints = Checkpoint.objects.visible_to(request.user).select_related("grid").order_by("grid__path", "name")
-    return render(request, "gates/list.html", {"checkpoints": checkpoints})
+    return render(
+        request,
+        "gates/list.html",
+        {"checkpoints": checkpoints, "can_manage": has_capability(request.user, Capability.MANAGE_CHECKPOINTS)},
+    )
 
 
 @login_required
