@@ -270,6 +270,64 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/alerts", no_role_status=200, out_of_scope_status=200),
     Endpoint("POST", "/api/v1/alerts/{alert}/acknowledge"),
     Endpoint("POST", "/api/v1/alerts/{alert}/resolve", body={"resolution": "已电话联系,复测正常"}),
+    # Checkpoints (北门 on 第1网格, its passes issued)
+    Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/checkpoints",
+        body={"grid": "{grid}", "name": "南门"},
+        in_scope_status=201,
+        in_scope_user="secretary",
+    ),
+    Endpoint("POST", "/api/v1/checkpoints/{checkpoint}/close", in_scope_user="secretary"),
+    Endpoint(
+        "POST",
+        "/api/v1/checkpoints/{checkpoint}/scan",
+        body={"number": "{pass_number}", "direction": "in", "temperature": 36.5},
+        in_scope_user="guard1",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/passages/batch",
+        body=lambda w: {
+            "checkpoint_id": w.extra["checkpoint"],
+            "passages": [
+                {"number": w.extra["pass_number"], "direction": "out", "at": _now_iso(), "client_id": str(uuid.uuid4())}
+            ],
+        },
+        in_scope_user="guard1",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/checkpoints/{checkpoint}/visitors",
+        body=lambda w: {
+            "name": "来访者",
+            "phone": "13800138000",
+            "id_number": make_id_number(),
+            "visiting_household_id": w.households["h1"].pk,
+            "reason": "送药",
+            "direction": "in",
+            "temperature": 36.4,
+        },
+        in_scope_status=201,
+        in_scope_user="guard1",
+    ),
+    Endpoint("POST", "/api/v1/households/passes", body={"grid": "{grid}"}, in_scope_user="head1"),
+    Endpoint("POST", "/api/v1/passes/{household_pass}/reissue", in_scope_user="head1"),
+    Endpoint("POST", "/api/v1/passes/{household_pass}/revoke", in_scope_user="head1"),
+    Endpoint("GET", "/api/v1/checkpoints/{checkpoint}/roster", in_scope_user="guard1"),
+    Endpoint(
+        "POST",
+        "/api/v1/checkpoints/{checkpoint}/shifts",
+        body=lambda w: {
+            "starts_at": _now_iso(),
+            "ends_at": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).isoformat(),
+            "leader": "guard1",
+            "guards": [],
+        },
+        in_scope_status=201,
+        in_scope_user="secretary",
+    ),
 ]
 
 
@@ -332,6 +390,12 @@ def world(world):
     )
     people_services.person_create(name="赵七", id_number=make_id_number(), household=household_c, actor=admin)
     assert Activation.objects.count() == 1
+    from epigrid.gates import services as gates
+    from epigrid.gates.models import HouseholdPass
+
+    checkpoint = gates.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", actor=admin)
+    gates.passes_issue(grid=world.nodes["S-C-G1"], actor=admin)
+    household_pass = HouseholdPass.objects.get(household=world.households["h1"], revoked_at__isnull=True)
     world.extra = {
         "activation": activation.pk,
         "task": activation.tasks.get(title="成立工作专班").pk,
@@ -345,6 +409,9 @@ def world(world):
         "alert": Alert.objects.get(kind="fever").pk,
         "person_b": p1b.pk,
         "ledger": "orders",
+        "checkpoint": checkpoint.pk,
+        "household_pass": household_pass.pk,
+        "pass_number": household_pass.number,
     }
     return world
 

@@ -11,6 +11,7 @@ from epigrid.accounts.api import router as accounts_router
 from epigrid.alerts.api import router as alerts_router
 from epigrid.control.api import router as control_router
 from epigrid.core.errors import DomainError, Forbidden, NotFound
+from epigrid.gates.api import router as gates_router
 from epigrid.grids.api import router as grids_router
 from epigrid.health.api import public_router as resident_router
 from epigrid.health.api import router as health_router
@@ -26,6 +27,8 @@ api = NinjaAPI(
 )
 api.add_router("", accounts_router)
 api.add_router("", grids_router)
+# Before people: its /households/{pk} would otherwise swallow POST /households/passes (405).
+api.add_router("", gates_router)
 api.add_router("", people_router)
 api.add_router("", control_router)
 api.add_router("", health_router)

@@ -217,9 +217,11 @@ def _open_checkpoint(checkpoint: Checkpoint, guard) -> None:
 
 
 def _codes(household) -> list[tuple[str, str]]:
-    from epigrid.health.selectors import health_code
+    from epigrid.health.selectors import health_codes
 
-    return [(p.name, health_code(p).colour) for p in Person.objects.current().filter(household=household)]
+    members = list(Person.objects.current().filter(household=household))
+    codes = health_codes(members)
+    return [(p.name, codes[p.pk].colour) for p in members]
 
 
 def gate_scan(
@@ -242,11 +244,11 @@ def gate_scan(
     household_pass = _find_pass(token=token, number=number)
     with transaction.atomic():
         HouseholdPass.objects.select_for_update().filter(pk=household_pass.pk).first()  # serialise scans of a pass
+        window = dt.timedelta(seconds=DOUBLE_SCAN_SECONDS)
+        # Either side of `now`: an offline phone's late passage is a repeat only of one near it.
         recent = (
             Passage.objects.filter(
-                household_pass=household_pass,
-                direction=direction,
-                at__gte=now - dt.timedelta(seconds=DOUBLE_SCAN_SECONDS),
+                household_pass=household_pass, direction=direction, at__gte=now - window, at__lte=now + window
             )
             .order_by("-at")
             .first()

@@ -74,18 +74,30 @@ class HealthCode:
 
 def health_code(person) -> HealthCode:
     """The person's code colour and why: every derivation names the facts it used."""
+    return health_codes([person])[person.pk]
+
+
+def health_codes(persons) -> dict[int, HealthCode]:
+    """Codes for several people in three queries (a household at a gate)."""
+    ids = [p.pk for p in persons]
+    facts: dict[int, list[str]] = {pk: [] for pk in ids}
+    for pk, status in (
+        Case.objects.filter(person_id__in=ids).exclude(status=CaseStatus.EXCLUDED).values_list("person_id", "status")
+    ):
+        facts[pk].append("case_confirmed" if status == CaseStatus.CONFIRMED else "case_suspected")
+    for pk, kind in ControlOrder.objects.open().filter(person_id__in=ids).values_list("person_id", "kind"):
+        facts[pk].append(kind)
+    for pk in set(
+        KeyPerson.objects.filter(
+            person_id__in=ids, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
+        ).values_list("person_id", flat=True)
+    ):
+        facts[pk].append("key_person_pending")
+    return {pk: _derive(person_facts) for pk, person_facts in facts.items()}
+
+
+def _derive(facts: list[str]) -> HealthCode:
     rules = {**DEFAULT_RULES, **getattr(settings, "HEALTH_CODE_RULES", {})}
-    facts = []
-    case = Case.objects.filter(person=person).exclude(status=CaseStatus.EXCLUDED).first()
-    if case:
-        facts.append("case_confirmed" if case.status == CaseStatus.CONFIRMED else "case_suspected")
-    order = ControlOrder.objects.open().filter(person=person).first()
-    if order:
-        facts.append(order.kind)
-    if KeyPerson.objects.filter(
-        person=person, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
-    ).exists():
-        facts.append("key_person_pending")
     colour, reasons = CodeColour.GREEN, []
     for fact in facts:
         fact_colour = rules.get(fact, CodeColour.GREEN)

@@ -1,0 +1,237 @@
+"""Gate scans over HTTP (issue: checkpoints): 50 guards' phones scanning at once against a real
+server (gunicorn, 4 workers) on loopback. POST /api/v1/checkpoints/{id}/scan with typed pass
+numbers, alternating in and out, 36.5 °C; p50/p99 and throughput, against the same number of raw
+INSERTs of a passage row from 50 psycopg connections (the floor).
+
+Small mode sends 500 scans, full 5,000; either stops after 120 s.
+"""
+
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+from django.utils import timezone
+
+from epigrid.accounts.models import User
+from epigrid.accounts.services import api_token_issue
+from epigrid.gates import services
+from epigrid.gates.models import HouseholdPass, Passage
+from epigrid.grids.models import GridNode
+
+from .city import ROOT_CODE, grid_code
+from .report import Samples, line, ms, note, verdict
+
+REQUESTS = {"small": 500, "full": 5_000}
+CONCURRENCY = 50
+WORKERS = 4
+DEADLINE_SECONDS = 120.0
+WARMUP = 40  # first requests of each worker (imports, connections): not counted
+ALONE = 50  # sequential scans, for context
+TARGET_P99 = 0.100
+
+RAW_INSERT = """
+INSERT INTO gates_passage (checkpoint_id, grid_id, household_pass_id, visitor_id, direction, temperature, verdict,
+                           reason, guard_id, at)
+VALUES (%(checkpoint)s, %(grid)s, %(household_pass)s, NULL, %(direction)s, 36.5, 'allowed', '', %(guard)s, now())
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(port: int, log) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    return subprocess.Popen(  # noqa: S603 - our own gunicorn, fixed arguments
+        [str(gunicorn), "epigrid.config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(WORKERS), "--log-level", "warning"],
+        env=dict(os.environ),  # DATABASE_URL of the bench database, set by setup_django
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+def _request(port: int, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {token}", "Host": "127.0.0.1"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _wait_ready(server: subprocess.Popen, port: int, token: str, log) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            break
+        try:
+            status, _body = _request(port, "GET", "/api/v1/checkpoints", token)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    log.seek(0)
+    raise SystemExit(f"bench gates: gunicorn did not answer on port {port}:\n{log.read().decode()[-2000:]}")
+
+
+def _hammer(count: int, deadline: float, one) -> tuple[Samples, int, int, float]:
+    """Run `one(i)` count times from CONCURRENCY threads; (latencies, errors, done, wall seconds)."""
+    samples, lock = Samples(), threading.Lock()
+    state = {"next": 0, "errors": 0}
+
+    def worker():
+        while True:
+            with lock:
+                i = state["next"]
+                if i >= count or time.monotonic() > deadline:
+                    return
+                state["next"] += 1
+            start = time.perf_counter()
+            try:
+                ok = one(i)
+            except Exception:  # any failure is an error of the figure
+                ok = False
+            seconds = time.perf_counter() - start
+            with lock:
+                samples.seconds.append(seconds)
+                if not ok:
+                    state["errors"] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return samples, state["errors"], len(samples.seconds), time.perf_counter() - start
+
+
+def _raw_inserts(url: str, count: int, rows: list[dict]) -> tuple[int, float]:
+    """The floor: `count` single-row INSERTs from CONCURRENCY autocommit connections."""
+    conns = [psycopg.connect(url, autocommit=True) for _ in range(CONCURRENCY)]
+    local = threading.local()
+    pool, lock = list(conns), threading.Lock()
+
+    def one(i):
+        if not hasattr(local, "conn"):
+            with lock:
+                local.conn = pool.pop()
+        local.conn.execute(RAW_INSERT, rows[i % len(rows)])
+        return True
+
+    try:
+        _samples, errors, done, seconds = _hammer(count, time.monotonic() + DEADLINE_SECONDS, one)
+    finally:
+        for conn in conns:
+            conn.close()
+    return done - errors, seconds
+
+
+def run(scale, raw: psycopg.Connection) -> None:
+    count = REQUESTS[scale.name]
+    commander = User.objects.get(username=f"cmd-{ROOT_CODE}")
+    compound = GridNode.objects.get(code=grid_code(1, 1))
+    checkpoint = services.checkpoint_open(grid=compound, name="北门", actor=commander)
+    issued = services.passes_issue(grid=compound, actor=commander)
+    numbers = list(
+        HouseholdPass.objects.filter(grid__path__startswith=compound.path, revoked_at__isnull=True)
+        .order_by("number")
+        .values_list("number", flat=True)
+    )
+    token = api_token_issue(user=commander)
+    note(f"gates: checkpoint on {compound.code}, {issued} passes; {count} scans from {CONCURRENCY} threads")
+
+    port = _free_port()
+    with tempfile.TemporaryFile() as log:
+        server = _start_server(port, log)
+        try:
+            _wait_ready(server, port, token, log)
+            path = f"/api/v1/checkpoints/{checkpoint.pk}/scan"
+            rng = random.Random(20200206)
+            picks = [rng.choice(numbers) for _ in range(count + WARMUP + ALONE)]
+            statuses: dict[int, int] = {}
+            status_lock = threading.Lock()
+
+            def scan(i: int) -> bool:
+                body = {"number": picks[i], "direction": "in" if i % 2 == 0 else "out", "temperature": 36.5}
+                status, _body = _request(port, "POST", path, token, body)
+                with status_lock:
+                    statuses[status] = statuses.get(status, 0) + 1
+                return status == 200
+
+            for i in range(WARMUP):
+                scan(count + i)
+            # Context: one client alone (the server time of a scan, without queueing).
+            alone = Samples()
+            for i in range(ALONE):
+                start = time.perf_counter()
+                scan(count + WARMUP + i)
+                alone.seconds.append(time.perf_counter() - start)
+            note(f"gates: one client alone, {ALONE} scans: p50={ms(alone.p50)} p99={ms(alone.p99)}")
+            statuses.clear()
+            before = Passage.objects.count()
+            samples, errors, done, seconds = _hammer(count, time.monotonic() + DEADLINE_SECONDS, scan)
+            stored = Passage.objects.count() - before
+        finally:
+            _stop_server(server)
+            if server.returncode not in (0, -15):
+                log.seek(0)
+                note(f"gunicorn exited {server.returncode}: {log.read().decode()[-1000:]}")
+
+    # The floor: the same number of passage rows, inserted by hand.
+    guard = commander.pk
+    pass_rows = list(
+        HouseholdPass.objects.filter(number__in=numbers[:200], revoked_at__isnull=True).values_list("pk", flat=True)
+    )
+    rows = [
+        {
+            "checkpoint": checkpoint.pk,
+            "grid": compound.pk,
+            "household_pass": pass_rows[i % len(pass_rows)],
+            "direction": "in" if i % 2 == 0 else "out",
+            "guard": guard,
+        }
+        for i in range(count)
+    ]
+    raw_done, raw_seconds = _raw_inserts(os.environ["DATABASE_URL"], count, rows)  # the bench database
+    raw_rate = raw_done / raw_seconds
+
+    rate = done / seconds
+    ok = errors == 0 and done == count and samples.p99 < TARGET_P99
+    line(
+        f"gates.scan concurrency={CONCURRENCY} workers={WORKERS} requests={done} throughput={rate:.0f} req/s "
+        f"p50={ms(samples.p50)} p99={ms(samples.p99)} errors={errors} stored={stored} "
+        f"repeated={done - errors - stored} raw={raw_rate:.0f} inserts/s ratio={rate / raw_rate * 100:.1f}% "
+        f"target: p99<{TARGET_P99 * 1000:.0f}ms {verdict(ok)}"
+    )
+    if errors:
+        note(f"gates: statuses {dict(sorted(statuses.items()))}")
+    assert Passage.objects.filter(at__lte=timezone.now()).exists()
