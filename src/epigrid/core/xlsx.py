@@ -24,3 +24,13 @@ def write_ledger(*, sheet_name: str, headers: list[str], rows: Iterable[list], w
     book.close()
     out.seek(0)
     return out, count
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_response(out, filename: str):
+    """A ledger as a download."""
+    from django.http import FileResponse
+
+    return FileResponse(out, as_attachment=True, filename=filename, content_type=XLSX_TYPE)

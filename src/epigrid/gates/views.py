@@ -4,7 +4,7 @@ import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -17,7 +17,7 @@ from epigrid.accounts.permissions import has_capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
 from epigrid.core.views import domain_errors
-from epigrid.core.xlsx import write_ledger
+from epigrid.core.xlsx import write_ledger, xlsx_response
 from epigrid.grids.models import GridNode
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
@@ -263,9 +263,4 @@ def ledger(request):
         rows=data,
         wide={1, 4},
     )
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=f"进出登记台账-{timezone.localdate():%Y%m%d}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return xlsx_response(out, f"进出登记台账-{timezone.localdate():%Y%m%d}.xlsx")

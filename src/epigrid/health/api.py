@@ -8,6 +8,7 @@ from ninja.files import UploadedFile
 
 from epigrid.core.api import ERRORS, page
 from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
@@ -396,14 +397,8 @@ def policy_update(request, payload: PolicyOut):
     summary="Export 重点人员台账 (key_persons), 隔离台账 (orders), 体温台账 (temperatures), 核酸台账 (samples)",
 )
 def ledger_export(request, name: str, grid: str):
-    from django.http import FileResponse
 
     out, filename = ledgers.ledger_export(
         name=name, node=grid_node_get(user=request.user, code=grid), actor=request.user
     )
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=filename,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return xlsx_response(out, filename)

@@ -5,7 +5,7 @@ from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +20,7 @@ from epigrid.control.choices import OPEN_ORDER_STATUSES
 from epigrid.control.models import ControlOrder
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.views import domain_errors
+from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household
@@ -347,12 +348,7 @@ def consultation_create(request, case_pk):
 def ledger_export(request, name):
     node = grid_node_get(user=request.user, code=request.GET.get("grid", ""))
     out, filename = ledgers.ledger_export(name=name, node=node, actor=request.user)
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=filename,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return xlsx_response(out, filename)
 
 
 @login_required

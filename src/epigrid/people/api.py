@@ -1,11 +1,11 @@
 import datetime as dt
 
-from django.http import FileResponse
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.core.api import ERRORS, page
 from epigrid.core.models import ImportKind
+from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 
 from . import ledgers, selectors, services
@@ -277,9 +277,4 @@ def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
 def ledger_export(request, kind: ImportKind, grid: str):
     node = grid_node_get(user=request.user, code=grid)
     out, name = ledgers.ledger_export(kind=kind.value, node=node, actor=request.user)
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=name,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return xlsx_response(out, name)

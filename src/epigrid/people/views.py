@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -10,6 +9,7 @@ from epigrid.accounts.models import GridAssignment
 from epigrid.accounts.permissions import has_capability
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.views import domain_errors, paginate
+from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 
 from . import ledgers, selectors, services
@@ -166,12 +166,7 @@ def ledger_import(request):
 def ledger_export(request, kind):
     node = grid_node_get(user=request.user, code=request.GET.get("grid", ""))
     out, name = ledgers.ledger_export(kind=kind, node=node, actor=request.user)
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=name,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return xlsx_response(out, name)
 
 
 @login_required

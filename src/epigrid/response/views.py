@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,7 +11,7 @@ from epigrid.control.choices import OrderKind
 from epigrid.core.errors import DomainError
 from epigrid.core.models import AuditEvent
 from epigrid.core.views import domain_errors
-from epigrid.core.xlsx import write_ledger
+from epigrid.core.xlsx import write_ledger, xlsx_response
 from epigrid.people import selectors as people_selectors
 
 from . import selectors, services
@@ -145,12 +144,7 @@ def timeline_export(request, pk):
     out, _count = write_ledger(
         sheet_name="应急处置时间线", headers=["时间", "人员", "动作", "对象", "编号", "内容"], rows=rows
     )
-    return FileResponse(
-        out,
-        as_attachment=True,
-        filename=f"应急处置-{activation.grid.code}-{activation.pk}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return xlsx_response(out, f"应急处置-{activation.grid.code}-{activation.pk}.xlsx")
 
 
 @login_required
