@@ -172,7 +172,7 @@ def test_gate_page_answers_at_once(world, gate):
     assert outsider.get(f"/gates/{gate.pk}/").status_code == 404
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_twenty_simultaneous_scans_make_one_passage():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL")

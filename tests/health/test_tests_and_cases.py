@@ -146,7 +146,7 @@ def test_health_code_rules_are_configurable(world, settings):
     assert health_code(person).colour == CodeColour.RED
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_resends_store_each_reading_once():
     """Five devices resend the same batch at the same moment: each reading is stored once."""
     if connection.vendor != "postgresql":

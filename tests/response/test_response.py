@@ -155,7 +155,7 @@ def _replay(world, events, exposures, now):
         transaction.savepoint_rollback(sid)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_confirmations_at_once_make_one_activation():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL")
