@@ -2,7 +2,8 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.core.errors import Forbidden
+from epigrid.core.errors import Forbidden, NotFound
+from epigrid.core.scoping import path_visible
 
 from .choices import ROLE_CAPABILITIES
 
@@ -34,3 +35,11 @@ def require_capability(user, capability: str, path: str | None = None) -> None:
 
 def user_roles(user) -> list[str]:
     return sorted({role for _path, role in _role_paths(user)}) if user.is_authenticated else []
+
+
+def require_here(actor, capability: str, path: str) -> None:
+    """The check every write starts with: outside the actor's subtree is "not found" (never say
+    it exists), inside it the role must grant the capability."""
+    if not path_visible(actor, path):
+        raise NotFound("not_found", _("Not found."))
+    require_capability(actor, capability, path)

@@ -12,10 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import require_capability
+from epigrid.accounts.permissions import require_capability, require_here
 from epigrid.core import audit
-from epigrid.core.errors import Conflict, DomainError, NotFound
-from epigrid.core.scoping import path_visible
+from epigrid.core.errors import Conflict, DomainError
 from epigrid.core.validators import PROVINCE_CODES, region_name
 from epigrid.people.models import Household, Person
 
@@ -31,13 +30,6 @@ from .choices import (
     TravelMode,
 )
 from .models import ControlOrder, ControlRule, HouseholdTeam, KeyPerson, RiskArea, TeamMember, Tip
-
-
-def _require(actor, capability: str, path: str) -> None:
-    if not path_visible(actor, path):
-        raise NotFound("not_found", _("Not found."))
-    require_capability(actor, capability, path)
-
 
 # ---------------------------------------------------------------- risk areas
 
@@ -102,7 +94,7 @@ def tip_create(
         raise DomainError("persons_required", _("Name at least one person."), field="persons")
     grid = persons[0].grid
     for person in persons:
-        _require(actor, Capability.INTAKE, person.grid.path)
+        require_here(actor, Capability.INTAKE, person.grid.path)
     origin_code = clean_region_code(origin_code)
     if travel_mode not in TravelMode.values:
         raise DomainError("travel_mode", _("Unknown way of travel."), field="travel_mode")
@@ -186,14 +178,14 @@ def _key_person_move(*, key_person: KeyPerson, target: str, actor, assessment: s
 
 
 def key_person_assess(*, key_person: KeyPerson, assessment: str, actor) -> KeyPerson:
-    _require(actor, Capability.INTAKE, key_person.grid.path)
+    require_here(actor, Capability.INTAKE, key_person.grid.path)
     if not (assessment or "").strip():
         raise DomainError("assessment_required", _("Write the assessment."), field="assessment")
     return _key_person_move(key_person=key_person, target=KeyPersonStatus.ASSESSED, actor=actor, assessment=assessment)
 
 
 def key_person_close(*, key_person: KeyPerson, actor) -> KeyPerson:
-    _require(actor, Capability.INTAKE, key_person.grid.path)
+    require_here(actor, Capability.INTAKE, key_person.grid.path)
     return _key_person_move(key_person=key_person, target=KeyPersonStatus.CLOSED, actor=actor)
 
 
@@ -259,7 +251,7 @@ def control_order_start(
     key_person: KeyPerson | None = None,
     actor,
 ) -> ControlOrder:
-    _require(actor, Capability.MANAGE_ORDERS, person.grid.path)
+    require_here(actor, Capability.MANAGE_ORDERS, person.grid.path)
     if kind not in OrderKind.values:
         raise DomainError("order_kind", _("Unknown control measure."), field="kind")
     if reason not in OrderReason.values:
@@ -370,7 +362,7 @@ def _order_move(*, order: ControlOrder, target: str, actor, changes: dict | None
 
 def control_order_change_period(*, order: ControlOrder, days: int, reason_text: str, actor) -> ControlOrder:
     """Extend or shorten an open order (with the reason why)."""
-    _require(actor, Capability.MANAGE_ORDERS, order.grid.path)
+    require_here(actor, Capability.MANAGE_ORDERS, order.grid.path)
     if order.status not in (OrderStatus.ACTIVE, OrderStatus.RELEASE_PROPOSED):
         raise DomainError("order_closed", _("This order is no longer in force."))
     if not (reason_text or "").strip():
@@ -403,7 +395,7 @@ def control_order_transfer(
 ) -> ControlOrder:
     """Move a person to another measure (home quarantine → hospital isolation on a positive test);
     the new order links back to the old one, so the history is carried."""
-    _require(actor, Capability.MANAGE_ORDERS, order.grid.path)
+    require_here(actor, Capability.MANAGE_ORDERS, order.grid.path)
     at = at or timezone.now()
     if kind in SITE_KINDS and not site.strip():
         raise DomainError("site_required", _("Name the quarantine site or hospital."), field="site")
@@ -499,7 +491,7 @@ def control_order_release(
     *, order: ControlOrder, actor, early_reason: str = "", at: dt.datetime | None = None
 ) -> ControlOrder:
     """解除隔离: approve a proposed release (or, with a reason, release early)."""
-    _require(actor, Capability.APPROVE_RELEASE, order.grid.path)
+    require_here(actor, Capability.APPROVE_RELEASE, order.grid.path)
     if order.status == OrderStatus.ACTIVE and not early_reason.strip():
         raise DomainError(
             "release_not_proposed", _("The release is not proposed yet: the period or a condition is not met.")
@@ -519,7 +511,7 @@ def control_order_release(
 
 
 def team_member_add(*, household: Household, user, role: str, actor) -> TeamMember:
-    _require(actor, Capability.MANAGE_TEAMS, household.grid.path)
+    require_here(actor, Capability.MANAGE_TEAMS, household.grid.path)
     if role not in TeamRole.values:
         raise DomainError("team_role", _("Unknown team role."), field="role")
     with transaction.atomic():
@@ -540,7 +532,7 @@ def team_member_add(*, household: Household, user, role: str, actor) -> TeamMemb
 
 def team_member_end(*, member: TeamMember, actor) -> TeamMember:
     household = member.team.household
-    _require(actor, Capability.MANAGE_TEAMS, household.grid.path)
+    require_here(actor, Capability.MANAGE_TEAMS, household.grid.path)
     with transaction.atomic():
         locked = TeamMember.objects.select_for_update().get(pk=member.pk)
         if locked.ended_at:

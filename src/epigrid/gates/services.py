@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import require_capability
+from epigrid.accounts.permissions import require_here
 from epigrid.alerts.choices import AlertKind, Severity
 from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
@@ -37,12 +37,6 @@ DOUBLE_SCAN_SECONDS = 60
 EXIT_SUSPENSIONS = []
 
 
-def _require(actor, capability: str, path: str) -> None:
-    if not path_visible(actor, path):
-        raise NotFound("not_found", _("Not found."))
-    require_capability(actor, capability, path)
-
-
 def _compound_path(path: str) -> str:
     return path[: 3 * STEP]
 
@@ -51,7 +45,7 @@ def _compound_path(path: str) -> str:
 
 
 def checkpoint_open(*, grid, name: str, actor) -> Checkpoint:
-    _require(actor, Capability.MANAGE_CHECKPOINTS, grid.path)
+    require_here(actor, Capability.MANAGE_CHECKPOINTS, grid.path)
     if grid.level != GridLevel.GRID:
         raise DomainError("checkpoint_grid", _("A checkpoint belongs to a compound grid."), field="grid")
     name = (name or "").strip()
@@ -68,7 +62,7 @@ def checkpoint_open(*, grid, name: str, actor) -> Checkpoint:
 
 
 def checkpoint_close(*, checkpoint: Checkpoint, actor) -> Checkpoint:
-    _require(actor, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
+    require_here(actor, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
     with transaction.atomic():
         locked = Checkpoint.objects.select_for_update().get(pk=checkpoint.pk)
         if not locked.is_open:
@@ -89,7 +83,7 @@ def _token() -> tuple[str, str, bytes]:
 
 def passes_issue(*, grid, actor) -> int:
     """A numbered pass for every household of a compound that has none (bulk, idempotent)."""
-    _require(actor, Capability.ISSUE_PASSES, grid.path)
+    require_here(actor, Capability.ISSUE_PASSES, grid.path)
     compound = grid if grid.depth <= 3 else grid.__class__.objects.get(path=_compound_path(grid.path))
     with transaction.atomic():
         compound.__class__.objects.select_for_update().filter(pk=compound.pk).first()  # one issuer at a time
@@ -129,7 +123,7 @@ def passes_issue(*, grid, actor) -> int:
 
 def pass_reissue(*, household_pass: HouseholdPass, actor) -> HouseholdPass:
     """Same number, new token: the old card stops working."""
-    _require(actor, Capability.ISSUE_PASSES, household_pass.grid.path)
+    require_here(actor, Capability.ISSUE_PASSES, household_pass.grid.path)
     with transaction.atomic():
         old = HouseholdPass.objects.select_for_update().get(pk=household_pass.pk)
         if old.revoked_at is None:
@@ -156,7 +150,7 @@ def pass_reissue(*, household_pass: HouseholdPass, actor) -> HouseholdPass:
 
 
 def pass_revoke(*, household_pass: HouseholdPass, actor) -> HouseholdPass:
-    _require(actor, Capability.ISSUE_PASSES, household_pass.grid.path)
+    require_here(actor, Capability.ISSUE_PASSES, household_pass.grid.path)
     with transaction.atomic():
         locked = HouseholdPass.objects.select_for_update().get(pk=household_pass.pk)
         if locked.revoked_at is None:
@@ -211,7 +205,7 @@ def _exit_suspension(household) -> str | None:
 
 
 def _open_checkpoint(checkpoint: Checkpoint, guard) -> None:
-    _require(guard, Capability.GUARD_GATE, checkpoint.grid.path)
+    require_here(guard, Capability.GUARD_GATE, checkpoint.grid.path)
     if not checkpoint.is_open:
         raise DomainError("checkpoint_closed", RefusalReason.CHECKPOINT_CLOSED.label)
 
@@ -368,7 +362,7 @@ def visitor_register(
 def shift_create(
     *, checkpoint: Checkpoint, starts_at: dt.datetime, ends_at: dt.datetime, leader, guards, actor
 ) -> Shift:
-    _require(actor, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
+    require_here(actor, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
     if ends_at <= starts_at or ends_at - starts_at > dt.timedelta(hours=24):
         raise DomainError("shift_times", _("A shift ends after it starts and lasts at most 24 hours."), field="ends_at")
     with transaction.atomic():

@@ -6,11 +6,10 @@ from django.utils.translation import gettext_lazy as _
 from stdnum.cn import uscc
 
 from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import require_capability
+from epigrid.accounts.permissions import require_here
 from epigrid.core import audit
 from epigrid.core.crypto import seal
 from epigrid.core.errors import Conflict, DomainError, NotFound
-from epigrid.core.scoping import path_visible
 from epigrid.core.validators import parse_phone
 
 from .choices import CHILD_LEVELS, GridLevel, PlaceKind, ThematicCategory
@@ -18,12 +17,6 @@ from .models import GridNode, Place
 
 MANAGE_GRIDS = Capability.MANAGE_GRIDS
 EDIT_PEOPLE = Capability.EDIT_PEOPLE
-
-
-def _require(actor, capability: str, path: str) -> None:
-    if not path_visible(actor, path):
-        raise NotFound("grid_not_found", _("No such grid."))
-    require_capability(actor, capability, path)
 
 
 def grid_node_create(
@@ -35,7 +28,7 @@ def grid_node_create(
         if not getattr(actor, "is_superuser", False):
             raise NotFound("grid_not_found", _("No such grid."))
     else:
-        _require(actor, MANAGE_GRIDS, parent.path)
+        require_here(actor, MANAGE_GRIDS, parent.path)
     if level not in CHILD_LEVELS.get(parent.level if parent else None, set()):
         raise DomainError("grid_level", _("A node of this level cannot be placed here."), field="level")
     if level == GridLevel.THEMATIC and category not in ThematicCategory.values:
@@ -88,7 +81,7 @@ def place_create(
     contact_phone: str = "",
     actor,
 ) -> Place:
-    _require(actor, EDIT_PEOPLE, grid.path)
+    require_here(actor, EDIT_PEOPLE, grid.path)
     credit_code, phone = clean_place_fields(
         name=name,
         kind=kind,
@@ -137,9 +130,9 @@ def place_update(*, place: Place, actor, **changes) -> Place:
     unknown = set(changes) - allowed
     if unknown:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
-    _require(actor, EDIT_PEOPLE, place.grid.path)
+    require_here(actor, EDIT_PEOPLE, place.grid.path)
     if "grid" in changes:
-        _require(actor, EDIT_PEOPLE, changes["grid"].path)
+        require_here(actor, EDIT_PEOPLE, changes["grid"].path)
     with transaction.atomic():
         locked = Place.objects.select_for_update(of=("self",)).select_related("grid", "thematic_grid").get(pk=place.pk)
         before = _place_state(locked)
@@ -174,7 +167,7 @@ def place_update(*, place: Place, actor, **changes) -> Place:
 
 
 def place_archive(*, place: Place, actor) -> Place:
-    _require(actor, EDIT_PEOPLE, place.grid.path)
+    require_here(actor, EDIT_PEOPLE, place.grid.path)
     with transaction.atomic():
         locked = Place.objects.select_for_update().get(pk=place.pk)
         if locked.archived_at:

@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -20,10 +20,7 @@ def negative_test_condition(orders):
     negative = Sample.objects.filter(
         person=OuterRef("person"), result=SampleResult.NEGATIVE, sampled_at__gte=OuterRef("starts_at")
     )
-    return orders.exclude(
-        requires_negative_test=True,
-        pk__in=orders.filter(requires_negative_test=True).exclude(Exists(negative)).values("pk"),
-    )
+    return orders.filter(Q(requires_negative_test=False) | Exists(negative))
 
 
 def temperature_timeline(person):

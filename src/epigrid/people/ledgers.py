@@ -164,6 +164,13 @@ class _Importer:
         self.errors: list[dict] = []
         self.error_count = 0
         self.grids: dict[str, GridNode | DomainError] = {}
+        self.nodes: dict[str, GridNode | None] = {}
+
+    def preload(self, chunk) -> None:
+        """The chunk's grid codes in one query, not one per code (a city file names thousands)."""
+        codes = {v.get(k, "").upper() for _, v in chunk for k in ("grid", "thematic_grid")} - set(self.nodes) - {""}
+        found = {n.code: n for n in GridNode.objects.filter(code__in=codes)}
+        self.nodes.update({code: found.get(code) for code in codes})
 
     def error(self, row_number: int, key: str | None, error: DomainError) -> None:
         self.error_count += 1
@@ -173,7 +180,11 @@ class _Importer:
     def grid(self, code: str, *, thematic: bool = False) -> GridNode:
         key = f"{'T' if thematic else 'G'}:{code.upper()}"
         if key not in self.grids:
-            node = GridNode.objects.filter(code=code.upper()).first()
+            node = (
+                self.nodes[code.upper()]
+                if code.upper() in self.nodes
+                else (GridNode.objects.filter(code=code.upper()).first())
+            )
             if node is None or not path_visible(self.actor, node.path):
                 result = DomainError("grid_unknown", _("Unknown grid code (or outside your area)."))
             elif not has_capability(self.actor, Capability.IMPORT_EXPORT, node.path):
@@ -203,9 +214,11 @@ class _Importer:
             chunk.append((row_number, values))
             count += 1
             if len(chunk) >= CHUNK:
+                self.preload(chunk)
                 self.process(chunk)
                 chunk = []
         if chunk:
+            self.preload(chunk)
             self.process(chunk)
         if count == 0:
             raise DomainError("file_empty", _("The file has no data rows."))
@@ -507,7 +520,7 @@ def _export_rows(kind: str, node: GridNode, reveal: bool):
         for p in persons.iterator(chunk_size=CHUNK):
             household = p.household
             yield [
-                (household.grid.code if household else p.grid.code) if household else p.grid.code,
+                household.grid.code if household else p.grid.code,
                 household.number if household else "",
                 household.address if household else "",
                 p.name,

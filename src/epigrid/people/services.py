@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
 
 from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import require_capability
+from epigrid.accounts.permissions import require_capability, require_here
 from epigrid.core import audit
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound
@@ -37,12 +37,6 @@ def name_pinyin(name: str) -> tuple[str, str]:
     """Full pinyin and initials, so "zhangsan" and "zs" both find 张三."""
     parts = [_char_pinyin(char) for char in name if not char.isspace()]
     return "".join(p[0] for p in parts), "".join(p[1] for p in parts)
-
-
-def _require_edit(actor, path: str) -> None:
-    if not path_visible(actor, path):
-        raise NotFound("grid_not_found", _("No such grid."))
-    require_capability(actor, Capability.EDIT_PEOPLE, path)
 
 
 @dataclass(frozen=True)
@@ -127,7 +121,7 @@ def person_create(
 ) -> Person:
     clean = clean_person_fields(name=name, id_number=id_number, phone=phone, relationship=relationship, note=note)
     grid = _resolve_grid(grid, household)
-    _require_edit(actor, grid.path)
+    require_here(actor, Capability.EDIT_PEOPLE, grid.path)
     row = person_row(clean)
     with transaction.atomic():
         if Person.objects.filter(id_number_hash=row["id_number_hash"]).exists():
@@ -158,7 +152,7 @@ def person_update(*, person: Person, actor, **changes) -> Person:
     unknown = set(changes) - PERSON_EDITABLE
     if unknown:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
-    _require_edit(actor, person.grid.path)
+    require_here(actor, Capability.EDIT_PEOPLE, person.grid.path)
     with transaction.atomic():
         locked = Person.objects.select_for_update(of=("self",)).select_related("grid", "household").get(pk=person.pk)
         if locked.archived_at:
@@ -168,7 +162,7 @@ def person_update(*, person: Person, actor, **changes) -> Person:
         grid = changes.get("grid") or (household.grid if "household" in changes and household else locked.grid)
         grid = _resolve_grid(grid, household)
         if grid.pk != locked.grid_id:
-            _require_edit(actor, grid.path)
+            require_here(actor, Capability.EDIT_PEOPLE, grid.path)
         phone = changes.get("phone", "keep")
         clean = clean_person_fields(
             name=changes.get("name", locked.name),
@@ -207,7 +201,7 @@ def person_update(*, person: Person, actor, **changes) -> Person:
 
 def person_archive(*, person: Person, reason: str, actor) -> Person:
     """Close a file (moved away, deceased, duplicate): the file stays, it leaves the lists."""
-    _require_edit(actor, person.grid.path)
+    require_here(actor, Capability.EDIT_PEOPLE, person.grid.path)
     if not (reason or "").strip():
         raise DomainError("reason_required", _("Give the reason."), field="reason")
     with transaction.atomic():
@@ -248,7 +242,7 @@ def _household_state(household: Household) -> dict:
 
 def household_create(*, grid: GridNode, number: str, address: str, actor) -> Household:
     grid = _resolve_grid(grid, None)
-    _require_edit(actor, grid.path)
+    require_here(actor, Capability.EDIT_PEOPLE, grid.path)
     number, address = (number or "").strip(), (address or "").strip()
     if not number or not address:
         raise DomainError("household_required", _("A household needs a number and an address."), field="number")
@@ -272,13 +266,13 @@ def household_update(*, household: Household, actor, **changes) -> Household:
     unknown = set(changes) - {"number", "address", "grid"}
     if unknown:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
-    _require_edit(actor, household.grid.path)
+    require_here(actor, Capability.EDIT_PEOPLE, household.grid.path)
     with transaction.atomic():
         locked = Household.objects.select_for_update(of=("self",)).select_related("grid").get(pk=household.pk)
         before = _household_state(locked)
         if "grid" in changes:
             grid = _resolve_grid(changes["grid"], None)
-            _require_edit(actor, grid.path)
+            require_here(actor, Capability.EDIT_PEOPLE, grid.path)
             locked.grid = grid
         locked.number = (changes.get("number", locked.number) or "").strip()
         locked.address = (changes.get("address", locked.address) or "").strip()

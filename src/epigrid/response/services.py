@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Capability, Role
 from epigrid.accounts.models import GridAssignment
-from epigrid.accounts.permissions import require_capability
+from epigrid.accounts.permissions import require_capability, require_here
 from epigrid.alerts.choices import AlertKind, EscalationLevel
 from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control import services as control
@@ -42,12 +42,6 @@ DEFAULT_STEPS = [
     ("医疗网格心理疏导与健康防护", Role.MEDICAL_LIAISON, 24, Evidence.NOTE),
     ("每日报告", Role.GRID_HEAD, 24, Evidence.NOTE),
 ]
-
-
-def _require(actor, capability: str, path: str) -> None:
-    if not path_visible(actor, path):
-        raise NotFound("not_found", _("Not found."))
-    require_capability(actor, capability, path)
 
 
 # ---------------------------------------------------------------- plans
@@ -195,7 +189,7 @@ def on_case_confirmed(sender, case_id: int, actor_id: int | None = None, **kwarg
 
 
 def task_complete(*, task: Task, note: str = "", count: int | None = None, photo=None, actor) -> Task:
-    _require(actor, Capability.DO_TASKS, task.grid.path)
+    require_here(actor, Capability.DO_TASKS, task.grid.path)
     evidence = task.step.evidence
     if evidence == Evidence.COUNT and count is None:
         raise DomainError("evidence_count", _("This step needs a count."), field="count")
@@ -261,7 +255,7 @@ def exposure_record(
     setting: str = "other",
     actor,
 ) -> Exposure:
-    _require(actor, Capability.RECORD_EXPOSURES, contact.grid.path)
+    require_here(actor, Capability.RECORD_EXPOSURES, contact.grid.path)
     if not path_visible(actor, source.grid.path):
         raise NotFound("person_not_found", _("No such person."))
     if source.pk == contact.pk:
@@ -408,7 +402,7 @@ def _point_move(*, point: EpidemicPoint, target: str, actor, **fields) -> Epidem
 def point_update(*, point: EpidemicPoint, last_case_left_at=None, disinfected_at=None, actor) -> EpidemicPoint:
     """Record when the last case left and when terminal disinfection was done; the system then
     proposes the release time."""
-    _require(actor, Capability.DO_TASKS, point.grid.path)
+    require_here(actor, Capability.DO_TASKS, point.grid.path)
     if point.status == PointStatus.RELEASED:
         raise DomainError("point_released", _("This epidemic point is already released."))
     with transaction.atomic():
@@ -443,7 +437,7 @@ def points_propose_release(*, now: dt.datetime | None = None) -> int:
 
 def point_release(*, point: EpidemicPoint, actor, at: dt.datetime | None = None) -> EpidemicPoint:
     """The command center approves: closed management ends, and so do the orders tied to it."""
-    _require(actor, Capability.MANAGE_PLANS, point.grid.path)
+    require_here(actor, Capability.MANAGE_PLANS, point.grid.path)
     point = EpidemicPoint.objects.get(pk=point.pk)
     if point.status != PointStatus.RELEASE_PROPOSED:
         raise DomainError("point_not_proposed", _("The release is not proposed yet: the rule does not hold."))
