@@ -159,8 +159,8 @@ def run(scale, raw: psycopg.Connection) -> None:
     count = REQUESTS[scale.name]
     commander = User.objects.get(username=f"cmd-{ROOT_CODE}")
     compound = GridNode.objects.get(code=grid_code(1, 1))
-    checkpoint = services.checkpoint_open(grid=compound, name="北门", actor=commander)
-    issued = services.passes_issue(grid=compound, actor=commander)
+    checkpoint = services.checkpoint_open(grid=compound, name="北门", principal=commander)
+    issued = services.passes_issue(grid=compound, principal=commander)
     numbers = list(
         HouseholdPass.objects.filter(grid__path__startswith=compound.path, revoked_at__isnull=True)
         .order_by("number")

@@ -52,7 +52,7 @@ def _reserve_ids(conn: psycopg.Connection, table: str, n: int) -> list[int]:
     return [r[0] for r in rows]
 
 
-def prepare_raw(conn: psycopg.Connection, rows: list[LedgerRow], *, batch: ImportBatch, actor: User) -> RawTables:
+def prepare_raw(conn: psycopg.Connection, rows: list[LedgerRow], *, batch: ImportBatch, principal: User) -> RawTables:
     codes = sorted({r.grid for r in rows})
     grids = {code: (pk, path) for code, pk, path in conn.execute(
         "SELECT code, id, path FROM grids_gridnode WHERE code = ANY(%s)", [codes]
@@ -117,8 +117,8 @@ def prepare_raw(conn: psycopg.Connection, rows: list[LedgerRow], *, batch: Impor
         event = AuditEvent(
             id=next_id,
             occurred_at=now,
-            actor_id=actor.pk,
-            actor_label=actor.username,
+            actor_id=principal.pk,
+            actor_label=principal.username,
             action=entry.action,
             object_type=entry.object_type,
             object_id=entry.object_id,
@@ -150,20 +150,24 @@ def copy_raw(conn: psycopg.Connection, tables: RawTables) -> None:
         )
 
 
-def raw_seconds(conn: psycopg.Connection, rows: list[LedgerRow], actor: User) -> float:
+def raw_seconds(conn: psycopg.Connection, rows: list[LedgerRow], principal: User) -> float:
     batch = ImportBatch.objects.create(
-        kind=ImportKind.RESIDENTS, status=ImportStatus.COMMITTED, file_name="raw-copy", file_sha256="", created_by=actor
+        kind=ImportKind.RESIDENTS,
+        status=ImportStatus.COMMITTED,
+        file_name="raw-copy",
+        file_sha256="",
+        created_by=principal,
     )
-    tables = prepare_raw(conn, rows, batch=batch, actor=actor)
+    tables = prepare_raw(conn, rows, batch=batch, principal=principal)
     seconds, _ = timed(lambda: copy_raw(conn, tables))
     return seconds
 
 
-def ours_seconds(data: bytes, file_name: str, rows: int, actor: User) -> float:
+def ours_seconds(data: bytes, file_name: str, rows: int, principal: User) -> float:
     connection.close()  # each import starts on a fresh connection, like a request
-    actor = User.objects.get(pk=actor.pk)
+    principal = User.objects.get(pk=principal.pk)
     seconds, batch = timed(
-        lambda: ledger_import(data=data, file_name=file_name, kind=ImportKind.RESIDENTS, actor=actor)
+        lambda: ledger_import(data=data, file_name=file_name, kind=ImportKind.RESIDENTS, principal=principal)
     )
     if batch.row_count != rows or batch.status != ImportStatus.COMMITTED:
         raise RuntimeError(f"import of {file_name} wrote {batch.row_count} rows, expected {rows}")
@@ -178,13 +182,13 @@ FIRST_SET = 10  # ledger row sets 10… (each its own ID numbers and household n
 def run(scale, codes: list[str], raw_conn: psycopg.Connection) -> None:
     """The rows are cut into slices and the variants take turns on each slice (raw, ours, ours
     with COPY…, in rotating order), so a change in machine load hits every variant alike."""
-    actor = User.objects.get(username="cmd-BENCH")
+    principal = User.objects.get(username="cmd-BENCH")
     n, slices = scale.import_rows, scale.import_slices
     per_slice = n // slices
 
     note("import: warm-up (500 rows each side)")
-    ours_seconds(csv_bytes(ledger_rows(building_codes=codes, rows=500, set_index=SET_WARM)), "warm.csv", 500, actor)
-    raw_seconds(raw_conn, ledger_rows(building_codes=codes, rows=500, set_index=SET_WARM_RAW), actor)
+    ours_seconds(csv_bytes(ledger_rows(building_codes=codes, rows=500, set_index=SET_WARM)), "warm.csv", 500, principal)
+    raw_seconds(raw_conn, ledger_rows(building_codes=codes, rows=500, set_index=SET_WARM_RAW), principal)
 
     seconds = {label: 0.0 for label, _, _ in VARIANTS}
     set_index = FIRST_SET
@@ -195,9 +199,9 @@ def run(scale, codes: list[str], raw_conn: psycopg.Connection) -> None:
             set_index += 1
             note(f"import: slice {i + 1}/{slices}, {label}, {per_slice} rows")
             if models is None:
-                seconds[label] += raw_seconds(raw_conn, rows, actor)
+                seconds[label] += raw_seconds(raw_conn, rows, principal)
                 continue
-            seconds[label] += ours_seconds(csv_bytes(rows), f"residents-{label}-{i}.csv", per_slice, actor)
+            seconds[label] += ours_seconds(csv_bytes(rows), f"residents-{label}-{i}.csv", per_slice, principal)
     total = per_slice * slices
     raw = total / seconds["raw"]
     csv_rate = total / seconds["csv"]
@@ -214,9 +218,9 @@ def run(scale, codes: list[str], raw_conn: psycopg.Connection) -> None:
     x = scale.xlsx_rows
     note(f"import: ledger_import of a {x}-row .xlsx, and the raw COPY of as many rows")
     xlsx_seconds = ours_seconds(
-        xlsx_bytes(ledger_rows(building_codes=codes, rows=x, set_index=SET_XLSX)), "residents.xlsx", x, actor
+        xlsx_bytes(ledger_rows(building_codes=codes, rows=x, set_index=SET_XLSX)), "residents.xlsx", x, principal
     )
-    raw_x = x / raw_seconds(raw_conn, ledger_rows(building_codes=codes, rows=x, set_index=SET_XLSX_RAW), actor)
+    raw_x = x / raw_seconds(raw_conn, ledger_rows(building_codes=codes, rows=x, set_index=SET_XLSX_RAW), principal)
     xlsx = x / xlsx_seconds
     ratio = xlsx / raw_x
     line(

@@ -108,7 +108,7 @@ def run(scale, raw: psycopg.Connection) -> None:
     stored = 0
     for i in range(0, len(readings), BATCH):
         batch = [health.Reading(pid, value, at, uuid.uuid4()) for pid, value, at in readings[i : i + BATCH]]
-        stored += health.temperature_reports_record(readings=batch, source="device", actor=member, now=now).stored
+        stored += health.temperature_reports_record(readings=batch, source="device", principal=member, now=now).stored
     ours_seconds = time.perf_counter() - start
     ours_rate, raw_rate = len(readings) / ours_seconds, len(readings) / raw_seconds
     share = ours_rate / raw_rate

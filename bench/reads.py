@@ -10,7 +10,7 @@ from django.db import connection
 from epigrid.accounts.models import GridAssignment, User
 from epigrid.core.scoping import minimal_paths
 from epigrid.grids.models import GridNode, Place
-from epigrid.grids.selectors import subtree_counts
+from epigrid.oversight.selectors import subtree_counts
 from epigrid.people.models import Household, Person
 from epigrid.people.selectors import person_list
 

@@ -55,7 +55,7 @@ def build_world() -> World:
 
     def node(parent, code, level, **extra):
         w.nodes[code] = grid_services.grid_node_create(
-            parent=w.nodes.get(parent), code=code, name=f"{code} name", level=level, actor=admin, **extra
+            parent=w.nodes.get(parent), code=code, name=f"{code} name", level=level, principal=admin, **extra
         )
 
     node(None, "S", GridLevel.SUBDISTRICT)
@@ -69,7 +69,9 @@ def build_world() -> World:
     def assign(username, code, role, duties=()):
         user = w.users.get(username) or make_user(username)
         w.users[username] = user
-        account_services.grid_assignment_create(node=w.nodes[code], user=user, role=role, duties=duties, actor=admin)
+        account_services.grid_assignment_create(
+            node=w.nodes[code], user=user, role=role, duties=duties, principal=admin
+        )
 
     assign("commander", "S", Role.COMMANDER)
     assign("inspector", "S", Role.INSPECTOR)
@@ -87,7 +89,7 @@ def build_world() -> World:
 
     for key, code in (("h1", "S-C-G1-B1"), ("h2", "S-C-G2-B1")):
         w.households[key] = people_services.household_create(
-            grid=w.nodes[code], number="1-101", address=f"{code} 1-101", actor=admin
+            grid=w.nodes[code], number="1-101", address=f"{code} 1-101", principal=admin
         )
     w.persons["p1"] = people_services.person_create(
         name="张三",
@@ -95,16 +97,18 @@ def build_world() -> World:
         phone=make_phone(),
         household=w.households["h1"],
         relationship="head",
-        actor=admin,
+        principal=admin,
     )
     w.persons["p1b"] = people_services.person_create(
-        name="李四", id_number=make_id_number(), household=w.households["h1"], relationship="spouse", actor=admin
+        name="李四", id_number=make_id_number(), household=w.households["h1"], relationship="spouse", principal=admin
     )
     w.persons["p2"] = people_services.person_create(
-        name="王五", id_number=make_id_number(), phone=make_phone(), household=w.households["h2"], actor=admin
+        name="王五", id_number=make_id_number(), phone=make_phone(), household=w.households["h2"], principal=admin
     )
     w.places["clinic"] = grid_services.place_create(
-        name="卫生室", kind=PlaceKind.CLINIC, grid=w.nodes["S-C-G1"], thematic_grid=w.nodes["S-MED"], actor=admin
+        name="卫生室", kind=PlaceKind.CLINIC, grid=w.nodes["S-C-G1"], thematic_grid=w.nodes["S-MED"], principal=admin
     )
-    w.places["shop"] = grid_services.place_create(name="超市", kind=PlaceKind.SHOP, grid=w.nodes["S-C-G2"], actor=admin)
+    w.places["shop"] = grid_services.place_create(
+        name="超市", kind=PlaceKind.SHOP, grid=w.nodes["S-C-G2"], principal=admin
+    )
     return w

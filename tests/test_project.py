@@ -39,9 +39,9 @@ def test_production_refuses_to_start_without_secrets(tmp_path):
 def test_demo_is_the_reference_scenario(capsys):
     from epigrid.accounts.choices import Role
     from epigrid.accounts.models import GridAssignment
-    from epigrid.core.cli import SystemActor
+    from epigrid.accounts.permissions import operator_principal
     from epigrid.grids.models import GridNode
-    from epigrid.grids.selectors import coverage_audit
+    from epigrid.oversight.selectors import coverage_audit
 
     call_command("demo")
     out = capsys.readouterr().out
@@ -59,5 +59,5 @@ def test_demo_is_the_reference_scenario(capsys):
         "民生网格",
         "驻区单位网格",
     }
-    assert coverage_audit(user=SystemActor()).ok
+    assert coverage_audit(user=operator_principal()).ok
     call_command("audit", "verify")

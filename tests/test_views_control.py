@@ -34,13 +34,13 @@ def quarantined(world):
         kind="home_quarantine",
         reason="other",
         starts_at=timezone.now() - dt.timedelta(days=2),
-        actor=world.admin,
+        principal=world.admin,
     )
     return person
 
 
 def test_tip_intake_for_a_household(world, as_user):
-    control.risk_area_save(code="420600", actor=world.admin)
+    control.risk_area_save(code="420600", principal=world.admin)
     client = as_user("member1")
     url = f"/control/tips/new/?household={world.households['h1'].pk}"
     page = client.get(url)
@@ -129,7 +129,7 @@ def test_my_day_shows_slots_alerts_and_records(world, as_user, quarantined):
 
 
 def test_resident_link_page(world, as_user, quarantined):
-    token = health.resident_link_issue(person=quarantined, actor=world.users["member1"])
+    token = health.resident_link_issue(person=quarantined, principal=world.users["member1"])
     client = Client()
     page = client.get(f"/r/{token}/")
     assert page.status_code == 200 and 'data-testid="days-left"' in page.content.decode()
@@ -143,7 +143,7 @@ def test_resident_link_page(world, as_user, quarantined):
 
 
 def test_resident_api_and_no_account(world, quarantined):
-    token = health.resident_link_issue(person=quarantined, actor=world.users["member1"])
+    token = health.resident_link_issue(person=quarantined, principal=world.users["member1"])
     response = Client().post(f"/api/v1/resident/{token}/temperature", {"value": 37.8}, content_type="application/json")
     assert response.status_code == 200 and response.json()["fever"] is True
     assert response.json()["days_left"] == 12
@@ -195,16 +195,16 @@ def test_test_list_sampling_results_and_consultation(world, as_user, quarantined
 @pytest.mark.parametrize("name", ["key_persons", "orders", "temperatures", "samples"])
 def test_ledgers_export(world, as_user, quarantined, name):
     health.temperature_reports_record(
-        readings=[health.Reading(quarantined.pk, "36.5")], source="liaison", actor=world.admin
+        readings=[health.Reading(quarantined.pk, "36.5")], source="liaison", principal=world.admin
     )
-    health.sample_record(person=quarantined, specimen_number="L-1", sampled_at=timezone.now(), actor=world.admin)
+    health.sample_record(person=quarantined, specimen_number="L-1", sampled_at=timezone.now(), principal=world.admin)
     control.tip_create(
         persons=[quarantined],
         reported_at=timezone.now(),
         reporter="x",
         origin_code="420600",
         travel_mode="train",
-        actor=world.admin,
+        principal=world.admin,
     )
     response = as_user("staff").get(f"/health/ledgers/{name}/?grid=S-C")
     assert response.status_code == 200

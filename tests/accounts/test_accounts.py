@@ -78,31 +78,31 @@ def test_assignment_rules(world):
     node = world.nodes["S-C-G1"]
     with pytest.raises(DomainError):  # a building head belongs on a building
         services.grid_assignment_create(
-            node=node, user=world.users["norole"], role=Role.BUILDING_HEAD, actor=world.admin
+            node=node, user=world.users["norole"], role=Role.BUILDING_HEAD, principal=world.admin
         )
     with pytest.raises(DomainError):
         services.grid_assignment_create(
-            node=node, user=world.users["norole"], role=Role.GRID_MEMBER, duties=["cooking"], actor=world.admin
+            node=node, user=world.users["norole"], role=Role.GRID_MEMBER, duties=["cooking"], principal=world.admin
         )
     with pytest.raises(Conflict):
         services.grid_assignment_create(
-            node=node, user=world.users["member1"], role=Role.GRID_MEMBER, actor=world.admin
+            node=node, user=world.users["member1"], role=Role.GRID_MEMBER, principal=world.admin
         )
     with pytest.raises(Forbidden):  # a grid member does not assign staff
         services.grid_assignment_create(
-            node=node, user=world.users["norole"], role=Role.VOLUNTEER, actor=world.users["member1"]
+            node=node, user=world.users["norole"], role=Role.VOLUNTEER, principal=world.users["member1"]
         )
     assignment = services.grid_assignment_create(
         node=node,
         user=world.users["norole"],
         role=Role.GRID_MEMBER,
         duties=["party_building", "party_building", "work_safety"],
-        actor=world.users["head1"],
+        principal=world.users["head1"],
     )
     assert assignment.duties == ["party_building", "work_safety"]
-    services.grid_assignment_end(assignment=assignment, actor=world.users["head1"])
+    services.grid_assignment_end(assignment=assignment, principal=world.users["head1"])
     # Ended, not deleted, and the role can be given again.
     services.grid_assignment_create(
-        node=node, user=world.users["norole"], role=Role.GRID_MEMBER, actor=world.users["head1"]
+        node=node, user=world.users["norole"], role=Role.GRID_MEMBER, principal=world.users["head1"]
     )
     assert world.users["norole"].grid_assignments.count() == 2

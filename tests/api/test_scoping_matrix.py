@@ -350,51 +350,51 @@ def world(world):
         reporter="网格员",
         origin_code="420600",
         travel_mode="self_drive",
-        actor=admin,
+        principal=admin,
     )
     order = control.control_order_start(
         person=p1,
         kind="home_quarantine",
         reason="risk_area_arrival",
         starts_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
-        actor=admin,
+        principal=admin,
     )
     member = control.team_member_add(
-        household=world.households["h1"], user=world.users["member1"], role="liaison", actor=admin
+        household=world.households["h1"], user=world.users["member1"], role="liaison", principal=admin
     )
     test_list = health.test_list_create(
         name="建新街道核酸测试名单",
         test_date=dt.date(2020, 2, 1),
         grid=world.nodes["S-C-G1"],
         persons=world.persons["p1"].__class__.objects.filter(pk=p1.pk),
-        actor=admin,
+        principal=admin,
     )
-    health.sample_record(person=p1, specimen_number="MX-1", sampled_at=dt.datetime.now(dt.UTC), actor=admin)
-    health.sample_record(person=p1b, specimen_number="MX-2", sampled_at=dt.datetime.now(dt.UTC), actor=admin)
-    health.results_record(results=[health.ResultIn("MX-2", "positive", dt.datetime.now(dt.UTC))], actor=admin)
+    health.sample_record(person=p1, specimen_number="MX-1", sampled_at=dt.datetime.now(dt.UTC), principal=admin)
+    health.sample_record(person=p1b, specimen_number="MX-2", sampled_at=dt.datetime.now(dt.UTC), principal=admin)
+    health.results_record(results=[health.ResultIn("MX-2", "positive", dt.datetime.now(dt.UTC))], principal=admin)
     health.temperature_reports_record(
-        readings=[health.Reading(p1.pk, "38.2", dt.datetime.now(dt.UTC))], source="liaison", actor=admin
+        readings=[health.Reading(p1.pk, "38.2", dt.datetime.now(dt.UTC))], source="liaison", principal=admin
     )
     from epigrid.people import services as people_services
     from epigrid.response.models import Activation
     from tests.factories import make_id_number
 
     health.consultation_record(
-        case=p1b.case, held_at=dt.datetime.now(dt.UTC), experts="专家组", conclusion="confirmed", actor=admin
+        case=p1b.case, held_at=dt.datetime.now(dt.UTC), experts="专家组", conclusion="confirmed", principal=admin
     )
     from epigrid.response import services as response
 
     activation = response.plan_activate_for_case(case=p1b.case)
     household_c = people_services.household_create(
-        grid=world.nodes["S-C-G1-B1"], number="3-301", address="3单元301", actor=admin
+        grid=world.nodes["S-C-G1-B1"], number="3-301", address="3单元301", principal=admin
     )
-    people_services.person_create(name="赵七", id_number=make_id_number(), household=household_c, actor=admin)
+    people_services.person_create(name="赵七", id_number=make_id_number(), household=household_c, principal=admin)
     assert Activation.objects.count() == 1
     from epigrid.gates import services as gates
     from epigrid.gates.models import HouseholdPass
 
-    checkpoint = gates.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", actor=admin)
-    gates.passes_issue(grid=world.nodes["S-C-G1"], actor=admin)
+    checkpoint = gates.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=admin)
+    gates.passes_issue(grid=world.nodes["S-C-G1"], principal=admin)
     household_pass = HouseholdPass.objects.get(household=world.households["h1"], revoked_at__isnull=True)
     world.extra = {
         "activation": activation.pk,

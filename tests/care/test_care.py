@@ -73,10 +73,10 @@ def test_garbage_on_tuesday_thursday_saturday_at_local_time():
 
 def test_services_follow_home_quarantine(world):
     order = control.control_order_start(
-        person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin
+        person=world.persons["p1"], kind="home_quarantine", reason="other", principal=world.admin
     )
     control.team_member_add(
-        household=world.households["h1"], user=world.users["member1"], role="liaison", actor=world.admin
+        household=world.households["h1"], user=world.users["member1"], role="liaison", principal=world.admin
     )
     assert services.schedules_reconcile() == 3
     assert services.schedules_reconcile() == 0
@@ -85,25 +85,29 @@ def test_services_follow_home_quarantine(world):
     created = services.service_tasks_materialize()
     assert created >= 1 and services.service_tasks_materialize() == created  # reruns add nothing
     assert ServiceTask.objects.count() == created
-    control.control_order_release(order=order, early_reason="解除", actor=world.admin)
+    control.control_order_release(order=order, early_reason="解除", principal=world.admin)
     assert services.schedules_reconcile() == 3  # ended
     assert not ServiceSchedule.objects.filter(ended_at__isnull=True).exists()
 
 
 def test_overdue_services_alert_and_done_ones_do_not(world):
-    control.control_order_start(person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin)
+    control.control_order_start(
+        person=world.persons["p1"], kind="home_quarantine", reason="other", principal=world.admin
+    )
     services.schedules_reconcile(now=timezone.now() - dt.timedelta(days=2))
     services.service_tasks_materialize(now=timezone.now() - dt.timedelta(days=1), hours=24)
     task = ServiceTask.objects.order_by("due_at").first()
-    services.service_task_complete(task=task, note="已送菜", actor=world.users["member1"])
+    services.service_task_complete(task=task, note="已送菜", principal=world.users["member1"])
     late = ServiceTask.objects.filter(done_at__isnull=True, due_at__lt=timezone.now() - services.OVERDUE_AFTER).count()
     assert services.service_overdue_alerts() == late
     assert Alert.objects.filter(kind="service_overdue").count() == late
 
 
 def test_resident_requests_supplies_from_the_link(world):
-    control.control_order_start(person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin)
-    token = health.resident_link_issue(person=world.persons["p1"], actor=world.users["member1"])
+    control.control_order_start(
+        person=world.persons["p1"], kind="home_quarantine", reason="other", principal=world.admin
+    )
+    token = health.resident_link_issue(person=world.persons["p1"], principal=world.users["member1"])
     response = Client().post(f"/r/{token}/request/", {"text": "需要买药"})
     assert response.status_code == 302
     request = SupplyRequest.objects.get()

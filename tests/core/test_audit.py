@@ -48,9 +48,9 @@ def test_no_pii_in_audit_rows(world):
         id_number=(number := make_id_number()),
         phone="13912345678",
         household=world.households["h1"],
-        actor=world.admin,
+        principal=world.admin,
     )
-    people_services.person_update(person=person, phone="13987654321", actor=world.admin)
+    people_services.person_update(person=person, phone="13987654321", principal=world.admin)
     dump = str(list(AuditEvent.objects.values_list("changes", flat=True)))
     assert number not in dump and "13912345678" not in dump and "13987654321" not in dump
     update = AuditEvent.objects.get(action="person.update", object_id=str(person.pk))

@@ -26,7 +26,7 @@ def test_bulk_insert_matches_bulk_create(world):
 
 def test_audit_chain_written_by_copy_verifies(world):
     audit.record_many(
-        actor=world.admin,
+        principal=world.admin,
         entries=[audit.AuditEntry("x.test", "people.person", str(i), "", {"i": [None, i]}) for i in range(50)],
     )
     assert audit.verify().ok

@@ -13,8 +13,8 @@ from epigrid.gates.models import HouseholdPass, Passage
 
 @pytest.fixture
 def gate(world):
-    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", actor=world.users["secretary"])
-    services.passes_issue(grid=world.nodes["S-C-G1"], actor=world.users["head1"])
+    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.users["secretary"])
+    services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.users["head1"])
     return checkpoint
 
 
@@ -65,7 +65,9 @@ def test_a_resent_batch_stores_each_passage_once(world, gate):
 
 
 def test_a_refused_scan_says_why(world, gate):
-    control.control_order_start(person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin)
+    control.control_order_start(
+        person=world.persons["p1"], kind="home_quarantine", reason="other", principal=world.admin
+    )
     response = _post(world, "guard1", f"/checkpoints/{gate.pk}/scan", {"number": _number(world), "direction": "out"})
     assert response.status_code == 200, response.content
     data = response.json()

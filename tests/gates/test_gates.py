@@ -12,14 +12,14 @@ from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.gates import services
 from epigrid.gates.models import HouseholdPass, Passage
-from epigrid.grids.selectors import coverage_audit
+from epigrid.oversight.selectors import coverage_audit
 from tests.factories import make_id_number
 
 
 @pytest.fixture
 def gate(world):
-    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", actor=world.users["secretary"])
-    services.passes_issue(grid=world.nodes["S-C-G1"], actor=world.users["head1"])
+    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.users["secretary"])
+    services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.users["head1"])
     return checkpoint
 
 
@@ -33,7 +33,7 @@ def test_passes_are_numbered_and_issued_once(world, gate):
     token = unseal(p.token_sealed)
     # 18 random bytes, URL-safe: not the household id, not guessable from the number.
     assert len(token) >= 24 and not token.isdigit() and p.number not in token
-    assert services.passes_issue(grid=world.nodes["S-C-G1"], actor=world.users["head1"]) == 0
+    assert services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.users["head1"]) == 0
 
 
 def test_the_gate_decides(world, gate):
@@ -41,7 +41,9 @@ def test_the_gate_decides(world, gate):
     token = unseal(_pass(world).token_sealed)
     answer = services.gate_scan(checkpoint=gate, direction="out", temperature="36.5", token=token, guard=guard)
     assert answer.passage.verdict == "allowed"
-    control.control_order_start(person=world.persons["p1"], kind="home_quarantine", reason="other", actor=world.admin)
+    control.control_order_start(
+        person=world.persons["p1"], kind="home_quarantine", reason="other", principal=world.admin
+    )
     later = timezone.now() + dt.timedelta(minutes=2)
     refused = services.gate_scan(checkpoint=gate, direction="out", number="s-c-g1-0001", guard=guard, now=later)
     assert (refused.passage.verdict, refused.passage.reason) == ("refused", "quarantine")
@@ -66,7 +68,7 @@ def test_the_gate_decides(world, gate):
 def test_revoked_and_foreign_passes(world, gate):
     old = _pass(world)
     old_token = unseal(old.token_sealed)
-    new = services.pass_reissue(household_pass=old, actor=world.users["head1"])
+    new = services.pass_reissue(household_pass=old, principal=world.users["head1"])
     assert new.number == old.number
     guard = world.users["guard1"]
     assert services.gate_scan(checkpoint=gate, direction="in", token=old_token, guard=guard).passage.reason == "revoked"
@@ -74,7 +76,7 @@ def test_revoked_and_foreign_passes(world, gate):
         services.gate_scan(checkpoint=gate, direction="in", token=unseal(new.token_sealed), guard=guard).passage.verdict
         == "allowed"
     )
-    services.passes_issue(grid=world.nodes["S-C-G2"], actor=world.admin)
+    services.passes_issue(grid=world.nodes["S-C-G2"], principal=world.admin)
     foreign = unseal(_pass(world, "h2").token_sealed)
     assert (
         services.gate_scan(checkpoint=gate, direction="in", token=foreign, guard=guard).passage.reason
@@ -104,7 +106,7 @@ def test_closed_checkpoint_and_roles(world, gate):
     token = unseal(_pass(world).token_sealed)
     with pytest.raises(NotFound):
         services.gate_scan(checkpoint=gate, direction="in", token=token, guard=world.users["member2"])
-    services.checkpoint_close(checkpoint=gate, actor=world.users["secretary"])
+    services.checkpoint_close(checkpoint=gate, principal=world.users["secretary"])
     gate.refresh_from_db()
     with pytest.raises(DomainError):
         services.gate_scan(checkpoint=gate, direction="in", token=token, guard=world.users["guard1"])
@@ -144,7 +146,7 @@ def test_every_hour_needs_a_guard(world, gate):
             ends_at=start + dt.timedelta(days=day + 1),
             leader=world.users["guard1"],
             guards=[],
-            actor=world.users["secretary"],
+            principal=world.users["secretary"],
         )
     assert services.uncovered_hours(checkpoint=gate, start=timezone.now()) == []
     assert coverage_audit(user=world.users["commander"]).ok
@@ -179,8 +181,8 @@ def test_twenty_simultaneous_scans_make_one_passage():
     from tests.factories import build_world
 
     world = build_world()
-    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", actor=world.admin)
-    services.passes_issue(grid=world.nodes["S-C-G1"], actor=world.admin)
+    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.admin)
+    services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.admin)
     token = unseal(_pass(world).token_sealed)
     barrier, errors = threading.Barrier(20), []
 

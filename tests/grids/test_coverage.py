@@ -5,8 +5,9 @@ from django.core.management import call_command
 
 from epigrid.accounts import services as account_services
 from epigrid.accounts.choices import Role
-from epigrid.grids import selectors, services
+from epigrid.grids import services
 from epigrid.grids.choices import GridLevel, PlaceKind
+from epigrid.oversight import selectors
 from epigrid.people import services as people_services
 from tests.factories import make_id_number, make_user
 
@@ -21,14 +22,14 @@ def test_fully_staffed_world_has_no_gaps(world):
 def test_every_kind_of_gap_is_reported(world):
     admin = world.admin
     grid3 = services.grid_node_create(
-        parent=world.nodes["S-C"], code="S-C-G3", name="第3网格", level=GridLevel.GRID, actor=admin
+        parent=world.nodes["S-C"], code="S-C-G3", name="第3网格", level=GridLevel.GRID, principal=admin
     )
-    services.grid_node_create(parent=grid3, code="S-C-G3-B1", name="楼", level=GridLevel.BUILDING, actor=admin)
+    services.grid_node_create(parent=grid3, code="S-C-G3-B1", name="楼", level=GridLevel.BUILDING, principal=admin)
     household = people_services.household_create(
-        grid=world.nodes["S-C"], number="X1", address="社区直管户", actor=admin
+        grid=world.nodes["S-C"], number="X1", address="社区直管户", principal=admin
     )
-    people_services.person_create(name="无网格", id_number=make_id_number(), household=household, actor=admin)
-    services.place_create(name="社区门店", kind=PlaceKind.SHOP, grid=world.nodes["S-C"], actor=admin)
+    people_services.person_create(name="无网格", id_number=make_id_number(), household=household, principal=admin)
+    services.place_create(name="社区门店", kind=PlaceKind.SHOP, grid=world.nodes["S-C"], principal=admin)
     report = selectors.coverage_audit(user=world.users["commander"])
     assert report.gap_counts == {
         "place_not_in_leaf_grid": 1,
@@ -44,20 +45,20 @@ def test_every_kind_of_gap_is_reported(world):
 
     # Fixing the gaps clears them.
     member = make_user("member3")
-    account_services.grid_assignment_create(node=grid3, user=member, role=Role.GRID_MEMBER, actor=admin)
-    account_services.grid_assignment_create(node=grid3, user=member, role=Role.GRID_HEAD, actor=admin)
+    account_services.grid_assignment_create(node=grid3, user=member, role=Role.GRID_MEMBER, principal=admin)
+    account_services.grid_assignment_create(node=grid3, user=member, role=Role.GRID_HEAD, principal=admin)
     assert "grid_without_member" not in selectors.coverage_audit(user=world.users["commander"]).gap_counts
 
 
 def test_ending_an_assignment_opens_a_gap(world):
     assignment = world.users["bhead1"].grid_assignments.get()
-    account_services.grid_assignment_end(assignment=assignment, actor=world.admin)
+    account_services.grid_assignment_end(assignment=assignment, principal=world.admin)
     report = selectors.coverage_audit(user=world.users["commander"])
     assert report.gap_counts == {"building_without_head": 1}
 
 
 def test_coverage_is_scoped(world):
-    services.place_create(name="社区门店", kind=PlaceKind.SHOP, grid=world.nodes["S-C"], actor=world.admin)
+    services.place_create(name="社区门店", kind=PlaceKind.SHOP, grid=world.nodes["S-C"], principal=world.admin)
     assert selectors.coverage_audit(user=world.users["member1"]).ok  # the community-level gap is not theirs
     assert not selectors.coverage_audit(user=world.users["staff"]).ok
     assert selectors.coverage_audit(user=world.users["norole"]).ok is True  # sees nothing at all
@@ -65,7 +66,7 @@ def test_coverage_is_scoped(world):
 
 def test_staff_in_several_grids_is_an_overlap(world):
     account_services.grid_assignment_create(
-        node=world.nodes["S-C-G2"], user=world.users["member1"], role=Role.GRID_MEMBER, actor=world.admin
+        node=world.nodes["S-C-G2"], user=world.users["member1"], role=Role.GRID_MEMBER, principal=world.admin
     )
     report = selectors.coverage_audit(user=world.users["commander"])
     assert report.overlap_counts["staff_in_several_grids"] == 2
@@ -76,7 +77,7 @@ def test_cli_json_and_exit_code(world, capsys):
     call_command("coverage", "--json")
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True and data["gaps"] == []
-    services.place_create(name="社区门店", kind=PlaceKind.SHOP, grid=world.nodes["S-C"], actor=world.admin)
+    services.place_create(name="社区门店", kind=PlaceKind.SHOP, grid=world.nodes["S-C"], principal=world.admin)
     with pytest.raises(SystemExit) as excinfo:
         call_command("coverage", "--json")
     assert excinfo.value.code == 1
@@ -106,11 +107,13 @@ def test_tree_level_rules(world):
 
     with pytest.raises(DomainError):
         services.grid_node_create(
-            parent=world.nodes["S-C-G1-B1"], code="X", name="x", level=GridLevel.BUILDING, actor=world.admin
+            parent=world.nodes["S-C-G1-B1"], code="X", name="x", level=GridLevel.BUILDING, principal=world.admin
         )
     with pytest.raises(DomainError):
-        services.grid_node_create(parent=world.nodes["S"], code="X", name="x", level=GridLevel.GRID, actor=world.admin)
+        services.grid_node_create(
+            parent=world.nodes["S"], code="X", name="x", level=GridLevel.GRID, principal=world.admin
+        )
     with pytest.raises(Conflict):
         services.grid_node_create(
-            parent=world.nodes["S-C"], code="s-c-g1", name="x", level=GridLevel.GRID, actor=world.admin
+            parent=world.nodes["S-C"], code="s-c-g1", name="x", level=GridLevel.GRID, principal=world.admin
         )

@@ -87,7 +87,7 @@ def quarantined(world):
         kind=OrderKind.HOME_QUARANTINE,
         reason=OrderReason.OTHER,
         starts_at=at(2020, 1, 27, 0, 0),
-        actor=world.admin,
+        principal=world.admin,
     )
     return person
 
@@ -99,7 +99,7 @@ def test_batch_is_stored_once_however_often_it_is_sent(world, quarantined):
         Reading(quarantined.pk, "36.8", at(2020, 2, 1, 12, 1), uuid.uuid4()),
     ]
     results = [
-        services.temperature_reports_record(readings=batch, source="device", actor=world.users["member1"], now=now)
+        services.temperature_reports_record(readings=batch, source="device", principal=world.users["member1"], now=now)
         for _ in range(5)
     ]
     assert results[0].stored == 2 and all(r.stored == 0 and r.duplicates == 2 for r in results[1:])
@@ -118,7 +118,7 @@ def test_a_bad_row_refuses_the_batch(world, quarantined):
         Reading(quarantined.pk, "36.6", now + dt.timedelta(hours=1), uuid.uuid4()),
     ]
     with pytest.raises(RowErrors) as excinfo:
-        services.temperature_reports_record(readings=batch, source="device", actor=world.users["member1"], now=now)
+        services.temperature_reports_record(readings=batch, source="device", principal=world.users["member1"], now=now)
     assert [(r["index"], r["code"]) for r in excinfo.value.rows] == [
         (1, "temperature_comma"),
         (2, "person_not_found"),
@@ -129,19 +129,19 @@ def test_a_bad_row_refuses_the_batch(world, quarantined):
 
 def test_fever_raises_one_urgent_alert_for_the_liaison(world, quarantined):
     control.team_member_add(
-        household=quarantined.household, user=world.users["member1"], role="liaison", actor=world.admin
+        household=quarantined.household, user=world.users["member1"], role="liaison", principal=world.admin
     )
     reading = Reading(quarantined.pk, "37.3", at(2020, 2, 1, 8, 0), uuid.uuid4())
     for _ in range(2):
         services.temperature_reports_record(
-            readings=[reading], source="liaison", actor=world.users["member1"], now=at(2020, 2, 1, 8, 1)
+            readings=[reading], source="liaison", principal=world.users["member1"], now=at(2020, 2, 1, 8, 1)
         )
     alert = Alert.objects.get(kind=AlertKind.FEVER)
     assert alert.owner == world.users["member1"] and alert.severity == "urgent" and alert.person == quarantined
     services.temperature_reports_record(
         readings=[Reading(quarantined.pk, "37.2", at(2020, 2, 1, 12, 0))],
         source="liaison",
-        actor=world.users["member1"],
+        principal=world.users["member1"],
         now=at(2020, 2, 1, 12, 1),
     )
     assert Alert.objects.filter(kind=AlertKind.FEVER).count() == 1
@@ -153,7 +153,7 @@ def test_missed_slot_sweep_at_the_boundary(world, quarantined):
     services.temperature_reports_record(
         readings=[Reading(world.persons["p1"].pk, "36.5", at(2020, 2, 1, 9, 0))],
         source="liaison",
-        actor=world.users["member1"],
+        principal=world.users["member1"],
         now=at(2020, 2, 1, 9, 0),
     )
     control.control_order_start(
@@ -161,7 +161,7 @@ def test_missed_slot_sweep_at_the_boundary(world, quarantined):
         kind=OrderKind.HEALTH_MONITORING,
         reason=OrderReason.OTHER,
         starts_at=at(2020, 1, 30, 0, 0),
-        actor=world.admin,
+        principal=world.admin,
     )
     assert services.missed_slot_alerts_raise(day=dt.date(2020, 2, 1), slot=0, now=at(2020, 2, 1, 9, 31)) == 1
     assert services.missed_slot_alerts_raise(day=dt.date(2020, 2, 1), slot=0, now=at(2020, 2, 1, 9, 40)) == 0
@@ -183,14 +183,14 @@ def test_person_who_started_after_the_slot_is_not_missed(world):
         kind=OrderKind.HOME_QUARANTINE,
         reason=OrderReason.OTHER,
         starts_at=at(2020, 2, 1, 10, 0),
-        actor=world.admin,
+        principal=world.admin,
     )
     assert services.missed_slots_sweep(now=at(2020, 2, 1, 13, 31)) == 1  # 12:00 only, not 08:00
 
 
 def test_resident_link(world, quarantined):
-    token = services.resident_link_issue(person=quarantined, actor=world.users["member1"])
+    token = services.resident_link_issue(person=quarantined, principal=world.users["member1"])
     assert services.resident_link_person(token) == quarantined
-    new = services.resident_link_issue(person=quarantined, actor=world.users["member1"])
+    new = services.resident_link_issue(person=quarantined, principal=world.users["member1"])
     assert services.resident_link_person(token) is None and services.resident_link_person(new) == quarantined
     assert services.resident_link_token(person=quarantined) == new

@@ -21,7 +21,7 @@ T = dt.datetime(2020, 2, 4, 2, 0, tzinfo=dt.UTC)
 
 def test_test_list_from_a_selection(world):
     control.control_order_start(
-        person=world.persons["p1"], kind=OrderKind.HOME_QUARANTINE, reason=OrderReason.OTHER, actor=world.admin
+        person=world.persons["p1"], kind=OrderKind.HOME_QUARANTINE, reason=OrderReason.OTHER, principal=world.admin
     )
     under_control = Person.objects.filter(control_orders__status="active")
     test_list = services.test_list_create(
@@ -29,7 +29,7 @@ def test_test_list_from_a_selection(world):
         test_date=dt.date(2020, 2, 1),
         grid=world.nodes["S-C"],
         persons=under_control,
-        actor=world.users["staff"],
+        principal=world.users["staff"],
     )
     assert list(test_list.persons.all()) == [world.persons["p1"]]
     whole = services.test_list_create(
@@ -37,7 +37,7 @@ def test_test_list_from_a_selection(world):
         test_date=dt.date(2020, 2, 1),
         grid=world.nodes["S-C"],
         persons=Person.objects.all(),
-        actor=world.users["staff"],
+        principal=world.users["staff"],
     )
     assert whole.persons.count() == 3
     with pytest.raises(Forbidden):
@@ -46,26 +46,28 @@ def test_test_list_from_a_selection(world):
             test_date=dt.date(2020, 2, 1),
             grid=world.nodes["S-C-G1"],
             persons=Person.objects.all(),
-            actor=world.users["member1"],
+            principal=world.users["member1"],
         )
 
 
 def test_sampling_and_results_are_idempotent_by_specimen(world):
     person = world.persons["p1"]
     first = services.sample_record(
-        person=person, specimen_number="jn-0204-001", sampled_at=T, actor=world.users["member1"]
+        person=person, specimen_number="jn-0204-001", sampled_at=T, principal=world.users["member1"]
     )
     assert (
-        services.sample_record(person=person, specimen_number="JN-0204-001", sampled_at=T, actor=world.users["member1"])
+        services.sample_record(
+            person=person, specimen_number="JN-0204-001", sampled_at=T, principal=world.users["member1"]
+        )
         == first
     )
     with pytest.raises(Conflict):
         services.sample_record(
-            person=world.persons["p1b"], specimen_number="JN-0204-001", sampled_at=T, actor=world.users["member1"]
+            person=world.persons["p1b"], specimen_number="JN-0204-001", sampled_at=T, principal=world.users["member1"]
         )
     result = services.ResultIn("JN-0204-001", "negative", T + dt.timedelta(days=2), "济南市疾控中心")
-    assert services.results_record(results=[result], actor=world.users["staff"])["stored"] == 1
-    assert services.results_record(results=[result], actor=world.users["staff"])["unchanged"] == 1
+    assert services.results_record(results=[result], principal=world.users["staff"])["stored"] == 1
+    assert services.results_record(results=[result], principal=world.users["staff"])["unchanged"] == 1
     with pytest.raises(RowErrors) as excinfo:
         services.results_record(
             results=[
@@ -73,17 +75,17 @@ def test_sampling_and_results_are_idempotent_by_specimen(world):
                 services.ResultIn("NOPE", "negative", T),
                 services.ResultIn("JN-0204-001", "maybe", T),
             ],
-            actor=world.users["staff"],
+            principal=world.users["staff"],
         )
     assert [r["code"] for r in excinfo.value.rows] == ["result_conflict", "specimen_unknown", "result_invalid"]
 
 
 def test_positive_makes_a_suspected_case_and_an_urgent_alert(world):
     person = world.persons["p1"]
-    services.sample_record(person=person, specimen_number="S-9", sampled_at=T, actor=world.admin)
+    services.sample_record(person=person, specimen_number="S-9", sampled_at=T, principal=world.admin)
     counts = services.results_record(
         results=[services.ResultIn("S-9", "positive", T + dt.timedelta(days=2), "济南市疾控中心")],
-        actor=world.users["staff"],
+        principal=world.users["staff"],
     )
     assert counts["positive"] == 1
     case = Case.objects.get(person=person)
@@ -102,18 +104,20 @@ def test_confirmation_needs_a_consultation_and_emits_the_event(world, django_cap
     )
     try:
         person = world.persons["p1"]
-        services.sample_record(person=person, specimen_number="S-10", sampled_at=T, actor=world.admin)
-        services.results_record(results=[services.ResultIn("S-10", "positive", T)], actor=world.admin)
+        services.sample_record(person=person, specimen_number="S-10", sampled_at=T, principal=world.admin)
+        services.results_record(results=[services.ResultIn("S-10", "positive", T)], principal=world.admin)
         case = Case.objects.get(person=person)
         with pytest.raises(Forbidden):
             services.consultation_record(
-                case=case, held_at=T, experts="专家组", conclusion="confirmed", actor=world.users["member1"]
+                case=case, held_at=T, experts="专家组", conclusion="confirmed", principal=world.users["member1"]
             )
         with pytest.raises(DomainError):
-            services.consultation_record(case=case, held_at=T, experts="", conclusion="confirmed", actor=world.admin)
+            services.consultation_record(
+                case=case, held_at=T, experts="", conclusion="confirmed", principal=world.admin
+            )
         with django_capture_on_commit_callbacks(execute=True):
             services.consultation_record(
-                case=case, held_at=T, experts="市级专家组", conclusion="confirmed", actor=world.admin
+                case=case, held_at=T, experts="市级专家组", conclusion="confirmed", principal=world.admin
             )
         case.refresh_from_db()
         assert case.status == CaseStatus.CONFIRMED and received == [case.pk]
@@ -126,11 +130,16 @@ def test_health_code_explains_itself(world):
     code = health_code(person)
     assert code.colour == CodeColour.GREEN and code.reasons
     control.tip_create(
-        persons=[person], reported_at=T, reporter="社区", origin_code="420602", travel_mode="train", actor=world.admin
+        persons=[person],
+        reported_at=T,
+        reporter="社区",
+        origin_code="420602",
+        travel_mode="train",
+        principal=world.admin,
     )
     assert health_code(person).colour == CodeColour.YELLOW
     control.control_order_start(
-        person=person, kind=OrderKind.HOME_QUARANTINE, reason=OrderReason.OTHER, actor=world.admin
+        person=person, kind=OrderKind.HOME_QUARANTINE, reason=OrderReason.OTHER, principal=world.admin
     )
     code = health_code(person)
     assert code.colour == CodeColour.RED and any("quarantine" in r or "隔离" in r for r in code.reasons)
@@ -139,7 +148,7 @@ def test_health_code_explains_itself(world):
 def test_health_code_rules_are_configurable(world, settings):
     person = world.persons["p2"]
     control.control_order_start(
-        person=person, kind=OrderKind.HEALTH_MONITORING, reason=OrderReason.OTHER, actor=world.admin
+        person=person, kind=OrderKind.HEALTH_MONITORING, reason=OrderReason.OTHER, principal=world.admin
     )
     assert health_code(person).colour == CodeColour.YELLOW
     settings.HEALTH_CODE_RULES = {OrderKind.HEALTH_MONITORING: CodeColour.RED}
@@ -155,7 +164,7 @@ def test_concurrent_resends_store_each_reading_once():
 
     world = build_world()
     control.control_order_start(
-        person=world.persons["p1"], kind=OrderKind.HOME_QUARANTINE, reason=OrderReason.OTHER, actor=world.admin
+        person=world.persons["p1"], kind=OrderKind.HOME_QUARANTINE, reason=OrderReason.OTHER, principal=world.admin
     )
     now = dt.datetime.now(dt.UTC)
     batch = [
@@ -166,7 +175,7 @@ def test_concurrent_resends_store_each_reading_once():
     def send():
         try:
             barrier.wait()
-            services.temperature_reports_record(readings=batch, source="device", actor=world.users["member1"])
+            services.temperature_reports_record(readings=batch, source="device", principal=world.users["member1"])
         except Exception as exc:
             errors.append(exc)
         finally:

@@ -59,10 +59,10 @@ def resident_rows(n: int, building: str = "S-C-G3-B1"):
 @pytest.fixture
 def g3(world):
     grid = grid_services.grid_node_create(
-        parent=world.nodes["S-C"], code="S-C-G3", name="第3网格", level=GridLevel.GRID, actor=world.admin
+        parent=world.nodes["S-C"], code="S-C-G3", name="第3网格", level=GridLevel.GRID, principal=world.admin
     )
     return grid_services.grid_node_create(
-        parent=grid, code="S-C-G3-B1", name="3号楼", level=GridLevel.BUILDING, actor=world.admin
+        parent=grid, code="S-C-G3-B1", name="3号楼", level=GridLevel.BUILDING, principal=world.admin
     )
 
 
@@ -71,13 +71,13 @@ def test_import_then_export_gives_back_the_same_cells(world, g3):
     rows[4][7] = "行动不便"
     rows[5][5] = ""  # no phone
     batch = ledgers.ledger_import(
-        data=xlsx([HEADER, *rows]), file_name="台账.xlsx", kind="residents", actor=world.users["staff"]
+        data=xlsx([HEADER, *rows]), file_name="台账.xlsx", kind="residents", principal=world.users["staff"]
     )
     assert batch.status == ImportStatus.COMMITTED and batch.row_count == 30
     assert Person.objects.filter(import_batch=batch).count() == 30
     assert Household.objects.filter(import_batch=batch).count() == 10
     out, name = ledgers.ledger_export(
-        kind="residents", node=g3.__class__.objects.get(code="S-C-G3"), actor=world.users["staff"]
+        kind="residents", node=g3.__class__.objects.get(code="S-C-G3"), principal=world.users["staff"]
     )
     assert name.endswith(".xlsx")
     exported = read_xlsx(out.read())
@@ -92,7 +92,7 @@ def test_export_needs_the_import_export_right(world, g3):
     from epigrid.core.errors import Forbidden
 
     with pytest.raises(Forbidden):
-        ledgers.ledger_export(kind="residents", node=world.nodes["S-C-G1"], actor=world.users["member1"])
+        ledgers.ledger_export(kind="residents", node=world.nodes["S-C-G1"], principal=world.users["member1"])
 
 
 def test_one_bad_row_writes_nothing_and_every_bad_row_is_listed(world, g3):
@@ -106,7 +106,7 @@ def test_one_bad_row_writes_nothing_and_every_bad_row_is_listed(world, g3):
     before = (Person.objects.count(), Household.objects.count(), AuditEvent.objects.count())
     with pytest.raises(RowErrors) as excinfo:
         ledgers.ledger_import(
-            data=xlsx([HEADER, *rows]), file_name="bad.xlsx", kind="residents", actor=world.users["staff"]
+            data=xlsx([HEADER, *rows]), file_name="bad.xlsx", kind="residents", principal=world.users["staff"]
         )
     reported = {(r["row"], r["column"], r["code"]) for r in excinfo.value.rows}
     assert reported == {
@@ -132,7 +132,7 @@ def test_bad_row_after_many_good_chunks_rolls_everything_back(world, g3, monkeyp
     rows[-1][4] = "370102198001010016"  # bad checksum in the last chunk
     with pytest.raises(RowErrors):
         ledgers.ledger_import(
-            data=xlsx([HEADER, *rows]), file_name="late.xlsx", kind="residents", actor=world.users["staff"]
+            data=xlsx([HEADER, *rows]), file_name="late.xlsx", kind="residents", principal=world.users["staff"]
         )
     assert not Person.objects.filter(grid=g3).exists()
     assert not Household.objects.filter(grid=g3).exists()
@@ -145,7 +145,7 @@ def test_id_already_registered_is_a_bad_row(world, g3):
     rows[1][4] = unseal(world.persons["p2"].id_number_sealed)
     with pytest.raises(RowErrors) as excinfo:
         ledgers.ledger_import(
-            data=xlsx([HEADER, *rows]), file_name="dup.xlsx", kind="residents", actor=world.users["staff"]
+            data=xlsx([HEADER, *rows]), file_name="dup.xlsx", kind="residents", principal=world.users["staff"]
         )
     assert [(r["row"], r["code"]) for r in excinfo.value.rows] == [(3, "id_number_duplicate")]
 
@@ -155,13 +155,13 @@ def test_rows_outside_the_importers_area_are_refused(world, g3):
     from tests.factories import make_user
 
     other = grid_services.grid_node_create(
-        parent=world.nodes["S"], code="S-D", name="另一社区", level=GridLevel.COMMUNITY, actor=world.admin
+        parent=world.nodes["S"], code="S-D", name="另一社区", level=GridLevel.COMMUNITY, principal=world.admin
     )
     staff2 = make_user("staff2")
-    account_services.grid_assignment_create(node=other, user=staff2, role="community_staff", actor=world.admin)
+    account_services.grid_assignment_create(node=other, user=staff2, role="community_staff", principal=world.admin)
     rows = resident_rows(1, building="S-C-G2-B1")
     with pytest.raises(RowErrors) as excinfo:
-        ledgers.ledger_import(data=xlsx([HEADER, *rows]), file_name="x.xlsx", kind="residents", actor=staff2)
+        ledgers.ledger_import(data=xlsx([HEADER, *rows]), file_name="x.xlsx", kind="residents", principal=staff2)
     assert [(r["row"], r["code"]) for r in excinfo.value.rows] == [(2, "grid_unknown")]
 
 
@@ -173,7 +173,7 @@ def test_missing_header_is_a_clear_error(world):
             data=xlsx([["姓名", "身份证号码"], ["张三", make_id_number()]]),
             file_name="h.xlsx",
             kind="residents",
-            actor=world.users["staff"],
+            principal=world.users["staff"],
         )
     assert excinfo.value.code == "header_missing" and "网格编码" in excinfo.value.render()
 
@@ -182,7 +182,7 @@ def test_not_an_excel_file(world):
     from epigrid.core.errors import DomainError
 
     with pytest.raises(DomainError) as excinfo:
-        ledgers.ledger_import(data=b"not a zip", file_name="x.xlsx", kind="residents", actor=world.users["staff"])
+        ledgers.ledger_import(data=b"not a zip", file_name="x.xlsx", kind="residents", principal=world.users["staff"])
     assert excinfo.value.code == "file_unreadable"
 
 
@@ -196,10 +196,10 @@ def test_places_round_trip(world, g3):
         ["小卖部", "商户", "花园路5号", "S-C-G3-B1", "", USCC, "", ""],
     ]
     data = xlsx([PLACE_HEADER, *rows])
-    batch = ledgers.ledger_import(data=data, file_name="场所.xlsx", kind="places", actor=world.users["commander"])
+    batch = ledgers.ledger_import(data=data, file_name="场所.xlsx", kind="places", principal=world.users["commander"])
     assert batch.row_count == 2
     out, _ = ledgers.ledger_export(
-        kind="places", node=g3.__class__.objects.get(code="S-C-G3"), actor=world.users["commander"]
+        kind="places", node=g3.__class__.objects.get(code="S-C-G3"), principal=world.users["commander"]
     )
     assert read_xlsx(out.read())[1:] == rows
 
@@ -209,7 +209,7 @@ def test_large_file_streams(world, g3, settings):
     rows = resident_rows(6000)
     data = xlsx([HEADER, *rows])
     tracemalloc.start()
-    batch = ledgers.ledger_import(data=data, file_name="big.xlsx", kind="residents", actor=world.users["staff"])
+    batch = ledgers.ledger_import(data=data, file_name="big.xlsx", kind="residents", principal=world.users["staff"])
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert batch.row_count == 6000

@@ -24,11 +24,11 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def confirm(world, person, *, specimen, at):
     health.sample_record(
-        person=person, specimen_number=specimen, sampled_at=at - dt.timedelta(days=2), actor=world.admin
+        person=person, specimen_number=specimen, sampled_at=at - dt.timedelta(days=2), principal=world.admin
     )
-    health.results_record(results=[health.ResultIn(specimen, "positive", at)], actor=world.admin)
+    health.results_record(results=[health.ResultIn(specimen, "positive", at)], principal=world.admin)
     case = Case.objects.get(person=person)
-    health.consultation_record(case=case, held_at=at, experts="专家组", conclusion="confirmed", actor=world.admin)
+    health.consultation_record(case=case, held_at=at, experts="专家组", conclusion="confirmed", principal=world.admin)
     return case
 
 
@@ -55,9 +55,9 @@ def test_tasks_need_their_evidence_and_overdue_ones_alert(world):
     services.plan_activate_for_case(case=case)
     notice = Task.objects.get(title="张贴告知书")
     with pytest.raises(DomainError):
-        services.task_complete(task=notice, note="done", actor=world.users["member1"])  # needs a photo
+        services.task_complete(task=notice, note="done", principal=world.users["member1"])  # needs a photo
     trace = Task.objects.get(title="追踪密切接触者并送集中隔离点")
-    services.task_complete(task=trace, count=3, actor=world.users["staff"])
+    services.task_complete(task=trace, count=3, principal=world.users["staff"])
     assert services.tasks_overdue_alerts() == 8  # every other task is past its deadline
     assert Alert.objects.filter(kind="task_overdue").count() == 8
     assert services.tasks_overdue_alerts() == 0
@@ -69,13 +69,13 @@ def test_close_and_secondary_contacts_get_orders_from_the_last_exposure(world):
     services.plan_activate_for_case(case=case)
     first = now - dt.timedelta(days=2)
     services.exposure_record(
-        source=world.persons["p1"], contact=world.persons["p2"], last_exposure_at=first, actor=world.admin
+        source=world.persons["p1"], contact=world.persons["p2"], last_exposure_at=first, principal=world.admin
     )
     order = ControlOrder.objects.open().get(person=world.persons["p2"])
     assert order.kind == OrderKind.CENTRALIZED_QUARANTINE and order.ends_at == first + dt.timedelta(days=14)
     later = now - dt.timedelta(days=1)
     services.exposure_record(
-        source=world.persons["p1"], contact=world.persons["p2"], last_exposure_at=later, actor=world.admin
+        source=world.persons["p1"], contact=world.persons["p2"], last_exposure_at=later, principal=world.admin
     )
     order.refresh_from_db()
     assert order.ends_at == later + dt.timedelta(days=14)
@@ -84,7 +84,7 @@ def test_close_and_secondary_contacts_get_orders_from_the_last_exposure(world):
         contact=world.persons["p1b"],
         last_exposure_at=later,
         degree="secondary",
-        actor=world.admin,
+        principal=world.admin,
     )
     assert ControlOrder.objects.open().get(person=world.persons["p1b"]).kind == OrderKind.HEALTH_MONITORING
 
@@ -94,18 +94,22 @@ def test_epidemic_point_release_follows_the_article(world):
     case = confirm(world, world.persons["p1"], specimen="A-1", at=dt.datetime(2020, 2, 6, 12, 0, tzinfo=SHANGHAI))
     services.plan_activate_for_case(case=case)
     point = EpidemicPoint.objects.get()
-    point = services.point_update(point=point, last_case_left_at=left, actor=world.users["head1"])
+    point = services.point_update(point=point, last_case_left_at=left, principal=world.users["head1"])
     assert point.proposed_release_at is None  # not before terminal disinfection
-    point = services.point_update(point=point, disinfected_at=left + dt.timedelta(hours=5), actor=world.users["head1"])
+    point = services.point_update(
+        point=point, disinfected_at=left + dt.timedelta(hours=5), principal=world.users["head1"]
+    )
     # 2月6日 + 14 days: 2月20日24时.
     assert point.proposed_release_at == dt.datetime(2020, 2, 21, 0, 0, tzinfo=SHANGHAI)
-    orders = services.point_quarantine_households(point=point, households=[world.households["h2"]], actor=world.admin)
+    orders = services.point_quarantine_households(
+        point=point, households=[world.households["h2"]], principal=world.admin
+    )
     with pytest.raises(DomainError):
-        services.point_release(point=point, actor=world.users["commander"])
+        services.point_release(point=point, principal=world.users["commander"])
     assert services.points_propose_release(now=dt.datetime(2020, 2, 20, 23, 59, tzinfo=SHANGHAI)) == 0
     assert services.points_propose_release(now=dt.datetime(2020, 2, 21, 0, 0, tzinfo=SHANGHAI)) == 1
     released = services.point_release(
-        point=point, actor=world.users["commander"], at=dt.datetime(2020, 2, 21, 0, 0, tzinfo=SHANGHAI)
+        point=point, principal=world.users["commander"], at=dt.datetime(2020, 2, 21, 0, 0, tzinfo=SHANGHAI)
     )
     assert released.status == PointStatus.RELEASED
     assert all(ControlOrder.objects.get(pk=o.pk).status == OrderStatus.RELEASED for o in orders)
@@ -148,7 +152,7 @@ def _replay(world, events, exposures, now):
             else:
                 source, contact, at, degree = exposures[event]
                 services.exposure_record(
-                    source=source, contact=contact, last_exposure_at=at, degree=degree, actor=world.admin
+                    source=source, contact=contact, last_exposure_at=at, degree=degree, principal=world.admin
                 )
         return {o.person_id: (o.kind, o.ends_at) for o in ControlOrder.objects.open()}
     finally:
@@ -164,8 +168,8 @@ def test_two_confirmations_at_once_make_one_activation():
     world = build_world()
     cases = []
     for person, specimen in ((world.persons["p1"], "C-1"), (world.persons["p1b"], "C-2")):
-        health.sample_record(person=person, specimen_number=specimen, sampled_at=timezone.now(), actor=world.admin)
-        health.results_record(results=[health.ResultIn(specimen, "positive", timezone.now())], actor=world.admin)
+        health.sample_record(person=person, specimen_number=specimen, sampled_at=timezone.now(), principal=world.admin)
+        health.results_record(results=[health.ResultIn(specimen, "positive", timezone.now())], principal=world.admin)
         cases.append(Case.objects.get(person=person))
     barrier, errors = threading.Barrier(2), []
 
@@ -173,7 +177,7 @@ def test_two_confirmations_at_once_make_one_activation():
         try:
             barrier.wait()
             health.consultation_record(
-                case=case, held_at=timezone.now(), experts="专家组", conclusion="confirmed", actor=world.admin
+                case=case, held_at=timezone.now(), experts="专家组", conclusion="confirmed", principal=world.admin
             )
         except Exception as exc:
             errors.append(exc)

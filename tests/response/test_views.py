@@ -97,15 +97,15 @@ def test_the_confirming_user_is_recorded_as_activating(world, django_capture_on_
     from epigrid.health.models import Case
 
     health.sample_record(
-        person=world.persons["p2"], specimen_number="W-1", sampled_at=timezone.now(), actor=world.admin
+        person=world.persons["p2"], specimen_number="W-1", sampled_at=timezone.now(), principal=world.admin
     )
-    health.results_record(results=[health.ResultIn("W-1", "positive", timezone.now())], actor=world.admin)
+    health.results_record(results=[health.ResultIn("W-1", "positive", timezone.now())], principal=world.admin)
     with django_capture_on_commit_callbacks(execute=True):
         health.consultation_record(
             case=Case.objects.get(person=world.persons["p2"]),
             held_at=timezone.now(),
             experts="专家组",
             conclusion="confirmed",
-            actor=world.users["commander"],
+            principal=world.users["commander"],
         )
     assert Activation.objects.get(grid__code="S-C-G2").activated_by == world.users["commander"]

@@ -87,7 +87,7 @@ class AssignmentPatch(Schema):
 
 
 def _assignment(request, pk: int) -> GridAssignment:
-    assignment = GridAssignment.objects.visible_to(request.user).select_related("user", "node").filter(pk=pk).first()
+    assignment = GridAssignment.objects.restrict(request.user).select_related("user", "node").filter(pk=pk).first()
     if assignment is None:
         raise NotFound("assignment_not_found", _("No such assignment."))
     return assignment
@@ -95,7 +95,7 @@ def _assignment(request, pk: int) -> GridAssignment:
 
 @router.get("/assignments", response={200: list[AssignmentOut], **ERRORS})
 def assignment_list(request, grid: str | None = None, include_ended: bool = False):
-    assignments = GridAssignment.objects.visible_to(request.user).select_related("user", "node")
+    assignments = GridAssignment.objects.restrict(request.user).select_related("user", "node")
     if grid:
         assignments = assignments.filter(node=grid_node_get(user=request.user, code=grid))
     if not include_ended:
@@ -108,7 +108,7 @@ def assignment_create(request, payload: AssignmentIn):
     node = grid_node_get(user=request.user, code=payload.grid)
     user = get_object_or_404(User, username=payload.username, is_active=True)
     assignment = services.grid_assignment_create(
-        node=node, user=user, role=payload.role, duties=[d.value for d in payload.duties], actor=request.user
+        node=node, user=user, role=payload.role, duties=[d.value for d in payload.duties], principal=request.user
     )
     return Status(201, AssignmentOut.from_model(assignment))
 
@@ -116,12 +116,12 @@ def assignment_create(request, payload: AssignmentIn):
 @router.patch("/assignments/{pk}", response={200: AssignmentOut, **ERRORS})
 def assignment_update(request, pk: int, payload: AssignmentPatch):
     assignment = services.grid_assignment_update(
-        assignment=_assignment(request, pk), duties=[d.value for d in payload.duties], actor=request.user
+        assignment=_assignment(request, pk), duties=[d.value for d in payload.duties], principal=request.user
     )
     return AssignmentOut.from_model(assignment)
 
 
 @router.post("/assignments/{pk}/end", response={200: AssignmentOut, **ERRORS})
 def assignment_end(request, pk: int):
-    assignment = services.grid_assignment_end(assignment=_assignment(request, pk), actor=request.user)
+    assignment = services.grid_assignment_end(assignment=_assignment(request, pk), principal=request.user)
     return AssignmentOut.from_model(assignment)

@@ -1,6 +1,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from epigrid.core.capabilities import Capability
 from epigrid.grids.choices import GridLevel
 
 
@@ -30,29 +31,6 @@ class Duty(models.TextChoices):
     ENVIRONMENT = "environment", _("Environmental protection")
 
 
-class Capability(models.TextChoices):
-    EDIT_PEOPLE = "edit_people", _("Register and edit people, households and places")
-    UNMASK_PII = "unmask_pii", _("See full ID numbers and phones")
-    MANAGE_ASSIGNMENTS = "manage_assignments", _("Assign staff to grids")
-    MANAGE_GRIDS = "manage_grids", _("Edit the grid tree")
-    IMPORT_EXPORT = "import_export", _("Import and export ledgers")
-    VIEW_AUDIT = "view_audit", _("Read the audit log")
-    INTAKE = "intake", _("Register key persons from tips")
-    MANAGE_ORDERS = "manage_orders", _("Start, extend and transfer control orders")
-    APPROVE_RELEASE = "approve_release", _("Approve the release of control orders")
-    MANAGE_TEAMS = "manage_teams", _("Set up household teams")
-    RECORD_HEALTH = "record_health", _("Record temperatures and samples")
-    MANAGE_TESTS = "manage_tests", _("Manage test lists and results")
-    CONFIRM_CASES = "confirm_cases", _("Record expert consultations")
-    HANDLE_ALERTS = "handle_alerts", _("Acknowledge and resolve alerts")
-    MANAGE_PLANS = "manage_plans", _("Edit emergency plans and epidemic points")
-    RECORD_EXPOSURES = "record_exposures", _("Record close contacts")
-    DO_TASKS = "do_tasks", _("Complete emergency tasks")
-    MANAGE_CHECKPOINTS = "manage_checkpoints", _("Open and close checkpoints, plan duty shifts")
-    ISSUE_PASSES = "issue_passes", _("Issue and revoke household passes")
-    GUARD_GATE = "guard_gate", _("Check passes and register visitors at a gate")
-
-
 _C = Capability
 # Capabilities come in bundles that follow the method's division of work.
 _GRID_WORK = {_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.INTAKE, _C.RECORD_HEALTH, _C.HANDLE_ALERTS, _C.DO_TASKS}
@@ -65,7 +43,7 @@ _GRID_LEAD = _GRID_WORK | {
     _C.GUARD_GATE,
 }
 _COMMUNITY = _GRID_LEAD | {_C.IMPORT_EXPORT, _C.MANAGE_TESTS, _C.ISSUE_PASSES, _C.MANAGE_CHECKPOINTS, _C.GUARD_GATE}
-ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
+_ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset(_C.values),
     Role.SUBDISTRICT_STAFF: frozenset(_COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE, _C.MANAGE_PLANS}),
     Role.COMMUNITY_SECRETARY: frozenset(_COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE}),
@@ -90,6 +68,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.INSPECTOR: frozenset({_C.VIEW_AUDIT}),
     Role.VOLUNTEER: frozenset(),
 }
+
+# Every role sees the subtree where it is held; reading is a capability like the others.
+ROLE_CAPABILITIES = {role: caps | {_C.VIEW} for role, caps in _ROLE_CAPABILITIES.items()}
 
 # Where each role may be held.
 ROLE_LEVELS: dict[str, frozenset[str]] = {

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
 
-from .choices import Role
+from .choices import Duty, Role
 
 
 class User(AbstractUser):
@@ -29,8 +29,11 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.full_name or self.username
 
-    def active_assignment_paths(self) -> list[str]:
-        return list(self.grid_assignments.filter(ended_at__isnull=True).values_list("node__path", flat=True))
+    def grant_paths(self, capability: str) -> list[str]:
+        """The subtree roots where one of this user's roles grants `capability` (see core.scoping)."""
+        from .permissions import user_grant_paths
+
+        return user_grant_paths(self, capability)
 
 
 class GridAssignmentQuerySet(GridScopedQuerySet):
@@ -70,6 +73,10 @@ class GridAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()} · {self.node}"
+
+    @property
+    def duty_labels(self) -> list[str]:
+        return [Duty(d).label if d in Duty.values else d for d in self.duties]
 
 
 class LoginFailure(models.Model):

@@ -1,14 +1,19 @@
-"""What a user may do where: capabilities come from roles held on grid nodes (fail closed)."""
+"""What a user's roles grant: the capabilities of each role held on a grid node (fail closed).
 
-from django.utils.translation import gettext_lazy as _
+The check itself (`restrict`, `get_for`, `authorize`) lives in `epigrid.core.scoping`; this module
+only answers, for a user, where each capability is held, and builds the principals commands act as.
+"""
 
-from epigrid.core.errors import Forbidden, NotFound
-from epigrid.core.scoping import path_visible
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
 
-from .choices import ROLE_CAPABILITIES
+from epigrid.core.scoping import SystemPrincipal, minimal_paths
+
+from .choices import ROLE_CAPABILITIES, Capability
 
 
-def _role_paths(user) -> list[tuple[str, str]]:
+def role_paths(user) -> list[tuple[str, str]]:
+    """(node path, role) of the user's active assignments, read once per request."""
     cached = getattr(user, "_epigrid_role_paths", None)
     if cached is None:
         cached = list(user.grid_assignments.filter(ended_at__isnull=True).values_list("node__path", "role"))
@@ -16,30 +21,25 @@ def _role_paths(user) -> list[tuple[str, str]]:
     return cached
 
 
-def has_capability(user, capability: str, path: str | None = None) -> bool:
-    """True when one of the user's roles grants `capability` over `path` (anywhere if None)."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    for node_path, role in _role_paths(user):
-        if capability in ROLE_CAPABILITIES.get(role, ()) and (path is None or path.startswith(node_path)):
-            return True
-    return False
-
-
-def require_capability(user, capability: str, path: str | None = None) -> None:
-    if not has_capability(user, capability, path):
-        raise Forbidden("forbidden", _("Your role does not allow this here."))
+def user_grant_paths(user, capability: str) -> list[str]:
+    return minimal_paths(path for path, role in role_paths(user) if capability in ROLE_CAPABILITIES.get(role, ()))
 
 
 def user_roles(user) -> list[str]:
-    return sorted({role for _path, role in _role_paths(user)}) if user.is_authenticated else []
+    return sorted({role for _path, role in role_paths(user)}) if user.is_authenticated else []
 
 
-def require_here(actor, capability: str, path: str) -> None:
-    """The check every write starts with: outside the actor's subtree is "not found" (never say
-    it exists), inside it the role must grant the capability."""
-    if not path_visible(actor, path):
-        raise NotFound("not_found", _("Not found."))
-    require_capability(actor, capability, path)
+def operator_principal() -> SystemPrincipal:
+    """The operator at the console (who holds the database anyway): every capability, as the system."""
+    return SystemPrincipal("system:cli", Capability.values)
+
+
+def principal_from_option(username: str | None):
+    """`--user NAME` makes a command act as that user, scoped like their pages; without it the
+    operator acts as `system:cli`."""
+    if not username:
+        return operator_principal()
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise CommandError(f"no active user {username!r}")
+    return user

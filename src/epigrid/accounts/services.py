@@ -12,12 +12,11 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.core import audit
 from epigrid.core.errors import Conflict, DomainError, NotFound
-from epigrid.core.scoping import path_visible
+from epigrid.core.scoping import VIEW, allows, authorize
 from epigrid.grids.models import GridNode
 
 from .choices import ROLE_LEVELS, Capability, Duty, Role
 from .models import ApiToken, GridAssignment, LoginFailure, User
-from .permissions import require_capability
 
 
 def _locked_until(username: str) -> dt.datetime | None:
@@ -58,7 +57,7 @@ def api_token_issue(*, user: User) -> str:
             key_hash=_token_hash(key),
             expires_at=timezone.now() + dt.timedelta(days=settings.API_TOKEN_DAYS),
         )
-        audit.record(actor=user, action="api_token.issue", obj=token)
+        audit.record(principal=user, action="api_token.issue", obj=token)
     return key
 
 
@@ -87,10 +86,10 @@ def _clean_duties(duties) -> list[str]:
     return duties
 
 
-def grid_assignment_create(*, node: GridNode, user: User, role: str, duties=(), actor: User) -> GridAssignment:
-    if not path_visible(actor, node.path):
+def grid_assignment_create(*, node: GridNode, user: User, role: str, duties=(), principal: User) -> GridAssignment:
+    if not allows(principal, VIEW, node.path):
         raise NotFound("grid_not_found", _("No such grid."))
-    require_capability(actor, Capability.MANAGE_ASSIGNMENTS, node.path)
+    authorize(principal, Capability.MANAGE_ASSIGNMENTS, node.path)
     if role not in Role.values:
         raise DomainError("role_unknown", _("Unknown role."), field="role")
     if node.level not in ROLE_LEVELS[role]:
@@ -99,9 +98,9 @@ def grid_assignment_create(*, node: GridNode, user: User, role: str, duties=(), 
     with transaction.atomic():
         if GridAssignment.objects.active().filter(user=user, node=node, role=role).exists():
             raise Conflict("assignment_exists", _("This person already holds this role here."), field="role")
-        assignment = GridAssignment.objects.create(user=user, node=node, role=role, duties=duties, created_by=actor)
+        assignment = GridAssignment.objects.create(user=user, node=node, role=role, duties=duties, created_by=principal)
         audit.record(
-            actor=actor,
+            principal=principal,
             action="grid_assignment.create",
             obj=assignment,
             grid_path=node.path,
@@ -110,8 +109,8 @@ def grid_assignment_create(*, node: GridNode, user: User, role: str, duties=(), 
     return assignment
 
 
-def grid_assignment_update(*, assignment: GridAssignment, duties, actor: User) -> GridAssignment:
-    require_capability(actor, Capability.MANAGE_ASSIGNMENTS, assignment.node.path)
+def grid_assignment_update(*, assignment: GridAssignment, duties, principal: User) -> GridAssignment:
+    authorize(principal, Capability.MANAGE_ASSIGNMENTS, assignment.node.path)
     duties = _clean_duties(duties)
     with transaction.atomic():
         locked = GridAssignment.objects.select_for_update().get(pk=assignment.pk)
@@ -121,7 +120,7 @@ def grid_assignment_update(*, assignment: GridAssignment, duties, actor: User) -
         locked.duties = duties
         locked.save(update_fields=["duties"])
         audit.record(
-            actor=actor,
+            principal=principal,
             action="grid_assignment.update",
             obj=locked,
             grid_path=locked.node.path,
@@ -130,8 +129,8 @@ def grid_assignment_update(*, assignment: GridAssignment, duties, actor: User) -
     return locked
 
 
-def grid_assignment_end(*, assignment: GridAssignment, actor: User) -> GridAssignment:
-    require_capability(actor, Capability.MANAGE_ASSIGNMENTS, assignment.node.path)
+def grid_assignment_end(*, assignment: GridAssignment, principal: User) -> GridAssignment:
+    authorize(principal, Capability.MANAGE_ASSIGNMENTS, assignment.node.path)
     with transaction.atomic():
         locked = GridAssignment.objects.select_for_update().get(pk=assignment.pk)
         if locked.ended_at is not None:
@@ -139,7 +138,7 @@ def grid_assignment_end(*, assignment: GridAssignment, actor: User) -> GridAssig
         locked.ended_at = timezone.now()
         locked.save(update_fields=["ended_at"])
         audit.record(
-            actor=actor,
+            principal=principal,
             action="grid_assignment.end",
             obj=locked,
             grid_path=locked.node.path,

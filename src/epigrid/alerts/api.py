@@ -58,13 +58,13 @@ def alert_list(request, mine: bool = False, include_resolved: bool = False, limi
 
 @router.post("/alerts/{pk}/acknowledge", response={200: AlertOut, **ERRORS})
 def alert_acknowledge(request, pk: int):
-    alert = services.alert_acknowledge(alert=selectors.alert_get(user=request.user, pk=pk), actor=request.user)
+    alert = services.alert_acknowledge(alert=selectors.alert_get(user=request.user, pk=pk), principal=request.user)
     return AlertOut.from_model(selectors.alert_get(user=request.user, pk=alert.pk))
 
 
 @router.post("/alerts/{pk}/resolve", response={200: AlertOut, **ERRORS})
 def alert_resolve(request, pk: int, payload: ResolveIn):
     alert = services.alert_resolve(
-        alert=selectors.alert_get(user=request.user, pk=pk), resolution=payload.resolution, actor=request.user
+        alert=selectors.alert_get(user=request.user, pk=pk), resolution=payload.resolution, principal=request.user
     )
     return AlertOut.from_model(selectors.alert_get(user=request.user, pk=alert.pk))

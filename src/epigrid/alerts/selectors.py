@@ -19,7 +19,7 @@ def alert_timeline(person):
 
 
 def alert_list(*, user, mine: bool = False, unresolved: bool = True):
-    alerts = Alert.objects.visible_to(user).select_related("person", "grid", "owner")
+    alerts = Alert.objects.restrict(user).select_related("person", "grid", "owner")
     if unresolved:
         alerts = alerts.unresolved()
     if mine:
@@ -28,7 +28,7 @@ def alert_list(*, user, mine: bool = False, unresolved: bool = True):
 
 
 def alert_get(*, user, pk) -> Alert:
-    alert = Alert.objects.visible_to(user).select_related("person", "grid").filter(pk=pk).first()
+    alert = Alert.objects.restrict(user).select_related("person", "grid").filter(pk=pk).first()
     if alert is None:
         raise NotFound("alert_not_found", _("No such alert."))
     return alert

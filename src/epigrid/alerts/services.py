@@ -8,12 +8,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import Capability, Role
+from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
-from epigrid.accounts.permissions import require_capability
 from epigrid.core import audit
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import path_visible
+from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize
 
 from .choices import TRANSITIONS, AlertStatus, EscalationLevel, Severity
 from .models import Alert
@@ -59,7 +59,10 @@ class NewAlert:
     detail: dict | None = None
 
 
-def alerts_raise(*, alerts: list[NewAlert], now: dt.datetime | None = None, actor=None) -> list[Alert]:
+ESCALATION = SystemPrincipal("system:escalation", {Capability.HANDLE_ALERTS})
+
+
+def alerts_raise(*, alerts: list[NewAlert], principal, now: dt.datetime | None = None) -> list[Alert]:
     """Raise alerts in bulk; an alert whose dedup key exists already is not raised again."""
     now = now or timezone.now()
     if not alerts:
@@ -87,7 +90,7 @@ def alerts_raise(*, alerts: list[NewAlert], now: dt.datetime | None = None, acto
         Alert.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
         created = list(Alert.objects.filter(dedup_key__in=list(fresh), raised_at=now))
         audit.record_many(
-            actor=actor,
+            principal=principal,
             entries=[
                 audit.AuditEntry(
                     "alert.raise",
@@ -102,10 +105,10 @@ def alerts_raise(*, alerts: list[NewAlert], now: dt.datetime | None = None, acto
     return created
 
 
-def _move(*, alert: Alert, target: str, actor, note: str = "") -> Alert:
-    if not path_visible(actor, alert.grid.path):
+def _move(*, alert: Alert, target: str, principal, note: str = "") -> Alert:
+    if not allows(principal, VIEW, alert.grid.path):
         raise NotFound("alert_not_found", _("No such alert."))
-    require_capability(actor, Capability.HANDLE_ALERTS, alert.grid.path)
+    authorize(principal, Capability.HANDLE_ALERTS, alert.grid.path)
     with transaction.atomic():
         locked = Alert.objects.select_for_update().get(pk=alert.pk)
         if locked.status == target:
@@ -118,14 +121,14 @@ def _move(*, alert: Alert, target: str, actor, note: str = "") -> Alert:
         before = locked.status
         locked.status = target
         if target == AlertStatus.ACKNOWLEDGED:
-            locked.acknowledged_at, locked.acknowledged_by = now, actor
+            locked.acknowledged_at, locked.acknowledged_by = now, principal
         else:
-            locked.resolved_at, locked.resolved_by, locked.resolution = now, actor, note.strip()[:200]
+            locked.resolved_at, locked.resolved_by, locked.resolution = now, principal, note.strip()[:200]
             if not locked.acknowledged_at:
-                locked.acknowledged_at, locked.acknowledged_by = now, actor
+                locked.acknowledged_at, locked.acknowledged_by = now, principal
         locked.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action=f"alert.{'acknowledge' if target == AlertStatus.ACKNOWLEDGED else 'resolve'}",
             obj=locked,
             grid_path=alert.grid.path,
@@ -134,12 +137,12 @@ def _move(*, alert: Alert, target: str, actor, note: str = "") -> Alert:
     return locked
 
 
-def alert_acknowledge(*, alert: Alert, actor) -> Alert:
-    return _move(alert=alert, target=AlertStatus.ACKNOWLEDGED, actor=actor)
+def alert_acknowledge(*, alert: Alert, principal) -> Alert:
+    return _move(alert=alert, target=AlertStatus.ACKNOWLEDGED, principal=principal)
 
 
-def alert_resolve(*, alert: Alert, resolution: str, actor) -> Alert:
-    return _move(alert=alert, target=AlertStatus.RESOLVED, actor=actor, note=resolution)
+def alert_resolve(*, alert: Alert, resolution: str, principal) -> Alert:
+    return _move(alert=alert, target=AlertStatus.RESOLVED, principal=principal, note=resolution)
 
 
 def alerts_escalate_due(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
@@ -172,5 +175,5 @@ def alerts_escalate_due(*, now: dt.datetime | None = None, limit: int = 5000) ->
                         {"level": [alert.level, level], "owner": [alert.owner_id, getattr(owner, "pk", None)]},
                     )
                 )
-        audit.record_many(actor=None, entries=entries)
+        audit.record_many(principal=ESCALATION, entries=entries)
     return len(entries)

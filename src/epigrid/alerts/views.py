@@ -22,8 +22,8 @@ def alert_list(request):
 def alert_move(request, pk, action):
     alert = selectors.alert_get(user=request.user, pk=pk)
     if action == "acknowledge":
-        services.alert_acknowledge(alert=alert, actor=request.user)
+        services.alert_acknowledge(alert=alert, principal=request.user)
     else:
-        services.alert_resolve(alert=alert, resolution=request.POST.get("resolution", ""), actor=request.user)
+        services.alert_resolve(alert=alert, resolution=request.POST.get("resolution", ""), principal=request.user)
         messages.success(request, _("Alert resolved."))
     return redirect(request.POST.get("next") or "alerts:list")

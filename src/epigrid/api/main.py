@@ -15,6 +15,7 @@ from epigrid.gates.api import router as gates_router
 from epigrid.grids.api import router as grids_router
 from epigrid.health.api import public_router as resident_router
 from epigrid.health.api import router as health_router
+from epigrid.oversight.api import router as oversight_router
 from epigrid.people.api import router as people_router
 from epigrid.response.api import router as response_router
 
@@ -27,6 +28,7 @@ api = NinjaAPI(
 )
 api.add_router("", accounts_router)
 api.add_router("", grids_router)
+api.add_router("", oversight_router)
 # Before people: its /households/{pk} would otherwise swallow POST /households/passes (405).
 api.add_router("", gates_router)
 api.add_router("", people_router)

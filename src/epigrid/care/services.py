@@ -9,18 +9,19 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import Capability, Role
+from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
-from epigrid.accounts.permissions import require_capability
 from epigrid.alerts.choices import AlertKind
 from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind, TeamRole
 from epigrid.control.models import ControlOrder, TeamMember
 from epigrid.control.selectors import liaison_for
 from epigrid.core import audit
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import path_visible
+from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize
 from epigrid.grids.models import GridNode
+from epigrid.health.services import RESIDENT_LINK
 from epigrid.people.models import Household, Person
 from epigrid.response.choices import PointStatus
 from epigrid.response.models import EpidemicPoint
@@ -40,6 +41,8 @@ COMPOUND_DEFAULTS = [
     (ServiceKind.GARBAGE, "每周二、四、六 08:00", Role.GRID_HEAD),
 ]
 OVERDUE_AFTER = dt.timedelta(hours=2)
+# Default services follow the control state by the method's rules; the system sets them up.
+HOUSEHOLD_SUPPORT = SystemPrincipal("system:household-support", {Capability.MANAGE_TEAMS, Capability.HANDLE_ALERTS})
 
 
 def _team_owner(household, role: str):
@@ -61,13 +64,10 @@ def _grid_owner(grid: GridNode, role: str):
 
 
 def schedule_create(
-    *, kind: str, rule: str, household=None, grid=None, owner=None, actor, now: dt.datetime | None = None
+    *, kind: str, rule: str, household=None, grid=None, owner=None, principal, now: dt.datetime | None = None
 ) -> ServiceSchedule:
     grid = household.grid if household is not None else grid
-    if actor is not None and getattr(actor, "pk", None):
-        if not path_visible(actor, grid.path):
-            raise NotFound("grid_not_found", _("No such grid."))
-        require_capability(actor, Capability.MANAGE_TEAMS, grid.path)
+    authorize(principal, Capability.MANAGE_TEAMS, grid.path)
     if kind not in ServiceKind.values:
         raise DomainError("service_kind", _("Unknown service."), field="kind")
     text = parse_rule(rule).text()
@@ -79,10 +79,11 @@ def schedule_create(
             rule=text,
             owner=owner,
             starts_at=now or timezone.now(),
-            created_by=actor if getattr(actor, "pk", None) else None,
+            # Only a schedule set up by hand has a creator; the system's defaults end with their cause.
+            created_by=None if isinstance(principal, SystemPrincipal) else principal,
         )
         audit.record(
-            actor=actor if getattr(actor, "pk", None) else None,
+            principal=principal,
             action="service.schedule",
             obj=schedule,
             grid_path=grid.path,
@@ -109,7 +110,12 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
         ).select_related("grid")
         for household in missing[:5000]:
             schedule_create(
-                kind=kind, rule=rule, household=household, owner=_team_owner(household, role), actor=None, now=now
+                kind=kind,
+                rule=rule,
+                household=household,
+                owner=_team_owner(household, role),
+                principal=HOUSEHOLD_SUPPORT,
+                now=now,
             )
             changed += 1
     points = EpidemicPoint.objects.exclude(status=PointStatus.RELEASED)
@@ -122,7 +128,9 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
             )
         )
         for grid in missing:
-            schedule_create(kind=kind, rule=rule, grid=grid, owner=_grid_owner(grid, role), actor=None, now=now)
+            schedule_create(
+                kind=kind, rule=rule, grid=grid, owner=_grid_owner(grid, role), principal=HOUSEHOLD_SUPPORT, now=now
+            )
             changed += 1
     ended = ServiceSchedule.objects.filter(ended_at__isnull=True, created_by__isnull=True).filter(
         ~Exists(controlled.filter(pk=OuterRef("household_id"))) & ~Exists(points.filter(grid=OuterRef("grid_id")))
@@ -158,6 +166,7 @@ def service_overdue_alerts(*, now: dt.datetime | None = None) -> int:
     )[:5000]
     return len(
         alerts_raise(
+            principal=HOUSEHOLD_SUPPORT,
             now=now,
             alerts=[
                 NewAlert(
@@ -178,20 +187,20 @@ def service_overdue_alerts(*, now: dt.datetime | None = None) -> int:
     )
 
 
-def service_task_complete(*, task: ServiceTask, note: str = "", photo=None, actor) -> ServiceTask:
-    if not path_visible(actor, task.grid.path):
+def service_task_complete(*, task: ServiceTask, note: str = "", photo=None, principal) -> ServiceTask:
+    if not allows(principal, VIEW, task.grid.path):
         raise NotFound("task_not_found", _("No such task."))
-    require_capability(actor, Capability.DO_TASKS, task.grid.path)
+    authorize(principal, Capability.DO_TASKS, task.grid.path)
     with transaction.atomic():
         locked = ServiceTask.objects.select_for_update().get(pk=task.pk)
         if locked.done_at:
             return locked
-        locked.done_at, locked.done_by, locked.note = timezone.now(), actor, (note or "").strip()[:300]
+        locked.done_at, locked.done_by, locked.note = timezone.now(), principal, (note or "").strip()[:300]
         if photo:
             locked.photo = photo
         locked.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action="service.done",
             obj=locked,
             grid_path=locked.grid.path,
@@ -210,7 +219,7 @@ def supply_request_create(*, person: Person, text: str) -> SupplyRequest:
             person=person, grid=person.grid, text=text[:300], owner=liaison_for(person)
         )
         audit.record(
-            actor=None,
+            principal=RESIDENT_LINK,
             action="supply_request.create",
             obj=person,
             grid_path=person.grid.path,
@@ -219,18 +228,18 @@ def supply_request_create(*, person: Person, text: str) -> SupplyRequest:
     return request
 
 
-def supply_request_done(*, request: SupplyRequest, note: str, actor) -> SupplyRequest:
-    if not path_visible(actor, request.grid.path):
+def supply_request_done(*, request: SupplyRequest, note: str, principal) -> SupplyRequest:
+    if not allows(principal, VIEW, request.grid.path):
         raise NotFound("request_not_found", _("No such request."))
-    require_capability(actor, Capability.DO_TASKS, request.grid.path)
+    authorize(principal, Capability.DO_TASKS, request.grid.path)
     with transaction.atomic():
         locked = SupplyRequest.objects.select_for_update().get(pk=request.pk)
         if locked.done_at:
             return locked
-        locked.done_at, locked.done_by, locked.note = timezone.now(), actor, (note or "").strip()[:300]
+        locked.done_at, locked.done_by, locked.note = timezone.now(), principal, (note or "").strip()[:300]
         locked.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action="supply_request.done",
             object_type="people.person",
             object_id=str(locked.person_id),
@@ -238,3 +247,8 @@ def supply_request_done(*, request: SupplyRequest, note: str, actor) -> SupplyRe
             changes={"request": [None, locked.pk]},
         )
     return locked
+
+
+SCHEDULES_SWEEP = ("service_schedules", schedules_reconcile)
+SERVICE_TASKS_SWEEP = ("service_tasks", service_tasks_materialize)
+SERVICE_OVERDUE_SWEEP = ("service_overdue_alerts", service_overdue_alerts)

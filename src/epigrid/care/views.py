@@ -57,11 +57,11 @@ def today_services_panel(request):
 @require_POST
 @domain_errors
 def task_done(request, pk):
-    task = ServiceTask.objects.visible_to(request.user).filter(pk=pk).first()
+    task = ServiceTask.objects.restrict(request.user).filter(pk=pk).first()
     if task is None:
         raise Http404
     services.service_task_complete(
-        task=task, note=request.POST.get("note", ""), photo=request.FILES.get("photo"), actor=request.user
+        task=task, note=request.POST.get("note", ""), photo=request.FILES.get("photo"), principal=request.user
     )
     messages.success(request, _("Service recorded."))
     return redirect(request.POST.get("next") or "health:today")
@@ -71,10 +71,10 @@ def task_done(request, pk):
 @require_POST
 @domain_errors
 def request_done(request, pk):
-    supply = SupplyRequest.objects.visible_to(request.user).filter(pk=pk).first()
+    supply = SupplyRequest.objects.restrict(request.user).filter(pk=pk).first()
     if supply is None:
         raise Http404
-    services.supply_request_done(request=supply, note=request.POST.get("note", ""), actor=request.user)
+    services.supply_request_done(request=supply, note=request.POST.get("note", ""), principal=request.user)
     return redirect(request.POST.get("next") or "health:today")
 
 

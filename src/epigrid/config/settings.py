@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "epigrid.response",
     "epigrid.gates",
     "epigrid.care",
+    "epigrid.oversight",
     "epigrid.api",
     "epigrid.demo",
 ]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/v1/", include("epigrid.api.urls")),
     path("", include("epigrid.accounts.urls")),
     path("grids/", include("epigrid.grids.urls")),
+    path("grids/", include("epigrid.oversight.urls")),
     path("people/", include("epigrid.people.urls")),
     path("control/", include("epigrid.control.urls")),
     path("health/", include("epigrid.health.urls")),

@@ -37,7 +37,7 @@ def risk_area_list(request):
 
 @router.post("/risk-areas", response={200: RiskAreaOut, **ERRORS})
 def risk_area_save(request, payload: RiskAreaIn):
-    return services.risk_area_save(code=payload.code, name=payload.name, active=payload.active, actor=request.user)
+    return services.risk_area_save(code=payload.code, name=payload.name, active=payload.active, principal=request.user)
 
 
 class NewPersonIn(Schema):
@@ -121,7 +121,7 @@ def tip_create(request, payload: TipIn):
                     phone=new.phone,
                     household=household,
                     grid=grid,
-                    actor=request.user,
+                    principal=request.user,
                 )
             )
         tip = services.tip_create(
@@ -132,7 +132,7 @@ def tip_create(request, payload: TipIn):
             travel_mode=payload.travel_mode.value,
             expected_arrival_at=payload.expected_arrival_at,
             note=payload.note,
-            actor=request.user,
+            principal=request.user,
         )
     key_persons = tip.key_persons.select_related("person", "grid", "tip__risk_area")
     return Status(
@@ -175,14 +175,18 @@ class AssessIn(Schema):
 @router.post("/key-persons/{pk}/assess", response={200: KeyPersonOut, **ERRORS})
 def key_person_assess(request, pk: int, payload: AssessIn):
     kp = services.key_person_assess(
-        key_person=selectors.key_person_get(user=request.user, pk=pk), assessment=payload.assessment, actor=request.user
+        key_person=selectors.key_person_get(user=request.user, pk=pk),
+        assessment=payload.assessment,
+        principal=request.user,
     )
     return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=kp.pk))
 
 
 @router.post("/key-persons/{pk}/close", response={200: KeyPersonOut, **ERRORS})
 def key_person_close(request, pk: int):
-    kp = services.key_person_close(key_person=selectors.key_person_get(user=request.user, pk=pk), actor=request.user)
+    kp = services.key_person_close(
+        key_person=selectors.key_person_get(user=request.user, pk=pk), principal=request.user
+    )
     return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=kp.pk))
 
 
@@ -305,7 +309,7 @@ def order_period(request, pk: int, payload: PeriodIn):
         order=selectors.order_get(user=request.user, pk=pk),
         days=payload.days,
         reason_text=payload.reason,
-        actor=request.user,
+        principal=request.user,
     )
     return OrderOut.from_model(order)
 
@@ -327,7 +331,7 @@ def order_transfer(request, pk: int, payload: TransferIn):
         site=payload.site,
         transport=payload.transport,
         at=payload.at,
-        actor=request.user,
+        principal=request.user,
     )
     return OrderOut.from_model(order)
 
@@ -343,7 +347,7 @@ def order_release(request, pk: int, payload: ReleaseIn):
         order=selectors.order_get(user=request.user, pk=pk),
         early_reason=payload.early_reason,
         at=payload.at,
-        actor=request.user,
+        principal=request.user,
     )
     return OrderOut.from_model(order)
 
@@ -374,7 +378,7 @@ def rule_save(request, payload: RuleIn):
         reason=payload.reason.value if payload.reason else "",
         days=payload.days,
         requires_negative_test=payload.requires_negative_test,
-        actor=request.user,
+        principal=request.user,
     )
 
 
@@ -423,7 +427,7 @@ def team_detail(request, pk: int):
 def team_member_add(request, pk: int, payload: TeamMemberIn):
     household = people_selectors.household_get(user=request.user, pk=pk)
     user = get_object_or_404(User, username=payload.username, is_active=True)
-    services.team_member_add(household=household, user=user, role=payload.role.value, actor=request.user)
+    services.team_member_add(household=household, user=user, role=payload.role.value, principal=request.user)
     return _team_out(household)
 
 
@@ -433,7 +437,7 @@ def team_member_end(request, pk: int):
     if member is None:
         raise NotFound("team_member_not_found", _("No such team member."))
     household = people_selectors.household_get(user=request.user, pk=member.team.household_id)
-    services.team_member_end(member=member, actor=request.user)
+    services.team_member_end(member=member, principal=request.user)
     return _team_out(household)
 
 

@@ -1,12 +1,15 @@
 """Reads of the control app, scoped to the user."""
 
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
 from epigrid.core.errors import NotFound
+from epigrid.core.extensions import GapCheck
+from epigrid.people.models import Household
 
-from .choices import TeamRole
+from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, TeamRole
 from .models import ControlOrder, KeyPerson, TeamMember, Tip
 
 STEP = 4
@@ -37,14 +40,14 @@ def liaison_for(person):
 
 
 def order_get(*, user, pk) -> ControlOrder:
-    order = ControlOrder.objects.visible_to(user).select_related("person", "grid").filter(pk=pk).first()
+    order = ControlOrder.objects.restrict(user).select_related("person", "grid").filter(pk=pk).first()
     if order is None:
         raise NotFound("order_not_found", _("No such control order."))
     return order
 
 
 def order_list(*, user, status: list[str] | None = None, kind: str = "", grid_path: str = ""):
-    orders = ControlOrder.objects.visible_to(user).select_related("person", "grid")
+    orders = ControlOrder.objects.restrict(user).select_related("person", "grid")
     if status:
         orders = orders.filter(status__in=status)
     if kind:
@@ -59,14 +62,14 @@ def open_order(person):
 
 
 def key_person_get(*, user, pk) -> KeyPerson:
-    key_person = KeyPerson.objects.visible_to(user).select_related("person", "tip", "grid").filter(pk=pk).first()
+    key_person = KeyPerson.objects.restrict(user).select_related("person", "tip", "grid").filter(pk=pk).first()
     if key_person is None:
         raise NotFound("key_person_not_found", _("No such key person."))
     return key_person
 
 
 def key_person_list(*, user, status: list[str] | None = None, grid_path: str = ""):
-    key_persons = KeyPerson.objects.visible_to(user).select_related("person", "tip", "grid")
+    key_persons = KeyPerson.objects.restrict(user).select_related("person", "tip", "grid")
     if status:
         key_persons = key_persons.filter(status__in=status)
     if grid_path:
@@ -75,7 +78,7 @@ def key_person_list(*, user, status: list[str] | None = None, grid_path: str = "
 
 
 def tip_get(*, user, pk) -> Tip:
-    tip = Tip.objects.visible_to(user).filter(pk=pk).first()
+    tip = Tip.objects.restrict(user).filter(pk=pk).first()
     if tip is None:
         raise NotFound("tip_not_found", _("No such tip."))
     return tip
@@ -108,3 +111,24 @@ def tip_to_control_by_grid(*, user, grid_path: str = "") -> list[dict]:
         }
         for path, values in sorted(minutes.items())
     ]
+
+
+def controlled_households_without_full_team():
+    """Households with a member under an open order whose team lacks a required role."""
+    controlled = Household.objects.filter(
+        Exists(ControlOrder.objects.filter(person__household=OuterRef("pk"), status__in=OPEN_ORDER_STATUSES))
+    )
+    incomplete = Q()
+    for role in REQUIRED_TEAM_ROLES:
+        incomplete |= ~Exists(
+            TeamMember.objects.filter(team__household=OuterRef("pk"), role=role, ended_at__isnull=True)
+        )
+    return controlled.filter(incomplete)
+
+
+TEAM_GAP = GapCheck(
+    "household_team_incomplete",
+    _("Controlled household without a complete team"),
+    controlled_households_without_full_team,
+    "people:household",
+)

@@ -7,14 +7,13 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import require_capability, require_here
-from epigrid.core import audit
+from epigrid.core import audit, extensions
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Conflict, DomainError
+from epigrid.core.scoping import authorize
 from epigrid.core.validators import PROVINCE_CODES, region_name
 from epigrid.people.models import Household, Person
 
@@ -51,9 +50,9 @@ def clean_region_code(value, *, field: str = "origin_code") -> str:
     return code
 
 
-def risk_area_save(*, code: str, name: str = "", active: bool = True, actor) -> RiskArea:
+def risk_area_save(*, code: str, name: str = "", active: bool = True, principal) -> RiskArea:
     """Add or change an entry of the risk-area list (command center)."""
-    require_capability(actor, Capability.MANAGE_ORDERS)
+    authorize(principal, Capability.MANAGE_ORDERS)
     code = clean_region_code(code, field="code")
     name = (name or "").strip() or region_name(code) or code
     with transaction.atomic():
@@ -65,7 +64,7 @@ def risk_area_save(*, code: str, name: str = "", active: bool = True, actor) -> 
         area.save()
         after = {"name": area.name, "active": area.active}
         if before != after:
-            audit.record(actor=actor, action="risk_area.save", obj=area, changes=audit.diff(before, after))
+            audit.record(principal=principal, action="risk_area.save", obj=area, changes=audit.diff(before, after))
     return area
 
 
@@ -87,14 +86,14 @@ def tip_create(
     travel_mode: str,
     expected_arrival_at: dt.datetime | None = None,
     note: str = "",
-    actor,
+    principal,
 ) -> Tip:
     """Record a tip and make each person named in it a key person (重点人员)."""
     if not persons:
         raise DomainError("persons_required", _("Name at least one person."), field="persons")
     grid = persons[0].grid
     for person in persons:
-        require_here(actor, Capability.INTAKE, person.grid.path)
+        authorize(principal, Capability.INTAKE, person.grid.path)
     origin_code = clean_region_code(origin_code)
     if travel_mode not in TravelMode.values:
         raise DomainError("travel_mode", _("Unknown way of travel."), field="travel_mode")
@@ -114,13 +113,13 @@ def tip_create(
             expected_arrival_at=expected_arrival_at,
             note=(note or "").strip()[:200],
             grid=grid,
-            created_by=actor,
+            created_by=principal,
         )
         key_persons = KeyPerson.objects.bulk_create(
             [KeyPerson(tip=tip, person=p, grid=p.grid) for p in dict.fromkeys(persons)]
         )
         audit.record_many(
-            actor=actor,
+            principal=principal,
             entries=[
                 audit.AuditEntry(
                     "tip.create",
@@ -148,7 +147,7 @@ def tip_create(
     return tip
 
 
-def _key_person_move(*, key_person: KeyPerson, target: str, actor, assessment: str = "") -> KeyPerson:
+def _key_person_move(*, key_person: KeyPerson, target: str, principal, assessment: str = "") -> KeyPerson:
     with transaction.atomic():
         locked = KeyPerson.objects.select_for_update().get(pk=key_person.pk)
         if locked.status == target:
@@ -167,7 +166,7 @@ def _key_person_move(*, key_person: KeyPerson, target: str, actor, assessment: s
             locked.closed_at = now
         locked.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action=f"key_person.{target}",
             object_type="people.person",
             object_id=str(locked.person_id),
@@ -177,16 +176,18 @@ def _key_person_move(*, key_person: KeyPerson, target: str, actor, assessment: s
     return locked
 
 
-def key_person_assess(*, key_person: KeyPerson, assessment: str, actor) -> KeyPerson:
-    require_here(actor, Capability.INTAKE, key_person.grid.path)
+def key_person_assess(*, key_person: KeyPerson, assessment: str, principal) -> KeyPerson:
+    authorize(principal, Capability.INTAKE, key_person.grid.path)
     if not (assessment or "").strip():
         raise DomainError("assessment_required", _("Write the assessment."), field="assessment")
-    return _key_person_move(key_person=key_person, target=KeyPersonStatus.ASSESSED, actor=actor, assessment=assessment)
+    return _key_person_move(
+        key_person=key_person, target=KeyPersonStatus.ASSESSED, principal=principal, assessment=assessment
+    )
 
 
-def key_person_close(*, key_person: KeyPerson, actor) -> KeyPerson:
-    require_here(actor, Capability.INTAKE, key_person.grid.path)
-    return _key_person_move(key_person=key_person, target=KeyPersonStatus.CLOSED, actor=actor)
+def key_person_close(*, key_person: KeyPerson, principal) -> KeyPerson:
+    authorize(principal, Capability.INTAKE, key_person.grid.path)
+    return _key_person_move(key_person=key_person, target=KeyPersonStatus.CLOSED, principal=principal)
 
 
 # ---------------------------------------------------------------- control orders
@@ -202,8 +203,8 @@ def control_rule_for(kind: str, reason: str) -> tuple[int, bool]:
     return rule.days, rule.requires_negative_test
 
 
-def control_rule_save(*, kind: str, reason: str, days: int, requires_negative_test: bool, actor) -> ControlRule:
-    require_capability(actor, Capability.APPROVE_RELEASE)
+def control_rule_save(*, kind: str, reason: str, days: int, requires_negative_test: bool, principal) -> ControlRule:
+    authorize(principal, Capability.APPROVE_RELEASE)
     if kind not in OrderKind.values or (reason and reason not in OrderReason.values):
         raise DomainError("rule_invalid", _("Unknown measure or reason."))
     if not 1 <= int(days) <= 365:
@@ -216,7 +217,7 @@ def control_rule_save(*, kind: str, reason: str, days: int, requires_negative_te
         rule.days, rule.requires_negative_test = int(days), bool(requires_negative_test)
         rule.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action="control_rule.save",
             obj=rule,
             changes=audit.diff(before, {"days": rule.days, "requires_negative_test": rule.requires_negative_test}),
@@ -249,9 +250,9 @@ def control_order_start(
     site: str = "",
     transport: str = "",
     key_person: KeyPerson | None = None,
-    actor,
+    principal,
 ) -> ControlOrder:
-    require_here(actor, Capability.MANAGE_ORDERS, person.grid.path)
+    authorize(principal, Capability.MANAGE_ORDERS, person.grid.path)
     if kind not in OrderKind.values:
         raise DomainError("order_kind", _("Unknown control measure."), field="kind")
     if reason not in OrderReason.values:
@@ -281,21 +282,21 @@ def control_order_start(
                     ends_at=_end(starts_at, last_exposure_at, days),
                     requires_negative_test=needs_test,
                     key_person=key_person,
-                    created_by=actor if getattr(actor, "pk", None) else None,
+                    created_by=principal if getattr(principal, "pk", None) else None,
                 )
         except IntegrityError:
             raise Conflict(
                 "order_open", _("This person is already under a control order: extend or transfer it.")
             ) from None
         audit.record(
-            actor=actor,
+            principal=principal,
             action="control_order.start",
             obj=order,
             grid_path=person.grid.path,
             changes=audit.diff({}, _order_state(order)),
         )
         audit.record(
-            actor=actor,
+            principal=principal,
             action="control_order.start",
             object_type="people.person",
             object_id=str(person.pk),
@@ -303,11 +304,11 @@ def control_order_start(
             changes={"order": [None, order.pk], "kind": [None, kind]},
         )
         if key_person is not None:
-            _key_person_move(key_person=key_person, target=KeyPersonStatus.CONTROLLED, actor=actor)
+            _key_person_move(key_person=key_person, target=KeyPersonStatus.CONTROLLED, principal=principal)
     return order
 
 
-def control_orders_start_household(*, household: Household, kind: str, reason: str, actor, **kwargs) -> list:
+def control_orders_start_household(*, household: Household, kind: str, reason: str, principal, **kwargs) -> list:
     """The same measure for every current member of a household, all or none."""
     members = list(Person.objects.current().filter(household=household).select_related("grid"))
     if not members:
@@ -321,13 +322,13 @@ def control_orders_start_household(*, household: Household, kind: str, reason: s
     with transaction.atomic():
         return [
             control_order_start(
-                person=m, kind=kind, reason=reason, key_person=key_persons.get(m.pk), actor=actor, **kwargs
+                person=m, kind=kind, reason=reason, key_person=key_persons.get(m.pk), principal=principal, **kwargs
             )
             for m in members
         ]
 
 
-def _order_move(*, order: ControlOrder, target: str, actor, changes: dict | None = None, **fields) -> ControlOrder:
+def _order_move(*, order: ControlOrder, target: str, principal, changes: dict | None = None, **fields) -> ControlOrder:
     """The one place an order's status changes: lock, check the move, stamp, audit."""
     with transaction.atomic():
         locked = ControlOrder.objects.select_for_update().get(pk=order.pk)
@@ -347,10 +348,10 @@ def _order_move(*, order: ControlOrder, target: str, actor, changes: dict | None
         diff = audit.diff(before, _order_state(locked))
         diff.update(changes or {})
         audit.record(
-            actor=actor, action=f"control_order.{target}", obj=locked, grid_path=locked.grid.path, changes=diff
+            principal=principal, action=f"control_order.{target}", obj=locked, grid_path=locked.grid.path, changes=diff
         )
         audit.record(
-            actor=actor,
+            principal=principal,
             action=f"control_order.{target}",
             object_type="people.person",
             object_id=str(locked.person_id),
@@ -360,9 +361,9 @@ def _order_move(*, order: ControlOrder, target: str, actor, changes: dict | None
     return locked
 
 
-def control_order_change_period(*, order: ControlOrder, days: int, reason_text: str, actor) -> ControlOrder:
+def control_order_change_period(*, order: ControlOrder, days: int, reason_text: str, principal) -> ControlOrder:
     """Extend or shorten an open order (with the reason why)."""
-    require_here(actor, Capability.MANAGE_ORDERS, order.grid.path)
+    authorize(principal, Capability.MANAGE_ORDERS, order.grid.path)
     if order.status not in (OrderStatus.ACTIVE, OrderStatus.RELEASE_PROPOSED):
         raise DomainError("order_closed", _("This order is no longer in force."))
     if not (reason_text or "").strip():
@@ -375,7 +376,7 @@ def control_order_change_period(*, order: ControlOrder, days: int, reason_text: 
     return _order_move(
         order=order,
         target=target,
-        actor=actor,
+        principal=principal,
         days=int(days),
         ends_at=ends_at,
         release_proposed_at=None if target == OrderStatus.ACTIVE else order.release_proposed_at,
@@ -391,18 +392,18 @@ def control_order_transfer(
     site: str = "",
     transport: str = "",
     at: dt.datetime | None = None,
-    actor,
+    principal,
 ) -> ControlOrder:
     """Move a person to another measure (home quarantine → hospital isolation on a positive test);
     the new order links back to the old one, so the history is carried."""
-    require_here(actor, Capability.MANAGE_ORDERS, order.grid.path)
+    authorize(principal, Capability.MANAGE_ORDERS, order.grid.path)
     at = at or timezone.now()
     if kind in SITE_KINDS and not site.strip():
         raise DomainError("site_required", _("Name the quarantine site or hospital."), field="site")
     if kind not in OrderKind.values or reason not in OrderReason.values:
         raise DomainError("order_kind", _("Unknown control measure."), field="kind")
     with transaction.atomic():
-        old = _order_move(order=order, target=OrderStatus.TRANSFERRED, actor=actor, transferred_at=at)
+        old = _order_move(order=order, target=OrderStatus.TRANSFERRED, principal=principal, transferred_at=at)
         if old.transferred_at != at:
             return old.next
         days, needs_test = control_rule_for(kind, reason)
@@ -420,10 +421,10 @@ def control_order_transfer(
             requires_negative_test=needs_test,
             previous=old,
             key_person=old.key_person,
-            created_by=actor if getattr(actor, "pk", None) else None,
+            created_by=principal if getattr(principal, "pk", None) else None,
         )
         audit.record(
-            actor=actor,
+            principal=principal,
             action="control_order.start",
             obj=new,
             grid_path=new.grid.path,
@@ -432,14 +433,14 @@ def control_order_transfer(
     return new
 
 
-def control_order_set_exposure(*, order: ControlOrder, last_exposure_at: dt.datetime, actor) -> ControlOrder:
+def control_order_set_exposure(*, order: ControlOrder, last_exposure_at: dt.datetime, principal) -> ControlOrder:
     """A later exposure moves the period's start (and so its end); a proposed release falls."""
     ends_at = _end(order.starts_at, last_exposure_at, order.days)
     target = OrderStatus.ACTIVE if ends_at > timezone.now() else order.status
     return _order_move(
         order=order,
         target=target,
-        actor=actor,
+        principal=principal,
         last_exposure_at=last_exposure_at,
         ends_at=ends_at,
         release_proposed_at=None if target == OrderStatus.ACTIVE else order.release_proposed_at,
@@ -447,17 +448,14 @@ def control_order_set_exposure(*, order: ControlOrder, last_exposure_at: dt.date
     )
 
 
-# Other apps add release conditions (e.g. health: a negative test after the start); each takes
-# a queryset of due orders and returns the subset whose condition holds.
-RELEASE_CONDITIONS = []
-
-
 def control_orders_propose_release(*, now: dt.datetime | None = None) -> int:
     """Sweep: active orders whose period is over and whose conditions hold are proposed for
     release; a person with the right approves (SPEC "5" item 2). Set-based."""
     now = now or timezone.now()
     due = ControlOrder.objects.filter(status=OrderStatus.ACTIVE, ends_at__lte=now)
-    for condition in RELEASE_CONDITIONS:
+    # Other apps add conditions ("release_conditions", e.g. health: a negative test after the
+    # start); each takes the queryset of due orders and returns the subset whose condition holds.
+    for condition in extensions.get("release_conditions"):
         due = condition(due)
     ids = list(due.values_list("pk", flat=True)[:20000])
     if not ids:
@@ -472,7 +470,7 @@ def control_orders_propose_release(*, now: dt.datetime | None = None) -> int:
             status=OrderStatus.RELEASE_PROPOSED, release_proposed_at=now
         )
         audit.record_many(
-            actor=None,
+            principal=None,
             entries=[
                 audit.AuditEntry(
                     "control_order.release_proposed",
@@ -488,10 +486,10 @@ def control_orders_propose_release(*, now: dt.datetime | None = None) -> int:
 
 
 def control_order_release(
-    *, order: ControlOrder, actor, early_reason: str = "", at: dt.datetime | None = None
+    *, order: ControlOrder, principal, early_reason: str = "", at: dt.datetime | None = None
 ) -> ControlOrder:
     """解除隔离: approve a proposed release (or, with a reason, release early)."""
-    require_here(actor, Capability.APPROVE_RELEASE, order.grid.path)
+    authorize(principal, Capability.APPROVE_RELEASE, order.grid.path)
     if order.status == OrderStatus.ACTIVE and not early_reason.strip():
         raise DomainError(
             "release_not_proposed", _("The release is not proposed yet: the period or a condition is not met.")
@@ -500,18 +498,18 @@ def control_order_release(
     return _order_move(
         order=order,
         target=OrderStatus.RELEASED,
-        actor=actor,
+        principal=principal,
         changes=changes,
         released_at=at or timezone.now(),
-        released_by=actor,
+        released_by=principal,
     )
 
 
 # ---------------------------------------------------------------- household teams
 
 
-def team_member_add(*, household: Household, user, role: str, actor) -> TeamMember:
-    require_here(actor, Capability.MANAGE_TEAMS, household.grid.path)
+def team_member_add(*, household: Household, user, role: str, principal) -> TeamMember:
+    authorize(principal, Capability.MANAGE_TEAMS, household.grid.path)
     if role not in TeamRole.values:
         raise DomainError("team_role", _("Unknown team role."), field="role")
     with transaction.atomic():
@@ -520,7 +518,7 @@ def team_member_add(*, household: Household, user, role: str, actor) -> TeamMemb
             raise Conflict("team_member_exists", _("This person already has this role in the team."))
         member = TeamMember.objects.create(team=team, user=user, role=role)
         audit.record(
-            actor=actor,
+            principal=principal,
             action="team_member.add",
             object_type="people.household",
             object_id=str(household.pk),
@@ -530,9 +528,9 @@ def team_member_add(*, household: Household, user, role: str, actor) -> TeamMemb
     return member
 
 
-def team_member_end(*, member: TeamMember, actor) -> TeamMember:
+def team_member_end(*, member: TeamMember, principal) -> TeamMember:
     household = member.team.household
-    require_here(actor, Capability.MANAGE_TEAMS, household.grid.path)
+    authorize(principal, Capability.MANAGE_TEAMS, household.grid.path)
     with transaction.atomic():
         locked = TeamMember.objects.select_for_update().get(pk=member.pk)
         if locked.ended_at:
@@ -540,7 +538,7 @@ def team_member_end(*, member: TeamMember, actor) -> TeamMember:
         locked.ended_at = timezone.now()
         locked.save(update_fields=["ended_at"])
         audit.record(
-            actor=actor,
+            principal=principal,
             action="team_member.end",
             object_type="people.household",
             object_id=str(household.pk),
@@ -550,18 +548,4 @@ def team_member_end(*, member: TeamMember, actor) -> TeamMember:
     return locked
 
 
-def controlled_households_without_full_team():
-    """Households with a member under an open order whose team lacks a required role."""
-    from django.db.models import Exists, OuterRef
-
-    from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES
-
-    controlled = Household.objects.filter(
-        Exists(ControlOrder.objects.filter(person__household=OuterRef("pk"), status__in=OPEN_ORDER_STATUSES))
-    )
-    incomplete = Q()
-    for role in REQUIRED_TEAM_ROLES:
-        incomplete |= ~Exists(
-            TeamMember.objects.filter(team__household=OuterRef("pk"), role=role, ended_at__isnull=True)
-        )
-    return controlled.filter(incomplete)
+RELEASE_SWEEP = ("releases_proposed", control_orders_propose_release)

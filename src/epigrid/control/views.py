@@ -5,10 +5,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.accounts.choices import Capability
 from epigrid.accounts.models import User
-from epigrid.accounts.permissions import has_capability, require_capability
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.scoping import allows, authorize
 from epigrid.core.views import domain_errors, paginate
 from epigrid.people import selectors as people_selectors
 from epigrid.people import services as people_services
@@ -51,12 +51,12 @@ def tip_create(request):
                             phone=new["phone"] or None,
                             household=household,
                             grid=None if household else person.grid,
-                            actor=request.user,
+                            principal=request.user,
                         )
                     )
                 if not chosen:
                     raise DomainError("persons_required", _("Tick at least one person."), field="persons")
-                tip = services.tip_create(persons=chosen, actor=request.user, **data)
+                tip = services.tip_create(persons=chosen, principal=request.user, **data)
         except DomainError as exc:
             _form_error(form, exc)
         else:
@@ -99,10 +99,10 @@ def key_person_list(request):
 def key_person_assess(request, pk):
     key_person = selectors.key_person_get(user=request.user, pk=pk)
     if request.POST.get("action") == "close":
-        services.key_person_close(key_person=key_person, actor=request.user)
+        services.key_person_close(key_person=key_person, principal=request.user)
     else:
         services.key_person_assess(
-            key_person=key_person, assessment=request.POST.get("assessment", ""), actor=request.user
+            key_person=key_person, assessment=request.POST.get("assessment", ""), principal=request.user
         )
     return redirect(request.POST.get("next") or "control:key_persons")
 
@@ -124,19 +124,19 @@ def order_list(request):
 @domain_errors
 def order_start(request, person_pk):
     person = people_selectors.person_get(user=request.user, pk=person_pk)
-    require_capability(request.user, Capability.MANAGE_ORDERS, person.grid.path)
+    authorize(request.user, Capability.MANAGE_ORDERS, person.grid.path)
     form = OrderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         whole = data.pop("whole_household")
         try:
             if whole and person.household_id:
-                services.control_orders_start_household(household=person.household, actor=request.user, **data)
+                services.control_orders_start_household(household=person.household, principal=request.user, **data)
             else:
                 pending = KeyPerson.objects.filter(
                     person=person, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
                 ).first()
-                services.control_order_start(person=person, key_person=pending, actor=request.user, **data)
+                services.control_order_start(person=person, key_person=pending, principal=request.user, **data)
         except DomainError as exc:
             _form_error(form, exc)
         else:
@@ -158,7 +158,7 @@ def order_action(request, pk, action):
     if action not in forms:
         raise NotFound("not_found", _("Not found."))
     needed = Capability.APPROVE_RELEASE if action == "release" else Capability.MANAGE_ORDERS
-    require_capability(request.user, needed, order.grid.path)
+    authorize(request.user, needed, order.grid.path)
     initial = {"days": order.days} if action == "period" else request.GET.dict()
     form = forms[action](request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -166,12 +166,12 @@ def order_action(request, pk, action):
         try:
             if action == "period":
                 services.control_order_change_period(
-                    order=order, days=data["days"], reason_text=data["reason"], actor=request.user
+                    order=order, days=data["days"], reason_text=data["reason"], principal=request.user
                 )
             elif action == "transfer":
-                services.control_order_transfer(order=order, actor=request.user, **data)
+                services.control_order_transfer(order=order, principal=request.user, **data)
             else:
-                services.control_order_release(order=order, early_reason=data["early_reason"], actor=request.user)
+                services.control_order_release(order=order, early_reason=data["early_reason"], principal=request.user)
         except DomainError as exc:
             _form_error(form, exc)
         else:
@@ -201,7 +201,7 @@ def team_member_add(request, household_pk):
     user = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
     if user is None:
         raise DomainError("user_unknown", _("No active user with this username."), field="username")
-    services.team_member_add(household=household, user=user, role=form.cleaned_data["role"], actor=request.user)
+    services.team_member_add(household=household, user=user, role=form.cleaned_data["role"], principal=request.user)
     messages.success(request, _("Team member added."))
     return redirect("people:household", pk=household.pk)
 
@@ -214,7 +214,7 @@ def team_member_end(request, pk):
     if member is None:
         raise NotFound("not_found", _("Not found."))
     household = people_selectors.household_get(user=request.user, pk=member.team.household_id)
-    services.team_member_end(member=member, actor=request.user)
+    services.team_member_end(member=member, principal=request.user)
     return redirect("people:household", pk=household.pk)
 
 
@@ -236,8 +236,8 @@ def household_team_panel(request, household):
         "under_control": list(under_control),
         "missing": [r for r in REQUIRED_TEAM_ROLES if r not in roles],
         "form": TeamMemberForm(),
-        "can_manage": has_capability(request.user, Capability.MANAGE_TEAMS, household.grid.path),
-        "can_intake": has_capability(request.user, Capability.INTAKE, household.grid.path),
+        "can_manage": allows(request.user, Capability.MANAGE_TEAMS, household.grid.path),
+        "can_intake": allows(request.user, Capability.INTAKE, household.grid.path),
     }
 
 
@@ -255,7 +255,7 @@ def person_control_panel(request, person):
         "orders": orders,
         "open_order": open_order,
         "key_persons": key_persons,
-        "can_orders": has_capability(request.user, Capability.MANAGE_ORDERS, path),
-        "can_release": has_capability(request.user, Capability.APPROVE_RELEASE, path),
-        "can_intake": has_capability(request.user, Capability.INTAKE, path),
+        "can_orders": allows(request.user, Capability.MANAGE_ORDERS, path),
+        "can_release": allows(request.user, Capability.APPROVE_RELEASE, path),
+        "can_intake": allows(request.user, Capability.INTAKE, path),
     }

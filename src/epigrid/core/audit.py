@@ -17,6 +17,7 @@ from django.utils import timezone
 from .bulk import bulk_insert
 from .context import current_origin
 from .models import AuditChainHead, AuditEvent
+from .scoping import SystemPrincipal, user_of
 
 REDACTED = "[redacted]"
 
@@ -80,7 +81,7 @@ def _plain(value):
 
 def record(
     *,
-    actor,
+    principal,
     action: str,
     obj=None,
     object_type: str = "",
@@ -91,17 +92,22 @@ def record(
     if obj is not None:
         object_type, object_id = object_ref(obj)
     return record_many(
-        actor=actor,
+        principal=principal,
         entries=[AuditEntry(action, object_type, str(object_id), grid_path, changes or {})],
     )[0]
 
 
-def record_many(*, actor, entries: list[AuditEntry]) -> list[AuditEvent]:
+def record_many(*, principal, entries: list[AuditEntry]) -> list[AuditEvent]:
     """Append entries to the chain in one locked step (used by bulk services too)."""
     origin = current_origin()
     now = timezone.now()
-    actor_id = getattr(actor, "pk", None)
-    label = getattr(actor, "username", "") if actor is not None else "system"
+    # A user acts as itself; the system acts under its own name (system:activation) for the
+    # user whose action set it off, and the row keeps both.
+    if principal is None:
+        raise ValueError("every audited change has a principal (a user or a SystemPrincipal)")
+    user = user_of(principal)
+    actor_id = user.pk if user is not None else None
+    label = principal.name if isinstance(principal, SystemPrincipal) else principal.get_username()
     with transaction.atomic():
         head = AuditChainHead.objects.select_for_update().get(pk=1)
         events = []

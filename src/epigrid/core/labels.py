@@ -1,7 +1,18 @@
-"""Readable names of audit actions for timelines; each app registers its own in AppConfig.ready."""
+"""Readable names of audit actions for timelines: each app contributes its own through the
+"action_labels" extension point (see core.extensions)."""
 
-ACTION_LABELS: dict[str, object] = {}
+from functools import cache
+
+from . import extensions
 
 
-def register_action_labels(labels: dict[str, object]) -> None:
-    ACTION_LABELS.update(labels)
+@cache
+def _labels() -> dict:
+    merged: dict = {}
+    for labels in extensions.get("action_labels"):
+        merged.update(labels)
+    return merged
+
+
+def action_label(action: str):
+    return _labels().get(action, action)

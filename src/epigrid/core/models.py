@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .scoping import GridScopedQuerySet
+
 
 class ImportKind(models.TextChoices):
     RESIDENTS = "residents", _("Residents and households")
@@ -77,3 +79,40 @@ class ImportBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.get_status_display()})"
+
+
+class OutboxQuerySet(GridScopedQuerySet):
+    grid_path_lookups = ("grid_path",)
+
+
+class OutboxMessage(models.Model):
+    """A hand-off written in the same transaction as the change that calls for it, and carried
+    out afterwards by a worker (work that calls out or is heavy). Never deleted: done or not,
+    it says what was handed off, when, and how it went; `epigrid reconcile` finishes late ones."""
+
+    topic = models.CharField(max_length=64)
+    # Where the change happened, so the coverage audit shows a late hand-off to those in charge there.
+    grid_path = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField(default=dict)
+    # Retrying a hand-off must not do it twice: one message per topic and key.
+    key = models.CharField(max_length=128)
+    principal = models.CharField(max_length=64)
+    caused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OutboxQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("hand-off")
+        constraints = [models.UniqueConstraint(fields=["topic", "key"], name="outbox_topic_key_unique")]
+        indexes = [
+            models.Index(fields=["created_at"], condition=models.Q(done_at__isnull=True), name="outbox_pending_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}:{self.key}"

@@ -73,7 +73,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
 
     def add(parent, code, name, level, **extra):
         node[code] = grid_services.grid_node_create(
-            parent=node.get(parent), code=code, name=name, level=level, actor=admin, **extra
+            parent=node.get(parent), code=code, name=name, level=level, principal=admin, **extra
         )
         return node[code]
 
@@ -99,31 +99,31 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
         logins[username] = _user(username, full_name, password=DEMO_PASSWORD)
         duties = ALL_DUTIES if role == Role.GRID_MEMBER else []
         account_services.grid_assignment_create(
-            node=node[code], user=logins[username], role=role, duties=duties, actor=admin
+            node=node[code], user=logins[username], role=role, duties=duties, principal=admin
         )
     # The rest of the staff: every node has its responsible person, every grid its members
     # (第9网格 has 18, as in the article), every building its 楼长.
     secretary = _user("yangchu", "杨矗")
     account_services.grid_assignment_create(
-        node=node[COMMUNITY], user=secretary, role=Role.COMMUNITY_SECRETARY, actor=admin
+        node=node[COMMUNITY], user=secretary, role=Role.COMMUNITY_SECRETARY, principal=admin
     )
     for code, grid in node.items():
         if grid.level == GridLevel.THEMATIC:
             head = _user(f"thematic-{grid.category}", demo_name(rng))
-            account_services.grid_assignment_create(node=grid, user=head, role=Role.THEMATIC_HEAD, actor=admin)
+            account_services.grid_assignment_create(node=grid, user=head, role=Role.THEMATIC_HEAD, principal=admin)
         elif grid.level == GridLevel.GRID:
             if code != GRID9:
                 head = _user(f"head-{code[-2:]}", demo_name(rng))
-                account_services.grid_assignment_create(node=grid, user=head, role=Role.GRID_HEAD, actor=admin)
+                account_services.grid_assignment_create(node=grid, user=head, role=Role.GRID_HEAD, principal=admin)
             members = 17 if code == GRID9 else 2  # member9 is the 18th of 第9网格
             for m in range(members):
                 user = _user(f"member-{code[-2:]}-{m + 1:02d}", demo_name(rng))
                 account_services.grid_assignment_create(
-                    node=grid, user=user, role=Role.GRID_MEMBER, duties=ALL_DUTIES, actor=admin
+                    node=grid, user=user, role=Role.GRID_MEMBER, duties=ALL_DUTIES, principal=admin
                 )
         elif grid.level == GridLevel.BUILDING:
             head = _user(f"bhead-{code[-6:].lower()}", demo_name(rng))
-            account_services.grid_assignment_create(node=grid, user=head, role=Role.BUILDING_HEAD, actor=admin)
+            account_services.grid_assignment_create(node=grid, user=head, role=Role.BUILDING_HEAD, principal=admin)
 
     # Households and residents. The family of four from 襄阳 lives in 利农庄路23号院1号楼.
     persons = 0
@@ -140,7 +140,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
             for floor in range(1, 4):
                 number = f"{unit}-{floor}01"
                 address = f"{grid.name}{unit}单元{floor}01室"
-                household = people_services.household_create(grid=grid, number=number, address=address, actor=admin)
+                household = people_services.household_create(grid=grid, number=number, address=address, principal=admin)
                 if code == COMPOUND_BUILDINGS[0] and number == "1-301":
                     members = family
                 else:
@@ -152,7 +152,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
                         phone=demo_phone(rng),
                         household=household,
                         relationship=relationship,
-                        actor=admin,
+                        principal=admin,
                     )
                     persons += 1
 
@@ -172,14 +172,16 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
             grid=node[code],
             address=node[code].address,
             thematic_grid=node[f"{SUBDISTRICT}-T-{thematic}"] if thematic else None,
-            actor=admin,
+            principal=admin,
         )
     medical = _user("doctor", "社区卫生服务中心 刘医生", password=DEMO_PASSWORD)
-    account_services.grid_assignment_create(node=node[COMMUNITY], user=medical, role=Role.MEDICAL_LIAISON, actor=admin)
+    account_services.grid_assignment_create(
+        node=node[COMMUNITY], user=medical, role=Role.MEDICAL_LIAISON, principal=admin
+    )
     from epigrid.control import services as control
 
-    control.risk_area_save(code="420000", name="湖北省", actor=admin)
-    control.risk_area_save(code="420600", name="湖北省襄阳市", actor=admin)
+    control.risk_area_save(code="420000", name="湖北省", principal=admin)
+    control.risk_area_save(code="420600", name="湖北省襄阳市", principal=admin)
     if live:
         _control_and_monitoring(admin=admin, node=node, logins={**logins, "doctor": medical}, rng=rng)
     return {"nodes": len(node), "persons": persons, "logins": DEMO_LOGINS}
@@ -207,19 +209,19 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
         travel_mode="self_drive",
         expected_arrival_at=reported + dt.timedelta(hours=5),
         note="一家四人自驾返济",
-        actor=logins["member9"],
+        principal=logins["member9"],
     )
     control.control_orders_start_household(
         household=family_home,
         kind="home_quarantine",
         reason="risk_area_arrival",
         starts_at=reported + dt.timedelta(hours=5),
-        actor=logins["gridhead9"],
+        principal=logins["gridhead9"],
     )
     for user, role in ((logins["member9"], "liaison"), (logins["community"], "cadre"), (medical, "medical")):
-        control.team_member_add(household=family_home, user=user, role=role, actor=admin)
+        control.team_member_add(household=family_home, user=user, role=role, principal=admin)
     for person in family:
-        health.resident_link_issue(person=person, actor=logins["member9"])
+        health.resident_link_issue(person=person, principal=logins["member9"])
     # Readings so far: every slot of the past days, today's morning slot, one fever last night.
     pol = health.policy()
     readings = []
@@ -235,14 +237,14 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
                 if back == 0 and person == family[1]:
                     continue  # 刘芳 has not reported today: a missed-slot alert once the window closes
                 readings.append(health.Reading(person.pk, value, at))
-    health.temperature_reports_record(readings=readings, source="device", actor=logins["member9"], now=now)
+    health.temperature_reports_record(readings=readings, source="device", principal=logins["member9"], now=now)
     health.missed_slots_sweep(now=now)
 
     # The compound's one entrance: a checkpoint, a pass per household, a guard on duty round the clock.
     from epigrid.gates import services as gates
 
-    gate = gates.checkpoint_open(grid=node[GRID9], name="北门", actor=admin)
-    gates.passes_issue(grid=node[GRID9], actor=admin)
+    gate = gates.checkpoint_open(grid=node[GRID9], name="北门", principal=admin)
+    gates.passes_issue(grid=node[GRID9], principal=admin)
     start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
     for day in range(8):
         gates.shift_create(
@@ -251,5 +253,5 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
             ends_at=start + dt.timedelta(days=day + 1),
             leader=logins["guard"],
             guards=[],
-            actor=admin,
+            principal=admin,
         )

@@ -9,11 +9,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
-from epigrid.accounts.choices import Capability
 from epigrid.accounts.models import User
-from epigrid.accounts.permissions import require_capability
 from epigrid.core.api import ERRORS
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound, RowErrors
+from epigrid.core.scoping import authorize
 from epigrid.grids.selectors import grid_node_get
 from epigrid.health.api import BatchErrorOut
 from epigrid.people import selectors as people_selectors
@@ -30,14 +30,14 @@ CLOCK_SKEW = dt.timedelta(minutes=10)  # a phone's clock may run a little ahead
 
 
 def _checkpoint(request, pk: int) -> Checkpoint:
-    checkpoint = Checkpoint.objects.visible_to(request.user).select_related("grid").filter(pk=pk).first()
+    checkpoint = Checkpoint.objects.restrict(request.user).select_related("grid").filter(pk=pk).first()
     if checkpoint is None:
         raise NotFound("checkpoint_not_found", _("No such checkpoint."))
     return checkpoint
 
 
 def _pass(request, pk: int) -> HouseholdPass:
-    household_pass = HouseholdPass.objects.visible_to(request.user).select_related("grid").filter(pk=pk).first()
+    household_pass = HouseholdPass.objects.restrict(request.user).select_related("grid").filter(pk=pk).first()
     if household_pass is None:
         raise NotFound("pass_not_found", _("No such pass."))
     return household_pass
@@ -73,7 +73,7 @@ def _checkpoint_out(c: Checkpoint) -> dict:
 
 @router.get("/checkpoints", response={200: list[CheckpointOut], **ERRORS}, summary="防疫检查点 in the user's scope")
 def checkpoint_list(request, is_open: bool | None = None):
-    rows = Checkpoint.objects.visible_to(request.user).select_related("grid").order_by("grid__path", "name")
+    rows = Checkpoint.objects.restrict(request.user).select_related("grid").order_by("grid__path", "name")
     if is_open is not None:
         rows = rows.filter(is_open=is_open)
     return [_checkpoint_out(c) for c in rows[:500]]
@@ -82,13 +82,13 @@ def checkpoint_list(request, is_open: bool | None = None):
 @router.post("/checkpoints", response={201: CheckpointOut, **ERRORS}, summary="Open a checkpoint (idempotent)")
 def checkpoint_open(request, payload: CheckpointIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
-    checkpoint = services.checkpoint_open(grid=grid, name=payload.name, actor=request.user)
+    checkpoint = services.checkpoint_open(grid=grid, name=payload.name, principal=request.user)
     return Status(201, _checkpoint_out(checkpoint))
 
 
 @router.post("/checkpoints/{pk}/close", response={200: CheckpointOut, **ERRORS}, summary="Close a checkpoint")
 def checkpoint_close(request, pk: int):
-    checkpoint = services.checkpoint_close(checkpoint=_checkpoint(request, pk), actor=request.user)
+    checkpoint = services.checkpoint_close(checkpoint=_checkpoint(request, pk), principal=request.user)
     return _checkpoint_out(checkpoint)
 
 
@@ -198,7 +198,7 @@ def passages_batch(request, payload: PassagesIn):
     if len(payload.passages) > BATCH_MAX:
         raise DomainError("batch_too_large", _("At most 5000 passages per batch."), field="passages")
     checkpoint = _checkpoint(request, payload.checkpoint_id)
-    require_capability(request.user, Capability.GUARD_GATE, checkpoint.grid.path)
+    authorize(request.user, Capability.GUARD_GATE, checkpoint.grid.path)
     now = timezone.now()
     errors, seen, todo = [], set(), []
     for index, item in enumerate(payload.passages):
@@ -316,7 +316,7 @@ class PassOut(Schema):
 )
 def passes_issue(request, payload: PassesIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
-    return {"issued": services.passes_issue(grid=grid, actor=request.user)}
+    return {"issued": services.passes_issue(grid=grid, principal=request.user)}
 
 
 @router.post(
@@ -325,12 +325,12 @@ def passes_issue(request, payload: PassesIn):
     summary="Same number, new token: the old card stops working",
 )
 def pass_reissue(request, pk: int):
-    return services.pass_reissue(household_pass=_pass(request, pk), actor=request.user)
+    return services.pass_reissue(household_pass=_pass(request, pk), principal=request.user)
 
 
 @router.post("/passes/{pk}/revoke", response={200: PassOut, **ERRORS}, summary="Revoke a pass")
 def pass_revoke(request, pk: int):
-    return services.pass_revoke(household_pass=_pass(request, pk), actor=request.user)
+    return services.pass_revoke(household_pass=_pass(request, pk), principal=request.user)
 
 
 # ---------------------------------------------------------------- duty roster
@@ -415,7 +415,7 @@ def shift_create(request, pk: int, payload: ShiftIn):
         ends_at=payload.ends_at,
         leader=users[payload.leader],
         guards=[users[name] for name in payload.guards if name != payload.leader],
-        actor=request.user,
+        principal=request.user,
     )
     shift = Shift.objects.select_related("leader").prefetch_related("attendance__user").get(pk=shift.pk)
     return Status(201, _shift_out(shift))

@@ -11,17 +11,17 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import require_here
 from epigrid.alerts.choices import AlertKind, Severity
 from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import liaison_for
-from epigrid.core import audit
+from epigrid.core import audit, extensions
+from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal
 from epigrid.core.errors import Conflict, DomainError, NotFound
-from epigrid.core.scoping import path_visible
+from epigrid.core.extensions import GapCheck
+from epigrid.core.scoping import VIEW, allows, authorize
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
 from epigrid.health.services import parse_temperature, policy
@@ -32,10 +32,6 @@ from .models import Checkpoint, HouseholdPass, Passage, Shift, ShiftGuard, Visit
 
 STEP = 4
 DOUBLE_SCAN_SECONDS = 60
-# Other apps add reasons to suspend a household's exit (the emergency response: a closed
-# epidemic point): f(household) -> RefusalReason or None.
-EXIT_SUSPENSIONS = []
-
 
 def _compound_path(path: str) -> str:
     return path[: 3 * STEP]
@@ -44,8 +40,8 @@ def _compound_path(path: str) -> str:
 # ---------------------------------------------------------------- checkpoints
 
 
-def checkpoint_open(*, grid, name: str, actor) -> Checkpoint:
-    require_here(actor, Capability.MANAGE_CHECKPOINTS, grid.path)
+def checkpoint_open(*, grid, name: str, principal) -> Checkpoint:
+    authorize(principal, Capability.MANAGE_CHECKPOINTS, grid.path)
     if grid.level != GridLevel.GRID:
         raise DomainError("checkpoint_grid", _("A checkpoint belongs to a compound grid."), field="grid")
     name = (name or "").strip()
@@ -57,19 +53,19 @@ def checkpoint_open(*, grid, name: str, actor) -> Checkpoint:
             return checkpoint
         checkpoint.is_open, checkpoint.closed_at = True, None
         checkpoint.save()
-        audit.record(actor=actor, action="checkpoint.open", obj=checkpoint, grid_path=grid.path)
+        audit.record(principal=principal, action="checkpoint.open", obj=checkpoint, grid_path=grid.path)
     return checkpoint
 
 
-def checkpoint_close(*, checkpoint: Checkpoint, actor) -> Checkpoint:
-    require_here(actor, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
+def checkpoint_close(*, checkpoint: Checkpoint, principal) -> Checkpoint:
+    authorize(principal, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
     with transaction.atomic():
         locked = Checkpoint.objects.select_for_update().get(pk=checkpoint.pk)
         if not locked.is_open:
             return locked
         locked.is_open, locked.closed_at = False, timezone.now()
         locked.save()
-        audit.record(actor=actor, action="checkpoint.close", obj=locked, grid_path=locked.grid.path)
+        audit.record(principal=principal, action="checkpoint.close", obj=locked, grid_path=locked.grid.path)
     return locked
 
 
@@ -81,9 +77,9 @@ def _token() -> tuple[str, str, bytes]:
     return token, hashlib.sha256(token.encode()).hexdigest(), seal(token)
 
 
-def passes_issue(*, grid, actor) -> int:
+def passes_issue(*, grid, principal) -> int:
     """A numbered pass for every household of a compound that has none (bulk, idempotent)."""
-    require_here(actor, Capability.ISSUE_PASSES, grid.path)
+    authorize(principal, Capability.ISSUE_PASSES, grid.path)
     compound = grid if grid.depth <= 3 else grid.__class__.objects.get(path=_compound_path(grid.path))
     with transaction.atomic():
         compound.__class__.objects.select_for_update().filter(pk=compound.pk).first()  # one issuer at a time
@@ -105,13 +101,13 @@ def passes_issue(*, grid, actor) -> int:
                     number=f"{compound.code}-{taken + offset:04d}",
                     token_hash=token_hash,
                     token_sealed=sealed,
-                    issued_by=actor,
+                    issued_by=principal,
                 )
             )
         HouseholdPass.objects.bulk_create(passes, batch_size=2000)
         if passes:
             audit.record(
-                actor=actor,
+                principal=principal,
                 action="passes.issue",
                 object_type="grids.gridnode",
                 object_id=str(compound.pk),
@@ -121,9 +117,9 @@ def passes_issue(*, grid, actor) -> int:
     return len(passes)
 
 
-def pass_reissue(*, household_pass: HouseholdPass, actor) -> HouseholdPass:
+def pass_reissue(*, household_pass: HouseholdPass, principal) -> HouseholdPass:
     """Same number, new token: the old card stops working."""
-    require_here(actor, Capability.ISSUE_PASSES, household_pass.grid.path)
+    authorize(principal, Capability.ISSUE_PASSES, household_pass.grid.path)
     with transaction.atomic():
         old = HouseholdPass.objects.select_for_update().get(pk=household_pass.pk)
         if old.revoked_at is None:
@@ -136,10 +132,10 @@ def pass_reissue(*, household_pass: HouseholdPass, actor) -> HouseholdPass:
             number=old.number,
             token_hash=token_hash,
             token_sealed=sealed,
-            issued_by=actor,
+            issued_by=principal,
         )
         audit.record(
-            actor=actor,
+            principal=principal,
             action="pass.reissue",
             object_type="people.household",
             object_id=str(old.household_id),
@@ -149,15 +145,15 @@ def pass_reissue(*, household_pass: HouseholdPass, actor) -> HouseholdPass:
     return new
 
 
-def pass_revoke(*, household_pass: HouseholdPass, actor) -> HouseholdPass:
-    require_here(actor, Capability.ISSUE_PASSES, household_pass.grid.path)
+def pass_revoke(*, household_pass: HouseholdPass, principal) -> HouseholdPass:
+    authorize(principal, Capability.ISSUE_PASSES, household_pass.grid.path)
     with transaction.atomic():
         locked = HouseholdPass.objects.select_for_update().get(pk=household_pass.pk)
         if locked.revoked_at is None:
             locked.revoked_at = timezone.now()
             locked.save(update_fields=["revoked_at"])
             audit.record(
-                actor=actor,
+                principal=principal,
                 action="pass.revoke",
                 object_type="people.household",
                 object_id=str(locked.household_id),
@@ -197,7 +193,9 @@ def _exit_suspension(household) -> str | None:
     ).exists()
     if quarantined:
         return RefusalReason.QUARANTINE
-    for check in EXIT_SUSPENSIONS:
+    # Other apps add reasons to suspend a household's exit ("exit_suspensions": the emergency
+    # response's closed epidemic point): f(household) -> RefusalReason or None.
+    for check in extensions.get("exit_suspensions"):
         reason = check(household)
         if reason:
             return reason
@@ -205,7 +203,7 @@ def _exit_suspension(household) -> str | None:
 
 
 def _open_checkpoint(checkpoint: Checkpoint, guard) -> None:
-    require_here(guard, Capability.GUARD_GATE, checkpoint.grid.path)
+    authorize(guard, Capability.GUARD_GATE, checkpoint.grid.path)
     if not checkpoint.is_open:
         raise DomainError("checkpoint_closed", RefusalReason.CHECKPOINT_CLOSED.label)
 
@@ -279,7 +277,7 @@ def _gate_alert(*, passage: Passage, household, now) -> None:
     owner = liaison_for(members[0]) if members else None
     kind = AlertKind.FEVER if passage.reason == RefusalReason.FEVER else AlertKind.GATE_REFUSAL
     alerts_raise(
-        actor=passage.guard,
+        principal=passage.guard,
         now=now,
         alerts=[
             NewAlert(
@@ -313,7 +311,7 @@ def visitor_register(
     guard,
 ) -> GateAnswer:
     _open_checkpoint(checkpoint, guard)
-    if not path_visible(guard, visiting.grid.path) or _compound_path(visiting.grid.path) != checkpoint.grid.path:
+    if not allows(guard, VIEW, visiting.grid.path) or _compound_path(visiting.grid.path) != checkpoint.grid.path:
         raise DomainError("visiting_unknown", _("The household visited is not in this compound."), field="visiting")
     if not (name or "").strip() or not (reason or "").strip():
         raise DomainError("visitor_required", _("Give the visitor's name and the reason."), field="name")
@@ -344,7 +342,7 @@ def visitor_register(
             at=timezone.now(),
         )
         audit.record(
-            actor=guard,
+            principal=guard,
             action="visitor.register",
             object_type="people.household",
             object_id=str(visiting.pk),
@@ -360,9 +358,9 @@ def visitor_register(
 
 
 def shift_create(
-    *, checkpoint: Checkpoint, starts_at: dt.datetime, ends_at: dt.datetime, leader, guards, actor
+    *, checkpoint: Checkpoint, starts_at: dt.datetime, ends_at: dt.datetime, leader, guards, principal
 ) -> Shift:
-    require_here(actor, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
+    authorize(principal, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
     if ends_at <= starts_at or ends_at - starts_at > dt.timedelta(hours=24):
         raise DomainError("shift_times", _("A shift ends after it starts and lasts at most 24 hours."), field="ends_at")
     with transaction.atomic():
@@ -371,7 +369,7 @@ def shift_create(
         )
         ShiftGuard.objects.bulk_create([ShiftGuard(shift=shift, user=u) for u in {leader, *guards}])
         audit.record(
-            actor=actor,
+            principal=principal,
             action="shift.create",
             obj=shift,
             grid_path=checkpoint.grid.path,
@@ -390,7 +388,10 @@ def shift_check(*, shift: Shift, guard, out: bool = False) -> ShiftGuard:
             setattr(attendance, field, timezone.now())
             attendance.save(update_fields=[field])
             audit.record(
-                actor=guard, action=f"shift.{'check_out' if out else 'check_in'}", obj=shift, grid_path=shift.grid.path
+                principal=guard,
+                action=f"shift.{'check_out' if out else 'check_in'}",
+                obj=shift,
+                grid_path=shift.grid.path,
             )
     return attendance
 
@@ -417,3 +418,11 @@ def checkpoints_with_gaps():
     now = timezone.now()
     ids = [c.pk for c in Checkpoint.objects.filter(is_open=True) if uncovered_hours(checkpoint=c, start=now)]
     return Checkpoint.objects.filter(pk__in=ids)
+
+
+CHECKPOINT_GAP = GapCheck(
+    "checkpoint_uncovered",
+    _("Checkpoint with an hour of the next 7 days without a guard"),
+    checkpoints_with_gaps,
+    "gates:checkpoint",
+)

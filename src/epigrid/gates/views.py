@@ -11,11 +11,11 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.accounts.choices import Capability
 from epigrid.accounts.models import User
-from epigrid.accounts.permissions import has_capability
+from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
+from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors
 from epigrid.core.xlsx import write_ledger, xlsx_response
 from epigrid.grids.models import GridNode
@@ -27,7 +27,7 @@ from .models import Checkpoint, HouseholdPass, Passage, Shift
 
 
 def _checkpoint(request, pk) -> Checkpoint:
-    checkpoint = Checkpoint.objects.visible_to(request.user).select_related("grid").filter(pk=pk).first()
+    checkpoint = Checkpoint.objects.restrict(request.user).select_related("grid").filter(pk=pk).first()
     if checkpoint is None:
         raise Http404
     return checkpoint
@@ -39,16 +39,16 @@ def checkpoint_list(request):
     """The guard's checkpoints; the command center opens and closes them here."""
     if request.method == "POST":
         if request.POST.get("close", "").isdigit():
-            services.checkpoint_close(checkpoint=_checkpoint(request, request.POST["close"]), actor=request.user)
+            services.checkpoint_close(checkpoint=_checkpoint(request, request.POST["close"]), principal=request.user)
         else:
             grid = grid_node_get(user=request.user, code=request.POST.get("grid", ""))
-            services.checkpoint_open(grid=grid, name=request.POST.get("name", ""), actor=request.user)
+            services.checkpoint_open(grid=grid, name=request.POST.get("name", ""), principal=request.user)
         return redirect("gates:list")
-    checkpoints = Checkpoint.objects.visible_to(request.user).select_related("grid").order_by("grid__path", "name")
+    checkpoints = Checkpoint.objects.restrict(request.user).select_related("grid").order_by("grid__path", "name")
     return render(
         request,
         "gates/list.html",
-        {"checkpoints": checkpoints, "can_manage": has_capability(request.user, Capability.MANAGE_CHECKPOINTS)},
+        {"checkpoints": checkpoints, "can_manage": allows(request.user, Capability.MANAGE_CHECKPOINTS)},
     )
 
 
@@ -62,7 +62,7 @@ def checkpoint(request, pk):
         "gates/gate.html",
         {
             "checkpoint": cp,
-            "can_guard": has_capability(request.user, Capability.GUARD_GATE, cp.grid.path),
+            "can_guard": allows(request.user, Capability.GUARD_GATE, cp.grid.path),
             "recent": Passage.objects.filter(checkpoint=cp)
             .select_related("household_pass__household", "visitor")
             .order_by("-at")[:10],
@@ -117,11 +117,11 @@ def visitor(request, pk):
 def passes(request, code):
     grid = grid_node_get(user=request.user, code=code)
     if request.method == "POST":
-        count = services.passes_issue(grid=grid, actor=request.user)
+        count = services.passes_issue(grid=grid, principal=request.user)
         messages.success(request, _("%(n)s pass(es) issued.") % {"n": count})
         return redirect("gates:passes", code=code)
     rows = (
-        HouseholdPass.objects.visible_to(request.user)
+        HouseholdPass.objects.restrict(request.user)
         .in_subtree(grid.path)
         .filter(revoked_at__isnull=True)
         .select_related("household")
@@ -130,7 +130,7 @@ def passes(request, code):
     return render(
         request,
         "gates/passes.html",
-        {"grid": grid, "passes": rows, "can_issue": has_capability(request.user, Capability.ISSUE_PASSES, grid.path)},
+        {"grid": grid, "passes": rows, "can_issue": allows(request.user, Capability.ISSUE_PASSES, grid.path)},
     )
 
 
@@ -139,7 +139,7 @@ def passes(request, code):
 def pass_sheet(request, code):
     """Print-ready A4 card sheet: eight cards a page, each with its QR code, number and address."""
     grid = grid_node_get(user=request.user, code=code)
-    if not has_capability(request.user, Capability.ISSUE_PASSES, grid.path):
+    if not allows(request.user, Capability.ISSUE_PASSES, grid.path):
         raise DomainError("forbidden", _("Your role does not allow this here."))
     rows = (
         HouseholdPass.objects.in_subtree(grid.path)
@@ -159,13 +159,13 @@ def pass_sheet(request, code):
 @require_POST
 @domain_errors
 def pass_action(request, pk, action):
-    household_pass = HouseholdPass.objects.visible_to(request.user).filter(pk=pk).first()
+    household_pass = HouseholdPass.objects.restrict(request.user).filter(pk=pk).first()
     if household_pass is None:
         raise Http404
     if action == "reissue":
-        services.pass_reissue(household_pass=household_pass, actor=request.user)
+        services.pass_reissue(household_pass=household_pass, principal=request.user)
     else:
-        services.pass_revoke(household_pass=household_pass, actor=request.user)
+        services.pass_revoke(household_pass=household_pass, principal=request.user)
     compound = GridNode.objects.get(path=household_pass.grid.path[:12])
     return redirect("gates:passes", code=compound.code)
 
@@ -195,7 +195,7 @@ def roster(request, pk):
             ends_at=ends,
             leader=leader,
             guards=[u for name, u in users.items() if name != leader.username],
-            actor=request.user,
+            principal=request.user,
         )
         return redirect("gates:roster", pk=cp.pk)
     now = timezone.now()
@@ -209,7 +209,7 @@ def roster(request, pk):
             .prefetch_related("attendance__user")
             .select_related("leader")
             .order_by("starts_at")[:60],
-            "can_plan": has_capability(request.user, Capability.MANAGE_CHECKPOINTS, cp.grid.path),
+            "can_plan": allows(request.user, Capability.MANAGE_CHECKPOINTS, cp.grid.path),
         },
     )
 
@@ -218,7 +218,7 @@ def roster(request, pk):
 @require_POST
 @domain_errors
 def shift_check(request, pk, action):
-    shift = Shift.objects.visible_to(request.user).filter(pk=pk).first()
+    shift = Shift.objects.restrict(request.user).filter(pk=pk).first()
     if shift is None:
         raise Http404
     services.shift_check(shift=shift, guard=request.user, out=action == "out")
@@ -229,7 +229,7 @@ def shift_check(request, pk, action):
 @domain_errors
 def ledger(request):
     """进出登记台账, filtered by checkpoint, date, household."""
-    rows = Passage.objects.visible_to(request.user).select_related(
+    rows = Passage.objects.restrict(request.user).select_related(
         "checkpoint", "household_pass__household", "visitor", "guard"
     )
     if request.GET.get("checkpoint", "").isdigit():

@@ -12,13 +12,6 @@ from .models import GridNode, Place
 router = Router(tags=["grids"])
 
 
-class CountsOut(Schema):
-    places: int
-    households: int
-    persons: int
-    staff: int
-
-
 class GridOut(Schema):
     code: str
     name: str
@@ -26,12 +19,6 @@ class GridOut(Schema):
     category: str
     parent: str | None
     depth: int
-    counts: CountsOut | None = None
-
-
-class GridDetailOut(GridOut):
-    ancestors: list[str]
-    children: list[GridOut]
 
 
 class GridIn(Schema):
@@ -43,41 +30,14 @@ class GridIn(Schema):
     address: str = ""
 
 
-def _grid_out(node: GridNode, parents: dict[str, str], counts=None) -> dict:
+def grid_out(node: GridNode, parents: dict[str, str]) -> dict:
     return {
         "code": node.code,
         "name": node.name,
         "level": node.level,
         "category": node.category,
-        "parent": parents.get(node.path[: -GridNode.steplen]) if node.depth > 1 else None,
+        "parent": parents.get(node.parent_path) if node.depth > 1 else None,
         "depth": node.depth,
-        "counts": counts.__dict__ if counts is not None else None,
-    }
-
-
-@router.get("/grids", response={200: list[GridOut], **ERRORS}, summary="The grid tree in the user's scope")
-def grid_list(request, root: str | None = None, max_depth: int = 4, counts: bool = False):
-    nodes = GridNode.objects.visible_to(request.user)
-    if root:
-        nodes = nodes.in_subtree(selectors.grid_node_get(user=request.user, code=root).path)
-    nodes = list(nodes.filter(depth__lte=max_depth)[:5000])
-    parents = {n.path: n.code for n in GridNode.objects.filter(path__in={n.path[:-4] for n in nodes if n.depth > 1})}
-    parents.update({n.path: n.code for n in nodes})
-    tallies = selectors.subtree_counts(nodes=nodes) if counts else {}
-    return [_grid_out(n, parents, tallies.get(n.pk)) for n in nodes]
-
-
-@router.get("/grids/{code}", response={200: GridDetailOut, **ERRORS})
-def grid_detail(request, code: str):
-    node = selectors.grid_node_get(user=request.user, code=code)
-    children = list(selectors.grid_children(node=node))
-    tallies = selectors.subtree_counts(nodes=[node, *children])
-    ancestors = list(selectors.grid_ancestors(node=node))
-    parents = {a.path: a.code for a in ancestors} | {node.path: node.code}
-    return {
-        **_grid_out(node, parents, tallies[node.pk]),
-        "ancestors": [a.code for a in ancestors],
-        "children": [_grid_out(c, parents, tallies[c.pk]) for c in children],
     }
 
 
@@ -91,54 +51,9 @@ def grid_create(request, payload: GridIn):
         level=payload.level,
         category=payload.category.value if payload.category else "",
         address=payload.address,
-        actor=request.user,
+        principal=request.user,
     )
-    return Status(201, _grid_out(node, {parent.path: parent.code} if parent else {}))
-
-
-class FindingOut(Schema):
-    severity: str
-    kind: str
-    label: str
-    grid: str
-    object_type: str
-    object_id: int
-    fix_url: str
-
-
-class CoverageOut(Schema):
-    ok: bool
-    gap_counts: dict[str, int]
-    overlap_counts: dict[str, int]
-    gaps: list[FindingOut]
-    overlaps: list[FindingOut]
-
-
-def _coverage_out(report) -> dict:
-    def finding(f):
-        return {
-            "severity": f.severity,
-            "kind": f.kind,
-            "label": f.label,
-            "grid": f.grid_code,
-            "object_type": f.object_type,
-            "object_id": f.object_id,
-            "fix_url": f.fix_url,
-        }
-
-    return {
-        "ok": report.ok,
-        "gap_counts": report.gap_counts,
-        "overlap_counts": report.overlap_counts,
-        "gaps": [finding(f) for f in report.gaps],
-        "overlaps": [finding(f) for f in report.overlaps],
-    }
-
-
-@router.get("/coverage", response={200: CoverageOut, **ERRORS}, summary="Coverage audit (零疏漏)")
-def coverage(request, grid: str | None = None):
-    root = selectors.grid_node_get(user=request.user, code=grid) if grid else None
-    return _coverage_out(selectors.coverage_audit(user=request.user, root=root))
+    return Status(201, grid_out(node, {parent.path: parent.code} if parent else {}))
 
 
 class PlaceOut(Schema):
@@ -196,7 +111,7 @@ class PlacePatch(Schema):
 
 def _place(request, pk: int) -> Place:
     place = (
-        Place.objects.visible_to(request.user)
+        Place.objects.restrict(request.user)
         .select_related("grid", "thematic_grid")
         .filter(pk=pk, archived_at__isnull=True)
         .first()
@@ -209,7 +124,7 @@ def _place(request, pk: int) -> Place:
 @router.get("/places", response={200: PlacePage, **ERRORS})
 def place_list(request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0):
     places = (
-        Place.objects.visible_to(request.user).filter(archived_at__isnull=True).select_related("grid", "thematic_grid")
+        Place.objects.restrict(request.user).filter(archived_at__isnull=True).select_related("grid", "thematic_grid")
     )
     if grid:
         places = places.filter(subtree_q("grid__path", selectors.grid_node_get(user=request.user, code=grid).path))
@@ -230,7 +145,7 @@ def place_create(request, payload: PlaceIn):
     thematic = selectors.grid_node_get(user=request.user, code=payload.thematic_grid) if payload.thematic_grid else None
     data = payload.dict(exclude={"grid", "thematic_grid", "kind"})
     place = services.place_create(
-        grid=grid, thematic_grid=thematic, kind=payload.kind.value, actor=request.user, **data
+        grid=grid, thematic_grid=thematic, kind=payload.kind.value, principal=request.user, **data
     )
     return Status(201, PlaceOut.from_model(place))
 
@@ -245,4 +160,4 @@ def place_update(request, pk: int, payload: PlacePatch):
         changes["thematic_grid"] = selectors.grid_node_get(user=request.user, code=code) if code else None
     if changes.get("kind") is not None:
         changes["kind"] = changes["kind"].value
-    return PlaceOut.from_model(services.place_update(place=_place(request, pk), actor=request.user, **changes))
+    return PlaceOut.from_model(services.place_update(place=_place(request, pk), principal=request.user, **changes))

@@ -3,9 +3,33 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
-from epigrid.core.scoping import GridScopedQuerySet
+from epigrid.core.scoping import VIEW, GridScopedQuerySet
 
 from .choices import GridLevel, PlaceKind, ThematicCategory
+
+STEP = 4  # characters per level of the materialised path (treebeard's steplen)
+# The depth of each vertical level: 街道 1, 社区 2, 楼院网格 (the compound) 3, 楼 4.
+LEVEL_DEPTH = {GridLevel.SUBDISTRICT: 1, GridLevel.COMMUNITY: 2, GridLevel.GRID: 3, GridLevel.BUILDING: 4}
+
+
+def ancestor_path(path: str, level: str) -> str:
+    """The path of the ancestor at `level` of the node at `path` ("" when the node lies above it)."""
+    end = LEVEL_DEPTH[level] * STEP
+    return path[:end] if len(path) >= end else ""
+
+
+def compound_path(path: str) -> str:
+    """The compound (楼院网格) a node belongs to: the unit of closure, passes and activation."""
+    return ancestor_path(path, GridLevel.GRID)
+
+
+def community_path(path: str) -> str:
+    return ancestor_path(path, GridLevel.COMMUNITY)
+
+
+def lineage_paths(path: str) -> list[str]:
+    """The node's own path and those of all its ancestors, root first."""
+    return [path[:end] for end in range(STEP, len(path) + 1, STEP)]
 
 
 class GridNodeQuerySet(MP_NodeQuerySet, GridScopedQuerySet):
@@ -16,8 +40,11 @@ class GridNodeManager(MP_NodeManager):
     def get_queryset(self):
         return GridNodeQuerySet(self.model).order_by("path")
 
-    def visible_to(self, user):
-        return self.get_queryset().visible_to(user)
+    def restrict(self, principal, capability: str = VIEW):
+        return self.get_queryset().restrict(principal, capability)
+
+    def get_for(self, principal, capability: str = VIEW, **lookup):
+        return self.get_queryset().get_for(principal, capability, **lookup)
 
 
 class GridNode(MP_Node):
@@ -33,7 +60,7 @@ class GridNode(MP_Node):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    steplen = 4
+    steplen = STEP
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     node_order_by = ["code"]
     objects = GridNodeManager()
@@ -50,7 +77,36 @@ class GridNode(MP_Node):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("grids:node", args=[self.code])
+        return reverse("oversight:node", args=[self.code])
+
+    def ancestor_at(self, level: str) -> "GridNode | None":
+        """The ancestor (or the node itself) at `level`; None when the node lies above it."""
+        path = ancestor_path(self.path, level)
+        if not path:
+            return None
+        return self if path == self.path else GridNode.objects.get(path=path)
+
+    def compound(self) -> "GridNode | None":
+        return self.ancestor_at(GridLevel.GRID)
+
+    def community(self) -> "GridNode | None":
+        return self.ancestor_at(GridLevel.COMMUNITY)
+
+    @property
+    def parent_path(self) -> str:
+        return self.path[:-STEP]
+
+    @property
+    def compound_path(self) -> str:
+        return compound_path(self.path)
+
+    @property
+    def community_path(self) -> str:
+        return community_path(self.path)
+
+    @property
+    def lineage_paths(self) -> list[str]:
+        return lineage_paths(self.path)
 
     @property
     def is_thematic(self) -> bool:

@@ -1,23 +1,15 @@
-"""Reads about the grid tree: scoped nodes, subtree counts and the coverage audit (零疏漏)."""
+"""Reads about the grid tree: scoped nodes, their children and ancestors."""
 
-from dataclasses import dataclass, field
-
-from django.db.models import Count, Exists, OuterRef, Q
-from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import RESPONSIBLE_ROLE, Role
-from epigrid.accounts.models import GridAssignment
 from epigrid.core.errors import NotFound
-from epigrid.core.scoping import scope_paths, subtree_q
-from epigrid.people.models import Household, Person
+from epigrid.core.scoping import EVERYWHERE, VIEW, grant_paths
 
-from .choices import LEAF_LEVELS, GridLevel
-from .models import GridNode, Place
+from .models import GridNode
 
 
 def grid_node_get(*, user, code: str) -> GridNode:
-    node = GridNode.objects.visible_to(user).filter(code=code).first()
+    node = GridNode.objects.restrict(user).filter(code=code).first()
     if node is None:
         raise NotFound("grid_not_found", _("No such grid."))
     return node
@@ -25,8 +17,8 @@ def grid_node_get(*, user, code: str) -> GridNode:
 
 def grid_roots(*, user):
     """The topmost nodes the user may see (their assignments' subtrees, or the real roots)."""
-    paths = scope_paths(user)
-    if paths is None:
+    paths = grant_paths(user, VIEW)
+    if paths is EVERYWHERE:
         return GridNode.objects.get_root_nodes()
     return GridNode.objects.filter(path__in=paths)
 
@@ -38,228 +30,3 @@ def grid_children(*, node: GridNode):
 def grid_ancestors(*, node: GridNode):
     """Names on the way down for breadcrumbs (only names: ancestors' contents stay scoped)."""
     return GridNode.objects.get_ancestors(node)
-
-
-@dataclass
-class SubtreeCounts:
-    places: int = 0
-    households: int = 0
-    persons: int = 0
-    staff: int = 0
-
-
-def subtree_counts(*, nodes) -> dict[int, SubtreeCounts]:
-    """Counts of everything under each node: one grouped query per kind over the union of the
-    subtrees, rolled up to ancestors in Python (O(grid nodes × depth), not per person)."""
-    nodes = list(nodes)
-    result = {node.pk: SubtreeCounts() for node in nodes}
-    if not nodes:
-        return result
-    wanted = {node.path: node.pk for node in nodes}
-    roots = [p for p in sorted(wanted) if not any(p != q and p.startswith(q) for q in wanted)]
-    in_roots = Q()
-    for path in roots:
-        in_roots |= subtree_q("grid__path", path)
-    sources = {
-        "places": Place.objects.filter(archived_at__isnull=True),
-        "households": Household.objects.filter(archived_at__isnull=True),
-        "persons": Person.objects.filter(archived_at__isnull=True),
-    }
-    for attr, queryset in sources.items():
-        rows = queryset.filter(in_roots).values("grid__path").annotate(n=Count("*")).values_list("grid__path", "n")
-        _roll_up(rows, wanted, result, attr)
-    # A thematic grid counts the places filed under it (they also count in their geographic grid).
-    thematic = {node.path: node.pk for node in nodes if node.level == GridLevel.THEMATIC}
-    if thematic:
-        rows = (
-            Place.objects.filter(archived_at__isnull=True, thematic_grid__path__in=list(thematic))
-            .values("thematic_grid__path")
-            .annotate(n=Count("*"))
-            .values_list("thematic_grid__path", "n")
-        )
-        for path, n in rows:
-            result[thematic[path]].places += n
-    staff_roots = Q()
-    for path in roots:
-        staff_roots |= subtree_q("node__path", path)
-    staff = (
-        GridAssignment.objects.active()
-        .filter(staff_roots)
-        .values("node__path")
-        .annotate(n=Count("user", distinct=True))
-        .values_list("node__path", "n")
-    )
-    _roll_up(staff, wanted, result, "staff")
-    return result
-
-
-def _roll_up(rows, wanted: dict[str, int], result: dict[int, SubtreeCounts], attr: str) -> None:
-    step = GridNode.steplen
-    for path, n in rows:
-        for end in range(step, len(path) + 1, step):
-            pk = wanted.get(path[:end])
-            if pk is not None:
-                counts = result[pk]
-                setattr(counts, attr, getattr(counts, attr) + n)
-
-
-@dataclass
-class Finding:
-    severity: str  # "error" (a gap, 空挡) or "info" (an overlap, 交叉)
-    kind: str
-    label: str
-    grid_code: str
-    object_type: str
-    object_id: int
-    fix_url: str
-
-
-@dataclass
-class CoverageReport:
-    gaps: list[Finding] = field(default_factory=list)
-    overlaps: list[Finding] = field(default_factory=list)
-    gap_counts: dict[str, int] = field(default_factory=dict)
-    overlap_counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.gap_counts
-
-
-GAP_KINDS = {
-    "place_not_in_leaf_grid": _("Place in no compound or building grid"),
-    "household_not_in_leaf_grid": _("Household in no compound or building grid"),
-    "person_not_in_leaf_grid": _("Person in no compound or building grid"),
-    "grid_without_member": _("Compound grid with no grid member"),
-    "building_without_head": _("Building with no building head"),
-    "node_without_responsible": _("Grid node with no responsible person"),
-}
-OVERLAP_KINDS = {
-    "place_in_thematic_grid": _("Place also in a thematic grid"),
-    "staff_in_several_grids": _("Staff member serving several grids"),
-}
-
-
-# Gaps other apps know of (a controlled household without its team, an uncovered duty hour):
-# (kind, label, queryset factory, url name for the fix). Each queryset is grid-scoped.
-_GAP_CHECKS: list[tuple[str, object, object, str]] = []
-
-
-def register_gap_check(kind: str, label, queryset_factory, url_name: str) -> None:
-    GAP_KINDS[kind] = label
-    _GAP_CHECKS.append((kind, label, queryset_factory, url_name))
-
-
-def coverage_audit(*, user, root: GridNode | None = None, limit: int = 200) -> CoverageReport:
-    """Every gap is an error, every overlap is information ("宁可交叉,不留空挡")."""
-    report = CoverageReport()
-    nodes = GridNode.objects.visible_to(user)
-    places = Place.objects.visible_to(user).filter(archived_at__isnull=True)
-    households = Household.objects.visible_to(user).filter(archived_at__isnull=True)
-    persons = Person.objects.visible_to(user).filter(archived_at__isnull=True)
-    assignments = GridAssignment.objects.visible_to(user).active()
-    if root is not None:
-        nodes, places = nodes.in_subtree(root.path), places.filter(subtree_q("grid__path", root.path))
-        households, persons = households.in_subtree(root.path), persons.in_subtree(root.path)
-        assignments = assignments.in_subtree(root.path)
-
-    def add(target: list, counts: dict, severity: str, kind: str, queryset, make) -> None:
-        total = queryset.count()
-        if not total:
-            return
-        counts[kind] = total
-        for obj in queryset[:limit]:
-            target.append(Finding(severity, kind, *make(obj)))
-
-    def node_finding(node):
-        return str(node), node.code, "grid", node.pk, reverse("grids:node", args=[node.code])
-
-    def member_finding(obj, object_type, url_name):
-        return str(obj), obj.grid.code, object_type, obj.pk, reverse(url_name, args=[obj.pk])
-
-    def holds(role):
-        return Exists(GridAssignment.objects.active().filter(node=OuterRef("pk"), role=role))
-
-    leaf = list(LEAF_LEVELS)
-    add(
-        report.gaps,
-        report.gap_counts,
-        "error",
-        "place_not_in_leaf_grid",
-        places.exclude(grid__level__in=leaf).select_related("grid").order_by("pk"),
-        lambda o: member_finding(o, "place", "grids:place"),
-    )
-    add(
-        report.gaps,
-        report.gap_counts,
-        "error",
-        "household_not_in_leaf_grid",
-        households.exclude(grid__level__in=leaf).select_related("grid").order_by("pk"),
-        lambda o: member_finding(o, "household", "people:household"),
-    )
-    add(
-        report.gaps,
-        report.gap_counts,
-        "error",
-        "person_not_in_leaf_grid",
-        persons.exclude(grid__level__in=leaf).select_related("grid").order_by("pk"),
-        lambda o: member_finding(o, "person", "people:person"),
-    )
-    add(
-        report.gaps,
-        report.gap_counts,
-        "error",
-        "grid_without_member",
-        nodes.filter(level=GridLevel.GRID).filter(~holds(Role.GRID_MEMBER)),
-        node_finding,
-    )
-    add(
-        report.gaps,
-        report.gap_counts,
-        "error",
-        "building_without_head",
-        nodes.filter(level=GridLevel.BUILDING).filter(~holds(Role.BUILDING_HEAD)),
-        node_finding,
-    )
-    no_responsible = Q()
-    for level, role in RESPONSIBLE_ROLE.items():
-        if level != GridLevel.BUILDING:  # reported above as building_without_head
-            no_responsible |= Q(level=level) & ~holds(role)
-    add(report.gaps, report.gap_counts, "error", "node_without_responsible", nodes.filter(no_responsible), node_finding)
-    for kind, _label, factory, url_name in _GAP_CHECKS:
-        extra = factory().visible_to(user)
-        if root is not None:
-            extra = extra.in_subtree(root.path)
-        add(
-            report.gaps,
-            report.gap_counts,
-            "error",
-            kind,
-            extra.select_related("grid").order_by("pk"),
-            lambda o, url_name=url_name: member_finding(o, o._meta.model_name, url_name),
-        )
-
-    add(
-        report.overlaps,
-        report.overlap_counts,
-        "info",
-        "place_in_thematic_grid",
-        places.filter(thematic_grid__isnull=False).select_related("grid").order_by("pk"),
-        lambda o: member_finding(o, "place", "grids:place"),
-    )
-    several = assignments.values("user").annotate(n=Count("node", distinct=True)).filter(n__gt=1).values("user")
-    add(
-        report.overlaps,
-        report.overlap_counts,
-        "info",
-        "staff_in_several_grids",
-        assignments.filter(user__in=several).select_related("user", "node").order_by("user_id", "node__path"),
-        lambda a: (
-            f"{a.user} · {a.get_role_display()}",
-            a.node.code,
-            "assignment",
-            a.pk,
-            reverse("grids:node", args=[a.node.code]),
-        ),
-    )
-    return report

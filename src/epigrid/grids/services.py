@@ -5,11 +5,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from stdnum.cn import uscc
 
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import require_here
 from epigrid.core import audit
+from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import seal
 from epigrid.core.errors import Conflict, DomainError, NotFound
+from epigrid.core.scoping import authorize
 from epigrid.core.validators import parse_phone
 
 from .choices import CHILD_LEVELS, GridLevel, PlaceKind, ThematicCategory
@@ -20,15 +20,15 @@ EDIT_PEOPLE = Capability.EDIT_PEOPLE
 
 
 def grid_node_create(
-    *, parent: GridNode | None, code: str, name: str, level: str, category: str = "", address: str = "", actor
+    *, parent: GridNode | None, code: str, name: str, level: str, category: str = "", address: str = "", principal
 ) -> GridNode:
     """Add a node under `parent` (a new subdistrict when parent is None), checking the level rules."""
     code, name = code.strip().upper(), name.strip()
     if parent is None:
-        if not getattr(actor, "is_superuser", False):
+        if not getattr(principal, "is_superuser", False):
             raise NotFound("grid_not_found", _("No such grid."))
     else:
-        require_here(actor, MANAGE_GRIDS, parent.path)
+        authorize(principal, MANAGE_GRIDS, parent.path)
     if level not in CHILD_LEVELS.get(parent.level if parent else None, set()):
         raise DomainError("grid_level", _("A node of this level cannot be placed here."), field="level")
     if level == GridLevel.THEMATIC and category not in ThematicCategory.values:
@@ -44,7 +44,7 @@ def grid_node_create(
         else:
             node = GridNode.objects.add_child(GridNode.objects.get(pk=parent.pk), fields)
         audit.record(
-            actor=actor,
+            principal=principal,
             action="grid_node.create",
             obj=node,
             grid_path=node.path,
@@ -79,9 +79,9 @@ def place_create(
     credit_code: str = "",
     contact_name: str = "",
     contact_phone: str = "",
-    actor,
+    principal,
 ) -> Place:
-    require_here(actor, EDIT_PEOPLE, grid.path)
+    authorize(principal, EDIT_PEOPLE, grid.path)
     credit_code, phone = clean_place_fields(
         name=name,
         kind=kind,
@@ -103,7 +103,7 @@ def place_create(
             contact_phone_masked=phone.masked if phone else "",
         )
         audit.record(
-            actor=actor,
+            principal=principal,
             action="place.create",
             obj=place,
             grid_path=grid.path,
@@ -125,14 +125,14 @@ def _place_state(place: Place) -> dict:
     }
 
 
-def place_update(*, place: Place, actor, **changes) -> Place:
+def place_update(*, place: Place, principal, **changes) -> Place:
     allowed = {"name", "kind", "grid", "address", "thematic_grid", "credit_code", "contact_name", "contact_phone"}
     unknown = set(changes) - allowed
     if unknown:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
-    require_here(actor, EDIT_PEOPLE, place.grid.path)
+    authorize(principal, EDIT_PEOPLE, place.grid.path)
     if "grid" in changes:
-        require_here(actor, EDIT_PEOPLE, changes["grid"].path)
+        authorize(principal, EDIT_PEOPLE, changes["grid"].path)
     with transaction.atomic():
         locked = Place.objects.select_for_update(of=("self",)).select_related("grid", "thematic_grid").get(pk=place.pk)
         before = _place_state(locked)
@@ -157,7 +157,7 @@ def place_update(*, place: Place, actor, **changes) -> Place:
             return locked
         locked.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action="place.update",
             obj=locked,
             grid_path=locked.grid.path,
@@ -166,13 +166,13 @@ def place_update(*, place: Place, actor, **changes) -> Place:
     return locked
 
 
-def place_archive(*, place: Place, actor) -> Place:
-    require_here(actor, EDIT_PEOPLE, place.grid.path)
+def place_archive(*, place: Place, principal) -> Place:
+    authorize(principal, EDIT_PEOPLE, place.grid.path)
     with transaction.atomic():
         locked = Place.objects.select_for_update().get(pk=place.pk)
         if locked.archived_at:
             return locked
         locked.archived_at = timezone.now()
         locked.save(update_fields=["archived_at", "updated_at"])
-        audit.record(actor=actor, action="place.archive", obj=locked, grid_path=place.grid.path)
+        audit.record(principal=principal, action="place.archive", obj=locked, grid_path=place.grid.path)
     return locked

@@ -1,145 +1,21 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
-from epigrid.accounts import services as account_services
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.forms import AssignmentForm
-from epigrid.accounts.models import GridAssignment, User
-from epigrid.accounts.permissions import has_capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import path_visible, subtree_q
-from epigrid.core.views import domain_errors, paginate
-from epigrid.people.selectors import household_list, person_list
+from epigrid.core.views import domain_errors
 
 from . import selectors, services
 from .choices import GridLevel
 from .forms import PlaceForm
 from .models import GridNode, Place
 
-TABS = ("children", "households", "persons", "places", "staff")
-
-
-@login_required
-def tree(request):
-    roots = list(selectors.grid_roots(user=request.user))
-    rows = []
-    for root in roots:
-        children = list(selectors.grid_children(node=root))
-        rows.append((root, children))
-    nodes = [n for root, children in rows for n in (root, *children)]
-    counts = selectors.subtree_counts(nodes=nodes)
-    thematic = [n for n in nodes if n.level == GridLevel.THEMATIC]
-    return render(request, "grids/tree.html", {"rows": rows, "counts": counts, "thematic": thematic})
-
-
-@login_required
-@domain_errors
-def node(request, code):
-    node = selectors.grid_node_get(user=request.user, code=code)
-    tab = request.GET.get("tab") or ("children" if node.level != GridLevel.BUILDING else "households")
-    if tab not in TABS:
-        tab = "children"
-    children = list(selectors.grid_children(node=node))
-    counts = selectors.subtree_counts(nodes=[node, *children])
-    context = {
-        "node": node,
-        "tab": tab,
-        "tabs": TABS,
-        "children": [c for c in children if not c.is_thematic],
-        "thematic": [c for c in children if c.is_thematic],
-        "counts": counts,
-        # Ancestors above the user's area are named, not linked (their pages would be 404).
-        "ancestors": [(a, path_visible(request.user, a.path)) for a in selectors.grid_ancestors(node=node)],
-        "can_export": has_capability(request.user, Capability.IMPORT_EXPORT, node.path),
-        "can_assign": has_capability(request.user, Capability.MANAGE_ASSIGNMENTS, node.path),
-        "can_edit": has_capability(request.user, Capability.EDIT_PEOPLE, node.path),
-    }
-    if tab == "households":
-        context["page"] = paginate(request, household_list(user=request.user, grid_path=node.path))
-    elif tab == "persons":
-        context["page"] = paginate(request, person_list(user=request.user, grid_path=node.path))
-    elif tab == "places":
-        places = (
-            Place.objects.visible_to(request.user)
-            .filter(archived_at__isnull=True)
-            .filter(subtree_q("grid__path", node.path) | subtree_q("thematic_grid__path", node.path))
-            .select_related("grid", "thematic_grid")
-            .order_by("id")
-        )
-        context["page"] = paginate(request, places)
-    elif tab == "staff":
-        context["assignments"] = (
-            GridAssignment.objects.visible_to(request.user)
-            .active()
-            .filter(node=node)
-            .select_related("user")
-            .order_by("role", "user__username")
-        )
-        context["form"] = AssignmentForm()
-    return render(request, "grids/node.html", context)
-
-
-@login_required
-@require_POST
-@domain_errors
-def assignment_add(request, code):
-    node = selectors.grid_node_get(user=request.user, code=code)
-    form = AssignmentForm(request.POST)
-    if form.is_valid():
-        user = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
-        if user is None:
-            raise DomainError("user_unknown", _("No active user with this username."), field="username")
-        account_services.grid_assignment_create(
-            node=node,
-            user=user,
-            role=form.cleaned_data["role"],
-            duties=form.cleaned_data["duties"],
-            actor=request.user,
-        )
-        messages.success(request, _("Assignment saved."))
-    else:
-        messages.error(request, _("Check the form."))
-    return redirect(f"{node.get_absolute_url()}?tab=staff")
-
-
-@login_required
-@require_POST
-@domain_errors
-def assignment_end(request, pk):
-    assignment = GridAssignment.objects.visible_to(request.user).select_related("node").filter(pk=pk).first()
-    if assignment is None:
-        raise Http404
-    account_services.grid_assignment_end(assignment=assignment, actor=request.user)
-    messages.success(request, _("Assignment ended."))
-    return redirect(f"{assignment.node.get_absolute_url()}?tab=staff")
-
-
-@login_required
-@domain_errors
-def coverage(request):
-    code = request.GET.get("grid")
-    root = selectors.grid_node_get(user=request.user, code=code) if code else None
-    report = selectors.coverage_audit(user=request.user, root=root)
-    return render(
-        request,
-        "grids/coverage.html",
-        {
-            "report": report,
-            "root": root,
-            "gap_kinds": selectors.GAP_KINDS,
-            "overlap_kinds": selectors.OVERLAP_KINDS,
-        },
-    )
-
 
 @login_required
 @domain_errors
 def place(request, pk):
-    obj = Place.objects.visible_to(request.user).select_related("grid", "thematic_grid").filter(pk=pk).first()
+    obj = Place.objects.restrict(request.user).select_related("grid", "thematic_grid").filter(pk=pk).first()
     if obj is None:
         raise NotFound("place_not_found", _("No such place."))
     return render(request, "grids/place.html", {"place": obj})
@@ -149,7 +25,7 @@ def place(request, pk):
 @domain_errors
 def place_create(request, code):
     node = selectors.grid_node_get(user=request.user, code=code)
-    thematic = GridNode.objects.visible_to(request.user).filter(level=GridLevel.THEMATIC)
+    thematic = GridNode.objects.restrict(request.user).filter(level=GridLevel.THEMATIC)
     form = PlaceForm(request.POST or None, thematic_grids=thematic)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -158,7 +34,7 @@ def place_create(request, code):
             place = services.place_create(
                 grid=node,
                 thematic_grid=selectors.grid_node_get(user=request.user, code=code_t) if code_t else None,
-                actor=request.user,
+                principal=request.user,
                 **data,
             )
         except DomainError as exc:

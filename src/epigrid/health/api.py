@@ -64,7 +64,7 @@ def temperatures_batch(request, payload: BatchIn):
     result = services.temperature_reports_record(
         readings=[services.Reading(r.person_id, r.value, r.measured_at, r.client_id) for r in payload.readings],
         source=ReportSource.DEVICE,
-        actor=request.user,
+        principal=request.user,
     )
     return result.__dict__
 
@@ -96,7 +96,7 @@ def temperature_list(
     limit: int = 100,
     offset: int = 0,
 ):
-    rows = TemperatureReport.objects.visible_to(request.user)
+    rows = TemperatureReport.objects.restrict(request.user)
     if person:
         rows = rows.filter(person=people_selectors.person_get(user=request.user, pk=person))
     if grid:
@@ -142,7 +142,7 @@ class LinkOut(Schema):
 )
 def report_link_issue(request, pk: int):
     person = people_selectors.person_get(user=request.user, pk=pk)
-    token = services.resident_link_issue(person=person, actor=request.user)
+    token = services.resident_link_issue(person=person, principal=request.user)
     return {"token": token, "url": request.build_absolute_uri(reverse("resident", args=[token]))}
 
 
@@ -214,7 +214,7 @@ def _test_list_out(t: TestList) -> dict:
 def test_list_list(request):
     return [
         _test_list_out(t)
-        for t in TestList.objects.visible_to(request.user).select_related("grid").order_by("-test_date", "-id")[:200]
+        for t in TestList.objects.restrict(request.user).select_related("grid").order_by("-test_date", "-id")[:200]
     ]
 
 
@@ -223,7 +223,7 @@ def test_list_create(request, payload: TestListIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
     persons = selectors.selection(grid=grid, selection=payload.selection, person_ids=payload.person_ids)
     test_list = services.test_list_create(
-        name=payload.name, test_date=payload.test_date, grid=grid, persons=persons, actor=request.user
+        name=payload.name, test_date=payload.test_date, grid=grid, persons=persons, principal=request.user
     )
     return Status(201, _test_list_out(test_list))
 
@@ -259,7 +259,7 @@ def sample_create(request, payload: SampleIn):
         specimen_number=payload.specimen_number,
         sampled_at=payload.sampled_at,
         test_list=test_list,
-        actor=request.user,
+        principal=request.user,
     )
     return Status(201, sample)
 
@@ -273,7 +273,7 @@ class SamplePage(Schema):
 def sample_list(
     request, person: int | None = None, result: SampleResult | None = None, limit: int = 100, offset: int = 0
 ):
-    rows = Sample.objects.visible_to(request.user)
+    rows = Sample.objects.restrict(request.user)
     if person:
         rows = rows.filter(person=people_selectors.person_get(user=request.user, pk=person))
     if result:
@@ -307,7 +307,7 @@ class ResultsOut(Schema):
 def results_batch(request, payload: ResultsIn):
     return services.results_record(
         results=[services.ResultIn(r.specimen_number, r.result.value, r.result_at, r.lab) for r in payload.results],
-        actor=request.user,
+        principal=request.user,
     )
 
 
@@ -318,7 +318,7 @@ def results_batch(request, payload: ResultsIn):
 )
 def results_import(request, file: File[UploadedFile]):
     results = ledgers.read_results(file.read(), file.name or "results.xlsx")
-    return services.results_record(results=results, actor=request.user)
+    return services.results_record(results=results, principal=request.user)
 
 
 class ConsultationIn(Schema):
@@ -338,7 +338,7 @@ class CaseOut(Schema):
 
 @router.get("/cases", response={200: list[CaseOut], **ERRORS})
 def case_list(request):
-    return list(Case.objects.visible_to(request.user).order_by("-suspected_at")[:500])
+    return list(Case.objects.restrict(request.user).order_by("-suspected_at")[:500])
 
 
 @router.post(
@@ -354,7 +354,7 @@ def consultation_create(request, pk: int, payload: ConsultationIn):
         experts=payload.experts,
         conclusion=payload.conclusion.value,
         note=payload.note,
-        actor=request.user,
+        principal=request.user,
     )
     case.refresh_from_db()
     return case
@@ -382,7 +382,7 @@ def policy_update(request, payload: PolicyOut):
         slot_times=payload.slot_times,
         window_minutes=payload.window_minutes,
         fever_threshold=str(payload.fever_threshold),
-        actor=request.user,
+        principal=request.user,
     )
     return {
         "slot_times": pol.slot_times,
@@ -399,6 +399,6 @@ def policy_update(request, payload: PolicyOut):
 def ledger_export(request, name: str, grid: str):
 
     out, filename = ledgers.ledger_export(
-        name=name, node=grid_node_get(user=request.user, code=grid), actor=request.user
+        name=name, node=grid_node_get(user=request.user, code=grid), principal=request.user
     )
     return xlsx_response(out, filename)

@@ -6,13 +6,12 @@ import datetime as dt
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import has_capability, require_capability
 from epigrid.control.models import ControlOrder, KeyPerson
 from epigrid.core import audit
+from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError, NotFound, RowErrors
-from epigrid.core.scoping import path_visible
+from epigrid.core.scoping import VIEW, allows, authorize
 from epigrid.core.xlsx import write_ledger
 from epigrid.people.ledgers import iter_rows
 
@@ -171,17 +170,17 @@ LEDGERS = {
 }
 
 
-def ledger_export(*, name: str, node, actor):
+def ledger_export(*, name: str, node, principal):
     if name not in LEDGERS:
         raise DomainError("ledger_unknown", _("Unknown ledger."), field="name")
-    if not path_visible(actor, node.path):
+    if not allows(principal, VIEW, node.path):
         raise NotFound("grid_not_found", _("No such grid."))
-    require_capability(actor, Capability.IMPORT_EXPORT, node.path)
-    reveal = has_capability(actor, Capability.UNMASK_PII, node.path)
+    authorize(principal, Capability.IMPORT_EXPORT, node.path)
+    reveal = allows(principal, Capability.UNMASK_PII, node.path)
     title, headers, rows = LEDGERS[name]
     out, count = write_ledger(sheet_name=title, headers=headers, rows=rows(node, reveal), wide={1, 2})
     audit.record(
-        actor=actor,
+        principal=principal,
         action="ledger.export",
         object_type="grids.gridnode",
         object_id=str(node.pk),

@@ -6,7 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.core.scoping import GridScopedQuerySet
+from epigrid.core.scoping import EVERYWHERE, VIEW, GridScopedQuerySet, grant_paths
+from epigrid.grids.models import lineage_paths
 
 from .choices import CaseStatus, Conclusion, ReportSource, SampleResult
 
@@ -86,17 +87,14 @@ class TemperatureReport(models.Model):
 
 
 class TestListQuerySet(GridScopedQuerySet):
-    def visible_to(self, user):
-        """A list is seen from inside its grid and by those above it: a community-wide list is
+    def restrict(self, principal, capability: str = VIEW):
+        """A list is seen from inside its grid and by those below it: a community-wide list is
         worked by each grid member for their own people (entries are scoped by person)."""
-        from epigrid.core.scoping import scope_paths
-
-        paths = scope_paths(user)
-        if paths is None:
-            return self
-        step = 4
-        ancestors = {p[:end] for p in paths for end in range(step, len(p) + 1, step)}
-        return (super().visible_to(user) | self.filter(grid__path__in=ancestors)).distinct()
+        paths = grant_paths(principal, capability)
+        if paths is EVERYWHERE or capability != VIEW:
+            return super().restrict(principal, capability)
+        ancestors = {a for p in paths for a in lineage_paths(p)}
+        return (super().restrict(principal, capability) | self.filter(grid__path__in=ancestors)).distinct()
 
 
 class TestList(models.Model):

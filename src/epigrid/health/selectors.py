@@ -118,10 +118,12 @@ def resident_report(*, person, value, client_id=None) -> dict:
     from epigrid.control.models import ControlOrder
 
     from .choices import ReportSource
-    from .services import Reading, temperature_reports_record
+    from .services import RESIDENT_LINK, Reading, temperature_reports_record
 
     result = temperature_reports_record(
-        readings=[Reading(person.pk, value, timezone.now(), client_id)], source=ReportSource.SELF
+        readings=[Reading(person.pk, value, timezone.now(), client_id)],
+        source=ReportSource.SELF,
+        principal=RESIDENT_LINK,
     )
     order = ControlOrder.objects.open().filter(person=person).first()
     return {"stored": result.stored == 1, "fever": result.fevers == 1, "days_left": days_left(order) if order else None}
@@ -148,7 +150,7 @@ def test_list_get(*, user, pk):
 
     from .models import TestList
 
-    test_list = TestList.objects.visible_to(user).select_related("grid").filter(pk=pk).first()
+    test_list = TestList.objects.restrict(user).select_related("grid").filter(pk=pk).first()
     if test_list is None:
         raise NotFound("test_list_not_found", _("No such test list."))
     return test_list
@@ -157,7 +159,7 @@ def test_list_get(*, user, pk):
 def case_get(*, user, pk):
     from epigrid.core.errors import NotFound
 
-    case = Case.objects.visible_to(user).select_related("grid", "person").filter(pk=pk).first()
+    case = Case.objects.restrict(user).select_related("grid", "person").filter(pk=pk).first()
     if case is None:
         raise NotFound("case_not_found", _("No such case."))
     return case

@@ -16,16 +16,15 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import has_capability, require_capability
 from epigrid.alerts.choices import AlertKind, EscalationLevel, Severity
 from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.selectors import liaison_for
 from epigrid.core import audit
+from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
-from epigrid.core.scoping import path_visible
+from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, user_of
 from epigrid.people.models import Person
 
 from .choices import CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
@@ -52,8 +51,8 @@ def policy() -> MonitoringPolicy:
     return MonitoringPolicy.objects.get_or_create(pk=1)[0]
 
 
-def policy_update(*, slot_times: list[str], window_minutes: int, fever_threshold, actor) -> MonitoringPolicy:
-    require_capability(actor, Capability.APPROVE_RELEASE)
+def policy_update(*, slot_times: list[str], window_minutes: int, fever_threshold, principal) -> MonitoringPolicy:
+    authorize(principal, Capability.APPROVE_RELEASE)
     try:
         times = sorted({dt.time.fromisoformat(t).strftime("%H:%M") for t in slot_times})
     except (TypeError, ValueError):
@@ -71,7 +70,7 @@ def policy_update(*, slot_times: list[str], window_minutes: int, fever_threshold
         current.slot_times, current.window_minutes, current.fever_threshold = times, int(window_minutes), threshold
         current.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action="monitoring_policy.update",
             obj=current,
             changes=audit.diff(
@@ -148,8 +147,13 @@ class RecordResult:
     fevers: int
 
 
+# The resident's own link acts as the system for the one person its token names (no account).
+RESIDENT_LINK = SystemPrincipal("system:resident-link", {Capability.RECORD_HEALTH})
+MISSED_SLOTS = SystemPrincipal("system:missed-slots", {Capability.HANDLE_ALERTS})
+
+
 def temperature_reports_record(
-    *, readings: list[Reading], source: str, actor=None, now: dt.datetime | None = None
+    *, readings: list[Reading], source: str, principal, now: dt.datetime | None = None
 ) -> RecordResult:
     """Record a batch of readings: all rows are validated first (a bad row refuses the batch
     with every bad row listed), then written in one statement; a resent client id is a no-op."""
@@ -159,10 +163,11 @@ def temperature_reports_record(
     person_ids = {r.person_id for r in readings}
     persons = Person.objects.filter(pk__in=person_ids, archived_at__isnull=True).select_related("grid")
     if source != ReportSource.SELF:
-        persons = persons.visible_to(actor)
+        persons = persons.restrict(principal)
     persons = {p.pk: p for p in persons}
     allowed = {}
-    reporter_id = getattr(actor, "pk", None)
+    reporter = user_of(principal)
+    reporter_id = reporter.pk if reporter is not None else None
     for index, reading in enumerate(readings):
         person = persons.get(reading.person_id)
         try:
@@ -170,7 +175,7 @@ def temperature_reports_record(
                 raise NotFound("person_not_found", _("No such person."), field="person_id")
             if source != ReportSource.SELF:
                 if person.grid.path not in allowed:
-                    allowed[person.grid.path] = has_capability(actor, Capability.RECORD_HEALTH, person.grid.path)
+                    allowed[person.grid.path] = allows(principal, Capability.RECORD_HEALTH, person.grid.path)
                 if not allowed[person.grid.path]:
                     raise DomainError("forbidden", _("Your role does not allow this here."), field="person_id")
             value = parse_temperature(reading.value)
@@ -223,7 +228,7 @@ def temperature_reports_record(
         fevers = [r for r in stored if r[2]]
         fever_persons = {p.pk: p for p in Person.objects.filter(pk__in={r[1] for r in fevers}).select_related("grid")}
         alerts_raise(
-            actor=actor if reporter_id else None,
+            principal=principal,
             now=now,
             alerts=[
                 NewAlert(
@@ -243,7 +248,7 @@ def temperature_reports_record(
             # One audit record per batch: the readings themselves are append-only rows that
             # carry who sent them and when (device and server time).
             audit.record(
-                actor=actor if reporter_id else None,
+                principal=principal if reporter_id else None,
                 action="temperatures.record",
                 object_type="health.temperaturereport",
                 changes={"stored": [None, len(stored)], "source": [None, source], "fevers": [None, len(fevers)]},
@@ -314,16 +319,16 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def resident_link_issue(*, person: Person, actor) -> str:
+def resident_link_issue(*, person: Person, principal) -> str:
     """A new personal link for the resident; the old one stops working."""
-    if not path_visible(actor, person.grid.path):
+    if not allows(principal, VIEW, person.grid.path):
         raise NotFound("person_not_found", _("No such person."))
-    require_capability(actor, Capability.RECORD_HEALTH, person.grid.path)
+    authorize(principal, Capability.RECORD_HEALTH, person.grid.path)
     token = secrets.token_urlsafe(24)
     with transaction.atomic():
         ResidentLink.objects.filter(person=person, revoked_at__isnull=True).update(revoked_at=timezone.now())
         ResidentLink.objects.create(person=person, token_hash=_token_hash(token), token_sealed=seal(token))
-        audit.record(actor=actor, action="resident_link.issue", obj=person, grid_path=person.grid.path)
+        audit.record(principal=principal, action="resident_link.issue", obj=person, grid_path=person.grid.path)
     return token
 
 
@@ -402,7 +407,7 @@ def missed_slot_alerts_raise(*, day: dt.date, slot: int, now: dt.datetime | None
         raised = cursor.rowcount
         if raised:
             audit.record(
-                actor=None,
+                principal=MISSED_SLOTS,
                 action="sweep.missed_slots",
                 object_type="alerts.alert",
                 changes={"day": [None, day.isoformat()], "slot": [None, slot], "raised": [None, raised]},
@@ -425,21 +430,23 @@ def missed_slots_sweep(*, now: dt.datetime | None = None) -> int:
 # ---------------------------------------------------------------- nucleic-acid tests
 
 
-def test_list_create(*, name: str, test_date: dt.date, grid, persons, actor) -> TestList:
+def test_list_create(*, name: str, test_date: dt.date, grid, persons, principal) -> TestList:
     """A test list from a selection (a grid's people, those under control, a filter)."""
-    if not path_visible(actor, grid.path):
+    if not allows(principal, VIEW, grid.path):
         raise NotFound("grid_not_found", _("No such grid."))
-    require_capability(actor, Capability.MANAGE_TESTS, grid.path)
+    authorize(principal, Capability.MANAGE_TESTS, grid.path)
     if not (name or "").strip():
         raise DomainError("name_required", _("Give the list a name."), field="name")
-    person_ids = list(persons.visible_to(actor).values_list("pk", flat=True))
+    person_ids = list(persons.restrict(principal).values_list("pk", flat=True))
     with transaction.atomic():
-        test_list = TestList.objects.create(name=name.strip()[:100], test_date=test_date, grid=grid, created_by=actor)
+        test_list = TestList.objects.create(
+            name=name.strip()[:100], test_date=test_date, grid=grid, created_by=principal
+        )
         TestListEntry.objects.bulk_create(
             [TestListEntry(test_list=test_list, person_id=p) for p in person_ids], batch_size=5000
         )
         audit.record(
-            actor=actor,
+            principal=principal,
             action="test_list.create",
             obj=test_list,
             grid_path=grid.path,
@@ -448,11 +455,13 @@ def test_list_create(*, name: str, test_date: dt.date, grid, persons, actor) -> 
     return test_list
 
 
-def sample_record(*, person: Person, specimen_number: str, sampled_at: dt.datetime, test_list=None, actor) -> Sample:
+def sample_record(
+    *, person: Person, specimen_number: str, sampled_at: dt.datetime, test_list=None, principal
+) -> Sample:
     """采样; the same specimen number for the same person again is a no-op."""
-    if not path_visible(actor, person.grid.path):
+    if not allows(principal, VIEW, person.grid.path):
         raise NotFound("person_not_found", _("No such person."))
-    require_capability(actor, Capability.RECORD_HEALTH, person.grid.path)
+    authorize(principal, Capability.RECORD_HEALTH, person.grid.path)
     number = (specimen_number or "").strip().upper()
     if not number or len(number) > 40:
         raise DomainError("specimen_required", _("Give the specimen number."), field="specimen_number")
@@ -472,14 +481,14 @@ def sample_record(*, person: Person, specimen_number: str, sampled_at: dt.dateti
                     grid=person.grid,
                     test_list=test_list,
                     sampled_at=sampled_at,
-                    sampled_by=actor,
+                    sampled_by=principal,
                 )
         except IntegrityError:
             return sample_record(
-                person=person, specimen_number=number, sampled_at=sampled_at, test_list=test_list, actor=actor
+                person=person, specimen_number=number, sampled_at=sampled_at, test_list=test_list, principal=principal
             )
         audit.record(
-            actor=actor,
+            principal=principal,
             action="sample.record",
             object_type="people.person",
             object_id=str(person.pk),
@@ -497,14 +506,14 @@ class ResultIn:
     lab: str = ""
 
 
-def results_record(*, results: list[ResultIn], actor) -> dict:
+def results_record(*, results: list[ResultIn], principal) -> dict:
     """Results from the CDC or a lab, entered or imported; idempotent by specimen number. A
     different result for a specimen that has one is refused (a correction is a new sample)."""
-    require_capability(actor, Capability.MANAGE_TESTS)
+    authorize(principal, Capability.MANAGE_TESTS)
     numbers = [r.specimen_number.strip().upper() for r in results]
     samples = {
         s.specimen_number: s
-        for s in Sample.objects.visible_to(actor).filter(specimen_number__in=numbers).select_related("person__grid")
+        for s in Sample.objects.restrict(principal).filter(specimen_number__in=numbers).select_related("person__grid")
     }
     errors = []
     for index, (number, result) in enumerate(zip(numbers, results, strict=True)):
@@ -546,12 +555,12 @@ def results_record(*, results: list[ResultIn], actor) -> dict:
                 counts["unchanged"] += 1
                 continue
             sample.result, sample.result_at, sample.lab = result.result, result.result_at, result.lab.strip()[:100]
-            sample.result_recorded_by = actor
+            sample.result_recorded_by = principal
             sample.save()
             counts["stored"] += 1
             person = samples[number].person
             audit.record(
-                actor=actor,
+                principal=principal,
                 action=f"sample.{result.result}",
                 object_type="people.person",
                 object_id=str(person.pk),
@@ -560,11 +569,11 @@ def results_record(*, results: list[ResultIn], actor) -> dict:
             )
             if result.result == SampleResult.POSITIVE:
                 counts["positive"] += 1
-                _case_suspect(sample=sample, person=person, actor=actor)
+                _case_suspect(sample=sample, person=person, principal=principal)
     return counts
 
 
-def _case_suspect(*, sample: Sample, person: Person, actor) -> Case:
+def _case_suspect(*, sample: Sample, person: Person, principal) -> Case:
     """A positive result: the person is suspected and the command center gets an urgent alert."""
     now = timezone.now()
     case, created = Case.objects.get_or_create(
@@ -573,7 +582,7 @@ def _case_suspect(*, sample: Sample, person: Person, actor) -> Case:
     )
     if created:
         audit.record(
-            actor=actor,
+            principal=principal,
             action="case.suspect",
             object_type="people.person",
             object_id=str(person.pk),
@@ -584,7 +593,7 @@ def _case_suspect(*, sample: Sample, person: Person, actor) -> Case:
 
     owner = level_owner(level=EscalationLevel.COMMAND, grid_path=person.grid.path)
     alerts_raise(
-        actor=actor,
+        principal=principal,
         now=now,
         alerts=[
             NewAlert(
@@ -604,12 +613,12 @@ def _case_suspect(*, sample: Sample, person: Person, actor) -> Case:
 
 
 def consultation_record(
-    *, case: Case, held_at: dt.datetime, experts: str, conclusion: str, note: str = "", actor
+    *, case: Case, held_at: dt.datetime, experts: str, conclusion: str, note: str = "", principal
 ) -> ExpertConsultation:
     """专家会诊: confirmation needs this record; a confirmation emits `case_confirmed` on commit."""
-    if not path_visible(actor, case.grid.path):
+    if not allows(principal, VIEW, case.grid.path):
         raise NotFound("case_not_found", _("No such case."))
-    require_capability(actor, Capability.CONFIRM_CASES, case.grid.path)
+    authorize(principal, Capability.CONFIRM_CASES, case.grid.path)
     if conclusion not in Conclusion.values:
         raise DomainError(
             "conclusion_invalid", _("The conclusion is a confirmed case or not a case."), field="conclusion"
@@ -627,7 +636,7 @@ def consultation_record(
             experts=experts.strip()[:200],
             conclusion=conclusion,
             note=(note or "").strip()[:500],
-            recorded_by=actor,
+            recorded_by=principal,
         )
         if locked.status != target:
             before = locked.status
@@ -638,7 +647,7 @@ def consultation_record(
                 locked.excluded_at = held_at
             locked.save()
             audit.record(
-                actor=actor,
+                principal=principal,
                 action=f"case.{target}",
                 object_type="people.person",
                 object_id=str(locked.person_id),
@@ -646,6 +655,9 @@ def consultation_record(
                 changes={"status": [before, target], "consultation": [None, consultation.pk]},
             )
             if target == CaseStatus.CONFIRMED:
-                case_id, actor_id = locked.pk, getattr(actor, "pk", None)
+                case_id, actor_id = locked.pk, getattr(principal, "pk", None)
                 transaction.on_commit(lambda: case_confirmed.send(sender=Case, case_id=case_id, actor_id=actor_id))
     return consultation
+
+
+MISSED_SLOT_SWEEP = ("missed_slot_alerts", missed_slots_sweep)

@@ -13,12 +13,14 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import has_capability
 from epigrid.alerts.selectors import alert_list
 from epigrid.control.choices import OPEN_ORDER_STATUSES
 from epigrid.control.models import ControlOrder
+from epigrid.control.selectors import controlled_households_without_full_team
+from epigrid.core import extensions
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -63,14 +65,10 @@ def resident(request, token):
     )
 
 
-# Other apps add sections to the grid member's day (emergency tasks…): f(request) -> (template, ctx).
-TODAY_PANELS = []
-
-
 def _monitored(user):
     """People under a monitored order in the user's scope, with today's readings."""
     return (
-        ControlOrder.objects.visible_to(user)
+        ControlOrder.objects.restrict(user)
         .filter(status__in=OPEN_ORDER_STATUSES, kind__in=services.MONITORED_KINDS)
         .select_related("person__household", "grid")
         .order_by("grid__path", "person__household_id", "person_id")
@@ -110,24 +108,22 @@ def today(request):
         )
     rows.sort(key=lambda r: not r["due"])
     households = (
-        Household.objects.visible_to(request.user)
+        Household.objects.restrict(request.user)
         .filter(Exists(ControlOrder.objects.filter(person__household=OuterRef("pk"), status__in=OPEN_ORDER_STATUSES)))
         .select_related("grid")
         .order_by("grid__path", "number")[:100]
     )
-    from epigrid.control.services import controlled_households_without_full_team
-
     incomplete = set(controlled_households_without_full_team().values_list("pk", flat=True))
     to_sample = (
         TestListEntry.objects.filter(
-            test_list__in=TestList.objects.visible_to(request.user),
+            test_list__in=TestList.objects.restrict(request.user),
             test_list__test_date__gte=timezone.localdate(now) - dt.timedelta(days=3),
         )
         .filter(person__in=people_selectors.person_list(user=request.user))
         .exclude(Exists(Sample.objects.filter(person=OuterRef("person"), test_list=OuterRef("test_list"))))
         .select_related("person", "test_list")[:100]
     )
-    extra_panels = [p for p in (panel(request) for panel in TODAY_PANELS) if p is not None]
+    extra_panels = [p for p in (panel(request) for panel in extensions.get("today_panels")) if p is not None]
     return render(
         request,
         "health/today.html",
@@ -158,7 +154,7 @@ def temperature_record(request, person_pk):
         result = services.temperature_reports_record(
             readings=[services.Reading(person.pk, form.cleaned_data["value"])],
             source=ReportSource.LIAISON,
-            actor=request.user,
+            principal=request.user,
         )
     except RowErrors as exc:
         messages.error(request, f"{person.name}: {exc.rows[0]['message']}")
@@ -175,7 +171,7 @@ def temperature_record(request, person_pk):
 @domain_errors
 def report_link_issue(request, person_pk):
     person = people_selectors.person_get(user=request.user, pk=person_pk)
-    services.resident_link_issue(person=person, actor=request.user)
+    services.resident_link_issue(person=person, principal=request.user)
     messages.success(request, _("A new personal link was made; the old one no longer works."))
     return redirect("people:person", pk=person.pk)
 
@@ -183,9 +179,7 @@ def report_link_issue(request, person_pk):
 def person_health_panel(request, person):
     path = person.grid.path
     token = (
-        services.resident_link_token(person=person)
-        if has_capability(request.user, Capability.RECORD_HEALTH, path)
-        else None
+        services.resident_link_token(person=person) if allows(request.user, Capability.RECORD_HEALTH, path) else None
     )
     link = qr = None
     if token:
@@ -194,7 +188,7 @@ def person_health_panel(request, person):
     case = Case.objects.filter(person=person).first()
     open_order = ControlOrder.objects.open().filter(person=person).exclude(kind="hospital_isolation").first()
     offer_transfer = (
-        case is not None and case.status != "excluded" and has_capability(request.user, Capability.MANAGE_ORDERS, path)
+        case is not None and case.status != "excluded" and allows(request.user, Capability.MANAGE_ORDERS, path)
     )
     return "health/_person_panel.html", {
         "person": person,
@@ -206,8 +200,8 @@ def person_health_panel(request, person):
         "case": case,
         "link": link,
         "qr": qr,
-        "can_record": has_capability(request.user, Capability.RECORD_HEALTH, path),
-        "can_confirm": has_capability(request.user, Capability.CONFIRM_CASES, path),
+        "can_record": allows(request.user, Capability.RECORD_HEALTH, path),
+        "can_confirm": allows(request.user, Capability.CONFIRM_CASES, path),
         "form": TemperatureForm(),
         "consultation_form": ConsultationForm(),
     }
@@ -225,13 +219,13 @@ def test_lists(request):
                 test_date=form.cleaned_data["test_date"],
                 grid=grid,
                 persons=selectors.selection(grid=grid, selection=form.cleaned_data["selection"]),
-                actor=request.user,
+                principal=request.user,
             )
         except DomainError as exc:
             form.add_error(None, exc.render())
         else:
             return redirect("health:test_list", pk=test_list.pk)
-    lists = TestList.objects.visible_to(request.user).select_related("grid").order_by("-test_date", "-id")[:100]
+    lists = TestList.objects.restrict(request.user).select_related("grid").order_by("-test_date", "-id")[:100]
     from epigrid.grids.selectors import grid_roots
 
     return render(
@@ -265,7 +259,7 @@ def test_list(request, pk):
             "test_list": test_list,
             "entries": [(e, samples.get(e.person_id)) for e in entries[:1000]],
             "form": SampleForm(),
-            "can_results": has_capability(request.user, Capability.MANAGE_TESTS, test_list.grid.path),
+            "can_results": allows(request.user, Capability.MANAGE_TESTS, test_list.grid.path),
         },
     )
 
@@ -275,14 +269,14 @@ def test_list(request, pk):
 @domain_errors
 def result_record(request, pk):
     """A result entered by hand (from the CDC's call or paper), the same service as imports."""
-    sample = Sample.objects.visible_to(request.user).filter(pk=pk).first()
+    sample = Sample.objects.restrict(request.user).filter(pk=pk).first()
     if sample is None:
         raise Http404
     result = services.ResultIn(
         sample.specimen_number, request.POST.get("result", ""), timezone.now(), request.POST.get("lab", "")
     )
     try:
-        services.results_record(results=[result], actor=request.user)
+        services.results_record(results=[result], principal=request.user)
     except RowErrors as exc:
         messages.error(request, exc.rows[0]["message"])
     return (
@@ -306,7 +300,7 @@ def sample_create(request, pk, person_pk):
         specimen_number=form.cleaned_data["specimen_number"],
         sampled_at=timezone.now(),
         test_list=test_list,
-        actor=request.user,
+        principal=request.user,
     )
     messages.success(request, _("Sample recorded for %(name)s.") % {"name": person.name})
     return redirect("health:test_list", pk=test_list.pk)
@@ -321,7 +315,9 @@ def results_import(request):
         raise DomainError("file_required", _("Choose the results file."), field="file")
     upload = form.cleaned_data["file"]
     try:
-        counts = services.results_record(results=ledgers.read_results(upload.read(), upload.name), actor=request.user)
+        counts = services.results_record(
+            results=ledgers.read_results(upload.read(), upload.name), principal=request.user
+        )
     except RowErrors as exc:
         return render(request, "health/results_rejected.html", {"report": exc}, status=422)
     messages.success(
@@ -338,7 +334,7 @@ def consultation_create(request, case_pk):
     form = ConsultationForm(request.POST)
     if not form.is_valid():
         raise DomainError("invalid", _("Check the form: time, experts and conclusion are required."))
-    services.consultation_record(case=case, actor=request.user, **form.cleaned_data)
+    services.consultation_record(case=case, principal=request.user, **form.cleaned_data)
     messages.success(request, _("Consultation recorded."))
     return redirect("people:person", pk=case.person_id)
 
@@ -347,7 +343,7 @@ def consultation_create(request, case_pk):
 @domain_errors
 def ledger_export(request, name):
     node = grid_node_get(user=request.user, code=request.GET.get("grid", ""))
-    out, filename = ledgers.ledger_export(name=name, node=node, actor=request.user)
+    out, filename = ledgers.ledger_export(name=name, node=node, principal=request.user)
     return xlsx_response(out, filename)
 
 
@@ -368,7 +364,7 @@ def rules(request):
                     code=request.POST.get("code", ""),
                     name=request.POST.get("name", ""),
                     active=request.POST.get("active") != "0",
-                    actor=request.user,
+                    principal=request.user,
                 )
             elif what == "rule":
                 control_services.control_rule_save(
@@ -376,14 +372,14 @@ def rules(request):
                     reason=request.POST.get("reason", ""),
                     days=int(request.POST.get("days") or 0),
                     requires_negative_test=request.POST.get("requires_negative_test") == "on",
-                    actor=request.user,
+                    principal=request.user,
                 )
             elif what == "policy":
                 services.policy_update(
                     slot_times=request.POST.get("slot_times", "").replace("，", ",").split(","),
                     window_minutes=int(request.POST.get("window_minutes") or 0),
                     fever_threshold=request.POST.get("fever_threshold", ""),
-                    actor=request.user,
+                    principal=request.user,
                 )
         except (DomainError, ValueError) as exc:
             messages.error(request, exc.render() if isinstance(exc, DomainError) else _("Enter whole numbers."))
@@ -400,6 +396,6 @@ def rules(request):
             "kinds": OrderKind.choices,
             "reasons": OrderReason.choices,
             "default_days": django_settings.CONTROL_DEFAULT_DAYS,
-            "can_edit": has_capability(request.user, Capability.APPROVE_RELEASE),
+            "can_edit": allows(request.user, Capability.APPROVE_RELEASE),
         },
     )

@@ -86,7 +86,7 @@ class ArchiveIn(Schema):
 class TimelineEntryOut(Schema):
     at: dt.datetime
     kind: str
-    actor: str
+    principal: str
     changes: dict
     source: str
 
@@ -128,7 +128,7 @@ def person_create(request, payload: PersonIn):
         grid=grid,
         relationship=payload.relationship.value if payload.relationship else "",
         note=payload.note,
-        actor=request.user,
+        principal=request.user,
     )
     return Status(201, PersonOut.from_model(person))
 
@@ -145,7 +145,7 @@ def person_update(request, pk: int, payload: PersonPatch):
         changes["grid"] = grid_node_get(user=request.user, code=code) if code else None
     if changes.get("relationship") is not None:
         changes["relationship"] = changes["relationship"].value
-    return PersonOut.from_model(services.person_update(person=person, actor=request.user, **changes))
+    return PersonOut.from_model(services.person_update(person=person, principal=request.user, **changes))
 
 
 @router.post(
@@ -155,14 +155,14 @@ def person_reveal(request, pk: int, payload: RevealIn):
     person = selectors.person_get(user=request.user, pk=pk)
     return {
         "field": payload.field,
-        "value": services.person_reveal(person=person, field=payload.field, actor=request.user),
+        "value": services.person_reveal(person=person, field=payload.field, principal=request.user),
     }
 
 
 @router.post("/persons/{pk}/archive", response={200: PersonOut, **ERRORS})
 def person_archive(request, pk: int, payload: ArchiveIn):
     person = selectors.person_get(user=request.user, pk=pk)
-    return PersonOut.from_model(services.person_archive(person=person, reason=payload.reason, actor=request.user))
+    return PersonOut.from_model(services.person_archive(person=person, reason=payload.reason, principal=request.user))
 
 
 @router.get("/persons/{pk}/timeline", response={200: list[TimelineEntryOut], **ERRORS})
@@ -215,7 +215,9 @@ def household_detail(request, pk: int):
 @router.post("/households", response={201: HouseholdOut, **ERRORS})
 def household_create(request, payload: HouseholdIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
-    household = services.household_create(grid=grid, number=payload.number, address=payload.address, actor=request.user)
+    household = services.household_create(
+        grid=grid, number=payload.number, address=payload.address, principal=request.user
+    )
     return Status(201, HouseholdOut.from_model(household))
 
 
@@ -225,7 +227,7 @@ def household_update(request, pk: int, payload: HouseholdPatch):
     changes = payload.dict(exclude_unset=True)
     if "grid" in changes:
         changes["grid"] = grid_node_get(user=request.user, code=changes["grid"] or "")
-    return HouseholdOut.from_model(services.household_update(household=household, actor=request.user, **changes))
+    return HouseholdOut.from_model(services.household_update(household=household, principal=request.user, **changes))
 
 
 class RowErrorOut(Schema):
@@ -259,7 +261,7 @@ class ImportErrorOut(Schema):
 )
 def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
     batch = ledgers.ledger_import(
-        data=file.read(), file_name=file.name or "upload.xlsx", kind=kind.value, actor=request.user
+        data=file.read(), file_name=file.name or "upload.xlsx", kind=kind.value, principal=request.user
     )
     return Status(
         201,
@@ -276,5 +278,5 @@ def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
 @router.get("/exports/{kind}", response={200: None, **ERRORS}, summary="Export a ledger as .xlsx")
 def ledger_export(request, kind: ImportKind, grid: str):
     node = grid_node_get(user=request.user, code=grid)
-    out, name = ledgers.ledger_export(kind=kind.value, node=node, actor=request.user)
+    out, name = ledgers.ledger_export(kind=kind.value, node=node, principal=request.user)
     return xlsx_response(out, name)

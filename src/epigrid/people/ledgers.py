@@ -19,14 +19,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from python_calamine import CalamineError, CalamineWorkbook
 
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import has_capability, require_capability
 from epigrid.core import audit
 from epigrid.core.bulk import bulk_insert
+from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, NotFound, RowErrors
 from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
-from epigrid.core.scoping import path_visible, subtree_q
+from epigrid.core.scoping import VIEW, allows, authorize, subtree_q
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel, PlaceKind
 from epigrid.grids.models import GridNode, Place
@@ -156,8 +155,8 @@ class _Importer:
 
     kind: str
 
-    def __init__(self, *, actor, batch: ImportBatch):
-        self.actor = actor
+    def __init__(self, *, principal, batch: ImportBatch):
+        self.principal = principal
         self.batch = batch
         self.columns = COLUMNS[self.kind]
         self.by_key = {c.key: c for c in self.columns}
@@ -185,9 +184,9 @@ class _Importer:
                 if code.upper() in self.nodes
                 else (GridNode.objects.filter(code=code.upper()).first())
             )
-            if node is None or not path_visible(self.actor, node.path):
+            if node is None or not allows(self.principal, VIEW, node.path):
                 result = DomainError("grid_unknown", _("Unknown grid code (or outside your area)."))
-            elif not has_capability(self.actor, Capability.IMPORT_EXPORT, node.path):
+            elif not allows(self.principal, Capability.IMPORT_EXPORT, node.path):
                 result = DomainError("grid_forbidden", _("Your role may not import into this grid."))
             elif thematic != (node.level == GridLevel.THEMATIC):
                 result = DomainError("grid_level", _("This grid code is not of the right kind here."))
@@ -359,7 +358,7 @@ class _ResidentImporter(_Importer):
             )
             for p in persons
         ]
-        audit.record_many(actor=self.actor, entries=entries)
+        audit.record_many(principal=self.principal, entries=entries)
 
 
 def _parse_name(value: str) -> str:
@@ -434,7 +433,7 @@ class _PlaceImporter(_Importer):
             return
         bulk_insert(Place, places)
         audit.record_many(
-            actor=self.actor,
+            principal=self.principal,
             entries=[
                 audit.AuditEntry(
                     "place.import", "grids.place", str(p.pk), p.grid.path, {"import_batch": [None, self.batch.pk]}
@@ -447,11 +446,11 @@ class _PlaceImporter(_Importer):
 IMPORTERS = {ImportKind.RESIDENTS: _ResidentImporter, ImportKind.PLACES: _PlaceImporter}
 
 
-def ledger_import(*, data: bytes, file_name: str, kind: str, actor) -> ImportBatch:
+def ledger_import(*, data: bytes, file_name: str, kind: str, principal) -> ImportBatch:
     """Import a ledger; returns the batch (status committed) or raises RowErrors (nothing written)."""
     if kind not in IMPORTERS:
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
-    require_capability(actor, Capability.IMPORT_EXPORT)
+    authorize(principal, Capability.IMPORT_EXPORT)
     if not file_name.lower().endswith((".xlsx", ".csv")):
         raise DomainError("file_type", _("Upload an .xlsx (or .csv) file."), field="file")
     digest = hashlib.sha256(data).hexdigest()
@@ -463,16 +462,16 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, actor) -> ImportBat
                 status=ImportStatus.COMMITTED,
                 file_name=file_name[:200],
                 file_sha256=digest,
-                created_by=actor,
+                created_by=principal,
             )
-            importer = IMPORTERS[kind](actor=actor, batch=batch)
+            importer = IMPORTERS[kind](principal=principal, batch=batch)
             count = importer.run(iter_rows(data, file_name))
             if importer.error_count:
                 raise _Rollback
             batch.row_count, batch.finished_at = count, timezone.now()
             batch.save(update_fields=["row_count", "finished_at"])
             audit.record(
-                actor=actor,
+                principal=principal,
                 action="import.commit",
                 obj=batch,
                 changes={"kind": [None, kind], "rows": [None, count], "file_sha256": [None, digest]},
@@ -488,13 +487,13 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, actor) -> ImportBat
             status=ImportStatus.REJECTED,
             file_name=file_name[:200],
             file_sha256=digest,
-            created_by=actor,
+            created_by=principal,
             error_count=importer.error_count,
             errors=importer.errors,
             finished_at=timezone.now(),
         )
         audit.record(
-            actor=actor,
+            principal=principal,
             action="import.reject",
             obj=rejected,
             changes={"kind": [None, kind], "errors": [None, importer.error_count]},
@@ -551,15 +550,15 @@ def _export_rows(kind: str, node: GridNode, reveal: bool):
             ]
 
 
-def ledger_export(*, kind: str, node: GridNode, actor) -> tuple[tempfile.SpooledTemporaryFile, str]:
+def ledger_export(*, kind: str, node: GridNode, principal) -> tuple[tempfile.SpooledTemporaryFile, str]:
     """Write the ledger of a subtree to .xlsx; full ID numbers and phones only for users who may
     unmask them (and the export is logged as an unmasking)."""
     if kind not in COLUMNS:
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
-    if not path_visible(actor, node.path):
+    if not allows(principal, VIEW, node.path):
         raise NotFound("grid_not_found", _("No such grid."))
-    require_capability(actor, Capability.IMPORT_EXPORT, node.path)
-    reveal = has_capability(actor, Capability.UNMASK_PII, node.path)
+    authorize(principal, Capability.IMPORT_EXPORT, node.path)
+    reveal = allows(principal, Capability.UNMASK_PII, node.path)
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
     book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False, "strings_to_numbers": False})
     sheet = book.add_worksheet(SHEET_NAMES[kind])
@@ -577,7 +576,7 @@ def ledger_export(*, kind: str, node: GridNode, actor) -> tuple[tempfile.Spooled
     book.close()
     out.seek(0)
     audit.record(
-        actor=actor,
+        principal=principal,
         action="ledger.export",
         object_type="grids.gridnode",
         object_id=str(node.pk),

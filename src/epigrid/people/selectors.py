@@ -5,6 +5,7 @@ import re
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from epigrid.core import extensions
 from epigrid.core.crypto import lookup_hash
 from epigrid.core.errors import NotFound
 from epigrid.core.models import AuditEvent
@@ -37,7 +38,7 @@ def _exact_key(q: str) -> Q | None:
 def person_list(
     *, user, q: str = "", grid_path: str = "", household_id: int | None = None, include_archived: bool = False
 ):
-    persons = Person.objects.visible_to(user).select_related("grid", "household")
+    persons = Person.objects.restrict(user).select_related("grid", "household")
     if not include_archived:
         persons = persons.current()
     if grid_path:
@@ -60,14 +61,14 @@ def person_list(
 
 
 def person_get(*, user, pk) -> Person:
-    person = Person.objects.visible_to(user).select_related("grid", "household").filter(pk=pk).first()
+    person = Person.objects.restrict(user).select_related("grid", "household").filter(pk=pk).first()
     if person is None:
         raise NotFound("person_not_found", _("No such person."))
     return person
 
 
 def household_list(*, user, grid_path: str = "", q: str = ""):
-    households = Household.objects.visible_to(user).filter(archived_at__isnull=True).select_related("grid")
+    households = Household.objects.restrict(user).filter(archived_at__isnull=True).select_related("grid")
     if grid_path:
         households = households.filter(subtree_q("grid__path", grid_path))
     if q:
@@ -76,20 +77,10 @@ def household_list(*, user, grid_path: str = "", q: str = ""):
 
 
 def household_get(*, user, pk) -> Household:
-    household = Household.objects.visible_to(user).select_related("grid").filter(pk=pk).first()
+    household = Household.objects.restrict(user).select_related("grid").filter(pk=pk).first()
     if household is None:
         raise NotFound("household_not_found", _("No such household."))
     return household
-
-
-# Other apps add their own entries (temperatures, orders, passages…) to the person file by
-# registering a provider: f(person) -> iterable of TimelineEntry. People never imports them.
-_TIMELINE_PROVIDERS = []
-
-
-def register_timeline_provider(provider):
-    _TIMELINE_PROVIDERS.append(provider)
-    return provider
 
 
 def person_timeline(*, person: Person) -> list[dict]:
@@ -108,27 +99,14 @@ def person_timeline(*, person: Person) -> list[dict]:
         }
         for event in events
     ]
-    for provider in _TIMELINE_PROVIDERS:
+    # Other apps add their entries (temperatures, orders, passages…) through "timeline_providers".
+    for provider in extensions.get("timeline_providers"):
         entries.extend(provider(person))
     entries.sort(key=lambda e: e["at"], reverse=True)
     return entries
 
 
-# Other apps add sections to the person and household pages (orders, temperatures, teams…):
-# f(request, obj) -> (template name, context) or None. People never imports them.
-PERSON_PANELS = []
-HOUSEHOLD_PANELS = []
-
-
-def register_person_panel(panel):
-    PERSON_PANELS.append(panel)
-    return panel
-
-
-def register_household_panel(panel):
-    HOUSEHOLD_PANELS.append(panel)
-    return panel
-
-
-def panels(registry, request, obj) -> list[tuple[str, dict]]:
-    return [p for p in (panel(request, obj) for panel in registry) if p is not None]
+def panels(point: str, request, obj) -> list[tuple[str, dict]]:
+    """Sections other apps add to the person or household page ("person_panels",
+    "household_panels"): f(request, obj) -> (template name, context) or None."""
+    return [p for p in (panel(request, obj) for panel in extensions.get(point)) if p is not None]

@@ -8,12 +8,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
 
-from epigrid.accounts.choices import Capability
-from epigrid.accounts.permissions import require_capability, require_here
 from epigrid.core import audit
+from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound
-from epigrid.core.scoping import path_visible
+from epigrid.core.scoping import VIEW, allows, authorize
 from epigrid.core.validators import IdNumber, Phone, parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode
@@ -117,11 +116,11 @@ def person_create(
     grid: GridNode | None = None,
     relationship: str = "",
     note: str = "",
-    actor,
+    principal,
 ) -> Person:
     clean = clean_person_fields(name=name, id_number=id_number, phone=phone, relationship=relationship, note=note)
     grid = _resolve_grid(grid, household)
-    require_here(actor, Capability.EDIT_PEOPLE, grid.path)
+    authorize(principal, Capability.EDIT_PEOPLE, grid.path)
     row = person_row(clean)
     with transaction.atomic():
         if Person.objects.filter(id_number_hash=row["id_number_hash"]).exists():
@@ -136,7 +135,7 @@ def person_create(
                 "id_number_duplicate", _("A person with this ID number is already registered."), field="id_number"
             ) from None
         audit.record(
-            actor=actor,
+            principal=principal,
             action="person.create",
             obj=person,
             grid_path=grid.path,
@@ -148,11 +147,11 @@ def person_create(
 PERSON_EDITABLE = {"name", "id_number", "phone", "household", "grid", "relationship", "note"}
 
 
-def person_update(*, person: Person, actor, **changes) -> Person:
+def person_update(*, person: Person, principal, **changes) -> Person:
     unknown = set(changes) - PERSON_EDITABLE
     if unknown:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
-    require_here(actor, Capability.EDIT_PEOPLE, person.grid.path)
+    authorize(principal, Capability.EDIT_PEOPLE, person.grid.path)
     with transaction.atomic():
         locked = Person.objects.select_for_update(of=("self",)).select_related("grid", "household").get(pk=person.pk)
         if locked.archived_at:
@@ -162,7 +161,7 @@ def person_update(*, person: Person, actor, **changes) -> Person:
         grid = changes.get("grid") or (household.grid if "household" in changes and household else locked.grid)
         grid = _resolve_grid(grid, household)
         if grid.pk != locked.grid_id:
-            require_here(actor, Capability.EDIT_PEOPLE, grid.path)
+            authorize(principal, Capability.EDIT_PEOPLE, grid.path)
         phone = changes.get("phone", "keep")
         clean = clean_person_fields(
             name=changes.get("name", locked.name),
@@ -190,7 +189,7 @@ def person_update(*, person: Person, actor, **changes) -> Person:
             return locked
         locked.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action="person.update",
             obj=locked,
             grid_path=grid.path,
@@ -199,9 +198,9 @@ def person_update(*, person: Person, actor, **changes) -> Person:
     return locked
 
 
-def person_archive(*, person: Person, reason: str, actor) -> Person:
+def person_archive(*, person: Person, reason: str, principal) -> Person:
     """Close a file (moved away, deceased, duplicate): the file stays, it leaves the lists."""
-    require_here(actor, Capability.EDIT_PEOPLE, person.grid.path)
+    authorize(principal, Capability.EDIT_PEOPLE, person.grid.path)
     if not (reason or "").strip():
         raise DomainError("reason_required", _("Give the reason."), field="reason")
     with transaction.atomic():
@@ -211,7 +210,7 @@ def person_archive(*, person: Person, reason: str, actor) -> Person:
         locked.archived_at = timezone.now()
         locked.save(update_fields=["archived_at", "updated_at"])
         audit.record(
-            actor=actor,
+            principal=principal,
             action="person.archive",
             obj=locked,
             grid_path=person.grid.path,
@@ -220,18 +219,22 @@ def person_archive(*, person: Person, reason: str, actor) -> Person:
     return locked
 
 
-def person_reveal(*, person: Person, field: str, actor) -> str:
+def person_reveal(*, person: Person, field: str, principal) -> str:
     """The full ID number or phone, for a user allowed to see it; every reveal is logged."""
     if field not in SENSITIVE:
         raise DomainError("field_unknown", _("This field cannot be revealed."), field="field")
-    if not path_visible(actor, person.grid.path):
+    if not allows(principal, VIEW, person.grid.path):
         raise NotFound("person_not_found", _("No such person."))
-    require_capability(actor, Capability.UNMASK_PII, person.grid.path)
+    authorize(principal, Capability.UNMASK_PII, person.grid.path)
     sealed = person.id_number_sealed if field == "id_number" else person.phone_sealed
     if not sealed:
         return ""
     audit.record(
-        actor=actor, action="person.reveal", obj=person, grid_path=person.grid.path, changes={"field": [None, field]}
+        principal=principal,
+        action="person.reveal",
+        obj=person,
+        grid_path=person.grid.path,
+        changes={"field": [None, field]},
     )
     return unseal(sealed)
 
@@ -240,9 +243,9 @@ def _household_state(household: Household) -> dict:
     return {"number": household.number, "address": household.address, "grid": household.grid.code}
 
 
-def household_create(*, grid: GridNode, number: str, address: str, actor) -> Household:
+def household_create(*, grid: GridNode, number: str, address: str, principal) -> Household:
     grid = _resolve_grid(grid, None)
-    require_here(actor, Capability.EDIT_PEOPLE, grid.path)
+    authorize(principal, Capability.EDIT_PEOPLE, grid.path)
     number, address = (number or "").strip(), (address or "").strip()
     if not number or not address:
         raise DomainError("household_required", _("A household needs a number and an address."), field="number")
@@ -253,7 +256,7 @@ def household_create(*, grid: GridNode, number: str, address: str, actor) -> Hou
             )
         household = Household.objects.create(grid=grid, number=number, address=address)
         audit.record(
-            actor=actor,
+            principal=principal,
             action="household.create",
             obj=household,
             grid_path=grid.path,
@@ -262,17 +265,17 @@ def household_create(*, grid: GridNode, number: str, address: str, actor) -> Hou
     return household
 
 
-def household_update(*, household: Household, actor, **changes) -> Household:
+def household_update(*, household: Household, principal, **changes) -> Household:
     unknown = set(changes) - {"number", "address", "grid"}
     if unknown:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
-    require_here(actor, Capability.EDIT_PEOPLE, household.grid.path)
+    authorize(principal, Capability.EDIT_PEOPLE, household.grid.path)
     with transaction.atomic():
         locked = Household.objects.select_for_update(of=("self",)).select_related("grid").get(pk=household.pk)
         before = _household_state(locked)
         if "grid" in changes:
             grid = _resolve_grid(changes["grid"], None)
-            require_here(actor, Capability.EDIT_PEOPLE, grid.path)
+            authorize(principal, Capability.EDIT_PEOPLE, grid.path)
             locked.grid = grid
         locked.number = (changes.get("number", locked.number) or "").strip()
         locked.address = (changes.get("address", locked.address) or "").strip()
@@ -294,7 +297,7 @@ def household_update(*, household: Household, actor, **changes) -> Household:
             # Members move with their household, in one statement.
             Person.objects.filter(household=locked).update(grid=locked.grid, updated_at=timezone.now())
         audit.record(
-            actor=actor,
+            principal=principal,
             action="household.update",
             obj=locked,
             grid_path=locked.grid.path,

@@ -4,10 +4,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.accounts.choices import Capability
 from epigrid.accounts.models import GridAssignment
-from epigrid.accounts.permissions import has_capability
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors, paginate
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -41,10 +41,10 @@ def person_detail(request, pk):
             "household_members": selectors.person_list(user=request.user, household_id=person.household_id)
             if person.household_id
             else [],
-            "can_unmask": has_capability(request.user, Capability.UNMASK_PII, person.grid.path),
-            "can_edit": has_capability(request.user, Capability.EDIT_PEOPLE, person.grid.path),
+            "can_unmask": allows(request.user, Capability.UNMASK_PII, person.grid.path),
+            "can_edit": allows(request.user, Capability.EDIT_PEOPLE, person.grid.path),
             "staff_roles": staff_roles,
-            "panels": selectors.panels(selectors.PERSON_PANELS, request, person),
+            "panels": selectors.panels("person_panels", request, person),
         },
     )
 
@@ -54,7 +54,7 @@ def person_detail(request, pk):
 @domain_errors
 def person_reveal(request, pk, field):
     person = selectors.person_get(user=request.user, pk=pk)
-    value = services.person_reveal(person=person, field=field, actor=request.user)
+    value = services.person_reveal(person=person, field=field, principal=request.user)
     return render(request, "people/_revealed.html", {"value": value, "field": field})
 
 
@@ -69,12 +69,12 @@ def _save_person(request, form, *, person=None, household=None, grid=None):
             grid=grid,
             relationship=data["relationship"],
             note=data["note"],
-            actor=request.user,
+            principal=request.user,
         )
     changes = {"name": data["name"], "phone": data["phone"], "relationship": data["relationship"], "note": data["note"]}
     if data["id_number"]:
         changes["id_number"] = data["id_number"]
-    return services.person_update(person=person, actor=request.user, **changes)
+    return services.person_update(person=person, principal=request.user, **changes)
 
 
 @login_required
@@ -136,8 +136,8 @@ def household_detail(request, pk):
         {
             "household": household,
             "members": selectors.person_list(user=request.user, household_id=household.pk),
-            "can_edit": has_capability(request.user, Capability.EDIT_PEOPLE, household.grid.path),
-            "panels": selectors.panels(selectors.HOUSEHOLD_PANELS, request, household),
+            "can_edit": allows(request.user, Capability.EDIT_PEOPLE, household.grid.path),
+            "panels": selectors.panels("household_panels", request, household),
         },
     )
 
@@ -151,7 +151,7 @@ def ledger_import(request):
         upload = form.cleaned_data["file"]
         try:
             batch = ledgers.ledger_import(
-                data=upload.read(), file_name=upload.name, kind=form.cleaned_data["kind"], actor=request.user
+                data=upload.read(), file_name=upload.name, kind=form.cleaned_data["kind"], principal=request.user
             )
         except RowErrors as exc:
             report = exc
@@ -165,7 +165,7 @@ def ledger_import(request):
 @domain_errors
 def ledger_export(request, kind):
     node = grid_node_get(user=request.user, code=request.GET.get("grid", ""))
-    out, name = ledgers.ledger_export(kind=kind, node=node, actor=request.user)
+    out, name = ledgers.ledger_export(kind=kind, node=node, principal=request.user)
     return xlsx_response(out, name)
 
 
@@ -176,7 +176,7 @@ def household_create(request):
     form = HouseholdForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            household = services.household_create(grid=grid, actor=request.user, **form.cleaned_data)
+            household = services.household_create(grid=grid, principal=request.user, **form.cleaned_data)
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.render())
         else:
@@ -195,6 +195,6 @@ def person_archive(request, pk):
     form = ArchiveForm(request.POST)
     if not form.is_valid():
         raise DomainError("reason_required", _("Give the reason."), field="reason")
-    services.person_archive(person=person, reason=form.cleaned_data["reason"], actor=request.user)
+    services.person_archive(person=person, reason=form.cleaned_data["reason"], principal=request.user)
     messages.success(request, _("File archived."))
     return redirect("people:person", pk=person.pk)

@@ -59,7 +59,7 @@ def plan_current(request):
 
 @router.post("/plans", response={200: PlanOut, **ERRORS}, summary="Save a new version of the plan")
 def plan_save(request, payload: PlanIn):
-    plan = services.plan_save(name=payload.name, steps=[s.dict() for s in payload.steps], actor=request.user)
+    plan = services.plan_save(name=payload.name, steps=[s.dict() for s in payload.steps], principal=request.user)
     return _plan_out(plan)
 
 
@@ -183,7 +183,10 @@ class TaskDoneIn(Schema):
 )
 def task_complete(request, pk: int, payload: TaskDoneIn):
     task = services.task_complete(
-        task=selectors.task_get(user=request.user, pk=pk), note=payload.note, count=payload.count, actor=request.user
+        task=selectors.task_get(user=request.user, pk=pk),
+        note=payload.note,
+        count=payload.count,
+        principal=request.user,
     )
     return TaskOut.from_model(selectors.task_get(user=request.user, pk=task.pk))
 
@@ -214,7 +217,7 @@ def exposure_create(request, payload: ExposureIn):
         degree=payload.degree.value,
         place=payload.place,
         setting=payload.setting.value,
-        actor=request.user,
+        principal=request.user,
     )
     return exposure
 
@@ -225,7 +228,7 @@ def point_list(request):
 
     return [
         PointOut.from_model(p)
-        for p in EpidemicPoint.objects.visible_to(request.user).select_related("grid").order_by("-declared_at")[:200]
+        for p in EpidemicPoint.objects.restrict(request.user).select_related("grid").order_by("-declared_at")[:200]
     ]
 
 
@@ -249,7 +252,7 @@ def point_update(request, pk: int, payload: PointPatch):
         point=selectors.point_get(user=request.user, pk=pk),
         last_case_left_at=payload.last_case_left_at,
         disinfected_at=payload.disinfected_at,
-        actor=request.user,
+        principal=request.user,
     )
     return PointOut.from_model(point)
 
@@ -266,7 +269,7 @@ class HouseholdsIn(Schema):
 def point_households(request, pk: int, payload: HouseholdsIn):
     point = selectors.point_get(user=request.user, pk=pk)
     households = [people_selectors.household_get(user=request.user, pk=h) for h in payload.household_ids]
-    services.point_quarantine_households(point=point, households=households, actor=request.user)
+    services.point_quarantine_households(point=point, households=households, principal=request.user)
     return PointOut.from_model(point)
 
 
@@ -281,6 +284,6 @@ class ReleaseIn(Schema):
 )
 def point_release(request, pk: int, payload: ReleaseIn):
     point = services.point_release(
-        point=selectors.point_get(user=request.user, pk=pk), at=payload.at, actor=request.user
+        point=selectors.point_get(user=request.user, pk=pk), at=payload.at, principal=request.user
     )
     return PointOut.from_model(point)

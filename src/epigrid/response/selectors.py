@@ -11,21 +11,21 @@ from .models import Activation, EpidemicPoint, Exposure, Task
 
 
 def activation_get(*, user, pk) -> Activation:
-    activation = Activation.objects.visible_to(user).select_related("grid", "plan").filter(pk=pk).first()
+    activation = Activation.objects.restrict(user).select_related("grid", "plan").filter(pk=pk).first()
     if activation is None:
         raise NotFound("activation_not_found", _("No such emergency response."))
     return activation
 
 
 def point_get(*, user, pk) -> EpidemicPoint:
-    point = EpidemicPoint.objects.visible_to(user).select_related("grid", "activation").filter(pk=pk).first()
+    point = EpidemicPoint.objects.restrict(user).select_related("grid", "activation").filter(pk=pk).first()
     if point is None:
         raise NotFound("point_not_found", _("No such epidemic point."))
     return point
 
 
 def task_get(*, user, pk) -> Task:
-    task = Task.objects.visible_to(user).select_related("grid", "step", "owner").filter(pk=pk).first()
+    task = Task.objects.restrict(user).select_related("grid", "step", "owner").filter(pk=pk).first()
     if task is None:
         raise NotFound("task_not_found", _("No such task."))
     return task
@@ -94,7 +94,7 @@ def chain(*, activation: Activation, limit: int = 2000, offset: int = 0) -> dict
 
 
 def activations_in(*, user, grid_path: str = ""):
-    rows = Activation.objects.visible_to(user).select_related("grid")
+    rows = Activation.objects.restrict(user).select_related("grid")
     if grid_path:
         rows = rows.filter(subtree_q("grid__path", grid_path))
     return rows.order_by("-activated_at")

@@ -10,17 +10,17 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.choices import Capability, Role
+from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
-from epigrid.accounts.permissions import require_capability, require_here
 from epigrid.alerts.choices import AlertKind, EscalationLevel
 from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control import services as control
 from epigrid.control.choices import OPEN_ORDER_STATUSES, SITE_KINDS, OrderKind, OrderReason, OrderStatus
 from epigrid.control.models import ControlOrder
 from epigrid.core import audit
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import path_visible
+from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, system
 from epigrid.grids.models import GridNode
 from epigrid.health.choices import CaseStatus
 from epigrid.health.models import Case
@@ -28,7 +28,15 @@ from epigrid.health.models import Case
 from .choices import POINT_TRANSITIONS, TASK_TRANSITIONS, Evidence, ExposureDegree, PointStatus, TaskStatus
 from .models import Activation, EpidemicPoint, Exposure, PlanStep, PlanTemplate, PointOrder, Task
 
-STEP = 4
+# The system principals of the emergency response: each cascade runs as one, with the
+# capabilities it is declared to need, for the user whose action set it off.
+ACTIVATION_CAPABILITIES = frozenset(
+    {Capability.MANAGE_PLANS, Capability.MANAGE_ORDERS, Capability.DO_TASKS, Capability.HANDLE_ALERTS}
+)
+CONTACT_TRACING_CAPABILITIES = frozenset({Capability.MANAGE_ORDERS})
+POINT_RELEASE_CAPABILITIES = frozenset({Capability.MANAGE_ORDERS, Capability.APPROVE_RELEASE})
+TASK_WATCH = SystemPrincipal("system:task-watch", {Capability.HANDLE_ALERTS})
+POINT_WATCH = SystemPrincipal("system:point-watch", {Capability.MANAGE_PLANS})
 
 # The article's plan (SPEC "5" item 7): title, role, hours after activation, evidence.
 DEFAULT_STEPS = [
@@ -61,9 +69,9 @@ def plan_current() -> PlanTemplate:
     return plan
 
 
-def plan_save(*, name: str, steps: list[dict], actor) -> PlanTemplate:
+def plan_save(*, name: str, steps: list[dict], principal) -> PlanTemplate:
     """A new version of the plan; activations keep the version they started with."""
-    require_capability(actor, Capability.MANAGE_PLANS)
+    authorize(principal, Capability.MANAGE_PLANS)
     if not (name or "").strip() or not steps:
         raise DomainError("plan_invalid", _("A plan needs a name and at least one step."))
     for step in steps:
@@ -77,7 +85,9 @@ def plan_save(*, name: str, steps: list[dict], actor) -> PlanTemplate:
         if current:
             current.is_current = False
             current.save(update_fields=["is_current"])
-        plan = PlanTemplate.objects.create(name=name.strip()[:100], version=version, is_current=True, created_by=actor)
+        plan = PlanTemplate.objects.create(
+            name=name.strip()[:100], version=version, is_current=True, created_by=principal
+        )
         PlanStep.objects.bulk_create(
             [
                 PlanStep(
@@ -92,7 +102,10 @@ def plan_save(*, name: str, steps: list[dict], actor) -> PlanTemplate:
             ]
         )
         audit.record(
-            actor=actor, action="plan.save", obj=plan, changes={"version": [None, version], "steps": [None, len(steps)]}
+            principal=principal,
+            action="plan.save",
+            obj=plan,
+            changes={"version": [None, version], "steps": [None, len(steps)]},
         )
     return plan
 
@@ -120,7 +133,7 @@ def _owner(role: str, compound: GridNode):
     return assignment.user if assignment else None
 
 
-def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, actor=None) -> Activation:
+def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, principal=None) -> Activation:
     """Confirmation activates the plan for the case's compound, once: a second case there joins the
     same activation. Creates the tasks (owners from the grid assignments) and the epidemic point."""
     case = Case.objects.select_related("grid", "person").get(pk=case.pk)
@@ -133,7 +146,7 @@ def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, actor=N
         created = activation is None
         if created:
             plan = plan_current()
-            activation = Activation.objects.create(grid=compound, plan=plan, activated_at=at, activated_by=actor)
+            activation = Activation.objects.create(grid=compound, plan=plan, activated_at=at, activated_by=principal)
             steps = list(plan.steps.all())
             Task.objects.bulk_create(
                 [
@@ -150,7 +163,7 @@ def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, actor=N
             )
             EpidemicPoint.objects.create(grid=compound, activation=activation, declared_at=at)
             audit.record(
-                actor=actor,
+                principal=principal,
                 action="plan.activate",
                 obj=activation,
                 grid_path=compound.path,
@@ -159,7 +172,7 @@ def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, actor=N
         if not activation.cases.filter(pk=case.pk).exists():
             activation.cases.add(case)
             audit.record(
-                actor=actor,
+                principal=principal,
                 action="plan.add_case",
                 object_type="people.person",
                 object_id=str(case.person_id),
@@ -172,24 +185,24 @@ def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, actor=N
                 _point_move(
                     point=point,
                     target=PointStatus.CLOSED,
-                    actor=actor,
+                    principal=principal,
                     proposed_release_at=None,
                     last_case_left_at=None,
                 )
         for exposure in Exposure.objects.filter(source=case.person).select_related("contact__grid"):
-            _apply_contact_orders(contact=exposure.contact, actor=actor)
+            _apply_contact_orders(contact=exposure.contact, principal=principal)
     return activation
 
 
 def on_case_confirmed(sender, case_id: int, actor_id: int | None = None, **kwargs) -> None:
     """The plan starts by itself on confirmation; the confirming user is recorded as activating it."""
     case = Case.objects.select_related("grid", "person").get(pk=case_id)
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    plan_activate_for_case(case=case, actor=actor)
+    principal = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    plan_activate_for_case(case=case, principal=principal)
 
 
-def task_complete(*, task: Task, note: str = "", count: int | None = None, photo=None, actor) -> Task:
-    require_here(actor, Capability.DO_TASKS, task.grid.path)
+def task_complete(*, task: Task, note: str = "", count: int | None = None, photo=None, principal) -> Task:
+    authorize(principal, Capability.DO_TASKS, task.grid.path)
     evidence = task.step.evidence
     if evidence == Evidence.COUNT and count is None:
         raise DomainError("evidence_count", _("This step needs a count."), field="count")
@@ -203,13 +216,13 @@ def task_complete(*, task: Task, note: str = "", count: int | None = None, photo
             return locked
         if TaskStatus.DONE not in TASK_TRANSITIONS[locked.status]:
             raise DomainError("task_transition", _("This task cannot be completed."))
-        locked.status, locked.done_at, locked.done_by = TaskStatus.DONE, timezone.now(), actor
+        locked.status, locked.done_at, locked.done_by = TaskStatus.DONE, timezone.now(), principal
         locked.evidence_note, locked.evidence_count = (note or "").strip()[:500], count
         if photo:
             locked.evidence_photo = photo
         locked.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action="task.done",
             obj=locked,
             grid_path=locked.grid.path,
@@ -225,6 +238,7 @@ def tasks_overdue_alerts(*, now: dt.datetime | None = None) -> int:
     overdue = Task.objects.filter(status=TaskStatus.OPEN, due_at__lt=now).select_related("grid")[:5000]
     return len(
         alerts_raise(
+            principal=TASK_WATCH,
             now=now,
             alerts=[
                 NewAlert(
@@ -253,10 +267,10 @@ def exposure_record(
     degree: str = ExposureDegree.CLOSE,
     place: str = "",
     setting: str = "other",
-    actor,
+    principal,
 ) -> Exposure:
-    require_here(actor, Capability.RECORD_EXPOSURES, contact.grid.path)
-    if not path_visible(actor, source.grid.path):
+    authorize(principal, Capability.RECORD_EXPOSURES, contact.grid.path)
+    if not allows(principal, VIEW, source.grid.path):
         raise NotFound("person_not_found", _("No such person."))
     if source.pk == contact.pk:
         raise DomainError("exposure_self", _("A person is not their own contact."), field="contact")
@@ -274,12 +288,12 @@ def exposure_record(
                 "degree": degree,
                 "place": place.strip()[:100],
                 "setting": setting,
-                "recorded_by": actor,
+                "recorded_by": principal,
             },
         )
         if created:
             audit.record(
-                actor=actor,
+                principal=principal,
                 action="exposure.record",
                 object_type="people.person",
                 object_id=str(contact.pk),
@@ -290,7 +304,7 @@ def exposure_record(
                     "last_exposure_at": [None, last_exposure_at.isoformat()],
                 },
             )
-        _apply_contact_orders(contact=contact, actor=actor)
+        _apply_contact_orders(contact=contact, principal=principal)
     return exposure
 
 
@@ -298,7 +312,7 @@ def _confirmed_sources():
     return Case.objects.filter(status=CaseStatus.CONFIRMED).values("person_id")
 
 
-def _apply_contact_orders(*, contact, actor, depth: int = 0) -> None:
+def _apply_contact_orders(*, contact, principal, depth: int = 0) -> None:
     """The contact's order follows from the set of exposures alone (so any order of events gives
     the same orders and release dates): close contacts of a confirmed case go to centralized
     quarantine (configurable), counted from the last such exposure; contacts of those close
@@ -318,15 +332,14 @@ def _apply_contact_orders(*, contact, actor, depth: int = 0) -> None:
         kind, reason, last = OrderKind.HEALTH_MONITORING, OrderReason.SECONDARY_CONTACT, secondary_last
     else:
         return
-    actor = actor or _system_actor()
-    _order_for_contact(contact=contact, kind=kind, reason=reason, last=last, actor=actor)
+    _order_for_contact(contact=contact, kind=kind, reason=reason, last=last, principal=principal)
     if depth == 0:
         # A new close contact makes their own contacts secondary contacts.
         for exposure in Exposure.objects.filter(source=contact).select_related("contact__grid"):
-            _apply_contact_orders(contact=exposure.contact, actor=actor, depth=1)
+            _apply_contact_orders(contact=exposure.contact, principal=principal, depth=1)
 
 
-def _order_for_contact(*, contact, kind: str, reason: str, last: dt.datetime, actor) -> None:
+def _order_for_contact(*, contact, kind: str, reason: str, last: dt.datetime, principal) -> None:
     order = ControlOrder.objects.open().filter(person=contact).first()
     if order is None:
         control.control_order_start(
@@ -335,7 +348,7 @@ def _order_for_contact(*, contact, kind: str, reason: str, last: dt.datetime, ac
             reason=reason,
             last_exposure_at=last,
             site=settings.CLOSE_CONTACT_SITE if kind in SITE_KINDS else "",
-            actor=actor,
+            principal=principal,
         )
         return
     stronger = {
@@ -350,17 +363,11 @@ def _order_for_contact(*, contact, kind: str, reason: str, last: dt.datetime, ac
             kind=kind,
             reason=reason,
             site=settings.CLOSE_CONTACT_SITE if kind in SITE_KINDS else "",
-            actor=actor,
+            principal=principal,
         )
-        control.control_order_set_exposure(order=new, last_exposure_at=last, actor=actor)
+        control.control_order_set_exposure(order=new, last_exposure_at=last, principal=principal)
     elif order.kind == kind and (order.last_exposure_at is None or last > order.last_exposure_at):
-        control.control_order_set_exposure(order=order, last_exposure_at=last, actor=actor)
-
-
-def _system_actor():
-    from epigrid.core.cli import SystemActor
-
-    return SystemActor()
+        control.control_order_set_exposure(order=order, last_exposure_at=last, principal=principal)
 
 
 # ---------------------------------------------------------------- epidemic points
@@ -379,7 +386,7 @@ def release_time(point: EpidemicPoint) -> dt.datetime | None:
     return _end_of_day(point.last_case_left_at) + dt.timedelta(days=settings.EPIDEMIC_POINT_DAYS)
 
 
-def _point_move(*, point: EpidemicPoint, target: str, actor, **fields) -> EpidemicPoint:
+def _point_move(*, point: EpidemicPoint, target: str, principal, **fields) -> EpidemicPoint:
     with transaction.atomic():
         locked = EpidemicPoint.objects.select_for_update().get(pk=point.pk)
         if locked.status != target and target not in POINT_TRANSITIONS[locked.status]:
@@ -390,7 +397,7 @@ def _point_move(*, point: EpidemicPoint, target: str, actor, **fields) -> Epidem
             setattr(locked, name, value)
         locked.save()
         audit.record(
-            actor=actor if getattr(actor, "pk", None) else None,
+            principal=principal if getattr(principal, "pk", None) else None,
             action=f"epidemic_point.{target}",
             obj=locked,
             grid_path=locked.grid.path,
@@ -399,10 +406,10 @@ def _point_move(*, point: EpidemicPoint, target: str, actor, **fields) -> Epidem
     return locked
 
 
-def point_update(*, point: EpidemicPoint, last_case_left_at=None, disinfected_at=None, actor) -> EpidemicPoint:
+def point_update(*, point: EpidemicPoint, last_case_left_at=None, disinfected_at=None, principal) -> EpidemicPoint:
     """Record when the last case left and when terminal disinfection was done; the system then
     proposes the release time."""
-    require_here(actor, Capability.DO_TASKS, point.grid.path)
+    authorize(principal, Capability.DO_TASKS, point.grid.path)
     if point.status == PointStatus.RELEASED:
         raise DomainError("point_released", _("This epidemic point is already released."))
     with transaction.atomic():
@@ -415,7 +422,7 @@ def point_update(*, point: EpidemicPoint, last_case_left_at=None, disinfected_at
         locked.proposed_release_at = release_time(locked)
         locked.save()
         audit.record(
-            actor=actor,
+            principal=principal,
             action="epidemic_point.update",
             obj=locked,
             grid_path=locked.grid.path,
@@ -430,26 +437,28 @@ def points_propose_release(*, now: dt.datetime | None = None) -> int:
     count = 0
     # "No new case": a case joining the response clears the point's clock (plan_activate_for_case).
     for point in due:
-        _point_move(point=point, target=PointStatus.RELEASE_PROPOSED, actor=None)
+        _point_move(point=point, target=PointStatus.RELEASE_PROPOSED, principal=None)
         count += 1
     return count
 
 
-def point_release(*, point: EpidemicPoint, actor, at: dt.datetime | None = None) -> EpidemicPoint:
+def point_release(*, point: EpidemicPoint, principal, at: dt.datetime | None = None) -> EpidemicPoint:
     """The command center approves: closed management ends, and so do the orders tied to it."""
-    require_here(actor, Capability.MANAGE_PLANS, point.grid.path)
+    authorize(principal, Capability.MANAGE_PLANS, point.grid.path)
     point = EpidemicPoint.objects.get(pk=point.pk)
     if point.status != PointStatus.RELEASE_PROPOSED:
         raise DomainError("point_not_proposed", _("The release is not proposed yet: the rule does not hold."))
     at = at or timezone.now()
     with transaction.atomic():
-        released = _point_move(point=point, target=PointStatus.RELEASED, actor=actor, released_at=at, released_by=actor)
+        released = _point_move(
+            point=point, target=PointStatus.RELEASED, principal=principal, released_at=at, released_by=principal
+        )
         for link in PointOrder.objects.filter(point=point).select_related("order"):
             order = link.order
             if order.status in OPEN_ORDER_STATUSES:
                 control.control_order_release(
                     order=order,
-                    actor=actor,
+                    principal=principal,
                     at=at,
                     early_reason=""
                     if order.status == OrderStatus.RELEASE_PROPOSED
@@ -459,7 +468,7 @@ def point_release(*, point: EpidemicPoint, actor, at: dt.datetime | None = None)
     return released
 
 
-def point_quarantine_households(*, point: EpidemicPoint, households, actor) -> list:
+def point_quarantine_households(*, point: EpidemicPoint, households, principal) -> list:
     """Home quarantine for the households inside the point, ended by its release."""
     orders = []
     with transaction.atomic():
@@ -468,7 +477,7 @@ def point_quarantine_households(*, point: EpidemicPoint, households, actor) -> l
                 household=household,
                 kind=OrderKind.HOME_QUARANTINE,
                 reason=OrderReason.EPIDEMIC_POINT,
-                actor=actor,
+                principal=principal,
             ):
                 PointOrder.objects.create(point=point, order=order)
                 orders.append(order)
@@ -481,3 +490,7 @@ def exit_suspended_by_point(household) -> str | None:
     if EpidemicPoint.objects.filter(grid__path__in=paths).exclude(status=PointStatus.RELEASED).exists():
         return "epidemic_point"
     return None
+
+
+POINT_RELEASE_SWEEP = ("epidemic_points_proposed", points_propose_release)
+OVERDUE_TASK_SWEEP = ("overdue_task_alerts", tasks_overdue_alerts)

@@ -5,11 +5,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.accounts.choices import Capability, Role
-from epigrid.accounts.permissions import has_capability
+from epigrid.accounts.choices import Role
 from epigrid.control.choices import OrderKind
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.models import AuditEvent
+from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors
 from epigrid.core.xlsx import write_ledger, xlsx_response
 from epigrid.people import selectors as people_selectors
@@ -26,7 +27,7 @@ def incident_list(request):
         "response/list.html",
         {
             "activations": selectors.activations_in(user=request.user)[:100],
-            "points": EpidemicPoint.objects.visible_to(request.user)
+            "points": EpidemicPoint.objects.restrict(request.user)
             .select_related("grid")
             .order_by("-declared_at")[:100],
         },
@@ -49,9 +50,9 @@ def incident(request, pk):
             "exposure_form": ExposureForm(cases=data["cases"]),
             "point_form": PointForm(),
             "now": timezone.now(),
-            "can_tasks": has_capability(request.user, Capability.DO_TASKS, path),
-            "can_exposures": has_capability(request.user, Capability.RECORD_EXPOSURES, path),
-            "can_release": has_capability(request.user, Capability.MANAGE_PLANS, path),
+            "can_tasks": allows(request.user, Capability.DO_TASKS, path),
+            "can_exposures": allows(request.user, Capability.RECORD_EXPOSURES, path),
+            "can_release": allows(request.user, Capability.MANAGE_PLANS, path),
         },
     )
 
@@ -69,7 +70,7 @@ def task_done(request, pk):
         note=form.cleaned_data["note"],
         count=form.cleaned_data["count"],
         photo=form.cleaned_data["photo"],
-        actor=request.user,
+        principal=request.user,
     )
     messages.success(request, _("Task done."))
     return redirect("response:incident", pk=task.activation_id)
@@ -100,7 +101,7 @@ def exposure_add(request, pk):
         degree=form.cleaned_data["degree"],
         setting=form.cleaned_data["setting"],
         place=form.cleaned_data["place"],
-        actor=request.user,
+        principal=request.user,
     )
     messages.success(request, _("Contact recorded; the control order follows."))
     return redirect("response:incident", pk=activation.pk)
@@ -112,13 +113,13 @@ def exposure_add(request, pk):
 def point_action(request, pk, action):
     point = selectors.point_get(user=request.user, pk=pk)
     if action == "release":
-        services.point_release(point=point, actor=request.user)
+        services.point_release(point=point, principal=request.user)
         messages.success(request, _("Epidemic point released."))
     else:
         form = PointForm(request.POST)
         if not form.is_valid():
             raise DomainError("invalid", _("Check the times."))
-        services.point_update(point=point, actor=request.user, **form.cleaned_data)
+        services.point_update(point=point, principal=request.user, **form.cleaned_data)
     return redirect("response:incident", pk=point.activation_id)
 
 
@@ -169,7 +170,7 @@ def plan(request):
                     }
                 )
         try:
-            services.plan_save(name=form.cleaned_data["name"], steps=steps, actor=request.user)
+            services.plan_save(name=form.cleaned_data["name"], steps=steps, principal=request.user)
         except DomainError as exc:
             form.add_error(None, exc.render())
         else:
@@ -182,7 +183,7 @@ def plan(request):
             "plan": current,
             "form": form,
             "roles": Role.choices,
-            "can_edit": has_capability(request.user, Capability.MANAGE_PLANS),
+            "can_edit": allows(request.user, Capability.MANAGE_PLANS),
         },
         status=400 if form.errors else 200,
     )

@@ -9,17 +9,7 @@ def get_item(mapping, key):
 
 
 @register.filter
-def duty_label(value):
-    from epigrid.accounts.choices import Duty
-
-    try:
-        return Duty(value).label
-    except ValueError:
-        return value
-
-
-@register.filter
 def action_label(value):
-    from epigrid.core.labels import ACTION_LABELS
+    from epigrid.core.labels import action_label
 
-    return ACTION_LABELS.get(value, value)
+    return action_label(value)

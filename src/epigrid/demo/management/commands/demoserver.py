@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 def _sweep_forever(interval: int) -> None:
-    from epigrid.health.sweeps import sweep_all
+    from epigrid.oversight.sweeps import sweep_all
 
     while True:
         time.sleep(interval)

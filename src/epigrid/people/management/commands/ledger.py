@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from epigrid.core.cli import actor_from_option
+from epigrid.accounts.permissions import principal_from_option
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportKind
 from epigrid.grids.selectors import grid_node_get
@@ -26,19 +26,21 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="act as this user (their scope and rights); default: system")
 
     def handle(self, *args, **o):
-        actor = actor_from_option(o["user"])
-        if actor.pk is None and o["action"] == "import":
+        principal = principal_from_option(o["user"])
+        if principal.pk is None and o["action"] == "import":
             raise CommandError("imports are recorded against a person: give --user")
         try:
             if o["action"] == "import":
                 if not o["file"]:
                     raise CommandError("give the file to import")
                 path = Path(o["file"])
-                batch = ledgers.ledger_import(data=path.read_bytes(), file_name=path.name, kind=o["kind"], actor=actor)
+                batch = ledgers.ledger_import(
+                    data=path.read_bytes(), file_name=path.name, kind=o["kind"], principal=principal
+                )
                 self.stdout.write(self.style.SUCCESS(f"imported {batch.row_count} rows (batch {batch.pk})"))
             else:
-                node = grid_node_get(user=actor, code=o["grid"] or "")
-                out, name = ledgers.ledger_export(kind=o["kind"], node=node, actor=actor)
+                node = grid_node_get(user=principal, code=o["grid"] or "")
+                out, name = ledgers.ledger_export(kind=o["kind"], node=node, principal=principal)
                 target = Path(o["output"] or name)
                 with target.open("wb") as fh:
                     shutil.copyfileobj(out, fh)

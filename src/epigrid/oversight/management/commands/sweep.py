@@ -3,7 +3,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from epigrid.health.sweeps import sweep_all
+from epigrid.oversight.sweeps import sweep_all
 
 
 class Command(BaseCommand):

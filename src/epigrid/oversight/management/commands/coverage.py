@@ -4,8 +4,9 @@ import sys
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from epigrid.core.cli import actor_from_option
-from epigrid.grids import selectors
+from epigrid.accounts.permissions import principal_from_option
+from epigrid.grids.selectors import grid_node_get
+from epigrid.oversight import selectors
 
 
 class Command(BaseCommand):
@@ -17,9 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="act as this user (their scope)")
 
     def handle(self, *args, **options):
-        actor = actor_from_option(options["user"])
-        root = selectors.grid_node_get(user=actor, code=options["grid"]) if options["grid"] else None
-        report = selectors.coverage_audit(user=actor, root=root)
+        principal = principal_from_option(options["user"])
+        root = grid_node_get(user=principal, code=options["grid"]) if options["grid"] else None
+        report = selectors.coverage_audit(user=principal, root=root)
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -36,7 +37,7 @@ class Command(BaseCommand):
             )
         else:
             for finding in report.gaps + report.overlaps:
-                kind = selectors.GAP_KINDS.get(finding.kind) or selectors.OVERLAP_KINDS.get(finding.kind)
+                kind = selectors.gap_kinds().get(finding.kind) or selectors.OVERLAP_KINDS.get(finding.kind)
                 self.stdout.write(f"{finding.severity.upper():5} {kind}: {finding.label} [{finding.grid_code}]")
             total = sum(report.gap_counts.values())
             self.stdout.write(

@@ -1,0 +1,84 @@
+"""The one way a higher app adds to a lower one (ARCHITECTURE "Shape").
+
+A lower app names an extension point and calls `extensions.get(point)` (or `run(point, ...)`);
+a higher app contributes by declaring, on its AppConfig, a dict of dotted paths:
+
+    class ResponseConfig(AppConfig):
+        extensions = {
+            "today_panels": ["epigrid.response.views.today_tasks_panel"],
+            "case_confirmed": ["epigrid.response.services.plan_activate_for_case"],
+        }
+
+Contributions come in INSTALLED_APPS order, are imported lazily on first use (so a lower app
+never imports a higher one, not even at start-up) and never change while the process runs.
+Every point is listed in POINTS with what its contributions are, so a typo fails loudly.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from django.apps import apps
+from django.utils.module_loading import import_string
+
+POINTS = {
+    # Pages: callables (request) -> rendered HTML or "" ; shown on the grid member's day and the files.
+    "today_panels": "callable(request) -> str: a panel on 今日工作",
+    "person_panels": "callable(request, person) -> str: a panel on the person file",
+    "household_panels": "callable(request, household) -> str: a panel on the household file",
+    "timeline_providers": "callable(person) -> list[TimelineEntry]: entries on the person file",
+    # Rules
+    "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",
+    "exit_suspensions": "callable(household) -> str | None: why the household may not go out",
+    "release_conditions": "callable() -> Q over ControlOrder: what an order needs before release",
+    "sweeps": "(name, callable(now=None) -> int): periodic work run by the sweep",
+    "action_labels": "dict {audit action: label}: readable names of audit actions",
+    # Cascades: run inside the caller's transaction, as the system principal they are given.
+    "case_confirmed": "callable(*, case, principal): after a case is confirmed",
+    "order_started": "callable(*, order, principal): after a control order starts or changes measure",
+    "order_ended": "callable(*, order, principal): after a control order is released or transferred",
+    "outbox_handlers": "(topic, callable(payload, principal)): consumers of the transactional outbox",
+    "reconcile_checks": "HandoffCheck: a hand-off `epigrid reconcile` can find unfinished and complete",
+}
+
+
+@cache
+def get(point: str) -> tuple:
+    """The contributions to `point`, in INSTALLED_APPS order."""
+    if point not in POINTS:
+        raise KeyError(f"unknown extension point {point!r}")
+    found = []
+    for config in apps.get_app_configs():
+        for path in getattr(config, "extensions", {}).get(point, ()):
+            found.append(import_string(path))
+    return tuple(found)
+
+
+def run(point: str, **kwargs) -> None:
+    """Call every contribution to a cascade point with the same keyword arguments."""
+    for handler in get(point):
+        handler(**kwargs)
+
+
+@dataclass(frozen=True)
+class GapCheck:
+    """A kind of coverage gap another app knows of: `queryset()` gives the grid-scoped rows at
+    fault; the coverage audit restricts them to the reader and links each to `url_name`."""
+
+    kind: str
+    label: object
+    queryset: Callable
+    url_name: str
+
+
+@dataclass(frozen=True)
+class HandoffCheck:
+    """A hand-off between apps that must follow a change: `find()` gives the grid-scoped rows
+    whose follow-up is missing, `complete(obj, principal)` does it. `epigrid reconcile` runs
+    these; the coverage audit shows what they find as gaps, linked to `url_name`."""
+
+    name: str
+    label: object
+    find: Callable
+    complete: Callable
+    url_name: str

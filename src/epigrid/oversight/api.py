@@ -1,0 +1,103 @@
+"""API across the grid tree, people and staff: the tree with counts, and the coverage audit."""
+
+from ninja import Router, Schema
+
+from epigrid.core.api import ERRORS
+from epigrid.grids import selectors as grid_selectors
+from epigrid.grids.api import GridOut, grid_out
+from epigrid.grids.models import GridNode
+
+from . import selectors
+
+router = Router(tags=["grids"])
+
+
+class CountsOut(Schema):
+    places: int
+    households: int
+    persons: int
+    staff: int
+
+
+class GridCountsOut(GridOut):
+    counts: CountsOut | None = None
+
+
+class GridDetailOut(GridCountsOut):
+    ancestors: list[str]
+    children: list[GridCountsOut]
+
+
+def grid_out_with_counts(node: GridNode, parents: dict[str, str], counts=None) -> dict:
+    return {**grid_out(node, parents), "counts": counts.__dict__ if counts is not None else None}
+
+
+@router.get("/grids", response={200: list[GridCountsOut], **ERRORS}, summary="The grid tree in the user's scope")
+def grid_list(request, root: str | None = None, max_depth: int = 4, counts: bool = False):
+    nodes = GridNode.objects.restrict(request.user)
+    if root:
+        nodes = nodes.in_subtree(grid_selectors.grid_node_get(user=request.user, code=root).path)
+    nodes = list(nodes.filter(depth__lte=max_depth)[:5000])
+    parents = {n.path: n.code for n in GridNode.objects.filter(path__in={n.parent_path for n in nodes if n.depth > 1})}
+    parents.update({n.path: n.code for n in nodes})
+    tallies = selectors.subtree_counts(nodes=nodes) if counts else {}
+    return [grid_out_with_counts(n, parents, tallies.get(n.pk)) for n in nodes]
+
+
+@router.get("/grids/{code}", response={200: GridDetailOut, **ERRORS})
+def grid_detail(request, code: str):
+    node = grid_selectors.grid_node_get(user=request.user, code=code)
+    children = list(grid_selectors.grid_children(node=node))
+    tallies = selectors.subtree_counts(nodes=[node, *children])
+    ancestors = list(grid_selectors.grid_ancestors(node=node))
+    parents = {a.path: a.code for a in ancestors} | {node.path: node.code}
+    return {
+        **grid_out_with_counts(node, parents, tallies[node.pk]),
+        "ancestors": [a.code for a in ancestors],
+        "children": [grid_out_with_counts(c, parents, tallies[c.pk]) for c in children],
+    }
+
+
+class FindingOut(Schema):
+    severity: str
+    kind: str
+    label: str
+    grid: str
+    object_type: str
+    object_id: int
+    fix_url: str
+
+
+class CoverageOut(Schema):
+    ok: bool
+    gap_counts: dict[str, int]
+    overlap_counts: dict[str, int]
+    gaps: list[FindingOut]
+    overlaps: list[FindingOut]
+
+
+def _coverage_out(report) -> dict:
+    def finding(f):
+        return {
+            "severity": f.severity,
+            "kind": f.kind,
+            "label": f.label,
+            "grid": f.grid_code,
+            "object_type": f.object_type,
+            "object_id": f.object_id,
+            "fix_url": f.fix_url,
+        }
+
+    return {
+        "ok": report.ok,
+        "gap_counts": report.gap_counts,
+        "overlap_counts": report.overlap_counts,
+        "gaps": [finding(f) for f in report.gaps],
+        "overlaps": [finding(f) for f in report.overlaps],
+    }
+
+
+@router.get("/coverage", response={200: CoverageOut, **ERRORS}, summary="Coverage audit (零疏漏)")
+def coverage(request, grid: str | None = None):
+    root = grid_selectors.grid_node_get(user=request.user, code=grid) if grid else None
+    return _coverage_out(selectors.coverage_audit(user=request.user, root=root))

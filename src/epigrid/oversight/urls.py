@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "oversight"
+urlpatterns = [
+    path("", views.tree, name="tree"),
+    path("coverage/", views.coverage, name="coverage"),
+    path("assignments/<int:pk>/end/", views.assignment_end, name="assignment_end"),
+    path("<str:code>/", views.node, name="node"),
+    path("<str:code>/assignments/", views.assignment_add, name="assignment_add"),
+]
