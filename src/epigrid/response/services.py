@@ -114,15 +114,14 @@ def plan_save(*, name: str, steps: list[dict], principal) -> PlanTemplate:
 
 
 def compound_of(grid: GridNode) -> GridNode:
-    """The compound (楼院网格) a grid node belongs to: where the plan is activated."""
-    if grid.depth <= 3:
-        return grid
-    return GridNode.objects.get(path=grid.path[: 3 * STEP])
+    """The compound (楼院网格) a grid node belongs to: where the plan is activated (a node above
+    the compound level is its own unit)."""
+    return grid.compound() or grid
 
 
 def _owner(role: str, compound: GridNode):
     """The holder of `role` nearest above (or at) the compound."""
-    paths = [compound.path[:end] for end in range(STEP, len(compound.path) + 1, STEP)]
+    paths = compound.lineage_paths
     assignment = (
         GridAssignment.objects.active()
         .filter(role=role, node__path__in=paths)
@@ -486,8 +485,7 @@ def point_quarantine_households(*, point: EpidemicPoint, households, principal) 
 
 def exit_suspended_by_point(household) -> str | None:
     """A household inside an epidemic point under closed management may not go out."""
-    paths = [household.grid.path[:end] for end in range(STEP, len(household.grid.path) + 1, STEP)]
-    if EpidemicPoint.objects.filter(grid__path__in=paths).exclude(status=PointStatus.RELEASED).exists():
+    if EpidemicPoint.objects.filter(grid__path__in=household.grid.lineage_paths).exclude(status=PointStatus.RELEASED).exists():
         return "epidemic_point"
     return None
 
