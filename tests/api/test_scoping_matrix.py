@@ -384,7 +384,7 @@ def world(world):
     )
     from epigrid.response import services as response
 
-    activation = response.plan_activate_for_case(case=p1b.case)
+    activation = response.Activation.objects.get(cases=p1b.case)
     household_c = people_services.household_create(
         grid=world.nodes["S-C-G1-B1"], number="3-301", address="3单元301", principal=admin
     )

@@ -10,6 +10,7 @@ from epigrid.alerts.models import Alert
 from epigrid.control import services as control
 from epigrid.control.choices import OrderKind, OrderReason
 from epigrid.core.errors import Conflict, DomainError, Forbidden, RowErrors
+from epigrid.core.models import AuditEvent
 from epigrid.health import services
 from epigrid.health.choices import CaseStatus, CodeColour
 from epigrid.health.models import Case, Sample, TemperatureReport
@@ -95,34 +96,30 @@ def test_positive_makes_a_suspected_case_and_an_urgent_alert(world):
     assert health_code(person).colour == CodeColour.RED
 
 
-def test_confirmation_needs_a_consultation_and_emits_the_event(world, django_capture_on_commit_callbacks):
-    from epigrid.health.services import case_confirmed
+def test_confirmation_needs_a_consultation_and_starts_the_plan_in_its_transaction(world):
+    from epigrid.response.models import Activation, EpidemicPoint
 
-    received = []
-    case_confirmed.connect(
-        lambda sender, case_id, **kw: received.append(case_id), weak=False, dispatch_uid="test-confirm"
+    person = world.persons["p1"]
+    services.sample_record(person=person, specimen_number="S-10", sampled_at=T, principal=world.admin)
+    services.results_record(results=[services.ResultIn("S-10", "positive", T)], principal=world.admin)
+    case = Case.objects.get(person=person)
+    with pytest.raises(Forbidden):
+        services.consultation_record(
+            case=case, held_at=T, experts="专家组", conclusion="confirmed", principal=world.users["member1"]
+        )
+    with pytest.raises(DomainError):
+        services.consultation_record(case=case, held_at=T, experts="", conclusion="confirmed", principal=world.admin)
+    assert not Activation.objects.exists()
+    services.consultation_record(
+        case=case, held_at=T, experts="市级专家组", conclusion="confirmed", principal=world.admin
     )
-    try:
-        person = world.persons["p1"]
-        services.sample_record(person=person, specimen_number="S-10", sampled_at=T, principal=world.admin)
-        services.results_record(results=[services.ResultIn("S-10", "positive", T)], principal=world.admin)
-        case = Case.objects.get(person=person)
-        with pytest.raises(Forbidden):
-            services.consultation_record(
-                case=case, held_at=T, experts="专家组", conclusion="confirmed", principal=world.users["member1"]
-            )
-        with pytest.raises(DomainError):
-            services.consultation_record(
-                case=case, held_at=T, experts="", conclusion="confirmed", principal=world.admin
-            )
-        with django_capture_on_commit_callbacks(execute=True):
-            services.consultation_record(
-                case=case, held_at=T, experts="市级专家组", conclusion="confirmed", principal=world.admin
-            )
-        case.refresh_from_db()
-        assert case.status == CaseStatus.CONFIRMED and received == [case.pk]
-    finally:
-        case_confirmed.disconnect(dispatch_uid="test-confirm")
+    case.refresh_from_db()
+    # No commit hook, no worker: the activation and its epidemic point exist when the call returns.
+    assert case.status == CaseStatus.CONFIRMED
+    activation = Activation.objects.get(cases=case)
+    assert EpidemicPoint.objects.get(activation=activation).status == "closed"
+    event = AuditEvent.objects.get(action="plan.activate")
+    assert event.actor_label == "system:activation" and event.actor == world.admin
 
 
 def test_health_code_explains_itself(world):

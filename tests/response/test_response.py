@@ -52,7 +52,7 @@ def test_confirmation_activates_the_plan_once_per_compound(world, django_capture
 
 def test_tasks_need_their_evidence_and_overdue_ones_alert(world):
     case = confirm(world, world.persons["p1"], specimen="A-1", at=timezone.now() - dt.timedelta(days=1))
-    services.plan_activate_for_case(case=case)
+    assert case.activations.exists()  # confirmation activated the plan in its own transaction
     notice = Task.objects.get(title="张贴告知书")
     with pytest.raises(DomainError):
         services.task_complete(task=notice, note="done", principal=world.users["member1"])  # needs a photo
@@ -66,7 +66,7 @@ def test_tasks_need_their_evidence_and_overdue_ones_alert(world):
 def test_close_and_secondary_contacts_get_orders_from_the_last_exposure(world):
     now = timezone.now()
     case = confirm(world, world.persons["p1"], specimen="A-1", at=now)
-    services.plan_activate_for_case(case=case)
+    assert case.activations.exists()  # confirmation activated the plan in its own transaction
     first = now - dt.timedelta(days=2)
     services.exposure_record(
         source=world.persons["p1"], contact=world.persons["p2"], last_exposure_at=first, principal=world.admin
@@ -92,7 +92,7 @@ def test_close_and_secondary_contacts_get_orders_from_the_last_exposure(world):
 def test_epidemic_point_release_follows_the_article(world):
     left = dt.datetime(2020, 2, 6, 15, 0, tzinfo=SHANGHAI)
     case = confirm(world, world.persons["p1"], specimen="A-1", at=dt.datetime(2020, 2, 6, 12, 0, tzinfo=SHANGHAI))
-    services.plan_activate_for_case(case=case)
+    assert case.activations.exists()  # confirmation activated the plan in its own transaction
     point = EpidemicPoint.objects.get()
     point = services.point_update(point=point, last_case_left_at=left, principal=world.users["head1"])
     assert point.proposed_release_at is None  # not before terminal disinfection
@@ -148,7 +148,7 @@ def _replay(world, events, exposures, now):
         for event in events:
             if event == "confirm":
                 case = confirm(world, world.persons["p1"], specimen=f"P-{next(_counter)}", at=now)
-                services.plan_activate_for_case(case=case)
+                assert case.activations.exists()
             else:
                 source, contact, at, degree = exposures[event]
                 services.exposure_record(

@@ -19,7 +19,7 @@ PNG = (
 @pytest.fixture
 def incident(world):
     case = confirm(world, world.persons["p1"], specimen="V-1", at=timezone.now() - dt.timedelta(hours=2))
-    return services.plan_activate_for_case(case=case)
+    return case.activations.get()  # confirmation activated the plan
 
 
 @pytest.fixture

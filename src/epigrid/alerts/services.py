@@ -12,18 +12,20 @@ from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize
+from epigrid.core.errors import DomainError
+from epigrid.core.scoping import SystemPrincipal, authorize, user_of
+from epigrid.core.transitions import move
+from epigrid.grids.choices import GridLevel
+from epigrid.grids.models import ancestor_path
 
-from .choices import TRANSITIONS, AlertStatus, EscalationLevel, Severity
+from .choices import AlertStatus, EscalationLevel, Severity
 from .models import Alert
 
-STEP = 4  # treebeard steplen: depth d ends at character 4*d
-# Who owns an alert at each level above the liaison, and at which depth of the tree they sit.
+# Who owns an alert at each level above the liaison, and at which level of the tree they sit.
 LEVEL_OWNERS = {
-    EscalationLevel.GRID_HEAD: (3, (Role.GRID_HEAD,)),
-    EscalationLevel.COMMUNITY: (2, (Role.COMMUNITY_SECRETARY, Role.COMMUNITY_STAFF)),
-    EscalationLevel.COMMAND: (1, (Role.COMMANDER, Role.SUBDISTRICT_STAFF)),
+    EscalationLevel.GRID_HEAD: (GridLevel.GRID, (Role.GRID_HEAD,)),
+    EscalationLevel.COMMUNITY: (GridLevel.COMMUNITY, (Role.COMMUNITY_SECRETARY, Role.COMMUNITY_STAFF)),
+    EscalationLevel.COMMAND: (GridLevel.SUBDISTRICT, (Role.COMMANDER, Role.SUBDISTRICT_STAFF)),
 }
 
 
@@ -34,8 +36,8 @@ def ack_minutes(level: int) -> int:
 def level_owner(*, level: int, grid_path: str):
     """The responsible user at `level` above the grid at `grid_path` (None if the post is empty:
     the coverage audit reports that gap)."""
-    depth, roles = LEVEL_OWNERS[EscalationLevel(level)]
-    ancestor = grid_path[: depth * STEP]
+    grid_level, roles = LEVEL_OWNERS[EscalationLevel(level)]
+    ancestor = ancestor_path(grid_path, grid_level)
     assignment = (
         GridAssignment.objects.active()
         .filter(node__path=ancestor, role__in=roles)
@@ -106,35 +108,20 @@ def alerts_raise(*, alerts: list[NewAlert], principal, now: dt.datetime | None =
 
 
 def _move(*, alert: Alert, target: str, principal, note: str = "") -> Alert:
-    if not allows(principal, VIEW, alert.grid.path):
-        raise NotFound("alert_not_found", _("No such alert."))
     authorize(principal, Capability.HANDLE_ALERTS, alert.grid.path)
-    with transaction.atomic():
-        locked = Alert.objects.select_for_update().get(pk=alert.pk)
-        if locked.status == target:
-            return locked
-        if target not in TRANSITIONS[locked.status]:
-            raise DomainError("alert_transition", _("This alert is already handled."))
-        if target == AlertStatus.RESOLVED and not note.strip():
-            raise DomainError("resolution_required", _("Say how the alert was handled."), field="resolution")
+    if target == AlertStatus.RESOLVED and not note.strip():
+        raise DomainError("resolution_required", _("Say how the alert was handled."), field="resolution")
+    user = user_of(principal)
+    if target == AlertStatus.ACKNOWLEDGED:
+        fields = {"acknowledged_by": user}
+    else:
+        # Resolving an open alert acknowledges it too.
         now = timezone.now()
-        before = locked.status
-        locked.status = target
-        if target == AlertStatus.ACKNOWLEDGED:
-            locked.acknowledged_at, locked.acknowledged_by = now, principal
-        else:
-            locked.resolved_at, locked.resolved_by, locked.resolution = now, principal, note.strip()[:200]
-            if not locked.acknowledged_at:
-                locked.acknowledged_at, locked.acknowledged_by = now, principal
-        locked.save()
-        audit.record(
-            principal=principal,
-            action=f"alert.{'acknowledge' if target == AlertStatus.ACKNOWLEDGED else 'resolve'}",
-            obj=locked,
-            grid_path=alert.grid.path,
-            changes={"status": [before, target]},
-        )
-    return locked
+        fields = {"resolved_by": user, "resolution": note.strip()[:200]}
+        if alert.acknowledged_at is None:
+            fields |= {"acknowledged_at": now, "acknowledged_by": user}
+    action = f"alert.{'acknowledge' if target == AlertStatus.ACKNOWLEDGED else 'resolve'}"
+    return move(alert, target, principal=principal, fields=fields, action=action)
 
 
 def alert_acknowledge(*, alert: Alert, principal) -> Alert:
@@ -158,7 +145,7 @@ def alerts_escalate_due(*, now: dt.datetime | None = None, limit: int = 5000) ->
     with transaction.atomic():
         for alert in due:
             level = alert.level + 1
-            key = (level, alert.grid.path[: LEVEL_OWNERS[EscalationLevel(level)][0] * STEP])
+            key = (level, ancestor_path(alert.grid.path, LEVEL_OWNERS[EscalationLevel(level)][0]))
             if key not in owners:
                 owners[key] = level_owner(level=level, grid_path=alert.grid.path)
             owner = owners[key]

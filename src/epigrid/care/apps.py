@@ -15,6 +15,21 @@ class CareConfig(AppConfig):
     verbose_name = _("household support")
     # Contributions to lower apps (core.extensions): dotted paths, loaded on first use.
     extensions = {
+        "order_started": [
+            "epigrid.care.services.support_on_order_started",
+        ],
+        "order_ended": [
+            "epigrid.care.services.support_on_order_ended",
+        ],
+        "case_confirmed": [
+            "epigrid.care.services.support_on_case_confirmed",
+        ],
+        "outbox_handlers": [
+            "epigrid.care.services.OUTBOX_MATERIALIZE",
+        ],
+        "reconcile_checks": [
+            "epigrid.care.services.MISSING_SUPPORT",
+        ],
         "sweeps": [
             "epigrid.care.services.SCHEDULES_SWEEP",
             "epigrid.care.services.SERVICE_TASKS_SWEEP",

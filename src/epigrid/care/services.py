@@ -5,7 +5,7 @@ under home quarantine (or a compound that is an epidemic point) its default set,
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -16,10 +16,11 @@ from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind, TeamRole
 from epigrid.control.models import ControlOrder, TeamMember
 from epigrid.control.selectors import liaison_for
-from epigrid.core import audit
+from epigrid.core import audit, outbox
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize
+from epigrid.core.extensions import HandoffCheck
+from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, system
 from epigrid.grids.models import GridNode
 from epigrid.health.services import RESIDENT_LINK
 from epigrid.people.models import Household, Person
@@ -139,12 +140,13 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
     return changed
 
 
-def service_tasks_materialize(*, now: dt.datetime | None = None, hours: int = 24) -> int:
+def service_tasks_materialize(*, now: dt.datetime | None = None, hours: int = 24, schedules=None) -> int:
     """The occurrences of the next `hours` as tasks (reruns add nothing: unique per schedule+time)."""
     now = now or timezone.now()
     end = now + dt.timedelta(hours=hours)
     tasks = []
-    for schedule in ServiceSchedule.objects.filter(ended_at__isnull=True).iterator(chunk_size=2000):
+    schedules = ServiceSchedule.objects.all() if schedules is None else schedules
+    for schedule in schedules.filter(ended_at__isnull=True).iterator(chunk_size=2000):
         for moment in occurrences(parse_rule(schedule.rule), max(now - OVERDUE_AFTER, schedule.starts_at), end):
             tasks.append(
                 ServiceTask(
@@ -157,6 +159,137 @@ def service_tasks_materialize(*, now: dt.datetime | None = None, hours: int = 24
             )
     ServiceTask.objects.bulk_create(tasks, batch_size=5000, ignore_conflicts=True)
     return len(tasks)
+
+
+# ---------------------------------------------------------------- cascades
+
+SUPPORT_CAPABILITIES = frozenset({Capability.MANAGE_TEAMS})
+
+
+def _household_defaults(household: Household, principal, now) -> list[ServiceSchedule]:
+    have = set(
+        ServiceSchedule.objects.filter(household=household, ended_at__isnull=True).values_list("kind", flat=True)
+    )
+    return [
+        schedule_create(
+            kind=kind, rule=rule, household=household, owner=_team_owner(household, role), principal=principal, now=now
+        )
+        for kind, rule, role in HOUSEHOLD_DEFAULTS
+        if kind not in have
+    ]
+
+
+def _materialize_soon(*, grid_path: str, key: str, schedule_ids: list[int], principal) -> None:
+    """The next day's occurrences are written by a worker after commit (the outbox), not in the
+    request: a compound's schedules can make many rows."""
+    if schedule_ids:
+        outbox.enqueue(
+            topic="care.materialize",
+            key=key,
+            payload={"schedules": schedule_ids},
+            principal=principal,
+            grid_path=grid_path,
+        )
+
+
+def materialize_handoff(payload: dict, principal) -> None:
+    service_tasks_materialize(schedules=ServiceSchedule.objects.filter(pk__in=payload["schedules"]))
+
+
+materialize_handoff.capabilities = SUPPORT_CAPABILITIES
+OUTBOX_MATERIALIZE = ("care.materialize", materialize_handoff)
+
+
+def support_on_order_started(*, order, cause) -> None:
+    """ "order_started": a household under home quarantine gets its default services at once
+    (shopping, check-in, supplies), as the system for whoever started the order."""
+    household = order.person.household
+    if order.kind != OrderKind.HOME_QUARANTINE or household is None:
+        return
+    principal = system("system:household-support", SUPPORT_CAPABILITIES, cause=cause)
+    now = timezone.now()
+    created = _household_defaults(household, principal, now)
+    _materialize_soon(
+        grid_path=household.grid.path,
+        key=f"household:{household.pk}:{now.isoformat()}",
+        schedule_ids=[c.pk for c in created],
+        principal=principal,
+    )
+
+
+def support_on_order_ended(*, order, cause) -> None:
+    """ "order_ended": when no member is under home quarantine any more, the household's default
+    services end (services set up by hand stay)."""
+    household = order.person.household
+    if household is None:
+        return
+    still = ControlOrder.objects.filter(
+        person__household=household, status__in=OPEN_ORDER_STATUSES, kind=OrderKind.HOME_QUARANTINE
+    )
+    if not still.exists():
+        ServiceSchedule.objects.filter(household=household, ended_at__isnull=True, created_by__isnull=True).update(
+            ended_at=timezone.now()
+        )
+
+
+def support_on_case_confirmed(*, case, cause) -> None:
+    """ "case_confirmed" (after the emergency response declared the epidemic point): the compound
+    gets disinfection twice a day and garbage collection."""
+    principal = system("system:household-support", SUPPORT_CAPABILITIES, cause=cause)
+    now = timezone.now()
+    created = []
+    for point in (
+        EpidemicPoint.objects.exclude(status=PointStatus.RELEASED)
+        .filter(grid__path__in=case.grid.lineage_paths)
+        .select_related("grid")
+    ):
+        have = set(
+            ServiceSchedule.objects.filter(grid=point.grid, household__isnull=True, ended_at__isnull=True).values_list(
+                "kind", flat=True
+            )
+        )
+        for kind, rule, role in COMPOUND_DEFAULTS:
+            if kind not in have:
+                created.append(
+                    schedule_create(
+                        kind=kind,
+                        rule=rule,
+                        grid=point.grid,
+                        owner=_grid_owner(point.grid, role),
+                        principal=principal,
+                        now=now,
+                    )
+                )
+        _materialize_soon(
+            grid_path=point.grid.path,
+            key=f"point:{point.pk}:{now.isoformat()}",
+            schedule_ids=[c.pk for c in created],
+            principal=principal,
+        )
+
+
+def households_without_support():
+    """Households under home quarantine missing a default service (reconcile)."""
+    controlled = Household.objects.filter(
+        Exists(
+            ControlOrder.objects.filter(
+                person__household=OuterRef("pk"), status__in=OPEN_ORDER_STATUSES, kind=OrderKind.HOME_QUARANTINE
+            )
+        )
+    )
+    missing = Q()
+    for kind, _rule, _role in HOUSEHOLD_DEFAULTS:
+        missing |= ~Exists(ServiceSchedule.objects.filter(household=OuterRef("pk"), kind=kind, ended_at__isnull=True))
+    return controlled.filter(missing)
+
+
+MISSING_SUPPORT = HandoffCheck(
+    "household_support_missing",
+    _("Household under home quarantine without its support services"),
+    households_without_support,
+    lambda household, principal: _household_defaults(household, principal, timezone.now()),
+    "people:household",
+)
 
 
 def service_overdue_alerts(*, now: dt.datetime | None = None) -> int:

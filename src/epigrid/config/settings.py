@@ -126,6 +126,9 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "epigrid.sweep", "schedule": env.int("EPIGRID_SWEEP_SECONDS", default=120)},
 }
+# Hand-offs of the transactional outbox: drained by a Celery worker in production; without one
+# (the demo, tests) they are carried out right after the commit in the same process.
+OUTBOX_DRAIN_INLINE = env.bool("EPIGRID_OUTBOX_INLINE", default=not PRODUCTION)
 # The demo server runs the sweeps in a thread at this interval (0: off).
 DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 

@@ -282,7 +282,7 @@ def order_start(request, payload: OrderIn):
         "last_exposure_at": payload.last_exposure_at,
         "site": payload.site,
         "transport": payload.transport,
-        "actor": request.user,
+        "principal": request.user,
     }
     if payload.household_id:
         household = people_selectors.household_get(user=request.user, pk=payload.household_id)

@@ -4,8 +4,18 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
+from epigrid.core.transitions import stamp_constraints
 
-from .choices import KeyPersonStatus, OrderKind, OrderReason, OrderStatus, TeamRole, TravelMode
+from .choices import (
+    KEY_PERSON_TRANSITIONS,
+    ORDER_TRANSITIONS,
+    KeyPersonStatus,
+    OrderKind,
+    OrderReason,
+    OrderStatus,
+    TeamRole,
+    TravelMode,
+)
 
 
 class RiskArea(models.Model):
@@ -68,9 +78,24 @@ class KeyPerson(models.Model):
 
     objects = GridScopedQuerySet.as_manager()
 
+    TRANSITIONS = KEY_PERSON_TRANSITIONS
+    STATUS_STAMPS = {
+        KeyPersonStatus.ASSESSED: "assessed_at",
+        KeyPersonStatus.CONTROLLED: "controlled_at",
+        KeyPersonStatus.CLOSED: "closed_at",
+    }
+    AUDIT_PREFIX = "key_person"
+    AUDIT_ALSO = ("person",)
+
     class Meta:
         verbose_name = _("key person")
-        constraints = [models.UniqueConstraint(fields=["tip", "person"], name="key_person_once_per_tip")]
+        constraints = [
+            models.UniqueConstraint(fields=["tip", "person"], name="key_person_once_per_tip"),
+            *stamp_constraints(
+                "key_person",
+                {"assessed": "assessed_at", "controlled": "controlled_at", "closed": "closed_at"},
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.person} ({self.get_status_display()})"
@@ -131,6 +156,15 @@ class ControlOrder(models.Model):
 
     objects = ControlOrderQuerySet.as_manager()
 
+    TRANSITIONS = ORDER_TRANSITIONS
+    STATUS_STAMPS = {
+        OrderStatus.RELEASE_PROPOSED: "release_proposed_at",
+        OrderStatus.RELEASED: "released_at",
+        OrderStatus.TRANSFERRED: "transferred_at",
+    }
+    AUDIT_PREFIX = "control_order"
+    AUDIT_ALSO = ("person",)
+
     class Meta:
         verbose_name = _("control order")
         constraints = [
@@ -141,6 +175,14 @@ class ControlOrder(models.Model):
                 name="one_open_order_per_person",
             ),
             models.CheckConstraint(condition=Q(ends_at__gte=models.F("starts_at")), name="order_ends_after_start"),
+            *stamp_constraints(
+                "order",
+                {
+                    "release_proposed": "release_proposed_at",
+                    "released": "released_at",
+                    "transferred": "transferred_at",
+                },
+            ),
         ]
         indexes = [models.Index(fields=["status", "ends_at"], name="order_status_end_idx")]
 

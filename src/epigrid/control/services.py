@@ -13,13 +13,12 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Conflict, DomainError
-from epigrid.core.scoping import authorize
+from epigrid.core.scoping import SystemPrincipal, authorize, user_of
+from epigrid.core.transitions import move, move_many
 from epigrid.core.validators import PROVINCE_CODES, region_name
 from epigrid.people.models import Household, Person
 
 from .choices import (
-    KEY_PERSON_TRANSITIONS,
-    ORDER_TRANSITIONS,
     SITE_KINDS,
     KeyPersonStatus,
     OrderKind,
@@ -147,50 +146,24 @@ def tip_create(
     return tip
 
 
-def _key_person_move(*, key_person: KeyPerson, target: str, principal, assessment: str = "") -> KeyPerson:
-    with transaction.atomic():
-        locked = KeyPerson.objects.select_for_update().get(pk=key_person.pk)
-        if locked.status == target:
-            return locked
-        if target not in KEY_PERSON_TRANSITIONS[locked.status]:
-            raise DomainError("key_person_transition", _("This key person cannot move to that step now."))
-        now = timezone.now()
-        before = locked.status
-        locked.status = target
-        if target == KeyPersonStatus.ASSESSED:
-            locked.assessed_at, locked.assessment = now, assessment.strip()[:200]
-        elif target == KeyPersonStatus.CONTROLLED:
-            locked.controlled_at = now
-            locked.assessed_at = locked.assessed_at or now
-        else:
-            locked.closed_at = now
-        locked.save()
-        audit.record(
-            principal=principal,
-            action=f"key_person.{target}",
-            object_type="people.person",
-            object_id=str(locked.person_id),
-            grid_path=locked.grid.path,
-            changes={"status": [before, target], "key_person": [None, locked.pk]},
-        )
-    return locked
-
-
 def key_person_assess(*, key_person: KeyPerson, assessment: str, principal) -> KeyPerson:
     authorize(principal, Capability.INTAKE, key_person.grid.path)
     if not (assessment or "").strip():
         raise DomainError("assessment_required", _("Write the assessment."), field="assessment")
-    return _key_person_move(
-        key_person=key_person, target=KeyPersonStatus.ASSESSED, principal=principal, assessment=assessment
+    return move(
+        key_person, KeyPersonStatus.ASSESSED, principal=principal, fields={"assessment": assessment.strip()[:200]}
     )
 
 
 def key_person_close(*, key_person: KeyPerson, principal) -> KeyPerson:
     authorize(principal, Capability.INTAKE, key_person.grid.path)
-    return _key_person_move(key_person=key_person, target=KeyPersonStatus.CLOSED, principal=principal)
+    return move(key_person, KeyPersonStatus.CLOSED, principal=principal)
 
 
 # ---------------------------------------------------------------- control orders
+
+# The sweep that proposes releases when the period is over (a person approves).
+RELEASE_WATCH = SystemPrincipal("system:release-watch", {Capability.MANAGE_ORDERS})
 
 
 def control_rule_for(kind: str, reason: str) -> tuple[int, bool]:
@@ -282,7 +255,7 @@ def control_order_start(
                     ends_at=_end(starts_at, last_exposure_at, days),
                     requires_negative_test=needs_test,
                     key_person=key_person,
-                    created_by=principal if getattr(principal, "pk", None) else None,
+                    created_by=user_of(principal),
                 )
         except IntegrityError:
             raise Conflict(
@@ -304,7 +277,15 @@ def control_order_start(
             changes={"order": [None, order.pk], "kind": [None, kind]},
         )
         if key_person is not None:
-            _key_person_move(key_person=key_person, target=KeyPersonStatus.CONTROLLED, principal=principal)
+            move(
+                key_person,
+                KeyPersonStatus.CONTROLLED,
+                principal=principal,
+                fields={"assessed_at": key_person.assessed_at or timezone.now()},
+            )
+        # What follows an order by the method's rules (the household's support services…), in
+        # this transaction, as the system: "order_started" contributions.
+        extensions.run("order_started", order=order, cause=principal)
     return order
 
 
@@ -329,36 +310,7 @@ def control_orders_start_household(*, household: Household, kind: str, reason: s
 
 
 def _order_move(*, order: ControlOrder, target: str, principal, changes: dict | None = None, **fields) -> ControlOrder:
-    """The one place an order's status changes: lock, check the move, stamp, audit."""
-    with transaction.atomic():
-        locked = ControlOrder.objects.select_for_update().get(pk=order.pk)
-        if locked.status == target and not fields:
-            return locked
-        if target != locked.status and target not in ORDER_TRANSITIONS[locked.status]:
-            raise DomainError(
-                "order_transition",
-                _("A %(status)s order cannot be moved this way."),
-                params={"status": locked.get_status_display()},
-            )
-        before = _order_state(locked)
-        locked.status = target
-        for name, value in fields.items():
-            setattr(locked, name, value)
-        locked.save()
-        diff = audit.diff(before, _order_state(locked))
-        diff.update(changes or {})
-        audit.record(
-            principal=principal, action=f"control_order.{target}", obj=locked, grid_path=locked.grid.path, changes=diff
-        )
-        audit.record(
-            principal=principal,
-            action=f"control_order.{target}",
-            object_type="people.person",
-            object_id=str(locked.person_id),
-            grid_path=locked.grid.path,
-            changes={"order": [None, locked.pk], **diff},
-        )
-    return locked
+    return move(order, target, principal=principal, fields=fields, changes=changes, refresh=True)
 
 
 def control_order_change_period(*, order: ControlOrder, days: int, reason_text: str, principal) -> ControlOrder:
@@ -421,7 +373,7 @@ def control_order_transfer(
             requires_negative_test=needs_test,
             previous=old,
             key_person=old.key_person,
-            created_by=principal if getattr(principal, "pk", None) else None,
+            created_by=user_of(principal),
         )
         audit.record(
             principal=principal,
@@ -430,6 +382,8 @@ def control_order_transfer(
             grid_path=new.grid.path,
             changes={**audit.diff({}, _order_state(new)), "previous": [None, old.pk]},
         )
+        extensions.run("order_ended", order=old, cause=principal)
+        extensions.run("order_started", order=new, cause=principal)
     return new
 
 
@@ -457,32 +411,7 @@ def control_orders_propose_release(*, now: dt.datetime | None = None) -> int:
     # start); each takes the queryset of due orders and returns the subset whose condition holds.
     for condition in extensions.get("release_conditions"):
         due = condition(due)
-    ids = list(due.values_list("pk", flat=True)[:20000])
-    if not ids:
-        return 0
-    with transaction.atomic():
-        orders = list(
-            ControlOrder.objects.select_for_update()
-            .filter(pk__in=ids, status=OrderStatus.ACTIVE)
-            .select_related("grid")
-        )
-        ControlOrder.objects.filter(pk__in=[o.pk for o in orders]).update(
-            status=OrderStatus.RELEASE_PROPOSED, release_proposed_at=now
-        )
-        audit.record_many(
-            principal=None,
-            entries=[
-                audit.AuditEntry(
-                    "control_order.release_proposed",
-                    "control.controlorder",
-                    str(o.pk),
-                    o.grid.path,
-                    {"status": [OrderStatus.ACTIVE, OrderStatus.RELEASE_PROPOSED]},
-                )
-                for o in orders
-            ],
-        )
-    return len(orders)
+    return len(move_many(due, OrderStatus.RELEASE_PROPOSED, principal=RELEASE_WATCH, at=now))
 
 
 def control_order_release(
@@ -495,14 +424,17 @@ def control_order_release(
             "release_not_proposed", _("The release is not proposed yet: the period or a condition is not met.")
         )
     changes = {"early_reason": [None, early_reason.strip()[:200]]} if order.status == OrderStatus.ACTIVE else {}
-    return _order_move(
-        order=order,
-        target=OrderStatus.RELEASED,
-        principal=principal,
-        changes=changes,
-        released_at=at or timezone.now(),
-        released_by=principal,
-    )
+    with transaction.atomic():
+        released = _order_move(
+            order=order,
+            target=OrderStatus.RELEASED,
+            principal=principal,
+            changes=changes,
+            released_at=at or timezone.now(),
+            released_by=user_of(principal),
+        )
+        extensions.run("order_ended", order=released, cause=principal)
+    return released
 
 
 # ---------------------------------------------------------------- household teams

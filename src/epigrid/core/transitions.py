@@ -4,14 +4,17 @@ A model with a state machine declares, beside its `status` field:
 - `TRANSITIONS`: {status: {statuses it may move to}} (from the app's choices.py);
 - `STATUS_STAMPS`: {status: "timestamp field set when it is reached"} — the database ties each
   status to its stamp with a CheckConstraint, so a status without its time cannot be stored;
-- `AUDIT_PREFIX`: the audit action's prefix ("control_order" → "control_order.released").
+- `AUDIT_PREFIX`: the audit action's prefix ("control_order" → "control_order.released");
+- optionally `AUDIT_ALSO`: foreign keys whose objects get the record too (("person",): the move
+  shows on the person's file, 一人一档).
 
 `move` locks the row, returns it as is when the target is already reached (retries are
 harmless), refuses a move TRANSITIONS does not list, stamps the time, applies the other
 fields the caller passes, and writes the audit record. Nothing else sets `status`.
 """
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -33,13 +36,16 @@ def move(
     fields: dict | None = None,
     changes: dict | None = None,
     action: str | None = None,
+    refresh: bool = False,
 ):
-    """Move `obj` to `target`; returns the locked, saved row."""
+    """Move `obj` to `target`; returns the locked, saved row. With `refresh`, a row already in a
+    non-final `target` still takes `fields` (an order in force gets a new end date)."""
     model = type(obj)
     fields = dict(fields or {})
     with transaction.atomic():
         locked = model._base_manager.select_for_update().get(pk=obj.pk)
-        if locked.status == target and not fields:
+        # Already there: a retry changes nothing (and a final status keeps its fields for good).
+        if locked.status == target and not (refresh and fields and model.TRANSITIONS.get(target)):
             return locked
         if locked.status != target and target not in model.TRANSITIONS.get(locked.status, ()):
             raise DomainError(
@@ -62,13 +68,21 @@ def move(
         if reason:
             diff["reason"] = [None, reason[:500]]
         diff.update(changes or {})
-        audit.record(
-            principal=principal,
-            action=action or f"{model.AUDIT_PREFIX}.{target}",
-            obj=locked,
-            grid_path=locked.grid.path,
-            changes=diff,
-        )
+        action = action or f"{model.AUDIT_PREFIX}.{target}"
+        label = model._meta.label_lower
+        entries = [audit.AuditEntry(action, label, str(locked.pk), locked.grid.path, diff)]
+        for name in getattr(model, "AUDIT_ALSO", ()):
+            related = model._meta.get_field(name).related_model._meta.label_lower
+            entries.append(
+                audit.AuditEntry(
+                    action,
+                    related,
+                    str(getattr(locked, f"{name}_id")),
+                    locked.grid.path,
+                    {model._meta.model_name: [None, locked.pk], **diff},
+                )
+            )
+        audit.record_many(principal=principal, entries=entries)
     obj.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
     return locked
 
@@ -76,3 +90,47 @@ def move(
 def _label(model, status: str) -> str:
     choices = dict(model._meta.get_field("status").flatchoices)
     return str(choices.get(status, status))
+
+
+def stamp_constraints(model_name: str, stamps: dict) -> list:
+    """The CheckConstraints that tie each status to its timestamp: a row in `status` has `stamp` set."""
+    return [
+        models.CheckConstraint(
+            condition=~Q(status=status) | Q(**{f"{stamp}__isnull": False}), name=f"{model_name}_{status}_stamped"
+        )
+        for status, stamp in stamps.items()
+    ]
+
+
+def move_many(queryset, target: str, *, principal, at=None, limit: int = 20000) -> list:
+    """The set-based form of `move` for sweeps: every row of `queryset` that may move to
+    `target` does, in one UPDATE, stamped and audited in one append. Returns the moved rows."""
+    model = queryset.model
+    sources = [status for status, targets in model.TRANSITIONS.items() if target in targets]
+    stamp = model.STATUS_STAMPS.get(target)
+    at = at or timezone.now()
+    with transaction.atomic():
+        rows = list(queryset.filter(status__in=sources).select_for_update().select_related("grid")[:limit])
+        if not rows:
+            return []
+        values = {"status": target, **({stamp: at} if stamp else {})}
+        model._base_manager.filter(pk__in=[r.pk for r in rows]).update(**values)
+        label = model._meta.label_lower
+        entries = []
+        for row in rows:
+            diff = {"status": [row.status, target]}
+            entries.append(audit.AuditEntry(f"{model.AUDIT_PREFIX}.{target}", label, str(row.pk), row.grid.path, diff))
+            for name in getattr(model, "AUDIT_ALSO", ()):
+                related = model._meta.get_field(name).related_model._meta.label_lower
+                entries.append(
+                    audit.AuditEntry(
+                        f"{model.AUDIT_PREFIX}.{target}",
+                        related,
+                        str(getattr(row, f"{name}_id")),
+                        row.grid.path,
+                        {model._meta.model_name: [None, row.pk], **diff},
+                    )
+                )
+            row.status = target
+        audit.record_many(principal=principal, entries=entries)
+    return rows

@@ -179,7 +179,7 @@ def resident_report(request, token: str, payload: ResidentReportIn):
     person = services.resident_link_person(token)
     if person is None:
         raise NotFound("link_not_found", _("This link is not valid any more."))
-    return selectors.resident_report(person=person, value=payload.value, client_id=payload.client_id)
+    return services.resident_report(person=person, value=payload.value, client_id=payload.client_id)
 
 
 class TestListIn(Schema):

@@ -7,9 +7,10 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import EVERYWHERE, VIEW, GridScopedQuerySet, grant_paths
+from epigrid.core.transitions import stamp_constraints
 from epigrid.grids.models import lineage_paths
 
-from .choices import CaseStatus, Conclusion, ReportSource, SampleResult
+from .choices import CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
 
 
 def default_slots() -> list[str]:
@@ -168,8 +169,18 @@ class Case(models.Model):
 
     objects = GridScopedQuerySet.as_manager()
 
+    TRANSITIONS = CASE_TRANSITIONS
+    STATUS_STAMPS = {
+        CaseStatus.SUSPECTED: "suspected_at",
+        CaseStatus.CONFIRMED: "confirmed_at",
+        CaseStatus.EXCLUDED: "excluded_at",
+    }
+    AUDIT_PREFIX = "case"
+    AUDIT_ALSO = ("person",)
+
     class Meta:
         verbose_name = _("case")
+        constraints = stamp_constraints("case", {"confirmed": "confirmed_at", "excluded": "excluded_at"})
 
     def __str__(self) -> str:
         return f"{self.person} ({self.get_status_display()})"

@@ -113,22 +113,6 @@ def days_left(order, *, now: dt.datetime | None = None) -> int:
     return max(0, remaining.days + (1 if remaining.seconds else 0))
 
 
-def resident_report(*, person, value, client_id=None) -> dict:
-    """The resident's own report from their link: one reading now."""
-    from epigrid.control.models import ControlOrder
-
-    from .choices import ReportSource
-    from .services import RESIDENT_LINK, Reading, temperature_reports_record
-
-    result = temperature_reports_record(
-        readings=[Reading(person.pk, value, timezone.now(), client_id)],
-        source=ReportSource.SELF,
-        principal=RESIDENT_LINK,
-    )
-    order = ControlOrder.objects.open().filter(person=person).first()
-    return {"stored": result.stored == 1, "fever": result.fevers == 1, "days_left": days_left(order) if order else None}
-
-
 def selection(*, grid, selection: str, person_ids=()):
     """Who goes on a test list: a grid's people, those under control there, or chosen persons."""
     from epigrid.core.errors import DomainError

@@ -12,19 +12,20 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from django.db import IntegrityError, connection, transaction
-from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel, Severity
 from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
+from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import liaison_for
-from epigrid.core import audit
+from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
 from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, user_of
+from epigrid.core.transitions import move
 from epigrid.people.models import Person
 
 from .choices import CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
@@ -38,9 +39,7 @@ from .models import (
     TestList,
     TestListEntry,
 )
-
-# Sent on commit when an expert consultation confirms a case; the emergency plan listens.
-case_confirmed = Signal()
+from .selectors import days_left
 
 TEMPERATURE_MIN, TEMPERATURE_MAX = Decimal("34.0"), Decimal("43.0")
 # Measures whose people report four times a day (hospital staff monitor the isolated).
@@ -248,7 +247,7 @@ def temperature_reports_record(
             # One audit record per batch: the readings themselves are append-only rows that
             # carry who sent them and when (device and server time).
             audit.record(
-                principal=principal if reporter_id else None,
+                principal=principal,
                 action="temperatures.record",
                 object_type="health.temperaturereport",
                 changes={"stored": [None, len(stored)], "source": [None, source], "fevers": [None, len(fevers)]},
@@ -615,9 +614,9 @@ def _case_suspect(*, sample: Sample, person: Person, principal) -> Case:
 def consultation_record(
     *, case: Case, held_at: dt.datetime, experts: str, conclusion: str, note: str = "", principal
 ) -> ExpertConsultation:
-    """专家会诊: confirmation needs this record; a confirmation emits `case_confirmed` on commit."""
-    if not allows(principal, VIEW, case.grid.path):
-        raise NotFound("case_not_found", _("No such case."))
+    """专家会诊: confirmation needs this record. A confirmation starts, in the same transaction and
+    as the system, what the method says follows ("case_confirmed": the emergency plan, the
+    epidemic point, the contacts' orders): all of it happens, or none of it and the error says why."""
     authorize(principal, Capability.CONFIRM_CASES, case.grid.path)
     if conclusion not in Conclusion.values:
         raise DomainError(
@@ -636,28 +635,26 @@ def consultation_record(
             experts=experts.strip()[:200],
             conclusion=conclusion,
             note=(note or "").strip()[:500],
-            recorded_by=principal,
+            recorded_by=user_of(principal),
         )
         if locked.status != target:
-            before = locked.status
-            locked.status = target
-            if target == CaseStatus.CONFIRMED:
-                locked.confirmed_at = held_at
-            else:
-                locked.excluded_at = held_at
-            locked.save()
-            audit.record(
-                principal=principal,
-                action=f"case.{target}",
-                object_type="people.person",
-                object_id=str(locked.person_id),
-                grid_path=locked.grid.path,
-                changes={"status": [before, target], "consultation": [None, consultation.pk]},
+            moved = move(
+                locked, target, principal=principal, at=held_at, changes={"consultation": [None, consultation.pk]}
             )
             if target == CaseStatus.CONFIRMED:
-                case_id, actor_id = locked.pk, getattr(principal, "pk", None)
-                transaction.on_commit(lambda: case_confirmed.send(sender=Case, case_id=case_id, actor_id=actor_id))
+                extensions.run("case_confirmed", case=moved, cause=principal)
     return consultation
 
 
 MISSED_SLOT_SWEEP = ("missed_slot_alerts", missed_slots_sweep)
+
+
+def resident_report(*, person, value, client_id=None) -> dict:
+    """The resident's own report from their link (the token names the person): one reading now."""
+    result = temperature_reports_record(
+        readings=[Reading(person.pk, value, timezone.now(), client_id)],
+        source=ReportSource.SELF,
+        principal=RESIDENT_LINK,
+    )
+    order = ControlOrder.objects.open().filter(person=person).first()
+    return {"stored": result.stored == 1, "fever": result.fevers == 1, "days_left": days_left(order) if order else None}

@@ -42,7 +42,7 @@ def resident(request, token):
     result = None
     if request.method == "POST" and form.is_valid():
         try:
-            result = selectors.resident_report(person=person, value=form.cleaned_data["value"])
+            result = services.resident_report(person=person, value=form.cleaned_data["value"])
         except RowErrors as exc:
             form.add_error("value", exc.rows[0]["message"] if exc.rows else exc.render())
     order = ControlOrder.objects.open().filter(person=person).first()

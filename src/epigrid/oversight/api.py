@@ -1,10 +1,11 @@
 """API across the grid tree, people and staff: the tree with counts, and the coverage audit."""
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from epigrid.core.api import ERRORS
 from epigrid.grids import selectors as grid_selectors
-from epigrid.grids.api import GridOut, grid_out
+from epigrid.grids import services as grid_services
+from epigrid.grids.api import GridIn, GridOut, grid_out
 from epigrid.grids.models import GridNode
 
 from . import selectors
@@ -101,3 +102,20 @@ def _coverage_out(report) -> dict:
 def coverage(request, grid: str | None = None):
     root = grid_selectors.grid_node_get(user=request.user, code=grid) if grid else None
     return _coverage_out(selectors.coverage_audit(user=request.user, root=root))
+
+
+# The tree's endpoints live together: Django routes a path to one router, so GET and POST of
+# /grids must be declared in the same one.
+@router.post("/grids", response={201: GridOut, **ERRORS})
+def grid_create(request, payload: GridIn):
+    parent = grid_selectors.grid_node_get(user=request.user, code=payload.parent) if payload.parent else None
+    node = grid_services.grid_node_create(
+        parent=parent,
+        code=payload.code,
+        name=payload.name,
+        level=payload.level,
+        category=payload.category.value if payload.category else "",
+        address=payload.address,
+        principal=request.user,
+    )
+    return Status(201, grid_out(node, {parent.path: parent.code} if parent else {}))

@@ -29,6 +29,10 @@ class ResponseConfig(AppConfig):
         "exit_suspensions": [
             "epigrid.response.services.exit_suspended_by_point",
         ],
+        "reconcile_checks": [
+            "epigrid.response.services.MISSING_ACTIVATION",
+            "epigrid.response.services.RELEASED_POINT_ORDERS",
+        ],
         "sweeps": [
             "epigrid.response.services.POINT_RELEASE_SWEEP",
             "epigrid.response.services.OVERDUE_TASK_SWEEP",

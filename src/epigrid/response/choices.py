@@ -8,6 +8,16 @@ class Evidence(models.TextChoices):
     COUNT = "count", _("Count")
 
 
+class ActivationStatus(models.TextChoices):
+    """应急预案启动: in force from the confirmation until its epidemic points are released."""
+
+    ACTIVE = "active", _("In force")
+    CLOSED = "closed", _("Closed")
+
+
+ACTIVATION_TRANSITIONS = {ActivationStatus.ACTIVE: {ActivationStatus.CLOSED}, ActivationStatus.CLOSED: set()}
+
+
 class TaskStatus(models.TextChoices):
     OPEN = "open", _("To do")
     DONE = "done", _("Done")

@@ -5,8 +5,19 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
 from epigrid.core.scoping import GridScopedQuerySet
+from epigrid.core.transitions import stamp_constraints
 
-from .choices import Evidence, ExposureDegree, PointStatus, Setting, TaskStatus
+from .choices import (
+    ACTIVATION_TRANSITIONS,
+    POINT_TRANSITIONS,
+    TASK_TRANSITIONS,
+    ActivationStatus,
+    Evidence,
+    ExposureDegree,
+    PointStatus,
+    Setting,
+    TaskStatus,
+)
 
 
 class PlanTemplate(models.Model):
@@ -57,14 +68,22 @@ class Activation(models.Model):
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    status = models.CharField(
+        _("status"), max_length=8, choices=ActivationStatus.choices, default=ActivationStatus.ACTIVE
+    )
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     cases = models.ManyToManyField("health.Case", related_name="activations")
 
     objects = GridScopedQuerySet.as_manager()
 
+    TRANSITIONS = ACTIVATION_TRANSITIONS
+    STATUS_STAMPS = {ActivationStatus.CLOSED: "closed_at"}
+    AUDIT_PREFIX = "activation"
+
     class Meta:
         verbose_name = _("plan activation")
         constraints = [
+            *stamp_constraints("activation", {"closed": "closed_at"}),
             models.UniqueConstraint(
                 fields=["grid"], condition=Q(closed_at__isnull=True), name="one_open_activation_per_grid"
             )
@@ -96,9 +115,16 @@ class Task(models.Model):
 
     objects = GridScopedQuerySet.as_manager()
 
+    TRANSITIONS = TASK_TRANSITIONS
+    STATUS_STAMPS = {TaskStatus.DONE: "done_at"}
+    AUDIT_PREFIX = "task"
+
     class Meta:
         verbose_name = _("task")
-        constraints = [models.UniqueConstraint(fields=["activation", "step"], name="task_once_per_step")]
+        constraints = [
+            models.UniqueConstraint(fields=["activation", "step"], name="task_once_per_step"),
+            *stamp_constraints("task", {"done": "done_at"}),
+        ]
         indexes = [models.Index(fields=["status", "due_at"], name="task_due_idx")]
 
     def __str__(self) -> str:
@@ -149,10 +175,15 @@ class EpidemicPoint(models.Model):
 
     objects = GridScopedQuerySet.as_manager()
 
+    TRANSITIONS = POINT_TRANSITIONS
+    STATUS_STAMPS = {PointStatus.RELEASED: "released_at"}
+    AUDIT_PREFIX = "epidemic_point"
+
     class Meta:
         verbose_name = _("epidemic point")
         constraints = [
-            models.UniqueConstraint(fields=["grid"], condition=~Q(status="released"), name="one_open_point_per_grid")
+            models.UniqueConstraint(fields=["grid"], condition=~Q(status="released"), name="one_open_point_per_grid"),
+            *stamp_constraints("point", {"released": "released_at", "release_proposed": "proposed_release_at"}),
         ]
 
     def __str__(self) -> str:

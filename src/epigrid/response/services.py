@@ -4,9 +4,8 @@ tasks, close contacts and their orders, epidemic points and their release."""
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -19,13 +18,15 @@ from epigrid.control.choices import OPEN_ORDER_STATUSES, SITE_KINDS, OrderKind, 
 from epigrid.control.models import ControlOrder
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, system
+from epigrid.core.errors import DomainError
+from epigrid.core.extensions import HandoffCheck
+from epigrid.core.scoping import VIEW, SystemPrincipal, authorize, system, user_of
+from epigrid.core.transitions import move
 from epigrid.grids.models import GridNode
 from epigrid.health.choices import CaseStatus
 from epigrid.health.models import Case
 
-from .choices import POINT_TRANSITIONS, TASK_TRANSITIONS, Evidence, ExposureDegree, PointStatus, TaskStatus
+from .choices import ActivationStatus, Evidence, ExposureDegree, PointStatus, TaskStatus
 from .models import Activation, EpidemicPoint, Exposure, PlanStep, PlanTemplate, PointOrder, Task
 
 # The system principals of the emergency response: each cascade runs as one, with the
@@ -33,8 +34,8 @@ from .models import Activation, EpidemicPoint, Exposure, PlanStep, PlanTemplate,
 ACTIVATION_CAPABILITIES = frozenset(
     {Capability.MANAGE_PLANS, Capability.MANAGE_ORDERS, Capability.DO_TASKS, Capability.HANDLE_ALERTS}
 )
+POINT_RELEASE_CAPABILITIES = frozenset({Capability.MANAGE_ORDERS, Capability.APPROVE_RELEASE, Capability.MANAGE_PLANS})
 CONTACT_TRACING_CAPABILITIES = frozenset({Capability.MANAGE_ORDERS})
-POINT_RELEASE_CAPABILITIES = frozenset({Capability.MANAGE_ORDERS, Capability.APPROVE_RELEASE})
 TASK_WATCH = SystemPrincipal("system:task-watch", {Capability.HANDLE_ALERTS})
 POINT_WATCH = SystemPrincipal("system:point-watch", {Capability.MANAGE_PLANS})
 
@@ -132,10 +133,15 @@ def _owner(role: str, compound: GridNode):
     return assignment.user if assignment else None
 
 
-def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, principal=None) -> Activation:
+def plan_activate_for_case(*, case: Case, principal, at: dt.datetime | None = None) -> Activation:
     """Confirmation activates the plan for the case's compound, once: a second case there joins the
-    same activation. Creates the tasks (owners from the grid assignments) and the epidemic point."""
+    same activation. Creates the tasks (owners from the grid assignments) and the epidemic point
+    (whose closed management suspends the compound's exits at the gates), and upgrades the orders
+    of the case's contacts. Runs as `system:activation` inside the confirming transaction."""
+    authorize(principal, Capability.MANAGE_PLANS, case.grid.path)
     case = Case.objects.select_related("grid", "person").get(pk=case.pk)
+    if case.status != CaseStatus.CONFIRMED:
+        raise DomainError("case_not_confirmed", _("Only a confirmed case activates the emergency plan."))
     at = at or case.confirmed_at or timezone.now()
     compound = compound_of(case.grid)
     with transaction.atomic():
@@ -145,7 +151,9 @@ def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, princip
         created = activation is None
         if created:
             plan = plan_current()
-            activation = Activation.objects.create(grid=compound, plan=plan, activated_at=at, activated_by=principal)
+            activation = Activation.objects.create(
+                grid=compound, plan=plan, activated_at=at, activated_by=user_of(principal)
+            )
             steps = list(plan.steps.all())
             Task.objects.bulk_create(
                 [
@@ -181,23 +189,63 @@ def plan_activate_for_case(*, case: Case, at: dt.datetime | None = None, princip
             point = activation.points.exclude(status=PointStatus.RELEASED).first()
             if point is not None and not created:
                 # A new case: any proposal falls and the clock restarts when this case leaves.
-                _point_move(
-                    point=point,
-                    target=PointStatus.CLOSED,
-                    principal=principal,
-                    proposed_release_at=None,
-                    last_case_left_at=None,
-                )
+                if point.status != PointStatus.CLOSED:
+                    move(point, PointStatus.CLOSED, principal=principal)
+                EpidemicPoint.objects.filter(pk=point.pk).update(proposed_release_at=None, last_case_left_at=None)
         for exposure in Exposure.objects.filter(source=case.person).select_related("contact__grid"):
             _apply_contact_orders(contact=exposure.contact, principal=principal)
     return activation
 
 
-def on_case_confirmed(sender, case_id: int, actor_id: int | None = None, **kwargs) -> None:
-    """The plan starts by itself on confirmation; the confirming user is recorded as activating it."""
-    case = Case.objects.select_related("grid", "person").get(pk=case_id)
-    principal = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    plan_activate_for_case(case=case, principal=principal)
+def activation_on_case_confirmed(*, case: Case, cause) -> Activation:
+    """ "case_confirmed": the plan starts by itself, as the system, for the confirming user."""
+    return plan_activate_for_case(
+        case=case, principal=system("system:activation", ACTIVATION_CAPABILITIES, cause=cause)
+    )
+
+
+def activations_missing():
+    """Confirmed cases that are in no activation: a hand-off that did not happen (reconcile)."""
+    return Case.objects.filter(status=CaseStatus.CONFIRMED).exclude(
+        Exists(Activation.objects.filter(cases=OuterRef("pk")))
+    )
+
+
+def points_released_with_open_orders():
+    """Released epidemic points whose tied orders are still open (reconcile)."""
+    return EpidemicPoint.objects.filter(status=PointStatus.RELEASED).filter(
+        Exists(PointOrder.objects.filter(point=OuterRef("pk"), order__status__in=OPEN_ORDER_STATUSES))
+    )
+
+
+def _end_point_orders(point: EpidemicPoint, principal) -> None:
+    at = point.released_at or timezone.now()
+    for link in PointOrder.objects.filter(point=point, order__status__in=OPEN_ORDER_STATUSES).select_related("order"):
+        order = link.order
+        control.control_order_release(
+            order=order,
+            principal=principal,
+            at=at,
+            early_reason="" if order.status == OrderStatus.RELEASE_PROPOSED else str(_("Epidemic point released")),
+        )
+
+
+MISSING_ACTIVATION = HandoffCheck(
+    "activation_missing",
+    _("Confirmed case without its emergency response"),
+    activations_missing,
+    lambda case, principal: activation_on_case_confirmed(case=case, cause=principal),
+    "people:person",
+)
+RELEASED_POINT_ORDERS = HandoffCheck(
+    "point_orders_open",
+    _("Released epidemic point with orders still in force"),
+    points_released_with_open_orders,
+    lambda point, principal: _end_point_orders(
+        point, system("system:point-release", POINT_RELEASE_CAPABILITIES, cause=principal)
+    ),
+    "response:point",
+)
 
 
 def task_complete(*, task: Task, note: str = "", count: int | None = None, photo=None, principal) -> Task:
@@ -209,25 +257,11 @@ def task_complete(*, task: Task, note: str = "", count: int | None = None, photo
         raise DomainError("evidence_photo", _("This step needs a photo."), field="photo")
     if evidence == Evidence.NOTE and not (note or "").strip():
         raise DomainError("evidence_note", _("Write what was done."), field="note")
+    fields = {"done_by": user_of(principal), "evidence_note": (note or "").strip()[:500], "evidence_count": count}
+    if photo:
+        fields["evidence_photo"] = photo
     with transaction.atomic():
-        locked = Task.objects.select_for_update().get(pk=task.pk)
-        if locked.status == TaskStatus.DONE:
-            return locked
-        if TaskStatus.DONE not in TASK_TRANSITIONS[locked.status]:
-            raise DomainError("task_transition", _("This task cannot be completed."))
-        locked.status, locked.done_at, locked.done_by = TaskStatus.DONE, timezone.now(), principal
-        locked.evidence_note, locked.evidence_count = (note or "").strip()[:500], count
-        if photo:
-            locked.evidence_photo = photo
-        locked.save()
-        audit.record(
-            principal=principal,
-            action="task.done",
-            obj=locked,
-            grid_path=locked.grid.path,
-            changes={"status": [TaskStatus.OPEN, TaskStatus.DONE], "count": [None, count]},
-        )
-    return locked
+        return move(task, TaskStatus.DONE, principal=principal, fields=fields)
 
 
 def tasks_overdue_alerts(*, now: dt.datetime | None = None) -> int:
@@ -269,8 +303,7 @@ def exposure_record(
     principal,
 ) -> Exposure:
     authorize(principal, Capability.RECORD_EXPOSURES, contact.grid.path)
-    if not allows(principal, VIEW, source.grid.path):
-        raise NotFound("person_not_found", _("No such person."))
+    authorize(principal, VIEW, source.grid.path)
     if source.pk == contact.pk:
         raise DomainError("exposure_self", _("A person is not their own contact."), field="contact")
     if degree not in ExposureDegree.values:
@@ -287,7 +320,7 @@ def exposure_record(
                 "degree": degree,
                 "place": place.strip()[:100],
                 "setting": setting,
-                "recorded_by": principal,
+                "recorded_by": user_of(principal),
             },
         )
         if created:
@@ -303,7 +336,11 @@ def exposure_record(
                     "last_exposure_at": [None, last_exposure_at.isoformat()],
                 },
             )
-        _apply_contact_orders(contact=contact, principal=principal)
+        # The orders follow from the exposures by the method's rules: the system starts them, in
+        # this transaction, for whoever recorded the contact (a medical liaison may record contacts
+        # without the right to start orders by hand).
+        tracing = system("system:contact-tracing", CONTACT_TRACING_CAPABILITIES, cause=principal)
+        _apply_contact_orders(contact=contact, principal=tracing)
     return exposure
 
 
@@ -385,26 +422,6 @@ def release_time(point: EpidemicPoint) -> dt.datetime | None:
     return _end_of_day(point.last_case_left_at) + dt.timedelta(days=settings.EPIDEMIC_POINT_DAYS)
 
 
-def _point_move(*, point: EpidemicPoint, target: str, principal, **fields) -> EpidemicPoint:
-    with transaction.atomic():
-        locked = EpidemicPoint.objects.select_for_update().get(pk=point.pk)
-        if locked.status != target and target not in POINT_TRANSITIONS[locked.status]:
-            raise DomainError("point_transition", _("The epidemic point cannot move this way now."))
-        before = locked.status
-        locked.status = target
-        for name, value in fields.items():
-            setattr(locked, name, value)
-        locked.save()
-        audit.record(
-            principal=principal if getattr(principal, "pk", None) else None,
-            action=f"epidemic_point.{target}",
-            obj=locked,
-            grid_path=locked.grid.path,
-            changes={"status": [before, target]},
-        )
-    return locked
-
-
 def point_update(*, point: EpidemicPoint, last_case_left_at=None, disinfected_at=None, principal) -> EpidemicPoint:
     """Record when the last case left and when terminal disinfection was done; the system then
     proposes the release time."""
@@ -436,34 +453,31 @@ def points_propose_release(*, now: dt.datetime | None = None) -> int:
     count = 0
     # "No new case": a case joining the response clears the point's clock (plan_activate_for_case).
     for point in due:
-        _point_move(point=point, target=PointStatus.RELEASE_PROPOSED, principal=None)
+        move(point, PointStatus.RELEASE_PROPOSED, principal=POINT_WATCH)
         count += 1
     return count
 
 
 def point_release(*, point: EpidemicPoint, principal, at: dt.datetime | None = None) -> EpidemicPoint:
-    """The command center approves: closed management ends, and so do the orders tied to it."""
+    """The command center approves: closed management ends (and with it the exit suspension at
+    the gates), and, as the system in the same transaction, the orders tied to the point end and
+    the activation closes."""
     authorize(principal, Capability.MANAGE_PLANS, point.grid.path)
-    point = EpidemicPoint.objects.get(pk=point.pk)
-    if point.status != PointStatus.RELEASE_PROPOSED:
-        raise DomainError("point_not_proposed", _("The release is not proposed yet: the rule does not hold."))
     at = at or timezone.now()
     with transaction.atomic():
-        released = _point_move(
-            point=point, target=PointStatus.RELEASED, principal=principal, released_at=at, released_by=principal
+        current = EpidemicPoint.objects.select_for_update().get(pk=point.pk)
+        if current.status == PointStatus.RELEASED:
+            return current
+        if current.status != PointStatus.RELEASE_PROPOSED:
+            raise DomainError("point_not_proposed", _("The release is not proposed yet: the rule does not hold."))
+        released = move(
+            current, PointStatus.RELEASED, principal=principal, at=at, fields={"released_by": user_of(principal)}
         )
-        for link in PointOrder.objects.filter(point=point).select_related("order"):
-            order = link.order
-            if order.status in OPEN_ORDER_STATUSES:
-                control.control_order_release(
-                    order=order,
-                    principal=principal,
-                    at=at,
-                    early_reason=""
-                    if order.status == OrderStatus.RELEASE_PROPOSED
-                    else str(_("Epidemic point released")),
-                )
-        Activation.objects.filter(pk=point.activation_id, closed_at__isnull=True).update(closed_at=at)
+        cascade = system("system:point-release", POINT_RELEASE_CAPABILITIES, cause=principal)
+        _end_point_orders(released, cascade)
+        activation = released.activation
+        if not activation.points.exclude(status=PointStatus.RELEASED).exists():
+            move(activation, ActivationStatus.CLOSED, principal=cascade, at=at)
     return released
 
 
@@ -485,7 +499,11 @@ def point_quarantine_households(*, point: EpidemicPoint, households, principal) 
 
 def exit_suspended_by_point(household) -> str | None:
     """A household inside an epidemic point under closed management may not go out."""
-    if EpidemicPoint.objects.filter(grid__path__in=household.grid.lineage_paths).exclude(status=PointStatus.RELEASED).exists():
+    if (
+        EpidemicPoint.objects.filter(grid__path__in=household.grid.lineage_paths)
+        .exclude(status=PointStatus.RELEASED)
+        .exists()
+    ):
         return "epidemic_point"
     return None
 
