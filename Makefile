@@ -38,6 +38,8 @@ test: $(STAMP) lint test-sqlite test-postgres test-browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	cd src && ../$(BIN)/lint-imports --config ../pyproject.toml
+	$(BIN)/epigrid makemigrations --check --dry-run
 
 test-sqlite: $(STAMP)
 	$(BIN)/pytest -q -m "not browser"
