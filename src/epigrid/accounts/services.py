@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core import audit
-from epigrid.core.errors import Conflict, DomainError, NotFound
-from epigrid.core.scoping import VIEW, allows, authorize
+from epigrid.core.errors import Conflict, DomainError
+from epigrid.core.scoping import authorize
 from epigrid.grids.models import GridNode
 
 from .choices import ROLE_LEVELS, Capability, Duty, Role
@@ -87,8 +87,6 @@ def _clean_duties(duties) -> list[str]:
 
 
 def grid_assignment_create(*, node: GridNode, user: User, role: str, duties=(), principal: User) -> GridAssignment:
-    if not allows(principal, VIEW, node.path):
-        raise NotFound("grid_not_found", _("No such grid."))
     authorize(principal, Capability.MANAGE_ASSIGNMENTS, node.path)
     if role not in Role.values:
         raise DomainError("role_unknown", _("Unknown role."), field="role")
