@@ -61,7 +61,6 @@ def _raw_cursor():
 
 def _fresh_scope(user: User) -> None:
     # Each request loads its user anew: the scope lookup is part of the work on both sides.
-    user._epigrid_scope_paths = None
     user._epigrid_role_paths = None
 
 

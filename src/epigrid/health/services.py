@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel, Severity
-from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise
+from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise, level_owner
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import liaison_for
@@ -582,8 +582,9 @@ def _case_suspect(*, sample: Sample, person: Person, principal) -> Case:
             grid_path=person.grid.path,
             changes={"status": [None, CaseStatus.SUSPECTED]},
         )
-    from epigrid.alerts.services import level_owner
-
+    elif case.status == CaseStatus.EXCLUDED:
+        # Excluded by the experts, positive again: suspected again, and the experts decide anew.
+        case = move(case, CaseStatus.SUSPECTED, principal=principal, at=now, fields={"positive_sample": sample})
     owner = level_owner(level=EscalationLevel.COMMAND, grid_path=person.grid.path)
     alerts_raise(
         principal=principal,
