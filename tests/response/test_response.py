@@ -15,9 +15,11 @@ from epigrid.control.models import ControlOrder
 from epigrid.core.errors import DomainError
 from epigrid.health import services as health
 from epigrid.health.models import Case
+from epigrid.people import services as people_services
 from epigrid.response import services
 from epigrid.response.choices import PointStatus
 from epigrid.response.models import Activation, EpidemicPoint, Task
+from tests.factories import make_id_number
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -101,9 +103,14 @@ def test_epidemic_point_release_follows_the_article(world):
     )
     # 2月6日 + 14 days: 2月20日24时.
     assert point.proposed_release_at == dt.datetime(2020, 2, 21, 0, 0, tzinfo=SHANGHAI)
-    orders = services.point_quarantine_households(
-        point=point, households=[world.households["h2"]], principal=world.admin
+    with pytest.raises(DomainError) as outside:  # another compound's household is not inside the point
+        services.point_quarantine_households(point=point, households=[world.households["h2"]], principal=world.admin)
+    assert outside.value.code == "household_outside_point"
+    neighbours = people_services.household_create(
+        grid=world.nodes["S-C-G1-B1"], number="2-201", address="2单元201", principal=world.admin
     )
+    people_services.person_create(name="邻居", id_number=make_id_number(), household=neighbours, principal=world.admin)
+    orders = services.point_quarantine_households(point=point, households=[neighbours], principal=world.admin)
     with pytest.raises(DomainError):
         services.point_release(point=point, principal=world.users["commander"])
     assert services.points_propose_release(now=dt.datetime(2020, 2, 20, 23, 59, tzinfo=SHANGHAI)) == 0

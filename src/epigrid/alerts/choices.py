@@ -28,6 +28,7 @@ TRANSITIONS = {
     AlertStatus.ACKNOWLEDGED: {AlertStatus.RESOLVED},
     AlertStatus.RESOLVED: set(),
 }
+STAMPS = {AlertStatus.ACKNOWLEDGED: "acknowledged_at", AlertStatus.RESOLVED: "resolved_at"}
 
 
 class EscalationLevel(models.IntegerChoices):

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.core.scoping import GridScopedQuerySet
 from epigrid.core.transitions import stamp_constraints
 
-from .choices import TRANSITIONS, AlertKind, AlertStatus, EscalationLevel, Severity
+from .choices import STAMPS, TRANSITIONS, AlertKind, AlertStatus, EscalationLevel, Severity
 
 
 class AlertQuerySet(GridScopedQuerySet):
@@ -53,12 +53,12 @@ class Alert(models.Model):
     objects = AlertQuerySet.as_manager()
 
     TRANSITIONS = TRANSITIONS
-    STATUS_STAMPS = {AlertStatus.ACKNOWLEDGED: "acknowledged_at", AlertStatus.RESOLVED: "resolved_at"}
+    STATUS_STAMPS = STAMPS
     AUDIT_PREFIX = "alert"
 
     class Meta:
         verbose_name = _("alert")
-        constraints = stamp_constraints("alert", {"acknowledged": "acknowledged_at", "resolved": "resolved_at"})
+        constraints = stamp_constraints("alert", STAMPS)
         indexes = [
             models.Index(fields=["status", "due_at"], name="alert_due_idx", condition=Q(status="open")),
             models.Index(fields=["person", "raised_at"], name="alert_person_idx"),

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 ACTION_LABELS = {
     "service.schedule": _("Service scheduled"),
     "service.done": _("Service delivered"),
+    "service.end": _("Service ended"),
     "supply_request.create": _("Supply request from the resident"),
     "supply_request.done": _("Supply request handled"),
 }

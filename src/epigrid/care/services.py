@@ -1,6 +1,7 @@
 """Household support (生活保障): recurring services by rule, their occurrences as tasks, overdue
-alerts, residents' supply requests. Schedules follow the control state: the sweep gives a household
-under home quarantine (or a compound that is an epidemic point) its default set, and ends it after."""
+alerts, residents' supply requests. Schedules follow the control state: the order and the emergency
+response give a household under home quarantine (or a compound that is an epidemic point) its
+default set in their own transaction, and end it after; the sweep only catches up on what was missed."""
 
 import datetime as dt
 
@@ -20,7 +21,7 @@ from epigrid.core import audit, outbox
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.extensions import HandoffCheck
-from epigrid.core.scoping import SystemPrincipal, authorize, system
+from epigrid.core.scoping import SystemPrincipal, authorize, system, user_of
 from epigrid.grids.models import GridNode
 from epigrid.health.services import RESIDENT_LINK
 from epigrid.people.models import Household, Person
@@ -42,8 +43,10 @@ COMPOUND_DEFAULTS = [
     (ServiceKind.GARBAGE, "每周二、四、六 08:00", Role.GRID_HEAD),
 ]
 OVERDUE_AFTER = dt.timedelta(hours=2)
-# Default services follow the control state by the method's rules; the system sets them up.
-HOUSEHOLD_SUPPORT = SystemPrincipal("system:household-support", {Capability.MANAGE_TEAMS, Capability.HANDLE_ALERTS})
+# Default services follow the control state by the method's rules; the system sets them up (in
+# the cascades, for the user who caused it; in the sweep, on its own) and alerts when one is late.
+SUPPORT_CAPABILITIES = frozenset({Capability.MANAGE_TEAMS, Capability.HANDLE_ALERTS})
+HOUSEHOLD_SUPPORT = SystemPrincipal("system:household-support", SUPPORT_CAPABILITIES)
 
 
 def _team_owner(household, role: str):
@@ -136,8 +139,24 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
     ended = ServiceSchedule.objects.filter(ended_at__isnull=True, created_by__isnull=True).filter(
         ~Exists(controlled.filter(pk=OuterRef("household_id"))) & ~Exists(points.filter(grid=OuterRef("grid_id")))
     )
-    changed += ended.update(ended_at=now)
+    changed += _schedules_end(ended, principal=HOUSEHOLD_SUPPORT, now=now)
     return changed
+
+
+def _schedules_end(schedules, *, principal, now) -> int:
+    """End default schedules set-based, with one audit record each."""
+    ending = list(schedules.select_related("grid")[:20000])
+    if not ending:
+        return 0
+    ServiceSchedule.objects.filter(pk__in=[s.pk for s in ending]).update(ended_at=now)
+    audit.record_many(
+        principal=principal,
+        entries=[
+            audit.AuditEntry("service.end", "care.serviceschedule", str(s.pk), s.grid.path, {"kind": [s.kind, None]})
+            for s in ending
+        ],
+    )
+    return len(ending)
 
 
 def service_tasks_materialize(*, now: dt.datetime | None = None, hours: int = 24, schedules=None) -> int:
@@ -162,9 +181,6 @@ def service_tasks_materialize(*, now: dt.datetime | None = None, hours: int = 24
 
 
 # ---------------------------------------------------------------- cascades
-
-SUPPORT_CAPABILITIES = frozenset({Capability.MANAGE_TEAMS})
-
 
 def _household_defaults(household: Household, principal, now) -> list[ServiceSchedule]:
     have = set(
@@ -227,8 +243,10 @@ def support_on_order_ended(*, order, cause) -> None:
         person__household=household, status__in=OPEN_ORDER_STATUSES, kind=OrderKind.HOME_QUARANTINE
     )
     if not still.exists():
-        ServiceSchedule.objects.filter(household=household, ended_at__isnull=True, created_by__isnull=True).update(
-            ended_at=timezone.now()
+        _schedules_end(
+            ServiceSchedule.objects.filter(household=household, ended_at__isnull=True, created_by__isnull=True),
+            principal=system("system:household-support", SUPPORT_CAPABILITIES, cause=cause),
+            now=timezone.now(),
         )
 
 
@@ -326,7 +344,7 @@ def service_task_complete(*, task: ServiceTask, note: str = "", photo=None, prin
         locked = ServiceTask.objects.select_for_update().get(pk=task.pk)
         if locked.done_at:
             return locked
-        locked.done_at, locked.done_by, locked.note = timezone.now(), principal, (note or "").strip()[:300]
+        locked.done_at, locked.done_by, locked.note = timezone.now(), user_of(principal), (note or "").strip()[:300]
         if photo:
             locked.photo = photo
         locked.save()
@@ -365,7 +383,7 @@ def supply_request_done(*, request: SupplyRequest, note: str, principal) -> Supp
         locked = SupplyRequest.objects.select_for_update().get(pk=request.pk)
         if locked.done_at:
             return locked
-        locked.done_at, locked.done_by, locked.note = timezone.now(), principal, (note or "").strip()[:300]
+        locked.done_at, locked.done_by, locked.note = timezone.now(), user_of(principal), (note or "").strip()[:300]
         locked.save()
         audit.record(
             principal=principal,

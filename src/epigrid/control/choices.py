@@ -25,6 +25,12 @@ KEY_PERSON_TRANSITIONS = {
     KeyPersonStatus.CONTROLLED: {KeyPersonStatus.CLOSED},
     KeyPersonStatus.CLOSED: set(),
 }
+# The time each status is reached; the database refuses a status without it.
+KEY_PERSON_STAMPS = {
+    KeyPersonStatus.ASSESSED: "assessed_at",
+    KeyPersonStatus.CONTROLLED: "controlled_at",
+    KeyPersonStatus.CLOSED: "closed_at",
+}
 
 
 class OrderKind(models.TextChoices):
@@ -63,6 +69,11 @@ ORDER_TRANSITIONS = {
     OrderStatus.RELEASE_PROPOSED: {OrderStatus.RELEASED, OrderStatus.ACTIVE, OrderStatus.TRANSFERRED},
     OrderStatus.RELEASED: set(),
     OrderStatus.TRANSFERRED: set(),
+}
+ORDER_STAMPS = {
+    OrderStatus.RELEASE_PROPOSED: "release_proposed_at",
+    OrderStatus.RELEASED: "released_at",
+    OrderStatus.TRANSFERRED: "transferred_at",
 }
 OPEN_ORDER_STATUSES = (OrderStatus.ACTIVE, OrderStatus.RELEASE_PROPOSED)
 

@@ -7,7 +7,9 @@ from epigrid.core.scoping import GridScopedQuerySet
 from epigrid.core.transitions import stamp_constraints
 
 from .choices import (
+    KEY_PERSON_STAMPS,
     KEY_PERSON_TRANSITIONS,
+    ORDER_STAMPS,
     ORDER_TRANSITIONS,
     KeyPersonStatus,
     OrderKind,
@@ -79,11 +81,7 @@ class KeyPerson(models.Model):
     objects = GridScopedQuerySet.as_manager()
 
     TRANSITIONS = KEY_PERSON_TRANSITIONS
-    STATUS_STAMPS = {
-        KeyPersonStatus.ASSESSED: "assessed_at",
-        KeyPersonStatus.CONTROLLED: "controlled_at",
-        KeyPersonStatus.CLOSED: "closed_at",
-    }
+    STATUS_STAMPS = KEY_PERSON_STAMPS
     AUDIT_PREFIX = "key_person"
     AUDIT_ALSO = ("person",)
 
@@ -91,10 +89,7 @@ class KeyPerson(models.Model):
         verbose_name = _("key person")
         constraints = [
             models.UniqueConstraint(fields=["tip", "person"], name="key_person_once_per_tip"),
-            *stamp_constraints(
-                "key_person",
-                {"assessed": "assessed_at", "controlled": "controlled_at", "closed": "closed_at"},
-            ),
+            *stamp_constraints("key_person", KEY_PERSON_STAMPS),
         ]
 
     def __str__(self) -> str:
@@ -157,11 +152,7 @@ class ControlOrder(models.Model):
     objects = ControlOrderQuerySet.as_manager()
 
     TRANSITIONS = ORDER_TRANSITIONS
-    STATUS_STAMPS = {
-        OrderStatus.RELEASE_PROPOSED: "release_proposed_at",
-        OrderStatus.RELEASED: "released_at",
-        OrderStatus.TRANSFERRED: "transferred_at",
-    }
+    STATUS_STAMPS = ORDER_STAMPS
     AUDIT_PREFIX = "control_order"
     AUDIT_ALSO = ("person",)
 
@@ -175,14 +166,7 @@ class ControlOrder(models.Model):
                 name="one_open_order_per_person",
             ),
             models.CheckConstraint(condition=Q(ends_at__gte=models.F("starts_at")), name="order_ends_after_start"),
-            *stamp_constraints(
-                "order",
-                {
-                    "release_proposed": "release_proposed_at",
-                    "released": "released_at",
-                    "transferred": "transferred_at",
-                },
-            ),
+            *stamp_constraints("order", ORDER_STAMPS),
         ]
         indexes = [models.Index(fields=["status", "ends_at"], name="order_status_end_idx")]
 

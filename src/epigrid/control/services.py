@@ -389,6 +389,7 @@ def control_order_transfer(
 
 def control_order_set_exposure(*, order: ControlOrder, last_exposure_at: dt.datetime, principal) -> ControlOrder:
     """A later exposure moves the period's start (and so its end); a proposed release falls."""
+    authorize(principal, Capability.MANAGE_ORDERS, order.grid.path)
     ends_at = _end(order.starts_at, last_exposure_at, order.days)
     target = OrderStatus.ACTIVE if ends_at > timezone.now() else order.status
     return _order_move(

@@ -6,7 +6,7 @@ a higher app contributes by declaring, on its AppConfig, a dict of dotted paths:
     class ResponseConfig(AppConfig):
         extensions = {
             "today_panels": ["epigrid.response.views.today_tasks_panel"],
-            "case_confirmed": ["epigrid.response.services.plan_activate_for_case"],
+            "case_confirmed": ["epigrid.response.services.activation_on_case_confirmed"],
         }
 
 Contributions come in INSTALLED_APPS order, are imported lazily on first use (so a lower app
@@ -30,13 +30,14 @@ POINTS = {
     # Rules
     "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",
     "exit_suspensions": "callable(household) -> str | None: why the household may not go out",
-    "release_conditions": "callable() -> Q over ControlOrder: what an order needs before release",
+    "release_conditions": "callable(orders) -> orders: the due orders that also meet this condition",
     "sweeps": "(name, callable(now=None) -> int): periodic work run by the sweep",
     "action_labels": "dict {audit action: label}: readable names of audit actions",
-    # Cascades: run inside the caller's transaction, as the system principal they are given.
-    "case_confirmed": "callable(*, case, principal): after a case is confirmed",
-    "order_started": "callable(*, order, principal): after a control order starts or changes measure",
-    "order_ended": "callable(*, order, principal): after a control order is released or transferred",
+    # Cascades: run inside the caller's transaction; `cause` is the principal whose action set
+    # them off, and each contribution acts as its own named SystemPrincipal (system(name, caps, cause=cause)).
+    "case_confirmed": "callable(*, case, cause): after a case is confirmed",
+    "order_started": "callable(*, order, cause): after a control order starts or changes measure",
+    "order_ended": "callable(*, order, cause): after a control order is released or transferred",
     "outbox_handlers": "(topic, callable(payload, principal)): consumers of the transactional outbox",
     "reconcile_checks": "HandoffCheck: a hand-off `epigrid reconcile` can find unfinished and complete",
 }

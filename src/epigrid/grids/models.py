@@ -46,6 +46,9 @@ class GridNodeManager(MP_NodeManager):
     def get_for(self, principal, capability: str = VIEW, **lookup):
         return self.get_queryset().get_for(principal, capability, **lookup)
 
+    def in_subtree(self, path: str):
+        return self.get_queryset().in_subtree(path)
+
 
 class GridNode(MP_Node):
     """网格: a node of the grid tree (街道, 社区, 楼院网格, 楼, or a thematic 专属网格)."""

@@ -24,7 +24,7 @@ def grid_roots(*, user):
 
 
 def grid_children(*, node: GridNode):
-    return GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1)
+    return GridNode.objects.in_subtree(node.path).filter(depth=node.depth + 1)
 
 
 def grid_ancestors(*, node: GridNode):

@@ -26,6 +26,11 @@ CASE_TRANSITIONS = {
     CaseStatus.CONFIRMED: set(),
     CaseStatus.EXCLUDED: {CaseStatus.SUSPECTED},
 }
+CASE_STAMPS = {
+    CaseStatus.SUSPECTED: "suspected_at",
+    CaseStatus.CONFIRMED: "confirmed_at",
+    CaseStatus.EXCLUDED: "excluded_at",
+}
 
 
 class Conclusion(models.TextChoices):

@@ -10,7 +10,7 @@ from epigrid.core.scoping import EVERYWHERE, VIEW, GridScopedQuerySet, grant_pat
 from epigrid.core.transitions import stamp_constraints
 from epigrid.grids.models import lineage_paths
 
-from .choices import CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
+from .choices import CASE_STAMPS, CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
 
 
 def default_slots() -> list[str]:
@@ -170,17 +170,14 @@ class Case(models.Model):
     objects = GridScopedQuerySet.as_manager()
 
     TRANSITIONS = CASE_TRANSITIONS
-    STATUS_STAMPS = {
-        CaseStatus.SUSPECTED: "suspected_at",
-        CaseStatus.CONFIRMED: "confirmed_at",
-        CaseStatus.EXCLUDED: "excluded_at",
-    }
+    STATUS_STAMPS = CASE_STAMPS
     AUDIT_PREFIX = "case"
     AUDIT_ALSO = ("person",)
 
     class Meta:
         verbose_name = _("case")
-        constraints = stamp_constraints("case", {"confirmed": "confirmed_at", "excluded": "excluded_at"})
+        # suspected_at is NOT NULL anyway.
+        constraints = stamp_constraints("case", {k: v for k, v in CASE_STAMPS.items() if k != CaseStatus.SUSPECTED})
 
     def __str__(self) -> str:
         return f"{self.person} ({self.get_status_display()})"

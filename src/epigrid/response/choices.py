@@ -16,6 +16,7 @@ class ActivationStatus(models.TextChoices):
 
 
 ACTIVATION_TRANSITIONS = {ActivationStatus.ACTIVE: {ActivationStatus.CLOSED}, ActivationStatus.CLOSED: set()}
+ACTIVATION_STAMPS = {ActivationStatus.CLOSED: "closed_at"}
 
 
 class TaskStatus(models.TextChoices):
@@ -24,6 +25,7 @@ class TaskStatus(models.TextChoices):
 
 
 TASK_TRANSITIONS = {TaskStatus.OPEN: {TaskStatus.DONE}, TaskStatus.DONE: set()}
+TASK_STAMPS = {TaskStatus.DONE: "done_at"}
 
 
 class ExposureDegree(models.TextChoices):
@@ -53,3 +55,4 @@ POINT_TRANSITIONS = {
     PointStatus.RELEASE_PROPOSED: {PointStatus.RELEASED, PointStatus.CLOSED},
     PointStatus.RELEASED: set(),
 }
+POINT_STAMPS = {PointStatus.RELEASED: "released_at"}

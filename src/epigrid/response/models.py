@@ -8,8 +8,11 @@ from epigrid.core.scoping import GridScopedQuerySet
 from epigrid.core.transitions import stamp_constraints
 
 from .choices import (
+    ACTIVATION_STAMPS,
     ACTIVATION_TRANSITIONS,
+    POINT_STAMPS,
     POINT_TRANSITIONS,
+    TASK_STAMPS,
     TASK_TRANSITIONS,
     ActivationStatus,
     Evidence,
@@ -77,16 +80,16 @@ class Activation(models.Model):
     objects = GridScopedQuerySet.as_manager()
 
     TRANSITIONS = ACTIVATION_TRANSITIONS
-    STATUS_STAMPS = {ActivationStatus.CLOSED: "closed_at"}
+    STATUS_STAMPS = ACTIVATION_STAMPS
     AUDIT_PREFIX = "activation"
 
     class Meta:
         verbose_name = _("plan activation")
         constraints = [
-            *stamp_constraints("activation", {"closed": "closed_at"}),
+            *stamp_constraints("activation", ACTIVATION_STAMPS),
             models.UniqueConstraint(
                 fields=["grid"], condition=Q(closed_at__isnull=True), name="one_open_activation_per_grid"
-            )
+            ),
         ]
 
     def __str__(self) -> str:
@@ -116,14 +119,14 @@ class Task(models.Model):
     objects = GridScopedQuerySet.as_manager()
 
     TRANSITIONS = TASK_TRANSITIONS
-    STATUS_STAMPS = {TaskStatus.DONE: "done_at"}
+    STATUS_STAMPS = TASK_STAMPS
     AUDIT_PREFIX = "task"
 
     class Meta:
         verbose_name = _("task")
         constraints = [
             models.UniqueConstraint(fields=["activation", "step"], name="task_once_per_step"),
-            *stamp_constraints("task", {"done": "done_at"}),
+            *stamp_constraints("task", TASK_STAMPS),
         ]
         indexes = [models.Index(fields=["status", "due_at"], name="task_due_idx")]
 
@@ -176,14 +179,15 @@ class EpidemicPoint(models.Model):
     objects = GridScopedQuerySet.as_manager()
 
     TRANSITIONS = POINT_TRANSITIONS
-    STATUS_STAMPS = {PointStatus.RELEASED: "released_at"}
+    STATUS_STAMPS = POINT_STAMPS
     AUDIT_PREFIX = "epidemic_point"
 
     class Meta:
         verbose_name = _("epidemic point")
         constraints = [
             models.UniqueConstraint(fields=["grid"], condition=~Q(status="released"), name="one_open_point_per_grid"),
-            *stamp_constraints("point", {"released": "released_at", "release_proposed": "proposed_release_at"}),
+            # A proposal carries the time the rule computed (set by point_update, not by the move).
+            *stamp_constraints("point", {**POINT_STAMPS, PointStatus.RELEASE_PROPOSED: "proposed_release_at"}),
         ]
 
     def __str__(self) -> str:

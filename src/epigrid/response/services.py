@@ -483,6 +483,17 @@ def point_release(*, point: EpidemicPoint, principal, at: dt.datetime | None = N
 
 def point_quarantine_households(*, point: EpidemicPoint, households, principal) -> list:
     """Home quarantine for the households inside the point, ended by its release."""
+    authorize(principal, Capability.MANAGE_ORDERS, point.grid.path)
+    if point.status == PointStatus.RELEASED:
+        raise DomainError("point_released", _("This epidemic point is already released."))
+    outside = [h for h in households if not h.grid.path.startswith(point.grid.path)]
+    if outside:
+        raise DomainError(
+            "household_outside_point",
+            _("%(address)s is not inside this epidemic point."),
+            field="households",
+            params={"address": outside[0].address},
+        )
     orders = []
     with transaction.atomic():
         for household in households:
