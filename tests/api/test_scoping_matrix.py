@@ -1,6 +1,6 @@
 """The scoping matrix: every API endpoint, for anonymous, no-role, out-of-scope and in-scope
 users. A new endpoint that is not listed here fails `test_every_endpoint_is_in_the_matrix`, so
-every later endpoint inherits the check (ARCHITECTURE "Tests")."""
+every later endpoint inherits the check."""
 
 import datetime as dt
 import io

@@ -111,7 +111,7 @@ def test_future_birth_date_is_refused():
 
 
 def test_retired_county_code_is_accepted_but_flagged():
-    # A real resident keeps the code of their original registration (ARCHITECTURE "Stack").
+    # A real resident keeps the code of their original registration.
     first17 = "379999" + "19600101" + "001"
     parsed = parse_id_number(first17 + id_check_char(first17))
     assert parsed.county_known is False

@@ -32,7 +32,7 @@ STAMPS = {AlertStatus.ACKNOWLEDGED: "acknowledged_at", AlertStatus.RESOLVED: "re
 
 
 class EscalationLevel(models.IntegerChoices):
-    """Who owns an alert: the liaison first, then up the grid tree (SPEC "1")."""
+    """Who owns an alert: the liaison first, then up the grid tree (docs/method.md "1")."""
 
     LIAISON = 0, _("Liaison grid member")
     GRID_HEAD = 1, _("Grid head")

@@ -18,7 +18,7 @@ class Alert(models.Model):
     """预警: something about a person's health that someone must handle by a deadline.
 
     Never deleted, never dropped: an alert is resolved by a person with a note, and when it is
-    not acknowledged in time it escalates up the grid tree (SPEC "1 — one principle").
+    not acknowledged in time it escalates up the grid tree (docs/method.md "1 — one principle").
     """
 
     kind = models.CharField(_("kind"), max_length=24, choices=AlertKind.choices)

@@ -7,7 +7,7 @@ from epigrid.core.scoping import GridScopedQuerySet
 
 
 class ServiceKind(models.TextChoices):
-    """生活保障 and 24小时保障服务 (SPEC "5" item 10)."""
+    """生活保障 and 24小时保障服务 (docs/method.md "5" item 10)."""
 
     SHOPPING = "shopping", _("Shopping for vegetables and fruit")
     DISINFECTION = "disinfection", _("Compound disinfection")

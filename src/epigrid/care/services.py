@@ -31,7 +31,7 @@ from epigrid.response.models import EpidemicPoint
 from .models import ServiceKind, ServiceSchedule, ServiceTask, SupplyRequest
 from .rules import occurrences, parse_rule
 
-# The article's services (SPEC "5" item 10): for a household under home quarantine …
+# The article's services (docs/method.md "5" item 10): for a household under home quarantine …
 HOUSEHOLD_DEFAULTS = [
     (ServiceKind.SHOPPING, "每日 09:00", TeamRole.LIAISON),
     (ServiceKind.CHECKIN, "每日 19:00", TeamRole.MEDICAL),

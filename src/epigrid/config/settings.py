@@ -209,7 +209,7 @@ LOGGING = {
 PAGE_SIZE = 50
 # The default period of a control order when no rule is configured (the article: 14 days).
 CONTROL_DEFAULT_DAYS = env.int("EPIGRID_CONTROL_DEFAULT_DAYS", default=14)
-# Close contacts of a confirmed case: the measure and site by default (SPEC "5" item 7).
+# Close contacts of a confirmed case: the measure and site by default (docs/method.md "5" item 7).
 CLOSE_CONTACT_MEASURE = env.str("EPIGRID_CLOSE_CONTACT_MEASURE", default="centralized_quarantine")
 CLOSE_CONTACT_SITE = env.str("EPIGRID_CLOSE_CONTACT_SITE", default="集中隔离点")
 # An epidemic point is released this many days after the last case left (the article: 14).

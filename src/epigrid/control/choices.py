@@ -11,7 +11,7 @@ class TravelMode(models.TextChoices):
 
 
 class KeyPersonStatus(models.TextChoices):
-    """重点人员: from the tip to a control measure (SPEC "5" item 1)."""
+    """重点人员: from the tip to a control measure (docs/method.md "5" item 1)."""
 
     REPORTED = "reported", _("Reported")
     ASSESSED = "assessed", _("Assessed")
@@ -63,7 +63,7 @@ class OrderStatus(models.TextChoices):
     TRANSFERRED = "transferred", _("Transferred")
 
 
-# The order state machine (ARCHITECTURE "State machines are data plus one function").
+# The order state machine (docs/architecture.md "State machines").
 ORDER_TRANSITIONS = {
     OrderStatus.ACTIVE: {OrderStatus.RELEASE_PROPOSED, OrderStatus.TRANSFERRED, OrderStatus.RELEASED},
     OrderStatus.RELEASE_PROPOSED: {OrderStatus.RELEASED, OrderStatus.ACTIVE, OrderStatus.TRANSFERRED},

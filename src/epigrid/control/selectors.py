@@ -85,7 +85,7 @@ def tip_get(*, user, pk) -> Tip:
 
 
 def tip_to_control_by_grid(*, user, grid_path: str = "") -> list[dict]:
-    """Minutes from tip to control per compound grid (SPEC "5" item 1: a metric)."""
+    """Minutes from tip to control per compound grid (docs/method.md "5" item 1: a metric)."""
     from statistics import median
 
     from .choices import KeyPersonStatus

@@ -1,6 +1,6 @@
 """Writes of the control app: risk areas, tips and key persons, control orders, household teams.
 
-Order statuses move only through the transition functions here (ARCHITECTURE "State machines").
+Order statuses move only through the transition functions here (docs/architecture.md "State machines").
 """
 
 import datetime as dt
@@ -209,7 +209,7 @@ def _order_state(order: ControlOrder) -> dict:
 
 
 def _end(starts_at: dt.datetime, last_exposure_at: dt.datetime | None, days: int) -> dt.datetime:
-    # Quarantine end = last exposure + period (SPEC "5" item 2), never before the start.
+    # Quarantine end = last exposure + period (docs/method.md "5" item 2), never before the start.
     return max(starts_at, (last_exposure_at or starts_at) + dt.timedelta(days=days))
 
 
@@ -405,7 +405,7 @@ def control_order_set_exposure(*, order: ControlOrder, last_exposure_at: dt.date
 
 def control_orders_propose_release(*, now: dt.datetime | None = None) -> int:
     """Sweep: active orders whose period is over and whose conditions hold are proposed for
-    release; a person with the right approves (SPEC "5" item 2). Set-based."""
+    release; a person with the right approves (docs/method.md "5" item 2). Set-based."""
     now = now or timezone.now()
     due = ControlOrder.objects.filter(status=OrderStatus.ACTIVE, ends_at__lte=now)
     # Other apps add conditions ("release_conditions", e.g. health: a negative test after the

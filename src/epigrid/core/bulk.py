@@ -1,5 +1,5 @@
 """Bulk inserts for the high-volume writes (imports, temperatures, passages): COPY on PostgreSQL,
-`bulk_create` elsewhere (ARCHITECTURE "Rules that keep it right", high-volume writes).
+`bulk_create` elsewhere (docs/architecture.md "Who may do what", high-volume writes).
 
 Like `bulk_create`: no `save()`, no signals, `auto_now`/`auto_now_add` and defaults applied, and
 primary keys are set on the objects afterwards (taken from the table's sequence in one query

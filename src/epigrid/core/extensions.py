@@ -1,4 +1,4 @@
-"""The one way a higher app adds to a lower one (ARCHITECTURE "Shape").
+"""The one way a higher app adds to a lower one (docs/architecture.md "Layers").
 
 A lower app names an extension point and calls `extensions.get(point)` (or `run(point, ...)`);
 a higher app contributes by declaring, on its AppConfig, a dict of dotted paths:

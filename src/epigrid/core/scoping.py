@@ -3,7 +3,7 @@
 A principal (a user, or a named system principal) is granted a capability over the grid subtrees
 where it holds a role that grants it; reading is the capability VIEW. Everything fails closed: no
 role, no rows. A subtree is a range on the materialised path (`path >= p AND path < p || U+FFFF`),
-which uses the index on SQLite and PostgreSQL (ARCHITECTURE "Subtree queries, measured").
+which uses the index on SQLite and PostgreSQL (docs/architecture.md "Subtree queries, measured").
 
 The answer for an object outside what the principal may see is 404 (never say it exists); for
 an object it may see but not change, 403. `authorize` and `QuerySet.get_for` are the only places

@@ -52,7 +52,7 @@ def parse_id_number(value, *, field: str = "id_number", today: dt.date | None = 
     """Validate an 18-character resident ID number; lowercase x is accepted.
 
     The county code is not refused when unknown: it is the household registration's code at
-    issue time, and codes are retired (ARCHITECTURE "Stack"); only the province must exist.
+    issue time, and codes are retired; only the province must exist.
     """
     number = str(value if value is not None else "").strip().upper()
     if not number:

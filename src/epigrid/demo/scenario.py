@@ -1,4 +1,4 @@
-"""The reference scenario's place and people (SPEC "The reference scenario").
+"""The reference scenario's place and people (docs/method.md "The reference scenario").
 
 历下区 建筑新村街道 → 花园路社区 (10 楼院网格) → 第9网格 利农庄路23号院 (18 grid members),
 plus the five thematic grids, and every node staffed so the coverage audit finds no gap.
@@ -188,7 +188,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
 
 
 def _control_and_monitoring(*, admin, node, logins, rng) -> None:
-    """The family from 襄阳 under home quarantine, as it stands a few days in (SPEC "5" items 1–6):
+    """The family from 襄阳 under home quarantine, as it stands a few days in (docs/method.md "5" items 1–6):
     their tip, their team, their links, readings so far, one fever and one missed slot."""
     from django.utils import timezone
 

@@ -1,4 +1,4 @@
-"""The article's timeline (SPEC "The reference scenario"), replayed through the public API.
+"""The article's timeline (docs/method.md "The reference scenario"), replayed through the public API.
 
 Each step runs with the clock set to its moment (time-machine), as the users it names, through
 /api/v1 — the same calls a phone or an office would make. The reference-scenario test checks the

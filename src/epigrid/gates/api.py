@@ -1,4 +1,4 @@
-"""/api/v1 for checkpoints (SPEC "5" item 9): open and close entrances, scan passes (also in
+"""/api/v1 for checkpoints (docs/method.md "5" item 9): open and close entrances, scan passes (also in
 batches from guards' phones that were offline), register visitors, issue passes, plan shifts."""
 
 import datetime as dt

@@ -1,4 +1,4 @@
-"""Checkpoints (SPEC "5" item 9): household passes with QR tokens, the gate decision, visitors,
+"""Checkpoints (docs/method.md "5" item 9): household passes with QR tokens, the gate decision, visitors,
 the 24-hour duty roster."""
 
 import datetime as dt

@@ -12,7 +12,7 @@ class GridLevel(models.TextChoices):
     THEMATIC = "thematic", _("Thematic grid")
 
 
-# Which level may sit under which (SPEC "0": 街道 → 社区 → 楼院网格 → 楼; thematic grids hang
+# Which level may sit under which (docs/method.md "0": 街道 → 社区 → 楼院网格 → 楼; thematic grids hang
 # off a subdistrict or a community).
 CHILD_LEVELS = {
     None: {GridLevel.SUBDISTRICT},

@@ -36,7 +36,7 @@ def temperature_timeline(person):
     ]
 
 
-# The facts a colour is derived from, and the colour each gives (SPEC "Also in the article's
+# The facts a colour is derived from, and the colour each gives (docs/method.md "Also in the article's
 # page"); settings.HEALTH_CODE_RULES overrides it. The strongest colour wins.
 DEFAULT_RULES = {
     "case_confirmed": CodeColour.RED,

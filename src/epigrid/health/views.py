@@ -34,7 +34,7 @@ from .models import Case, Sample, TemperatureReport, TestList, TestListEntry
 
 
 def resident(request, token):
-    """The resident's own page: no account, one field, the days left (SPEC "5" item 5)."""
+    """The resident's own page: no account, one field, the days left (docs/method.md "5" item 5)."""
     person = services.resident_link_person(token)
     if person is None:
         raise Http404
@@ -78,7 +78,7 @@ def _monitored(user):
 @login_required
 def today(request):
     """The grid member's day on one phone screen: slots due and missed, alerts to handle,
-    controlled households, tests to sample (SPEC "Interfaces")."""
+    controlled households, tests to sample (docs/method.md "Interfaces")."""
     now = timezone.now()
     pol = services.policy()
     day, current_slot = services.slot_of(now, pol)
@@ -193,7 +193,7 @@ def person_health_panel(request, person):
     return "health/_person_panel.html", {
         "person": person,
         "code": selectors.health_code(person),
-        # A positive result offers the transfer to hospital isolation (SPEC "5" item 6).
+        # A positive result offers the transfer to hospital isolation (docs/method.md "5" item 6).
         "offer_transfer": open_order if offer_transfer else None,
         "temperatures": TemperatureReport.objects.filter(person=person).order_by("-measured_at")[:12],
         "samples": Sample.objects.filter(person=person).select_related("test_list").order_by("-sampled_at"),

@@ -1,4 +1,4 @@
-"""The emergency response (SPEC "5" items 7–8): plans, their activation when a case is confirmed,
+"""The emergency response (docs/method.md "5" items 7–8): plans, their activation when a case is confirmed,
 tasks, close contacts and their orders, epidemic points and their release."""
 
 import datetime as dt
@@ -39,7 +39,7 @@ CONTACT_TRACING_CAPABILITIES = frozenset({Capability.MANAGE_ORDERS})
 TASK_WATCH = SystemPrincipal("system:task-watch", {Capability.HANDLE_ALERTS})
 POINT_WATCH = SystemPrincipal("system:point-watch", {Capability.MANAGE_PLANS})
 
-# The article's plan (SPEC "5" item 7): title, role, hours after activation, evidence.
+# The article's plan (docs/method.md "5" item 7): title, role, hours after activation, evidence.
 DEFAULT_STEPS = [
     ("成立工作专班", Role.COMMANDER, 1, Evidence.NOTE),
     ("负压救护车转运患者至定点医院", Role.COMMUNITY_SECRETARY, 2, Evidence.NOTE),

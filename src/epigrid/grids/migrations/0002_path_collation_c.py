@@ -1,5 +1,5 @@
 """On PostgreSQL the tree path compares bytewise (COLLATE "C"), so a subtree is an index range
-whatever the database's locale (ARCHITECTURE "Subtree queries, measured")."""
+whatever the database's locale (docs/architecture.md "Subtree queries, measured")."""
 
 from django.db import migrations
 
