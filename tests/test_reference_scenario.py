@@ -1,4 +1,4 @@
-"""The reference scenario (SPEC): the article's timeline replayed through the public API, with
+"""The reference scenario (docs/method.md "The reference scenario"): the article's timeline replayed through the public API, with
 what the command center sees checked on each date."""
 
 import datetime as dt
