@@ -71,7 +71,7 @@ def test_reveal_shows_the_full_value_and_logs_it(world, as_user):
     response = as_user("member1").post(f"/people/{person.pk}/reveal/id_number/")
     assert response.status_code == 200
     assert re.search(r"\d{17}[\dX]", response.content.decode())
-    assert AuditEvent.objects.filter(action="person.reveal", principal=world.users["member1"]).count() == 1
+    assert AuditEvent.objects.filter(action="person.reveal", actor=world.users["member1"]).count() == 1
     assert as_user("inspector").post(f"/people/{person.pk}/reveal/id_number/").status_code == 403
     assert as_user("member1").get(f"/people/{person.pk}/reveal/id_number/").status_code == 405
 

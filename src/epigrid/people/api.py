@@ -86,7 +86,7 @@ class ArchiveIn(Schema):
 class TimelineEntryOut(Schema):
     at: dt.datetime
     kind: str
-    principal: str
+    actor: str
     changes: dict
     source: str
 
