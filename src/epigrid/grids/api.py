@@ -41,21 +41,6 @@ def grid_out(node: GridNode, parents: dict[str, str]) -> dict:
     }
 
 
-@router.post("/grids", response={201: GridOut, **ERRORS})
-def grid_create(request, payload: GridIn):
-    parent = selectors.grid_node_get(user=request.user, code=payload.parent) if payload.parent else None
-    node = services.grid_node_create(
-        parent=parent,
-        code=payload.code,
-        name=payload.name,
-        level=payload.level,
-        category=payload.category.value if payload.category else "",
-        address=payload.address,
-        principal=request.user,
-    )
-    return Status(201, grid_out(node, {parent.path: parent.code} if parent else {}))
-
-
 class PlaceOut(Schema):
     id: int
     name: str

@@ -1,10 +1,11 @@
 """API across the grid tree, people and staff: the tree with counts, and the coverage audit."""
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from epigrid.core.api import ERRORS
 from epigrid.grids import selectors as grid_selectors
-from epigrid.grids.api import GridOut, grid_out
+from epigrid.grids import services as grid_services
+from epigrid.grids.api import GridIn, GridOut, grid_out
 from epigrid.grids.models import GridNode
 
 from . import selectors
@@ -42,6 +43,23 @@ def grid_list(request, root: str | None = None, max_depth: int = 4, counts: bool
     parents.update({n.path: n.code for n in nodes})
     tallies = selectors.subtree_counts(nodes=nodes) if counts else {}
     return [grid_out_with_counts(n, parents, tallies.get(n.pk)) for n in nodes]
+
+
+# GET and POST /grids live in one router: Django resolves a path to the first router that has
+# it, so a POST /grids in the grids router answered GET /grids with 405.
+@router.post("/grids", response={201: GridOut, **ERRORS})
+def grid_create(request, payload: GridIn):
+    parent = grid_selectors.grid_node_get(user=request.user, code=payload.parent) if payload.parent else None
+    node = grid_services.grid_node_create(
+        parent=parent,
+        code=payload.code,
+        name=payload.name,
+        level=payload.level,
+        category=payload.category.value if payload.category else "",
+        address=payload.address,
+        principal=request.user,
+    )
+    return Status(201, grid_out(node, {parent.path: parent.code} if parent else {}))
 
 
 @router.get("/grids/{code}", response={200: GridDetailOut, **ERRORS})
