@@ -61,7 +61,7 @@ def incident(request, pk):
 @require_POST
 @domain_errors
 def task_done(request, pk):
-    task = selectors.task_get(user=request.user, pk=pk)
+    task = selectors.task_get(user=request.user, pk=pk, capability=Capability.DO_TASKS)
     form = TaskDoneForm(request.POST, request.FILES)
     if not form.is_valid():
         raise DomainError("invalid", _("Check the form."))
@@ -80,7 +80,7 @@ def task_done(request, pk):
 @require_POST
 @domain_errors
 def exposure_add(request, pk):
-    activation = selectors.activation_get(user=request.user, pk=pk)
+    activation = selectors.activation_get(user=request.user, pk=pk, capability=Capability.RECORD_EXPOSURES)
     cases = selectors.incident(activation=activation)["cases"]
     form = ExposureForm(request.POST, cases=cases)
     if not form.is_valid():
@@ -111,7 +111,9 @@ def exposure_add(request, pk):
 @require_POST
 @domain_errors
 def point_action(request, pk, action):
-    point = selectors.point_get(user=request.user, pk=pk)
+    # Releasing is the command center's (MANAGE_PLANS); recording the times is a task (DO_TASKS).
+    needed = Capability.MANAGE_PLANS if action == "release" else Capability.DO_TASKS
+    point = selectors.point_get(user=request.user, pk=pk, capability=needed)
     if action == "release":
         services.point_release(point=point, principal=request.user)
         messages.success(request, _("Epidemic point released."))
