@@ -1,5 +1,5 @@
-"""The reference scenario (docs/method.md "The reference scenario"): the article's timeline replayed through the public API, with
-what the command center sees checked on each date."""
+"""The reference scenario (docs/method.md "The reference scenario"): the article's timeline
+replayed through the public API, with what the command center sees checked on each date."""
 
 import datetime as dt
 

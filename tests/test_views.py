@@ -177,3 +177,38 @@ def test_breadcrumbs_link_only_what_the_user_may_open(as_user):
     page = as_user("member1").get("/grids/S-C-G1-B1/").content.decode()
     assert 'href="/grids/S-C-G1/"' in page
     assert 'href="/grids/S/"' not in page and "S name" in page
+
+
+def test_a_page_that_writes_is_403_in_view_and_404_out_of_it(world, as_user):
+    """The form pages and posts load their object with the right the write needs."""
+    from django.utils import timezone
+
+    from epigrid.alerts.models import Alert
+    from epigrid.health import services as health
+
+    person = world.persons["p1"]
+    assert as_user("inspector").get(f"/people/{person.pk}/edit/").status_code == 403
+    assert as_user("member2").get(f"/people/{person.pk}/edit/").status_code == 404
+    assert as_user("member1").get(f"/people/{person.pk}/edit/").status_code == 200
+    assert as_user("inspector").get("/people/households/new/?grid=S-C-G1-B1").status_code == 403
+    assert as_user("inspector").post(f"/people/{person.pk}/archive/", {"reason": "迁出"}).status_code == 403
+    assert as_user("member2").get("/people/export/residents/?grid=S-C-G1").status_code == 404
+    assert as_user("member1").get("/people/export/residents/?grid=S-C-G1").status_code == 403
+
+    health.temperature_reports_record(
+        readings=[health.Reading(person.pk, "38.2")], source="liaison", principal=world.admin
+    )
+    alert = Alert.objects.get(person=person)
+    assert as_user("inspector").post(f"/alerts/{alert.pk}/acknowledge/").status_code == 403
+    assert as_user("member2").post(f"/alerts/{alert.pk}/acknowledge/").status_code == 404
+    assert as_user("member1").post(f"/alerts/{alert.pk}/acknowledge/").status_code == 302
+
+    sample = health.sample_record(
+        person=person, specimen_number="PG-1", sampled_at=timezone.now(), principal=world.admin
+    )
+    result = {"result": "negative"}
+    assert as_user("member1").post(f"/health/samples/{sample.pk}/result/", result).status_code == 403
+    assert as_user("member2").post(f"/health/samples/{sample.pk}/result/", result).status_code == 404
+    assert as_user("staff").post(f"/health/samples/{sample.pk}/result/", result).status_code == 302
+    sample.refresh_from_db()
+    assert sample.result == "negative"

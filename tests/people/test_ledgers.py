@@ -214,3 +214,24 @@ def test_large_file_streams(world, g3, settings):
     tracemalloc.stop()
     assert batch.row_count == 6000
     assert peak < 40 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_rows_in_view_but_without_the_import_right_are_refused_as_such(world, g3):
+    """A grid the importer sees but may not import into is refused as forbidden, one it does not
+    see as unknown: the rows' 403 and 404, decided by restrict like every other load."""
+    from epigrid.accounts import services as account_services
+    from tests.factories import make_user
+
+    other = grid_services.grid_node_create(
+        parent=world.nodes["S"], code="S-D", name="另一社区", level=GridLevel.COMMUNITY, principal=world.admin
+    )
+    clerk = make_user("clerk")
+    account_services.grid_assignment_create(node=other, user=clerk, role="community_staff", principal=world.admin)
+    # Also a grid member in 第1网格: sees it, may not import there.
+    account_services.grid_assignment_create(
+        node=world.nodes["S-C-G1"], user=clerk, role="grid_member", principal=world.admin
+    )
+    rows = [*resident_rows(1, building="S-C-G1-B1"), *resident_rows(1, building="S-C-G2-B1")]
+    with pytest.raises(RowErrors) as excinfo:
+        ledgers.ledger_import(data=xlsx([HEADER, *rows]), file_name="x.xlsx", kind="residents", principal=clerk)
+    assert [(r["row"], r["code"]) for r in excinfo.value.rows] == [(2, "grid_forbidden"), (3, "grid_unknown")]

@@ -6,6 +6,7 @@ from django.test import Client
 from django.utils import timezone
 
 from epigrid.control.models import ControlOrder
+from epigrid.core.models import AuditEvent
 from epigrid.response import services
 from epigrid.response.models import Activation, Task
 from tests.response.test_response import confirm
@@ -40,6 +41,7 @@ def test_incident_page_tasks_and_contacts(world, incident, as_user, settings, tm
     client = as_user("member1")
     page = client.get(f"/response/{incident.pk}/").content.decode()
     assert "张贴告知书" in page and 'id="chain"' in page
+    assert "timeline.xlsx" not in page  # the export link only for those who may export
     notice = Task.objects.get(title="张贴告知书")
     photo = SimpleUploadedFile("notice.png", PNG, content_type="image/png")
     assert client.post(f"/response/tasks/{notice.pk}/done/", {"photo": photo}).status_code == 302
@@ -58,8 +60,14 @@ def test_incident_page_tasks_and_contacts(world, incident, as_user, settings, tm
     assert response.status_code == 302
     assert ControlOrder.objects.open().get(person=world.persons["p1b"]).kind == "centralized_quarantine"
     assert as_user("member2").get(f"/response/{incident.pk}/").status_code == 404
-    export = client.get(f"/response/{incident.pk}/timeline.xlsx")
+    # The timeline is an export like the ledgers: IMPORT_EXPORT where the response is, audited.
+    assert client.get(f"/response/{incident.pk}/timeline.xlsx").status_code == 403
+    assert as_user("member2").get(f"/response/{incident.pk}/timeline.xlsx").status_code == 404
+    export = as_user("staff").get(f"/response/{incident.pk}/timeline.xlsx")
     assert export.status_code == 200
+    logged = AuditEvent.objects.get(action="ledger.export", object_type="response.activation")
+    assert logged.object_id == str(incident.pk) and logged.changes["kind"] == [None, "response_timeline"]
+    assert logged.changes["rows"][1] > 0
 
 
 def test_plan_page_saves_a_new_version(world, as_user):

@@ -1,13 +1,12 @@
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 from ninja.security import HttpBearer, SessionAuth
 
 from epigrid.core.api import ERRORS
-from epigrid.core.errors import NotFound
+from epigrid.core.capabilities import Capability
 from epigrid.grids.selectors import grid_node_get
 
-from . import services
+from . import selectors, services
 from .choices import Duty, Role
 from .models import GridAssignment, User
 
@@ -86,13 +85,6 @@ class AssignmentPatch(Schema):
     duties: list[Duty]
 
 
-def _assignment(request, pk: int) -> GridAssignment:
-    assignment = GridAssignment.objects.restrict(request.user).select_related("user", "node").filter(pk=pk).first()
-    if assignment is None:
-        raise NotFound("assignment_not_found", _("No such assignment."))
-    return assignment
-
-
 @router.get("/assignments", response={200: list[AssignmentOut], **ERRORS})
 def assignment_list(request, grid: str | None = None, include_ended: bool = False):
     assignments = GridAssignment.objects.restrict(request.user).select_related("user", "node")
@@ -105,7 +97,7 @@ def assignment_list(request, grid: str | None = None, include_ended: bool = Fals
 
 @router.post("/assignments", response={201: AssignmentOut, **ERRORS})
 def assignment_create(request, payload: AssignmentIn):
-    node = grid_node_get(user=request.user, code=payload.grid)
+    node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.MANAGE_ASSIGNMENTS)
     user = get_object_or_404(User, username=payload.username, is_active=True)
     assignment = services.grid_assignment_create(
         node=node, user=user, role=payload.role, duties=[d.value for d in payload.duties], principal=request.user
@@ -116,12 +108,15 @@ def assignment_create(request, payload: AssignmentIn):
 @router.patch("/assignments/{pk}", response={200: AssignmentOut, **ERRORS})
 def assignment_update(request, pk: int, payload: AssignmentPatch):
     assignment = services.grid_assignment_update(
-        assignment=_assignment(request, pk), duties=[d.value for d in payload.duties], principal=request.user
+        assignment=selectors.grid_assignment_get(user=request.user, pk=pk, capability=Capability.MANAGE_ASSIGNMENTS),
+        duties=[d.value for d in payload.duties],
+        principal=request.user,
     )
     return AssignmentOut.from_model(assignment)
 
 
 @router.post("/assignments/{pk}/end", response={200: AssignmentOut, **ERRORS})
 def assignment_end(request, pk: int):
-    assignment = services.grid_assignment_end(assignment=_assignment(request, pk), principal=request.user)
+    assignment = selectors.grid_assignment_get(user=request.user, pk=pk, capability=Capability.MANAGE_ASSIGNMENTS)
+    assignment = services.grid_assignment_end(assignment=assignment, principal=request.user)
     return AssignmentOut.from_model(assignment)

@@ -3,6 +3,7 @@ import datetime as dt
 from ninja import Router, Schema
 
 from epigrid.core.api import ERRORS, page
+from epigrid.core.capabilities import Capability
 
 from . import selectors, services
 from .choices import AlertKind, AlertStatus
@@ -58,13 +59,13 @@ def alert_list(request, mine: bool = False, include_resolved: bool = False, limi
 
 @router.post("/alerts/{pk}/acknowledge", response={200: AlertOut, **ERRORS})
 def alert_acknowledge(request, pk: int):
-    alert = services.alert_acknowledge(alert=selectors.alert_get(user=request.user, pk=pk), principal=request.user)
+    alert = selectors.alert_get(user=request.user, pk=pk, capability=Capability.HANDLE_ALERTS)
+    alert = services.alert_acknowledge(alert=alert, principal=request.user)
     return AlertOut.from_model(selectors.alert_get(user=request.user, pk=alert.pk))
 
 
 @router.post("/alerts/{pk}/resolve", response={200: AlertOut, **ERRORS})
 def alert_resolve(request, pk: int, payload: ResolveIn):
-    alert = services.alert_resolve(
-        alert=selectors.alert_get(user=request.user, pk=pk), resolution=payload.resolution, principal=request.user
-    )
+    alert = selectors.alert_get(user=request.user, pk=pk, capability=Capability.HANDLE_ALERTS)
+    alert = services.alert_resolve(alert=alert, resolution=payload.resolution, principal=request.user)
     return AlertOut.from_model(selectors.alert_get(user=request.user, pk=alert.pk))

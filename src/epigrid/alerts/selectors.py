@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.errors import NotFound
+from epigrid.core.scoping import VIEW
 
 from .models import Alert
 
@@ -27,8 +28,8 @@ def alert_list(*, user, mine: bool = False, unresolved: bool = True):
     return alerts.order_by("-severity", "due_at", "id")
 
 
-def alert_get(*, user, pk) -> Alert:
-    alert = Alert.objects.restrict(user).select_related("person", "grid").filter(pk=pk).first()
-    if alert is None:
-        raise NotFound("alert_not_found", _("No such alert."))
-    return alert
+def alert_get(*, user, pk, capability: str = VIEW) -> Alert:
+    """The alert, if `user` may `capability` it: else 404 (outside their area) or 403."""
+    return Alert.objects.select_related("person", "grid", "owner").get_for(
+        user, capability, pk=pk, missing=NotFound("alert_not_found", _("No such alert."))
+    )

@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from epigrid.core.capabilities import Capability
 from epigrid.core.views import domain_errors, paginate
 
 from . import selectors, services
@@ -20,7 +21,7 @@ def alert_list(request):
 @require_POST
 @domain_errors
 def alert_move(request, pk, action):
-    alert = selectors.alert_get(user=request.user, pk=pk)
+    alert = selectors.alert_get(user=request.user, pk=pk, capability=Capability.HANDLE_ALERTS)
     if action == "acknowledge":
         services.alert_acknowledge(alert=alert, principal=request.user)
     else:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.views import domain_errors
 from epigrid.health.services import resident_link_person
@@ -20,7 +21,7 @@ def household_services_panel(request, household):
     schedules = list(ServiceSchedule.objects.filter(household=household, ended_at__isnull=True))
     compound = list(
         ServiceSchedule.objects.filter(
-            grid__path=household.grid.path[:12], household__isnull=True, ended_at__isnull=True
+            grid__path=household.grid.compound_path, household__isnull=True, ended_at__isnull=True
         )
     )
     tasks = list(
@@ -57,9 +58,7 @@ def today_services_panel(request):
 @require_POST
 @domain_errors
 def task_done(request, pk):
-    task = ServiceTask.objects.restrict(request.user).filter(pk=pk).first()
-    if task is None:
-        raise Http404
+    task = ServiceTask.objects.get_for(request.user, Capability.DO_TASKS, pk=pk)
     services.service_task_complete(
         task=task, note=request.POST.get("note", ""), photo=request.FILES.get("photo"), principal=request.user
     )
@@ -71,9 +70,7 @@ def task_done(request, pk):
 @require_POST
 @domain_errors
 def request_done(request, pk):
-    supply = SupplyRequest.objects.restrict(request.user).filter(pk=pk).first()
-    if supply is None:
-        raise Http404
+    supply = SupplyRequest.objects.get_for(request.user, Capability.DO_TASKS, pk=pk)
     services.supply_request_done(request=supply, note=request.POST.get("note", ""), principal=request.user)
     return redirect(request.POST.get("next") or "health:today")
 

@@ -133,20 +133,20 @@ class GridScopedQuerySet(models.QuerySet):
                 condition |= subtree_q(lookup, path)
         return self.filter(condition)
 
-    def get_for(self, principal, capability: str = VIEW, **lookup):
-        """The one row `lookup` names, if the principal may `capability` it: else 404, or 403
-        when the principal may see the row but not do this to it."""
+    def get_for(self, principal, capability: str = VIEW, *, missing: NotFound | None = None, **lookup):
+        """The one row `lookup` names, if the principal may `capability` it: else 404 (`missing`,
+        or a plain "not found"), or 403 when the principal may see the row but not do this to it."""
         try:
             return self.restrict(principal, capability).get(**lookup)
         except self.model.DoesNotExist:
             pass
         except self.model.MultipleObjectsReturned:
-            raise not_found() from None
+            raise missing or not_found() from None
         except (ValueError, TypeError):  # a malformed id in a URL or a body
-            raise not_found() from None
+            raise missing or not_found() from None
         if capability != VIEW and self.restrict(principal, VIEW).filter(**lookup).exists():
             raise Forbidden("forbidden", _("Your role does not allow this here."))
-        raise not_found()
+        raise missing or not_found()
 
     def in_subtree(self, path: str):
         condition = Q()

@@ -1,8 +1,7 @@
-from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
 from epigrid.core.api import ERRORS, page
-from epigrid.core.errors import NotFound
+from epigrid.core.capabilities import Capability
 from epigrid.core.scoping import subtree_q
 
 from . import selectors, services
@@ -10,6 +9,7 @@ from .choices import GridLevel, PlaceKind, ThematicCategory
 from .models import GridNode, Place
 
 router = Router(tags=["grids"])
+EDIT_PEOPLE = Capability.EDIT_PEOPLE  # places are registered and edited with the people right
 
 
 class GridOut(Schema):
@@ -94,18 +94,6 @@ class PlacePatch(Schema):
     contact_phone: str | None = None
 
 
-def _place(request, pk: int) -> Place:
-    place = (
-        Place.objects.restrict(request.user)
-        .select_related("grid", "thematic_grid")
-        .filter(pk=pk, archived_at__isnull=True)
-        .first()
-    )
-    if place is None:
-        raise NotFound("place_not_found", _("No such place."))
-    return place
-
-
 @router.get("/places", response={200: PlacePage, **ERRORS})
 def place_list(request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0):
     places = (
@@ -121,12 +109,12 @@ def place_list(request, grid: str | None = None, q: str = "", limit: int = 50, o
 
 @router.get("/places/{pk}", response={200: PlaceOut, **ERRORS})
 def place_detail(request, pk: int):
-    return PlaceOut.from_model(_place(request, pk))
+    return PlaceOut.from_model(selectors.place_get(user=request.user, pk=pk))
 
 
 @router.post("/places", response={201: PlaceOut, **ERRORS})
 def place_create(request, payload: PlaceIn):
-    grid = selectors.grid_node_get(user=request.user, code=payload.grid)
+    grid = selectors.grid_node_get(user=request.user, code=payload.grid, capability=EDIT_PEOPLE)
     thematic = selectors.grid_node_get(user=request.user, code=payload.thematic_grid) if payload.thematic_grid else None
     data = payload.dict(exclude={"grid", "thematic_grid", "kind"})
     place = services.place_create(
@@ -137,12 +125,13 @@ def place_create(request, payload: PlaceIn):
 
 @router.patch("/places/{pk}", response={200: PlaceOut, **ERRORS})
 def place_update(request, pk: int, payload: PlacePatch):
+    place = selectors.place_get(user=request.user, pk=pk, capability=EDIT_PEOPLE)
     changes = payload.dict(exclude_unset=True)
     if "grid" in changes:
-        changes["grid"] = selectors.grid_node_get(user=request.user, code=changes["grid"] or "")
+        changes["grid"] = selectors.grid_node_get(user=request.user, code=changes["grid"] or "", capability=EDIT_PEOPLE)
     if "thematic_grid" in changes:
         code = changes["thematic_grid"]
         changes["thematic_grid"] = selectors.grid_node_get(user=request.user, code=code) if code else None
     if changes.get("kind") is not None:
         changes["kind"] = changes["kind"].value
-    return PlaceOut.from_model(services.place_update(place=_place(request, pk), principal=request.user, **changes))
+    return PlaceOut.from_model(services.place_update(place=place, principal=request.user, **changes))

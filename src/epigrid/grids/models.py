@@ -43,8 +43,8 @@ class GridNodeManager(MP_NodeManager):
     def restrict(self, principal, capability: str = VIEW):
         return self.get_queryset().restrict(principal, capability)
 
-    def get_for(self, principal, capability: str = VIEW, **lookup):
-        return self.get_queryset().get_for(principal, capability, **lookup)
+    def get_for(self, principal, capability: str = VIEW, **kwargs):
+        return self.get_queryset().get_for(principal, capability, **kwargs)
 
     def in_subtree(self, path: str):
         return self.get_queryset().in_subtree(path)

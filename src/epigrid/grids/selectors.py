@@ -5,14 +5,21 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.core.errors import NotFound
 from epigrid.core.scoping import EVERYWHERE, VIEW, grant_paths
 
-from .models import GridNode
+from .models import GridNode, Place
 
 
-def grid_node_get(*, user, code: str) -> GridNode:
-    node = GridNode.objects.restrict(user).filter(code=code).first()
-    if node is None:
-        raise NotFound("grid_not_found", _("No such grid."))
-    return node
+def grid_node_get(*, user, code: str, capability: str = VIEW) -> GridNode:
+    """The node, if `user` may `capability` there: else 404 (outside their area) or 403."""
+    return GridNode.objects.get_for(user, capability, code=code, missing=NotFound("grid_not_found", _("No such grid.")))
+
+
+def place_get(*, user, pk, capability: str = VIEW, archived: bool = False) -> Place:
+    """The place (seen from its grid or its thematic grid), if `user` may `capability` it: else
+    404 (outside their area) or 403. Archived places only when asked for."""
+    places = Place.objects.select_related("grid", "thematic_grid")
+    if not archived:
+        places = places.filter(archived_at__isnull=True)
+    return places.get_for(user, capability, pk=pk, missing=NotFound("place_not_found", _("No such place.")))
 
 
 def grid_roots(*, user):

@@ -3,28 +3,28 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.capabilities import Capability
+from epigrid.core.errors import DomainError
 from epigrid.core.views import domain_errors
 
 from . import selectors, services
 from .choices import GridLevel
 from .forms import PlaceForm
-from .models import GridNode, Place
+from .models import GridNode
 
 
 @login_required
 @domain_errors
 def place(request, pk):
-    obj = Place.objects.restrict(request.user).select_related("grid", "thematic_grid").filter(pk=pk).first()
-    if obj is None:
-        raise NotFound("place_not_found", _("No such place."))
+    # The page shows an archived place too (its history); the API lists current places only.
+    obj = selectors.place_get(user=request.user, pk=pk, archived=True)
     return render(request, "grids/place.html", {"place": obj})
 
 
 @login_required
 @domain_errors
 def place_create(request, code):
-    node = selectors.grid_node_get(user=request.user, code=code)
+    node = selectors.grid_node_get(user=request.user, code=code, capability=Capability.EDIT_PEOPLE)
     thematic = GridNode.objects.restrict(request.user).filter(level=GridLevel.THEMATIC)
     form = PlaceForm(request.POST or None, thematic_grids=thematic)
     if request.method == "POST" and form.is_valid():

@@ -7,6 +7,7 @@ from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.core.api import ERRORS, page
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -141,7 +142,7 @@ class LinkOut(Schema):
     summary="Issue the resident's personal report link (the old one stops working)",
 )
 def report_link_issue(request, pk: int):
-    person = people_selectors.person_get(user=request.user, pk=pk)
+    person = people_selectors.person_get(user=request.user, pk=pk, capability=Capability.RECORD_HEALTH)
     token = services.resident_link_issue(person=person, principal=request.user)
     return {"token": token, "url": request.build_absolute_uri(reverse("resident", args=[token]))}
 
@@ -220,7 +221,7 @@ def test_list_list(request):
 
 @router.post("/test-lists", response={201: TestListOut, **ERRORS})
 def test_list_create(request, payload: TestListIn):
-    grid = grid_node_get(user=request.user, code=payload.grid)
+    grid = grid_node_get(user=request.user, code=payload.grid, capability=Capability.MANAGE_TESTS)
     persons = selectors.selection(grid=grid, selection=payload.selection, person_ids=payload.person_ids)
     test_list = services.test_list_create(
         name=payload.name, test_date=payload.test_date, grid=grid, persons=persons, principal=request.user
@@ -252,7 +253,7 @@ class SampleOut(Schema):
 
 @router.post("/samples", response={201: SampleOut, **ERRORS}, summary="Record sampling (idempotent by specimen)")
 def sample_create(request, payload: SampleIn):
-    person = people_selectors.person_get(user=request.user, pk=payload.person_id)
+    person = people_selectors.person_get(user=request.user, pk=payload.person_id, capability=Capability.RECORD_HEALTH)
     test_list = selectors.test_list_get(user=request.user, pk=payload.test_list_id) if payload.test_list_id else None
     sample = services.sample_record(
         person=person,
@@ -347,7 +348,7 @@ def case_list(request):
     summary="Record an expert consultation (专家会诊); confirmation needs one",
 )
 def consultation_create(request, pk: int, payload: ConsultationIn):
-    case = selectors.case_get(user=request.user, pk=pk)
+    case = selectors.case_get(user=request.user, pk=pk, capability=Capability.CONFIRM_CASES)
     services.consultation_record(
         case=case,
         held_at=payload.held_at,
@@ -397,8 +398,6 @@ def policy_update(request, payload: PolicyOut):
     summary="Export 重点人员台账 (key_persons), 隔离台账 (orders), 体温台账 (temperatures), 核酸台账 (samples)",
 )
 def ledger_export(request, name: str, grid: str):
-
-    out, filename = ledgers.ledger_export(
-        name=name, node=grid_node_get(user=request.user, code=grid), principal=request.user
-    )
+    node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)
+    out, filename = ledgers.ledger_export(name=name, node=node, principal=request.user)
     return xlsx_response(out, filename)

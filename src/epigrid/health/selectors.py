@@ -10,9 +10,12 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.control.choices import KeyPersonStatus, OrderKind
 from epigrid.control.models import ControlOrder, KeyPerson
+from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.scoping import VIEW, subtree_q
+from epigrid.people.models import Person
 
 from .choices import CaseStatus, CodeColour, SampleResult
-from .models import Case, Sample, TemperatureReport
+from .models import Case, Sample, TemperatureReport, TestList
 
 
 def negative_test_condition(orders):
@@ -115,10 +118,6 @@ def days_left(order, *, now: dt.datetime | None = None) -> int:
 
 def selection(*, grid, selection: str, person_ids=()):
     """Who goes on a test list: a grid's people, those under control there, or chosen persons."""
-    from epigrid.core.errors import DomainError
-    from epigrid.core.scoping import subtree_q
-    from epigrid.people.models import Person
-
     persons = Person.objects.current().filter(subtree_q("grid__path", grid.path))
     if selection == "grid":
         return persons
@@ -129,21 +128,20 @@ def selection(*, grid, selection: str, person_ids=()):
     raise DomainError("selection_invalid", _("Choose a grid, those under control, or persons."), field="selection")
 
 
-def test_list_get(*, user, pk):
-    from epigrid.core.errors import NotFound
-
-    from .models import TestList
-
-    test_list = TestList.objects.restrict(user).select_related("grid").filter(pk=pk).first()
-    if test_list is None:
-        raise NotFound("test_list_not_found", _("No such test list."))
-    return test_list
+def test_list_get(*, user, pk, capability: str = VIEW) -> TestList:
+    """The test list, if `user` may `capability` it: else 404 (outside their area) or 403."""
+    return TestList.objects.select_related("grid").get_for(
+        user, capability, pk=pk, missing=NotFound("test_list_not_found", _("No such test list."))
+    )
 
 
-def case_get(*, user, pk):
-    from epigrid.core.errors import NotFound
+def sample_get(*, user, pk, capability: str = VIEW) -> Sample:
+    """The sample, if `user` may `capability` it: else 404 (outside their area) or 403."""
+    return Sample.objects.get_for(user, capability, pk=pk, missing=NotFound("sample_not_found", _("No such sample.")))
 
-    case = Case.objects.restrict(user).select_related("grid", "person").filter(pk=pk).first()
-    if case is None:
-        raise NotFound("case_not_found", _("No such case."))
-    return case
+
+def case_get(*, user, pk, capability: str = VIEW) -> Case:
+    """The case, if `user` may `capability` it: else 404 (outside their area) or 403."""
+    return Case.objects.select_related("grid", "person").get_for(
+        user, capability, pk=pk, missing=NotFound("case_not_found", _("No such case."))
+    )

@@ -23,7 +23,7 @@ from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors
 from epigrid.core.xlsx import xlsx_response
-from epigrid.grids.selectors import grid_node_get
+from epigrid.grids.selectors import grid_node_get, grid_roots
 from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household
 
@@ -146,7 +146,7 @@ def today(request):
 @require_POST
 @domain_errors
 def temperature_record(request, person_pk):
-    person = people_selectors.person_get(user=request.user, pk=person_pk)
+    person = people_selectors.person_get(user=request.user, pk=person_pk, capability=Capability.RECORD_HEALTH)
     form = TemperatureForm(request.POST)
     if not form.is_valid():
         raise DomainError("temperature_required", _("Enter the temperature."), field="value")
@@ -170,7 +170,7 @@ def temperature_record(request, person_pk):
 @require_POST
 @domain_errors
 def report_link_issue(request, person_pk):
-    person = people_selectors.person_get(user=request.user, pk=person_pk)
+    person = people_selectors.person_get(user=request.user, pk=person_pk, capability=Capability.RECORD_HEALTH)
     services.resident_link_issue(person=person, principal=request.user)
     messages.success(request, _("A new personal link was made; the old one no longer works."))
     return redirect("people:person", pk=person.pk)
@@ -212,7 +212,7 @@ def person_health_panel(request, person):
 def test_lists(request):
     form = TestListForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        grid = grid_node_get(user=request.user, code=request.POST.get("grid", ""))
+        grid = grid_node_get(user=request.user, code=request.POST.get("grid", ""), capability=Capability.MANAGE_TESTS)
         try:
             test_list = services.test_list_create(
                 name=form.cleaned_data["name"],
@@ -226,8 +226,6 @@ def test_lists(request):
         else:
             return redirect("health:test_list", pk=test_list.pk)
     lists = TestList.objects.restrict(request.user).select_related("grid").order_by("-test_date", "-id")[:100]
-    from epigrid.grids.selectors import grid_roots
-
     return render(
         request,
         "health/test_lists.html",
@@ -269,9 +267,7 @@ def test_list(request, pk):
 @domain_errors
 def result_record(request, pk):
     """A result entered by hand (from the CDC's call or paper), the same service as imports."""
-    sample = Sample.objects.restrict(request.user).filter(pk=pk).first()
-    if sample is None:
-        raise Http404
+    sample = selectors.sample_get(user=request.user, pk=pk, capability=Capability.MANAGE_TESTS)
     result = services.ResultIn(
         sample.specimen_number, request.POST.get("result", ""), timezone.now(), request.POST.get("lab", "")
     )
@@ -291,7 +287,7 @@ def result_record(request, pk):
 @domain_errors
 def sample_create(request, pk, person_pk):
     test_list = selectors.test_list_get(user=request.user, pk=pk)
-    person = people_selectors.person_get(user=request.user, pk=person_pk)
+    person = people_selectors.person_get(user=request.user, pk=person_pk, capability=Capability.RECORD_HEALTH)
     form = SampleForm(request.POST)
     if not form.is_valid():
         raise DomainError("specimen_required", _("Give the specimen number."), field="specimen_number")
@@ -330,7 +326,7 @@ def results_import(request):
 @require_POST
 @domain_errors
 def consultation_create(request, case_pk):
-    case = selectors.case_get(user=request.user, pk=case_pk)
+    case = selectors.case_get(user=request.user, pk=case_pk, capability=Capability.CONFIRM_CASES)
     form = ConsultationForm(request.POST)
     if not form.is_valid():
         raise DomainError("invalid", _("Check the form: time, experts and conclusion are required."))
@@ -342,7 +338,7 @@ def consultation_create(request, case_pk):
 @login_required
 @domain_errors
 def ledger_export(request, name):
-    node = grid_node_get(user=request.user, code=request.GET.get("grid", ""))
+    node = grid_node_get(user=request.user, code=request.GET.get("grid", ""), capability=Capability.IMPORT_EXPORT)
     out, filename = ledgers.ledger_export(name=name, node=node, principal=request.user)
     return xlsx_response(out, filename)
 

@@ -45,6 +45,23 @@ def grid_list(request, root: str | None = None, max_depth: int = 4, counts: bool
     return [grid_out_with_counts(n, parents, tallies.get(n.pk)) for n in nodes]
 
 
+# GET and POST /grids live in one router: Django resolves a path to the first router that has
+# it, so a POST /grids in the grids router answered GET /grids with 405.
+@router.post("/grids", response={201: GridOut, **ERRORS})
+def grid_create(request, payload: GridIn):
+    parent = grid_selectors.grid_node_get(user=request.user, code=payload.parent) if payload.parent else None
+    node = grid_services.grid_node_create(
+        parent=parent,
+        code=payload.code,
+        name=payload.name,
+        level=payload.level,
+        category=payload.category.value if payload.category else "",
+        address=payload.address,
+        principal=request.user,
+    )
+    return Status(201, grid_out(node, {parent.path: parent.code} if parent else {}))
+
+
 @router.get("/grids/{code}", response={200: GridDetailOut, **ERRORS})
 def grid_detail(request, code: str):
     node = grid_selectors.grid_node_get(user=request.user, code=code)
@@ -102,20 +119,3 @@ def _coverage_out(report) -> dict:
 def coverage(request, grid: str | None = None):
     root = grid_selectors.grid_node_get(user=request.user, code=grid) if grid else None
     return _coverage_out(selectors.coverage_audit(user=request.user, root=root))
-
-
-# The tree's endpoints live together: Django routes a path to one router, so GET and POST of
-# /grids must be declared in the same one.
-@router.post("/grids", response={201: GridOut, **ERRORS})
-def grid_create(request, payload: GridIn):
-    parent = grid_selectors.grid_node_get(user=request.user, code=payload.parent) if payload.parent else None
-    node = grid_services.grid_node_create(
-        parent=parent,
-        code=payload.code,
-        name=payload.name,
-        level=payload.level,
-        category=payload.category.value if payload.category else "",
-        address=payload.address,
-        principal=request.user,
-    )
-    return Status(201, grid_out(node, {parent.path: parent.code} if parent else {}))

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from epigrid.accounts import selectors as account_selectors
 from epigrid.accounts import services as account_services
 from epigrid.accounts.forms import AssignmentForm
 from epigrid.accounts.models import GridAssignment, User
@@ -88,7 +89,7 @@ def node(request, code):
 @require_POST
 @domain_errors
 def assignment_add(request, code):
-    node = grid_selectors.grid_node_get(user=request.user, code=code)
+    node = grid_selectors.grid_node_get(user=request.user, code=code, capability=Capability.MANAGE_ASSIGNMENTS)
     form = AssignmentForm(request.POST)
     if form.is_valid():
         user = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
@@ -111,8 +112,8 @@ def assignment_add(request, code):
 @require_POST
 @domain_errors
 def assignment_end(request, pk):
-    assignment = GridAssignment.objects.select_related("node").get_for(
-        request.user, Capability.MANAGE_ASSIGNMENTS, pk=pk
+    assignment = account_selectors.grid_assignment_get(
+        user=request.user, pk=pk, capability=Capability.MANAGE_ASSIGNMENTS
     )
     account_services.grid_assignment_end(assignment=assignment, principal=request.user)
     messages.success(request, _("Assignment ended."))

@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import xlsxwriter
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -23,10 +22,11 @@ from epigrid.core import audit
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
-from epigrid.core.errors import DomainError, NotFound, RowErrors
+from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
-from epigrid.core.scoping import VIEW, allows, authorize, subtree_q
+from epigrid.core.scoping import allows, authorize, subtree_q
 from epigrid.core.validators import parse_id_number, parse_phone
+from epigrid.core.xlsx import write_ledger
 from epigrid.grids.choices import GridLevel, PlaceKind
 from epigrid.grids.models import GridNode, Place
 from epigrid.grids.services import clean_place_fields
@@ -163,13 +163,26 @@ class _Importer:
         self.errors: list[dict] = []
         self.error_count = 0
         self.grids: dict[str, GridNode | DomainError] = {}
-        self.nodes: dict[str, GridNode | None] = {}
+        self.nodes: dict[str, GridNode | None] = {}  # by code; None: unknown or outside the area
+        self.importable: set[str] = set()  # codes of nodes the principal may import into
 
     def preload(self, chunk) -> None:
-        """The chunk's grid codes in one query, not one per code (a city file names thousands)."""
-        codes = {v.get(k, "").upper() for _, v in chunk for k in ("grid", "thematic_grid")} - set(self.nodes) - {""}
-        found = {n.code: n for n in GridNode.objects.filter(code__in=codes)}
-        self.nodes.update({code: found.get(code) for code in codes})
+        """The chunk's grid codes in two queries, not two per code (a city file names thousands)."""
+        self._load({v.get(k, "").upper() for _, v in chunk for k in ("grid", "thematic_grid")})
+
+    def _load(self, codes: set[str]) -> None:
+        # Through restrict: a code outside the principal's area reads as unknown, one inside it
+        # where their role may not import is refused as such (the rows' 404 and 403).
+        codes = codes - set(self.nodes) - {""}
+        if not codes:
+            return
+        visible = {n.code: n for n in GridNode.objects.restrict(self.principal).filter(code__in=codes)}
+        self.nodes.update({code: visible.get(code) for code in codes})
+        self.importable.update(
+            GridNode.objects.restrict(self.principal, Capability.IMPORT_EXPORT)
+            .filter(code__in=list(visible))
+            .values_list("code", flat=True)
+        )
 
     def error(self, row_number: int, key: str | None, error: DomainError) -> None:
         self.error_count += 1
@@ -179,14 +192,11 @@ class _Importer:
     def grid(self, code: str, *, thematic: bool = False) -> GridNode:
         key = f"{'T' if thematic else 'G'}:{code.upper()}"
         if key not in self.grids:
-            node = (
-                self.nodes[code.upper()]
-                if code.upper() in self.nodes
-                else (GridNode.objects.filter(code=code.upper()).first())
-            )
-            if node is None or not allows(self.principal, VIEW, node.path):
+            self._load({code.upper()})
+            node = self.nodes.get(code.upper())
+            if node is None:
                 result = DomainError("grid_unknown", _("Unknown grid code (or outside your area)."))
-            elif not allows(self.principal, Capability.IMPORT_EXPORT, node.path):
+            elif node.code not in self.importable:
                 result = DomainError("grid_forbidden", _("Your role may not import into this grid."))
             elif thematic != (node.level == GridLevel.THEMATIC):
                 result = DomainError("grid_level", _("This grid code is not of the right kind here."))
@@ -555,26 +565,17 @@ def ledger_export(*, kind: str, node: GridNode, principal) -> tuple[tempfile.Spo
     unmask them (and the export is logged as an unmasking)."""
     if kind not in COLUMNS:
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
-    if not allows(principal, VIEW, node.path):
-        raise NotFound("grid_not_found", _("No such grid."))
+    # Callers load the node with get_for(IMPORT_EXPORT); the export checks once more at its entry,
+    # like a service (404 outside the principal's area, else 403).
     authorize(principal, Capability.IMPORT_EXPORT, node.path)
     reveal = allows(principal, Capability.UNMASK_PII, node.path)
-    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
-    book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False, "strings_to_numbers": False})
-    sheet = book.add_worksheet(SHEET_NAMES[kind])
-    text = book.add_format({"num_format": "@"})
-    bold = book.add_format({"bold": True})
     columns = COLUMNS[kind]
-    for col, column in enumerate(columns):
-        sheet.write_string(0, col, column.header, bold)
-        sheet.set_column(col, col, 20 if column.key in {"id_number", "address", "name"} else 14, text)
-    count = 0
-    for count, row in enumerate(_export_rows(kind, node, reveal), start=1):
-        for col, value in enumerate(row):
-            if value:
-                sheet.write_string(count, col, str(value))
-    book.close()
-    out.seek(0)
+    out, count = write_ledger(
+        sheet_name=SHEET_NAMES[kind],
+        headers=[column.header for column in columns],
+        rows=_export_rows(kind, node, reveal),
+        wide={col for col, column in enumerate(columns) if column.key in {"id_number", "address", "name"}},
+    )
     audit.record(
         principal=principal,
         action="ledger.export",

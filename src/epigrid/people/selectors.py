@@ -9,7 +9,7 @@ from epigrid.core import extensions
 from epigrid.core.crypto import lookup_hash
 from epigrid.core.errors import NotFound
 from epigrid.core.models import AuditEvent
-from epigrid.core.scoping import subtree_q
+from epigrid.core.scoping import VIEW, subtree_q
 from epigrid.core.validators import Phone, parse_id_number, parse_phone
 
 from .models import Household, Person
@@ -60,11 +60,11 @@ def person_list(
     return persons.order_by("grid__path", "id")
 
 
-def person_get(*, user, pk) -> Person:
-    person = Person.objects.restrict(user).select_related("grid", "household").filter(pk=pk).first()
-    if person is None:
-        raise NotFound("person_not_found", _("No such person."))
-    return person
+def person_get(*, user, pk, capability: str = VIEW) -> Person:
+    """The person, if `user` may `capability` them: else 404 (outside their area) or 403."""
+    return Person.objects.select_related("grid", "household").get_for(
+        user, capability, pk=pk, missing=NotFound("person_not_found", _("No such person."))
+    )
 
 
 def household_list(*, user, grid_path: str = "", q: str = ""):
@@ -76,11 +76,11 @@ def household_list(*, user, grid_path: str = "", q: str = ""):
     return households.order_by("grid__path", "number")
 
 
-def household_get(*, user, pk) -> Household:
-    household = Household.objects.restrict(user).select_related("grid").filter(pk=pk).first()
-    if household is None:
-        raise NotFound("household_not_found", _("No such household."))
-    return household
+def household_get(*, user, pk, capability: str = VIEW) -> Household:
+    """The household, if `user` may `capability` it: else 404 (outside their area) or 403."""
+    return Household.objects.select_related("grid").get_for(
+        user, capability, pk=pk, missing=NotFound("household_not_found", _("No such household."))
+    )
 
 
 def person_timeline(*, person: Person) -> list[dict]:

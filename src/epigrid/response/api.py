@@ -3,6 +3,7 @@ import datetime as dt
 from ninja import Router, Schema
 
 from epigrid.core.api import ERRORS
+from epigrid.core.capabilities import Capability
 from epigrid.people import selectors as people_selectors
 
 from . import selectors, services
@@ -183,7 +184,7 @@ class TaskDoneIn(Schema):
 )
 def task_complete(request, pk: int, payload: TaskDoneIn):
     task = services.task_complete(
-        task=selectors.task_get(user=request.user, pk=pk),
+        task=selectors.task_get(user=request.user, pk=pk, capability=Capability.DO_TASKS),
         note=payload.note,
         count=payload.count,
         principal=request.user,
@@ -212,7 +213,9 @@ class ExposureOut(Schema):
 def exposure_create(request, payload: ExposureIn):
     exposure = services.exposure_record(
         source=people_selectors.person_get(user=request.user, pk=payload.source_id),
-        contact=people_selectors.person_get(user=request.user, pk=payload.contact_id),
+        contact=people_selectors.person_get(
+            user=request.user, pk=payload.contact_id, capability=Capability.RECORD_EXPOSURES
+        ),
         last_exposure_at=payload.last_exposure_at,
         degree=payload.degree.value,
         place=payload.place,
@@ -249,7 +252,7 @@ class PointPatch(Schema):
 )
 def point_update(request, pk: int, payload: PointPatch):
     point = services.point_update(
-        point=selectors.point_get(user=request.user, pk=pk),
+        point=selectors.point_get(user=request.user, pk=pk, capability=Capability.DO_TASKS),
         last_case_left_at=payload.last_case_left_at,
         disinfected_at=payload.disinfected_at,
         principal=request.user,
@@ -267,8 +270,12 @@ class HouseholdsIn(Schema):
     summary="Home quarantine for households inside the point (ended by its release)",
 )
 def point_households(request, pk: int, payload: HouseholdsIn):
-    point = selectors.point_get(user=request.user, pk=pk)
-    households = [people_selectors.household_get(user=request.user, pk=h) for h in payload.household_ids]
+    # Starting the households' orders is what this writes (control_order_start: MANAGE_ORDERS).
+    point = selectors.point_get(user=request.user, pk=pk, capability=Capability.MANAGE_ORDERS)
+    households = [
+        people_selectors.household_get(user=request.user, pk=h, capability=Capability.MANAGE_ORDERS)
+        for h in payload.household_ids
+    ]
     services.point_quarantine_households(point=point, households=households, principal=request.user)
     return PointOut.from_model(point)
 
@@ -283,7 +290,6 @@ class ReleaseIn(Schema):
     summary="Approve the proposed release (command center)",
 )
 def point_release(request, pk: int, payload: ReleaseIn):
-    point = services.point_release(
-        point=selectors.point_get(user=request.user, pk=pk), at=payload.at, principal=request.user
-    )
+    point = selectors.point_get(user=request.user, pk=pk, capability=Capability.MANAGE_PLANS)
+    point = services.point_release(point=point, at=payload.at, principal=request.user)
     return PointOut.from_model(point)

@@ -5,30 +5,30 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.control.models import ControlOrder
 from epigrid.core.errors import NotFound
-from epigrid.core.scoping import subtree_q
+from epigrid.core.scoping import VIEW, subtree_q
 
 from .models import Activation, EpidemicPoint, Exposure, Task
 
 
-def activation_get(*, user, pk) -> Activation:
-    activation = Activation.objects.restrict(user).select_related("grid", "plan").filter(pk=pk).first()
-    if activation is None:
-        raise NotFound("activation_not_found", _("No such emergency response."))
-    return activation
+def activation_get(*, user, pk, capability: str = VIEW) -> Activation:
+    """The emergency response, if `user` may `capability` it: else 404 (outside their area) or 403."""
+    return Activation.objects.select_related("grid", "plan").get_for(
+        user, capability, pk=pk, missing=NotFound("activation_not_found", _("No such emergency response."))
+    )
 
 
-def point_get(*, user, pk) -> EpidemicPoint:
-    point = EpidemicPoint.objects.restrict(user).select_related("grid", "activation").filter(pk=pk).first()
-    if point is None:
-        raise NotFound("point_not_found", _("No such epidemic point."))
-    return point
+def point_get(*, user, pk, capability: str = VIEW) -> EpidemicPoint:
+    """The epidemic point, if `user` may `capability` it: else 404 (outside their area) or 403."""
+    return EpidemicPoint.objects.select_related("grid", "activation").get_for(
+        user, capability, pk=pk, missing=NotFound("point_not_found", _("No such epidemic point."))
+    )
 
 
-def task_get(*, user, pk) -> Task:
-    task = Task.objects.restrict(user).select_related("grid", "step", "owner").filter(pk=pk).first()
-    if task is None:
-        raise NotFound("task_not_found", _("No such task."))
-    return task
+def task_get(*, user, pk, capability: str = VIEW) -> Task:
+    """The task, if `user` may `capability` it: else 404 (outside their area) or 403."""
+    return Task.objects.select_related("grid", "step", "owner").get_for(
+        user, capability, pk=pk, missing=NotFound("task_not_found", _("No such task."))
+    )
 
 
 def incident(*, activation: Activation) -> dict:

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from epigrid.accounts.permissions import principal_from_option
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportKind
 from epigrid.grids.selectors import grid_node_get
@@ -39,7 +40,7 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(self.style.SUCCESS(f"imported {batch.row_count} rows (batch {batch.pk})"))
             else:
-                node = grid_node_get(user=principal, code=o["grid"] or "")
+                node = grid_node_get(user=principal, code=o["grid"] or "", capability=Capability.IMPORT_EXPORT)
                 out, name = ledgers.ledger_export(kind=o["kind"], node=node, principal=principal)
                 target = Path(o["output"] or name)
                 with target.open("wb") as fh:
