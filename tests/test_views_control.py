@@ -198,7 +198,7 @@ def test_ledgers_export(world, as_user, quarantined, name):
         readings=[health.Reading(quarantined.pk, "36.5")], source="liaison", principal=world.admin
     )
     health.sample_record(person=quarantined, specimen_number="L-1", sampled_at=timezone.now(), principal=world.admin)
-    control.tip_create(
+    control.tip_record(
         persons=[quarantined],
         reported_at=timezone.now(),
         reporter="x",

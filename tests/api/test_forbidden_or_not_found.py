@@ -1,5 +1,5 @@
 """A write a role may not make answers 403 where the object is visible to the user, and 404
-where it is not (ARCHITECTURE "Who may do what, decided once"): the handler loads the object
+where it is not (docs/architecture.md "Who may do what"): the handler loads the object
 with the right the write needs (`get_for`), so the refusal comes before anything is written."""
 
 import datetime as dt

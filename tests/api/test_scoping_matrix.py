@@ -344,7 +344,7 @@ def world(world):
     from epigrid.health import services as health
 
     p1, p1b, admin = world.persons["p1"], world.persons["p1b"], world.admin
-    tip = control.tip_create(
+    tip = control.tip_record(
         persons=[p1],
         reported_at=dt.datetime(2020, 1, 26, 8, tzinfo=dt.UTC),
         reporter="网格员",

@@ -30,7 +30,7 @@ def test_risk_area_matching(world):
 def test_tip_to_control_for_a_family(world):
     services.risk_area_save(code="420600", principal=world.admin)
     family = [world.persons["p1"], world.persons["p1b"]]
-    tip = services.tip_create(
+    tip = services.tip_record(
         persons=family,
         reported_at=T0,
         reporter="网格员 member1",

@@ -39,18 +39,18 @@ def test_passes_are_numbered_and_issued_once(world, gate):
 def test_the_gate_decides(world, gate):
     guard = world.users["guard1"]
     token = unseal(_pass(world).token_sealed)
-    answer = services.gate_scan(checkpoint=gate, direction="out", temperature="36.5", token=token, guard=guard)
+    answer = services.gate_scan(checkpoint=gate, direction="out", temperature="36.5", token=token, principal=guard)
     assert answer.passage.verdict == "allowed"
     control.control_order_start(
         person=world.persons["p1"], kind="home_quarantine", reason="other", principal=world.admin
     )
     later = timezone.now() + dt.timedelta(minutes=2)
-    refused = services.gate_scan(checkpoint=gate, direction="out", number="s-c-g1-0001", guard=guard, now=later)
+    refused = services.gate_scan(checkpoint=gate, direction="out", number="s-c-g1-0001", principal=guard, now=later)
     assert (refused.passage.verdict, refused.passage.reason) == ("refused", "quarantine")
     assert dict(refused.codes)["张三"] == "red"
     # Coming home is allowed; a fever is refused whichever way, and both refusals alert.
     assert (
-        services.gate_scan(checkpoint=gate, direction="in", token=token, guard=guard, now=later).passage.verdict
+        services.gate_scan(checkpoint=gate, direction="in", token=token, principal=guard, now=later).passage.verdict
         == "allowed"
     )
     fever = services.gate_scan(
@@ -58,7 +58,7 @@ def test_the_gate_decides(world, gate):
         direction="in",
         temperature="37.5",
         token=token,
-        guard=guard,
+        principal=guard,
         now=later + dt.timedelta(minutes=2),
     )
     assert fever.passage.reason == "fever"
@@ -71,33 +71,42 @@ def test_revoked_and_foreign_passes(world, gate):
     new = services.pass_reissue(household_pass=old, principal=world.users["head1"])
     assert new.number == old.number
     guard = world.users["guard1"]
-    assert services.gate_scan(checkpoint=gate, direction="in", token=old_token, guard=guard).passage.reason == "revoked"
     assert (
-        services.gate_scan(checkpoint=gate, direction="in", token=unseal(new.token_sealed), guard=guard).passage.verdict
+        services.gate_scan(checkpoint=gate, direction="in", token=old_token, principal=guard).passage.reason
+        == "revoked"
+    )
+    assert (
+        services.gate_scan(
+            checkpoint=gate, direction="in", token=unseal(new.token_sealed), principal=guard
+        ).passage.verdict
         == "allowed"
     )
     services.passes_issue(grid=world.nodes["S-C-G2"], principal=world.admin)
     foreign = unseal(_pass(world, "h2").token_sealed)
     assert (
-        services.gate_scan(checkpoint=gate, direction="in", token=foreign, guard=guard).passage.reason
+        services.gate_scan(checkpoint=gate, direction="in", token=foreign, principal=guard).passage.reason
         == "wrong_checkpoint"
     )
     with pytest.raises(NotFound):
-        services.gate_scan(checkpoint=gate, direction="in", token="made-up", guard=guard)
+        services.gate_scan(checkpoint=gate, direction="in", token="made-up", principal=guard)
     with pytest.raises(DomainError):
-        services.gate_scan(checkpoint=gate, direction="in", temperature="36,5", token=old_token, guard=guard)
+        services.gate_scan(checkpoint=gate, direction="in", temperature="36,5", token=old_token, principal=guard)
 
 
 def test_a_double_scan_within_a_minute_is_one_passage(world, gate):
     token = unseal(_pass(world).token_sealed)
     now = timezone.now()
-    first = services.gate_scan(checkpoint=gate, direction="in", token=token, guard=world.users["guard1"], now=now)
+    first = services.gate_scan(checkpoint=gate, direction="in", token=token, principal=world.users["guard1"], now=now)
     second = services.gate_scan(
-        checkpoint=gate, direction="in", token=token, guard=world.users["head1"], now=now + dt.timedelta(seconds=59)
+        checkpoint=gate, direction="in", token=token, principal=world.users["head1"], now=now + dt.timedelta(seconds=59)
     )
     assert second.repeated and second.passage.pk == first.passage.pk
     services.gate_scan(
-        checkpoint=gate, direction="in", token=token, guard=world.users["guard1"], now=now + dt.timedelta(seconds=61)
+        checkpoint=gate,
+        direction="in",
+        token=token,
+        principal=world.users["guard1"],
+        now=now + dt.timedelta(seconds=61),
     )
     assert Passage.objects.count() == 2
 
@@ -105,11 +114,11 @@ def test_a_double_scan_within_a_minute_is_one_passage(world, gate):
 def test_closed_checkpoint_and_roles(world, gate):
     token = unseal(_pass(world).token_sealed)
     with pytest.raises(NotFound):
-        services.gate_scan(checkpoint=gate, direction="in", token=token, guard=world.users["member2"])
+        services.gate_scan(checkpoint=gate, direction="in", token=token, principal=world.users["member2"])
     services.checkpoint_close(checkpoint=gate, principal=world.users["secretary"])
     gate.refresh_from_db()
     with pytest.raises(DomainError):
-        services.gate_scan(checkpoint=gate, direction="in", token=token, guard=world.users["guard1"])
+        services.gate_scan(checkpoint=gate, direction="in", token=token, principal=world.users["guard1"])
 
 
 def test_visitors_are_registered(world, gate):
@@ -121,7 +130,7 @@ def test_visitors_are_registered(world, gate):
         visiting=world.households["h1"],
         reason="送药",
         temperature="36.4",
-        guard=world.users["guard1"],
+        principal=world.users["guard1"],
     )
     assert answer.passage.verdict == "allowed" and answer.passage.visitor.phone_masked == "139****1111"
     with pytest.raises(DomainError):
@@ -132,7 +141,7 @@ def test_visitors_are_registered(world, gate):
             id_number=make_id_number(),
             visiting=world.households["h1"],
             reason="x",
-            guard=world.users["guard1"],
+            principal=world.users["guard1"],
         )
 
 
@@ -151,7 +160,7 @@ def test_every_hour_needs_a_guard(world, gate):
     assert services.uncovered_hours(checkpoint=gate, start=timezone.now()) == []
     assert coverage_audit(user=world.users["commander"]).ok
     shift = gate.shifts.first()
-    attendance = services.shift_check(shift=shift, guard=world.users["guard1"])
+    attendance = services.shift_check(shift=shift, principal=world.users["guard1"])
     assert attendance.checked_in_at is not None
 
 
@@ -190,7 +199,7 @@ def test_twenty_simultaneous_scans_make_one_passage():
         try:
             barrier.wait()
             services.gate_scan(
-                checkpoint=checkpoint, direction="in", temperature="36.5", token=token, guard=world.users["guard1"]
+                checkpoint=checkpoint, direction="in", temperature="36.5", token=token, principal=world.users["guard1"]
             )
         except Exception as exc:
             errors.append(exc)

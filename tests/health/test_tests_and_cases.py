@@ -126,7 +126,7 @@ def test_health_code_explains_itself(world):
     person = world.persons["p2"]
     code = health_code(person)
     assert code.colour == CodeColour.GREEN and code.reasons
-    control.tip_create(
+    control.tip_record(
         persons=[person],
         reported_at=T,
         reporter="社区",

@@ -6,14 +6,16 @@ from ninja import Router, Schema, Status
 
 from epigrid.accounts.models import User
 from epigrid.core.api import ERRORS, page
-from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.capabilities import Capability
+from epigrid.core.errors import DomainError
+from epigrid.grids.models import GridNode
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
-from epigrid.people import services as people_services
+from epigrid.people.models import Household, Person
 
 from . import selectors, services
 from .choices import KeyPersonStatus, OrderKind, OrderReason, OrderStatus, TeamRole, TravelMode
-from .models import ControlOrder, ControlRule, KeyPerson, RiskArea, TeamMember
+from .models import ControlOrder, ControlRule, HouseholdTeam, KeyPerson, RiskArea, TeamMember
 
 router = Router(tags=["control"])
 
@@ -101,39 +103,36 @@ class TipOut(Schema):
 
 
 @router.post("/tips", response={201: TipOut, **ERRORS}, summary="Record a tip; its persons become key persons")
-def tip_create(request, payload: TipIn):
-    persons = [people_selectors.person_get(user=request.user, pk=pk) for pk in payload.person_ids]
+def tip_record(request, payload: TipIn):
+    persons = [
+        Person.objects.select_related("grid").get_for(request.user, Capability.INTAKE, pk=pk)
+        for pk in dict.fromkeys(payload.person_ids)
+    ]
     if payload.household_id:
-        household = people_selectors.household_get(user=request.user, pk=payload.household_id)
+        household = Household.objects.get_for(request.user, Capability.INTAKE, pk=payload.household_id)
         persons += list(people_selectors.person_list(user=request.user, household_id=household.pk))
-    from django.db import transaction
-
-    with transaction.atomic():
-        for new in payload.new_persons:
-            household = (
-                people_selectors.household_get(user=request.user, pk=new.household_id) if new.household_id else None
+    tip = services.tip_record(
+        persons=persons,
+        new_persons=[
+            services.NewPerson(
+                name=new.name,
+                id_number=new.id_number,
+                phone=new.phone,
+                household=Household.objects.select_related("grid").get_for(request.user, pk=new.household_id)
+                if new.household_id
+                else None,
+                grid=GridNode.objects.get_for(request.user, code=new.grid) if new.grid else None,
             )
-            grid = grid_node_get(user=request.user, code=new.grid) if new.grid else None
-            persons.append(
-                people_services.person_create(
-                    name=new.name,
-                    id_number=new.id_number,
-                    phone=new.phone,
-                    household=household,
-                    grid=grid,
-                    principal=request.user,
-                )
-            )
-        tip = services.tip_create(
-            persons=persons,
-            reported_at=payload.reported_at,
-            reporter=payload.reporter,
-            origin_code=payload.origin_code,
-            travel_mode=payload.travel_mode.value,
-            expected_arrival_at=payload.expected_arrival_at,
-            note=payload.note,
-            principal=request.user,
-        )
+            for new in payload.new_persons
+        ],
+        reported_at=payload.reported_at,
+        reporter=payload.reporter,
+        origin_code=payload.origin_code,
+        travel_mode=payload.travel_mode.value,
+        expected_arrival_at=payload.expected_arrival_at,
+        note=payload.note,
+        principal=request.user,
+    )
     key_persons = tip.key_persons.select_related("person", "grid", "tip__risk_area")
     return Status(
         201,
@@ -175,7 +174,7 @@ class AssessIn(Schema):
 @router.post("/key-persons/{pk}/assess", response={200: KeyPersonOut, **ERRORS})
 def key_person_assess(request, pk: int, payload: AssessIn):
     kp = services.key_person_assess(
-        key_person=selectors.key_person_get(user=request.user, pk=pk),
+        key_person=selectors.key_person_get(user=request.user, pk=pk, capability=Capability.INTAKE),
         assessment=payload.assessment,
         principal=request.user,
     )
@@ -185,7 +184,8 @@ def key_person_assess(request, pk: int, payload: AssessIn):
 @router.post("/key-persons/{pk}/close", response={200: KeyPersonOut, **ERRORS})
 def key_person_close(request, pk: int):
     kp = services.key_person_close(
-        key_person=selectors.key_person_get(user=request.user, pk=pk), principal=request.user
+        key_person=selectors.key_person_get(user=request.user, pk=pk, capability=Capability.INTAKE),
+        principal=request.user,
     )
     return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=kp.pk))
 
@@ -285,13 +285,13 @@ def order_start(request, payload: OrderIn):
         "principal": request.user,
     }
     if payload.household_id:
-        household = people_selectors.household_get(user=request.user, pk=payload.household_id)
+        household = Household.objects.get_for(request.user, Capability.MANAGE_ORDERS, pk=payload.household_id)
         orders = services.control_orders_start_household(household=household, **fields)
     elif payload.person_id:
-        person = people_selectors.person_get(user=request.user, pk=payload.person_id)
-        pending = KeyPerson.objects.filter(
-            person=person, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
-        ).first()
+        person = Person.objects.select_related("grid").get_for(
+            request.user, Capability.MANAGE_ORDERS, pk=payload.person_id
+        )
+        pending = selectors.key_persons_pending(persons=[person]).get(person.pk)
         orders = [services.control_order_start(person=person, key_person=pending, **fields)]
     else:
         raise DomainError("person_required", _("Give a person or a household."), field="person_id")
@@ -306,7 +306,7 @@ class PeriodIn(Schema):
 @router.post("/orders/{pk}/period", response={200: OrderOut, **ERRORS}, summary="Extend or shorten")
 def order_period(request, pk: int, payload: PeriodIn):
     order = services.control_order_change_period(
-        order=selectors.order_get(user=request.user, pk=pk),
+        order=selectors.order_get(user=request.user, pk=pk, capability=Capability.MANAGE_ORDERS),
         days=payload.days,
         reason_text=payload.reason,
         principal=request.user,
@@ -325,7 +325,7 @@ class TransferIn(Schema):
 @router.post("/orders/{pk}/transfer", response={200: OrderOut, **ERRORS})
 def order_transfer(request, pk: int, payload: TransferIn):
     order = services.control_order_transfer(
-        order=selectors.order_get(user=request.user, pk=pk),
+        order=selectors.order_get(user=request.user, pk=pk, capability=Capability.MANAGE_ORDERS),
         kind=payload.kind.value,
         reason=payload.reason.value,
         site=payload.site,
@@ -344,7 +344,7 @@ class ReleaseIn(Schema):
 @router.post("/orders/{pk}/release", response={200: OrderOut, **ERRORS}, summary="Approve the release (解除隔离)")
 def order_release(request, pk: int, payload: ReleaseIn):
     order = services.control_order_release(
-        order=selectors.order_get(user=request.user, pk=pk),
+        order=selectors.order_get(user=request.user, pk=pk, capability=Capability.APPROVE_RELEASE),
         early_reason=payload.early_reason,
         at=payload.at,
         principal=request.user,
@@ -425,7 +425,7 @@ def team_detail(request, pk: int):
 
 @router.post("/households/{pk}/team", response={200: TeamOut, **ERRORS})
 def team_member_add(request, pk: int, payload: TeamMemberIn):
-    household = people_selectors.household_get(user=request.user, pk=pk)
+    household = Household.objects.select_related("grid").get_for(request.user, Capability.MANAGE_TEAMS, pk=pk)
     user = get_object_or_404(User, username=payload.username, is_active=True)
     services.team_member_add(household=household, user=user, role=payload.role.value, principal=request.user)
     return _team_out(household)
@@ -433,12 +433,13 @@ def team_member_add(request, pk: int, payload: TeamMemberIn):
 
 @router.post("/team-members/{pk}/end", response={200: TeamOut, **ERRORS})
 def team_member_end(request, pk: int):
-    member = TeamMember.objects.select_related("team__household__grid").filter(pk=pk).first()
-    if member is None:
-        raise NotFound("team_member_not_found", _("No such team member."))
-    household = people_selectors.household_get(user=request.user, pk=member.team.household_id)
+    # A member is in sight through its team (TeamMember has no grid of its own).
+    team = HouseholdTeam.objects.select_related("household__grid").get_for(
+        request.user, Capability.MANAGE_TEAMS, members__pk=pk
+    )
+    member = team.members.select_related("team__household__grid").get(pk=pk)
     services.team_member_end(member=member, principal=request.user)
-    return _team_out(household)
+    return _team_out(team.household)
 
 
 class TipToControlOut(Schema):

@@ -5,14 +5,16 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
-from epigrid.core.errors import NotFound
 from epigrid.core.extensions import GapCheck
+from epigrid.core.scoping import VIEW
+from epigrid.grids.models import compound_path
 from epigrid.people.models import Household
 
-from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, TeamRole
+from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, TeamRole
 from .models import ControlOrder, KeyPerson, TeamMember, Tip
 
-STEP = 4
+# A key person waiting to be put under control: reported, perhaps assessed.
+PENDING_KEY_PERSON_STATUSES = (KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED)
 
 
 def liaison_for(person):
@@ -31,7 +33,7 @@ def liaison_for(person):
             return member.user
     assignment = (
         GridAssignment.objects.active()
-        .filter(node__path=person.grid.path[: 3 * STEP], role=Role.GRID_MEMBER)
+        .filter(node__path=compound_path(person.grid.path), role=Role.GRID_MEMBER)
         .select_related("user")
         .order_by("id")
         .first()
@@ -39,11 +41,9 @@ def liaison_for(person):
     return assignment.user if assignment else None
 
 
-def order_get(*, user, pk) -> ControlOrder:
-    order = ControlOrder.objects.restrict(user).select_related("person", "grid").filter(pk=pk).first()
-    if order is None:
-        raise NotFound("order_not_found", _("No such control order."))
-    return order
+def order_get(*, user, pk, capability: str = VIEW) -> ControlOrder:
+    """The order, if the user may `capability` it (404 out of sight, 403 in sight without the right)."""
+    return ControlOrder.objects.select_related("person", "grid").get_for(user, capability, pk=pk)
 
 
 def order_list(*, user, status: list[str] | None = None, kind: str = "", grid_path: str = ""):
@@ -61,11 +61,20 @@ def open_order(person):
     return ControlOrder.objects.open().filter(person=person).first()
 
 
-def key_person_get(*, user, pk) -> KeyPerson:
-    key_person = KeyPerson.objects.restrict(user).select_related("person", "tip", "grid").filter(pk=pk).first()
-    if key_person is None:
-        raise NotFound("key_person_not_found", _("No such key person."))
-    return key_person
+def key_person_get(*, user, pk, capability: str = VIEW) -> KeyPerson:
+    return KeyPerson.objects.select_related("person", "tip", "grid").get_for(user, capability, pk=pk)
+
+
+def key_persons_pending(*, persons) -> dict[int, KeyPerson]:
+    """For each of `persons` reported in a tip and not yet under control, the key person an order
+    puts under control: the earliest reported. Read after the caller's right was checked."""
+    pending: dict[int, KeyPerson] = {}
+    rows = KeyPerson.objects.filter(person__in=persons, status__in=PENDING_KEY_PERSON_STATUSES).order_by(
+        "tip__reported_at", "id"
+    )
+    for key_person in rows:
+        pending.setdefault(key_person.person_id, key_person)
+    return pending
 
 
 def key_person_list(*, user, status: list[str] | None = None, grid_path: str = ""):
@@ -77,18 +86,13 @@ def key_person_list(*, user, status: list[str] | None = None, grid_path: str = "
     return key_persons.order_by("-tip__reported_at", "id")
 
 
-def tip_get(*, user, pk) -> Tip:
-    tip = Tip.objects.restrict(user).filter(pk=pk).first()
-    if tip is None:
-        raise NotFound("tip_not_found", _("No such tip."))
-    return tip
+def tip_get(*, user, pk, capability: str = VIEW) -> Tip:
+    return Tip.objects.get_for(user, capability, pk=pk)
 
 
 def tip_to_control_by_grid(*, user, grid_path: str = "") -> list[dict]:
     """Minutes from tip to control per compound grid (docs/method.md "5" item 1: a metric)."""
     from statistics import median
-
-    from .choices import KeyPersonStatus
 
     rows = (
         key_person_list(user=user, grid_path=grid_path)
@@ -100,7 +104,7 @@ def tip_to_control_by_grid(*, user, grid_path: str = "") -> list[dict]:
 
     minutes: dict[str, list[float]] = {}
     for path, reported_at, controlled_at in rows:
-        minutes.setdefault(path[: 3 * STEP], []).append((controlled_at - reported_at).total_seconds() / 60)
+        minutes.setdefault(compound_path(path) or path, []).append((controlled_at - reported_at).total_seconds() / 60)
     codes = dict(GridNode.objects.filter(path__in=list(minutes)).values_list("path", "code"))
     return [
         {

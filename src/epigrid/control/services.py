@@ -4,6 +4,8 @@ Order statuses move only through the transition functions here (docs/architectur
 """
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -16,7 +18,9 @@ from epigrid.core.errors import Conflict, DomainError
 from epigrid.core.scoping import SystemPrincipal, authorize, user_of
 from epigrid.core.transitions import move, move_many
 from epigrid.core.validators import PROVINCE_CODES, region_name
+from epigrid.grids.models import GridNode
 from epigrid.people.models import Household, Person
+from epigrid.people.services import person_create
 
 from .choices import (
     SITE_KINDS,
@@ -76,9 +80,22 @@ def risk_area_match(code: str) -> RiskArea | None:
 # ---------------------------------------------------------------- tips and key persons
 
 
-def tip_create(
+@dataclass(frozen=True)
+class NewPerson:
+    """Someone a tip names who is not registered yet (a relative arriving): registered with the
+    tip, into `household` or else `grid`."""
+
+    name: str
+    id_number: str
+    phone: str | None = None
+    household: Household | None = None
+    grid: GridNode | None = None
+
+
+def tip_record(
     *,
-    persons: list[Person],
+    persons: Iterable[Person] = (),
+    new_persons: Iterable[NewPerson] = (),
     reported_at: dt.datetime,
     reporter: str,
     origin_code: str,
@@ -87,12 +104,13 @@ def tip_create(
     note: str = "",
     principal,
 ) -> Tip:
-    """Record a tip and make each person named in it a key person (重点人员)."""
-    if not persons:
+    """线索: record a tip, registering the persons it names who are not registered yet, and make
+    every person it names a key person (重点人员). All or nothing."""
+    persons, new_persons = list(persons), list(new_persons)
+    if not persons and not new_persons:
         raise DomainError("persons_required", _("Name at least one person."), field="persons")
-    grid = persons[0].grid
-    for person in persons:
-        authorize(principal, Capability.INTAKE, person.grid.path)
+    for path in [p.grid.path for p in persons] + [_new_person_grid(n).path for n in new_persons]:
+        authorize(principal, Capability.INTAKE, path)
     origin_code = clean_region_code(origin_code)
     if travel_mode not in TravelMode.values:
         raise DomainError("travel_mode", _("Unknown way of travel."), field="travel_mode")
@@ -102,6 +120,19 @@ def tip_create(
     if not (reporter or "").strip():
         raise DomainError("reporter_required", _("Say who reported it."), field="reporter")
     with transaction.atomic():
+        # Registering someone is a write of its own, with its own right (EDIT_PEOPLE) and audit.
+        persons += [
+            person_create(
+                name=n.name,
+                id_number=n.id_number,
+                phone=n.phone,
+                household=n.household,
+                grid=n.grid,
+                principal=principal,
+            )
+            for n in new_persons
+        ]
+        grid = persons[0].grid
         tip = Tip.objects.create(
             reported_at=reported_at,
             reporter=reporter.strip()[:100],
@@ -144,6 +175,13 @@ def tip_create(
             ],
         )
     return tip
+
+
+def _new_person_grid(new: NewPerson) -> GridNode:
+    grid = new.grid or (new.household.grid if new.household is not None else None)
+    if grid is None:
+        raise DomainError("grid_required", _("Choose the person's grid or household."), field="grid")
+    return grid
 
 
 def key_person_assess(*, key_person: KeyPerson, assessment: str, principal) -> KeyPerson:

@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -8,15 +7,15 @@ from django.views.decorators.http import require_POST
 from epigrid.accounts.models import User
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.scoping import allows, authorize
+from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors, paginate
 from epigrid.people import selectors as people_selectors
-from epigrid.people import services as people_services
+from epigrid.people.models import Household, Person
 
 from . import selectors, services
 from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, OrderStatus
 from .forms import OrderForm, PeriodForm, ReleaseForm, TeamMemberForm, TipForm, TransferForm
-from .models import KeyPerson, RiskArea, TeamMember
+from .models import HouseholdTeam, KeyPerson, RiskArea, TeamMember
 
 
 def _form_error(form, exc: DomainError):
@@ -25,14 +24,18 @@ def _form_error(form, exc: DomainError):
 
 @login_required
 @domain_errors
-def tip_create(request):
+def tip_record(request):
     """重点人员 intake from a tip, for a household or one person, in under a minute on a phone."""
     household = person = None
     if request.GET.get("household", "").isdigit():
-        household = people_selectors.household_get(user=request.user, pk=request.GET["household"])
+        household = Household.objects.select_related("grid").get_for(
+            request.user, Capability.INTAKE, pk=request.GET["household"]
+        )
         persons = list(people_selectors.person_list(user=request.user, household_id=household.pk))
     elif request.GET.get("person", "").isdigit():
-        person = people_selectors.person_get(user=request.user, pk=request.GET["person"])
+        person = Person.objects.select_related("grid").get_for(
+            request.user, Capability.INTAKE, pk=request.GET["person"]
+        )
         persons = [person]
     else:
         raise DomainError("person_required", _("Open the household or the person first, then report the tip."))
@@ -41,22 +44,22 @@ def tip_create(request):
         data = dict(form.cleaned_data)
         new = {k: data.pop(f"new_{k}") for k in ("name", "id_number", "phone")}
         chosen = [p for p in persons if str(p.pk) in request.POST.getlist("persons")]
+        # Someone not registered yet comes along: into the household, else the person's grid.
+        new_persons = (
+            [
+                services.NewPerson(
+                    name=new["name"],
+                    id_number=new["id_number"],
+                    phone=new["phone"] or None,
+                    household=household,
+                    grid=None if household else person.grid,
+                )
+            ]
+            if new["name"] or new["id_number"]
+            else []
+        )
         try:
-            with transaction.atomic():
-                if new["name"] or new["id_number"]:
-                    chosen.append(
-                        people_services.person_create(
-                            name=new["name"],
-                            id_number=new["id_number"],
-                            phone=new["phone"] or None,
-                            household=household,
-                            grid=None if household else person.grid,
-                            principal=request.user,
-                        )
-                    )
-                if not chosen:
-                    raise DomainError("persons_required", _("Tick at least one person."), field="persons")
-                tip = services.tip_create(persons=chosen, principal=request.user, **data)
+            tip = services.tip_record(persons=chosen, new_persons=new_persons, principal=request.user, **data)
         except DomainError as exc:
             _form_error(form, exc)
         else:
@@ -97,7 +100,7 @@ def key_person_list(request):
 @require_POST
 @domain_errors
 def key_person_assess(request, pk):
-    key_person = selectors.key_person_get(user=request.user, pk=pk)
+    key_person = selectors.key_person_get(user=request.user, pk=pk, capability=Capability.INTAKE)
     if request.POST.get("action") == "close":
         services.key_person_close(key_person=key_person, principal=request.user)
     else:
@@ -123,8 +126,9 @@ def order_list(request):
 @login_required
 @domain_errors
 def order_start(request, person_pk):
-    person = people_selectors.person_get(user=request.user, pk=person_pk)
-    authorize(request.user, Capability.MANAGE_ORDERS, person.grid.path)
+    person = Person.objects.select_related("grid", "household").get_for(
+        request.user, Capability.MANAGE_ORDERS, pk=person_pk
+    )
     form = OrderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -133,9 +137,7 @@ def order_start(request, person_pk):
             if whole and person.household_id:
                 services.control_orders_start_household(household=person.household, principal=request.user, **data)
             else:
-                pending = KeyPerson.objects.filter(
-                    person=person, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
-                ).first()
+                pending = selectors.key_persons_pending(persons=[person]).get(person.pk)
                 services.control_order_start(person=person, key_person=pending, principal=request.user, **data)
         except DomainError as exc:
             _form_error(form, exc)
@@ -153,12 +155,11 @@ def order_start(request, person_pk):
 @login_required
 @domain_errors
 def order_action(request, pk, action):
-    order = selectors.order_get(user=request.user, pk=pk)
     forms = {"period": PeriodForm, "transfer": TransferForm, "release": ReleaseForm}
     if action not in forms:
         raise NotFound("not_found", _("Not found."))
     needed = Capability.APPROVE_RELEASE if action == "release" else Capability.MANAGE_ORDERS
-    authorize(request.user, needed, order.grid.path)
+    order = selectors.order_get(user=request.user, pk=pk, capability=needed)
     initial = {"days": order.days} if action == "period" else request.GET.dict()
     form = forms[action](request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -194,7 +195,7 @@ def order_action(request, pk, action):
 @require_POST
 @domain_errors
 def team_member_add(request, household_pk):
-    household = people_selectors.household_get(user=request.user, pk=household_pk)
+    household = Household.objects.select_related("grid").get_for(request.user, Capability.MANAGE_TEAMS, pk=household_pk)
     form = TeamMemberForm(request.POST)
     if not form.is_valid():
         raise DomainError("invalid", _("Check the form."))
@@ -210,12 +211,11 @@ def team_member_add(request, household_pk):
 @require_POST
 @domain_errors
 def team_member_end(request, pk):
-    member = TeamMember.objects.select_related("team__household").filter(pk=pk).first()
-    if member is None:
-        raise NotFound("not_found", _("Not found."))
-    household = people_selectors.household_get(user=request.user, pk=member.team.household_id)
+    # A member is in sight through its team (TeamMember has no grid of its own).
+    team = HouseholdTeam.objects.get_for(request.user, Capability.MANAGE_TEAMS, members__pk=pk)
+    member = team.members.select_related("team__household__grid").get(pk=pk)
     services.team_member_end(member=member, principal=request.user)
-    return redirect("people:household", pk=household.pk)
+    return redirect("people:household", pk=team.household_id)
 
 
 def household_team_panel(request, household):

@@ -201,7 +201,7 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
     family_home = Household.objects.get(grid=node[COMPOUND_BUILDINGS[0]], number="1-301")
     family = list(family_home.members.order_by("id"))
     reported = now - dt.timedelta(days=4, hours=3)
-    control.tip_create(
+    control.tip_record(
         persons=family,
         reported_at=reported,
         reporter="网格员 赵敏",

@@ -4,7 +4,6 @@ batches from guards' phones that were offline), register visitors, issue passes,
 import datetime as dt
 import uuid
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
@@ -12,35 +11,15 @@ from ninja import Router, Schema, Status
 from epigrid.accounts.models import User
 from epigrid.core.api import ERRORS
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError, NotFound, RowErrors
-from epigrid.core.scoping import authorize
+from epigrid.core.errors import DomainError
 from epigrid.grids.selectors import grid_node_get
-from epigrid.health.api import BatchErrorOut
 from epigrid.people import selectors as people_selectors
 
 from . import services
-from .choices import Direction, RefusalReason
+from .choices import BatchOutcome, Direction, RefusalReason
 from .models import Checkpoint, HouseholdPass, Shift
 
 router = Router(tags=["gates"])
-
-BATCH_MAX = 5000
-BATCH_MAX_AGE = dt.timedelta(days=7)
-CLOCK_SKEW = dt.timedelta(minutes=10)  # a phone's clock may run a little ahead
-
-
-def _checkpoint(request, pk: int) -> Checkpoint:
-    checkpoint = Checkpoint.objects.restrict(request.user).select_related("grid").filter(pk=pk).first()
-    if checkpoint is None:
-        raise NotFound("checkpoint_not_found", _("No such checkpoint."))
-    return checkpoint
-
-
-def _pass(request, pk: int) -> HouseholdPass:
-    household_pass = HouseholdPass.objects.restrict(request.user).select_related("grid").filter(pk=pk).first()
-    if household_pass is None:
-        raise NotFound("pass_not_found", _("No such pass."))
-    return household_pass
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -88,7 +67,12 @@ def checkpoint_open(request, payload: CheckpointIn):
 
 @router.post("/checkpoints/{pk}/close", response={200: CheckpointOut, **ERRORS}, summary="Close a checkpoint")
 def checkpoint_close(request, pk: int):
-    checkpoint = services.checkpoint_close(checkpoint=_checkpoint(request, pk), principal=request.user)
+    checkpoint = services.checkpoint_close(
+        checkpoint=Checkpoint.objects.select_related("grid").get_for(
+            request.user, Capability.MANAGE_CHECKPOINTS, pk=pk
+        ),
+        principal=request.user,
+    )
     return _checkpoint_out(checkpoint)
 
 
@@ -130,10 +114,6 @@ def _scan_out(answer: services.GateAnswer) -> dict:
     }
 
 
-def _temperature(value):
-    return "" if value is None else str(value)
-
-
 @router.post(
     "/checkpoints/{pk}/scan",
     response={200: ScanOut, **ERRORS},
@@ -141,15 +121,13 @@ def _temperature(value):
     "answers the same passage",
 )
 def gate_scan(request, pk: int, payload: ScanIn):
-    if not payload.token.strip() and not payload.number.strip():
-        raise DomainError("pass_required", _("Scan the pass or type its number."), field="number")
     answer = services.gate_scan(
-        checkpoint=_checkpoint(request, pk),
+        checkpoint=Checkpoint.objects.select_related("grid").get_for(request.user, Capability.GUARD_GATE, pk=pk),
         direction=payload.direction.value,
-        temperature=_temperature(payload.temperature),
+        temperature=payload.temperature,
         token=payload.token,
         number=payload.number,
-        guard=request.user,
+        principal=request.user,
     )
     return _scan_out(answer)
 
@@ -159,6 +137,7 @@ class PassageIn(Schema):
     number: str = ""
     direction: Direction
     temperature: float | str | None = None
+    # With its offset as given; without one, Asia/Shanghai time.
     at: dt.datetime
     client_id: uuid.UUID
 
@@ -174,6 +153,9 @@ class PassageResultOut(Schema):
     passage_id: int
     verdict: str
     reason: str
+    # stored: this request stored it; resent: stored when this client id was sent before;
+    # double_scan: the pass went the same way within 60 s, that passage answers.
+    outcome: BatchOutcome
     repeated: bool
 
 
@@ -184,76 +166,61 @@ class PassagesOut(Schema):
     results: list[PassageResultOut]
 
 
-def _row_error(index: int, code: str, message, field: str) -> dict:
-    return {"index": index, **DomainError(code, message, field=field).as_dict()}
+class PassageErrorOut(Schema):
+    index: int
+    code: str
+    message: str
+    messages: dict[str, str] = {}
+    field: str | None = None
+
+
+class PassagesErrorOut(Schema):
+    code: str
+    message: str
+    messages: dict[str, str] = {}
+    field: str | None = None
+    rows: list[PassageErrorOut] = []
 
 
 @router.post(
     "/passages/batch",
-    response={200: PassagesOut, **ERRORS, 422: BatchErrorOut},
-    summary="Passages recorded offline on a guard's phone, each at its own time (a resent batch stores nothing "
-    "twice); any bad row refuses the whole batch",
+    response={200: PassagesOut, **ERRORS, 422: PassagesErrorOut},
+    summary="Passages recorded offline on a guard's phone, each at its own time; a resent batch stores nothing "
+    "twice and answers each row with the passage stored for it; any bad row refuses the whole batch",
 )
 def passages_batch(request, payload: PassagesIn):
-    if len(payload.passages) > BATCH_MAX:
-        raise DomainError("batch_too_large", _("At most 5000 passages per batch."), field="passages")
-    checkpoint = _checkpoint(request, payload.checkpoint_id)
-    authorize(request.user, Capability.GUARD_GATE, checkpoint.grid.path)
-    now = timezone.now()
-    errors, seen, todo = [], set(), []
-    for index, item in enumerate(payload.passages):
-        if timezone.is_naive(item.at):
-            errors.append(_row_error(index, "time_zone", _("Give the time with its time zone."), "at"))
-        elif item.at > now + CLOCK_SKEW:
-            errors.append(_row_error(index, "at_in_future", _("The passage time is in the future."), "at"))
-        elif item.at < now - BATCH_MAX_AGE:
-            errors.append(_row_error(index, "at_too_old", _("Passages older than 7 days are not accepted."), "at"))
-        elif not item.token.strip() and not item.number.strip():
-            errors.append(_row_error(index, "pass_required", _("Scan the pass or type its number."), "number"))
-        elif item.client_id not in seen:  # the same row twice in one batch is one passage
-            seen.add(item.client_id)
-            todo.append((index, item))
-    results = []
-    # In time order, so the 60-second double-scan rule sees the passages as the gate did. The
-    # rows are scanned even when some were refused already, so that every bad row is listed;
-    # then nothing is kept.
-    todo.sort(key=lambda pair: pair[1].at)
-    with transaction.atomic():
-        for index, item in todo:
-            try:
-                answer = services.gate_scan(
-                    checkpoint=checkpoint,
-                    direction=item.direction.value,
-                    temperature=_temperature(item.temperature),
-                    token=item.token,
-                    number=item.number,
-                    guard=request.user,
-                    now=item.at,
-                )
-            except DomainError as exc:
-                errors.append({"index": index, **exc.as_dict()})
-                continue
-            results.append((index, item.client_id, answer))
-        if errors:
-            transaction.set_rollback(True)
-    if errors:
-        errors.sort(key=lambda row: row["index"])
-        raise RowErrors("passages_rejected", _("Some passages are not valid; none were stored."), rows=errors)
-    results.sort(key=lambda r: r[0])
+    result = services.passages_record_batch(
+        checkpoint=Checkpoint.objects.select_related("grid").get_for(
+            request.user, Capability.GUARD_GATE, pk=payload.checkpoint_id
+        ),
+        passages=[
+            services.PassageRow(
+                client_id=p.client_id,
+                direction=p.direction.value,
+                at=p.at,
+                token=p.token,
+                number=p.number,
+                temperature=p.temperature,
+            )
+            for p in payload.passages
+        ],
+        principal=request.user,
+    )
     return {
-        "stored": sum(1 for *_r, a in results if not a.repeated),
-        "repeated": sum(1 for *_r, a in results if a.repeated),
-        "refused": sum(1 for *_r, a in results if not a.repeated and a.passage.verdict == "refused"),
+        "stored": result.stored,
+        "repeated": result.repeated,
+        "refused": result.refused,
         "results": [
             {
-                "index": index,
-                "client_id": client_id,
-                "passage_id": a.passage.pk,
-                "verdict": a.passage.verdict,
-                "reason": a.passage.reason,
-                "repeated": a.repeated,
+                "index": r.index,
+                "client_id": r.client_id,
+                "passage_id": r.passage.pk,
+                "verdict": r.passage.verdict,
+                "reason": r.passage.reason,
+                "outcome": r.outcome,
+                "repeated": r.repeated,
             }
-            for index, client_id, a in results
+            for r in result.results
         ],
     }
 
@@ -274,7 +241,7 @@ class VisitorIn(Schema):
     summary="Register a visitor (来访人员): name, phone, ID, whom and why",
 )
 def visitor_register(request, pk: int, payload: VisitorIn):
-    checkpoint = _checkpoint(request, pk)
+    checkpoint = Checkpoint.objects.select_related("grid").get_for(request.user, Capability.GUARD_GATE, pk=pk)
     household = people_selectors.household_get(user=request.user, pk=payload.visiting_household_id)
     answer = services.visitor_register(
         checkpoint=checkpoint,
@@ -284,8 +251,8 @@ def visitor_register(request, pk: int, payload: VisitorIn):
         visiting=household,
         reason=payload.reason,
         direction=payload.direction.value,
-        temperature=_temperature(payload.temperature),
-        guard=request.user,
+        temperature=payload.temperature,
+        principal=request.user,
     )
     return Status(201, _scan_out(answer))
 
@@ -325,12 +292,14 @@ def passes_issue(request, payload: PassesIn):
     summary="Same number, new token: the old card stops working",
 )
 def pass_reissue(request, pk: int):
-    return services.pass_reissue(household_pass=_pass(request, pk), principal=request.user)
+    household_pass = HouseholdPass.objects.select_related("grid").get_for(request.user, Capability.ISSUE_PASSES, pk=pk)
+    return services.pass_reissue(household_pass=household_pass, principal=request.user)
 
 
 @router.post("/passes/{pk}/revoke", response={200: PassOut, **ERRORS}, summary="Revoke a pass")
 def pass_revoke(request, pk: int):
-    return services.pass_revoke(household_pass=_pass(request, pk), principal=request.user)
+    household_pass = HouseholdPass.objects.select_related("grid").get_for(request.user, Capability.ISSUE_PASSES, pk=pk)
+    return services.pass_revoke(household_pass=household_pass, principal=request.user)
 
 
 # ---------------------------------------------------------------- duty roster
@@ -381,10 +350,11 @@ def _shift_out(shift: Shift) -> dict:
     summary="24小时值班: shifts from 12 hours ago and the uncovered hours of the next 7 days",
 )
 def roster(request, pk: int):
-    checkpoint = _checkpoint(request, pk)
+    checkpoint = Checkpoint.objects.select_related("grid").get_for(request.user, pk=pk)
     now = timezone.now()
     shifts = (
-        Shift.objects.filter(checkpoint=checkpoint, ends_at__gte=now - dt.timedelta(hours=12))
+        Shift.objects.restrict(request.user)
+        .filter(checkpoint=checkpoint, ends_at__gte=now - dt.timedelta(hours=12))
         .select_related("leader")
         .prefetch_related("attendance__user")
         .order_by("starts_at")[:200]
@@ -397,7 +367,7 @@ def roster(request, pk: int):
 
 @router.post("/checkpoints/{pk}/shifts", response={201: ShiftOut, **ERRORS}, summary="Plan a duty shift")
 def shift_create(request, pk: int, payload: ShiftIn):
-    checkpoint = _checkpoint(request, pk)
+    checkpoint = Checkpoint.objects.select_related("grid").get_for(request.user, Capability.MANAGE_CHECKPOINTS, pk=pk)
     for field in ("starts_at", "ends_at"):
         if timezone.is_naive(getattr(payload, field)):
             raise DomainError("time_zone", _("Give the time with its time zone."), field=field)

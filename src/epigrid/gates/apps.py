@@ -8,6 +8,7 @@ ACTION_LABELS = {
     "pass.reissue": _("Pass re-issued"),
     "pass.revoke": _("Pass revoked"),
     "visitor.register": _("Visitor registered"),
+    "passages.record": _("Offline passages recorded"),
     "shift.create": _("Duty shift planned"),
     "shift.check_in": _("Guard checked in"),
     "shift.check_out": _("Guard checked out"),

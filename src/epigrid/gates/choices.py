@@ -19,3 +19,11 @@ class RefusalReason(models.TextChoices):
     REVOKED = "revoked", _("Pass revoked")
     WRONG_CHECKPOINT = "wrong_checkpoint", _("This pass is for another compound")
     CHECKPOINT_CLOSED = "checkpoint_closed", _("This checkpoint is closed")
+
+
+class BatchOutcome(models.TextChoices):
+    """What became of one row of an offline batch."""
+
+    STORED = "stored", _("Stored")
+    RESENT = "resent", _("Sent before: the passage stored then")
+    DOUBLE_SCAN = "double_scan", _("Scanned twice within a minute: the passage recorded then")

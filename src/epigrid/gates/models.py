@@ -96,6 +96,9 @@ class Passage(models.Model):
     reason = models.CharField(_("reason"), max_length=20, choices=RefusalReason.choices, blank=True)
     guard = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(_("time"), db_index=True)
+    # The id a guard's phone gave the passage while offline: a batch sent again (a day later,
+    # after a lost answer) stores nothing twice. Empty for passages recorded online.
+    client_id = models.UUIDField(null=True, blank=True, editable=False)
 
     objects = GridScopedQuerySet.as_manager()
 
@@ -104,7 +107,8 @@ class Passage(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(household_pass__isnull=False) | Q(visitor__isnull=False), name="passage_has_someone"
-            )
+            ),
+            models.UniqueConstraint(fields=["client_id"], name="passage_client_id_unique"),
         ]
         indexes = [models.Index(fields=["household_pass", "at"], name="passage_pass_time_idx")]
 

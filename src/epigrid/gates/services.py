@@ -1,12 +1,17 @@
-"""Checkpoints (docs/method.md "5" item 9): household passes with QR tokens, the gate decision, visitors,
-the 24-hour duty roster."""
+"""Checkpoints (docs/method.md "5" item 9): household passes with QR tokens, the gate decision (a scan at
+the gate, or a batch of passages a guard's phone recorded offline), visitors, the 24-hour duty
+roster."""
 
 import datetime as dt
 import hashlib
 import secrets
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -17,24 +22,27 @@ from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import liaison_for
 from epigrid.core import audit, extensions
+from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal
-from epigrid.core.errors import Conflict, DomainError, NotFound
+from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
 from epigrid.core.extensions import GapCheck
-from epigrid.core.scoping import VIEW, allows, authorize
+from epigrid.core.scoping import authorize, system, user_of
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
+from epigrid.grids.models import compound_path
 from epigrid.health.services import parse_temperature, policy
 from epigrid.people.models import Household, Person
 
-from .choices import Direction, RefusalReason, Verdict
+from .choices import BatchOutcome, Direction, RefusalReason, Verdict
 from .models import Checkpoint, HouseholdPass, Passage, Shift, ShiftGuard, Visitor
 
-STEP = 4
-DOUBLE_SCAN_SECONDS = 60
-
-def _compound_path(path: str) -> str:
-    return path[: 3 * STEP]
+# Two scans of a pass the same way this close together are one passage (a guard scanning twice,
+# or two guards at one gate).
+DOUBLE_SCAN = dt.timedelta(seconds=60)
+BATCH_MAX = 5000
+BATCH_MAX_AGE = dt.timedelta(days=7)
+CLOCK_SKEW = dt.timedelta(minutes=10)  # a phone's clock may run a little ahead
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -74,13 +82,14 @@ def checkpoint_close(*, checkpoint: Checkpoint, principal) -> Checkpoint:
 
 def _token() -> tuple[str, str, bytes]:
     token = secrets.token_urlsafe(18)
-    return token, hashlib.sha256(token.encode()).hexdigest(), seal(token)
+    return token, _token_hash(token), seal(token)
 
 
 def passes_issue(*, grid, principal) -> int:
     """A numbered pass for every household of a compound that has none (bulk, idempotent)."""
     authorize(principal, Capability.ISSUE_PASSES, grid.path)
-    compound = grid if grid.depth <= 3 else grid.__class__.objects.get(path=_compound_path(grid.path))
+    # Numbered per compound; a grid above the compounds (a community) numbers its own.
+    compound = grid.compound() or grid
     with transaction.atomic():
         compound.__class__.objects.select_for_update().filter(pk=compound.pk).first()  # one issuer at a time
         households = (
@@ -101,7 +110,7 @@ def passes_issue(*, grid, principal) -> int:
                     number=f"{compound.code}-{taken + offset:04d}",
                     token_hash=token_hash,
                     token_sealed=sealed,
-                    issued_by=principal,
+                    issued_by=user_of(principal),
                 )
             )
         HouseholdPass.objects.bulk_create(passes, batch_size=2000)
@@ -132,7 +141,7 @@ def pass_reissue(*, household_pass: HouseholdPass, principal) -> HouseholdPass:
             number=old.number,
             token_hash=token_hash,
             token_sealed=sealed,
-            issued_by=principal,
+            issued_by=user_of(principal),
         )
         audit.record(
             principal=principal,
@@ -163,18 +172,46 @@ def pass_revoke(*, household_pass: HouseholdPass, principal) -> HouseholdPass:
     return locked
 
 
-def _find_pass(*, token: str = "", number: str = "") -> HouseholdPass:
+def _pass_key(token: str = "", number: str = "") -> tuple[str, str]:
+    """What identifies the pass shown: the scanned token, else the typed number."""
+    token, number = (token or "").strip(), (number or "").strip().upper()
     if token:
-        found = HouseholdPass.objects.filter(token_hash=hashlib.sha256(token.strip().encode()).hexdigest())
-    else:
+        return ("token", token)
+    if number:
+        return ("number", number)
+    raise DomainError("pass_required", _("Scan the pass or type its number."), field="number")
+
+
+def _passes_by_key(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HouseholdPass]:
+    """The passes shown at the gate, by `_pass_key`, in two queries. Deliberately not limited to
+    the guard's grids: a pass of another compound is found, then refused (WRONG_CHECKPOINT)."""
+    keys = set(keys)
+    found: dict[tuple[str, str], HouseholdPass] = {}
+    hashes = {_token_hash(value): value for kind, value in keys if kind == "token"}
+    numbers = [value for kind, value in keys if kind == "number"]
+    related = ("household__grid", "grid")
+    if hashes:
+        for household_pass in HouseholdPass.objects.filter(token_hash__in=list(hashes)).select_related(*related):
+            found[("token", hashes[household_pass.token_hash])] = household_pass
+    if numbers:
         # A typed number finds the active pass, else the newest revoked one (to say it is revoked).
-        found = HouseholdPass.objects.filter(number=(number or "").strip().upper()).order_by(
-            F("revoked_at").desc(nulls_first=True), "-issued_at"
+        rows = (
+            HouseholdPass.objects.filter(number__in=numbers)
+            .select_related(*related)
+            .order_by(F("revoked_at").desc(nulls_first=True), "-issued_at")
         )
-    household_pass = found.select_related("household__grid", "grid").first()
-    if household_pass is None:
-        raise NotFound("pass_not_found", _("No such pass: check the number or scan again."), field="number")
-    return household_pass
+        for household_pass in rows:
+            found.setdefault(("number", household_pass.number), household_pass)
+    return found
+
+
+def _pass_not_found(key: tuple[str, str]) -> NotFound:
+    field = "token" if key[0] == "token" else "number"
+    return NotFound("pass_not_found", _("No such pass: check the number or scan again."), field=field)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- the gate
@@ -202,10 +239,61 @@ def _exit_suspension(household) -> str | None:
     return None
 
 
-def _open_checkpoint(checkpoint: Checkpoint, guard) -> None:
-    authorize(guard, Capability.GUARD_GATE, checkpoint.grid.path)
+def _open_checkpoint(checkpoint: Checkpoint, principal) -> None:
+    authorize(principal, Capability.GUARD_GATE, checkpoint.grid.path)
     if not checkpoint.is_open:
         raise DomainError("checkpoint_closed", RefusalReason.CHECKPOINT_CLOSED.label)
+
+
+def _guard(principal):
+    """The guard a passage is recorded by: the user at the gate."""
+    guard = user_of(principal)
+    if guard is None:
+        raise ValueError("a passage is recorded by a user at the gate, not by the system alone")
+    return guard
+
+
+def _direction(value) -> str:
+    if value not in Direction.values:
+        raise DomainError("direction", _("Choose in or out."), field="direction")
+    return str(value)
+
+
+def _temperature(value) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_temperature(value, field="temperature")
+
+
+def _refusal(
+    household_pass: HouseholdPass, *, checkpoint: Checkpoint, direction: str, value, at, threshold, suspended: dict
+) -> str:
+    """Why this pass may not go this way here ("" when it may). `suspended` caches each
+    household's exit suspension for a batch."""
+    # A pass revoked after an offline passage was still good when it was shown.
+    if household_pass.revoked_at is not None and household_pass.revoked_at <= at:
+        return RefusalReason.REVOKED
+    if compound_path(household_pass.grid.path) != checkpoint.grid.path:
+        return RefusalReason.WRONG_CHECKPOINT
+    if value is not None and value >= threshold:
+        return RefusalReason.FEVER
+    if direction == Direction.OUT:
+        household = household_pass.household
+        if household.pk not in suspended:
+            suspended[household.pk] = _exit_suspension(household) or ""
+        return suspended[household.pk]
+    return ""
+
+
+def _repeats(same_way: Iterable[Passage], at: dt.datetime) -> Passage | None:
+    """The passage a scan at `at` repeats: the latest of the same pass the same way within 60 s
+    before it, else the earliest within 60 s after (an offline phone's late passage repeats only
+    one near it). Preferring the one before gives a resent batch the answers it got first."""
+    before = [p for p in same_way if at - DOUBLE_SCAN <= p.at <= at]
+    if before:
+        return max(before, key=lambda p: p.at)
+    after = [p for p in same_way if at < p.at <= at + DOUBLE_SCAN]
+    return min(after, key=lambda p: p.at) if after else None
 
 
 def _codes(household) -> list[tuple[str, str]]:
@@ -223,39 +311,37 @@ def gate_scan(
     temperature=None,
     token: str = "",
     number: str = "",
-    guard,
+    principal,
     now: dt.datetime | None = None,
 ) -> GateAnswer:
     """Scan or type a pass: one passage (a double scan within 60 s by any guard is the same one),
     allowed or refused with the reason; a refusal and a fever raise alerts."""
     now = now or timezone.now()
-    _open_checkpoint(checkpoint, guard)
-    if direction not in Direction.values:
-        raise DomainError("direction", _("Choose in or out."), field="direction")
-    value = parse_temperature(temperature, field="temperature") if temperature not in (None, "") else None
-    household_pass = _find_pass(token=token, number=number)
+    _open_checkpoint(checkpoint, principal)
+    guard = _guard(principal)
+    direction = _direction(direction)
+    key = _pass_key(token, number)
+    value = _temperature(temperature)
+    household_pass = _passes_by_key([key]).get(key)
+    if household_pass is None:
+        raise _pass_not_found(key)
     with transaction.atomic():
         HouseholdPass.objects.select_for_update().filter(pk=household_pass.pk).first()  # serialise scans of a pass
-        window = dt.timedelta(seconds=DOUBLE_SCAN_SECONDS)
-        # Either side of `now`: an offline phone's late passage is a repeat only of one near it.
-        recent = (
-            Passage.objects.filter(
-                household_pass=household_pass, direction=direction, at__gte=now - window, at__lte=now + window
-            )
-            .order_by("-at")
-            .first()
+        near = Passage.objects.filter(
+            household_pass=household_pass, direction=direction, at__gte=now - DOUBLE_SCAN, at__lte=now + DOUBLE_SCAN
         )
+        recent = _repeats(near, now)
         if recent is not None:
             return GateAnswer(recent, _codes(household_pass.household), repeated=True)
-        reason = ""
-        if household_pass.revoked_at is not None:
-            reason = RefusalReason.REVOKED
-        elif _compound_path(household_pass.grid.path) != checkpoint.grid.path:
-            reason = RefusalReason.WRONG_CHECKPOINT
-        elif value is not None and value >= policy().fever_threshold:
-            reason = RefusalReason.FEVER
-        elif direction == Direction.OUT:
-            reason = _exit_suspension(household_pass.household) or ""
+        reason = _refusal(
+            household_pass,
+            checkpoint=checkpoint,
+            direction=direction,
+            value=value,
+            at=now,
+            threshold=policy().fever_threshold,
+            suspended={},
+        )
         passage = Passage.objects.create(
             checkpoint=checkpoint,
             grid=checkpoint.grid,
@@ -268,34 +354,37 @@ def gate_scan(
             at=now,
         )
         if reason:
-            _gate_alert(passage=passage, household=household_pass.household, now=now)
+            _gate_alerts([(passage, household_pass.household)], principal=principal, now=now)
     return GateAnswer(passage, _codes(household_pass.household))
 
 
-def _gate_alert(*, passage: Passage, household, now) -> None:
-    members = list(Person.objects.current().filter(household=household).select_related("grid")[:1])
-    owner = liaison_for(members[0]) if members else None
-    kind = AlertKind.FEVER if passage.reason == RefusalReason.FEVER else AlertKind.GATE_REFUSAL
-    alerts_raise(
-        principal=passage.guard,
-        now=now,
-        alerts=[
+def _gate_alerts(refused: list[tuple[Passage, Household]], *, principal, now) -> None:
+    """A refusal at the gate alerts the household's liaison at once. It follows from the guard's
+    scan, so the system raises it for the guard (docs/architecture.md "Principals", "Cascades")."""
+    liaisons: dict[int, object] = {}
+    alerts = []
+    for passage, household in refused:
+        if household.pk not in liaisons:
+            members = list(Person.objects.current().filter(household=household).select_related("grid")[:1])
+            liaisons[household.pk] = liaison_for(members[0]) if members else None
+        alerts.append(
             NewAlert(
-                kind=kind,
+                kind=AlertKind.FEVER if passage.reason == RefusalReason.FEVER else AlertKind.GATE_REFUSAL,
                 dedup_key=f"gate:{passage.pk}",
                 grid_id=household.grid_id,
                 grid_path=household.grid.path,
-                owner_id=getattr(owner, "pk", None),
+                owner_id=getattr(liaisons[household.pk], "pk", None),
                 severity=Severity.URGENT,
                 detail={
                     "checkpoint": str(passage.checkpoint),
                     "reason": passage.reason,
                     "value": str(passage.temperature) if passage.temperature is not None else "",
                     "household": household.address,
+                    "at": timezone.localtime(passage.at).isoformat(),
                 },
             )
-        ],
-    )
+        )
+    alerts_raise(principal=system("system:gate", {Capability.HANDLE_ALERTS}, cause=principal), now=now, alerts=alerts)
 
 
 def visitor_register(
@@ -308,16 +397,19 @@ def visitor_register(
     reason: str,
     direction: str = Direction.IN,
     temperature=None,
-    guard,
+    principal,
 ) -> GateAnswer:
-    _open_checkpoint(checkpoint, guard)
-    if not allows(guard, VIEW, visiting.grid.path) or _compound_path(visiting.grid.path) != checkpoint.grid.path:
+    """来访人员: register a visitor at the gate, with the passage they make."""
+    _open_checkpoint(checkpoint, principal)
+    guard = _guard(principal)
+    if compound_path(visiting.grid.path) != checkpoint.grid.path:
         raise DomainError("visiting_unknown", _("The household visited is not in this compound."), field="visiting")
     if not (name or "").strip() or not (reason or "").strip():
         raise DomainError("visitor_required", _("Give the visitor's name and the reason."), field="name")
+    direction = _direction(direction)
     number = parse_id_number(id_number).number
     phone_number = parse_phone(phone)
-    value = parse_temperature(temperature, field="temperature") if temperature not in (None, "") else None
+    value = _temperature(temperature)
     refused = value is not None and value >= policy().fever_threshold
     with transaction.atomic():
         visitor = Visitor.objects.create(
@@ -342,7 +434,7 @@ def visitor_register(
             at=timezone.now(),
         )
         audit.record(
-            principal=guard,
+            principal=principal,
             action="visitor.register",
             object_type="people.household",
             object_id=str(visiting.pk),
@@ -350,8 +442,271 @@ def visitor_register(
             changes={"visitor": [None, visitor.pk], "verdict": [None, passage.verdict]},
         )
         if refused:
-            _gate_alert(passage=passage, household=visiting, now=passage.at)
+            _gate_alerts([(passage, visiting)], principal=principal, now=passage.at)
     return GateAnswer(passage, [])
+
+
+# ---------------------------------------------------------------- passages recorded offline
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    """One passage as a guard's phone recorded it while offline, with the id the phone gave it."""
+
+    client_id: object
+    direction: str
+    at: dt.datetime | None
+    token: str = ""
+    number: str = ""
+    temperature: object = None
+
+
+@dataclass(frozen=True)
+class PassageResult:
+    """What became of one row: the passage that answers for it, and how it came to."""
+
+    index: int
+    client_id: uuid.UUID
+    passage: Passage
+    outcome: str  # BatchOutcome
+
+    @property
+    def repeated(self) -> bool:
+        return self.outcome != BatchOutcome.STORED
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    results: list[PassageResult]
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for r in self.results if r.outcome == BatchOutcome.STORED)
+
+    @property
+    def repeated(self) -> int:
+        return len(self.results) - self.stored
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for r in self.results if r.outcome == BatchOutcome.STORED and r.passage.verdict == Verdict.REFUSED)
+
+
+@dataclass
+class _Checked:
+    """A row that passed the checks and was not stored before."""
+
+    index: int
+    client_id: uuid.UUID
+    direction: str
+    at: dt.datetime
+    value: Decimal | None
+    key: tuple[str, str]
+    household_pass: HouseholdPass | None = None
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _aware(value) -> dt.datetime:
+    """The passage time; one without an offset is Asia/Shanghai time."""
+    if not isinstance(value, dt.datetime):
+        raise DomainError("time_zone", _("Give the time with its time zone."), field="at")
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+def _row_error(index: int, exc: DomainError) -> dict:
+    return {"index": index, **exc.as_dict()}
+
+
+def passages_record_batch(
+    *, checkpoint: Checkpoint, passages: Iterable[PassageRow], principal, now: dt.datetime | None = None
+) -> BatchResult:
+    """Passages a guard's phone recorded offline, each at its own time. Every row is checked
+    first: any bad row refuses the batch, listing every bad row, and nothing is stored. Then all
+    are written in one transaction, in time order, so the 60-second double-scan rule sees them as
+    the gate did. Each passage keeps the phone's client id: a batch sent again, a minute or a
+    week later, stores nothing twice and answers every row with the passage stored for it."""
+    authorize(principal, Capability.GUARD_GATE, checkpoint.grid.path)
+    guard = _guard(principal)
+    rows = list(passages)
+    if len(rows) > BATCH_MAX:
+        raise DomainError("batch_too_large", _("At most 5000 passages per batch."), field="passages")
+    now = now or timezone.now()
+
+    # 1. Check every row. A row whose client id was stored before is answered by that passage,
+    # whatever its age now; it is checked only for being the same passage.
+    client_ids = [_as_uuid(row.client_id) for row in rows]
+    sent_before = {
+        p.client_id: p for p in Passage.objects.filter(client_id__in={c for c in client_ids if c is not None})
+    }
+    errors: list[dict] = []
+    answered: dict[int, PassageResult] = {}
+    fresh: list[_Checked] = []
+    stale: list[_Checked] = []
+    for index, (row, client_id) in enumerate(zip(rows, client_ids, strict=True)):
+        try:
+            if client_id is None:
+                raise DomainError("client_id_invalid", _("The client id must be a UUID."), field="client_id")
+            direction = _direction(row.direction)
+            at = _aware(row.at)
+            stored = sent_before.get(client_id)
+            if stored is not None:
+                if (stored.checkpoint_id, stored.direction, stored.at) != (checkpoint.pk, direction, at):
+                    raise _client_id_reused()
+                answered[index] = PassageResult(index, client_id, stored, BatchOutcome.RESENT)
+                continue
+            if at > now + CLOCK_SKEW:
+                raise DomainError("at_in_future", _("The passage time is in the future."), field="at")
+            key = _pass_key(row.token, row.number)
+            if at < now - BATCH_MAX_AGE:
+                # Too old to record; but a double scan sent again stored nothing the first time,
+                # and the passage it repeated answers for it (below).
+                stale.append(_Checked(index, client_id, direction, at, None, key))
+                continue
+            if not checkpoint.is_open and (checkpoint.closed_at is None or at >= checkpoint.closed_at):
+                raise DomainError("checkpoint_closed", RefusalReason.CHECKPOINT_CLOSED.label, field="at")
+            value = _temperature(row.temperature)
+        except DomainError as exc:
+            errors.append(_row_error(index, exc))
+            continue
+        fresh.append(_Checked(index, client_id, direction, at, value, key))
+    passes = _passes_by_key(item.key for item in (*fresh, *stale))
+    for item, recent in _stored_repeats(stale, passes):
+        if recent is None:
+            errors.append(_row_error(item.index, _too_old()))
+        else:
+            answered[item.index] = PassageResult(item.index, item.client_id, recent, BatchOutcome.DOUBLE_SCAN)
+    first_of: dict[uuid.UUID, _Checked] = {}
+    for item in fresh:
+        item.household_pass = passes.get(item.key)
+        if item.household_pass is None:
+            errors.append(_row_error(item.index, _pass_not_found(item.key)))
+            continue
+        # The same client id twice in a batch is one passage, sent twice: it must say the same.
+        first = first_of.setdefault(item.client_id, item)
+        if (first.direction, first.at, first.household_pass.pk) != (item.direction, item.at, item.household_pass.pk):
+            errors.append(_row_error(item.index, _client_id_reused()))
+    if errors:
+        errors.sort(key=lambda row: row["index"])
+        raise RowErrors("passages_rejected", _("Some passages are not valid; none were stored."), rows=errors)
+
+    # 2. Write.
+    decided: dict[uuid.UUID, tuple[Passage, str]] = {}
+    with transaction.atomic():
+        pass_ids = sorted({item.household_pass.pk for item in fresh})
+        # Serialise with scans at the gate and with a resend racing this batch (in id order: no deadlock).
+        list(HouseholdPass.objects.select_for_update().filter(pk__in=pass_ids).order_by("pk").values_list("pk"))
+        raced = {p.client_id: p for p in Passage.objects.filter(client_id__in=[item.client_id for item in fresh])}
+        same_way: dict[tuple[int, str], list[Passage]] = defaultdict(list)
+        if fresh:
+            start, end = min(item.at for item in fresh), max(item.at for item in fresh)
+            for p in Passage.objects.filter(
+                household_pass_id__in=pass_ids, at__gte=start - DOUBLE_SCAN, at__lte=end + DOUBLE_SCAN
+            ):
+                same_way[(p.household_pass_id, p.direction)].append(p)
+        threshold, suspended, new = policy().fever_threshold, {}, []
+        for item in sorted(fresh, key=lambda i: (i.at, i.index)):
+            if item.client_id in decided:
+                continue
+            if item.client_id in raced:
+                decided[item.client_id] = (raced[item.client_id], BatchOutcome.RESENT)
+                continue
+            near = same_way[(item.household_pass.pk, item.direction)]
+            recent = _repeats(near, item.at)
+            if recent is not None:
+                decided[item.client_id] = (recent, BatchOutcome.DOUBLE_SCAN)
+                continue
+            reason = _refusal(
+                item.household_pass,
+                checkpoint=checkpoint,
+                direction=item.direction,
+                value=item.value,
+                at=item.at,
+                threshold=threshold,
+                suspended=suspended,
+            )
+            passage = Passage(
+                checkpoint=checkpoint,
+                grid=checkpoint.grid,
+                household_pass=item.household_pass,
+                direction=item.direction,
+                temperature=item.value,
+                verdict=Verdict.REFUSED if reason else Verdict.ALLOWED,
+                reason=reason,
+                guard=guard,
+                at=item.at,
+                client_id=item.client_id,
+            )
+            near.append(passage)
+            new.append(passage)
+            decided[item.client_id] = (passage, BatchOutcome.STORED)
+        try:
+            with transaction.atomic():
+                bulk_insert(Passage, new)
+        except IntegrityError:
+            # The same client id sent for another pass at the same moment (the locks above
+            # serialise a plain resend): one of the two is wrong, and this one stores nothing.
+            raise _client_id_reused() from None
+        refused = [(p, p.household_pass.household) for p in new if p.reason]
+        if refused:
+            # Raised when the batch arrives (the passage time is in the alert): the deadline to
+            # answer counts from when anyone could know.
+            _gate_alerts(refused, principal=principal, now=now)
+        if new:
+            # One record per batch: the passages themselves are append-only rows that say who
+            # recorded them, where and when.
+            audit.record(
+                principal=principal,
+                action="passages.record",
+                obj=checkpoint,
+                grid_path=checkpoint.grid.path,
+                changes={"stored": [None, len(new)], "refused": [None, len(refused)]},
+            )
+
+    # 3. Answer every row, in the order sent; a client id's second row is a resend of its first.
+    results, seen = [], set()
+    for index, client_id in enumerate(client_ids):
+        if index in answered:
+            results.append(answered[index])
+            continue
+        passage, outcome = decided[client_id]
+        results.append(PassageResult(index, client_id, passage, BatchOutcome.RESENT if client_id in seen else outcome))
+        seen.add(client_id)
+    return BatchResult(results)
+
+
+def _stored_repeats(stale: list[_Checked], passes: dict) -> list[tuple[_Checked, Passage | None]]:
+    """For rows too old to record: the stored passage each repeats (a double scan), if any."""
+    if not stale:
+        return []
+    pass_ids = {p.pk for p in (passes.get(item.key) for item in stale) if p is not None}
+    start, end = min(item.at for item in stale), max(item.at for item in stale)
+    same_way: dict[tuple[int, str], list[Passage]] = defaultdict(list)
+    for p in Passage.objects.filter(
+        household_pass_id__in=pass_ids, at__gte=start - DOUBLE_SCAN, at__lte=end + DOUBLE_SCAN
+    ):
+        same_way[(p.household_pass_id, p.direction)].append(p)
+    out = []
+    for item in stale:
+        household_pass = passes.get(item.key)
+        near = same_way[(household_pass.pk, item.direction)] if household_pass is not None else []
+        out.append((item, _repeats(near, item.at)))
+    return out
+
+
+def _too_old() -> DomainError:
+    return DomainError("at_too_old", _("Passages older than 7 days are not accepted."), field="at")
+
+
+def _client_id_reused() -> Conflict:
+    return Conflict("client_id_reused", _("This client id was sent before for another passage."), field="client_id")
 
 
 # ---------------------------------------------------------------- duty roster
@@ -378,9 +733,10 @@ def shift_create(
     return shift
 
 
-def shift_check(*, shift: Shift, guard, out: bool = False) -> ShiftGuard:
+def shift_check(*, shift: Shift, principal, out: bool = False) -> ShiftGuard:
+    """A guard on the shift checks in (or out); only those on the shift can."""
     with transaction.atomic():
-        attendance = ShiftGuard.objects.select_for_update().filter(shift=shift, user=guard).first()
+        attendance = ShiftGuard.objects.select_for_update().filter(shift=shift, user=user_of(principal)).first()
         if attendance is None:
             raise Conflict("not_on_shift", _("You are not on this shift."))
         field = "checked_out_at" if out else "checked_in_at"
@@ -388,7 +744,7 @@ def shift_check(*, shift: Shift, guard, out: bool = False) -> ShiftGuard:
             setattr(attendance, field, timezone.now())
             attendance.save(update_fields=[field])
             audit.record(
-                principal=guard,
+                principal=principal,
                 action=f"shift.{'check_out' if out else 'check_in'}",
                 obj=shift,
                 grid_path=shift.grid.path,

@@ -4,7 +4,6 @@ import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -15,7 +14,7 @@ from epigrid.accounts.models import User
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
-from epigrid.core.scoping import allows
+from epigrid.core.scoping import VIEW, allows
 from epigrid.core.views import domain_errors
 from epigrid.core.xlsx import write_ledger, xlsx_response
 from epigrid.grids.models import GridNode
@@ -26,20 +25,16 @@ from . import services
 from .models import Checkpoint, HouseholdPass, Passage, Shift
 
 
-def _checkpoint(request, pk) -> Checkpoint:
-    checkpoint = Checkpoint.objects.restrict(request.user).select_related("grid").filter(pk=pk).first()
-    if checkpoint is None:
-        raise Http404
-    return checkpoint
-
-
 @login_required
 @domain_errors
 def checkpoint_list(request):
     """The guard's checkpoints; the command center opens and closes them here."""
     if request.method == "POST":
         if request.POST.get("close", "").isdigit():
-            services.checkpoint_close(checkpoint=_checkpoint(request, request.POST["close"]), principal=request.user)
+            checkpoint = Checkpoint.objects.select_related("grid").get_for(
+                request.user, Capability.MANAGE_CHECKPOINTS, pk=request.POST["close"]
+            )
+            services.checkpoint_close(checkpoint=checkpoint, principal=request.user)
         else:
             grid = grid_node_get(user=request.user, code=request.POST.get("grid", ""))
             services.checkpoint_open(grid=grid, name=request.POST.get("name", ""), principal=request.user)
@@ -56,14 +51,15 @@ def checkpoint_list(request):
 @domain_errors
 def checkpoint(request, pk):
     """The gate page on a guard's phone: scan or type, temperature, in/out, a large answer."""
-    cp = _checkpoint(request, pk)
+    cp = Checkpoint.objects.select_related("grid").get_for(request.user, VIEW, pk=pk)
     return render(
         request,
         "gates/gate.html",
         {
             "checkpoint": cp,
             "can_guard": allows(request.user, Capability.GUARD_GATE, cp.grid.path),
-            "recent": Passage.objects.filter(checkpoint=cp)
+            "recent": Passage.objects.restrict(request.user)
+            .filter(checkpoint=cp)
             .select_related("household_pass__household", "visitor")
             .order_by("-at")[:10],
         },
@@ -74,7 +70,7 @@ def checkpoint(request, pk):
 @require_POST
 @domain_errors
 def scan(request, pk):
-    cp = _checkpoint(request, pk)
+    cp = Checkpoint.objects.select_related("grid").get_for(request.user, Capability.GUARD_GATE, pk=pk)
     try:
         answer = services.gate_scan(
             checkpoint=cp,
@@ -82,7 +78,7 @@ def scan(request, pk):
             temperature=request.POST.get("temperature", ""),
             token=request.POST.get("token", ""),
             number=request.POST.get("number", ""),
-            guard=request.user,
+            principal=request.user,
         )
     except DomainError as exc:
         return render(request, "gates/_answer.html", {"error": exc.render()}, status=exc.status)
@@ -93,7 +89,7 @@ def scan(request, pk):
 @require_POST
 @domain_errors
 def visitor(request, pk):
-    cp = _checkpoint(request, pk)
+    cp = Checkpoint.objects.select_related("grid").get_for(request.user, Capability.GUARD_GATE, pk=pk)
     household = people_selectors.household_get(user=request.user, pk=request.POST.get("visiting") or 0)
     try:
         answer = services.visitor_register(
@@ -105,7 +101,7 @@ def visitor(request, pk):
             reason=request.POST.get("reason", ""),
             direction=request.POST.get("direction", "in"),
             temperature=request.POST.get("temperature", ""),
-            guard=request.user,
+            principal=request.user,
         )
     except DomainError as exc:
         return render(request, "gates/_answer.html", {"error": exc.render()}, status=exc.status)
@@ -138,11 +134,11 @@ def passes(request, code):
 @domain_errors
 def pass_sheet(request, code):
     """Print-ready A4 card sheet: eight cards a page, each with its QR code, number and address."""
-    grid = grid_node_get(user=request.user, code=code)
-    if not allows(request.user, Capability.ISSUE_PASSES, grid.path):
-        raise DomainError("forbidden", _("Your role does not allow this here."))
+    # The cards carry the tokens: only those who issue passes print them.
+    grid = GridNode.objects.get_for(request.user, Capability.ISSUE_PASSES, code=code)
     rows = (
-        HouseholdPass.objects.in_subtree(grid.path)
+        HouseholdPass.objects.restrict(request.user, Capability.ISSUE_PASSES)
+        .in_subtree(grid.path)
         .filter(revoked_at__isnull=True)
         .select_related("household")
         .order_by("number")
@@ -159,21 +155,19 @@ def pass_sheet(request, code):
 @require_POST
 @domain_errors
 def pass_action(request, pk, action):
-    household_pass = HouseholdPass.objects.restrict(request.user).filter(pk=pk).first()
-    if household_pass is None:
-        raise Http404
+    household_pass = HouseholdPass.objects.select_related("grid").get_for(request.user, Capability.ISSUE_PASSES, pk=pk)
     if action == "reissue":
         services.pass_reissue(household_pass=household_pass, principal=request.user)
     else:
         services.pass_revoke(household_pass=household_pass, principal=request.user)
-    compound = GridNode.objects.get(path=household_pass.grid.path[:12])
-    return redirect("gates:passes", code=compound.code)
+    return redirect("gates:passes", code=(household_pass.grid.compound() or household_pass.grid).code)
 
 
 @login_required
 @domain_errors
 def roster(request, pk):
-    cp = _checkpoint(request, pk)
+    needed = Capability.MANAGE_CHECKPOINTS if request.method == "POST" else VIEW
+    cp = Checkpoint.objects.select_related("grid").get_for(request.user, needed, pk=pk)
     if request.method == "POST":
         try:
             starts = timezone.make_aware(dt.datetime.fromisoformat(request.POST["starts_at"]))
@@ -205,7 +199,8 @@ def roster(request, pk):
         {
             "checkpoint": cp,
             "gaps": services.uncovered_hours(checkpoint=cp, start=now)[:48],
-            "shifts": Shift.objects.filter(checkpoint=cp, ends_at__gte=now - dt.timedelta(hours=12))
+            "shifts": Shift.objects.restrict(request.user)
+            .filter(checkpoint=cp, ends_at__gte=now - dt.timedelta(hours=12))
             .prefetch_related("attendance__user")
             .select_related("leader")
             .order_by("starts_at")[:60],
@@ -218,10 +213,9 @@ def roster(request, pk):
 @require_POST
 @domain_errors
 def shift_check(request, pk, action):
-    shift = Shift.objects.restrict(request.user).filter(pk=pk).first()
-    if shift is None:
-        raise Http404
-    services.shift_check(shift=shift, guard=request.user, out=action == "out")
+    # Seeing the shift is enough to ask; the service lets only those on the shift check in.
+    shift = Shift.objects.get_for(request.user, VIEW, pk=pk)
+    services.shift_check(shift=shift, principal=request.user, out=action == "out")
     return redirect("gates:roster", pk=shift.checkpoint_id)
 
 
