@@ -22,6 +22,7 @@ from epigrid.grids.models import GridNode
 from epigrid.people.models import Household, Person
 from epigrid.people.services import person_create
 
+from . import selectors
 from .choices import (
     SITE_KINDS,
     KeyPersonStatus,
@@ -332,12 +333,7 @@ def control_orders_start_household(*, household: Household, kind: str, reason: s
     members = list(Person.objects.current().filter(household=household).select_related("grid"))
     if not members:
         raise DomainError("household_empty", _("This household has no registered members."))
-    key_persons = {
-        kp.person_id: kp
-        for kp in KeyPerson.objects.filter(
-            person__in=members, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
-        )
-    }
+    key_persons = selectors.key_persons_pending(persons=members)
     with transaction.atomic():
         return [
             control_order_start(

@@ -7,6 +7,15 @@ class Direction(models.TextChoices):
     OUT = "out", _("Out")
 
 
+class PassStatus(models.TextChoices):
+    ACTIVE = "active", _("Valid")
+    REVOKED = "revoked", _("Revoked")
+
+
+PASS_TRANSITIONS = {PassStatus.ACTIVE: {PassStatus.REVOKED}, PassStatus.REVOKED: set()}
+PASS_STAMPS = {PassStatus.REVOKED: "revoked_at"}
+
+
 class Verdict(models.TextChoices):
     ALLOWED = "allowed", _("Allowed")
     REFUSED = "refused", _("Refused")

@@ -4,8 +4,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
+from epigrid.core.transitions import stamp_constraints
 
-from .choices import Direction, RefusalReason, Verdict
+from .choices import PASS_STAMPS, PASS_TRANSITIONS, Direction, PassStatus, RefusalReason, Verdict
 
 
 class Checkpoint(models.Model):
@@ -39,14 +40,21 @@ class HouseholdPass(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     token_sealed = models.BinaryField()
     issued_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(_("status"), max_length=8, choices=PassStatus.choices, default=PassStatus.ACTIVE)
     revoked_at = models.DateTimeField(null=True, blank=True)
     issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     objects = GridScopedQuerySet.as_manager()
 
+    TRANSITIONS = PASS_TRANSITIONS
+    STATUS_STAMPS = PASS_STAMPS
+    AUDIT_PREFIX = "pass"
+    AUDIT_ALSO = ("household",)
+
     class Meta:
         verbose_name = _("household pass")
         constraints = [
+            *stamp_constraints("pass", PASS_STAMPS),
             models.UniqueConstraint(
                 fields=["household"], condition=Q(revoked_at__isnull=True), name="one_active_pass_per_household"
             ),

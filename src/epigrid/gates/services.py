@@ -28,13 +28,14 @@ from epigrid.core.crypto import lookup_hash, seal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
 from epigrid.core.extensions import GapCheck
 from epigrid.core.scoping import authorize, system, user_of
+from epigrid.core.transitions import move
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import compound_path
 from epigrid.health.services import parse_temperature, policy
 from epigrid.people.models import Household, Person
 
-from .choices import BatchOutcome, Direction, RefusalReason, Verdict
+from .choices import BatchOutcome, Direction, PassStatus, RefusalReason, Verdict
 from .models import Checkpoint, HouseholdPass, Passage, Shift, ShiftGuard, Visitor
 
 # Two scans of a pass the same way this close together are one passage (a guard scanning twice,
@@ -130,10 +131,7 @@ def pass_reissue(*, household_pass: HouseholdPass, principal) -> HouseholdPass:
     """Same number, new token: the old card stops working."""
     authorize(principal, Capability.ISSUE_PASSES, household_pass.grid.path)
     with transaction.atomic():
-        old = HouseholdPass.objects.select_for_update().get(pk=household_pass.pk)
-        if old.revoked_at is None:
-            old.revoked_at = timezone.now()
-            old.save(update_fields=["revoked_at"])
+        old = move(household_pass, PassStatus.REVOKED, principal=principal, action="pass.revoke")
         _t, token_hash, sealed = _token()
         new = HouseholdPass.objects.create(
             household=old.household,
@@ -156,20 +154,7 @@ def pass_reissue(*, household_pass: HouseholdPass, principal) -> HouseholdPass:
 
 def pass_revoke(*, household_pass: HouseholdPass, principal) -> HouseholdPass:
     authorize(principal, Capability.ISSUE_PASSES, household_pass.grid.path)
-    with transaction.atomic():
-        locked = HouseholdPass.objects.select_for_update().get(pk=household_pass.pk)
-        if locked.revoked_at is None:
-            locked.revoked_at = timezone.now()
-            locked.save(update_fields=["revoked_at"])
-            audit.record(
-                principal=principal,
-                action="pass.revoke",
-                object_type="people.household",
-                object_id=str(locked.household_id),
-                grid_path=locked.grid.path,
-                changes={"number": [locked.number, None]},
-            )
-    return locked
+    return move(household_pass, PassStatus.REVOKED, principal=principal, action="pass.revoke")
 
 
 def _pass_key(token: str = "", number: str = "") -> tuple[str, str]:
