@@ -78,7 +78,9 @@ def test_plan_page_saves_a_new_version(world, as_user):
     )
     assert response.status_code == 302
     assert services.plan_current().version == 2 and services.plan_current().steps.count() == 2
-    assert as_user("member1").post("/response/plan/", {"name": "x", "steps": "a | commander | 1"}).status_code == 400
+    # A grid member may not change the plan: refused as such (403), not as a form error, and nothing saved.
+    assert as_user("member1").post("/response/plan/", {"name": "x", "steps": "a | commander | 1"}).status_code == 403
+    assert services.plan_current().version == 2
 
 
 def test_point_release_from_the_page(world, incident, as_user):

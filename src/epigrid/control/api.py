@@ -103,7 +103,7 @@ class TipOut(Schema):
 
 
 @router.post("/tips", response={201: TipOut, **ERRORS}, summary="Record a tip; its persons become key persons")
-def tip_record(request, payload: TipIn):
+def tip_create(request, payload: TipIn):
     persons = [
         Person.objects.select_related("grid").get_for(request.user, Capability.INTAKE, pk=pk)
         for pk in dict.fromkeys(payload.person_ids)

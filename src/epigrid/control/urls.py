@@ -4,7 +4,7 @@ from . import views
 
 app_name = "control"
 urlpatterns = [
-    path("tips/new/", views.tip_record, name="tip_record"),
+    path("tips/new/", views.tip_create, name="tip_create"),
     path("key-persons/", views.key_person_list, name="key_persons"),
     path("key-persons/<int:pk>/assess/", views.key_person_assess, name="key_person_assess"),
     path("orders/", views.order_list, name="orders"),

@@ -24,7 +24,7 @@ def _form_error(form, exc: DomainError):
 
 @login_required
 @domain_errors
-def tip_record(request):
+def tip_create(request):
     """重点人员 intake from a tip, for a household or one person, in under a minute on a phone."""
     household = person = None
     if request.GET.get("household", "").isdigit():

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import render
 
-from .errors import DomainError, NotFound
+from .errors import DomainError, Forbidden, NotFound
 
 
 def domain_errors(view):
@@ -23,6 +23,14 @@ def domain_errors(view):
             return render(request, "core/refused.html", {"error": exc}, status=exc.status)
 
     return wrapper
+
+
+def form_error(form, exc: DomainError) -> None:
+    """Show a refusal on the form that caused it, by its field where it names one; a refusal of
+    access (404, 403) is not a form error and goes on to `domain_errors`."""
+    if isinstance(exc, NotFound | Forbidden):
+        raise exc
+    form.add_error(exc.field if exc.field in form.fields else None, exc.render())
 
 
 class Page:

@@ -720,6 +720,7 @@ def shift_create(
 
 def shift_check(*, shift: Shift, principal, out: bool = False) -> ShiftGuard:
     """A guard on the shift checks in (or out); only those on the shift can."""
+    authorize(principal, Capability.GUARD_GATE, shift.grid.path)
     with transaction.atomic():
         attendance = ShiftGuard.objects.select_for_update().filter(shift=shift, user=user_of(principal)).first()
         if attendance is None:

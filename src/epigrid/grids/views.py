@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
-from epigrid.core.views import domain_errors
+from epigrid.core.views import domain_errors, form_error
 
 from . import selectors, services
 from .choices import GridLevel
@@ -38,7 +38,7 @@ def place_create(request, code):
                 **data,
             )
         except DomainError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+            form_error(form, exc)
         else:
             messages.success(request, _("Place registered."))
             return redirect("grids:place", pk=place.pk)

@@ -9,6 +9,7 @@ ACTION_LABELS = {
     "sample.positive": _("Test result: positive"),
     "case.suspect": _("Suspected case"),
     "case.confirmed": _("Confirmed case (expert consultation)"),
+    "consultation.record": _("Expert consultation recorded"),
     "case.excluded": _("Excluded by expert consultation"),
     "test_list.create": _("Test list created"),
     "monitoring_policy.update": _("Report times changed"),

@@ -632,6 +632,13 @@ def consultation_record(
             note=(note or "").strip()[:500],
             recorded_by=user_of(principal),
         )
+        audit.record(
+            principal=principal,
+            action="consultation.record",
+            obj=consultation,
+            grid_path=locked.grid.path,
+            changes={"conclusion": [None, conclusion], "case": [None, locked.pk]},
+        )
         if locked.status != target:
             moved = move(
                 locked, target, principal=principal, at=held_at, changes={"consultation": [None, consultation.pk]}

@@ -19,9 +19,9 @@ from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import controlled_households_without_full_team
 from epigrid.core import extensions
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors
 from epigrid.core.scoping import allows
-from epigrid.core.views import domain_errors
+from epigrid.core.views import domain_errors, form_error
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get, grid_roots
 from epigrid.people import selectors as people_selectors
@@ -222,7 +222,7 @@ def test_lists(request):
                 principal=request.user,
             )
         except DomainError as exc:
-            form.add_error(None, exc.render())
+            form_error(form, exc)
         else:
             return redirect("health:test_list", pk=test_list.pk)
     lists = TestList.objects.restrict(request.user).select_related("grid").order_by("-test_date", "-id")[:100]
@@ -378,6 +378,8 @@ def rules(request):
                     principal=request.user,
                 )
         except (DomainError, ValueError) as exc:
+            if isinstance(exc, NotFound | Forbidden):
+                raise  # a refusal of access is a 403/404 page, not a message on the form
             messages.error(request, exc.render() if isinstance(exc, DomainError) else _("Enter whole numbers."))
         else:
             messages.success(request, _("Saved."))

@@ -8,7 +8,7 @@ from epigrid.accounts.models import GridAssignment
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.scoping import allows
-from epigrid.core.views import domain_errors, paginate
+from epigrid.core.views import domain_errors, form_error, paginate
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 
@@ -101,7 +101,7 @@ def person_create(request):
         try:
             person = _save_person(request, form, household=household, grid=grid)
         except DomainError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+            form_error(form, exc)
         else:
             messages.success(request, _("Person registered."))
             return redirect("people:person", pk=person.pk)
@@ -123,7 +123,7 @@ def person_edit(request, pk):
         try:
             _save_person(request, form, person=person)
         except DomainError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+            form_error(form, exc)
         else:
             messages.success(request, _("Changes saved."))
             return redirect("people:person", pk=person.pk)
@@ -162,7 +162,7 @@ def ledger_import(request):
         except RowErrors as exc:
             report = exc
         except DomainError as exc:
-            form.add_error(None, exc.render())
+            form_error(form, exc)
     status = 422 if report else (400 if form.errors else 200)
     return render(request, "people/import.html", {"form": form, "report": report, "batch": batch}, status=status)
 
@@ -184,7 +184,7 @@ def household_create(request):
         try:
             household = services.household_create(grid=grid, principal=request.user, **form.cleaned_data)
         except DomainError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+            form_error(form, exc)
         else:
             messages.success(request, _("Household registered."))
             return redirect("people:household", pk=household.pk)

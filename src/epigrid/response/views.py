@@ -10,7 +10,7 @@ from epigrid.control.choices import OrderKind
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import allows
-from epigrid.core.views import domain_errors
+from epigrid.core.views import domain_errors, form_error
 from epigrid.core.xlsx import xlsx_response
 from epigrid.people import selectors as people_selectors
 
@@ -158,7 +158,7 @@ def plan(request):
         try:
             services.plan_save(name=form.cleaned_data["name"], steps=steps, principal=request.user)
         except DomainError as exc:
-            form.add_error(None, exc.render())
+            form_error(form, exc)
         else:
             messages.success(request, _("A new version of the plan is in force."))
             return redirect("response:plan")
