@@ -66,8 +66,8 @@ def _build(raw: psycopg.Connection, cases: int, contacts: int) -> int:
     )
     grid = raw.execute("SELECT id FROM grids_gridnode WHERE depth = 3 ORDER BY path LIMIT 1").fetchone()[0]
     activation = raw.execute(
-        """INSERT INTO response_activation (grid_id, plan_id, activated_at)
-                                VALUES (%s, %s, %s) RETURNING id""",
+        """INSERT INTO response_activation (grid_id, plan_id, activated_at, status)
+                                VALUES (%s, %s, %s, 'active') RETURNING id""",
         [grid, plan.pk, params["now"]],
     ).fetchone()[0]
     params["a"] = activation
