@@ -113,7 +113,12 @@ def today(request):
         .select_related("grid")
         .order_by("grid__path", "number")[:100]
     )
-    incomplete = set(controlled_households_without_full_team().values_list("pk", flat=True))
+    # Only the households listed above: not the city's set on every page view.
+    incomplete = set(
+        controlled_households_without_full_team()
+        .filter(pk__in=[h.pk for h in households])
+        .values_list("pk", flat=True)
+    )
     to_sample = (
         TestListEntry.objects.filter(
             test_list__in=TestList.objects.restrict(request.user),

@@ -35,7 +35,9 @@ def person_list(request):
 def person_detail(request, pk):
     person = selectors.person_get(user=request.user, pk=pk)
     # Roles: the person's place in the household, and any staff roles if they also work a grid.
-    staff_roles = GridAssignment.objects.active().filter(user__person=person).select_related("node")
+    staff_roles = (
+        GridAssignment.objects.restrict(request.user).active().filter(user__person=person).select_related("node")
+    )
     return render(
         request,
         "people/person_detail.html",
