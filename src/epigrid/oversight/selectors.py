@@ -200,34 +200,23 @@ def coverage_audit(*, user, root: GridNode | None = None, limit: int = 200) -> C
         if level != GridLevel.BUILDING:  # reported above as building_without_head
             no_responsible |= Q(level=level) & ~holds(role)
     add(report.gaps, report.gap_counts, "error", "node_without_responsible", nodes.filter(no_responsible), node_finding)
-    # Gaps other apps know of (a controlled household without its team, an uncovered duty hour,
-    # a hand-off left unfinished), contributed through the "gap_checks" extension point.
-    for check in extensions.get("gap_checks"):
-        extra = check.queryset().restrict(user)
+    # Gaps other apps know of ("gap_checks": a controlled household without its team, an uncovered
+    # duty hour) and hand-offs that did not finish ("reconcile_checks", see oversight.reconcile:
+    # each is a gap until `epigrid reconcile` completes it).
+    contributed = [(c.kind, c.queryset, c.url_name) for c in extensions.get("gap_checks")] + [
+        (f"handoff_{c.name}", c.find, c.url_name) for c in extensions.get("reconcile_checks")
+    ]
+    for kind, rows, url_name in contributed:
+        found = rows().restrict(user)
         if root is not None:
-            extra = extra.in_subtree(root.path)
+            found = found.in_subtree(root.path)
         add(
             report.gaps,
             report.gap_counts,
             "error",
-            check.kind,
-            extra.select_related("grid").order_by("pk"),
-            lambda o, url_name=check.url_name: member_finding(o, o._meta.model_name, url_name),
-        )
-
-    # Hand-offs that did not finish (see oversight.reconcile): each one is a gap until
-    # `epigrid reconcile` (or the sweep) completes it.
-    for check in extensions.get("reconcile_checks"):
-        unfinished = check.find().restrict(user)
-        if root is not None:
-            unfinished = unfinished.in_subtree(root.path)
-        add(
-            report.gaps,
-            report.gap_counts,
-            "error",
-            f"handoff_{check.name}",
-            unfinished.select_related("grid").order_by("pk"),
-            lambda o, url_name=check.url_name: member_finding(o, o._meta.model_name, url_name),
+            kind,
+            found.select_related("grid").order_by("pk"),
+            lambda o, url_name=url_name: member_finding(o, o._meta.model_name, url_name),
         )
     late = outbox.pending(late_only=True).restrict(user)
     if root is not None:
