@@ -153,7 +153,7 @@ class Scene:
             direction=direction,
             temperature="36.5",
             number=household_pass.number,
-            guard=guard,
+            principal=guard,
             now=now,
         ).passage
 
@@ -608,7 +608,7 @@ def test_a_contact_whose_source_is_out_of_scope_answers_404_and_changes_nothing(
 
 def _before_order(scene):
     """赵六 and his wife were reported by a tip (key persons)."""
-    control.tip_create(
+    control.tip_record(
         persons=[scene.persons["p1c"], scene.persons["p1c2"]],
         reported_at=timezone.now() - dt.timedelta(hours=5),
         reporter="网格员",
@@ -895,13 +895,6 @@ def test_a_failing_release_step_leaves_the_point_closed(scene, broken):
 # ---------------------------------------------------------------- found by the state machine
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: point_quarantine_households (response/services.py:484) does not look at the "
-    "point's status: a RELEASED point still takes households, whose home-quarantine orders are "
-    "then tied to a point whose release already happened — nothing ends them by the point's rule "
-    "(found by tests/test_cascade_machine.py)",
-)
 def test_a_released_point_takes_no_more_households(scene):
     point = _before_release(scene)
     response.point_release(point=point, principal=scene.users["commander"])

@@ -144,13 +144,6 @@ def test_a_confirmed_case_without_its_activation_is_completed(scene):
     assert reconcile() == (0, "nothing unfinished\n", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: reconcile completes a confirmation by calling only response's activation "
-    "(response/services.py:237, MISSING_ACTIVATION), not the whole 'case_confirmed' point: the "
-    "compound's disinfection and garbage services (care.support_on_case_confirmed) never follow, "
-    "and the coverage audit then shows no gap",
-)
 def test_a_completed_confirmation_also_gets_the_compounds_services(scene):
     _confirmed_without_its_response(scene)
     assert reconcile()[0] == 0
@@ -163,12 +156,6 @@ def test_a_completed_confirmation_also_gets_the_compounds_services(scene):
     assert kinds == {ServiceKind.DISINFECTION, ServiceKind.GARBAGE}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the coverage audit links a hand-off to `reverse(url_name, args=[obj.pk])` "
-    "(oversight/selectors.py:152): for a case without its activation that is the CASE's pk on "
-    "the PERSON page (url_name 'people:person'), i.e. another person's file",
-)
 def test_the_gap_of_a_confirmed_case_links_to_its_persons_file(scene):
     scene.suspected(scene.persons["p2"])  # an earlier case elsewhere: case and person ids differ
     case = scene.suspected(scene.persons["p1d"])
@@ -204,13 +191,6 @@ def test_a_released_point_whose_orders_are_in_force_is_completed(scene):
     assert reconcile()[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the 'point_orders_open' hand-off names url_name 'response:point' "
-    "(response/services.py:247), which response/urls.py does not define: the coverage audit "
-    "(oversight/selectors.py:152) raises NoReverseMatch — GET /api/v1/coverage answers 500 "
-    "while a released point has orders in force",
-)
 def test_the_coverage_audit_shows_a_released_point_with_orders_in_force(scene):
     _released_point_with_its_orders_in_force(scene)
     commander = scene.users["commander"]
@@ -221,13 +201,6 @@ def test_the_coverage_audit_shows_a_released_point_with_orders_in_force(scene):
     assert gaps(commander, "handoff_point_orders_open") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: completing a released point's hand-off ends its orders but never closes its "
-    "activation (response/services.py:244 calls only _end_point_orders; point_release closes it "
-    "at response/services.py:479-480); the next confirmation in the compound then joins that "
-    "stale activation (response/services.py:150) and gets no epidemic point, no exit suspension",
-)
 def test_a_completed_release_closes_the_activation_so_a_new_case_gets_a_new_point(scene):
     point = _released_point_with_its_orders_in_force(scene)
     assert reconcile()[0] == 0
@@ -322,12 +295,6 @@ def test_a_hand_off_that_cannot_be_completed_exits_1_and_the_others_are_done(sce
     assert gaps(scene.users["commander"], "handoff_household_support_missing") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: reconcile drains the outbox (oversight/reconcile.py:51) but records none of its "
-    "failures in `errors`, so the command (oversight/management/commands/reconcile.py:36) exits 0 "
-    "and prints '0 of 1 completed' while the hand-off is still not carried out",
-)
 def test_an_outbox_message_that_keeps_failing_exits_1(scene):
     message = _late_outbox_message(scene)
     OutboxMessage.objects.filter(pk=message.pk).update(payload={"schedule": "lost"})  # the handler fails on it

@@ -30,6 +30,7 @@ class CareConfig(AppConfig):
         ],
         "reconcile_checks": [
             "epigrid.care.services.MISSING_SUPPORT",
+            "epigrid.care.services.MISSING_POINT_SUPPORT",
         ],
         "sweeps": [
             "epigrid.care.services.SCHEDULES_SWEEP",

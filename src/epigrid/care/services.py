@@ -7,6 +7,7 @@ import datetime as dt
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -182,6 +183,7 @@ def service_tasks_materialize(*, now: dt.datetime | None = None, hours: int = 24
 
 # ---------------------------------------------------------------- cascades
 
+
 def _household_defaults(household: Household, principal, now) -> list[ServiceSchedule]:
     have = set(
         ServiceSchedule.objects.filter(household=household, ended_at__isnull=True).values_list("kind", flat=True)
@@ -250,40 +252,60 @@ def support_on_order_ended(*, order, cause) -> None:
         )
 
 
+def _point_defaults(point, principal, now) -> None:
+    """The compound of an epidemic point gets disinfection twice a day and garbage collection."""
+    have = set(
+        ServiceSchedule.objects.filter(grid=point.grid, household__isnull=True, ended_at__isnull=True).values_list(
+            "kind", flat=True
+        )
+    )
+    created = [
+        schedule_create(
+            kind=kind, rule=rule, grid=point.grid, owner=_grid_owner(point.grid, role), principal=principal, now=now
+        )
+        for kind, rule, role in COMPOUND_DEFAULTS
+        if kind not in have
+    ]
+    _materialize_soon(
+        grid_path=point.grid.path,
+        key=f"point:{point.pk}:{now.isoformat()}",
+        schedule_ids=[c.pk for c in created],
+        principal=principal,
+    )
+
+
 def support_on_case_confirmed(*, case, cause) -> None:
-    """ "case_confirmed" (after the emergency response declared the epidemic point): the compound
-    gets disinfection twice a day and garbage collection."""
+    """ "case_confirmed" (after the emergency response declared the epidemic point): the point's
+    compound gets its services."""
     principal = system("system:household-support", SUPPORT_CAPABILITIES, cause=cause)
     now = timezone.now()
-    created = []
     for point in (
         EpidemicPoint.objects.exclude(status=PointStatus.RELEASED)
         .filter(grid__path__in=case.grid.lineage_paths)
         .select_related("grid")
     ):
-        have = set(
-            ServiceSchedule.objects.filter(grid=point.grid, household__isnull=True, ended_at__isnull=True).values_list(
-                "kind", flat=True
+        _point_defaults(point, principal, now)
+
+
+def points_without_support():
+    """Epidemic points under closed management whose compound misses a default service (reconcile)."""
+    missing = Q()
+    for kind, _rule, _role in COMPOUND_DEFAULTS:
+        missing |= ~Exists(
+            ServiceSchedule.objects.filter(
+                grid=OuterRef("grid"), household__isnull=True, kind=kind, ended_at__isnull=True
             )
         )
-        for kind, rule, role in COMPOUND_DEFAULTS:
-            if kind not in have:
-                created.append(
-                    schedule_create(
-                        kind=kind,
-                        rule=rule,
-                        grid=point.grid,
-                        owner=_grid_owner(point.grid, role),
-                        principal=principal,
-                        now=now,
-                    )
-                )
-        _materialize_soon(
-            grid_path=point.grid.path,
-            key=f"point:{point.pk}:{now.isoformat()}",
-            schedule_ids=[c.pk for c in created],
-            principal=principal,
-        )
+    return EpidemicPoint.objects.exclude(status=PointStatus.RELEASED).filter(missing)
+
+
+MISSING_POINT_SUPPORT = HandoffCheck(
+    "point_support_missing",
+    _("Epidemic point without its disinfection and garbage services"),
+    points_without_support,
+    lambda point, principal: _point_defaults(point, principal, timezone.now()),
+    lambda point: reverse("response:incident", args=[point.activation_id]),
+)
 
 
 def households_without_support():
@@ -306,7 +328,7 @@ MISSING_SUPPORT = HandoffCheck(
     _("Household under home quarantine without its support services"),
     households_without_support,
     lambda household, principal: _household_defaults(household, principal, timezone.now()),
-    "people:household",
+    lambda household: reverse("people:household", args=[household.pk]),
 )
 
 

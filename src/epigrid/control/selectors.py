@@ -1,6 +1,7 @@
 """Reads of the control app, scoped to the user."""
 
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
@@ -134,5 +135,5 @@ TEAM_GAP = GapCheck(
     "household_team_incomplete",
     _("Controlled household without a complete team"),
     controlled_households_without_full_team,
-    "people:household",
+    lambda household: reverse("people:household", args=[household.pk]),
 )

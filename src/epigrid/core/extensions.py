@@ -64,22 +64,23 @@ def run(point: str, **kwargs) -> None:
 @dataclass(frozen=True)
 class GapCheck:
     """A kind of coverage gap another app knows of: `queryset()` gives the grid-scoped rows at
-    fault; the coverage audit restricts them to the reader and links each to `url_name`."""
+    fault; the coverage audit restricts them to the reader and links each to `link(row)`, the
+    page where it is fixed."""
 
     kind: str
     label: object
     queryset: Callable
-    url_name: str
+    link: Callable
 
 
 @dataclass(frozen=True)
 class HandoffCheck:
     """A hand-off between apps that must follow a change: `find()` gives the grid-scoped rows
     whose follow-up is missing, `complete(obj, principal)` does it. `epigrid reconcile` runs
-    these; the coverage audit shows what they find as gaps, linked to `url_name`."""
+    these; the coverage audit shows what they find as gaps, linked to `link(row)`."""
 
     name: str
     label: object
     find: Callable
     complete: Callable
-    url_name: str
+    link: Callable

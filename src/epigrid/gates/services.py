@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -766,5 +767,5 @@ CHECKPOINT_GAP = GapCheck(
     "checkpoint_uncovered",
     _("Checkpoint with an hour of the next 7 days without a guard"),
     checkpoints_with_gaps,
-    "gates:checkpoint",
+    lambda checkpoint: reverse("gates:checkpoint", args=[checkpoint.pk]),
 )

@@ -49,6 +49,8 @@ def reconcile(*, cause=None) -> list[Unfinished]:
     for unfinished in found:
         if unfinished.name == OUTBOX:
             unfinished.completed = outbox.drain(include_exhausted=True)
+            still = outbox.pending().filter(pk__in=[m.pk for m in unfinished.objects])
+            unfinished.errors = [f"{m.pk} {m.topic}: {m.last_error}" for m in still]
             continue
         check = checks[unfinished.name]
         for obj in unfinished.objects:

@@ -203,10 +203,10 @@ def coverage_audit(*, user, root: GridNode | None = None, limit: int = 200) -> C
     # Gaps other apps know of ("gap_checks": a controlled household without its team, an uncovered
     # duty hour) and hand-offs that did not finish ("reconcile_checks", see oversight.reconcile:
     # each is a gap until `epigrid reconcile` completes it).
-    contributed = [(c.kind, c.queryset, c.url_name) for c in extensions.get("gap_checks")] + [
-        (f"handoff_{c.name}", c.find, c.url_name) for c in extensions.get("reconcile_checks")
+    contributed = [(c.kind, c.queryset, c.link) for c in extensions.get("gap_checks")] + [
+        (f"handoff_{c.name}", c.find, c.link) for c in extensions.get("reconcile_checks")
     ]
-    for kind, rows, url_name in contributed:
+    for kind, rows, link in contributed:
         found = rows().restrict(user)
         if root is not None:
             found = found.in_subtree(root.path)
@@ -216,7 +216,7 @@ def coverage_audit(*, user, root: GridNode | None = None, limit: int = 200) -> C
             "error",
             kind,
             found.select_related("grid").order_by("pk"),
-            lambda o, url_name=url_name: member_finding(o, o._meta.model_name, url_name),
+            lambda o, link=link: (str(o), o.grid.code, o._meta.model_name, o.pk, link(o)),
         )
     late = outbox.pending(late_only=True).restrict(user)
     if root is not None:

@@ -6,6 +6,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -16,7 +17,7 @@ from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control import services as control
 from epigrid.control.choices import OPEN_ORDER_STATUSES, SITE_KINDS, OrderKind, OrderReason, OrderStatus
 from epigrid.control.models import ControlOrder
-from epigrid.core import audit
+from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.extensions import HandoffCheck
@@ -230,21 +231,33 @@ def _end_point_orders(point: EpidemicPoint, principal) -> None:
         )
 
 
+def _release_followups(point: EpidemicPoint, principal) -> None:
+    """What a point's release brings, as the system: its orders end, and the activation closes
+    once none of its points is under closed management."""
+    _end_point_orders(point, principal)
+    activation = point.activation
+    if activation.status != ActivationStatus.CLOSED and not activation.points.exclude(
+        status=PointStatus.RELEASED
+    ).exists():
+        move(activation, ActivationStatus.CLOSED, principal=principal, at=point.released_at)
+
+
 MISSING_ACTIVATION = HandoffCheck(
     "activation_missing",
     _("Confirmed case without its emergency response"),
     activations_missing,
-    lambda case, principal: activation_on_case_confirmed(case=case, cause=principal),
-    "people:person",
+    # The whole confirmation cascade, as on confirmation (the plan, and what other apps add).
+    lambda case, principal: extensions.run("case_confirmed", case=case, cause=principal),
+    lambda case: reverse("people:person", args=[case.person_id]),
 )
 RELEASED_POINT_ORDERS = HandoffCheck(
     "point_orders_open",
     _("Released epidemic point with orders still in force"),
     points_released_with_open_orders,
-    lambda point, principal: _end_point_orders(
+    lambda point, principal: _release_followups(
         point, system("system:point-release", POINT_RELEASE_CAPABILITIES, cause=principal)
     ),
-    "response:point",
+    lambda point: reverse("response:incident", args=[point.activation_id]),
 )
 
 
@@ -473,11 +486,7 @@ def point_release(*, point: EpidemicPoint, principal, at: dt.datetime | None = N
         released = move(
             current, PointStatus.RELEASED, principal=principal, at=at, fields={"released_by": user_of(principal)}
         )
-        cascade = system("system:point-release", POINT_RELEASE_CAPABILITIES, cause=principal)
-        _end_point_orders(released, cascade)
-        activation = released.activation
-        if not activation.points.exclude(status=PointStatus.RELEASED).exists():
-            move(activation, ActivationStatus.CLOSED, principal=cascade, at=at)
+        _release_followups(released, system("system:point-release", POINT_RELEASE_CAPABILITIES, cause=principal))
     return released
 
 
