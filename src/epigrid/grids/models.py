@@ -27,6 +27,11 @@ def community_path(path: str) -> str:
     return ancestor_path(path, GridLevel.COMMUNITY)
 
 
+def within(path: str, root: str) -> bool:
+    """True when the node at `path` lies in the subtree of `root` (or is it)."""
+    return path.startswith(root)
+
+
 def lineage_paths(path: str) -> list[str]:
     """The node's own path and those of all its ancestors, root first."""
     return [path[:end] for end in range(STEP, len(path) + 1, STEP)]

@@ -24,7 +24,7 @@ from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
-from epigrid.core.scoping import SystemPrincipal, allows, authorize, user_of
+from epigrid.core.scoping import SystemPrincipal, authorize, user_of
 from epigrid.core.transitions import move
 from epigrid.people.models import Person
 
@@ -161,10 +161,12 @@ def temperature_reports_record(
     errors, rows, seen = [], [], set()
     person_ids = {r.person_id for r in readings}
     persons = Person.objects.filter(pk__in=person_ids, archived_at__isnull=True).select_related("grid")
+    # The resident's link reports for the one person its token names; everyone else reports for
+    # the persons they see (others: "not found"), where their role records health (others: refused).
+    allowed = set(persons.restrict(principal, Capability.RECORD_HEALTH).values_list("pk", flat=True))
     if source != ReportSource.SELF:
         persons = persons.restrict(principal)
     persons = {p.pk: p for p in persons}
-    allowed = {}
     reporter = user_of(principal)
     reporter_id = reporter.pk if reporter is not None else None
     for index, reading in enumerate(readings):
@@ -172,11 +174,8 @@ def temperature_reports_record(
         try:
             if person is None:
                 raise NotFound("person_not_found", _("No such person."), field="person_id")
-            if source != ReportSource.SELF:
-                if person.grid.path not in allowed:
-                    allowed[person.grid.path] = allows(principal, Capability.RECORD_HEALTH, person.grid.path)
-                if not allowed[person.grid.path]:
-                    raise DomainError("forbidden", _("Your role does not allow this here."), field="person_id")
+            if person.pk not in allowed:
+                raise DomainError("forbidden", _("Your role does not allow this here."), field="person_id")
             value = parse_temperature(reading.value)
             measured_at = reading.measured_at or now
             if timezone.is_naive(measured_at):

@@ -23,7 +23,7 @@ from epigrid.core.errors import DomainError
 from epigrid.core.extensions import HandoffCheck
 from epigrid.core.scoping import VIEW, SystemPrincipal, authorize, system, user_of
 from epigrid.core.transitions import move
-from epigrid.grids.models import GridNode
+from epigrid.grids.models import GridNode, within
 from epigrid.health.choices import CaseStatus
 from epigrid.health.models import Case
 
@@ -495,7 +495,7 @@ def point_quarantine_households(*, point: EpidemicPoint, households, principal) 
     authorize(principal, Capability.MANAGE_ORDERS, point.grid.path)
     if point.status == PointStatus.RELEASED:
         raise DomainError("point_released", _("This epidemic point is already released."))
-    outside = [h for h in households if not h.grid.path.startswith(point.grid.path)]
+    outside = [h for h in households if not within(h.grid.path, point.grid.path)]
     if outside:
         raise DomainError(
             "household_outside_point",
