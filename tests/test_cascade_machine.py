@@ -336,7 +336,7 @@ class CascadeMachine(RuleBasedStateMachine):
 
     @invariant()
     def released_points_leave_no_order_in_force(self):
-        assert not response.points_released_with_open_orders().exists()
+        assert not response.points_released_unfinished().exists()
 
     @invariant()
     def closed_activations_have_no_point_in_force(self):

@@ -907,4 +907,4 @@ def test_a_released_point_takes_no_more_households(scene):
     )
     assert answer.status_code == 400, answer.content
     assert snapshot() == before
-    assert not response.points_released_with_open_orders().exists()
+    assert not response.points_released_unfinished().exists()

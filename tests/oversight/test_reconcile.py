@@ -176,12 +176,12 @@ def test_a_released_point_whose_orders_are_in_force_is_completed(scene):
 
     before = snapshot()
     code, out, _err = reconcile("--dry-run")
-    assert code == 1 and "point_orders_open: 1 unfinished" in out and str(point.pk) in out
+    assert code == 1 and "point_release_unfinished: 1 unfinished" in out and str(point.pk) in out
     assert snapshot() == before
 
     code, out, err = reconcile("--user", "commander")
     assert (code, err) == (0, "")
-    assert "point_orders_open: 1 of 1 completed" in out
+    assert "point_release_unfinished: 1 of 1 completed" in out
     tied = ControlOrder.objects.filter(pk__in=PointOrder.objects.filter(point=point).values("order_id"))
     assert {o.status for o in tied} == {OrderStatus.RELEASED}
     released = AuditEvent.objects.filter(action="control_order.released")
@@ -191,14 +191,37 @@ def test_a_released_point_whose_orders_are_in_force_is_completed(scene):
     assert reconcile()[0] == 0
 
 
+def test_a_released_point_without_orders_but_with_its_response_in_force_is_completed(scene):
+    """The release happened by the bare mover and no order was tied to the point: what is left
+    unfinished is the activation, which must close so that a new case starts a new response."""
+    now = timezone.now()
+    scene.confirmed(scene.persons["p1"], at=now - dt.timedelta(days=20))
+    point = EpidemicPoint.objects.get()
+    response.point_update(
+        point=point,
+        last_case_left_at=now - dt.timedelta(days=19),
+        disinfected_at=now - dt.timedelta(days=19),
+        principal=scene.admin,
+    )
+    response.points_propose_release(now=now)
+    move(point, PointStatus.RELEASED, principal=scene.admin, fields={"released_by": scene.admin})
+    assert point.activation.status == "active"
+    code, out, _err = reconcile("--dry-run")
+    assert code == 1 and "point_release_unfinished: 1 unfinished" in out
+    assert reconcile()[0] == 0
+    point.activation.refresh_from_db()
+    assert point.activation.status == "closed" and point.activation.closed_at is not None
+    assert reconcile("--dry-run")[0] == 0
+
+
 def test_the_coverage_audit_shows_a_released_point_with_orders_in_force(scene):
     _released_point_with_its_orders_in_force(scene)
     commander = scene.users["commander"]
     answer = api_client(commander).get("/api/v1/coverage")
     assert answer.status_code == 200, answer.status_code
-    assert gaps(commander, "handoff_point_orders_open") == 1
+    assert gaps(commander, "handoff_point_release_unfinished") == 1
     assert reconcile()[0] == 0
-    assert gaps(commander, "handoff_point_orders_open") == 0
+    assert gaps(commander, "handoff_point_release_unfinished") == 0
 
 
 def test_a_completed_release_closes_the_activation_so_a_new_case_gets_a_new_point(scene):

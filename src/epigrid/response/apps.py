@@ -31,7 +31,7 @@ class ResponseConfig(AppConfig):
         ],
         "reconcile_checks": [
             "epigrid.response.services.MISSING_ACTIVATION",
-            "epigrid.response.services.RELEASED_POINT_ORDERS",
+            "epigrid.response.services.UNFINISHED_RELEASE",
         ],
         "sweeps": [
             "epigrid.response.services.POINT_RELEASE_SWEEP",

@@ -5,7 +5,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -212,11 +212,14 @@ def activations_missing():
     )
 
 
-def points_released_with_open_orders():
-    """Released epidemic points whose tied orders are still open (reconcile)."""
-    return EpidemicPoint.objects.filter(status=PointStatus.RELEASED).filter(
-        Exists(PointOrder.objects.filter(point=OuterRef("pk"), order__status__in=OPEN_ORDER_STATUSES))
+def points_released_unfinished():
+    """Released epidemic points whose release did not finish (reconcile): tied orders still open,
+    or the activation still in force with none of its points under closed management."""
+    orders_open = Exists(PointOrder.objects.filter(point=OuterRef("pk"), order__status__in=OPEN_ORDER_STATUSES))
+    activation_open = Q(activation__status=ActivationStatus.ACTIVE) & ~Exists(
+        EpidemicPoint.objects.filter(activation=OuterRef("activation")).exclude(status=PointStatus.RELEASED)
     )
+    return EpidemicPoint.objects.filter(status=PointStatus.RELEASED).filter(orders_open | activation_open)
 
 
 def _end_point_orders(point: EpidemicPoint, principal) -> None:
@@ -250,10 +253,10 @@ MISSING_ACTIVATION = HandoffCheck(
     lambda case, principal: extensions.run("case_confirmed", case=case, cause=principal),
     lambda case: reverse("people:person", args=[case.person_id]),
 )
-RELEASED_POINT_ORDERS = HandoffCheck(
-    "point_orders_open",
-    _("Released epidemic point with orders still in force"),
-    points_released_with_open_orders,
+UNFINISHED_RELEASE = HandoffCheck(
+    "point_release_unfinished",
+    _("Released epidemic point whose orders or emergency response are still in force"),
+    points_released_unfinished,
     lambda point, principal: _release_followups(
         point, system("system:point-release", POINT_RELEASE_CAPABILITIES, cause=principal)
     ),
