@@ -62,13 +62,14 @@ def _confirmed_without_its_response(scene):
     return case
 
 
-def _released_point_with_its_orders_in_force(scene):
-    """The point released by the bare mover: 钱七's household, quarantined because of the point,
-    is still under its orders and the activation is still open."""
+def _released_by_the_bare_mover(scene, *, households=()):
+    """p1's compound confirmed, its point released by the bare mover (none of the release's
+    follow-ups): `households` quarantined because of the point stay under their orders."""
     now = timezone.now()
     scene.confirmed(scene.persons["p1"], at=now - dt.timedelta(days=20))
     point = EpidemicPoint.objects.get()
-    response.point_quarantine_households(point=point, households=[scene.households["h1d"]], principal=scene.admin)
+    if households:
+        response.point_quarantine_households(point=point, households=list(households), principal=scene.admin)
     response.point_update(
         point=point,
         last_case_left_at=now - dt.timedelta(days=19),
@@ -77,6 +78,13 @@ def _released_point_with_its_orders_in_force(scene):
     )
     response.points_propose_release(now=now)
     move(point, PointStatus.RELEASED, principal=scene.admin, fields={"released_by": scene.admin})
+    return point
+
+
+def _released_point_with_its_orders_in_force(scene):
+    """钱七's household, quarantined because of the point, is still under its orders and the
+    activation is still open."""
+    point = _released_by_the_bare_mover(scene, households=[scene.households["h1d"]])
     assert open_order(scene.persons["p1d"]) is not None
     return point
 
@@ -192,19 +200,9 @@ def test_a_released_point_whose_orders_are_in_force_is_completed(scene):
 
 
 def test_a_released_point_without_orders_but_with_its_response_in_force_is_completed(scene):
-    """The release happened by the bare mover and no order was tied to the point: what is left
-    unfinished is the activation, which must close so that a new case starts a new response."""
-    now = timezone.now()
-    scene.confirmed(scene.persons["p1"], at=now - dt.timedelta(days=20))
-    point = EpidemicPoint.objects.get()
-    response.point_update(
-        point=point,
-        last_case_left_at=now - dt.timedelta(days=19),
-        disinfected_at=now - dt.timedelta(days=19),
-        principal=scene.admin,
-    )
-    response.points_propose_release(now=now)
-    move(point, PointStatus.RELEASED, principal=scene.admin, fields={"released_by": scene.admin})
+    """No order was tied to the point: what is left unfinished is the activation, which must
+    close so that a new case starts a new response."""
+    point = _released_by_the_bare_mover(scene)
     assert point.activation.status == "active"
     code, out, _err = reconcile("--dry-run")
     assert code == 1 and "point_release_unfinished: 1 unfinished" in out
