@@ -116,7 +116,8 @@ ORDER BY i
 
 PERSONS_SQL = """
 INSERT INTO people_person (
-    name, name_pinyin, name_initials, id_number_sealed, id_number_hash, id_number_masked, sex, birth_date,
+    name, name_pinyin, name_initials, id_number_sealed, id_number_hash, id_number_masked, sex, birth_year,
+    birth_date_sealed,
     phone_sealed, phone_hash, phone_masked, household_id, relationship, grid_id, note, import_batch_id,
     import_row, archived_at, created_at, updated_at)
 SELECT
@@ -127,7 +128,8 @@ SELECT
     md5('id' || i) || md5('di' || i),
     '370102********' || lpad(mod(i, 10000)::text, 4, '0'),
     CASE WHEN mod(i, 2) = 0 THEN 'F' ELSE 'M' END,
-    date '1935-01-01' + mod(i::bigint * 7919, 31000)::int,
+    extract(year FROM date '1935-01-01' + mod(i::bigint * 7919, 31000)::int)::int,
+    decode('01' || md5('b' || i) || md5('d' || i), 'hex'),
     decode('01' || md5('p' || i) || md5('h' || i), 'hex'),
     md5('ph' || i) || md5('hp' || i),
     '13' || mod(i, 10) || '****' || lpad(mod(i * 31, 10000)::text, 4, '0'),

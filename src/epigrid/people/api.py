@@ -23,7 +23,8 @@ class PersonOut(Schema):
     id: int
     name: str
     sex: Sex
-    birth_date: dt.date
+    birth_year: int
+    age: int
     id_number_masked: str
     phone_masked: str
     grid: str
@@ -38,7 +39,10 @@ class PersonOut(Schema):
             "id": p.pk,
             "name": p.name,
             "sex": p.sex,
-            "birth_date": p.birth_date,
+            # Year and age only: the full birth date is the masked ID number's hidden digits,
+            # shown through /reveal (field "birth_date") to users who may unmask.
+            "birth_year": p.birth_year,
+            "age": p.age,
             "id_number_masked": p.id_number_masked,
             "phone_masked": p.phone_masked,
             "grid": p.grid.code,
@@ -75,7 +79,7 @@ class PersonPatch(Schema):
 
 
 class RevealIn(Schema):
-    field: str
+    field: str  # "id_number", "birth_date" (YYYY-MM-DD) or "phone"
 
 
 class RevealOut(Schema):
@@ -157,7 +161,9 @@ def person_update(request, pk: int, payload: PersonPatch):
 
 
 @router.post(
-    "/persons/{pk}/reveal", response={200: RevealOut, **ERRORS}, summary="Unmask an ID number or phone (logged)"
+    "/persons/{pk}/reveal",
+    response={200: RevealOut, **ERRORS},
+    summary="Unmask an ID number, birth date or phone (logged)",
 )
 def person_reveal(request, pk: int, payload: RevealIn):
     person = selectors.person_get(user=request.user, pk=pk, capability=Capability.UNMASK_PII)

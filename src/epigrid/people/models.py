@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
@@ -44,8 +45,11 @@ class PersonQuerySet(GridScopedQuerySet):
 class Person(models.Model):
     """人员 (一人一档): a resident or anyone who needs watching; archived, never deleted.
 
-    The ID number and phone are stored sealed (AES-GCM), found by a keyed hash and shown in
-    their masked form; the plain value is only ever produced by `people.services.person_reveal`.
+    The ID number, birth date and phone are stored sealed (AES-GCM), the ID number and phone
+    found by a keyed hash and shown in their masked form; the plain value is only ever produced
+    by `people.services.person_reveal`. The birth date is sealed too: the mask hides exactly the
+    ID number's 8 birth digits, so a visible birth date would complete it. Only the birth year
+    is kept in clear (ages, sorting): with the masked ID it still leaves month and day unknown.
     """
 
     name = models.CharField(_("name"), max_length=50)
@@ -55,7 +59,8 @@ class Person(models.Model):
     id_number_hash = models.CharField(max_length=64, editable=False)
     id_number_masked = models.CharField(_("ID number"), max_length=18, editable=False)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
-    birth_date = models.DateField(_("birth date"))
+    birth_year = models.PositiveSmallIntegerField(_("birth year"))
+    birth_date_sealed = models.BinaryField(editable=False)
     phone_sealed = models.BinaryField(null=True, blank=True, editable=False)
     phone_hash = models.CharField(max_length=64, blank=True, editable=False)
     phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
@@ -93,3 +98,9 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def age(self) -> int:
+        """The age reached this calendar year: from the birth year only, so it changes for
+        everybody on 1 January and never gives away the birthday."""
+        return timezone.localdate().year - self.birth_year

@@ -20,7 +20,10 @@ from epigrid.grids.models import GridNode
 from .choices import Relationship
 from .models import Household, Person
 
-SENSITIVE = {"id_number", "phone"}
+# Never in clear outside `person_reveal` (and never in the audit log's `changes`): the birth
+# date is the 8 digits the masked ID number hides.
+SENSITIVE = {"id_number", "phone", "birth_date"}
+REVEALABLE = ("id_number", "birth_date", "phone")
 
 
 @cache
@@ -76,7 +79,8 @@ def person_row(clean: CleanPerson) -> dict:
         "id_number_hash": lookup_hash("id", clean.id_number.number),
         "id_number_masked": clean.id_number.masked,
         "sex": clean.id_number.sex,
-        "birth_date": clean.id_number.birth_date,
+        "birth_year": clean.id_number.birth_date.year,
+        "birth_date_sealed": seal(clean.id_number.birth_date.isoformat()),
         "phone_sealed": seal(phone.number) if phone else None,
         "phone_hash": lookup_hash("phone", phone.number) if phone else "",
         "phone_masked": phone.masked if phone else "",
@@ -172,7 +176,14 @@ def person_update(*, person: Person, principal, **changes) -> Person:
         )
         row = person_row(clean)
         if "id_number" not in changes or row["id_number_hash"] == locked.id_number_hash:
-            for key in ("id_number_sealed", "id_number_hash", "id_number_masked", "sex", "birth_date"):
+            for key in (
+                "id_number_sealed",
+                "id_number_hash",
+                "id_number_masked",
+                "sex",
+                "birth_year",
+                "birth_date_sealed",
+            ):
                 row.pop(key)
         elif Person.objects.filter(id_number_hash=row["id_number_hash"]).exclude(pk=locked.pk).exists():
             raise Conflict(
@@ -220,11 +231,16 @@ def person_archive(*, person: Person, reason: str, principal) -> Person:
 
 
 def person_reveal(*, person: Person, field: str, principal) -> str:
-    """The full ID number or phone, for a user allowed to see it; every reveal is logged."""
-    if field not in SENSITIVE:
+    """The full ID number, birth date (YYYY-MM-DD) or phone, for a user allowed to see it;
+    every reveal is logged (the field's name, never its value)."""
+    if field not in REVEALABLE:
         raise DomainError("field_unknown", _("This field cannot be revealed."), field="field")
     authorize(principal, Capability.UNMASK_PII, person.grid.path)
-    sealed = person.id_number_sealed if field == "id_number" else person.phone_sealed
+    sealed = {
+        "id_number": person.id_number_sealed,
+        "birth_date": person.birth_date_sealed,
+        "phone": person.phone_sealed,
+    }[field]
     if not sealed:
         return ""
     audit.record(
