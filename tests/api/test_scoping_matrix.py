@@ -29,6 +29,11 @@ class Endpoint:
     in_scope_user: str = "member1"
     out_of_scope_user: str = "member2"
     shared: bool = False  # configuration every user reads (risk areas, rules): not grid data
+    # The same call by the in-scope user, naming an object of another compound by a value typed
+    # in the body (a pass number, a household id): answered with this status and nothing of it,
+    # and nothing is written about it (test_naming_another_compounds_object_gives_nothing_of_it).
+    foreign_body: object = None
+    foreign_status: int = 404
 
 
 def _xlsx(rows):
@@ -285,6 +290,7 @@ ENDPOINTS = [
         "/api/v1/checkpoints/{checkpoint}/scan",
         body={"number": "{pass_number}", "direction": "in", "temperature": 36.5},
         in_scope_user="guard1",
+        foreign_body={"number": "{foreign_pass_number}", "direction": "out", "temperature": 36.5},
     ),
     Endpoint(
         "POST",
@@ -296,6 +302,18 @@ ENDPOINTS = [
             ],
         },
         in_scope_user="guard1",
+        foreign_body=lambda w: {
+            "checkpoint_id": w.extra["checkpoint"],
+            "passages": [
+                {
+                    "number": w.extra["foreign_pass_number"],
+                    "direction": "out",
+                    "at": _now_iso(),
+                    "client_id": str(uuid.uuid4()),
+                }
+            ],
+        },
+        foreign_status=422,
     ),
     Endpoint(
         "POST",
@@ -311,6 +329,14 @@ ENDPOINTS = [
         },
         in_scope_status=201,
         in_scope_user="guard1",
+        foreign_body=lambda w: {
+            "name": "来访者",
+            "phone": "13800138000",
+            "id_number": make_id_number(),
+            "visiting_household_id": w.households["h2"].pk,
+            "reason": "送药",
+            "direction": "in",
+        },
     ),
     Endpoint("POST", "/api/v1/households/passes", body={"grid": "{grid}"}, in_scope_user="head1"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/reissue", in_scope_user="head1"),
@@ -396,6 +422,9 @@ def world(world):
     checkpoint = gates.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=admin)
     gates.passes_issue(grid=world.nodes["S-C-G1"], principal=admin)
     household_pass = HouseholdPass.objects.get(household=world.households["h1"], revoked_at__isnull=True)
+    # 第2网格's passes too (member2's compound): a gate of 第1网格 must answer them with nothing.
+    gates.passes_issue(grid=world.nodes["S-C-G2"], principal=admin)
+    foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     world.extra = {
         "activation": activation.pk,
         "task": activation.tasks.get(title="成立工作专班").pk,
@@ -412,6 +441,7 @@ def world(world):
         "checkpoint": checkpoint.pk,
         "household_pass": household_pass.pk,
         "pass_number": household_pass.number,
+        "foreign_pass_number": foreign_pass.number,
     }
     return world
 
@@ -430,7 +460,7 @@ def _fill(world, template: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 
 
-def _call(world, endpoint: Endpoint, username: str | None):
+def _call(world, endpoint: Endpoint, username: str | None, body=None):
     client = Client()
     headers = {}
     if username:
@@ -456,7 +486,8 @@ def _call(world, endpoint: Endpoint, username: str | None):
         upload = io.BytesIO(_xlsx(rows))
         upload.name = "roster.xlsx"
         return method(path, {"kind": "residents", "file": upload}, **headers)
-    body = endpoint.body(world) if callable(endpoint.body) else endpoint.body
+    body = endpoint.body if body is None else body
+    body = body(world) if callable(body) else body
     if body is None:
         return method(path, **headers)
     body = {k: _fill_value(world, v) for k, v in body.items()}
@@ -509,6 +540,33 @@ def test_out_of_scope_user_gets_404_or_nothing(world, endpoint):
 def test_in_scope_user_is_served(world, endpoint):
     response = _call(world, endpoint, endpoint.in_scope_user)
     assert response.status_code == endpoint.in_scope_status, response.content
+
+
+def _about_compound_2(world) -> dict:
+    """What is recorded about 第2网格's household: passages of its pass, alerts and audit there."""
+    from epigrid.alerts.models import Alert
+    from epigrid.core.models import AuditEvent
+    from epigrid.gates.models import Passage
+
+    path = world.nodes["S-C-G2"].path
+    return {
+        "passages": Passage.objects.filter(household_pass__household=world.households["h2"]).count(),
+        "alerts": Alert.objects.filter(grid__path__startswith=path).count(),
+        "audit": AuditEvent.objects.filter(grid_path__startswith=path).count(),
+    }
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.foreign_body is not None], ids=_ids)
+def test_naming_another_compounds_object_gives_nothing_of_it(world, endpoint):
+    before = _about_compound_2(world)
+    response = _call(world, endpoint, endpoint.in_scope_user, body=endpoint.foreign_body)
+    assert response.status_code == endpoint.foreign_status, response.content
+    body = response.content.decode()
+    household = world.households["h2"]
+    for shown in ("王五", household.address, "S-C-G2-B1", "colour", "codes", "passage_id"):
+        assert shown not in body, shown
+    assert f'"household_id": {household.pk}' not in body and f'"id": {household.pk}' not in body
+    assert _about_compound_2(world) == before
 
 
 PUBLIC = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/resident/{token}/temperature")}

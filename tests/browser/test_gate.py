@@ -20,3 +20,16 @@ def test_guard_types_a_pass_number_and_a_fever_is_refused(phone, log_in):
     expect(verdict).to_be_visible()
     expect(verdict).to_have_class(re.compile("verdict-refused"))
     expect(verdict).to_contain_text(re.compile("发热|Fever"))
+
+
+def test_a_number_that_is_not_of_this_checkpoint_shows_only_that(phone, log_in):
+    """Another compound's number answers like one never issued (404), and the answer box shows it."""
+    page = log_in(phone, "guard")
+    page.goto("/gates/")
+    page.locator("ul.rows li a[href^='/gates/']").first.click()
+    page.fill("#number", "JZXC-HYL-01-0001")
+    page.click("button[name=direction][value=out]")
+    verdict = page.get_by_test_id("verdict")
+    expect(verdict).to_be_visible()
+    expect(verdict).to_contain_text(re.compile("不是本检查点的出入证|Not a pass of this checkpoint"))
+    expect(page.locator("#answer .code")).to_have_count(0)

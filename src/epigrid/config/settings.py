@@ -145,6 +145,11 @@ AUTH_PASSWORD_VALIDATORS = [
 # Lockout: this many failures for one username within the window locks it for the window.
 LOGIN_FAILURE_LIMIT = env.int("EPIGRID_LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES = env.int("EPIGRID_LOGIN_LOCKOUT_MINUTES", default=15)
+# A guard may type this many pass numbers that match no pass of the checkpoint within the window;
+# further misses are answered 429 until the window ends (pass numbers are sequential: typing them
+# must not walk the city). Counted in the cache (per guard), so shared by all web processes.
+GATE_TYPED_MISS_LIMIT = env.int("EPIGRID_GATE_TYPED_MISS_LIMIT", default=10)
+GATE_TYPED_MISS_WINDOW_SECONDS = env.int("EPIGRID_GATE_TYPED_MISS_WINDOW_SECONDS", default=60)
 API_TOKEN_DAYS = env.int("EPIGRID_API_TOKEN_DAYS", default=30)
 
 # Sessions end after 30 idle minutes: shared phones at gates and in offices.

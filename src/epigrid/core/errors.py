@@ -54,6 +54,13 @@ class Conflict(DomainError):
     status = 409
 
 
+class Throttled(DomainError):
+    """Too many attempts of one kind in a short time (e.g. pass numbers typed at a gate that match
+    nothing): wait, then try again."""
+
+    status = 429
+
+
 class RowErrors(DomainError):
     """Many rows were refused at once (imports, batches); nothing was written."""
 

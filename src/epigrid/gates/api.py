@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
 from epigrid.accounts.models import User
-from epigrid.core.api import ERRORS
+from epigrid.core.api import ERRORS, ErrorOut
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.grids.selectors import grid_node_get
@@ -116,9 +116,10 @@ def _scan_out(answer: services.GateAnswer) -> dict:
 
 @router.post(
     "/checkpoints/{pk}/scan",
-    response={200: ScanOut, **ERRORS},
-    summary="Scan (token) or type (number) a pass: allowed or refused with the reason; a rescan within 60 s "
-    "answers the same passage",
+    response={200: ScanOut, **ERRORS, 429: ErrorOut},
+    summary="Scan (token) or type (number) a pass of this checkpoint: allowed or refused with the reason; a "
+    "rescan within 60 s answers the same passage. Any other pass is 404 pass_not_found, with nothing about it; "
+    "too many typed numbers that match nothing: 429",
 )
 def gate_scan(request, pk: int, payload: ScanIn):
     answer = services.gate_scan(
@@ -184,7 +185,7 @@ class PassagesErrorOut(Schema):
 
 @router.post(
     "/passages/batch",
-    response={200: PassagesOut, **ERRORS, 422: PassagesErrorOut},
+    response={200: PassagesOut, **ERRORS, 422: PassagesErrorOut, 429: ErrorOut},
     summary="Passages recorded offline on a guard's phone, each at its own time; a resent batch stores nothing "
     "twice and answers each row with the passage stored for it; any bad row refuses the whole batch",
 )

@@ -9,6 +9,7 @@ ACTION_LABELS = {
     "pass.revoke": _("Pass revoked"),
     "visitor.register": _("Visitor registered"),
     "passages.record": _("Offline passages recorded"),
+    "gate.typed_misses": _("Too many pass numbers typed that are not of the checkpoint"),
     "shift.create": _("Duty shift planned"),
     "shift.check_in": _("Guard checked in"),
     "shift.check_out": _("Guard checked out"),

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
 from epigrid.core.transitions import stamp_constraints
+from epigrid.grids.models import within
 
 from .choices import PASS_STAMPS, PASS_TRANSITIONS, Direction, PassStatus, RefusalReason, Verdict
 
@@ -122,6 +123,15 @@ class Passage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.checkpoint} {self.direction} {self.at:%H:%M}"
+
+    @property
+    def served_pass(self) -> "HouseholdPass | None":
+        """The household pass, when it is one the checkpoint serves (of its compound). Passages
+        recorded before a pass of another compound was answered "not found" may name one: that
+        household is not shown at this checkpoint (select_related "grid", "household_pass__grid")."""
+        if self.household_pass_id is None or not within(self.household_pass.grid.path, self.grid.path):
+            return None
+        return self.household_pass
 
 
 class Shift(models.Model):

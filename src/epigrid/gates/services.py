@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.urls import reverse
@@ -26,9 +28,9 @@ from epigrid.core import audit, extensions
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal
-from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
+from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.extensions import GapCheck
-from epigrid.core.scoping import authorize, system, user_of
+from epigrid.core.scoping import authorize, subtree_q, system, user_of
 from epigrid.core.transitions import move
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
@@ -168,21 +170,27 @@ def _pass_key(token: str = "", number: str = "") -> tuple[str, str]:
     raise DomainError("pass_required", _("Scan the pass or type its number."), field="number")
 
 
-def _passes_by_key(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], HouseholdPass]:
-    """The passes shown at the gate, by `_pass_key`, in two queries. Deliberately not limited to
-    the guard's grids: a pass of another compound is found, then refused (WRONG_CHECKPOINT)."""
+def _passes_by_key(keys: Iterable[tuple[str, str]], checkpoint: Checkpoint) -> dict[tuple[str, str], HouseholdPass]:
+    """The passes shown at the gate, by `_pass_key`, in two queries: only passes this checkpoint
+    serves (its compound's, for a household of its compound). A pass of another compound is not
+    found here, exactly like a number that was never issued, so the answer to it carries nothing
+    of that household and nothing is written about it (pass numbers are sequential: a gate must
+    not be a way to read the city)."""
     keys = set(keys)
     found: dict[tuple[str, str], HouseholdPass] = {}
     hashes = {_token_hash(value): value for kind, value in keys if kind == "token"}
     numbers = [value for kind, value in keys if kind == "number"]
     related = ("household__grid", "grid")
+    served = HouseholdPass.objects.in_subtree(checkpoint.grid.path).filter(
+        subtree_q("household__grid__path", checkpoint.grid.path)
+    )
     if hashes:
-        for household_pass in HouseholdPass.objects.filter(token_hash__in=list(hashes)).select_related(*related):
+        for household_pass in served.filter(token_hash__in=list(hashes)).select_related(*related):
             found[("token", hashes[household_pass.token_hash])] = household_pass
     if numbers:
         # A typed number finds the active pass, else the newest revoked one (to say it is revoked).
         rows = (
-            HouseholdPass.objects.filter(number__in=numbers)
+            served.filter(number__in=numbers)
             .select_related(*related)
             .order_by(F("revoked_at").desc(nulls_first=True), "-issued_at")
         )
@@ -192,8 +200,43 @@ def _passes_by_key(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Hou
 
 
 def _pass_not_found(key: tuple[str, str]) -> NotFound:
+    """The one answer for a pass this checkpoint does not serve, whether it was never issued or
+    belongs to another compound: it says nothing about any household."""
     field = "token" if key[0] == "token" else "number"
-    return NotFound("pass_not_found", _("No such pass: check the number or scan again."), field=field)
+    return NotFound("pass_not_found", _("Not a pass of this checkpoint: check the number or scan again."), field=field)
+
+
+def _typed_misses(*, guard, count: int, checkpoint: Checkpoint, principal) -> None:
+    """Count pass numbers a guard typed that matched no pass of the checkpoint, in the cache
+    (settings.GATE_TYPED_MISS_LIMIT per GATE_TYPED_MISS_WINDOW_SECONDS). A miss while the guard
+    is already at the limit is refused (429); scans that match a pass of the checkpoint are not
+    counted and always go through. The moment a guard goes over the limit is audited at the
+    guard's own checkpoint (without the numbers typed)."""
+    if count <= 0:
+        return
+    limit, window = settings.GATE_TYPED_MISS_LIMIT, settings.GATE_TYPED_MISS_WINDOW_SECONDS
+    key = f"gates:typed-misses:{guard.pk}"
+    cache.add(key, 0, timeout=window)  # the window starts at the first miss
+    try:
+        after = cache.incr(key, count)
+    except ValueError:  # expired between add and incr
+        cache.set(key, count, timeout=window)
+        after = count
+    before = after - count
+    if before <= limit < after:
+        audit.record(
+            principal=principal,
+            action="gate.typed_misses",
+            obj=checkpoint,
+            grid_path=checkpoint.grid.path,
+            changes={"misses": [None, after], "limit": [None, limit]},
+        )
+    if before >= limit:
+        raise Throttled(
+            "typed_pass_misses",
+            _("Too many pass numbers that are not of this checkpoint: wait a minute, or scan the card."),
+            field="number",
+        )
 
 
 def _token_hash(token: str) -> str:
@@ -257,10 +300,10 @@ def _refusal(
     """Why this pass may not go this way here ("" when it may). `suspended` caches each
     household's exit suspension for a batch."""
     # A pass revoked after an offline passage was still good when it was shown.
+    # Only passes the checkpoint serves come here (`_passes_by_key`): a pass of another compound
+    # is answered as not found, and RefusalReason.WRONG_CHECKPOINT is left to rows of before.
     if household_pass.revoked_at is not None and household_pass.revoked_at <= at:
         return RefusalReason.REVOKED
-    if compound_path(household_pass.grid.path) != checkpoint.grid.path:
-        return RefusalReason.WRONG_CHECKPOINT
     if value is not None and value >= threshold:
         return RefusalReason.FEVER
     if direction == Direction.OUT:
@@ -308,8 +351,10 @@ def gate_scan(
     direction = _direction(direction)
     key = _pass_key(token, number)
     value = _temperature(temperature)
-    household_pass = _passes_by_key([key]).get(key)
+    household_pass = _passes_by_key([key], checkpoint).get(key)
     if household_pass is None:
+        if key[0] == "number":
+            _typed_misses(guard=guard, count=1, checkpoint=checkpoint, principal=principal)
         raise _pass_not_found(key)
     with transaction.atomic():
         HouseholdPass.objects.select_for_update().filter(pk=household_pass.pk).first()  # serialise scans of a pass
@@ -563,7 +608,7 @@ def passages_record_batch(
             errors.append(_row_error(index, exc))
             continue
         fresh.append(_Checked(index, client_id, direction, at, value, key))
-    passes = _passes_by_key(item.key for item in (*fresh, *stale))
+    passes = _passes_by_key((item.key for item in (*fresh, *stale)), checkpoint)
     for item, recent in _stored_repeats(stale, passes):
         if recent is None:
             errors.append(_row_error(item.index, _too_old()))
@@ -579,6 +624,10 @@ def passages_record_batch(
         first = first_of.setdefault(item.client_id, item)
         if (first.direction, first.at, first.household_pass.pk) != (item.direction, item.at, item.household_pass.pk):
             errors.append(_row_error(item.index, _client_id_reused()))
+    # Typed numbers that match no pass of this checkpoint count against the guard's limit, as at
+    # the gate; a batch without such rows always goes through.
+    typed_misses = sum(1 for item in fresh if item.household_pass is None and item.key[0] == "number")
+    _typed_misses(guard=guard, count=typed_misses, checkpoint=checkpoint, principal=principal)
     if errors:
         errors.sort(key=lambda row: row["index"])
         raise RowErrors("passages_rejected", _("Some passages are not valid; none were stored."), rows=errors)

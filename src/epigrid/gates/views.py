@@ -60,7 +60,7 @@ def checkpoint(request, pk):
             "can_guard": allows(request.user, Capability.GUARD_GATE, cp.grid.path),
             "recent": Passage.objects.restrict(request.user)
             .filter(checkpoint=cp)
-            .select_related("household_pass__household", "visitor")
+            .select_related("grid", "household_pass__grid", "visitor")
             .order_by("-at")[:10],
         },
     )
@@ -224,7 +224,7 @@ def shift_check(request, pk, action):
 def ledger(request):
     """进出登记台账, filtered by checkpoint, date, household."""
     rows = Passage.objects.restrict(request.user).select_related(
-        "checkpoint", "household_pass__household", "visitor", "guard"
+        "checkpoint", "grid", "household_pass__household", "household_pass__grid", "visitor", "guard"
     )
     if request.GET.get("checkpoint", "").isdigit():
         rows = rows.filter(checkpoint_id=request.GET["checkpoint"])
@@ -242,8 +242,7 @@ def ledger(request):
             timezone.localtime(p.at).strftime("%Y-%m-%d %H:%M"),
             str(p.checkpoint),
             p.get_direction_display(),
-            p.household_pass.number if p.household_pass_id else "",
-            p.household_pass.household.address if p.household_pass_id else f"{p.visitor.name} ({p.visitor.reason})",
+            *_ledger_who(p),
             str(p.temperature or ""),
             p.get_verdict_display(),
             p.get_reason_display() if p.reason else "",
@@ -258,3 +257,14 @@ def ledger(request):
         wide={1, 4},
     )
     return xlsx_response(out, f"进出登记台账-{timezone.localdate():%Y%m%d}.xlsx")
+
+
+def _ledger_who(p: Passage) -> tuple[str, str]:
+    """The pass number and address, or the visitor. A passage recorded before passes of other
+    compounds were refused as "not found" may name such a pass: its household is not shown here."""
+    if p.visitor_id:
+        return "", f"{p.visitor.name} ({p.visitor.reason})"
+    household_pass = p.served_pass
+    if household_pass is None:
+        return "", ""
+    return household_pass.number, household_pass.household.address

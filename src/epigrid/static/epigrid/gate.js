@@ -1,5 +1,15 @@
 // Scan a pass's QR code with the phone camera: the browser's BarcodeDetector where there is one,
 // else the vendored jsQR. The token goes into the form; the guard then taps In or Out.
+// A refusal (404 not a pass of this checkpoint, 429 too many typed misses…) is an answer too:
+// show it in the answer box (htmx 2 does not swap 4xx by default).
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var status = event.detail.xhr.status;
+  if (event.detail.target && event.detail.target.id === "answer" && status >= 400 && status < 500) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+
 (function () {
   var button = document.getElementById("start-camera");
   var video = document.getElementById("camera");
