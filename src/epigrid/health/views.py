@@ -18,6 +18,7 @@ from epigrid.control.choices import OPEN_ORDER_STATUSES
 from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import controlled_households_without_full_team
 from epigrid.core import extensions
+from epigrid.core.tabular import read_upload
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors
 from epigrid.core.scoping import allows
@@ -317,7 +318,7 @@ def results_import(request):
     upload = form.cleaned_data["file"]
     try:
         counts = services.results_record(
-            results=ledgers.read_results(upload.read(), upload.name), principal=request.user
+            results=ledgers.read_results(read_upload(upload), upload.name), principal=request.user
         )
     except RowErrors as exc:
         return render(request, "health/results_rejected.html", {"report": exc}, status=422)

@@ -3,6 +3,7 @@ import datetime as dt
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from epigrid.core.tabular import read_upload
 from epigrid.core.api import ERRORS, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.models import ImportKind
@@ -269,7 +270,7 @@ class ImportErrorOut(Schema):
 )
 def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
     batch = ledgers.ledger_import(
-        data=file.read(), file_name=file.name or "upload.xlsx", kind=kind.value, principal=request.user
+        data=read_upload(file), file_name=file.name or "upload.xlsx", kind=kind.value, principal=request.user
     )
     return Status(
         201,

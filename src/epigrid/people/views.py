@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import GridAssignment
+from epigrid.core.tabular import read_upload
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.scoping import allows
@@ -159,7 +160,7 @@ def ledger_import(request):
         upload = form.cleaned_data["file"]
         try:
             batch = ledgers.ledger_import(
-                data=upload.read(), file_name=upload.name, kind=form.cleaned_data["kind"], principal=request.user
+                data=read_upload(upload), file_name=upload.name, kind=form.cleaned_data["kind"], principal=request.user
             )
         except RowErrors as exc:
             report = exc
