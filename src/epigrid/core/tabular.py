@@ -138,7 +138,8 @@ def _csv_encoding(data: bytes) -> str:
 
 def _iter_csv(data: bytes) -> Iterator[list[str]]:
     text = io.TextIOWrapper(io.BytesIO(data), encoding=_csv_encoding(data), newline="")
-    max_rows, max_columns, max_chars = limit("IMPORT_MAX_ROWS"), limit("IMPORT_MAX_COLUMNS"), limit("IMPORT_MAX_CELL_CHARS")
+    max_rows, max_columns = limit("IMPORT_MAX_ROWS"), limit("IMPORT_MAX_COLUMNS")
+    max_chars = limit("IMPORT_MAX_CELL_CHARS")
     reader = csv.reader(text)
     number = 0
     while True:
@@ -177,7 +178,7 @@ _OFFICE_REL = "officeDocument/2006/relationships"
 
 
 def _ref(text: str) -> tuple[int, int] | None:
-    """"B3" → (row 3, column 2)."""
+    """The cell reference "B3" as (row 3, column 2)."""
     match = _REF.match(text.strip())
     if not match:
         return None
@@ -374,7 +375,7 @@ def _date_styles(entries: _Entries, name: str | None) -> set[int]:
         elif local == "xf" and state["xfs"]:
             fmt = attrs.get("numFmtId", "0")
             fmt = int(fmt) if fmt.isdigit() else 0
-            if fmt in custom and _is_date_format(custom[fmt]) or fmt not in custom and fmt in _BUILTIN_DATES:
+            if _is_date_format(custom[fmt]) if fmt in custom else fmt in _BUILTIN_DATES:
                 dates.add(state["index"])
             state["index"] += 1
 

@@ -6,10 +6,10 @@ from django.utils.translation import gettext_lazy as _
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from epigrid.core.tabular import read_upload
 from epigrid.core.api import ERRORS, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors

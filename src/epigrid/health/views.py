@@ -18,10 +18,10 @@ from epigrid.control.choices import OPEN_ORDER_STATUSES
 from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import controlled_households_without_full_team
 from epigrid.core import extensions
-from epigrid.core.tabular import read_upload
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors
 from epigrid.core.scoping import allows
+from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, form_error
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get, grid_roots

@@ -3,10 +3,10 @@ import datetime as dt
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from epigrid.core.tabular import read_upload
 from epigrid.core.api import ERRORS, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.models import ImportKind
+from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 

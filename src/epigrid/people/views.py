@@ -5,10 +5,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import GridAssignment
-from epigrid.core.tabular import read_upload
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.scoping import allows
+from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, form_error, paginate
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get

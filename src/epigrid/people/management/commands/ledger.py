@@ -8,8 +8,8 @@ from epigrid.accounts.permissions import principal_from_option
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportKind
-from epigrid.grids.selectors import grid_node_get
 from epigrid.core.tabular import check_size
+from epigrid.grids.selectors import grid_node_get
 from epigrid.people import ledgers
 
 
