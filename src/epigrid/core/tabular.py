@@ -310,12 +310,12 @@ def _workbook(entries: _Entries) -> tuple[str, str | None, str | None, bool]:
     return sheet, shared, styles, state["date1904"]
 
 
-def _shared_strings(entries: _Entries, name: str | None) -> list[str]:
-    """The shared strings, each cut one past the cell limit (a cell using it is then refused)."""
-    strings: list[str] = []
+def _shared_strings(entries: _Entries, name: str | None) -> list[str | None]:
+    """The shared strings; None for one longer than the cell limit (a cell using it is refused)."""
+    strings: list[str | None] = []
     if name is None:
         return strings
-    cap = limit("IMPORT_MAX_CELL_CHARS") + 1
+    cap = limit("IMPORT_MAX_CELL_CHARS")
     state = {"parts": [], "length": 0, "in_t": False, "skip": 0}
 
     def start(tag, attrs):
@@ -330,16 +330,17 @@ def _shared_strings(entries: _Entries, name: str | None) -> list[str]:
     def end(tag):
         local = _local(tag)
         if local == "si":
-            strings.append(_unescape("".join(state["parts"]))[:cap])
+            strings.append(_unescape("".join(state["parts"])) if state["length"] <= cap else None)
         elif local == "rPh":
             state["skip"] -= 1
         elif local == "t":
             state["in_t"] = False
 
     def text(data):
-        if state["in_t"] and state["length"] < cap * 2:
-            state["parts"].append(data)
+        if state["in_t"]:
             state["length"] += len(data)
+            if state["length"] <= cap:
+                state["parts"].append(data)
 
     parser = _parser()
     parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
@@ -478,14 +479,17 @@ class _SheetReader:
             position = _ref(attrs.get("r", ""))
             self.column = position[1] if position else self.column + 1
             self.cell = {"type": attrs.get("t", "n"), "style": attrs.get("s", "0"), "v": None, "is": []}
+            self.text_length = 0  # all the cell's text, however many runs it comes in
         elif local in ("v", "t") and self.cell is not None:
-            self.text, self.text_length = [], 0
+            self.text = []
 
     def chars(self, data):
         if self.text is not None:
             self.text_length += len(data)
-            if self.text_length <= self.max_chars * 4 + 64:
+            if self.text_length <= self.max_chars:
                 self.text.append(data)
+            else:
+                self.cell["long"] = True
 
     def end(self, tag):
         local = _local(tag)
@@ -499,6 +503,7 @@ class _SheetReader:
             self.text = None
         elif local == "c" and self.cell is not None:
             value = self._value(self.cell)
+            long = self.cell.get("long")
             self.cell = None
             if value is None:
                 return  # a formatted empty cell: as if absent
@@ -506,7 +511,7 @@ class _SheetReader:
                 raise _too_many_rows()
             if self.column > self.max_columns:
                 raise _too_many_columns(self.row_number, self.column)
-            if len(value) > self.max_chars:
+            if long or len(value) > self.max_chars:
                 raise _cell_too_long(self.row_number, self.column)
             self.row[self.column] = value
         elif local == "row":
@@ -524,9 +529,13 @@ class _SheetReader:
             return None
         if kind == "s":
             try:
-                return self.strings[int(raw)].strip()
+                text = self.strings[int(raw)]
             except (ValueError, IndexError):
                 raise _unreadable() from None
+            if text is None:
+                cell["long"] = True  # refused once its position is checked
+                return ""
+            return text.strip()
         if kind == "b":
             return "True" if raw.strip() in ("1", "true") else "False"
         if kind in ("str", "e", "d"):
