@@ -66,7 +66,8 @@ def handmade_xlsx(sheet_xml: str, *, compression=zipfile.ZIP_DEFLATED) -> bytes:
 
 def sheet(cells: str, dimension: str | None = None, before: str = "") -> str:
     dim = f'<dimension ref="{dimension}"/>' if dimension else ""
-    return f'<?xml version="1.0" encoding="UTF-8"?>{before}<worksheet xmlns="{NS}">{dim}<sheetData>{cells}</sheetData></worksheet>'
+    body = f'<worksheet xmlns="{NS}">{dim}<sheetData>{cells}</sheetData></worksheet>'
+    return f'<?xml version="1.0" encoding="UTF-8"?>{before}{body}'
 
 
 def inline(ref: str, text: str) -> str:
@@ -120,7 +121,9 @@ def page(world):
 
 
 def resident_rows(n: int):
-    return [["S-C-G1-B1", f"9-{i // 3 + 1:02d}01", f"9单元{i // 3 + 1}01", f"居民{i}", make_id_number()] for i in range(n)]
+    return [
+        ["S-C-G1-B1", f"9-{i // 3 + 1:02d}01", f"9单元{i // 3 + 1}01", f"居民{i}", make_id_number()] for i in range(n)
+    ]
 
 
 # ---------------------------------------------------------------- the 1.5 KB bomb
@@ -172,12 +175,15 @@ def test_bomb_through_the_pages_is_a_400(page, path, fields):
     assert "XFD1048576" in response.content.decode()
 
 
+FIRST = f'<row r="1">{inline("A1", "a")}</row>'
+
+
 @pytest.mark.parametrize(
     ("cells", "code"),
     [
-        (f'<row r="1">{inline("A1", "a")}</row><row r="1048576">{inline("A1048576", "x")}</row>', "file_too_many_rows"),
+        (f'{FIRST}<row r="1048576">{inline("A1048576", "x")}</row>', "file_too_many_rows"),
         (f'<row r="1">{inline("A1", "a")}{inline("XFD1", "x")}</row>', "file_too_many_columns"),
-        (f'<row r="1">{inline("A1", "a")}</row><row r="1048576">{inline("XFD1048576", "x")}</row>', "file_too_many_rows"),
+        (f'{FIRST}<row r="1048576">{inline("XFD1048576", "x")}</row>', "file_too_many_rows"),
     ],
 )
 def test_without_a_dimension_the_cells_themselves_are_checked(cells, code):
@@ -264,7 +270,8 @@ def test_too_many_columns(world, api):
     body = response.json()
     assert body["code"] == "file_too_large_sheet"  # from the sheet's declared dimension
     assert "50" in body["message"]
-    undeclared = handmade_xlsx(sheet('<row r="1">' + "".join(inline(f"{col}1", col) for col in _letters(60)) + "</row>"))
+    cells = "".join(inline(f"{col}1", col) for col in _letters(60))
+    undeclared = handmade_xlsx(sheet(f'<row r="1">{cells}</row>'))
     with pytest.raises(DomainError) as excinfo:
         list(tabular.iter_table(undeclared, "wide.xlsx"))
     assert excinfo.value.code == "file_too_many_columns"
@@ -376,3 +383,21 @@ def test_first_sheet_and_row_numbers_as_the_sheet_has_them():
     book.close()
     rows = list(tabular.iter_table(out.getvalue(), "x.xlsx"))
     assert rows == [["", "h"], [], [], ["", "", "x"], ["True", "36.5"]]
+
+
+def test_utf8_csv_with_one_bad_byte_is_refused_not_read_as_gb18030():
+    text = "网格编码,户号,住址,姓名,身份证号码\n" + "S-C-G1-B1,1-101,一单元一〇一室,张三丰,1\n" * 20
+    data = bytearray(text.encode())
+    data[-10] = 0xFF
+    with pytest.raises(DomainError) as excinfo:
+        list(tabular.iter_table(bytes(data), "x.csv"))
+    assert excinfo.value.code == "csv_encoding"
+
+
+def test_corrupt_compressed_sheet_is_unreadable():
+    data = bytearray(handmade_xlsx(sheet(FIRST * 200)))
+    start = data.index(b"xl/worksheets/sheet1.xml") + len(b"xl/worksheets/sheet1.xml")
+    data[start + 20 : start + 60] = b"\x00" * 40  # inside the deflated stream
+    with pytest.raises(DomainError) as excinfo:
+        list(tabular.iter_table(bytes(data), "x.xlsx"))
+    assert excinfo.value.code == "file_unreadable"

@@ -21,9 +21,11 @@ import codecs
 import csv
 import datetime as dt
 import io
+import lzma
 import posixpath
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from xml.parsers import expat
 
@@ -119,8 +121,18 @@ def iter_table(data: bytes, file_name: str) -> Iterator[list[str]]:
 # ---------------------------------------------------------------- CSV
 
 
+def _damaged_utf8(data: bytes) -> bool:
+    """Mostly UTF-8 with a few bad bytes: a damaged UTF-8 file, not GB18030 (which it might still
+    decode as, into nonsense)."""
+    text = data.decode("utf-8", errors="replace")
+    wide = sum(1 for ch in text if ord(ch) > 127)
+    return wide > 0 and text.count("\ufffd") * 10 < wide
+
+
 def _csv_encoding(data: bytes) -> str:
     for encoding in ("utf-8-sig", "gb18030"):
+        if encoding == "gb18030" and _damaged_utf8(data):
+            break
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
             for start in range(0, len(data), CHUNK):
@@ -155,13 +167,13 @@ def _iter_csv(data: bytes) -> Iterator[list[str]]:
                 params={"row": number + 1},
             ) from exc
         number += 1
+        if number > max_rows + 1:
+            raise _too_many_rows()
         while row and not row[-1].strip():
             row.pop()
         if not row:
             yield []
             continue
-        if number > max_rows + 1:
-            raise _too_many_rows()
         if len(row) > max_columns:
             raise _too_many_columns(number, len(row))
         for column, cell in enumerate(row, start=1):
@@ -174,22 +186,40 @@ def _iter_csv(data: bytes) -> Iterator[list[str]]:
 
 _REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-_OFFICE_REL = "officeDocument/2006/relationships"
+
+
+_COLUMNS: dict[str, int] = {}  # "AB" → 28, filled as met (at most 3 letters: bounded)
 
 
 def _ref(text: str) -> tuple[int, int] | None:
     """The cell reference "B3" as (row 3, column 2)."""
-    match = _REF.match(text.strip())
-    if not match:
-        return None
-    column = 0
-    for letter in match.group(1).upper():
-        column = column * 26 + ord(letter) - 64
-    return int(match.group(2)), column
+    letters = text.rstrip("0123456789")
+    column = _COLUMNS.get(letters)
+    digits = text[len(letters) :]
+    if column is None or not digits or len(digits) > 7:
+        match = _REF.match(text.strip())
+        if not match:
+            return None
+        column = 0
+        for letter in match.group(1).upper():
+            column = column * 26 + ord(letter) - 64
+        if match.group(1).isupper() and "$" not in text and text == text.strip():
+            _COLUMNS[match.group(1)] = column
+        return int(match.group(2)), column
+    return int(digits), column
+
+
+_LOCAL: dict[str, str] = {}
 
 
 def _local(name: str) -> str:
-    return name.rsplit("}", 1)[-1]
+    """The element's name without its namespace (sheets written with prefixes or Strict OOXML)."""
+    local = _LOCAL.get(name)
+    if local is None:
+        local = name.rsplit("}", 1)[-1]
+        if len(_LOCAL) < 500:
+            _LOCAL[name] = local
+    return local
 
 
 class _Entries:
@@ -236,7 +266,16 @@ class _Entries:
                     if read > info.file_size or self.read_so_far > limit("IMPORT_MAX_UNCOMPRESSED_BYTES"):
                         raise self._bomb()
                     yield chunk
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            lzma.LZMAError,
+            ValueError,
+            OSError,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+        ) as exc:
             raise _unreadable() from exc
 
 
@@ -294,7 +333,7 @@ def _workbook(entries: _Entries) -> tuple[str, str | None, str | None, bool]:
     def start(tag, attrs):
         local = _local(tag)
         if local == "sheet" and state["sheet"] is None:
-            state["sheet"] = next((v for k, v in attrs.items() if k.endswith(_OFFICE_REL + "}id")), None)
+            state["sheet"] = next((v for k, v in attrs.items() if k.endswith("relationships}id")), None)
         elif local == "workbookPr":
             state["date1904"] = attrs.get("date1904", "0").lower() in ("1", "true")
 
@@ -303,6 +342,8 @@ def _workbook(entries: _Entries) -> tuple[str, str | None, str | None, bool]:
     _parse_all(entries, book, parser)
     rels = _rels(entries, book)
     sheet = rels.get(state["sheet"], ("", ""))[1] if state["sheet"] else ""
+    if not entries.has(sheet):
+        sheet = "xl/worksheets/sheet1.xml"
     if not entries.has(sheet):
         raise _unreadable()
     shared = next((p for t, p in rels.values() if t.endswith("/sharedStrings") and entries.has(p)), None)
@@ -464,7 +505,7 @@ class _SheetReader:
         self.parser.CharacterDataHandler = self.chars
 
     def start(self, tag, attrs):
-        local = _local(tag)
+        local = _LOCAL.get(tag) or _local(tag)
         if local == "dimension" and not self.in_data:
             _check_dimension(attrs.get("ref", ""))
         elif local == "sheetData":
@@ -492,7 +533,7 @@ class _SheetReader:
                 self.cell["long"] = True
 
     def end(self, tag):
-        local = _local(tag)
+        local = _LOCAL.get(tag) or _local(tag)
         if not self.in_data:
             return
         if local == "v" and self.cell is not None and self.text is not None:
