@@ -402,3 +402,11 @@ def test_corrupt_compressed_sheet_is_unreadable():
     with pytest.raises(DomainError) as excinfo:
         list(tabular.iter_table(bytes(data), "x.xlsx"))
     assert excinfo.value.code == "file_unreadable"
+
+
+def test_more_shared_strings_than_cells_is_a_bomb(settings):
+    settings.IMPORT_MAX_ROWS, settings.IMPORT_MAX_COLUMNS = 9, 10  # 100 cells at most
+    data = xlsx([["x"], *[[f"s{i}"] for i in range(150)]])
+    with pytest.raises(DomainError) as excinfo:
+        list(tabular.iter_table(data, "x.xlsx"))
+    assert excinfo.value.code == "file_expands"

@@ -357,11 +357,14 @@ def _shared_strings(entries: _Entries, name: str | None) -> list[str | None]:
     if name is None:
         return strings
     cap = limit("IMPORT_MAX_CELL_CHARS")
+    most = (limit("IMPORT_MAX_ROWS") + 1) * limit("IMPORT_MAX_COLUMNS")  # more strings than cells: a bomb
     state = {"parts": [], "length": 0, "in_t": False, "skip": 0}
 
     def start(tag, attrs):
         local = _local(tag)
         if local == "si":
+            if len(strings) >= most:
+                raise _Entries._bomb()
             state["parts"], state["length"] = [], 0
         elif local == "rPh":
             state["skip"] += 1  # phonetic guide, not part of the text
