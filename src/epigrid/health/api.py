@@ -9,6 +9,7 @@ from ninja.files import UploadedFile
 from epigrid.core.api import ERRORS, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
@@ -318,7 +319,7 @@ def results_batch(request, payload: ResultsIn):
     summary="Import results from .xlsx (样本编号, 检测结果, 报告时间, 检测机构)",
 )
 def results_import(request, file: File[UploadedFile]):
-    results = ledgers.read_results(file.read(), file.name or "results.xlsx")
+    results = ledgers.read_results(read_upload(file), file.name or "results.xlsx")
     return services.results_record(results=results, principal=request.user)
 
 

@@ -21,6 +21,7 @@ from epigrid.core import extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors
 from epigrid.core.scoping import allows
+from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, form_error
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get, grid_roots
@@ -317,7 +318,7 @@ def results_import(request):
     upload = form.cleaned_data["file"]
     try:
         counts = services.results_record(
-            results=ledgers.read_results(upload.read(), upload.name), principal=request.user
+            results=ledgers.read_results(read_upload(upload), upload.name), principal=request.user
         )
     except RowErrors as exc:
         return render(request, "health/results_rejected.html", {"report": exc}, status=422)

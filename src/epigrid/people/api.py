@@ -6,6 +6,7 @@ from ninja.files import UploadedFile
 from epigrid.core.api import ERRORS, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.models import ImportKind
+from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 
@@ -275,7 +276,7 @@ class ImportErrorOut(Schema):
 )
 def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
     batch = ledgers.ledger_import(
-        data=file.read(), file_name=file.name or "upload.xlsx", kind=kind.value, principal=request.user
+        data=read_upload(file), file_name=file.name or "upload.xlsx", kind=kind.value, principal=request.user
     )
     return Status(
         201,

@@ -6,9 +6,7 @@ bad row (row number, column, bilingual message). Rows are streamed, so a 100,000
 never sits in memory as Python objects.
 """
 
-import csv
 import hashlib
-import io
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +14,6 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from python_calamine import CalamineError, CalamineWorkbook
 
 from epigrid.core import audit
 from epigrid.core.bulk import bulk_insert
@@ -25,6 +22,7 @@ from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
 from epigrid.core.scoping import allows, authorize, subtree_q
+from epigrid.core.tabular import iter_table
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.choices import GridLevel, PlaceKind
@@ -95,29 +93,10 @@ _KIND_BY_LABEL = {v: k for k, v in PLACE_KIND_LABELS.items()}
 # ---------------------------------------------------------------- reading
 
 
-def _cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        # Excel stores long digit strings typed as numbers as floats; integers come back exact
-        # up to 15 digits (phones), an 18-digit ID number does not (caught by its checksum).
-        return str(int(value)) if value.is_integer() else str(value)
-    return str(value).strip()
-
-
 def iter_rows(data: bytes, file_name: str) -> Iterator[list[str]]:
-    """Rows of the first sheet (or the CSV) as lists of text cells."""
-    if file_name.lower().endswith(".csv"):
-        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
-        for row in csv.reader(text):
-            yield [cell.strip() for cell in row]
-        return
-    try:
-        sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
-    except (CalamineError, ValueError, OSError) as exc:
-        raise DomainError("file_unreadable", _("This file cannot be read as an .xlsx workbook.")) from exc
-    for row in sheet.iter_rows():
-        yield [_cell_text(cell) for cell in row]
+    """Rows of the first sheet (or the CSV) as lists of text cells, read within the upload limits
+    (core.tabular: file size, rows, columns, cell length, zip expansion)."""
+    return iter_table(data, file_name)
 
 
 def _header_map(header: list[str], columns: list[Column]) -> dict[str, int]:

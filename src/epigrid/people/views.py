@@ -8,6 +8,7 @@ from epigrid.accounts.models import GridAssignment
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.scoping import allows
+from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, form_error, paginate
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -159,7 +160,7 @@ def ledger_import(request):
         upload = form.cleaned_data["file"]
         try:
             batch = ledgers.ledger_import(
-                data=upload.read(), file_name=upload.name, kind=form.cleaned_data["kind"], principal=request.user
+                data=read_upload(upload), file_name=upload.name, kind=form.cleaned_data["kind"], principal=request.user
             )
         except RowErrors as exc:
             report = exc

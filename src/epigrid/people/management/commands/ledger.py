@@ -8,6 +8,7 @@ from epigrid.accounts.permissions import principal_from_option
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportKind
+from epigrid.core.tabular import check_size
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import ledgers
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
                 if not o["file"]:
                     raise CommandError("give the file to import")
                 path = Path(o["file"])
+                check_size(path.stat().st_size)
                 batch = ledgers.ledger_import(
                     data=path.read_bytes(), file_name=path.name, kind=o["kind"], principal=principal
                 )
