@@ -5,9 +5,12 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
+from django.test import Client
+
 from epigrid.accounts import services as account_services
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import User
+from epigrid.accounts.services import api_token_issue
 from epigrid.core.validators import id_check_char
 from epigrid.grids import services as grid_services
 from epigrid.grids.choices import GridLevel, PlaceKind, ThematicCategory
@@ -112,3 +115,17 @@ def build_world() -> World:
         name="超市", kind=PlaceKind.SHOP, grid=w.nodes["S-C-G2"], principal=admin
     )
     return w
+
+
+def api(world, username):
+    """An API caller acting as `username` with a bearer token: call("get", "/api/v1/...")."""
+    client = Client()
+    token = api_token_issue(user=world.users[username])
+
+    def call(method, path, body=None):
+        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        if body is not None:
+            kwargs.update(data=body, content_type="application/json")
+        return getattr(client, method)(path, **kwargs)
+
+    return call

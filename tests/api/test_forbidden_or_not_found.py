@@ -5,28 +5,13 @@ with the right the write needs (`get_for`), so the refusal comes before anything
 import datetime as dt
 
 import pytest
-from django.test import Client
 
-from epigrid.accounts.services import api_token_issue
 from epigrid.alerts.models import Alert
 from epigrid.grids import services as grid_services
 from epigrid.grids.choices import GridLevel
 from epigrid.health import services as health
 from epigrid.people import services as people_services
-from tests.factories import make_id_number
-
-
-def api(world, username):
-    client = Client()
-    token = api_token_issue(user=world.users[username])
-
-    def call(method, path, body=None):
-        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-        if body is not None:
-            kwargs.update(data=body, content_type="application/json")
-        return getattr(client, method)(path, **kwargs)
-
-    return call
+from tests.factories import api, make_id_number
 
 
 @pytest.fixture

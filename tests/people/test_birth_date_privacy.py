@@ -11,7 +11,6 @@ from django.test import Client
 from django.utils import timezone
 from python_calamine import CalamineWorkbook
 
-from epigrid.accounts.services import api_token_issue
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError, RowErrors
@@ -19,7 +18,7 @@ from epigrid.core.models import AuditEvent, ImportBatch
 from epigrid.core.scoping import allows
 from epigrid.people import ledgers, services
 from epigrid.people.models import Person
-from tests.factories import make_id_number, make_phone
+from tests.factories import api, make_id_number, make_phone
 from tests.people.test_ledgers import HEADER, xlsx
 
 # Roles that see the person but may not unmask: inspector (subdistrict), checkpoint guard
@@ -64,17 +63,6 @@ def login(world, username) -> Client:
     return client
 
 
-def api(world, username):
-    client = Client()
-    token = api_token_issue(user=world.users[username])
-
-    def call(method, path, body=None):
-        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-        if body is not None:
-            kwargs.update(data=body, content_type="application/json")
-        return getattr(client, method)(path, **kwargs)
-
-    return call
 
 
 @pytest.mark.parametrize("username", ROLES_WITHOUT_UNMASK)
