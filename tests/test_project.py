@@ -18,6 +18,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
             "EPIGRID_PRODUCTION": "1",
             "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-0531-xyz",
             "EPIGRID_FIELD_KEY": "c2VjcmV0LWZpZWxkLWtleS1mb3ItZXBpZ3JpZC10ZXN0cyE=",
+            "EPIGRID_AUDIT_KEY": "a-long-random-production-audit-key-0531-xyz",
             "ALLOWED_HOSTS": "epigrid.example.org",
             "EPIGRID_VAR_DIR": str(tmp_path),
         }
@@ -29,10 +30,15 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
 
 
 def test_production_refuses_to_start_without_secrets(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "EPIGRID_FIELD_KEY"}}
+    secrets = {"DATABASE_URL", "SECRET_KEY", "EPIGRID_FIELD_KEY", "EPIGRID_AUDIT_KEY"}
+    env = {k: v for k, v in os.environ.items() if k not in secrets}
     env.update({"EPIGRID_PRODUCTION": "1", "EPIGRID_VAR_DIR": str(tmp_path)})
     result = subprocess.run([EPIGRID, "check"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "EPIGRID_FIELD_KEY" in result.stderr
+    # The audit key alone missing is refused too.
+    env.update({"SECRET_KEY": "a-long-random-production-secret-key-0531", "EPIGRID_FIELD_KEY": "c2VjcmV0"})
+    result = subprocess.run([EPIGRID, "check"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "EPIGRID_AUDIT_KEY" in result.stderr
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 """Settings, all from the environment, with safe development defaults.
 
 Production sets EPIGRID_PRODUCTION=1 and must then give SECRET_KEY, EPIGRID_FIELD_KEY,
-DATABASE_URL and ALLOWED_HOSTS; nothing secret has a default there.
+EPIGRID_AUDIT_KEY, DATABASE_URL and ALLOWED_HOSTS; nothing secret has a default there.
 """
 
 from pathlib import Path
@@ -20,10 +20,26 @@ DEBUG = env.bool("DEBUG", default=False)
 # Development-only fallbacks: refused in production so a forgotten variable fails loudly.
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-0531-0531-0531-0531-0531-0531"  # noqa: S105
 _DEV_FIELD_KEY = "ZGV2LW9ubHktZmllbGQta2V5LTA1MzEtMDUzMS0wNTM="
+_DEV_AUDIT_KEY = "dev-only-insecure-audit-key-0531-0531-0531-0531"
 SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else _DEV_SECRET_KEY)
 FIELD_ENCRYPTION_KEY = env.str("EPIGRID_FIELD_KEY", default="" if PRODUCTION else _DEV_FIELD_KEY)
-if PRODUCTION and (not SECRET_KEY or not FIELD_ENCRYPTION_KEY):
-    raise ImproperlyConfigured("EPIGRID_PRODUCTION needs SECRET_KEY and EPIGRID_FIELD_KEY")
+# The audit chain is keyed (HMAC-SHA256), so rewriting rows and recomputing the hashes needs this
+# key, which never goes into the database. Each row records the version of the key it was sealed
+# with: to rotate, move the current key into EPIGRID_AUDIT_OLD_KEYS ("1=old-key,2=older") and set
+# a new EPIGRID_AUDIT_KEY with a higher EPIGRID_AUDIT_KEY_VERSION. Version 0 is the unkeyed sha256
+# of the rows written before the chain was keyed.
+AUDIT_KEY = env.str("EPIGRID_AUDIT_KEY", default="" if PRODUCTION else _DEV_AUDIT_KEY)
+AUDIT_KEY_VERSION = env.int("EPIGRID_AUDIT_KEY_VERSION", default=1)
+AUDIT_KEYS = {  # "version=key" pairs, comma-separated; a key may contain "=" (base64), not ","
+    int(version): key.strip()
+    for version, _, key in (pair.partition("=") for pair in env.str("EPIGRID_AUDIT_OLD_KEYS", default="").split(","))
+    if version.strip()
+}
+if PRODUCTION and (not SECRET_KEY or not FIELD_ENCRYPTION_KEY or not AUDIT_KEY):
+    raise ImproperlyConfigured("EPIGRID_PRODUCTION needs SECRET_KEY, EPIGRID_FIELD_KEY and EPIGRID_AUDIT_KEY")
+if AUDIT_KEY_VERSION < 1 or AUDIT_KEYS.get(AUDIT_KEY_VERSION, AUDIT_KEY) != AUDIT_KEY or 0 in AUDIT_KEYS:
+    raise ImproperlyConfigured("EPIGRID_AUDIT_KEY_VERSION must be >= 1 and differ from the old keys' versions")
+AUDIT_KEYS[AUDIT_KEY_VERSION] = AUDIT_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -125,7 +141,12 @@ CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "epigrid.sweep", "schedule": env.int("EPIGRID_SWEEP_SECONDS", default=120)},
+    "audit-anchor": {"task": "epigrid.audit_anchor", "schedule": env.int("EPIGRID_AUDIT_ANCHOR_SECONDS", default=600)},
 }
+# `epigrid audit anchor` (run by beat above) appends a signed checkpoint of the audit chain's head
+# here; `epigrid audit verify` checks the chain against every line. Point it at storage the
+# database's users cannot rewrite (another host, an append-only mount).
+AUDIT_ANCHOR_FILE = Path(env.str("EPIGRID_AUDIT_ANCHOR_FILE", default=str(VAR_DIR / "audit-anchors.jsonl")))
 # Hand-offs of the transactional outbox: drained by a Celery worker in production; without one
 # (the demo, tests) they are carried out right after the commit in the same process.
 OUTBOX_DRAIN_INLINE = env.bool("EPIGRID_OUTBOX_INLINE", default=not PRODUCTION)

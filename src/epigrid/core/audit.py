@@ -1,16 +1,25 @@
 """The audit log: every service write and every unmasking appends here.
 
-Rows are hashed with the previous row's hash (sha256 over a canonical JSON form), so editing,
-deleting or reordering any row breaks the chain, and `epigrid audit verify` names the row.
+Rows are hashed with the previous row's hash, so editing, deleting or reordering any row breaks
+the chain, and `epigrid audit verify` names the row. The hash is an HMAC-SHA256 with the audit key
+(settings.AUDIT_KEYS, never in the database), so whoever can write the table still cannot rewrite
+a row and recompute the later hashes; each row names its key version, so keys can be rotated.
+Rows from before the chain was keyed (key version 0, up to head.unkeyed_through) keep their plain
+sha256. `epigrid audit anchor` (Celery beat) appends a signed checkpoint of the head to a file
+outside the database, so a deleted tail with a rewound head is caught too.
 Never put personal values (ID numbers, phones) into `changes`: use `redact`.
 """
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,6 +40,9 @@ class AuditEntry:
     changes: dict = field(default_factory=dict)
 
 
+GENESIS = "0" * 64
+
+
 def _canonical(event: AuditEvent) -> bytes:
     payload = [
         event.id,
@@ -47,11 +59,31 @@ def _canonical(event: AuditEvent) -> bytes:
         event.channel,
         event.prev_hash,
     ]
+    if event.key_version:  # version 0 keeps the form the unkeyed rows were hashed in
+        payload.append(event.key_version)
+    return _json(payload)
+
+
+def _json(payload) -> bytes:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+class UnknownKeyVersion(LookupError):
+    pass
+
+
+def _key(version: int) -> bytes:
+    try:
+        return settings.AUDIT_KEYS[version].encode()
+    except KeyError:
+        raise UnknownKeyVersion(f"no audit key of version {version} is configured") from None
+
+
 def compute_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(_canonical(event)).hexdigest()
+    """The row's hash under its own key version (0: plain sha256, as before the chain was keyed)."""
+    if not event.key_version:
+        return hashlib.sha256(_canonical(event)).hexdigest()
+    return hmac.new(_key(event.key_version), _canonical(event), hashlib.sha256).hexdigest()
 
 
 def object_ref(obj) -> tuple[str, str]:
@@ -105,9 +137,12 @@ def record_many(*, principal, entries: list[AuditEntry]) -> list[AuditEvent]:
     # user whose action set it off, and the row keeps both.
     if principal is None:
         raise ValueError("every audited change has a principal (a user or a SystemPrincipal)")
+    if not entries:
+        return []  # nothing to chain (the head's trigger refuses an "advance" to the same row)
     user = user_of(principal)
     actor_id = user.pk if user is not None else None
     label = principal.name if isinstance(principal, SystemPrincipal) else principal.get_username()
+    key_version = settings.AUDIT_KEY_VERSION
     with transaction.atomic():
         head = AuditChainHead.objects.select_for_update().get(pk=1)
         events = []
@@ -128,12 +163,73 @@ def record_many(*, principal, entries: list[AuditEntry]) -> list[AuditEvent]:
                 request_id=origin.request_id,
                 channel=origin.channel,
                 prev_hash=prev_hash,
+                key_version=key_version,
             )
             event.hash = prev_hash = compute_hash(event)
             events.append(event)
         bulk_insert(AuditEvent, events)
         AuditChainHead.objects.filter(pk=1).update(last_id=next_id, last_hash=prev_hash)
     return events
+
+
+# Anchors: signed checkpoints of the head, one JSON object a line, in a file outside the database.
+
+
+def _anchor_payload(line: dict) -> bytes:
+    return _json([line["id"], line["hash"], line["at"], line["unkeyed_through"], line["key_version"]])
+
+
+def _anchor_signature(line: dict) -> str:
+    return hmac.new(_key(line["key_version"]), _anchor_payload(line), hashlib.sha256).hexdigest()
+
+
+def anchor() -> dict:
+    """Append a signed checkpoint of the chain's head to settings.AUDIT_ANCHOR_FILE."""
+    head = AuditChainHead.objects.get(pk=1)
+    line = {
+        "id": head.last_id,
+        "hash": head.last_hash,
+        "at": timezone.now().astimezone(dt.UTC).isoformat(timespec="seconds"),
+        "unkeyed_through": head.unkeyed_through,
+        "key_version": settings.AUDIT_KEY_VERSION,
+    }
+    line["sig"] = _anchor_signature(line)
+    path = Path(settings.AUDIT_ANCHOR_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One short write in append mode: lines from concurrent runs do not interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, json.dumps(line, sort_keys=True).encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return line
+
+
+class AnchorError(ValueError):
+    pass
+
+
+def read_anchors(path=None) -> list[dict]:
+    """Every anchor in the file, each signature checked; a missing file is no anchors."""
+    path = Path(path or settings.AUDIT_ANCHOR_FILE)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    anchors = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+            signature = _anchor_signature(line)
+        except (ValueError, KeyError, TypeError, UnknownKeyVersion) as exc:
+            raise AnchorError(f"anchor line {number} is unreadable ({exc})") from None
+        if not hmac.compare_digest(signature, str(line.get("sig", ""))):
+            raise AnchorError(f"anchor line {number} has a bad signature")
+        anchors.append(line)
+    return anchors
 
 
 @dataclass
@@ -144,24 +240,56 @@ class VerifyResult:
     reason: str = ""
 
 
-def verify(*, chunk_size: int = 5000) -> VerifyResult:
-    """Walk the chain in id order; name the first row that was edited, deleted or reordered."""
-    prev_hash, expected_id, checked = "0" * 64, 1, 0
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=chunk_size):
+def verify(*, chunk_size: int = 5000, anchor_file=None) -> VerifyResult:
+    """Walk the chain in id order and check it against the anchors; name the first row that was
+    edited, deleted, reordered or forged."""
+    try:
+        anchors = read_anchors(anchor_file)
+    except AnchorError as exc:
+        return VerifyResult(False, 0, None, str(exc))
+    # The anchors are read before the head and the head before the rows, so a concurrent writer or
+    # anchor run never looks like tampering; rows committed after the head was read wait for the next run.
+    head = AuditChainHead.objects.get(pk=1)
+    anchored: dict[int, dict] = {}
+    for line in anchors:
+        if line["unkeyed_through"] != head.unkeyed_through:
+            reason = f"the head's unkeyed range ({head.unkeyed_through}) differs from the anchor of {line['at']}"
+            return VerifyResult(False, 0, None, reason)
+        anchored[line["id"]] = line
+    if anchored.get(0, {"hash": GENESIS})["hash"] != GENESIS:
+        return VerifyResult(False, 0, None, "an anchor of the empty chain has a hash")
+    last_anchor = max(anchors, key=lambda line: line["id"], default=None)
+    if last_anchor and head.last_id < last_anchor["id"]:
+        return VerifyResult(
+            False,
+            0,
+            head.last_id + 1,
+            f"rows after {head.last_id} were removed: the anchor of {last_anchor['at']} has row {last_anchor['id']}",
+        )
+    prev_hash, expected_id, checked = GENESIS, 1, 0
+    events = AuditEvent.objects.filter(id__lte=head.last_id).order_by("id")
+    for event in events.iterator(chunk_size=chunk_size):
         if event.id != expected_id:
             return VerifyResult(False, checked, expected_id, f"row {expected_id} is missing (next is {event.id})")
         if event.prev_hash != prev_hash:
             return VerifyResult(False, checked, event.id, "link to the previous row is broken")
+        if event.key_version == 0 and event.id > head.unkeyed_through:
+            return VerifyResult(False, checked, event.id, "unkeyed row after the chain was keyed")
         # Re-read through the ORM types as stored (JSON round-trip), then hash.
-        if compute_hash(event) != event.hash:
+        try:
+            expected_hash = compute_hash(event)
+        except UnknownKeyVersion as exc:
+            return VerifyResult(False, checked, event.id, str(exc))
+        if not hmac.compare_digest(expected_hash, event.hash):
             return VerifyResult(False, checked, event.id, "content does not match its hash")
+        line = anchored.get(event.id)
+        if line is not None and line["hash"] != event.hash:
+            return VerifyResult(False, checked, event.id, f"hash differs from the anchor of {line['at']}")
         prev_hash, expected_id, checked = event.hash, expected_id + 1, checked + 1
-    head = AuditChainHead.objects.get(pk=1)
-    if head.last_id != expected_id - 1 or head.last_hash != prev_hash:
+    if head.last_id != expected_id - 1:
         return VerifyResult(
-            False,
-            checked,
-            expected_id - 1 if checked else None,
-            f"rows after {expected_id - 1} were removed (head says {head.last_id})",
+            False, checked, expected_id, f"rows after {expected_id - 1} were removed (head says {head.last_id})"
         )
-    return VerifyResult(True, checked)
+    if head.last_hash != prev_hash:
+        return VerifyResult(False, checked, head.last_id or None, "the head's hash does not match the last row")
+    return VerifyResult(True, checked, reason=f"{len(anchors)} anchors")

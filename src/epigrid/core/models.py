@@ -35,6 +35,9 @@ class AuditEvent(models.Model):
     channel = models.CharField(max_length=16, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # The version of the audit key (settings.AUDIT_KEYS) the hash is an HMAC with; 0: the plain
+    # sha256 of the rows written before the chain was keyed.
+    key_version = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         verbose_name = _("audit event")
@@ -51,6 +54,9 @@ class AuditChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_id = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    # Rows up to this id were written before the chain was keyed (key version 0); any later
+    # unkeyed row is a forgery. Set once by migration 0005, fixed by trigger since.
+    unkeyed_through = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("audit chain head")

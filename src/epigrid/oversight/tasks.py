@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from epigrid.core import outbox
+from epigrid.core import audit, outbox
 
 from .sweeps import sweep_all
 
@@ -15,3 +15,8 @@ def sweep() -> dict[str, int]:
 @shared_task(name="epigrid.drain_outbox", autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def drain_outbox() -> int:
     return outbox.drain()
+
+
+@shared_task(name="epigrid.audit_anchor")
+def audit_anchor() -> int:
+    return audit.anchor()["id"]
