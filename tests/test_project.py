@@ -41,6 +41,35 @@ def test_production_refuses_to_start_without_secrets(tmp_path):
     assert result.returncode != 0 and "EPIGRID_AUDIT_KEY" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SECRET_KEY", "dev-only-insecure-secret-key-0531-0531-0531-0531-0531-0531"),  # the published default
+        ("SECRET_KEY", "short-secret"),
+        ("EPIGRID_FIELD_KEY", "ZGV2LW9ubHktZmllbGQta2V5LTA1MzEtMDUzMS0wNTM="),  # the published default
+        ("EPIGRID_FIELD_KEY", "c2hvcnQ="),  # 5 bytes
+        ("EPIGRID_AUDIT_KEY", "dev-only-insecure-audit-key-0531-0531-0531-0531"),  # the published default
+        ("EPIGRID_AUDIT_KEY", "short"),
+    ],
+)
+def test_production_refuses_published_or_short_keys(tmp_path, name, value):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(
+        {
+            "EPIGRID_PRODUCTION": "1",
+            "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-0531-xyz",
+            "EPIGRID_FIELD_KEY": "c2VjcmV0LWZpZWxkLWtleS1mb3ItZXBpZ3JpZC10ZXN0cyE=",
+            "EPIGRID_AUDIT_KEY": "a-long-random-production-audit-key-0531-xyz",
+            "ALLOWED_HOSTS": "epigrid.example.org",
+            "EPIGRID_VAR_DIR": str(tmp_path),
+            name: value,
+        }
+    )
+    for command in (["check", "--deploy"], ["migrate", "--plan"]):
+        result = subprocess.run([EPIGRID, *command], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0 and name in result.stderr, result.stderr[-500:]
+
+
 @pytest.mark.django_db
 def test_demo_is_the_reference_scenario(capsys):
     from epigrid.accounts.choices import Role

@@ -37,6 +37,30 @@ AUDIT_KEYS = {  # "version=key" pairs, comma-separated; a key may contain "=" (b
 }
 if PRODUCTION and (not SECRET_KEY or not FIELD_ENCRYPTION_KEY or not AUDIT_KEY):
     raise ImproperlyConfigured("EPIGRID_PRODUCTION needs SECRET_KEY, EPIGRID_FIELD_KEY and EPIGRID_AUDIT_KEY")
+
+
+def _weak_secrets() -> list[str]:
+    """The secrets that are the published development defaults or too short to be secret."""
+    import base64
+    import binascii
+
+    try:
+        field_key = base64.b64decode(FIELD_ENCRYPTION_KEY + "=" * (-len(FIELD_ENCRYPTION_KEY) % 4), altchars=b"-_")
+    except (ValueError, binascii.Error):
+        field_key = b""
+    weak = []
+    if SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+        weak.append("SECRET_KEY (at least 50 random characters)")
+    if FIELD_ENCRYPTION_KEY == _DEV_FIELD_KEY or len(field_key) < 32:
+        weak.append("EPIGRID_FIELD_KEY (at least 32 random bytes, base64)")
+    if AUDIT_KEY == _DEV_AUDIT_KEY or len(AUDIT_KEY) < 32:
+        weak.append("EPIGRID_AUDIT_KEY (at least 32 random characters)")
+    return weak
+
+
+# Production refuses the keys published in this file and keys too short to be secret.
+if PRODUCTION and _weak_secrets():
+    raise ImproperlyConfigured("EPIGRID_PRODUCTION refuses these keys: " + "; ".join(_weak_secrets()))
 if AUDIT_KEY_VERSION < 1 or AUDIT_KEYS.get(AUDIT_KEY_VERSION, AUDIT_KEY) != AUDIT_KEY or 0 in AUDIT_KEYS:
     raise ImproperlyConfigured("EPIGRID_AUDIT_KEY_VERSION must be >= 1 and differ from the old keys' versions")
 AUDIT_KEYS[AUDIT_KEY_VERSION] = AUDIT_KEY

@@ -1,3 +1,4 @@
+import re
 import uuid
 
 from django.conf import settings
@@ -6,15 +7,22 @@ from django.utils import translation
 
 from .context import Origin, reset_origin, set_origin
 
+# A client's request id is kept only when it is a plain token (it goes into the audit log).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The browser features a page may use: the camera (the gate's QR scan), nothing else.
+PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=(), payment=(), usb=()"
+
 
 class RequestContextMiddleware:
-    """Stamps every request with an id and the client address for the audit log."""
+    """Stamps every request with an id and the client address for the audit log, and every
+    answer with the headers that keep personal data out of caches and features off."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        request_id = request.headers.get("X-Request-ID", "")[:36] or uuid.uuid4().hex
+        asked = request.headers.get("X-Request-ID", "")
+        request_id = asked if _REQUEST_ID.fullmatch(asked) else uuid.uuid4().hex
         channel = "api" if request.path.startswith("/api/") else "web"
         token = set_origin(Origin(remote_addr=request.META.get("REMOTE_ADDR"), request_id=request_id, channel=channel))
         try:
@@ -22,6 +30,11 @@ class RequestContextMiddleware:
         finally:
             reset_origin(token)
         response["X-Request-ID"] = request_id
+        # Pages, API answers and ledgers carry personal data: no browser or proxy keeps a copy.
+        # (Static files never reach this middleware: WhiteNoise answers them with their own.)
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store, private"
+        response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response
 
 
