@@ -53,6 +53,36 @@ def test_celery_worker_runs_the_sweep(tmp_path):
         result = subprocess.run([BIN / "python", "-c", script], env=env, capture_output=True, text=True, timeout=90)
         assert result.returncode == 0, result.stderr
         assert "missed_slot_alerts" in result.stdout and "escalated_alerts" in result.stdout
+
+        # The transactional outbox: an order commits its household's hand-off (the next day's
+        # service tasks) without doing it; the worker's drain task carries it out.
+        queued = (
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'epigrid.config.settings');"
+            "django.setup();"
+            "from epigrid.accounts.models import User;"
+            "from epigrid.control import services;"
+            "from epigrid.core.models import OutboxMessage;"
+            "from epigrid.people.models import Household;"
+            "h = Household.objects.filter(members__isnull=False)"
+            ".exclude(members__control_orders__isnull=False).first();"
+            "services.control_orders_start_household(household=h, kind='home_quarantine', reason='other',"
+            " principal=User.objects.get(username='admin'));"
+            "m = OutboxMessage.objects.get(topic='care.materialize', done_at=None); print(m.pk)"
+        )
+        no_inline = {**env, "EPIGRID_OUTBOX_INLINE": "0", "CELERY_BROKER_URL": "memory://"}
+        made = subprocess.run([BIN / "python", "-c", queued], env=no_inline, capture_output=True, text=True, timeout=90)
+        assert made.returncode == 0, made.stderr
+        drained = (
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'epigrid.config.settings');"
+            "django.setup();"
+            "from epigrid.config.celery import app;"
+            "from epigrid.core.models import OutboxMessage;"
+            f"print(app.send_task('epigrid.drain_outbox', queue='sweep-test-{os.getpid()}').get(timeout=60));"
+            f"print(OutboxMessage.objects.get(pk={int(made.stdout.split()[-1])}).done_at is not None)"
+        )
+        result = subprocess.run([BIN / "python", "-c", drained], env=env, capture_output=True, text=True, timeout=90)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[-2:] == ["1", "True"]
     finally:
         worker.terminate()
         try:
