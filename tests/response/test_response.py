@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from epigrid.alerts.models import Alert
+from epigrid.care.models import ServiceSchedule
 from epigrid.control.choices import OrderKind, OrderStatus
 from epigrid.control.models import ControlOrder
 from epigrid.core.errors import DomainError
@@ -121,6 +122,11 @@ def test_epidemic_point_release_follows_the_article(world):
     assert released.status == PointStatus.RELEASED
     assert all(ControlOrder.objects.get(pk=o.pk).status == OrderStatus.RELEASED for o in orders)
     assert Activation.objects.get().closed_at is not None
+    # The compound's disinfection and garbage services began with the closure and end with the
+    # release, in its own transaction (care hears "compound_reopened").
+    compound_services = ServiceSchedule.objects.filter(grid=point.grid, household__isnull=True)
+    assert compound_services.count() == 2
+    assert not compound_services.filter(ended_at__isnull=True).exists()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -25,12 +25,15 @@ class CareConfig(AppConfig):
         "case_confirmed": [
             "epigrid.care.services.support_on_case_confirmed",
         ],
+        "compound_reopened": [
+            "epigrid.care.services.support_on_compound_reopened",
+        ],
         "outbox_handlers": [
             "epigrid.care.services.OUTBOX_MATERIALIZE",
         ],
         "reconcile_checks": [
             "epigrid.care.services.MISSING_SUPPORT",
-            "epigrid.care.services.MISSING_POINT_SUPPORT",
+            "epigrid.care.services.MISSING_COMPOUND_SUPPORT",
         ],
         "sweeps": [
             "epigrid.care.services.SCHEDULES_SWEEP",

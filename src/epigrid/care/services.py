@@ -18,7 +18,7 @@ from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind, TeamRole
 from epigrid.control.models import ControlOrder, TeamMember
 from epigrid.control.selectors import liaison_for
-from epigrid.core import audit, outbox
+from epigrid.core import audit, extensions, outbox
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.extensions import HandoffCheck
@@ -26,8 +26,6 @@ from epigrid.core.scoping import SystemPrincipal, authorize, system, user_of
 from epigrid.grids.models import GridNode
 from epigrid.health.services import RESIDENT_LINK
 from epigrid.people.models import Household, Person
-from epigrid.response.choices import PointStatus
-from epigrid.response.models import EpidemicPoint
 
 from .models import ServiceKind, ServiceSchedule, ServiceTask, SupplyRequest
 from .rules import occurrences, parse_rule
@@ -123,9 +121,9 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
                 now=now,
             )
             changed += 1
-    points = EpidemicPoint.objects.exclude(status=PointStatus.RELEASED)
+    closed = closed_compounds()
     for kind, rule, role in COMPOUND_DEFAULTS:
-        missing = GridNode.objects.filter(Exists(points.filter(grid=OuterRef("pk")))).exclude(
+        missing = closed.exclude(
             Exists(
                 ServiceSchedule.objects.filter(
                     grid=OuterRef("pk"), household__isnull=True, kind=kind, ended_at__isnull=True
@@ -138,7 +136,7 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
             )
             changed += 1
     ended = ServiceSchedule.objects.filter(ended_at__isnull=True, created_by__isnull=True).filter(
-        ~Exists(controlled.filter(pk=OuterRef("household_id"))) & ~Exists(points.filter(grid=OuterRef("grid_id")))
+        ~Exists(controlled.filter(pk=OuterRef("household_id"))) & ~Exists(closed.filter(pk=OuterRef("grid_id")))
     )
     changed += _schedules_end(ended, principal=HOUSEHOLD_SUPPORT, now=now)
     return changed
@@ -252,59 +250,73 @@ def support_on_order_ended(*, order, cause) -> None:
         )
 
 
-def _point_defaults(point, principal, now) -> None:
-    """The compound of an epidemic point gets disinfection twice a day and garbage collection."""
+def closed_compounds():
+    """The compounds under closed management, as the emergency response says ("closed_compounds")."""
+    closed = Q(pk__in=[])
+    for compounds in extensions.get("closed_compounds"):
+        closed |= Q(pk__in=compounds().values("pk"))
+    return GridNode.objects.filter(closed)
+
+
+def _compound_defaults(grid, principal, now) -> None:
+    """A compound under closed management gets disinfection twice a day and garbage collection."""
     have = set(
-        ServiceSchedule.objects.filter(grid=point.grid, household__isnull=True, ended_at__isnull=True).values_list(
+        ServiceSchedule.objects.filter(grid=grid, household__isnull=True, ended_at__isnull=True).values_list(
             "kind", flat=True
         )
     )
     created = [
-        schedule_create(
-            kind=kind, rule=rule, grid=point.grid, owner=_grid_owner(point.grid, role), principal=principal, now=now
-        )
+        schedule_create(kind=kind, rule=rule, grid=grid, owner=_grid_owner(grid, role), principal=principal, now=now)
         for kind, rule, role in COMPOUND_DEFAULTS
         if kind not in have
     ]
     _materialize_soon(
-        grid_path=point.grid.path,
-        key=f"point:{point.pk}:{now.isoformat()}",
+        grid_path=grid.path,
+        key=f"compound:{grid.pk}:{now.isoformat()}",
         schedule_ids=[c.pk for c in created],
         principal=principal,
     )
 
 
 def support_on_case_confirmed(*, case, cause) -> None:
-    """ "case_confirmed" (after the emergency response declared the epidemic point): the point's
-    compound gets its services."""
+    """ "case_confirmed" (after the emergency response closed the case's compound): the compound
+    gets its services."""
     principal = system("system:household-support", SUPPORT_CAPABILITIES, cause=cause)
     now = timezone.now()
-    for point in (
-        EpidemicPoint.objects.exclude(status=PointStatus.RELEASED)
-        .filter(grid__path__in=case.grid.lineage_paths)
-        .select_related("grid")
-    ):
-        _point_defaults(point, principal, now)
+    for grid in closed_compounds().filter(path__in=case.grid.lineage_paths):
+        _compound_defaults(grid, principal, now)
 
 
-def points_without_support():
-    """Epidemic points under closed management whose compound misses a default service (reconcile)."""
+def support_on_compound_reopened(*, grid, cause) -> None:
+    """ "compound_reopened": the compound's default services end with its closed management."""
+    if not closed_compounds().filter(pk=grid.pk).exists():
+        _schedules_end(
+            ServiceSchedule.objects.filter(
+                grid=grid, household__isnull=True, ended_at__isnull=True, created_by__isnull=True
+            ),
+            principal=system("system:household-support", SUPPORT_CAPABILITIES, cause=cause),
+            now=timezone.now(),
+        )
+
+
+def compounds_without_support():
+    """Compounds under closed management missing a default service (reconcile)."""
     missing = Q()
     for kind, _rule, _role in COMPOUND_DEFAULTS:
         missing |= ~Exists(
             ServiceSchedule.objects.filter(
-                grid=OuterRef("grid"), household__isnull=True, kind=kind, ended_at__isnull=True
+                grid=OuterRef("pk"), household__isnull=True, kind=kind, ended_at__isnull=True
             )
         )
-    return EpidemicPoint.objects.exclude(status=PointStatus.RELEASED).filter(missing)
+    return closed_compounds().filter(missing)
 
 
-MISSING_POINT_SUPPORT = HandoffCheck(
-    "point_support_missing",
-    _("Epidemic point without its disinfection and garbage services"),
-    points_without_support,
-    lambda point, principal: _point_defaults(point, principal, timezone.now()),
-    lambda point: reverse("response:incident", args=[point.activation_id]),
+MISSING_COMPOUND_SUPPORT = HandoffCheck(
+    "compound_support_missing",
+    _("Compound under closed management without its disinfection and garbage services"),
+    compounds_without_support,
+    lambda grid, principal: _compound_defaults(grid, principal, timezone.now()),
+    lambda grid: reverse("oversight:node", args=[grid.code]),
 )
 
 

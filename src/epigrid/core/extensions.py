@@ -38,6 +38,8 @@ POINTS = {
     "case_confirmed": "callable(*, case, cause): after a case is confirmed",
     "order_started": "callable(*, order, cause): after a control order starts or changes measure",
     "order_ended": "callable(*, order, cause): after a control order is released or transferred",
+    "closed_compounds": "callable() -> GridNode queryset: compounds under closed management (epidemic points)",
+    "compound_reopened": "callable(*, grid, cause): after a compound's closed management ended",
     "outbox_handlers": "(topic, callable(payload, principal)): consumers of the transactional outbox",
     "reconcile_checks": "HandoffCheck: a hand-off `epigrid reconcile` can find unfinished and complete",
 }

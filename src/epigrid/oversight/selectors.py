@@ -215,8 +215,8 @@ def coverage_audit(*, user, root: GridNode | None = None, limit: int = 200) -> C
             report.gap_counts,
             "error",
             kind,
-            found.select_related("grid").order_by("pk"),
-            lambda o, link=link: (str(o), o.grid.code, o._meta.model_name, o.pk, link(o)),
+            (found if found.model is GridNode else found.select_related("grid")).order_by("pk"),
+            lambda o, link=link: (str(o), getattr(o, "grid", o).code, o._meta.model_name, o.pk, link(o)),
         )
     late = outbox.pending(late_only=True).restrict(user)
     if root is not None:

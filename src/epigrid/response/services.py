@@ -234,14 +234,24 @@ def _end_point_orders(point: EpidemicPoint, principal) -> None:
         )
 
 
+def closed_compounds():
+    """ "closed_compounds": the grids of the epidemic points under closed management."""
+    return GridNode.objects.filter(
+        Exists(EpidemicPoint.objects.filter(grid=OuterRef("pk")).exclude(status=PointStatus.RELEASED))
+    )
+
+
 def _release_followups(point: EpidemicPoint, principal) -> None:
-    """What a point's release brings, as the system: its orders end, and the activation closes
-    once none of its points is under closed management."""
+    """What a point's release brings, as the system: its orders end, what other apps tied to the
+    closed compound ends ("compound_reopened"), and the activation closes once none of its points
+    is under closed management."""
     _end_point_orders(point, principal)
+    extensions.run("compound_reopened", grid=point.grid, cause=principal)
     activation = point.activation
-    if activation.status != ActivationStatus.CLOSED and not activation.points.exclude(
-        status=PointStatus.RELEASED
-    ).exists():
+    if (
+        activation.status != ActivationStatus.CLOSED
+        and not activation.points.exclude(status=PointStatus.RELEASED).exists()
+    ):
         move(activation, ActivationStatus.CLOSED, principal=principal, at=point.released_at)
 
 
