@@ -25,10 +25,6 @@ def user_grant_paths(user, capability: str) -> list[str]:
     return minimal_paths(path for path, role in role_paths(user) if capability in ROLE_CAPABILITIES.get(role, ()))
 
 
-def user_roles(user) -> list[str]:
-    return sorted({role for _path, role in role_paths(user)}) if user.is_authenticated else []
-
-
 def operator_principal() -> SystemPrincipal:
     """The operator at the console (who holds the database anyway): every capability, as the system."""
     return SystemPrincipal("system:cli", Capability.values)

@@ -68,23 +68,22 @@ def move(
         if reason:
             diff["reason"] = [None, reason[:500]]
         diff.update(changes or {})
-        action = action or f"{model.AUDIT_PREFIX}.{target}"
-        label = model._meta.label_lower
-        entries = [audit.AuditEntry(action, label, str(locked.pk), locked.grid.path, diff)]
-        for name in getattr(model, "AUDIT_ALSO", ()):
-            related = model._meta.get_field(name).related_model._meta.label_lower
-            entries.append(
-                audit.AuditEntry(
-                    action,
-                    related,
-                    str(getattr(locked, f"{name}_id")),
-                    locked.grid.path,
-                    {model._meta.model_name: [None, locked.pk], **diff},
-                )
-            )
-        audit.record_many(principal=principal, entries=entries)
+        audit.record_many(
+            principal=principal, entries=_entries(locked, action or f"{model.AUDIT_PREFIX}.{target}", diff)
+        )
     obj.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
     return locked
+
+
+def _entries(row, action: str, diff: dict) -> list:
+    """The audit record of a move: on the row, and on each object named in AUDIT_ALSO."""
+    model = type(row)
+    entries = [audit.AuditEntry(action, model._meta.label_lower, str(row.pk), row.grid.path, diff)]
+    for name in getattr(model, "AUDIT_ALSO", ()):
+        related = model._meta.get_field(name).related_model._meta.label_lower
+        also = {model._meta.model_name: [None, row.pk], **diff}
+        entries.append(audit.AuditEntry(action, related, str(getattr(row, f"{name}_id")), row.grid.path, also))
+    return entries
 
 
 def _label(model, status: str) -> str:
@@ -92,14 +91,18 @@ def _label(model, status: str) -> str:
     return str(choices.get(status, status))
 
 
-def stamp_constraints(model_name: str, stamps: dict) -> list:
-    """The CheckConstraints that tie each status to its timestamp: a row in `status` has `stamp` set."""
-    return [
-        models.CheckConstraint(
-            condition=~Q(status=status) | Q(**{f"{stamp}__isnull": False}), name=f"{model_name}_{status}_stamped"
+def stamp_constraints(model_name: str, stamps: dict, *, only: bool = False) -> list:
+    """The CheckConstraints that tie each status to its timestamp: a row in `status` has `stamp`
+    set. With `only`, the stamp is set in that status and no other (where the timestamp was the
+    status before the model had one, the two can never tell different stories)."""
+    constraints = []
+    for status, stamp in stamps.items():
+        stamped = Q(**{f"{stamp}__isnull": False})
+        condition = (
+            (Q(status=status) & stamped) | (~Q(status=status) & ~stamped) if only else ~Q(status=status) | stamped
         )
-        for status, stamp in stamps.items()
-    ]
+        constraints.append(models.CheckConstraint(condition=condition, name=f"{model_name}_{status}_stamped"))
+    return constraints
 
 
 def move_many(queryset, target: str, *, principal, at=None, limit: int = 20000) -> list:
@@ -115,22 +118,10 @@ def move_many(queryset, target: str, *, principal, at=None, limit: int = 20000) 
             return []
         values = {"status": target, **({stamp: at} if stamp else {})}
         model._base_manager.filter(pk__in=[r.pk for r in rows]).update(**values)
-        label = model._meta.label_lower
+        action = f"{model.AUDIT_PREFIX}.{target}"
         entries = []
         for row in rows:
-            diff = {"status": [row.status, target]}
-            entries.append(audit.AuditEntry(f"{model.AUDIT_PREFIX}.{target}", label, str(row.pk), row.grid.path, diff))
-            for name in getattr(model, "AUDIT_ALSO", ()):
-                related = model._meta.get_field(name).related_model._meta.label_lower
-                entries.append(
-                    audit.AuditEntry(
-                        f"{model.AUDIT_PREFIX}.{target}",
-                        related,
-                        str(getattr(row, f"{name}_id")),
-                        row.grid.path,
-                        {model._meta.model_name: [None, row.pk], **diff},
-                    )
-                )
+            entries += _entries(row, action, {"status": [row.status, target]})
             row.status = target
         audit.record_many(principal=principal, entries=entries)
     return rows

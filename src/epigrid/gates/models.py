@@ -55,7 +55,7 @@ class HouseholdPass(models.Model):
     class Meta:
         verbose_name = _("household pass")
         constraints = [
-            *stamp_constraints("pass", PASS_STAMPS),
+            *stamp_constraints("pass", PASS_STAMPS, only=True),
             models.UniqueConstraint(
                 fields=["household"], condition=Q(revoked_at__isnull=True), name="one_active_pass_per_household"
             ),

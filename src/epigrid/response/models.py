@@ -86,7 +86,7 @@ class Activation(models.Model):
     class Meta:
         verbose_name = _("plan activation")
         constraints = [
-            *stamp_constraints("activation", ACTIVATION_STAMPS),
+            *stamp_constraints("activation", ACTIVATION_STAMPS, only=True),
             models.UniqueConstraint(
                 fields=["grid"], condition=Q(closed_at__isnull=True), name="one_open_activation_per_grid"
             ),
