@@ -1,10 +1,11 @@
 """/api/v1: each app's router behind one NinjaAPI, with one error shape for every refusal."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import Throttled as NinjaThrottled
 
 from epigrid.accounts.api import API_AUTH
 from epigrid.accounts.api import router as accounts_router
@@ -19,11 +20,21 @@ from epigrid.oversight.api import router as oversight_router
 from epigrid.people.api import router as people_router
 from epigrid.response.api import router as response_router
 
+from .errors import CheckedParser, error_response, invalid, logger, status_error, validation_error
+
 api = NinjaAPI(
     title="epigrid API",
     version="1",
-    description="Community epidemic prevention, the 0531 grid way. Errors are {code, message, messages, field}.",
+    description=(
+        "Community epidemic prevention, the 0531 grid way.\n\n"
+        "**Errors** have one shape everywhere under /api/: `{code, message, messages, field}` — "
+        "`code` is stable, `message` is in the language of `Accept-Language` (Chinese by default), "
+        "`messages` holds both languages, `field` names the input at fault. A 500 adds `request_id`. "
+        "Text may not contain NUL or text-direction control characters, and integers must fit in "
+        "64 bits (422)."
+    ),
     auth=API_AUTH,
+    parser=CheckedParser(),
     urls_namespace="api",
 )
 api.add_router("", accounts_router)
@@ -40,7 +51,7 @@ api.add_router("", resident_router)
 
 
 def _answer(request, error: DomainError):
-    return api.create_response(request, error.as_dict(), status=error.status)
+    return error_response(error)
 
 
 @api.exception_handler(DomainError)
@@ -67,10 +78,36 @@ def on_unauthenticated(request, exc):
 
 @api.exception_handler(ValidationError)
 def on_invalid(request, exc: ValidationError):
-    first = exc.errors[0] if exc.errors else {}
-    loc = [str(part) for part in first.get("loc", []) if part not in ("body", "query", "path", "form", "payload")]
-    error = DomainError(
-        "invalid", _("Invalid value: %(detail)s"), field=".".join(loc) or None, params={"detail": first.get("msg", "")}
-    )
-    error.status = 422
-    return _answer(request, error)
+    return _answer(request, validation_error(exc.errors))
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    """Ninja's own refusals: an unreadable body, a failed CSRF check, throttling."""
+    cause = exc.__cause__
+    if isinstance(cause, DomainError):
+        return _answer(request, cause)
+    if isinstance(cause, RequestDataTooBig):
+        return _answer(request, status_error(413))
+    if exc.status_code == 400:
+        return _answer(request, invalid("malformed_json", _("The request body is not valid JSON."), status=400))
+    if isinstance(exc, NinjaThrottled):
+        response = _answer(request, status_error(429))
+        if exc.wait:
+            response["Retry-After"] = str(int(exc.wait))
+        return response
+    if exc.status_code == 403:
+        return _answer(request, Forbidden("csrf_failed", _("The page's security token is missing or old: reload it.")))
+    return _answer(request, status_error(exc.status_code))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_large(request, exc):
+    return _answer(request, status_error(413))
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request, exc: Exception):
+    """A bug: logged with the request id, answered without a stack."""
+    logger.exception("API error", exc_info=exc)
+    return _answer(request, status_error(500))

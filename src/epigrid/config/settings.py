@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "epigrid.core.middleware.RequestContextMiddleware",
+    "epigrid.api.errors.ApiErrorShapeMiddleware",
 ]
 
 ROOT_URLCONF = "epigrid.config.urls"

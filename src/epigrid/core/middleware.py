@@ -4,6 +4,7 @@ import uuid
 from django.conf import settings
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from .context import Origin, reset_origin, set_origin
 
@@ -39,12 +40,27 @@ class RequestContextMiddleware:
 
 
 class DefaultLanguageMiddleware(LocaleMiddleware):
-    """Chinese by default whatever the browser says; English (or back) by the language switch,
-    which sets the cookie. The API answers carry both languages anyway."""
+    """Pages: Chinese by default whatever the browser says; English (or back) by the language
+    switch, which sets the cookie. The API follows Accept-Language (Chinese by default), and its
+    errors carry both languages anyway."""
 
     def process_request(self, request):
         language = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        if request.path.startswith("/api/"):
+            language = _accepted_language(request.META.get("HTTP_ACCEPT_LANGUAGE", "")) or settings.LANGUAGE_CODE
         if language not in dict(settings.LANGUAGES):
             language = settings.LANGUAGE_CODE
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
+
+
+def _accepted_language(header: str) -> str | None:
+    """The first language of an Accept-Language header we speak (zh-CN → zh-hans, en-US → en)."""
+    for accepted, _quality in parse_accept_lang_header(header[:255]):
+        if accepted == "*":
+            continue
+        try:
+            return translation.get_supported_language_variant(accepted)
+        except LookupError:
+            continue
+    return None

@@ -1,0 +1,112 @@
+"""Every refusal under /api/ has one shape, {code, message, messages, field}, in the caller's
+language — whether it comes from a service, from validation, from ninja or from Django itself."""
+
+import datetime as dt
+
+import pytest
+from django.test import Client, override_settings
+
+from epigrid.accounts.services import api_token_issue
+from tests.factories import api, make_id_number
+
+
+@pytest.fixture(autouse=True)
+def _admin_caller(world):
+    world.users.setdefault("admin", world.admin)
+
+
+def _shaped(response, status, code=None):
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) >= {"code", "message", "messages", "field"}
+    assert body["message"] and body["messages"]["en"] and body["messages"]["zh-hans"]
+    if code:
+        assert body["code"] == code
+    return body
+
+
+def _bearer(world, username="admin", **extra):
+    return {"HTTP_AUTHORIZATION": f"Bearer {api_token_issue(user=world.users[username])}", **extra}
+
+
+def test_unknown_route_and_wrong_method_answer_the_shape(world):
+    client = Client()
+    _shaped(client.get("/api/v1/no-such-thing", **_bearer(world)), 404, "not_found")
+    _shaped(client.get("/api/v1/", **_bearer(world)), 404, "not_found")
+    wrong = client.delete("/api/v1/persons", **_bearer(world))
+    _shaped(wrong, 405, "method_not_allowed")
+    assert "GET" in wrong["Allow"]
+
+
+def test_malformed_json_and_oversized_bodies_are_4xx_in_the_shape(world):
+    client = Client()
+    broken = client.post("/api/v1/persons", data="{name: 1", content_type="application/json", **_bearer(world))
+    _shaped(broken, 400, "malformed_json")
+    not_utf8 = client.post("/api/v1/persons", data=b"\xff\xfe{", content_type="application/json", **_bearer(world))
+    _shaped(not_utf8, 400, "malformed_json")
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000):
+        big = client.post(
+            "/api/v1/persons", data='{"name": "' + "张" * 2000 + '"}', content_type="application/json", **_bearer(world)
+        )
+    _shaped(big, 413, "too_large")
+
+
+def test_csrf_failure_of_a_session_caller_is_in_the_shape(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users["admin"])
+    refused = client.post("/api/v1/households", data={"number": "9"}, content_type="application/json")
+    _shaped(refused, 403, "csrf_failed")
+
+
+def test_validation_messages_follow_accept_language_and_do_not_mix_languages(world):
+    client = Client()
+    english = _shaped(
+        client.post(
+            "/api/v1/persons", data={}, content_type="application/json", **_bearer(world, HTTP_ACCEPT_LANGUAGE="en-US")
+        ),
+        422,
+        "invalid",
+    )
+    assert english["field"] == "name"
+    assert english["message"] == "This field is required."
+    chinese = _shaped(client.post("/api/v1/persons", data={}, content_type="application/json", **_bearer(world)), 422)
+    assert chinese["message"] == chinese["messages"]["zh-hans"]
+    assert not any(c.isascii() and c.isalpha() for c in chinese["message"]), chinese["message"]
+    # A domain error follows the header too.
+    unseen = client.get("/api/v1/persons/999999", **_bearer(world, HTTP_ACCEPT_LANGUAGE="en"))
+    assert _shaped(unseen, 404)["message"] == "No such person."
+
+
+@pytest.mark.parametrize("text", ["张\x00三", "张\u202e三", "张\u2066三"])
+def test_nul_and_bidi_controls_are_refused_in_any_text(world, text):
+    call = api(world, "admin")
+    before = world.persons["p1"].household.members.count()
+    body = {"name": text, "id_number": make_id_number(), "household_id": world.households["h1"].pk}
+    refused = _shaped(call("post", "/api/v1/persons", body), 422, "invalid_characters")
+    assert refused["field"] == "name"
+    assert world.persons["p1"].household.members.count() == before
+    _shaped(call("get", f"/api/v1/persons?q={text}"), 422, "invalid_characters")
+
+
+def test_integers_beyond_64_bits_are_a_422_naming_the_field(world):
+    call = api(world, "admin")
+    body = _shaped(call("get", "/api/v1/persons?offset=9223372036854775808"), 422, "number_out_of_range")
+    assert body["field"] == "offset"
+    at = dt.datetime.now(dt.UTC).isoformat()
+    batch = {"readings": [{"person_id": 2**63, "temperature": "36.5", "measured_at": at}]}
+    _shaped(call("post", "/api/v1/temperatures/batch", batch), 422, "number_out_of_range")
+
+
+def test_a_bug_is_a_500_in_the_shape_with_a_request_id_and_no_stack(world, monkeypatch):
+    from epigrid.people import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(selectors, "household_list", broken)
+    client = Client(raise_request_exception=False)
+    answer = client.get("/api/v1/households", **_bearer(world, HTTP_X_REQUEST_ID="probe-42"))
+    body = _shaped(answer, 500, "server_error")
+    assert body["request_id"] == "probe-42" and "probe-42" in body["message"]
+    assert b"secret internals" not in answer.content and b"Traceback" not in answer.content
