@@ -110,3 +110,33 @@ def test_a_bug_is_a_500_in_the_shape_with_a_request_id_and_no_stack(world, monke
     body = _shaped(answer, 500, "server_error")
     assert body["request_id"] == "probe-42" and "probe-42" in body["message"]
     assert b"secret internals" not in answer.content and b"Traceback" not in answer.content
+
+
+def test_a_body_that_is_not_an_object_is_a_422_and_changes_nothing(world):
+    place = world.places["shop"]
+    refused = api(world, "admin")("patch", f"/api/v1/places/{place.pk}", [None, None])
+    _shaped(refused, 422, "invalid")
+    place.refresh_from_db()
+    assert place.name == "超市"
+
+
+def test_null_clears_a_place_text_and_is_refused_for_its_name(world):
+    call = api(world, "admin")
+    place = world.places["shop"]
+    assert call("patch", f"/api/v1/places/{place.pk}", {"address": None}).status_code == 200
+    place.refresh_from_db()
+    assert place.address == ""
+    assert _shaped(call("patch", f"/api/v1/places/{place.pk}", {"name": None}), 422)["field"] == "name"
+
+
+def test_reissuing_a_replaced_card_is_a_conflict_not_a_500(world):
+    from epigrid.gates import services as gates
+    from epigrid.gates.models import HouseholdPass
+
+    household = world.households["h1"]
+    gates.passes_issue(grid=world.nodes["S-C-G1"], principal=world.admin)
+    first = HouseholdPass.objects.get(household=household)
+    gates.pass_reissue(household_pass=first, principal=world.admin)
+    again = api(world, "admin")("post", f"/api/v1/passes/{first.pk}/reissue")
+    _shaped(again, 409, "pass_superseded")
+    assert HouseholdPass.objects.filter(household=household, status="active").count() == 1

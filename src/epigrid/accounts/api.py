@@ -1,3 +1,5 @@
+import datetime as dt
+
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.security import HttpBearer, SessionAuth
@@ -57,8 +59,8 @@ class AssignmentOut(Schema):
     grid: str
     role: Role
     duties: list[Duty]
-    started_at: str
-    ended_at: str | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
 
     @staticmethod
     def from_model(a: GridAssignment) -> dict:
@@ -69,8 +71,8 @@ class AssignmentOut(Schema):
             "grid": a.node.code,
             "role": a.role,
             "duties": a.duties,
-            "started_at": a.started_at.isoformat(),
-            "ended_at": a.ended_at.isoformat() if a.ended_at else None,
+            "started_at": a.started_at,
+            "ended_at": a.ended_at,
         }
 
 

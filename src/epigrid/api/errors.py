@@ -67,6 +67,8 @@ class CheckedParser(Parser):
             data = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):
             raise invalid("malformed_json", _("The request body is not valid JSON."), status=400) from None
+        if not isinstance(data, dict):  # every body of this API is an object
+            raise invalid("invalid", _("Give a JSON object."))
         _check_value(data, "")
         return data
 
@@ -119,6 +121,7 @@ _VALIDATION_MESSAGES = {
     "json_invalid": _("The request body is not valid JSON."),
     "extra_forbidden": _("This field is not accepted here."),
     "uuid_parsing": _("Not in the expected form."),
+    "time_out_of_range": _("Out of range: give a time between %(earliest)s and %(latest)s."),
 }
 _IGNORED_LOC = {"body", "query", "path", "form", "payload", "file", "header", "cookie"}
 

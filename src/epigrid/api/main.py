@@ -11,6 +11,7 @@ from epigrid.accounts.api import API_AUTH
 from epigrid.accounts.api import router as accounts_router
 from epigrid.alerts.api import router as alerts_router
 from epigrid.control.api import router as control_router
+from epigrid.core.api import LocalTimeRenderer
 from epigrid.core.errors import DomainError, Forbidden, NotFound
 from epigrid.gates.api import router as gates_router
 from epigrid.grids.api import router as grids_router
@@ -31,10 +32,16 @@ api = NinjaAPI(
         "`code` is stable, `message` is in the language of `Accept-Language` (Chinese by default), "
         "`messages` holds both languages, `field` names the input at fault. A 500 adds `request_id`. "
         "Text may not contain NUL or text-direction control characters, and integers must fit in "
-        "64 bits (422)."
+        "64 bits (422).\n\n"
+        "**Time**: a datetime with an offset is taken as given; one without is Asia/Shanghai "
+        "time. Answers always carry `+08:00`. Times of events (`reported_at`, `measured_at`, "
+        "`sampled_at`, …) lie between 2019-12-01 and now (10 minutes of clock skew allowed); "
+        "planned times (an order's `starts_at`, a shift, an expected arrival) up to a year ahead; "
+        "a time out of range is a 422 naming the field."
     ),
     auth=API_AUTH,
     parser=CheckedParser(),
+    renderer=LocalTimeRenderer(),
     urls_namespace="api",
 )
 api.add_router("", accounts_router)

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
 from epigrid.accounts.models import User
-from epigrid.core.api import ERRORS, page
+from epigrid.core.api import ERRORS, EventTime, PlanTime, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.grids.models import GridNode
@@ -54,11 +54,11 @@ class TipIn(Schema):
     person_ids: list[int] = []
     household_id: int | None = None
     new_persons: list[NewPersonIn] = []
-    reported_at: dt.datetime
+    reported_at: EventTime
     reporter: str
     origin_code: str
     travel_mode: TravelMode
-    expected_arrival_at: dt.datetime | None = None
+    expected_arrival_at: PlanTime | None = None
     note: str = ""
 
 
@@ -242,8 +242,8 @@ class OrderIn(Schema):
     household_id: int | None = None
     kind: OrderKind
     reason: OrderReason
-    starts_at: dt.datetime | None = None
-    last_exposure_at: dt.datetime | None = None
+    starts_at: PlanTime | None = None
+    last_exposure_at: EventTime | None = None
     site: str = ""
     transport: str = ""
 
@@ -319,7 +319,7 @@ class TransferIn(Schema):
     reason: OrderReason
     site: str = ""
     transport: str = ""
-    at: dt.datetime | None = None
+    at: EventTime | None = None
 
 
 @router.post("/orders/{pk}/transfer", response={200: OrderOut, **ERRORS})
@@ -338,7 +338,7 @@ def order_transfer(request, pk: int, payload: TransferIn):
 
 class ReleaseIn(Schema):
     early_reason: str = ""
-    at: dt.datetime | None = None
+    at: EventTime | None = None
 
 
 @router.post("/orders/{pk}/release", response={200: OrderOut, **ERRORS}, summary="Approve the release (解除隔离)")

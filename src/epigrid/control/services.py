@@ -316,11 +316,13 @@ def control_order_start(
             changes={"order": [None, order.pk], "kind": [None, kind]},
         )
         if key_person is not None:
+            # Under control from when the measure starts, not when it was entered (tip → control).
             move(
                 key_person,
                 KeyPersonStatus.CONTROLLED,
                 principal=principal,
-                fields={"assessed_at": key_person.assessed_at or timezone.now()},
+                at=starts_at,
+                fields={"assessed_at": key_person.assessed_at or min(timezone.now(), starts_at)},
             )
         # What follows an order by the method's rules (the household's support services…), in
         # this transaction, as the system: "order_started" contributions.
@@ -389,9 +391,15 @@ def control_order_transfer(
     if kind not in OrderKind.values or reason not in OrderReason.values:
         raise DomainError("order_kind", _("Unknown control measure."), field="kind")
     with transaction.atomic():
+        status = ControlOrder.objects.select_for_update().filter(pk=order.pk).values_list("status", flat=True).get()
+        if status == OrderStatus.TRANSFERRED:  # a retry, or a second transfer of the same order: the first stands
+            following = ControlOrder.objects.filter(previous_id=order.pk).first()
+            if following is None or following.kind != kind:
+                raise Conflict(
+                    "order_transferred", _("This order was already transferred: transfer the person's current order.")
+                )
+            return following
         old = _order_move(order=order, target=OrderStatus.TRANSFERRED, principal=principal, transferred_at=at)
-        if old.transferred_at != at:
-            return old.next
         days, needs_test = control_rule_for(kind, reason)
         new = ControlOrder.objects.create(
             person=old.person,

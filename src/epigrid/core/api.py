@@ -1,6 +1,20 @@
-"""Shared pieces of every app's API router: the error schema and paging."""
+"""Shared pieces of every app's API router: the error schema, paging and the one time rule.
 
+The time rule (stated in the OpenAPI description): a datetime with an offset is taken as given,
+one without is Asia/Shanghai (TIME_ZONE); answers always carry +08:00. Event times (when
+something happened) lie between the first epidemic report (2019-12-01) and now plus a small
+clock skew; planned times (an order's start, a shift, an arrival) up to a year ahead.
+"""
+
+import datetime as dt
+from typing import Annotated
+
+from django.utils import timezone
 from ninja import Schema
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 
 class ErrorOut(Schema):
@@ -20,3 +34,65 @@ def page(queryset, *, limit: int, offset: int):
     rows = list(queryset[offset : offset + limit + 1])
     more = len(rows) > limit
     return rows[:limit], (offset + limit if more else None)
+
+
+EPIDEMIC_START = dt.date(2019, 12, 1)
+CLOCK_SKEW = dt.timedelta(minutes=10)
+PLAN_HORIZON = dt.timedelta(days=366)
+
+
+def _out_of_range(earliest, latest):
+    return PydanticCustomError(
+        "time_out_of_range",
+        "between {earliest} and {latest}",
+        {"earliest": earliest.isoformat(), "latest": latest.isoformat()},
+    )
+
+
+def aware(value: dt.datetime) -> dt.datetime:
+    """A datetime without an offset is local time (Asia/Shanghai)."""
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+def _bounded_time(horizon: dt.timedelta):
+    def check(value: dt.datetime) -> dt.datetime:
+        value = aware(value)
+        earliest = timezone.make_aware(dt.datetime.combine(EPIDEMIC_START, dt.time()))
+        latest = timezone.localtime() + horizon
+        if not earliest <= value <= latest:
+            raise _out_of_range(earliest, latest.replace(microsecond=0))
+        return value
+
+    return check
+
+
+def _bounded_date(horizon: dt.timedelta):
+    def check(value: dt.date) -> dt.date:
+        latest = timezone.localdate() + horizon
+        if not EPIDEMIC_START <= value <= latest:
+            raise _out_of_range(EPIDEMIC_START, latest)
+        return value
+
+    return check
+
+
+# When something happened: not before the epidemic, not in the future (beyond clock skew).
+EventTime = Annotated[dt.datetime, AfterValidator(_bounded_time(CLOCK_SKEW))]
+# When something is planned to happen: up to a year ahead.
+PlanTime = Annotated[dt.datetime, AfterValidator(_bounded_time(PLAN_HORIZON))]
+EventDate = Annotated[dt.date, AfterValidator(_bounded_date(dt.timedelta(days=1)))]
+PlanDate = Annotated[dt.date, AfterValidator(_bounded_date(PLAN_HORIZON))]
+
+
+class LocalTimeEncoder(NinjaJSONEncoder):
+    """Every datetime in an answer in local time: 2022-02-06T11:00:00+08:00, never Z."""
+
+    def default(self, o):
+        if isinstance(o, dt.datetime) and timezone.is_aware(o):
+            return timezone.localtime(o).isoformat()
+        return super().default(o)
+
+
+class LocalTimeRenderer(JSONRenderer):
+    encoder_class = LocalTimeEncoder
+    json_dumps_params = {"ensure_ascii": False}

@@ -54,6 +54,12 @@ class Conflict(DomainError):
     status = 409
 
 
+class Invalid(DomainError):
+    """The input is malformed or out of range (a 422 naming the field): fix it and resend."""
+
+    status = 422
+
+
 class Throttled(DomainError):
     """Too many attempts of one kind in a short time (e.g. pass numbers typed at a gate that match
     nothing): wait, then try again."""

@@ -72,7 +72,7 @@ def parse_id_number(value, *, field: str = "id_number", today: dt.date | None = 
     except ValueError:
         raise DomainError("id_number_birth_date", _("The ID number holds no valid birth date."), field=field) from None
     today = today or timezone.localdate()
-    if birth > today or birth.year < 1880:
+    if birth > today or birth.year < 1900:
         raise DomainError("id_number_birth_date", _("The ID number holds no valid birth date."), field=field)
     if id_check_char(number[:17]) != number[17]:
         raise DomainError(

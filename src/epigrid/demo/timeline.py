@@ -105,7 +105,12 @@ def replay(*, until: dt.datetime | None = None) -> Iterator[Step]:
             "gridhead9",
             "POST",
             "/orders",
-            {"household_id": ids["household"], "kind": "home_quarantine", "reason": "risk_area_arrival"},
+            {
+                "household_id": ids["household"],
+                "kind": "home_quarantine",
+                "reason": "risk_area_arrival",
+                "starts_at": at(1, 26, 21),
+            },
         )
         for username, role in (("member9", "liaison"), ("community", "cadre"), ("doctor", "medical")):
             api.call("community", "POST", f"/households/{ids['household']}/team", {"username": username, "role": role})
@@ -198,6 +203,7 @@ def replay(*, until: dt.datetime | None = None) -> Iterator[Step]:
                     "source_id": ids["张伟"],
                     "contact_id": ids[name],
                     "last_exposure_at": at(2, 6, 11),
+                    "starts_at": at(2, 6, 18),
                     "setting": "household",
                 },
             )

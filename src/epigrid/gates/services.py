@@ -135,6 +135,11 @@ def pass_reissue(*, household_pass: HouseholdPass, principal) -> HouseholdPass:
     authorize(principal, Capability.ISSUE_PASSES, household_pass.grid.path)
     with transaction.atomic():
         old = move(household_pass, PassStatus.REVOKED, principal=principal, action="pass.revoke")
+        current = HouseholdPass.objects.filter(household_id=old.household_id, status=PassStatus.ACTIVE)
+        if current.exists():  # an old, revoked card: the household already holds a newer one
+            raise Conflict(
+                "pass_superseded", _("This card was replaced by a newer one: reissue the household's current pass.")
+            )
         _t, token_hash, sealed = _token()
         new = HouseholdPass.objects.create(
             household=old.household,

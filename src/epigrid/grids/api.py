@@ -1,7 +1,9 @@
+from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
 from epigrid.core.api import ERRORS, page
 from epigrid.core.capabilities import Capability
+from epigrid.core.errors import Invalid
 from epigrid.core.scoping import subtree_q
 
 from . import selectors, services
@@ -127,8 +129,14 @@ def place_create(request, payload: PlaceIn):
 def place_update(request, pk: int, payload: PlacePatch):
     place = selectors.place_get(user=request.user, pk=pk, capability=EDIT_PEOPLE)
     changes = payload.dict(exclude_unset=True)
+    for key in ("name", "kind", "grid"):
+        if key in changes and changes[key] is None:
+            raise Invalid("required", _("This field cannot be empty."), field=key)
+    for key in ("address", "credit_code", "contact_name"):
+        if key in changes and changes[key] is None:
+            changes[key] = ""  # null clears a text
     if "grid" in changes:
-        changes["grid"] = selectors.grid_node_get(user=request.user, code=changes["grid"] or "", capability=EDIT_PEOPLE)
+        changes["grid"] = selectors.grid_node_get(user=request.user, code=changes["grid"], capability=EDIT_PEOPLE)
     if "thematic_grid" in changes:
         code = changes["thematic_grid"]
         changes["thematic_grid"] = selectors.grid_node_get(user=request.user, code=code) if code else None

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from epigrid.core.api import ERRORS, page
+from epigrid.core.api import ERRORS, EventTime, PlanDate, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.tabular import read_upload
@@ -41,6 +41,7 @@ class BatchErrorOut(Schema):
 class ReadingIn(Schema):
     person_id: int
     value: float | str
+    # Without an offset: Asia/Shanghai time. Bounded per row by the service (the batch's rows).
     measured_at: dt.datetime
     client_id: uuid.UUID
 
@@ -186,7 +187,7 @@ def resident_report(request, token: str, payload: ResidentReportIn):
 
 class TestListIn(Schema):
     name: str
-    test_date: dt.date
+    test_date: PlanDate
     grid: str
     selection: str = "grid"  # grid | under_control | persons
     person_ids: list[int] = []
@@ -238,7 +239,7 @@ def test_list_detail(request, pk: int):
 class SampleIn(Schema):
     person_id: int
     specimen_number: str
-    sampled_at: dt.datetime
+    sampled_at: EventTime
     test_list_id: int | None = None
 
 
@@ -287,7 +288,7 @@ def sample_list(
 class ResultItemIn(Schema):
     specimen_number: str
     result: SampleResult
-    result_at: dt.datetime
+    result_at: EventTime
     lab: str = ""
 
 
@@ -324,7 +325,7 @@ def results_import(request, file: File[UploadedFile]):
 
 
 class ConsultationIn(Schema):
-    held_at: dt.datetime
+    held_at: EventTime
     experts: str
     conclusion: Conclusion
     note: str = ""

@@ -178,8 +178,8 @@ def temperature_reports_record(
                 raise DomainError("forbidden", _("Your role does not allow this here."), field="person_id")
             value = parse_temperature(reading.value)
             measured_at = reading.measured_at or now
-            if timezone.is_naive(measured_at):
-                raise DomainError("time_zone", _("Give the time with its time zone."), field="measured_at")
+            if timezone.is_naive(measured_at):  # the one time rule: local time
+                measured_at = timezone.make_aware(measured_at)
             if measured_at > now + dt.timedelta(minutes=10):
                 raise DomainError("measured_in_future", _("The measuring time is in the future."), field="measured_at")
             if measured_at < now - dt.timedelta(days=7):

@@ -2,7 +2,7 @@ import datetime as dt
 
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS
+from epigrid.core.api import ERRORS, EventTime, PlanTime
 from epigrid.core.capabilities import Capability
 from epigrid.people import selectors as people_selectors
 
@@ -195,10 +195,12 @@ def task_complete(request, pk: int, payload: TaskDoneIn):
 class ExposureIn(Schema):
     source_id: int
     contact_id: int
-    last_exposure_at: dt.datetime
+    last_exposure_at: EventTime
     degree: ExposureDegree = ExposureDegree.CLOSE
     place: str = ""
     setting: Setting = Setting.OTHER
+    # When the contact's measure takes effect (the orders that follow start then); default now.
+    starts_at: PlanTime | None = None
 
 
 class ExposureOut(Schema):
@@ -209,7 +211,17 @@ class ExposureOut(Schema):
     last_exposure_at: dt.datetime
 
 
-@router.post("/exposures", response={200: ExposureOut, **ERRORS}, summary="Record a close or secondary contact")
+@router.post(
+    "/exposures",
+    response={200: ExposureOut, **ERRORS},
+    summary="Record a close or secondary contact",
+    description=(
+        "Who may call: a user with `record_exposures` over the contact's grid (and sight of the source). "
+        "Cascade, run as `system:contact-tracing`: a close contact of a confirmed case gets the configured "
+        "measure (centralized quarantine by default), their own contacts health monitoring; the orders start "
+        "at `starts_at` (default now) and run from the last exposure."
+    ),
+)
 def exposure_create(request, payload: ExposureIn):
     exposure = services.exposure_record(
         source=people_selectors.person_get(user=request.user, pk=payload.source_id),
@@ -220,6 +232,7 @@ def exposure_create(request, payload: ExposureIn):
         degree=payload.degree.value,
         place=payload.place,
         setting=payload.setting.value,
+        starts_at=payload.starts_at,
         principal=request.user,
     )
     return exposure
@@ -241,8 +254,8 @@ def point_detail(request, pk: int):
 
 
 class PointPatch(Schema):
-    last_case_left_at: dt.datetime | None = None
-    disinfected_at: dt.datetime | None = None
+    last_case_left_at: EventTime | None = None
+    disinfected_at: EventTime | None = None
 
 
 @router.patch(
@@ -281,7 +294,7 @@ def point_households(request, pk: int, payload: HouseholdsIn):
 
 
 class ReleaseIn(Schema):
-    at: dt.datetime | None = None
+    at: EventTime | None = None
 
 
 @router.post(

@@ -326,8 +326,11 @@ def exposure_record(
     degree: str = ExposureDegree.CLOSE,
     place: str = "",
     setting: str = "other",
+    starts_at: dt.datetime | None = None,
     principal,
 ) -> Exposure:
+    """Record a contact; the orders that follow start at `starts_at` (when the measure took
+    effect, default now)."""
     authorize(principal, Capability.RECORD_EXPOSURES, contact.grid.path)
     authorize(principal, VIEW, source.grid.path)
     if source.pk == contact.pk:
@@ -366,7 +369,7 @@ def exposure_record(
         # this transaction, for whoever recorded the contact (a medical liaison may record contacts
         # without the right to start orders by hand).
         tracing = system("system:contact-tracing", CONTACT_TRACING_CAPABILITIES, cause=principal)
-        _apply_contact_orders(contact=contact, principal=tracing)
+        _apply_contact_orders(contact=contact, principal=tracing, starts_at=starts_at)
     return exposure
 
 
@@ -374,7 +377,7 @@ def _confirmed_sources():
     return Case.objects.filter(status=CaseStatus.CONFIRMED).values("person_id")
 
 
-def _apply_contact_orders(*, contact, principal, depth: int = 0) -> None:
+def _apply_contact_orders(*, contact, principal, starts_at: dt.datetime | None = None, depth: int = 0) -> None:
     """The contact's order follows from the set of exposures alone (so any order of events gives
     the same orders and release dates): close contacts of a confirmed case go to centralized
     quarantine (configurable), counted from the last such exposure; contacts of those close
@@ -394,20 +397,23 @@ def _apply_contact_orders(*, contact, principal, depth: int = 0) -> None:
         kind, reason, last = OrderKind.HEALTH_MONITORING, OrderReason.SECONDARY_CONTACT, secondary_last
     else:
         return
-    _order_for_contact(contact=contact, kind=kind, reason=reason, last=last, principal=principal)
+    _order_for_contact(contact=contact, kind=kind, reason=reason, last=last, starts_at=starts_at, principal=principal)
     if depth == 0:
         # A new close contact makes their own contacts secondary contacts.
         for exposure in Exposure.objects.filter(source=contact).select_related("contact__grid"):
-            _apply_contact_orders(contact=exposure.contact, principal=principal, depth=1)
+            _apply_contact_orders(contact=exposure.contact, principal=principal, starts_at=starts_at, depth=1)
 
 
-def _order_for_contact(*, contact, kind: str, reason: str, last: dt.datetime, principal) -> None:
+def _order_for_contact(
+    *, contact, kind: str, reason: str, last: dt.datetime, starts_at: dt.datetime | None, principal
+) -> None:
     order = ControlOrder.objects.open().filter(person=contact).first()
     if order is None:
         control.control_order_start(
             person=contact,
             kind=kind,
             reason=reason,
+            starts_at=starts_at,
             last_exposure_at=last,
             site=settings.CLOSE_CONTACT_SITE if kind in SITE_KINDS else "",
             principal=principal,
@@ -425,6 +431,7 @@ def _order_for_contact(*, contact, kind: str, reason: str, last: dt.datetime, pr
             kind=kind,
             reason=reason,
             site=settings.CLOSE_CONTACT_SITE if kind in SITE_KINDS else "",
+            at=starts_at,
             principal=principal,
         )
         control.control_order_set_exposure(order=new, last_exposure_at=last, principal=principal)
