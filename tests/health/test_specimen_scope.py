@@ -12,6 +12,13 @@ from tests.factories import api
 SAMPLES = "/api/v1/samples"
 
 
+def _text(response) -> str:
+    """What the answer says, as a reader sees it (JSON decoded: no \\u escapes to hide behind)."""
+    if response.get("Content-Type", "").startswith("application/json"):
+        return json.dumps(response.json(), ensure_ascii=False)
+    return response.content.decode()
+
+
 def _sample(world, username, person, number):
     return api(world, username)(
         "post",
@@ -33,7 +40,7 @@ def test_a_specimen_number_used_outside_the_area_names_no_one(world):
     response = _sample(world, "member2", p2, "mx-1")
     assert response.status_code == 409, response.content
     assert response.json()["code"] == "specimen_unavailable"
-    body = response.content.decode()
+    body = _text(response)
     for shown in (p1.name, p1.grid.code, p1.grid.name, p1.id_number_masked, "another person", "其他人"):
         assert shown not in body, shown
     assert not Sample.objects.filter(person=p2).exists()

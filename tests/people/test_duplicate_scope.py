@@ -47,6 +47,13 @@ def _nothing_of(world, body: str, *persons) -> None:
     assert "already" not in body and "已登记" not in body
 
 
+def _text(response) -> str:
+    """What the answer says, as a reader sees it (JSON decoded: no \\u escapes to hide behind)."""
+    if response.get("Content-Type", "").startswith("application/json"):
+        return json.dumps(response.json(), ensure_ascii=False)
+    return response.content.decode()
+
+
 def _audit_text() -> str:
     return json.dumps(list(AuditEvent.objects.values("object_id", "grid_path", "changes")), default=str)
 
@@ -59,7 +66,7 @@ def test_an_id_registered_outside_the_area_gets_a_conflict_that_names_no_one(wor
     for holder in (p1, p1b):
         response = _create(world, "member2", "h2", _id(holder))
         assert response.status_code == 409, response.content
-        body = response.content.decode()
+        body = _text(response)
         assert response.json()["code"] == "id_number_unavailable"
         assert response.json()["field"] == "id_number"
         assert set(response.json()["messages"]) == {"zh-hans", "en"}
@@ -85,7 +92,7 @@ def test_an_id_registered_in_the_area_points_to_the_file(world):
     assert response.status_code == 409
     assert response.json()["code"] == "id_number_duplicate"
     assert response.json()["person_id"] == p1b.pk
-    assert _id(p1b) not in response.content.decode()
+    assert _id(p1b) not in _text(response)
     assert not AuditEvent.objects.filter(action__startswith="person.duplicate").exists()
 
 
@@ -107,7 +114,7 @@ def test_changing_an_id_to_one_registered_elsewhere_is_the_same_generic_conflict
     response = api(world, "member2")("patch", f"{PERSONS}/{p2.pk}", {"id_number": _id(p1)})
     assert response.status_code == 409
     assert response.json()["code"] == "id_number_unavailable"
-    _nothing_of(world, response.content.decode(), p1)
+    _nothing_of(world, _text(response), p1)
     p2.refresh_from_db()
     assert p2.id_number_hash == before
     assert AuditEvent.objects.filter(action="person.duplicate_outside_scope").count() == 1
@@ -137,7 +144,7 @@ def test_the_person_form_answers_the_generic_conflict(world):
     response = client.post(
         f"/people/new/?household={world.households['h2'].pk}", {"name": "新人", "id_number": _id(p1)}
     )
-    page = response.content.decode()
+    page = _text(response)
     assert response.status_code == 400
     assert "cannot be registered here" in page or "无法在此登记" in page
     assert f"/people/{p1.pk}/" not in page and p1.name not in page and p1.id_number_masked not in page

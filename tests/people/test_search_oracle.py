@@ -35,6 +35,13 @@ def logs(caplog):
     return caplog
 
 
+def _text(response) -> str:
+    """What the answer says, as a reader sees it (JSON decoded: no \\u escapes to hide behind)."""
+    if response.get("Content-Type", "").startswith("application/json"):
+        return json.dumps(response.json(), ensure_ascii=False)
+    return response.content.decode()
+
+
 def _audit_text() -> str:
     """Every audit row as the database holds it, values included."""
     return json.dumps(
@@ -70,7 +77,7 @@ def test_a_full_id_or_phone_in_the_url_is_refused_without_echo(world, p1_keys, u
     for value in _variants(number, phone):
         response = call("get", f"{PERSONS}?q={value.replace(' ', '%20')}")
         assert response.status_code == 400, (value, response.content)
-        body = response.content.decode()
+        body = _text(response)
         assert response.json()["code"] == "exact_search_needs_post"
         assert set(response.json()["messages"]) == {"zh-hans", "en"}
         assert "张三" not in body and value not in body and number not in body and phone not in body
@@ -83,7 +90,7 @@ def test_the_persons_page_refuses_a_full_number_in_its_address(world, p1_keys):
     client.force_login(world.users["inspector"])
     number, _phone = p1_keys
     response = client.get("/people/", {"q": number})
-    page = response.content.decode()
+    page = _text(response)
     assert response.status_code == 400
     assert "张三" not in page and number not in page
 
@@ -99,7 +106,7 @@ def test_users_who_may_not_unmask_cannot_search_by_a_full_number(world, p1_keys,
         response = call("post", SEARCH, body)
         assert response.status_code == 403, response.content
         assert response.json()["code"] in ("unmask_required", "forbidden")
-        text = response.content.decode()
+        text = _text(response)
         assert "张三" not in text and number not in text and phone not in text
     # Nothing was revealed, so nothing is logged as a reveal; the value is nowhere.
     assert not _reveals().exists()
@@ -114,7 +121,7 @@ def test_the_exact_search_page_is_refused_without_the_unmask_right(world, p1_key
     assert 'name="key"' not in page  # the exact search form is not offered
     response = client.post("/people/search/", {"key": p1_keys[0]})
     assert response.status_code == 403
-    assert "张三" not in response.content.decode()
+    assert "张三" not in _text(response)
     assert not _reveals().exists()
 
 
@@ -148,7 +155,7 @@ def test_the_exact_search_finds_by_post_and_logs_a_reveal_without_the_value(worl
         items = response.json()["items"]
         assert [item["id"] for item in items] == [p1.pk]
         assert items[0]["id_number_masked"] == p1.id_number_masked  # the answer stays masked
-        assert number not in response.content.decode() and phone not in response.content.decode()
+        assert number not in _text(response) and phone not in _text(response)
         reveal = _reveals().order_by("-id").first()
         assert (reveal.object_type, reveal.object_id) == ("people.person", str(p1.pk))
         assert reveal.changes == {"key": [None, key], "matches": [None, 1]}
@@ -169,7 +176,7 @@ def test_the_exact_search_sees_only_where_the_user_may_unmask(world, p1_keys):
     response = call("post", SEARCH, {"id_number": number})
     assert response.status_code == 200
     assert response.json()["items"] == []
-    assert "张三" not in response.content.decode()
+    assert "张三" not in _text(response)
     reveal = _reveals().get()
     assert reveal.changes == {"key": [None, "id_number"], "matches": [None, 0]}
     assert reveal.object_id == "" and reveal.grid_path == world.nodes["S-C-G2"].path
@@ -184,7 +191,7 @@ def test_the_exact_search_body_names_exactly_one_valid_key(world, p1_keys):
     assert call("post", SEARCH, {"id_number": number, "phone": phone}).status_code == 400
     wrong = number[:17] + ("0" if number[17] != "0" else "1")
     response = call("post", SEARCH, {"id_number": wrong})
-    assert response.status_code == 400 and wrong not in response.content.decode()
+    assert response.status_code == 400 and wrong not in _text(response)
     assert not _reveals().exists()  # nothing was searched
 
 
@@ -197,7 +204,7 @@ def test_the_exact_search_is_throttled_per_user(world, p1_keys, settings):
     refused = call("post", SEARCH, {"id_number": number})
     assert refused.status_code == 429, refused.content
     assert refused.json()["code"] == "exact_search_throttled"
-    assert "张三" not in refused.content.decode()
+    assert "张三" not in _text(refused)
     assert _reveals().count() == 3  # the refused search found nothing and revealed nothing
     throttled = AuditEvent.objects.get(action="person.search_throttled")
     assert throttled.actor == world.users["member1"] and number not in json.dumps(throttled.changes)
@@ -223,7 +230,7 @@ def test_the_exact_search_page_posts_the_number(world, p1_keys, logs):
     assert 'action="/people/search/"' in page and 'method="post"' in page
     assert client.get("/people/search/").status_code == 405  # never by GET
     response = client.post("/people/search/", {"key": number})
-    text = response.content.decode()
+    text = _text(response)
     assert response.status_code == 200
     assert "张三" in text and number not in text  # found, and the number is not shown back
     assert "no-store" in response["Cache-Control"]
@@ -255,7 +262,7 @@ def test_a_contact_recorded_by_id_number_goes_through_the_exact_search(world, p1
             "setting": "household",
         },
     )
-    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response.status_code == 302, _text(response)[:2000]
     assert ControlOrder.objects.open().filter(person=world.persons["p1"]).exists()
     reveal = _reveals().get()
     assert reveal.object_id == str(world.persons["p1"].pk) and reveal.actor == world.users["head1"]
