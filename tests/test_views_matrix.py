@@ -26,6 +26,7 @@ from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 from python_calamine import CalamineWorkbook
 
+from epigrid.core.crypto import unseal
 from epigrid.core.models import AuditEvent
 from tests.factories import build_world, make_id_number
 
@@ -160,6 +161,18 @@ PAGES = [
         gated=True,
     ),
     Page("people:person", {"pk": "{person}"}, shows="张三"),
+    # The exact search (a full ID number, posted): the unmask right where it searches. Out of
+    # scope it finds nobody and still logs the search as a reveal.
+    Page(
+        "people:person_search",
+        kind=LIST,
+        get=None,
+        post=lambda w: {"key": unseal(w.persons["p1"].id_number_sealed)},
+        post_status=200,
+        list_post=403,
+        other_post=200,
+        logged_refusal="person.search_reveal",
+    ),
     Page(
         "people:person_edit",
         {"pk": "{person}"},

@@ -14,6 +14,7 @@ from django.test import Client
 
 from epigrid.accounts.services import api_token_issue
 from epigrid.api.main import api
+from epigrid.core.crypto import unseal
 from tests.factories import make_id_number
 
 
@@ -75,6 +76,18 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/persons", no_role_status=200, out_of_scope_status=200),
     Endpoint("GET", "/api/v1/persons?grid={grid}"),
     Endpoint("GET", "/api/v1/persons/{person}"),
+    # The exact search: a full ID number in the body, among persons the user may unmask. No role:
+    # the right nowhere (403); out of scope: found nobody (200, empty). Naming 第2网格's person
+    # finds nothing and writes nothing there.
+    Endpoint(
+        "POST",
+        "/api/v1/persons/search",
+        body=lambda w: {"id_number": unseal(w.persons["p1"].id_number_sealed)},
+        no_role_status=403,
+        out_of_scope_status=200,
+        foreign_body=lambda w: {"id_number": unseal(w.persons["p2"].id_number_sealed)},
+        foreign_status=200,
+    ),
     Endpoint(
         "POST",
         "/api/v1/persons",

@@ -196,6 +196,19 @@ LOGIN_LOCKOUT_MINUTES = env.int("EPIGRID_LOGIN_LOCKOUT_MINUTES", default=15)
 # must not walk the city). Counted in the cache (per guard), so shared by all web processes.
 GATE_TYPED_MISS_LIMIT = env.int("EPIGRID_GATE_TYPED_MISS_LIMIT", default=10)
 GATE_TYPED_MISS_WINDOW_SECONDS = env.int("EPIGRID_GATE_TYPED_MISS_WINDOW_SECONDS", default=60)
+# Searching persons by a full ID number or phone (POST /api/v1/persons/search, the exact search
+# form) needs the unmask right, is audited as a reveal, and is limited per user: this many
+# searches within the window, then 429 until it ends (core/throttle.py, counted in the cache).
+PERSON_EXACT_SEARCH_LIMIT = env.int("EPIGRID_PERSON_EXACT_SEARCH_LIMIT", default=30)
+PERSON_EXACT_SEARCH_WINDOW_SECONDS = env.int("EPIGRID_PERSON_EXACT_SEARCH_WINDOW_SECONDS", default=600)
+# Searching by name, pinyin or last 4 digits (GET ?q=): a higher limit per user.
+PERSON_SEARCH_LIMIT = env.int("EPIGRID_PERSON_SEARCH_LIMIT", default=120)
+PERSON_SEARCH_WINDOW_SECONDS = env.int("EPIGRID_PERSON_SEARCH_WINDOW_SECONDS", default=60)
+# An ID number (or specimen number) refused because it is already registered where the caller
+# may not read it in full is a probe of its existence: each one is audited, and after this many
+# within the window the user may not register persons or samples until it ends (429).
+DUPLICATE_PROBE_LIMIT = env.int("EPIGRID_DUPLICATE_PROBE_LIMIT", default=10)
+DUPLICATE_PROBE_WINDOW_SECONDS = env.int("EPIGRID_DUPLICATE_PROBE_WINDOW_SECONDS", default=3600)
 API_TOKEN_DAYS = env.int("EPIGRID_API_TOKEN_DAYS", default=30)
 
 # Sessions end after 30 idle minutes: shared phones at gates and in offices.

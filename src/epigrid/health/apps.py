@@ -5,6 +5,7 @@ ACTION_LABELS = {
     "temperatures.record": _("Temperatures recorded"),
     "resident_link.issue": _("Personal report link issued"),
     "sample.record": _("Sampled"),
+    "sample.duplicate_outside_scope": _("Specimen number used outside the area refused"),
     "sample.negative": _("Test result: negative"),
     "sample.positive": _("Test result: positive"),
     "case.suspect": _("Suspected case"),

@@ -20,11 +20,11 @@ from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise, level_o
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import liaison_for
-from epigrid.core import audit, extensions
+from epigrid.core import audit, extensions, throttle
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
-from epigrid.core.scoping import SystemPrincipal, authorize, user_of
+from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, user_of
 from epigrid.core.transitions import move
 from epigrid.people.models import Person
 
@@ -457,36 +457,65 @@ def sample_record(
     number = (specimen_number or "").strip().upper()
     if not number or len(number) > 40:
         raise DomainError("specimen_required", _("Give the specimen number."), field="specimen_number")
+    throttle.duplicate_probes_check(principal)
     with transaction.atomic():
-        existing = Sample.objects.filter(specimen_number=number).first()
-        if existing is not None:
-            if existing.person_id != person.pk:
-                raise Conflict(
-                    "specimen_taken", _("This specimen number belongs to another person."), field="specimen_number"
-                )
+        existing = Sample.objects.filter(specimen_number=number).select_related("grid").first()
+        if existing is not None and existing.person_id == person.pk:
             return existing
-        try:
-            with transaction.atomic():
-                sample = Sample.objects.create(
-                    specimen_number=number,
-                    person=person,
-                    grid=person.grid,
-                    test_list=test_list,
-                    sampled_at=sampled_at,
-                    sampled_by=principal,
-                )
-        except IntegrityError:
-            return sample_record(
-                person=person, specimen_number=number, sampled_at=sampled_at, test_list=test_list, principal=principal
+        if existing is None:
+            return _sample_create(
+                person=person, number=number, sampled_at=sampled_at, test_list=test_list, principal=principal
             )
-        audit.record(
-            principal=principal,
-            action="sample.record",
-            object_type="people.person",
-            object_id=str(person.pk),
-            grid_path=person.grid.path,
-            changes={"specimen": [None, number]},
+    # Outside the transaction, so the refusal's audit row stays.
+    raise _specimen_taken(existing, person=person, principal=principal)
+
+
+def _specimen_taken(existing: Sample, *, person: Person, principal) -> Conflict:
+    """The refusal of a specimen number another person's sample has. Inside the caller's area it
+    says so; outside it, it names no one and does not say the number is taken (only that it
+    cannot be used here), and the attempt is audited at the caller's person's grid
+    (`sample.duplicate_outside_scope`, without the number) and counted against the caller's
+    allowance of such refusals (core.throttle.duplicate_probes_*)."""
+    if allows(principal, VIEW, existing.grid.path):
+        return Conflict("specimen_taken", _("This specimen number belongs to another person."), field="specimen_number")
+    audit.record(
+        principal=principal,
+        action="sample.duplicate_outside_scope",
+        obj=person,
+        grid_path=person.grid.path,
+        changes={"source": [None, "sample"]},
+    )
+    throttle.duplicate_probes_count(principal)
+    return Conflict(
+        "specimen_unavailable",
+        _("This specimen number cannot be used here: check the number on the tube, or contact the community office."),
+        field="specimen_number",
+    )
+
+
+def _sample_create(*, person: Person, number: str, sampled_at, test_list, principal) -> Sample:
+    try:
+        with transaction.atomic():
+            sample = Sample.objects.create(
+                specimen_number=number,
+                person=person,
+                grid=person.grid,
+                test_list=test_list,
+                sampled_at=sampled_at,
+                sampled_by=principal,
+            )
+    except IntegrityError:  # a concurrent request recorded the same number: answer as for it
+        return sample_record(
+            person=person, specimen_number=number, sampled_at=sampled_at, test_list=test_list, principal=principal
         )
+    audit.record(
+        principal=principal,
+        action="sample.record",
+        object_type="people.person",
+        object_id=str(person.pk),
+        grid_path=person.grid.path,
+        changes={"specimen": [None, number]},
+    )
     return sample
 
 

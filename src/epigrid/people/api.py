@@ -3,7 +3,7 @@ import datetime as dt
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from epigrid.core.api import ERRORS, page
+from epigrid.core.api import ERRORS, ErrorOut, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.models import ImportKind
 from epigrid.core.tabular import read_upload
@@ -100,8 +100,39 @@ class TimelineEntryOut(Schema):
     source: str
 
 
+class PersonSearchIn(Schema):
+    """Exactly one of `id_number` and `phone`, in full."""
+
+    id_number: str | None = None
+    phone: str | None = None
+    grid: str | None = None
+    include_archived: bool = False
+
+
+class PersonSearchOut(Schema):
+    items: list[PersonOut]
+
+
+class DuplicateOut(ErrorOut):
+    """A 409 for an ID number already registered. `id_number_duplicate`: the person is in your
+    area, `person_id` is their file; `id_number_unavailable`: registered where you may not see
+    (nothing more is said)."""
+
+    person_id: int | None = None
+
+
+DUPLICATE_ERRORS = {**ERRORS, 409: DuplicateOut}
+
+
 @router.get(
-    "/persons", response={200: PersonPage, **ERRORS}, summary="Persons in scope (search by name, pinyin, ID, phone)"
+    "/persons",
+    response={200: PersonPage, **ERRORS},
+    summary="Persons in scope (search by name, pinyin, last 4 digits of the ID number or phone)",
+    description=(
+        "`q` finds by name, pinyin or initials (zs), the last 4 digits of the ID number or phone, or a "
+        "masked value as shown. A full ID number or phone in `q` is refused with 400 "
+        "`exact_search_needs_post`: search it with `POST /api/v1/persons/search`, so it never sits in a URL."
+    ),
 )
 def person_list(
     request,
@@ -120,12 +151,35 @@ def person_list(
     return {"items": [PersonOut.from_model(p) for p in items], "next_offset": next_offset}
 
 
+@router.post(
+    "/persons/search",
+    response={200: PersonSearchOut, **ERRORS},
+    summary="Find persons by a full ID number or phone (needs the unmask right; logged; throttled)",
+    description=(
+        "Body: exactly one of `id_number` or `phone`, in full; `grid` narrows the search to a subtree. "
+        "Searches only persons you may unmask (403 `unmask_required` where you may not), at most "
+        f"{services.EXACT_SEARCH_MAX} of them. Each search is logged as `person.search_reveal` (the kind of "
+        "key and the count, never the value) and limited per user (429 `exact_search_throttled`)."
+    ),
+)
+def person_search(request, payload: PersonSearchIn):
+    grid_path = grid_node_get(user=request.user, code=payload.grid).path if payload.grid else ""
+    found = services.person_search_exact(
+        principal=request.user,
+        id_number=payload.id_number,
+        phone=payload.phone,
+        grid_path=grid_path,
+        include_archived=payload.include_archived,
+    )
+    return {"items": [PersonOut.from_model(p) for p in found]}
+
+
 @router.get("/persons/{pk}", response={200: PersonOut, **ERRORS})
 def person_detail(request, pk: int):
     return PersonOut.from_model(selectors.person_get(user=request.user, pk=pk))
 
 
-@router.post("/persons", response={201: PersonOut, **ERRORS})
+@router.post("/persons", response={201: PersonOut, **DUPLICATE_ERRORS})
 def person_create(request, payload: PersonIn):
     household = (
         selectors.household_get(user=request.user, pk=payload.household_id, capability=EDIT)
@@ -146,7 +200,7 @@ def person_create(request, payload: PersonIn):
     return Status(201, PersonOut.from_model(person))
 
 
-@router.patch("/persons/{pk}", response={200: PersonOut, **ERRORS})
+@router.patch("/persons/{pk}", response={200: PersonOut, **DUPLICATE_ERRORS})
 def person_update(request, pk: int, payload: PersonPatch):
     person = selectors.person_get(user=request.user, pk=pk, capability=EDIT)
     changes = payload.dict(exclude_unset=True)
@@ -251,6 +305,7 @@ class RowErrorOut(Schema):
     code: str
     message: str
     messages: dict[str, str]
+    person_id: int | None = None  # an ID number already registered in your area: their file
 
 
 class ImportOut(Schema):

@@ -21,6 +21,16 @@ class PersonForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
 
 
+class ExactSearchForm(forms.Form):
+    """A full ID number or phone: posted, never put in a URL (people.views.person_search)."""
+
+    key = forms.CharField(
+        label=_("Full ID number or phone"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
 class ImportForm(forms.Form):
     kind = forms.ChoiceField(label=_("Ledger"), choices=ImportKind.choices)
     file = forms.FileField(label=_("File (.xlsx or .csv)"))

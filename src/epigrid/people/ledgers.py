@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.core import audit
+from epigrid.core import audit, throttle
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
@@ -31,7 +31,7 @@ from epigrid.grids.services import clean_place_fields
 
 from .choices import Relationship
 from .models import Household, Person
-from .services import CleanPerson, person_row
+from .services import CleanPerson, Duplicate, duplicate_answer, duplicates_log, person_row
 
 CHUNK = 2000
 MAX_REPORTED_ERRORS = 1000
@@ -113,13 +113,16 @@ def _header_map(header: list[str], columns: list[Column]) -> dict[str, int]:
 
 def _row_error(row_number: int, column: Column | None, error: DomainError) -> dict:
     data = error.as_dict()
-    return {
+    row = {
         "row": row_number,
         "column": column.header if column else "",
         "code": data["code"],
         "message": data["message"],
         "messages": data["messages"],
     }
+    if data.get("person_id"):  # already registered in the importer's area: the file to open
+        row["person_id"] = data["person_id"]
+    return row
 
 
 # ---------------------------------------------------------------- importing
@@ -222,6 +225,7 @@ class _ResidentImporter(_Importer):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.seen_ids: set[str] = set()
+        self.duplicates: list[Duplicate] = []
         self.households: dict[tuple[int, str], int] = {}
         self.household_addresses: dict[tuple[int, str], str] = {}
 
@@ -294,14 +298,15 @@ class _ResidentImporter(_Importer):
         self._write(clean_rows)
 
     def _check_existing(self, clean_rows) -> None:
-        hashes = {lookup_hash("id", row[4].id_number.number): row[0] for row in clean_rows}
-        taken = Person.objects.filter(id_number_hash__in=list(hashes)).values_list("id_number_hash", flat=True)
-        for id_hash in taken:
-            self.error(
-                hashes[id_hash],
-                "id_number",
-                DomainError("id_number_duplicate", _("A person with this ID number is already registered.")),
-            )
+        # A number registered where the importer may not see gets the generic refusal, naming
+        # no one (services.duplicate_answer); ledger_import logs and counts them.
+        rows = {lookup_hash("id", row[4].id_number.number): row for row in clean_rows}
+        taken = Person.objects.filter(id_number_hash__in=list(rows)).values_list("id_number_hash", "pk", "grid__path")
+        for id_hash, holder_id, holder_path in taken:
+            row_number, grid = rows[id_hash][0], rows[id_hash][1]
+            duplicate = Duplicate(holder_id, holder_path, grid)
+            self.duplicates.append(duplicate)
+            self.error(row_number, "id_number", duplicate_answer(duplicate, self.principal))
 
     def _write(self, clean_rows) -> None:
         wanted = {(grid.pk, number): (grid, address) for _, grid, number, address, _ in clean_rows}
@@ -442,6 +447,8 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, principal) -> Impor
     authorize(principal, Capability.IMPORT_EXPORT)
     if not file_name.lower().endswith((".xlsx", ".csv")):
         raise DomainError("file_type", _("Upload an .xlsx (or .csv) file."), field="file")
+    if kind == ImportKind.RESIDENTS:
+        throttle.duplicate_probes_check(principal)
     digest = hashlib.sha256(data).hexdigest()
     importer = None
     try:
@@ -487,6 +494,16 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, principal) -> Impor
             obj=rejected,
             changes={"kind": [None, kind], "errors": [None, importer.error_count]},
         )
+        probes = duplicates_log(
+            principal=principal,
+            duplicates=getattr(importer, "duplicates", []),
+            source="import",
+            changes={"import_batch": [None, rejected.pk]},
+        )
+    if probes is not None and probes.after > probes.limit:
+        # More numbers registered out of the importer's sight than its allowance: the rows are
+        # not listed, so a file of candidate numbers cannot sort them into taken and free.
+        raise throttle.duplicate_probes_refused()
     raise RowErrors(
         "import_rejected",
         _("%(count)s problem(s) found; nothing was imported. Fix the rows listed and upload again."),

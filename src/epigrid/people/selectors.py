@@ -2,42 +2,80 @@
 
 import re
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.core import extensions
-from epigrid.core.crypto import lookup_hash
-from epigrid.core.errors import NotFound
+from epigrid.core import extensions, throttle
+from epigrid.core.errors import DomainError, NotFound, Throttled
 from epigrid.core.models import AuditEvent
 from epigrid.core.scoping import VIEW, subtree_q
-from epigrid.core.validators import Phone, parse_id_number, parse_phone
 
 from .models import Household, Person
 
 _ASCII_WORD = re.compile(r"^[a-zA-Z]+$")
+_SEPARATORS = re.compile(r"[\s\-()（）+]")
+_FULL_ID = re.compile(r"^\d{17}[\dX]$")
+_LAST4 = re.compile(r"^\d{3}[\dX]$")
+# This many digits or more is a phone number (or an ID number) typed in full.
+_FULL_PHONE_DIGITS = 7
 
 
-def _exact_key(q: str) -> Q | None:
-    """An exact ID number or phone finds the person through its keyed hash."""
-    compact = q.replace(" ", "")
-    if len(compact) == 18:
-        try:
-            number = parse_id_number(compact).number
-        except Exception:
-            return None
-        return Q(id_number_hash=lookup_hash("id", number))
-    if compact.isdigit():
-        try:
-            phone: Phone = parse_phone(compact)
-        except Exception:
-            return None
-        return Q(phone_hash=lookup_hash("phone", phone.number))
+def exact_key_kind(value: str) -> str | None:
+    """The kind, "id_number" or "phone", when the text is (or looks like) a full ID number or phone.
+
+    Such a value confirms who a person is, so it is searched only through the exact search
+    (`services.person_search_exact`: the unmask right, audited, throttled, sent in a POST body),
+    never through `person_list` and never in a URL."""
+    compact = _SEPARATORS.sub("", value or "").upper()
+    if _FULL_ID.match(compact):
+        return "id_number"
+    if compact.isdigit() and len(compact) >= _FULL_PHONE_DIGITS:
+        return "phone"
     return None
+
+
+def exact_search_in_url() -> DomainError:
+    """The refusal of a full ID number or phone in a list's `q` (the value is never echoed)."""
+    return DomainError(
+        "exact_search_needs_post",
+        _(
+            "A full ID number or phone number is not searched from a link: use the exact search "
+            "(POST /api/v1/persons/search, or the exact search form), which needs the right to see them."
+        ),
+        field="q",
+    )
+
+
+def _visible_key(q: str) -> Q | None:
+    """What a user sees of an ID number or phone finds the person: the last 4 digits (both masks
+    end with them), or a masked form as shown (370102********516X, 138****5678). Nothing more
+    than the lists already show, so no right beyond VIEW is needed."""
+    compact = _SEPARATORS.sub("", q).upper()
+    if _LAST4.match(compact):
+        condition = Q(id_number_masked__endswith=compact)
+        if compact.isdigit():
+            condition |= Q(phone_masked__endswith=compact)
+        return condition
+    if "*" in q:
+        return Q(id_number_masked=compact) | Q(phone_masked=q.replace(" ", ""))
+    return None
+
+
+def _count_search(user) -> None:
+    """Name searches per user: settings.PERSON_SEARCH_LIMIT per PERSON_SEARCH_WINDOW_SECONDS."""
+    count = throttle.hit(
+        "person-search", user, limit=settings.PERSON_SEARCH_LIMIT, window=settings.PERSON_SEARCH_WINDOW_SECONDS
+    )
+    if count.refused:
+        raise Throttled("search_throttled", _("Too many searches in a short time: wait a minute."), field="q")
 
 
 def person_list(
     *, user, q: str = "", grid_path: str = "", household_id: int | None = None, include_archived: bool = False
 ):
+    """Persons `user` may see; `q` finds by name, pinyin or initials, the last 4 digits of the ID
+    number or phone, or a masked value. A full ID number or phone in `q` is refused (400)."""
     persons = Person.objects.restrict(user).select_related("grid", "household")
     if not include_archived:
         persons = persons.current()
@@ -47,9 +85,12 @@ def person_list(
         persons = persons.filter(household_id=household_id)
     q = (q or "").strip()
     if q:
-        exact = _exact_key(q)
-        if exact is not None:
-            persons = persons.filter(exact)
+        if exact_key_kind(q):
+            raise exact_search_in_url()
+        _count_search(user)
+        visible = _visible_key(q)
+        if visible is not None:
+            persons = persons.filter(visible)
         elif _ASCII_WORD.match(q):
             low = q.lower()
             persons = persons.filter(Q(name_pinyin__startswith=low) | Q(name_initials__startswith=low))

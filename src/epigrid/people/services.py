@@ -3,19 +3,20 @@
 from dataclasses import dataclass
 from functools import cache
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
 
-from epigrid.core import audit
+from epigrid.core import audit, throttle
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
-from epigrid.core.errors import Conflict, DomainError
-from epigrid.core.scoping import authorize
+from epigrid.core.errors import Conflict, DomainError, Forbidden, NotFound, Throttled
+from epigrid.core.scoping import VIEW, allows, authorize, grant_paths, subtree_q
 from epigrid.core.validators import IdNumber, Phone, parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
-from epigrid.grids.models import GridNode
+from epigrid.grids.models import STEP, GridNode
 
 from .choices import Relationship
 from .models import Household, Person
@@ -111,6 +112,104 @@ def _resolve_grid(grid: GridNode | None, household: Household | None) -> GridNod
     return grid
 
 
+# ---------------------------------------------------------------- ID numbers already registered
+
+
+class RegisteredInScope(Conflict):
+    """The ID number is already registered to a person the caller may see: the answer points to
+    that file (`person_id`), which the caller can open anyway."""
+
+    def __init__(self, person_id: int):
+        super().__init__(
+            "id_number_duplicate",
+            _("A person with this ID number is already registered in your area: open their file."),
+            field="id_number",
+        )
+        self.person_id = person_id
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "person_id": self.person_id}
+
+
+def id_number_unavailable() -> Conflict:
+    """The answer when the ID number is registered where the caller may not see: it says no more
+    than that it cannot be registered here (no name, no grid, no "already registered")."""
+    return Conflict(
+        "id_number_unavailable",
+        _("This ID number cannot be registered here. Contact the community office."),
+        field="id_number",
+    )
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An ID number refused because `holder_id` (in `holder_path`) has it, met while the caller
+    registered at `grid`."""
+
+    holder_id: int
+    holder_path: str
+    grid: GridNode
+
+
+def duplicate_answer(duplicate: Duplicate, principal) -> Conflict:
+    if allows(principal, VIEW, duplicate.holder_path):
+        return RegisteredInScope(duplicate.holder_id)
+    return id_number_unavailable()
+
+
+def duplicates_log(*, principal, duplicates: list[Duplicate], source: str, changes: dict | None = None):
+    """Audit and count the duplicates that tell the principal something it may not read in full.
+
+    A holder outside the principal's area: `person.duplicate_outside_scope`, at the grid where the
+    principal registered (the community office follows up there), without the number or the
+    holder. A holder the principal sees but may not unmask: `person.duplicate` on the holder's
+    file (the principal has just confirmed the full number). Both count against the principal's
+    allowance (core.throttle.duplicate_probes_*). Holders the principal may unmask tell it nothing
+    new and are neither logged nor counted."""
+    entries, counted, outside = [], 0, {}
+    base = {"source": [None, source], **(changes or {})}
+    for duplicate in duplicates:
+        if not allows(principal, VIEW, duplicate.holder_path):
+            grid = duplicate.grid
+            outside.setdefault(grid.pk, [grid, 0])[1] += 1
+            counted += 1
+        elif not allows(principal, Capability.UNMASK_PII, duplicate.holder_path):
+            entries.append(
+                audit.AuditEntry(
+                    "person.duplicate", "people.person", str(duplicate.holder_id), duplicate.holder_path, base
+                )
+            )
+            counted += 1
+    for grid, count in outside.values():
+        entries.append(
+            audit.AuditEntry(
+                "person.duplicate_outside_scope",
+                "grids.gridnode",
+                str(grid.pk),
+                grid.path,
+                {**base, "count": [None, count]},
+            )
+        )
+    audit.record_many(principal=principal, entries=entries)
+    return throttle.duplicate_probes_count(principal, counted) if counted else None
+
+
+def _id_number_holder(id_hash: str, *, exclude: int | None = None) -> Person | None:
+    holders = Person.objects.filter(id_number_hash=id_hash).select_related("grid")
+    if exclude is not None:
+        holders = holders.exclude(pk=exclude)
+    return holders.first()
+
+
+def id_number_conflict(*, holder: Person | None, principal, grid: GridNode, source: str) -> Conflict:
+    """The refusal of an ID number `holder` already has, logged and counted (`duplicates_log`)."""
+    if holder is None:  # gone again since the clash (a concurrent registration rolled back)
+        return id_number_unavailable()
+    duplicate = Duplicate(holder.pk, holder.grid.path, grid)
+    duplicates_log(principal=principal, duplicates=[duplicate], source=source)
+    return duplicate_answer(duplicate, principal)
+
+
 def person_create(
     *,
     name: str,
@@ -125,27 +224,27 @@ def person_create(
     clean = clean_person_fields(name=name, id_number=id_number, phone=phone, relationship=relationship, note=note)
     grid = _resolve_grid(grid, household)
     authorize(principal, Capability.EDIT_PEOPLE, grid.path)
+    throttle.duplicate_probes_check(principal)
     row = person_row(clean)
     with transaction.atomic():
-        if Person.objects.filter(id_number_hash=row["id_number_hash"]).exists():
-            raise Conflict(
-                "id_number_duplicate", _("A person with this ID number is already registered."), field="id_number"
-            )
-        try:
-            with transaction.atomic():
-                person = Person.objects.create(household=household, grid=grid, **row)
-        except IntegrityError:  # a concurrent request registered the same ID number
-            raise Conflict(
-                "id_number_duplicate", _("A person with this ID number is already registered."), field="id_number"
-            ) from None
-        audit.record(
-            principal=principal,
-            action="person.create",
-            obj=person,
-            grid_path=grid.path,
-            changes=audit.diff({}, _person_state(person), sensitive=SENSITIVE),
-        )
-    return person
+        holder = _id_number_holder(row["id_number_hash"])
+        if holder is None:
+            try:
+                with transaction.atomic():
+                    person = Person.objects.create(household=household, grid=grid, **row)
+            except IntegrityError:  # a concurrent request registered the same ID number
+                holder = _id_number_holder(row["id_number_hash"])
+            else:
+                audit.record(
+                    principal=principal,
+                    action="person.create",
+                    obj=person,
+                    grid_path=grid.path,
+                    changes=audit.diff({}, _person_state(person), sensitive=SENSITIVE),
+                )
+                return person
+    # Outside the transaction, so the conflict's audit row stays.
+    raise id_number_conflict(holder=holder, principal=principal, grid=grid, source="create")
 
 
 PERSON_EDITABLE = {"name", "id_number", "phone", "household", "grid", "relationship", "note"}
@@ -156,6 +255,8 @@ def person_update(*, person: Person, principal, **changes) -> Person:
     if unknown:
         raise DomainError("field_unknown", _("This field cannot be changed."), field=sorted(unknown)[0])
     authorize(principal, Capability.EDIT_PEOPLE, person.grid.path)
+    if "id_number" in changes:
+        throttle.duplicate_probes_check(principal)
     with transaction.atomic():
         locked = Person.objects.select_for_update(of=("self",)).select_related("grid", "household").get(pk=person.pk)
         if locked.archived_at:
@@ -175,6 +276,7 @@ def person_update(*, person: Person, principal, **changes) -> Person:
             note=changes.get("note", locked.note),
         )
         row = person_row(clean)
+        holder = None
         if "id_number" not in changes or row["id_number_hash"] == locked.id_number_hash:
             for key in (
                 "id_number_sealed",
@@ -185,28 +287,29 @@ def person_update(*, person: Person, principal, **changes) -> Person:
                 "birth_date_sealed",
             ):
                 row.pop(key)
-        elif Person.objects.filter(id_number_hash=row["id_number_hash"]).exclude(pk=locked.pk).exists():
-            raise Conflict(
-                "id_number_duplicate", _("A person with this ID number is already registered."), field="id_number"
+        else:
+            holder = _id_number_holder(row["id_number_hash"], exclude=locked.pk)
+        if holder is None:
+            if phone == "keep" or row["phone_hash"] == locked.phone_hash:
+                for key in ("phone_sealed", "phone_hash", "phone_masked"):
+                    row.pop(key)
+            for key, value in row.items():
+                setattr(locked, key, value)
+            locked.household, locked.grid = household, grid
+            after = _person_state(locked)
+            if after == before:
+                return locked
+            locked.save()
+            audit.record(
+                principal=principal,
+                action="person.update",
+                obj=locked,
+                grid_path=grid.path,
+                changes=audit.diff(before, after, sensitive=SENSITIVE),
             )
-        if phone == "keep" or row["phone_hash"] == locked.phone_hash:
-            for key in ("phone_sealed", "phone_hash", "phone_masked"):
-                row.pop(key)
-        for key, value in row.items():
-            setattr(locked, key, value)
-        locked.household, locked.grid = household, grid
-        after = _person_state(locked)
-        if after == before:
             return locked
-        locked.save()
-        audit.record(
-            principal=principal,
-            action="person.update",
-            obj=locked,
-            grid_path=grid.path,
-            changes=audit.diff(before, after, sensitive=SENSITIVE),
-        )
-    return locked
+    # Outside the transaction, so the conflict's audit row stays.
+    raise id_number_conflict(holder=holder, principal=principal, grid=grid, source="update")
 
 
 def person_archive(*, person: Person, reason: str, principal) -> Person:
@@ -251,6 +354,90 @@ def person_reveal(*, person: Person, field: str, principal) -> str:
         changes={"field": [None, field]},
     )
     return unseal(sealed)
+
+
+# ---------------------------------------------------------------- exact search
+
+EXACT_SEARCH_MAX = 20
+_EXACT_KEYS = {"id_number": ("id", parse_id_number), "phone": ("phone", parse_phone)}
+
+
+def _scope_path(paths) -> str:
+    """The deepest grid path under which all of `paths` lie ("" for everywhere)."""
+    if not paths:
+        return ""
+    first, *rest = sorted(paths)
+    depth = 0
+    while depth < len(first) and all(p[depth : depth + STEP] == first[depth : depth + STEP] for p in rest):
+        depth += STEP
+    return first[:depth]
+
+
+def person_search_exact(
+    *, principal, id_number: str | None = None, phone: str | None = None, grid_path: str = "", include_archived=False
+) -> list[Person]:
+    """Persons with this full ID number or phone, among those the principal may unmask.
+
+    A full number confirms who a person is, so this search is a reveal: it needs
+    Capability.UNMASK_PII over the searched scope (403 without it; `grid_path` narrows the scope,
+    404 outside what the principal sees), each search is audited as `person.search_reveal`
+    (which key was searched and how many were found, never the value: one row per person found,
+    or one at the searched scope when none was), and searches are limited per principal
+    (settings.PERSON_EXACT_SEARCH_LIMIT per PERSON_EXACT_SEARCH_WINDOW_SECONDS, then 429).
+    Callers take the value from a request body, never from a URL."""
+    given = [(key, value) for key, value in (("id_number", id_number), ("phone", phone)) if (value or "").strip()]
+    if len(given) != 1:
+        raise DomainError(
+            "search_key_required", _("Give either a full ID number or a phone number."), field="id_number"
+        )
+    key, value = given[0]
+    if grid_path and not allows(principal, VIEW, grid_path):
+        raise NotFound("not_found", _("Not found."))
+    if not allows(principal, Capability.UNMASK_PII, grid_path or None):
+        raise Forbidden(
+            "unmask_required",
+            _("Searching by a full ID number or phone needs the right to see them unmasked here."),
+            field=key,
+        )
+    kind, parse = _EXACT_KEYS[key]
+    number = parse(value, field=key).number
+    scope = grid_path or _scope_path(grant_paths(principal, Capability.UNMASK_PII))
+    count = throttle.hit(
+        "person-exact-search",
+        principal,
+        limit=settings.PERSON_EXACT_SEARCH_LIMIT,
+        window=settings.PERSON_EXACT_SEARCH_WINDOW_SECONDS,
+    )
+    if count.crossed:
+        audit.record(
+            principal=principal,
+            action="person.search_throttled",
+            grid_path=scope,
+            changes={"searches": [None, count.after], "limit": [None, count.limit]},
+        )
+    if count.refused:
+        raise Throttled(
+            "exact_search_throttled",
+            _("Too many searches by ID number or phone: wait a few minutes, then try again."),
+            field=key,
+        )
+    persons = (
+        Person.objects.restrict(principal, Capability.UNMASK_PII)
+        .filter(**{f"{key}_hash": lookup_hash(kind, number)})
+        .select_related("grid", "household")
+    )
+    if not include_archived:
+        persons = persons.current()
+    if grid_path:
+        persons = persons.filter(subtree_q("grid__path", grid_path))
+    found = list(persons.order_by("grid__path", "id")[:EXACT_SEARCH_MAX])
+    changes = {"key": [None, key], "matches": [None, len(found)]}
+    entries = [
+        audit.AuditEntry("person.search_reveal", "people.person", str(person.pk), person.grid.path, changes)
+        for person in found
+    ] or [audit.AuditEntry("person.search_reveal", "", "", scope, changes)]
+    audit.record_many(principal=principal, entries=entries)
+    return found
 
 
 def _household_state(household: Household) -> dict:

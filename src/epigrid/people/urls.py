@@ -6,6 +6,7 @@ app_name = "people"
 urlpatterns = [
     path("", views.person_list, name="persons"),
     path("new/", views.person_create, name="person_create"),
+    path("search/", views.person_search, name="person_search"),
     path("<int:pk>/", views.person_detail, name="person"),
     path("<int:pk>/edit/", views.person_edit, name="person_edit"),
     path("<int:pk>/reveal/<str:field>/", views.person_reveal, name="person_reveal"),

@@ -1,12 +1,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import GridAssignment
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors, Throttled
 from epigrid.core.scoping import allows
 from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, form_error, paginate
@@ -14,11 +16,20 @@ from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 
 from . import ledgers, selectors, services
-from .forms import ArchiveForm, HouseholdForm, ImportForm, PersonForm
+from .forms import ArchiveForm, ExactSearchForm, HouseholdForm, ImportForm, PersonForm
 
 # A page that writes loads its object with the right the write needs: outside the user's area
 # 404, inside it without the right 403 (core.scoping).
 EDIT = Capability.EDIT_PEOPLE
+
+
+def _list_context(request, grid) -> dict:
+    return {
+        "grid": grid,
+        "q": "",
+        # The exact search (full ID number or phone) is offered where the user may unmask.
+        "can_search_exact": allows(request.user, Capability.UNMASK_PII, grid.path if grid else None),
+    }
 
 
 @login_required
@@ -27,8 +38,48 @@ def person_list(request):
     q = request.GET.get("q", "").strip()
     code = request.GET.get("grid", "")
     grid = grid_node_get(user=request.user, code=code) if code else None
-    persons = selectors.person_list(user=request.user, q=q, grid_path=grid.path if grid else "")
-    return render(request, "people/person_list.html", {"page": paginate(request, persons), "q": q, "grid": grid})
+    context = _list_context(request, grid)
+    try:
+        persons = selectors.person_list(user=request.user, q=q, grid_path=grid.path if grid else "")
+    except DomainError as exc:
+        if exc.code != "exact_search_needs_post":
+            raise
+        # A full number in the address: not searched, and not shown back (nor in the form).
+        context.update(page=[], search_error=exc.render(), next_path=request.path)
+        return render(request, "people/person_list.html", context, status=exc.status)
+    context.update(page=paginate(request, persons), q=q)
+    return render(request, "people/person_list.html", context)
+
+
+@login_required
+@require_POST
+@never_cache
+@domain_errors
+def person_search(request):
+    """The exact search: a full ID number or phone, sent in the form's body (never in a URL),
+    for users who may unmask (people.services.person_search_exact: audited, throttled)."""
+    code = request.POST.get("grid", "")
+    grid = grid_node_get(user=request.user, code=code) if code else None
+    # The language switch goes back to the list, not to this POST-only address.
+    context = {**_list_context(request, grid), "exact": True, "page": [], "next_path": reverse("people:persons")}
+    form = ExactSearchForm(request.POST)
+    value = form.cleaned_data["key"] if form.is_valid() else ""
+    kind = selectors.exact_key_kind(value)
+    try:
+        if kind is None:
+            raise DomainError(
+                "search_key_required", _("Enter a full ID number (18 characters) or phone number."), field="key"
+            )
+        found = services.person_search_exact(
+            principal=request.user, grid_path=grid.path if grid else "", **{kind: value}
+        )
+    except (NotFound, Forbidden):
+        raise
+    except DomainError as exc:
+        context["search_error"] = exc.render()
+        return render(request, "people/person_list.html", context, status=exc.status)
+    context.update(page=found, found_count=len(found))
+    return render(request, "people/person_list.html", context)
 
 
 @login_required
@@ -100,20 +151,26 @@ def person_create(request):
     form = PersonForm(request.POST or None)
     form.fields["id_number"].required = True
     form.fields["id_number"].help_text = ""
+    context = {"form": form, "household": household, "grid": grid}
     if request.method == "POST" and form.is_valid():
         try:
             person = _save_person(request, form, household=household, grid=grid)
         except DomainError as exc:
-            form_error(form, exc)
+            _refused(form, exc, context)
         else:
             messages.success(request, _("Person registered."))
             return redirect("people:person", pk=person.pk)
-    return render(
-        request,
-        "people/person_form.html",
-        {"form": form, "household": household, "grid": grid},
-        status=400 if form.errors else 200,
-    )
+    status = context.pop("status", 400 if form.errors else 200)
+    return render(request, "people/person_form.html", context, status=status)
+
+
+def _refused(form, exc: DomainError, context: dict) -> None:
+    """A refused save on the person form: the message by its field; an ID number already
+    registered in the user's area links to that file; a throttle answers 429."""
+    form_error(form, exc)
+    context["status"] = exc.status if isinstance(exc, Throttled) else 400
+    if isinstance(exc, services.RegisteredInScope):
+        context["duplicate_person_id"] = exc.person_id
 
 
 @login_required
@@ -122,17 +179,17 @@ def person_edit(request, pk):
     person = selectors.person_get(user=request.user, pk=pk, capability=EDIT)
     initial = {"name": person.name, "relationship": person.relationship, "note": person.note}
     form = PersonForm(request.POST or None, initial=initial)
+    context = {"form": form, "person": person}
     if request.method == "POST" and form.is_valid():
         try:
             _save_person(request, form, person=person)
         except DomainError as exc:
-            form_error(form, exc)
+            _refused(form, exc, context)
         else:
             messages.success(request, _("Changes saved."))
             return redirect("people:person", pk=person.pk)
-    return render(
-        request, "people/person_form.html", {"form": form, "person": person}, status=400 if form.errors else 200
-    )
+    status = context.pop("status", 400 if form.errors else 200)
+    return render(request, "people/person_form.html", context, status=status)
 
 
 @login_required
@@ -155,7 +212,7 @@ def household_detail(request, pk):
 @domain_errors
 def ledger_import(request):
     form = ImportForm(request.POST or None, request.FILES or None)
-    report, batch = None, None
+    report, batch, refused = None, None, 400
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
@@ -166,7 +223,8 @@ def ledger_import(request):
             report = exc
         except DomainError as exc:
             form_error(form, exc)
-    status = 422 if report else (400 if form.errors else 200)
+            refused = exc.status
+    status = 422 if report else (refused if form.errors else 200)
     return render(request, "people/import.html", {"form": form, "report": report, "batch": batch}, status=status)
 
 

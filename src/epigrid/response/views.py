@@ -13,6 +13,7 @@ from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors, form_error
 from epigrid.core.xlsx import xlsx_response
 from epigrid.people import selectors as people_selectors
+from epigrid.people import services as people_services
 
 from . import ledgers, selectors, services
 from .forms import ExposureForm, PlanForm, PointForm, TaskDoneForm
@@ -85,7 +86,18 @@ def exposure_add(request, pk):
     form = ExposureForm(request.POST, cases=cases)
     if not form.is_valid():
         raise DomainError("invalid", _("Check the form: case, contact and time are required."))
-    matches = list(people_selectors.person_list(user=request.user, q=form.cleaned_data["contact"])[:2])
+    contact = form.cleaned_data["contact"]
+    kind = people_selectors.exact_key_kind(contact)
+    if kind:
+        # A full ID number or phone confirms who someone is: the exact search (the unmask right,
+        # audited as a reveal, throttled), the value taken from this POST body.
+        matches = people_services.person_search_exact(principal=request.user, **{kind: contact})[:2]
+        if not matches:
+            raise DomainError(
+                "contact_not_found", _("Nobody in your area has this ID number or phone."), field="contact"
+            )
+    else:
+        matches = list(people_selectors.person_list(user=request.user, q=contact)[:2])
     if len(matches) != 1:
         raise DomainError(
             "contact_ambiguous",
