@@ -20,6 +20,17 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_media_root(tmp_path_factory):
+    # Uploaded photos go to a temporary directory, never a developer's var/private (session-wide,
+    # so the module-wide worlds of the matrices keep their files; a test that checks what was
+    # stored points PRIVATE_MEDIA_ROOT at its own tmp_path).
+    from django.test import override_settings
+
+    with override_settings(PRIVATE_MEDIA_ROOT=tmp_path_factory.mktemp("private-media")):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _audit_anchor_file(settings, tmp_path):
     # Never read or append to a developer's real anchor file.

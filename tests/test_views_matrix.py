@@ -81,7 +81,6 @@ def _now_local(hours: float = 0) -> str:
     return timezone.localtime(timezone.now() + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M")
 
 
-
 PAGES = [
     # accounts
     Page("home", kind=HOME),
@@ -106,6 +105,7 @@ PAGES = [
     # care (张三's household is under home quarantine: its services, and his supply request)
     Page("care:task_done", {"pk": "{service_task}"}, get=None, post={"note": "已送菜"}),
     Page("care:request_done", {"pk": "{supply_request}"}, get=None, post={"note": "已送达"}),
+    Page("care:task_photo", {"pk": "{photo_service_task}"}),  # the photo: whoever sees the service
     Page(
         "resident_request",
         {"token": "{token}"},
@@ -487,6 +487,7 @@ PAGES = [
         reader="member1",
     ),
     Page("response:task_done", {"pk": "{task}"}, get=None, post={"note": "已成立工作专班"}),
+    Page("response:task_photo", {"pk": "{photo_task}"}),  # the evidence photo: whoever sees the task
     Page(
         "response:point_action",
         {"pk": "{point}", "action": "update"},
@@ -590,6 +591,15 @@ CASES = list(_cases())
 # ---------------------------------------------------------------- the world
 
 
+def _photo():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (30, 160, 60)).save(out, "JPEG")
+    return SimpleUploadedFile("evidence.jpg", out.getvalue(), content_type="image/jpeg")
+
+
 def _build_world():
     """The base world plus one of everything the pages act on, all in 第1网格 (member1's), some
     of it mirrored in 第2网格, and a second community (S-D) whose staff see neither."""
@@ -659,6 +669,11 @@ def _build_world():
         case=case, held_at=now, experts="专家组", conclusion="confirmed", principal=world.users["commander"]
     )
     activation = Activation.objects.get(cases=case)
+    from epigrid.response import services as response
+
+    photo_task = response.task_complete(
+        task=activation.tasks.get(title="张贴告知书"), photo=_photo(), principal=world.users["member1"]
+    )
     for person in (p1, p2):
         health.temperature_reports_record(
             readings=[health.Reading(person.pk, "38.2", now)], source="liaison", principal=admin
@@ -668,6 +683,12 @@ def _build_world():
     token = health.resident_link_issue(person=p1, principal=world.users["member1"])
     care.schedules_reconcile(now=now - dt.timedelta(hours=1))
     care.service_tasks_materialize(now=now - dt.timedelta(hours=1))
+    care.service_tasks_materialize(now=now - dt.timedelta(hours=1), hours=72)  # a second one, whatever the hour
+    photo_service_task = care.service_task_complete(
+        task=ServiceTask.objects.filter(household=world.households["h1"]).order_by("due_at")[1],
+        photo=_photo(),
+        principal=world.users["member1"],
+    )
     supply = care.supply_request_create(person=p1, text="需要买菜")
 
     checkpoint = gates.checkpoint_open(
@@ -718,6 +739,8 @@ def _build_world():
         "shift": shift.pk,
         "activation": activation.pk,
         "task": activation.tasks.get(title="成立工作专班").pk,
+        "photo_task": photo_task.pk,
+        "photo_service_task": photo_service_task.pk,
         "point": activation.points.get().pk,
     }
     return world

@@ -1,9 +1,11 @@
 import datetime as dt
+import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
+from PIL import Image
 
 from epigrid.control.models import ControlOrder
 from epigrid.core.models import AuditEvent
@@ -11,10 +13,11 @@ from epigrid.response import services
 from epigrid.response.models import Activation, Task
 from tests.response.test_response import confirm
 
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
-)
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 3), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -34,16 +37,13 @@ def as_user(world):
 
 
 def test_incident_page_tasks_and_contacts(world, incident, as_user, settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
-    }
+    settings.PRIVATE_MEDIA_ROOT = tmp_path
     client = as_user("member1")
     page = client.get(f"/response/{incident.pk}/").content.decode()
     assert "张贴告知书" in page and 'id="chain"' in page
     assert "timeline.xlsx" not in page  # the export link only for those who may export
     notice = Task.objects.get(title="张贴告知书")
-    photo = SimpleUploadedFile("notice.png", PNG, content_type="image/png")
+    photo = SimpleUploadedFile("notice.png", png(), content_type="image/png")
     assert client.post(f"/response/tasks/{notice.pk}/done/", {"photo": photo}).status_code == 302
     notice.refresh_from_db()
     assert notice.status == "done" and notice.evidence_photo.name.endswith(".png")

@@ -1,9 +1,9 @@
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from epigrid.core.errors import DomainError
+from epigrid.core.views import safe_next
 
 from . import services
 from .forms import LoginForm
@@ -24,10 +24,7 @@ def login_view(request):
             error = exc.render()
         else:
             login(request, user)
-            target = request.GET.get("next", "")
-            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-                target = "home"
-            return redirect(target)
+            return redirect(safe_next(request, "home"))
     return render(request, "accounts/login.html", {"form": form, "error": error}, status=400 if error else 200)
 
 

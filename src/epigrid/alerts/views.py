@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from epigrid.core.capabilities import Capability
-from epigrid.core.views import domain_errors, paginate
+from epigrid.core.views import domain_errors, paginate, safe_next
 
 from . import selectors, services
 
@@ -27,4 +27,4 @@ def alert_move(request, pk, action):
     else:
         services.alert_resolve(alert=alert, resolution=request.POST.get("resolution", ""), principal=request.user)
         messages.success(request, _("Alert resolved."))
-    return redirect(request.POST.get("next") or "alerts:list")
+    return redirect(safe_next(request, "alerts:list"))

@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
+from epigrid.core.uploads import private_storage
 
 
 class ServiceKind(models.TextChoices):
@@ -72,7 +73,8 @@ class ServiceTask(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     note = models.CharField(_("note"), max_length=300, blank=True)
-    photo = models.FileField(upload_to="services/%Y/%m/", blank=True)
+    # A verified, re-encoded image (core/uploads.py), private: read through care:task_photo.
+    photo = models.FileField(upload_to="services/%Y/%m/", storage=private_storage, blank=True)
 
     objects = GridScopedQuerySet.as_manager()
 

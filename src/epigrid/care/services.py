@@ -23,6 +23,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.extensions import HandoffCheck
 from epigrid.core.scoping import SystemPrincipal, authorize, system, user_of
+from epigrid.core.uploads import verified_photo
 from epigrid.grids.models import GridNode
 from epigrid.health.services import RESIDENT_LINK
 from epigrid.people.models import Household, Person
@@ -374,6 +375,7 @@ def service_overdue_alerts(*, now: dt.datetime | None = None) -> int:
 
 def service_task_complete(*, task: ServiceTask, note: str = "", photo=None, principal) -> ServiceTask:
     authorize(principal, Capability.DO_TASKS, task.grid.path)
+    photo = verified_photo(photo) if photo else None  # an image, re-encoded, a random name (400 if not)
     with transaction.atomic():
         locked = ServiceTask.objects.select_for_update().get(pk=task.pk)
         if locked.done_at:

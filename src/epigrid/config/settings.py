@@ -230,8 +230,18 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves from the finders in development
+# Photos users upload (task evidence, service photos) are personal data: kept in the "private"
+# storage, outside STATIC_ROOT and outside anything a URL serves (there is no MEDIA_URL route),
+# read only through views that check the reader's scope (core/uploads.py).
+PRIVATE_MEDIA_ROOT = Path(env.str("EPIGRID_PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
+if any(PRIVATE_MEDIA_ROOT.resolve().is_relative_to(served.resolve()) for served in (STATIC_ROOT, *STATICFILES_DIRS)):
+    raise ImproperlyConfigured("EPIGRID_PRIVATE_MEDIA_ROOT must not lie under a static files directory")
+UPLOAD_IMAGE_MAX_BYTES = env.int("EPIGRID_UPLOAD_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
+UPLOAD_IMAGE_MAX_PIXELS = env.int("EPIGRID_UPLOAD_IMAGE_MAX_PIXELS", default=50_000_000)  # checked before decoding
+UPLOAD_IMAGE_MAX_SIDE = env.int("EPIGRID_UPLOAD_IMAGE_MAX_SIDE", default=2560)  # larger photos are scaled down
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": VAR_DIR / "media"}},
+    "private": {"BACKEND": "epigrid.core.uploads.PrivateStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION

@@ -8,7 +8,7 @@ from epigrid.accounts.models import User
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.scoping import allows
-from epigrid.core.views import domain_errors, paginate
+from epigrid.core.views import domain_errors, paginate, safe_next
 from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household, Person
 
@@ -107,7 +107,7 @@ def key_person_assess(request, pk):
         services.key_person_assess(
             key_person=key_person, assessment=request.POST.get("assessment", ""), principal=request.user
         )
-    return redirect(request.POST.get("next") or "control:key_persons")
+    return redirect(safe_next(request, "control:key_persons"))
 
 
 @login_required

@@ -1,10 +1,12 @@
-"""Helpers for server-rendered pages: turn domain errors into pages, paginate."""
+"""Helpers for server-rendered pages: turn domain errors into pages, paginate, go back safely."""
 
 import functools
+import unicodedata
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from .errors import DomainError, Forbidden, NotFound
 
@@ -71,3 +73,25 @@ def paginate(request, queryset, per_page: int = 50) -> Page:
         number = 1
     start = (number - 1) * per_page
     return Page(list(queryset[start : start + per_page + 1]), number, per_page)
+
+
+def is_local_path(target: str, request) -> bool:
+    """True when `target` is a path on this site ("/people/1/?tab=x"): never another host
+    ("//evil.com", "/\\evil.com", "https://evil.com"), a scheme ("javascript:"), a relative
+    name, or anything with a control character or a space (browsers drop some of them, and a
+    line break would split the header)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return False
+    if any(unicodedata.category(c)[0] in "CZ" for c in target):
+        return False
+    return url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+
+
+def safe_next(request, default: str, *args, **kwargs) -> str:
+    """Where to go after a form or a login: the request's `next` (POST, else the query string)
+    when it is a path on this site, else `default` (a URL name or path, with its arguments).
+    Every view that honours a `next` goes through here: it never redirects off-site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    return target if is_local_path(target, request) else resolve_url(default, *args, **kwargs)

@@ -22,7 +22,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors
 from epigrid.core.scoping import allows
 from epigrid.core.tabular import read_upload
-from epigrid.core.views import domain_errors, form_error
+from epigrid.core.views import domain_errors, form_error, safe_next
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get, grid_roots
 from epigrid.people import selectors as people_selectors
@@ -169,7 +169,7 @@ def temperature_record(request, person_pk):
             messages.warning(request, _("%(name)s has a fever: an alert was raised.") % {"name": person.name})
         else:
             messages.success(request, _("Recorded for %(name)s.") % {"name": person.name})
-    return redirect(request.POST.get("next") or "health:today")
+    return redirect(safe_next(request, "health:today"))
 
 
 @login_required

@@ -7,18 +7,8 @@ from .choices import ExposureDegree, Setting
 class TaskDoneForm(forms.Form):
     note = forms.CharField(label=_("What was done"), max_length=500, required=False)
     count = forms.IntegerField(label=_("Count"), min_value=0, required=False)
+    # Checked, re-encoded and stored by the service (core/uploads.py verified_photo).
     photo = forms.FileField(label=_("Photo"), required=False)
-
-    def clean_photo(self):
-        photo = self.cleaned_data.get("photo")
-        # A phone photo: a JPEG/PNG/WebP/HEIC image of at most 10 MB (checked by its first bytes).
-        if photo:
-            head = photo.read(12)
-            photo.seek(0)
-            image = head.startswith((b"\xff\xd8\xff", b"\x89PNG")) or head[8:12] in (b"WEBP", b"heic", b"heix")
-            if not image or photo.size > 10 * 1024 * 1024:
-                raise forms.ValidationError(_("Upload a photo (JPEG, PNG, WebP or HEIC, at most 10 MB)."))
-        return photo
 
 
 class ExposureForm(forms.Form):

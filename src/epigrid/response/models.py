@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.accounts.choices import Role
 from epigrid.core.scoping import GridScopedQuerySet
 from epigrid.core.transitions import stamp_constraints
+from epigrid.core.uploads import private_storage
 
 from .choices import (
     ACTIVATION_STAMPS,
@@ -110,7 +111,8 @@ class Task(models.Model):
     status = models.CharField(_("status"), max_length=8, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     evidence_note = models.CharField(_("evidence"), max_length=500, blank=True)
     evidence_count = models.PositiveIntegerField(null=True, blank=True)
-    evidence_photo = models.FileField(upload_to="evidence/%Y/%m/", blank=True)
+    # A verified, re-encoded image (core/uploads.py), private: read through response:task_photo.
+    evidence_photo = models.FileField(upload_to="evidence/%Y/%m/", storage=private_storage, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -23,6 +23,7 @@ from epigrid.core.errors import DomainError
 from epigrid.core.extensions import HandoffCheck
 from epigrid.core.scoping import VIEW, SystemPrincipal, authorize, system, user_of
 from epigrid.core.transitions import move
+from epigrid.core.uploads import verified_photo
 from epigrid.grids.models import GridNode, within
 from epigrid.health.choices import CaseStatus
 from epigrid.health.models import Case
@@ -285,7 +286,7 @@ def task_complete(*, task: Task, note: str = "", count: int | None = None, photo
         raise DomainError("evidence_note", _("Write what was done."), field="note")
     fields = {"done_by": user_of(principal), "evidence_note": (note or "").strip()[:500], "evidence_count": count}
     if photo:
-        fields["evidence_photo"] = photo
+        fields["evidence_photo"] = verified_photo(photo)  # an image, re-encoded, a random name (400 if not)
     with transaction.atomic():
         return move(task, TaskStatus.DONE, principal=principal, fields=fields)
 
