@@ -11,27 +11,25 @@ from .forms import LoginForm
 
 def login_view(request):
     form = LoginForm(request.POST or None)
-    error = None
+    error, status = None, 200
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_authenticate(
-                request=request,
-                username=form.cleaned_data["username"],
-                password=form.cleaned_data["password"],
-                remote_addr=request.META.get("REMOTE_ADDR"),
+                request=request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
             )
         except DomainError as exc:
-            error = exc.render()
+            error, status = exc.render(), exc.status  # 400 wrong password, 429 locked
         else:
             login(request, user)
             target = request.GET.get("next", "")
             if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
                 target = "home"
             return redirect(target)
-    return render(request, "accounts/login.html", {"form": form, "error": error}, status=400 if error else 200)
+    return render(request, "accounts/login.html", {"form": form, "error": error}, status=status)
 
 
 @require_POST
 def logout_view(request):
+    # Ends the session in the store too (flush), not only the cookie: a copied cookie stops working.
     logout(request)
     return redirect("login")

@@ -5,12 +5,13 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import Throttled as RateExceeded
 
 from epigrid.accounts.api import API_AUTH
 from epigrid.accounts.api import router as accounts_router
 from epigrid.alerts.api import router as alerts_router
 from epigrid.control.api import router as control_router
-from epigrid.core.errors import DomainError, Forbidden, NotFound
+from epigrid.core.errors import DomainError, Forbidden, NotFound, Throttled
 from epigrid.gates.api import router as gates_router
 from epigrid.grids.api import router as grids_router
 from epigrid.health.api import public_router as resident_router
@@ -63,6 +64,12 @@ def on_unauthenticated(request, exc):
     error = DomainError("unauthenticated", _("Log in or send a valid token."))
     error.status = 401
     return _answer(request, error)
+
+
+@api.exception_handler(RateExceeded)
+def on_rate_exceeded(request, exc):
+    # An endpoint's `throttle=` (core/throttles.py); ninja adds Retry-After.
+    return _answer(request, Throttled("throttled", _("Too many requests: wait a minute, then try again.")))
 
 
 @api.exception_handler(ValidationError)

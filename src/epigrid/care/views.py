@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.views import domain_errors
-from epigrid.health.services import resident_link_person
+from epigrid.health.services import resident_link_person, resident_link_throttle
 
 from . import services
 from .models import ServiceSchedule, ServiceTask, SupplyRequest
@@ -82,6 +82,7 @@ def resident_request(request, token):
         raise Http404
     if request.method == "POST":
         try:
+            resident_link_throttle(request)  # one count per link with the temperature reports
             services.supply_request_create(person=person, text=request.POST.get("text", ""))
         except DomainError as exc:
             messages.error(request, exc.render())
