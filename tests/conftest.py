@@ -61,3 +61,41 @@ def _flush_past_audit_triggers(request):
 @pytest.fixture
 def world(db):
     return build_world()
+
+
+@pytest.fixture
+def concurrent_db(request, tmp_path):
+    """A database that threads may write at once, for a `django_db(transaction=True)` test.
+
+    PostgreSQL: the test database itself. SQLite: the in-memory test database is one shared-cache
+    database whose table locks fail a second writer at once (no waiting), and its audit triggers
+    refuse the flush after a transactional test that wrote audit rows. So the test gets a file
+    copy of it (migrated, empty), as the "default" database of the main thread and of every thread
+    it starts, and the copy is thrown away afterwards.
+    """
+    import sqlite3
+
+    from django.db import connection, connections
+
+    marker = request.node.get_closest_marker("django_db")
+    assert marker and marker.kwargs.get("transaction"), "concurrent_db needs django_db(transaction=True)"
+    if connection.vendor != "sqlite":
+        yield
+        return
+    memory = connections["default"]
+    shared = connections.settings["default"]  # new threads' connections are made from this dict
+    memory_name = shared["NAME"]
+    path = tmp_path / "concurrent.sqlite3"
+    memory.ensure_connection()
+    copy = sqlite3.connect(path)
+    memory.connection.backup(copy)
+    copy.close()
+    shared["NAME"] = str(path)
+    on_file = memory.__class__(dict(shared), "default")
+    connections["default"] = on_file
+    try:
+        yield path
+    finally:
+        on_file.close()
+        connections["default"] = memory
+        shared["NAME"] = memory_name

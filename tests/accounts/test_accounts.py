@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from epigrid.accounts import services
@@ -21,15 +21,22 @@ def test_sessions_time_out_when_idle():
     assert settings.SESSION_COOKIE_AGE <= 60 * 60 and settings.SESSION_SAVE_EVERY_REQUEST
 
 
+def _request(address="10.0.0.1"):
+    return RequestFactory().post("/login/", REMOTE_ADDR=address)
+
+
 def test_lockout_after_repeated_failures(world):
-    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
         with pytest.raises(DomainError) as excinfo:
-            services.user_authenticate(username="member1", password="wrong")
+            services.user_authenticate(request=_request(), username="member1", password="wrong")
         assert excinfo.value.code == "login_failed"
     with pytest.raises(DomainError) as excinfo:
-        services.user_authenticate(username="member1", password="x-test-password-1")
-    assert excinfo.value.code == "login_locked"
-    assert services.user_authenticate(username="member2", password="x-test-password-1") == world.users["member2"]
+        services.user_authenticate(request=_request(), username="member1", password="x-test-password-1")
+    assert excinfo.value.code == "login_locked" and excinfo.value.status == 429
+    assert (
+        services.user_authenticate(request=_request(), username="member2", password="x-test-password-1")
+        == (world.users["member2"])
+    )
 
 
 def test_web_login_and_lockout(world):
@@ -38,10 +45,10 @@ def test_web_login_and_lockout(world):
     assert response.status_code == 302
     assert client.get("/grids/").status_code == 200
     other = Client()
-    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
         assert other.post("/login/", {"username": "member2", "password": "nope"}).status_code == 400
     response = other.post("/login/", {"username": "member2", "password": "x-test-password-1"})
-    assert response.status_code == 400
+    assert response.status_code == 429
     assert "locked" in response.content.decode() or "锁定" in response.content.decode()
 
 

@@ -98,6 +98,11 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/persons/{person}/reveal", body={"field": "phone"}),
     Endpoint("POST", "/api/v1/persons/{person}/archive", body={"reason": "搬离"}),
     Endpoint("GET", "/api/v1/persons/{person}/timeline"),
+    # Tokens are the caller's own, whatever their role: each lists only theirs (the one the matrix
+    # issued for the call); another's token is not found (tests/accounts/test_tokens.py).
+    Endpoint("GET", "/api/v1/auth/tokens", no_role_status=200, out_of_scope_status=200, shared=True),
+    Endpoint("POST", "/api/v1/auth/tokens/{api_token}/revoke"),
+    Endpoint("POST", "/api/v1/auth/logout", in_scope_status=204, no_role_status=204, out_of_scope_status=204),
     Endpoint("GET", "/api/v1/assignments", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -438,7 +443,10 @@ def world(world):
     # 第2网格's passes too (member2's compound): a gate of 第1网格 must answer them with nothing.
     gates.passes_issue(grid=world.nodes["S-C-G2"], principal=admin)
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
+    from epigrid.accounts.services import api_token_grant
+
     world.extra = {
+        "api_token": api_token_grant(user=world.users["member1"], label="phone").token.pk,
         "activation": activation.pk,
         "task": activation.tasks.get(title="成立工作专班").pk,
         "point": activation.points.get().pk,
@@ -582,7 +590,11 @@ def test_naming_another_compounds_object_gives_nothing_of_it(world, endpoint):
     assert _about_compound_2(world) == before
 
 
-PUBLIC = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/resident/{token}/temperature")}
+PUBLIC = {
+    ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/resident/{token}/temperature"),
+}
 
 
 def test_every_endpoint_is_in_the_matrix():

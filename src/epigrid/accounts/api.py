@@ -1,11 +1,14 @@
 import datetime as dt
 
+from django.conf import settings
+from django.contrib.auth import logout
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.security import HttpBearer, SessionAuth
 
-from epigrid.core.api import ERRORS
+from epigrid.core.api import ERRORS, ErrorOut
 from epigrid.core.capabilities import Capability
+from epigrid.core.throttles import AddressThrottle
 from epigrid.grids.selectors import grid_node_get
 
 from . import selectors, services
@@ -17,10 +20,12 @@ router = Router(tags=["accounts"])
 
 class BearerAuth(HttpBearer):
     def authenticate(self, request, token):
-        user = services.api_token_user(token)
-        if user is not None:
-            request.user = user
-        return user
+        api_token = services.api_token_get(token)
+        if api_token is None:
+            return None
+        request.user = api_token.user
+        request.api_token = api_token  # the sign-in this request came with (logout revokes it)
+        return api_token.user
 
 
 class ActiveSessionAuth(SessionAuth):
@@ -30,26 +35,101 @@ class ActiveSessionAuth(SessionAuth):
 
 
 API_AUTH = [BearerAuth(), ActiveSessionAuth()]
+AUTH_ERRORS = {**ERRORS, 429: ErrorOut}
 
 
 class TokenIn(Schema):
-    username: str
-    password: str
+    username: str = Field(max_length=150)
+    password: str = Field(max_length=4096)
+    label: str = Field("", max_length=100, description="the device's name, shown in the list of tokens")
 
 
 class TokenOut(Schema):
-    token: str
+    id: int
+    token: str = Field(description=f"the bearer key; valid {settings.API_TOKEN_HOURS} hours by default")
+    refresh: str | None = Field(description="single use: POST /auth/refresh for new keys before the token ends")
+    expires_at: dt.datetime
+    refresh_expires_at: dt.datetime | None
+
+    @staticmethod
+    def from_issued(issued: services.IssuedToken) -> dict:
+        return {
+            "id": issued.token.pk,
+            "token": issued.access,
+            "refresh": issued.refresh,
+            "expires_at": issued.token.expires_at,
+            "refresh_expires_at": issued.token.refresh_expires_at,
+        }
 
 
-@router.post("/auth/token", auth=None, response={200: TokenOut, **ERRORS}, summary="Get a device token")
+@router.post(
+    "/auth/token",
+    auth=None,
+    throttle=AddressThrottle("token_issue"),
+    response={200: TokenOut, **AUTH_ERRORS},
+    summary="Get a device token (and its refresh key)",
+)
 def token_create(request, payload: TokenIn):
-    user = services.user_authenticate(
-        request=request,
-        username=payload.username,
-        password=payload.password,
-        remote_addr=request.META.get("REMOTE_ADDR"),
-    )
-    return {"token": services.api_token_issue(user=user)}
+    user = services.user_authenticate(request=request, username=payload.username, password=payload.password)
+    return TokenOut.from_issued(services.api_token_grant(user=user, label=payload.label))
+
+
+class RefreshIn(Schema):
+    refresh: str = Field(max_length=200)
+
+
+@router.post(
+    "/auth/refresh",
+    auth=None,
+    throttle=AddressThrottle("token_refresh"),
+    response={200: TokenOut, **AUTH_ERRORS},
+    summary="New keys for a refresh key (single use: a second use revokes the sign-in)",
+)
+def token_refresh(request, payload: RefreshIn):
+    return TokenOut.from_issued(services.api_token_refresh(key=payload.refresh))
+
+
+class TokenInfoOut(Schema):
+    id: int
+    label: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    refresh_expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    current: bool = Field(description="the token of this request")
+
+
+def _token_info(request, token) -> dict:
+    calling = getattr(request, "api_token", None)
+    return {
+        "id": token.pk,
+        "label": token.label,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "refresh_expires_at": token.refresh_expires_at,
+        "last_used_at": token.last_used_at,
+        "current": calling is not None and calling.pk == token.pk,
+    }
+
+
+@router.get("/auth/tokens", response={200: list[TokenInfoOut], **ERRORS}, summary="Your live device tokens")
+def token_list(request):
+    return [_token_info(request, t) for t in services.api_token_list(user=request.user)]
+
+
+@router.post("/auth/tokens/{pk}/revoke", response={200: TokenInfoOut, **ERRORS}, summary="Revoke one of your tokens")
+def token_revoke(request, pk: int):
+    return _token_info(request, services.api_token_revoke(token_id=pk, principal=request.user))
+
+
+@router.post("/auth/logout", response={204: None, **ERRORS}, summary="Log out: revoke this token, or end this session")
+def token_logout(request):
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        services.api_token_revoke(token_id=token.pk, principal=request.user, reason="logout")
+    else:
+        logout(request)
+    return Status(204, None)
 
 
 class AssignmentOut(Schema):

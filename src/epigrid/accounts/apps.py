@@ -6,6 +6,11 @@ ACTION_LABELS = {
     "grid_assignment.update": _("Duties changed"),
     "grid_assignment.end": _("Assignment ended"),
     "api_token.issue": _("Device token issued"),
+    "api_token.refresh": _("Device token renewed"),
+    "api_token.revoke": _("Device token revoked"),
+    "api_token.reuse_revoked": _("Device token revoked: its refresh key was used twice"),
+    "login.succeeded": _("Logged in"),
+    "login.failed": _("Failed login"),
 }
 
 

@@ -79,32 +79,39 @@ class GridAssignment(models.Model):
         return [Duty(d).label if d in Duty.values else d for d in self.duties]
 
 
-class LoginFailure(models.Model):
-    """A failed login, counted for the lockout."""
-
-    username = models.CharField(max_length=150, db_index=True)
-    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("login failure")
-
-    def __str__(self) -> str:
-        return self.username
-
-
 class ApiToken(models.Model):
-    """A device's bearer token; only its SHA-256 is stored."""
+    """A device's sign-in: its access key (the bearer) and, for devices that renew, the refresh
+    keys below. Only SHA-256 hashes of keys are stored. `auth_hash` fingerprints the user's
+    password hash at issue: after any password change the token is refused."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    key_hash = models.CharField(max_length=64, unique=True)
+    label = models.CharField(_("device"), max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)  # the current access key
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
+    expires_at = models.DateTimeField()  # the current access key's end
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)  # None: no refresh key
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    auth_hash = models.CharField(max_length=64)
 
     class Meta:
         verbose_name = _("API token")
 
     def __str__(self) -> str:
         return f"token of {self.user}"
+
+
+class RefreshToken(models.Model):
+    """One refresh key of a sign-in, used once: using it gives new keys; using it again revokes
+    the sign-in (it was copied)."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="refresh_keys")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refresh key")
+
+    def __str__(self) -> str:
+        return f"refresh key of {self.token_id}"

@@ -1,68 +1,138 @@
-"""Writes about accounts: logins with lockout, device tokens, grid assignments."""
+"""Writes about accounts: logins under django-axes' lockout, device tokens, grid assignments."""
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core import audit
-from epigrid.core.errors import Conflict, DomainError
-from epigrid.core.scoping import authorize
+from epigrid.core.errors import Conflict, DomainError, NotFound, Throttled
+from epigrid.core.scoping import SystemPrincipal, authorize, user_of
 from epigrid.grids.models import GridNode
 
+from . import login_guard
 from .choices import ROLE_LEVELS, Capability, Duty, Role
-from .models import ApiToken, GridAssignment, LoginFailure, User
+from .models import ApiToken, GridAssignment, RefreshToken, User
+
+logger = logging.getLogger(__name__)
+LOGIN = SystemPrincipal("system:login", ())  # writes the audit row of a failed login (no user yet)
+TOKEN_GUARD = SystemPrincipal("system:token-guard", ())  # revokes a sign-in whose refresh key came back
 
 
-def _locked_until(username: str) -> dt.datetime | None:
-    window = dt.timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-    since = timezone.now() - window
-    failures = LoginFailure.objects.filter(username__iexact=username, occurred_at__gte=since)
-    if failures.count() < settings.LOGIN_FAILURE_LIMIT:
-        return None
-    return failures.order_by("-occurred_at").values_list("occurred_at", flat=True)[0] + window
-
-
-def user_authenticate(*, request=None, username: str, password: str, remote_addr: str | None = None) -> User:
-    """Check a password; after repeated failures the username is locked for a while."""
+def user_authenticate(*, request, username: str, password: str) -> User:
+    """Check a password, for the login page and the API alike, under django-axes' lockout (see
+    login_guard): the username from this address, and the address, are locked after repeated
+    failures; parallel attempts from one address are taken one at a time, so a burst never gets
+    more password checks than the limit. Every checked attempt is audited (login.succeeded,
+    login.failed with the username, never the password); refusals while locked are not (an
+    attacker must not be able to grow the append-only log at will): they go to the log."""
     username = (username or "").strip()
-    if _locked_until(username):
-        raise DomainError(
-            "login_locked",
-            _("Too many failed attempts: this account is locked for %(minutes)s minutes."),
-            params={"minutes": settings.LOGIN_LOCKOUT_MINUTES},
-        )
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        LoginFailure.objects.create(username=username[:150], remote_addr=remote_addr)
+    if len(username) > User._meta.get_field("username").max_length:
         raise DomainError("login_failed", _("Wrong username or password."))
-    LoginFailure.objects.filter(username__iexact=username).delete()
+    with login_guard.attempt_serialized(login_guard.client_ip(request)):
+        locked = login_guard.locked_by(request, username)
+        user = authenticate(request, username=username, password=password)
+        if user is not None:
+            login_guard.forget_user_failures(request, username)
+            audit.record(principal=user, action="login.succeeded", obj=user)
+        elif not locked:
+            now_locked = login_guard.locked_by(request, username)
+            audit.record(
+                principal=LOGIN,
+                action="login.failed",
+                object_type=User._meta.label_lower,
+                changes={"username": username, "locked": now_locked or False},
+            )
+    if locked:
+        logger.warning("login refused unchecked: %s locked (address %s)", locked, login_guard.client_ip(request))
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        if locked == "address":
+            message = _("Too many failed logins from this address: logging in is locked for %(minutes)s minutes.")
+        else:
+            message = _("Too many failed logins for this user from this address: locked for %(minutes)s minutes.")
+        raise Throttled("login_locked", message, params={"minutes": minutes})
+    if user is None:
+        raise DomainError("login_failed", _("Wrong username or password."))
     return user
+
+
+# ---------------------------------------------------------------- device tokens
+#
+# A sign-in (ApiToken) has an access key, the bearer, valid API_TOKEN_HOURS; a device also gets a
+# refresh key (RefreshToken), single use, which renews both (POST /api/v1/auth/refresh). Only
+# SHA-256 hashes of the keys are stored. The sign-in carries a fingerprint of the user's password
+# hash (a keyed HMAC, like Django's session auth hash): once the password changes, by whatever
+# code, the fingerprint no longer matches and every token of the user is refused.
 
 
 def _token_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_token_issue(*, user: User) -> str:
+_FINGERPRINT_SALT = "epigrid.accounts.ApiToken.auth_hash"
+
+
+def auth_fingerprint(user: User, secret=None) -> str:
+    return salted_hmac(_FINGERPRINT_SALT, user.password, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _fingerprint_matches(token: ApiToken) -> bool:
+    secrets_ = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return any(constant_time_compare(token.auth_hash, auth_fingerprint(token.user, s)) for s in secrets_)
+
+
+def _token_live(token: ApiToken) -> bool:
+    return token.revoked_at is None and token.user.is_active and _fingerprint_matches(token)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    access: str  # the bearer key, shown once
+    refresh: str | None  # the refresh key, shown once (None: no refresh)
+
+
+def _new_refresh(token: ApiToken) -> str:
     key = secrets.token_urlsafe(32)
-    with transaction.atomic():
-        token = ApiToken.objects.create(
-            user=user,
-            key_hash=_token_hash(key),
-            expires_at=timezone.now() + dt.timedelta(days=settings.API_TOKEN_DAYS),
-        )
-        audit.record(principal=user, action="api_token.issue", obj=token)
+    RefreshToken.objects.create(token=token, key_hash=_token_hash(key))
     return key
 
 
-def api_token_user(key: str) -> User | None:
-    """The active user behind a bearer token, or None."""
+def api_token_grant(*, user: User, label: str = "", refresh: bool = True) -> IssuedToken:
+    """A new sign-in for a device: an access key and (by default) a refresh key."""
+    now = timezone.now()
+    access = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user,
+            label=(label or "").strip()[:100],
+            key_hash=_token_hash(access),
+            expires_at=now + dt.timedelta(hours=settings.API_TOKEN_HOURS),
+            refresh_expires_at=now + dt.timedelta(days=settings.API_REFRESH_DAYS) if refresh else None,
+            auth_hash=auth_fingerprint(user),
+        )
+        refresh_key = _new_refresh(token) if refresh else None
+        changes = {"label": [None, token.label]} if token.label else None
+        audit.record(principal=user, action="api_token.issue", obj=token, changes=changes)
+    return IssuedToken(token, access, refresh_key)
+
+
+def api_token_issue(*, user: User, label: str = "") -> str:
+    """An access key alone (scripts, the demo, tests): valid API_TOKEN_HOURS, no refresh."""
+    return api_token_grant(user=user, label=label, refresh=False).access
+
+
+def api_token_get(key: str) -> ApiToken | None:
+    """The live sign-in behind a bearer key (its user active, its password unchanged), or None."""
     if not key:
         return None
     now = timezone.now()
@@ -71,11 +141,87 @@ def api_token_user(key: str) -> User | None:
         .filter(key_hash=_token_hash(key), revoked_at__isnull=True, expires_at__gt=now)
         .first()
     )
-    if token is None or not token.user.is_active:
+    if token is None or not _token_live(token):
         return None
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=5):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
+
+
+def api_token_user(key: str) -> User | None:
+    """The active user behind a bearer token, or None."""
+    token = api_token_get(key)
+    return token.user if token else None
+
+
+def _refused(code: str, message) -> DomainError:
+    error = DomainError(code, message)
+    error.status = 401
+    return error
+
+
+def api_token_refresh(*, key: str) -> IssuedToken:
+    """Renew a sign-in with its refresh key: a new access key and a new refresh key; the old ones
+    stop working. A refresh key used a second time means it was copied: the whole sign-in is
+    revoked (its current keys too), and the answer is a refusal."""
+    now = timezone.now()
+    refused = _refused("refresh_invalid", _("This refresh key is not valid: log in again."))
+    with transaction.atomic():
+        found = RefreshToken.objects.filter(key_hash=_token_hash(key or "")).values_list("pk", "token_id").first()
+        if found is None:
+            raise refused
+        # The sign-in first, then the key: every refresh of one sign-in locks in that order.
+        token = ApiToken.objects.select_for_update().select_related("user").get(pk=found[1])
+        refresh = RefreshToken.objects.select_for_update().get(pk=found[0])
+        reused = refresh.used_at is not None
+        if reused:
+            if token.revoked_at is None:
+                token.revoked_at = now
+                token.save(update_fields=["revoked_at"])
+                audit.record(
+                    principal=TOKEN_GUARD,
+                    action="api_token.reuse_revoked",
+                    obj=token,
+                    changes={"user": token.user.username},
+                )
+        elif _token_live(token) and token.refresh_expires_at and token.refresh_expires_at > now:
+            refresh.used_at = now
+            refresh.save(update_fields=["used_at"])
+            access = secrets.token_urlsafe(32)
+            token.key_hash = _token_hash(access)
+            token.expires_at = now + dt.timedelta(hours=settings.API_TOKEN_HOURS)
+            token.last_used_at = now
+            token.refresh_expires_at = now + dt.timedelta(days=settings.API_REFRESH_DAYS)
+            refresh_key = _new_refresh(token)
+            token.save(update_fields=["key_hash", "expires_at", "last_used_at", "refresh_expires_at"])
+            audit.record(principal=token.user, action="api_token.refresh", obj=token)
+            return IssuedToken(token, access, refresh_key)
+    raise refused  # after the commit: a reuse's revocation stays
+
+
+def api_token_list(*, user: User) -> list[ApiToken]:
+    """The user's live sign-ins, newest first (never their keys)."""
+    now = timezone.now()
+    tokens = (
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+        .filter(Q(expires_at__gt=now) | Q(refresh_expires_at__gt=now))
+        .select_related("user")
+        .order_by("-created_at", "-pk")[:200]
+    )
+    return [t for t in tokens if _token_live(t)]
+
+
+def api_token_revoke(*, token_id: int, principal: User, reason: str = "revoked") -> ApiToken:
+    """End one of the principal's own sign-ins (access and refresh keys); another's is not found."""
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(pk=token_id, user=user_of(principal)).first()
+        if token is None:
+            raise NotFound("token_not_found", _("No such token."))
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit.record(principal=principal, action="api_token.revoke", obj=token, changes={"reason": reason})
+    return token
 
 
 def _clean_duties(duties) -> list[str]:

@@ -11,24 +11,22 @@ from .forms import LoginForm
 
 def login_view(request):
     form = LoginForm(request.POST or None)
-    error = None
+    error, status = None, 200
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_authenticate(
-                request=request,
-                username=form.cleaned_data["username"],
-                password=form.cleaned_data["password"],
-                remote_addr=request.META.get("REMOTE_ADDR"),
+                request=request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
             )
         except DomainError as exc:
-            error = exc.render()
+            error, status = exc.render(), exc.status  # 400 wrong password, 429 locked
         else:
             login(request, user)
             return redirect(safe_next(request, "home"))
-    return render(request, "accounts/login.html", {"form": form, "error": error}, status=400 if error else 200)
+    return render(request, "accounts/login.html", {"form": form, "error": error}, status=status)
 
 
 @require_POST
 def logout_view(request):
+    # Ends the session in the store too (flush), not only the cookie: a copied cookie stops working.
     logout(request)
     return redirect("login")

@@ -12,7 +12,7 @@ from epigrid.accounts.api import router as accounts_router
 from epigrid.alerts.api import router as alerts_router
 from epigrid.control.api import router as control_router
 from epigrid.core.api import LocalTimeRenderer
-from epigrid.core.errors import DomainError, Forbidden, NotFound
+from epigrid.core.errors import DomainError, Forbidden, NotFound, Throttled
 from epigrid.gates.api import router as gates_router
 from epigrid.grids.api import router as grids_router
 from epigrid.health.api import public_router as resident_router
@@ -98,8 +98,8 @@ def on_http_error(request, exc: HttpError):
         return _answer(request, status_error(413))
     if exc.status_code == 400:
         return _answer(request, invalid("malformed_json", _("The request body is not valid JSON."), status=400))
-    if isinstance(exc, NinjaThrottled):
-        response = _answer(request, status_error(429))
+    if isinstance(exc, NinjaThrottled):  # an endpoint's `throttle=` (core/throttles.py)
+        response = _answer(request, Throttled("throttled", _("Too many requests: wait a minute, then try again.")))
         if exc.wait:
             response["Retry-After"] = str(int(exc.wait))
         return response

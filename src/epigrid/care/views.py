@@ -12,7 +12,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.uploads import photo_response
 from epigrid.core.views import domain_errors, safe_next
-from epigrid.health.services import resident_link_person
+from epigrid.health.services import resident_link_person, resident_link_throttle
 
 from . import services
 from .models import ServiceSchedule, ServiceTask, SupplyRequest
@@ -92,6 +92,7 @@ def resident_request(request, token):
         raise Http404
     if request.method == "POST":
         try:
+            resident_link_throttle(request)  # one count per link with the temperature reports
             services.supply_request_create(person=person, text=request.POST.get("text", ""))
         except DomainError as exc:
             messages.error(request, exc.render())

@@ -4,6 +4,7 @@ Production sets EPIGRID_PRODUCTION=1 and must then give SECRET_KEY, EPIGRID_FIEL
 EPIGRID_AUDIT_KEY, DATABASE_URL and ALLOWED_HOSTS; nothing secret has a default there.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "treebeard",
+    "axes",
     "epigrid.core",
     "epigrid.accounts",
     "epigrid.grids",
@@ -112,6 +114,12 @@ MIDDLEWARE = [
 ROOT_URLCONF = "epigrid.config.urls"
 WSGI_APPLICATION = "epigrid.config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out username and address before any password is checked
+# (accounts.services.user_authenticate, the one way in for the login page and the API).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -188,9 +196,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Lockout: this many failures for one username within the window locks it for the window.
-LOGIN_FAILURE_LIMIT = env.int("EPIGRID_LOGIN_FAILURE_LIMIT", default=5)
-LOGIN_LOCKOUT_MINUTES = env.int("EPIGRID_LOGIN_LOCKOUT_MINUTES", default=15)
+# Login protection (django-axes, accounts/login_guard.py): failed password checks are counted per
+# username + client address and per client address. A username is locked *from that address* after
+# AXES_FAILURE_LIMIT failures (so nobody locks a colleague out from elsewhere); an address is locked
+# for every username after LOGIN_IP_FAILURE_LIMIT failures (so one address cannot go on guessing or
+# locking out others). The lock lasts the cool-off after the last counted failure; refusals while
+# locked are not counted (they neither extend the lock nor grow the rows). A success forgets only its
+# own username + address failures, never the address's other ones. `epigrid axes_reset_username NAME`
+# or `axes_reset_ip ADDR` unlock by hand.
+AXES_HANDLER = "epigrid.accounts.login_guard.LoginAttemptHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = env.int("EPIGRID_LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_IP_FAILURE_LIMIT = env.int("EPIGRID_LOGIN_IP_FAILURE_LIMIT", default=20)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("EPIGRID_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_RESET_ON_SUCCESS = False  # axes would forget the whole address's failures: see above
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "epigrid.accounts.login_guard.client_ip"  # REMOTE_ADDR (set from a trusted proxy)
+AXES_DISABLE_ACCESS_LOG = True  # successes and failures go to the audit log (login.succeeded, login.failed)
+# The lockout answer is ours (the login form inline, the API's error shape), not AxesMiddleware's page.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 # A guard may type this many pass numbers that match no pass of the checkpoint within the window;
 # further misses are answered 429 until the window ends (pass numbers are sequential: typing them
 # must not walk the city). Counted in the cache (per guard), so shared by all web processes.
@@ -209,7 +233,20 @@ PERSON_SEARCH_WINDOW_SECONDS = env.int("EPIGRID_PERSON_SEARCH_WINDOW_SECONDS", d
 # within the window the user may not register persons or samples until it ends (429).
 DUPLICATE_PROBE_LIMIT = env.int("EPIGRID_DUPLICATE_PROBE_LIMIT", default=10)
 DUPLICATE_PROBE_WINDOW_SECONDS = env.int("EPIGRID_DUPLICATE_PROBE_WINDOW_SECONDS", default=3600)
-API_TOKEN_DAYS = env.int("EPIGRID_API_TOKEN_DAYS", default=30)
+# Device tokens (accounts/services.py): the access key (bearer) lives this many hours; a device
+# renews it with its refresh key (POST /api/v1/auth/refresh, single use, rotated), which lives this
+# many days from its last use. A password change ends every token of the user.
+API_TOKEN_HOURS = env.int("EPIGRID_API_TOKEN_HOURS", default=12)
+API_REFRESH_DAYS = env.int("EPIGRID_API_REFRESH_DAYS", default=30)
+# Request rates (core/throttles.py, django-ninja's sliding window in the cache), "count/period" with
+# period s, min, h or day; 429 beyond. Token issue and refresh per client address; a resident's
+# personal link (temperature reports and help requests, page and API) per link.
+THROTTLE_RATES = {
+    "token_issue": env.str("EPIGRID_RATE_TOKEN_ISSUE", default="30/min"),
+    "token_refresh": env.str("EPIGRID_RATE_TOKEN_REFRESH", default="60/min"),
+    "resident_link": env.str("EPIGRID_RATE_RESIDENT_LINK", default="10/min"),
+}
+NINJA_NUM_PROXIES = 0  # ninja's throttles take REMOTE_ADDR, never a client's X-Forwarded-For
 
 # Sessions end after 30 idle minutes: shared phones at gates and in offices.
 SESSION_COOKIE_AGE = env.int("EPIGRID_SESSION_SECONDS", default=30 * 60)

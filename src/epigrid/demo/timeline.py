@@ -16,9 +16,10 @@ import time_machine
 from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from epigrid.accounts.models import User
-from epigrid.accounts.services import api_token_issue
+from epigrid.accounts.services import api_token_grant
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -35,12 +36,22 @@ class Api:
 
     def __init__(self):
         self.client = Client(raise_request_exception=True)
-        self.tokens: dict[str, str] = {}
+        self.tokens: dict[str, dict] = {}  # username -> {"token", "refresh", "expires_at"}, as a device keeps them
 
     def _headers(self, username: str) -> dict:
-        if username not in self.tokens:
-            self.tokens[username] = api_token_issue(user=User.objects.get(username=username))
-        return {"HTTP_AUTHORIZATION": f"Bearer {self.tokens[username]}"}
+        keys = self.tokens.get(username)
+        if keys is not None and keys["expires_at"] <= timezone.now():
+            # The access key lasts hours, the timeline days: renew it as a phone would.
+            response = self.client.post("/api/v1/auth/refresh", {"refresh": keys["refresh"]}, "application/json")
+            keys = response.json() if response.status_code == 200 else None
+            if keys is not None:
+                keys["expires_at"] = dt.datetime.fromisoformat(keys["expires_at"])
+                self.tokens[username] = keys
+        if keys is None:
+            issued = api_token_grant(user=User.objects.get(username=username), label="timeline")
+            keys = {"token": issued.access, "refresh": issued.refresh, "expires_at": issued.token.expires_at}
+            self.tokens[username] = keys
+        return {"HTTP_AUTHORIZATION": f"Bearer {keys['token']}"}
 
     def call(self, username: str, method: str, path: str, body=None, expect=(200, 201)):
         kwargs = self._headers(username)

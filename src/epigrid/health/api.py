@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from epigrid.core.api import ERRORS, EventTime, PlanDate, page
+from epigrid.core.api import ERRORS, ErrorOut, EventTime, PlanDate, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.tabular import read_upload
@@ -175,7 +175,8 @@ class ResidentReportOut(Schema):
 @public_router.post(
     "/resident/{token}/temperature",
     auth=None,
-    response={200: ResidentReportOut, **ERRORS},
+    throttle=services.RESIDENT_LINK_THROTTLE,
+    response={200: ResidentReportOut, **ERRORS, 429: ErrorOut},
     summary="A resident reports from their personal link (no account)",
 )
 def resident_report(request, token: str, payload: ResidentReportIn):

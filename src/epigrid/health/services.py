@@ -23,8 +23,9 @@ from epigrid.control.selectors import liaison_for
 from epigrid.core import audit, extensions, throttle
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import seal, unseal
-from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
+from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, user_of
+from epigrid.core.throttles import PathTokenThrottle
 from epigrid.core.transitions import move
 from epigrid.people.models import Person
 
@@ -148,6 +149,18 @@ class RecordResult:
 
 # The resident's own link acts as the system for the one person its token names (no account).
 RESIDENT_LINK = SystemPrincipal("system:resident-link", {Capability.RECORD_HEALTH})
+# What one personal link may send (temperature reports and help requests, page and API together),
+# counted per link: a leaked or scripted link cannot flood the person's record or their grid
+# member's alerts. settings.THROTTLE_RATES["resident_link"].
+RESIDENT_LINK_THROTTLE = PathTokenThrottle("resident_link")
+
+
+def resident_link_throttle(request) -> None:
+    """Refuse (429) when the personal link in this request's URL has been used too often."""
+    if not RESIDENT_LINK_THROTTLE.allow_request(request):
+        raise Throttled("link_throttled", _("Too many reports from this link: wait a minute, then try again."))
+
+
 MISSED_SLOTS = SystemPrincipal("system:missed-slots", {Capability.HANDLE_ALERTS})
 
 

@@ -19,7 +19,7 @@ from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import controlled_households_without_full_team
 from epigrid.core import extensions
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors
+from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors, Throttled
 from epigrid.core.scoping import allows
 from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, form_error, safe_next
@@ -41,11 +41,16 @@ def resident(request, token):
         raise Http404
     form = TemperatureForm(request.POST or None)
     result = None
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
+            services.resident_link_throttle(request)
             result = services.resident_report(person=person, value=form.cleaned_data["value"])
         except RowErrors as exc:
             form.add_error("value", exc.rows[0]["message"] if exc.rows else exc.render())
+        except Throttled as exc:
+            form.add_error(None, exc.render())
+            status = exc.status
     order = ControlOrder.objects.open().filter(person=person).first()
     today = timezone.localdate()
     reported_today = TemperatureReport.objects.filter(person=person, local_date=today).order_by("measured_at")
@@ -62,7 +67,7 @@ def resident(request, token):
             "reported_today": reported_today,
             "policy": services.policy(),
         },
-        status=400 if form.errors else 200,
+        status=400 if form.errors and status == 200 else status,
     )
 
 
