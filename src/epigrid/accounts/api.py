@@ -8,7 +8,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from epigrid.core.api import ERRORS, ErrorOut
 from epigrid.core.capabilities import Capability
-from epigrid.core.throttles import AddressThrottle
+from epigrid.core.rates import AddressThrottle
 from epigrid.grids.selectors import grid_node_get
 
 from . import selectors, services

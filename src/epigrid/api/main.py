@@ -98,7 +98,7 @@ def on_http_error(request, exc: HttpError):
         return _answer(request, status_error(413))
     if exc.status_code == 400:
         return _answer(request, invalid("malformed_json", _("The request body is not valid JSON."), status=400))
-    if isinstance(exc, NinjaThrottled):  # an endpoint's `throttle=` (core/throttles.py)
+    if isinstance(exc, NinjaThrottled):  # an endpoint's `throttle=` (core/rates.py)
         response = _answer(request, Throttled("throttled", _("Too many requests: wait a minute, then try again.")))
         if exc.wait:
             response["Retry-After"] = str(int(exc.wait))

@@ -238,7 +238,7 @@ DUPLICATE_PROBE_WINDOW_SECONDS = env.int("EPIGRID_DUPLICATE_PROBE_WINDOW_SECONDS
 # many days from its last use. A password change ends every token of the user.
 API_TOKEN_HOURS = env.int("EPIGRID_API_TOKEN_HOURS", default=12)
 API_REFRESH_DAYS = env.int("EPIGRID_API_REFRESH_DAYS", default=30)
-# Request rates (core/throttles.py, django-ninja's sliding window in the cache), "count/period" with
+# Request rates (core/rates.py, django-ninja's sliding window in the cache), "count/period" with
 # period s, min, h or day; 429 beyond. Token issue and refresh per client address; a resident's
 # personal link (temperature reports and help requests, page and API) per link.
 THROTTLE_RATES = {

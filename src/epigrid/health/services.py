@@ -24,8 +24,8 @@ from epigrid.core import audit, extensions, throttle
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
+from epigrid.core.rates import PathTokenThrottle
 from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, user_of
-from epigrid.core.throttles import PathTokenThrottle
 from epigrid.core.transitions import move
 from epigrid.people.models import Person
 

@@ -1,4 +1,6 @@
-"""Request rates on django-ninja's throttling (its sliding window of timestamps in the cache).
+"""Request rates on django-ninja's throttling (its sliding window of timestamps in the cache):
+how often an endpoint may be called from one address or one link. Domain limits that are
+counted per user and audited when crossed (exact searches, duplicate probes) are core/throttle.py.
 
 Two changes to ninja's `SimpleRateThrottle`: the rate is read from `settings.THROTTLE_RATES[scope]`
 at each request (so the environment sets it and a test may change it), and the state of one
