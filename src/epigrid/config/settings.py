@@ -317,10 +317,24 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# No ID number or phone in a log line (core/redaction.py): request lines (the development
+# server's django.server, django.request's "Not Found: /path") and whatever reaches the console
+# go through the redacting filter. gunicorn's own logs: epigrid/config/gunicorn.py.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "epigrid.core.redaction.RedactingFilter"}},
+    "formatters": {
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["redact"]},
+    },
+    "loggers": {
+        "django.request": {"filters": ["redact"]},
+        "django.server": {"handlers": ["django.server"], "filters": ["redact"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
 
