@@ -66,6 +66,11 @@ if AUDIT_KEY_VERSION < 1 or AUDIT_KEYS.get(AUDIT_KEY_VERSION, AUDIT_KEY) != AUDI
     raise ImproperlyConfigured("EPIGRID_AUDIT_KEY_VERSION must be >= 1 and differ from the old keys' versions")
 AUDIT_KEYS[AUDIT_KEY_VERSION] = AUDIT_KEY
 
+# The reverse proxies in front of the app (IPs or CIDRs, comma-separated). Only a request whose
+# direct peer is one of them has its client address taken from X-Forwarded-For (the right-most
+# address that is not itself a trusted proxy); from anyone else the header is ignored.
+TRUSTED_PROXIES = env.list("EPIGRID_TRUSTED_PROXIES", default=[])
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -96,6 +101,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: everything after it (the audit log, login throttling) sees the client's address.
+    "epigrid.core.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
