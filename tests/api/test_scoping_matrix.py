@@ -60,6 +60,14 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/api/v1/coverage", no_role_status=200, out_of_scope_status=200),
     Endpoint("GET", "/api/v1/coverage?grid={grid}"),
+    # Who opened a file: where the caller may read the audit log (inspectors, the community office).
+    Endpoint(
+        "GET",
+        "/api/v1/access-log?person={person}",
+        no_role_status=200,
+        out_of_scope_status=200,
+        in_scope_user="inspector",
+    ),
     Endpoint("GET", "/api/v1/places", no_role_status=200, out_of_scope_status=200),
     Endpoint("GET", "/api/v1/places/{place}"),
     Endpoint("POST", "/api/v1/places", body={"name": "药店", "kind": "shop", "grid": "{grid}"}, in_scope_status=201),

@@ -70,6 +70,11 @@ AUDIT_KEYS[AUDIT_KEY_VERSION] = AUDIT_KEY
 # direct peer is one of them has its client address taken from X-Forwarded-For (the right-most
 # address that is not itself a trusted proxy); from anyone else the header is ignored.
 TRUSTED_PROXIES = env.list("EPIGRID_TRUSTED_PROXIES", default=[])
+# Reads of a person's file (core.access): kept at least six months, then purged by the sweep.
+ACCESS_LOG_MIN_DAYS = 183
+ACCESS_LOG_DAYS = env.int("EPIGRID_ACCESS_LOG_DAYS", default=ACCESS_LOG_MIN_DAYS)
+if ACCESS_LOG_DAYS < ACCESS_LOG_MIN_DAYS:
+    raise ImproperlyConfigured(f"EPIGRID_ACCESS_LOG_DAYS must be at least {ACCESS_LOG_MIN_DAYS} (six months)")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

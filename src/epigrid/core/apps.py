@@ -5,3 +5,12 @@ class CoreConfig(AppConfig):
     name = "epigrid.core"
     label = "core"
     verbose_name = "core"
+    # Core contributes to its own points like any app (core.extensions): dotted paths.
+    extensions = {
+        "sweeps": [
+            "epigrid.core.access.PURGE_SWEEP",
+        ],
+        "action_labels": [
+            "epigrid.core.access.ACTION_LABELS",
+        ],
+    }

@@ -122,3 +122,42 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic}:{self.key}"
+
+
+class AccessQuerySet(GridScopedQuerySet):
+    grid_path_lookups = ("grid_path",)
+
+
+class AccessEvent(models.Model):
+    """查阅记录: one read of a person's or a household's file (who, when, from where, which file).
+
+    Lighter than the audit log: no hash chain (one plain INSERT per read), and never a personal
+    value (no name, ID number, phone, query string: the object's id only). Append-only by
+    trigger; a row is deleted only once older than the retention (settings.ACCESS_LOG_DAYS, at
+    least six months), by `core.access.access_log_purge` in the sweep."""
+
+    at = models.DateTimeField(_("time"), db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    # Where the file was when it was read: who may read the access log there sees the row.
+    grid_path = models.CharField(max_length=255, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=36, blank=True)
+    channel = models.CharField(max_length=16, blank=True)
+
+    objects = AccessQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("file access")
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "at"], name="access_object_idx"),
+            models.Index(fields=["grid_path", "at"], name="access_grid_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_label}"

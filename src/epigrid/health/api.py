@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from epigrid.core import access
 from epigrid.core.api import ERRORS, ErrorOut, EventTime, PlanDate, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
@@ -157,7 +158,9 @@ class HealthCodeOut(Schema):
 
 @router.get("/persons/{pk}/health-code", response={200: HealthCodeOut, **ERRORS}, summary="健康码, with reasons")
 def person_health_code(request, pk: int):
-    code = selectors.health_code(people_selectors.person_get(user=request.user, pk=pk))
+    person = people_selectors.person_get(user=request.user, pk=pk)
+    access.log_read(request, "person.health_code", person, person.grid.path)
+    code = selectors.health_code(person)
     return {"colour": code.colour, "label": str(code.label), "reasons": code.reasons}
 
 

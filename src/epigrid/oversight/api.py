@@ -1,8 +1,12 @@
-"""API across the grid tree, people and staff: the tree with counts, and the coverage audit."""
+"""API across the grid tree, people and staff: the tree with counts, the coverage audit, and the
+access log of file reads."""
+
+import datetime as dt
 
 from ninja import Router, Schema, Status
 
-from epigrid.core.api import ERRORS
+from epigrid.core import access
+from epigrid.core.api import ERRORS, page
 from epigrid.grids import selectors as grid_selectors
 from epigrid.grids import services as grid_services
 from epigrid.grids.api import GridIn, GridOut, grid_out
@@ -119,3 +123,55 @@ def _coverage_out(report) -> dict:
 def coverage(request, grid: str | None = None):
     root = grid_selectors.grid_node_get(user=request.user, code=grid) if grid else None
     return _coverage_out(selectors.coverage_audit(user=request.user, root=root))
+
+
+class AccessOut(Schema):
+    at: dt.datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    channel: str
+    remote_addr: str | None
+    request_id: str
+
+
+class AccessPage(Schema):
+    items: list[AccessOut]
+    next_offset: int | None
+
+
+@router.get(
+    "/access-log",
+    response={200: AccessPage, **ERRORS},
+    tags=["audit"],
+    summary="查阅记录: who opened a person's (person=id) or household's (household=id) file, newest first; "
+    "only where the caller may read the audit log",
+)
+def access_log(
+    request, person: int | None = None, household: int | None = None, actor: str = "", limit: int = 50, offset: int = 0
+):
+    if person is not None:
+        object_type, object_id = "people.person", person
+    elif household is not None:
+        object_type, object_id = "people.household", household
+    else:
+        object_type, object_id = "", ""
+    rows = access.access_list(user=request.user, object_type=object_type, object_id=object_id, actor=actor)
+    items, next_offset = page(rows, limit=limit, offset=offset)
+    return {
+        "items": [
+            {
+                "at": r.at,
+                "actor": r.actor_label,
+                "action": r.action,
+                "object_type": r.object_type,
+                "object_id": r.object_id,
+                "channel": r.channel,
+                "remote_addr": r.remote_addr,
+                "request_id": r.request_id,
+            }
+            for r in items
+        ],
+        "next_offset": next_offset,
+    }

@@ -3,6 +3,7 @@ import datetime as dt
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from epigrid.core import access
 from epigrid.core.api import ERRORS, ErrorOut, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.models import ImportKind
@@ -176,7 +177,9 @@ def person_search(request, payload: PersonSearchIn):
 
 @router.get("/persons/{pk}", response={200: PersonOut, **ERRORS})
 def person_detail(request, pk: int):
-    return PersonOut.from_model(selectors.person_get(user=request.user, pk=pk))
+    person = selectors.person_get(user=request.user, pk=pk)
+    access.log_read(request, "person.read", person, person.grid.path)
+    return PersonOut.from_model(person)
 
 
 @router.post("/persons", response={201: PersonOut, **DUPLICATE_ERRORS})
@@ -236,7 +239,9 @@ def person_archive(request, pk: int, payload: ArchiveIn):
 
 @router.get("/persons/{pk}/timeline", response={200: list[TimelineEntryOut], **ERRORS})
 def person_timeline(request, pk: int):
-    return selectors.person_timeline(person=selectors.person_get(user=request.user, pk=pk))
+    person = selectors.person_get(user=request.user, pk=pk)
+    access.log_read(request, "person.timeline", person, person.grid.path)
+    return selectors.person_timeline(person=person)
 
 
 class HouseholdOut(Schema):
@@ -278,7 +283,9 @@ def household_list(request, grid: str | None = None, q: str = "", limit: int = 5
 
 @router.get("/households/{pk}", response={200: HouseholdOut, **ERRORS})
 def household_detail(request, pk: int):
-    return HouseholdOut.from_model(selectors.household_get(user=request.user, pk=pk))
+    household = selectors.household_get(user=request.user, pk=pk)
+    access.log_read(request, "household.read", household, household.grid.path)
+    return HouseholdOut.from_model(household)
 
 
 @router.post("/households", response={201: HouseholdOut, **ERRORS})

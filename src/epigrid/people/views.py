@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import GridAssignment
+from epigrid.core import access
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors, Throttled
 from epigrid.core.scoping import allows
@@ -86,6 +87,7 @@ def person_search(request):
 @domain_errors
 def person_detail(request, pk):
     person = selectors.person_get(user=request.user, pk=pk)
+    access.log_read(request, "person.read", person, person.grid.path)
     # Roles: the person's place in the household, and any staff roles if they also work a grid.
     staff_roles = (
         GridAssignment.objects.restrict(request.user).active().filter(user__person=person).select_related("node")
@@ -103,6 +105,10 @@ def person_detail(request, pk):
             "can_edit": allows(request.user, Capability.EDIT_PEOPLE, person.grid.path),
             "staff_roles": staff_roles,
             "panels": selectors.panels("person_panels", request, person),
+            # Who opened this file: for those who may read the access log here (inspectors).
+            "reads": access.access_list(user=request.user, object_type="people.person", object_id=person.pk)[:20]
+            if allows(request.user, Capability.VIEW_AUDIT, person.grid.path)
+            else None,
         },
     )
 
@@ -196,6 +202,7 @@ def person_edit(request, pk):
 @domain_errors
 def household_detail(request, pk):
     household = selectors.household_get(user=request.user, pk=pk)
+    access.log_read(request, "household.read", household, household.grid.path)
     return render(
         request,
         "people/household_detail.html",
