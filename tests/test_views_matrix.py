@@ -386,7 +386,15 @@ PAGES = [
         user="secretary",
         other="secretary2",
     ),
-    Page("gates:ledger", kind=LIST, user="guard1", other="head2", shows="S-C-G1-B1 1-101"),
+    # Every download of the passage ledger is audited (ledger.export), an empty one too.
+    Page(
+        "gates:ledger",
+        kind=LIST,
+        user="guard1",
+        other="head2",
+        shows="S-C-G1-B1 1-101",
+        logged_refusal="ledger.export",
+    ),
     Page("gates:checkpoint", {"pk": "{checkpoint}"}, user="guard1", other="head2", shows="幸福里东门"),
     Page(
         "gates:scan",

@@ -391,6 +391,20 @@ def gate_scan(
         )
         if reason:
             _gate_alerts([(passage, household_pass.household)], principal=principal, now=now)
+        # Last in the transaction: the audit chain's head is locked from here to the commit.
+        audit.record(
+            principal=principal,
+            action="passage.record",
+            obj=passage,
+            grid_path=checkpoint.grid.path,
+            changes={
+                "checkpoint": [None, checkpoint.pk],
+                "household_pass": [None, household_pass.pk],
+                "direction": [None, direction],
+                "verdict": [None, passage.verdict],
+                "reason": [None, reason],
+            },
+        )
     return GateAnswer(passage, _codes(household_pass.household))
 
 
@@ -700,14 +714,19 @@ def passages_record_batch(
             # answer counts from when anyone could know.
             _gate_alerts(refused, principal=principal, now=now)
         if new:
-            # One record per batch: the passages themselves are append-only rows that say who
+            # One record per batch, naming every passage it stored: one append to the chain
+            # (one lock of its head) however long the batch; the passages themselves say who
             # recorded them, where and when.
             audit.record(
                 principal=principal,
                 action="passages.record",
                 obj=checkpoint,
                 grid_path=checkpoint.grid.path,
-                changes={"stored": [None, len(new)], "refused": [None, len(refused)]},
+                changes={
+                    "stored": [None, len(new)],
+                    "refused": [None, len(refused)],
+                    "passages": [None, [p.pk for p in new]],
+                },
             )
 
     # 3. Answer every row, in the order sent; a client id's second row is a resend of its first.

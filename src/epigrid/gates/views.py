@@ -3,7 +3,6 @@ import datetime as dt
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -16,12 +15,12 @@ from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import VIEW, allows
 from epigrid.core.views import domain_errors
-from epigrid.core.xlsx import write_ledger, xlsx_response
+from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.models import GridNode
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
-from . import services
+from . import ledgers, services
 from .models import Checkpoint, HouseholdPass, Passage, Shift
 
 
@@ -136,14 +135,7 @@ def pass_sheet(request, code):
     """Print-ready A4 card sheet: eight cards a page, each with its QR code, number and address."""
     # The cards carry the tokens: only those who issue passes print them.
     grid = GridNode.objects.get_for(request.user, Capability.ISSUE_PASSES, code=code)
-    rows = (
-        HouseholdPass.objects.restrict(request.user, Capability.ISSUE_PASSES)
-        .in_subtree(grid.path)
-        .filter(revoked_at__isnull=True)
-        .select_related("household")
-        .order_by("number")
-    )
-    page = Paginator(rows, 48).get_page(request.GET.get("page"))
+    page = ledgers.pass_sheet(grid=grid, page_number=request.GET.get("page"), principal=request.user)
     cards = [
         (p, mark_safe(segno.make(unseal(p.token_sealed), error="m").svg_inline(scale=3)))  # noqa: S308
         for p in page
@@ -223,48 +215,21 @@ def shift_check(request, pk, action):
 @domain_errors
 def ledger(request):
     """进出登记台账, filtered by checkpoint, date, household."""
-    rows = Passage.objects.restrict(request.user).select_related(
-        "checkpoint", "grid", "household_pass__household", "household_pass__grid", "visitor", "guard"
-    )
-    if request.GET.get("checkpoint", "").isdigit():
-        rows = rows.filter(checkpoint_id=request.GET["checkpoint"])
+    day = None
     if request.GET.get("date"):
         try:
             day = dt.date.fromisoformat(request.GET["date"])
         except ValueError:
             raise DomainError("date_invalid", _("Write the date as 2020-02-06.")) from None
-        start = timezone.make_aware(dt.datetime.combine(day, dt.time()))
-        rows = rows.filter(at__gte=start, at__lt=start + dt.timedelta(days=1))
-    if request.GET.get("household", "").isdigit():
-        rows = rows.filter(household_pass__household_id=request.GET["household"])
-    data = (
-        [
-            timezone.localtime(p.at).strftime("%Y-%m-%d %H:%M"),
-            str(p.checkpoint),
-            p.get_direction_display(),
-            *_ledger_who(p),
-            str(p.temperature or ""),
-            p.get_verdict_display(),
-            p.get_reason_display() if p.reason else "",
-            str(p.guard),
-        ]
-        for p in rows.order_by("at").iterator(chunk_size=2000)
+    out, filename = ledgers.passage_ledger_export(
+        principal=request.user,
+        checkpoint_id=_row_id(request.GET.get("checkpoint", "")),
+        day=day,
+        household_id=_row_id(request.GET.get("household", "")),
     )
-    out, _n = write_ledger(
-        sheet_name="进出登记台账",
-        headers=["时间", "检查点", "方向", "出入证", "住户/来访", "体温", "结果", "原因", "值守人员"],
-        rows=data,
-        wide={1, 4},
-    )
-    return xlsx_response(out, f"进出登记台账-{timezone.localdate():%Y%m%d}.xlsx")
+    return xlsx_response(out, filename)
 
 
-def _ledger_who(p: Passage) -> tuple[str, str]:
-    """The pass number and address, or the visitor. A passage recorded before passes of other
-    compounds were refused as "not found" may name such a pass: its household is not shown here."""
-    if p.visitor_id:
-        return "", f"{p.visitor.name} ({p.visitor.reason})"
-    household_pass = p.served_pass
-    if household_pass is None:
-        return "", ""
-    return household_pass.number, household_pass.household.address
+def _row_id(value: str) -> int | None:
+    """A row id typed into the query string, or None (not a number, or beyond any id)."""
+    return int(value) if value.isdecimal() and len(value) <= 18 else None
