@@ -25,6 +25,11 @@ def replayed(db, django_capture_on_commit_callbacks):
         with time_machine.travel(moment, tick=False):
             return api.get(user, path)
 
+    def do(moment, method, path, body=None, user="commander"):
+        with time_machine.travel(moment, tick=False), django_capture_on_commit_callbacks(execute=True):
+            return api.call(user, method, path, body)
+
+    see.do = do
     return advance, see
 
 
@@ -34,6 +39,12 @@ def test_the_article_day_by_day(replayed):
     assert advance().label == "tip"  # 1月26日16时: the family of four from 襄阳 is reported
     key_persons = see(at(1, 26, 16, 5), "/key-persons")["items"]
     assert len(key_persons) == 4
+    # The tip reads back whole, with the four it named.
+    [tip] = see(at(1, 26, 16, 5), "/tips")["items"]
+    assert (tip["origin_code"], tip["travel_mode"]) == ("420600", "self_drive")
+    assert dt.datetime.fromisoformat(tip["reported_at"]) == at(1, 26, 16)
+    assert see(at(1, 26, 16, 5), f"/tips/{tip['id']}")["key_persons"] == tip["key_persons"]
+    assert {k["id"] for k in tip["key_persons"]} == {k["id"] for k in key_persons}
     assert {k["status"] for k in key_persons} == {"reported"} and {k["risk_area"] for k in key_persons} == {
         "湖北省襄阳市"
     }
@@ -46,8 +57,10 @@ def test_the_article_day_by_day(replayed):
     metrics = see(at(1, 27, 9), "/metrics/tip-to-control")
     assert metrics == [{"grid": "JZXC-HYL-09", "controlled": 4, "median_minutes": 300.0, "max_minutes": 300.0}]
     household = orders[0]["person_id"]
-    team = see(at(1, 27, 9), f"/households/{see(at(1, 27, 9), f'/persons/{household}')['household_id']}/team")
+    household_id = see(at(1, 27, 9), f"/persons/{household}")["household_id"]
+    team = see(at(1, 27, 9), f"/households/{household_id}/team")
     assert team["missing_roles"] == []
+    assert see(at(1, 27, 9), f"/households/{household_id}/passes") == []  # no gate yet
     assert see(at(1, 27, 9), "/coverage")["ok"] is True
 
     assert advance().label == "test_list"  # 2月1日: 建新街道核酸测试名单
@@ -61,7 +74,7 @@ def test_the_article_day_by_day(replayed):
     assert advance().label == "positive"  # 2月6日 the CDC reports a positive
     alerts = see(at(2, 6, 9, 30), "/alerts")["items"]
     assert [(a["kind"], a["severity"], a["owner"]) for a in alerts] == [("positive_test", "urgent", "commander")]
-    cases = see(at(2, 6, 9, 30), "/cases")
+    cases = see(at(2, 6, 9, 30), "/cases")["items"]
     assert [c["status"] for c in cases] == ["suspected"]
     patient = cases[0]["person_id"]
     assert see(at(2, 6, 9, 30), f"/persons/{patient}/health-code")["colour"] == "red"
@@ -86,6 +99,21 @@ def test_the_article_day_by_day(replayed):
     assert done == {"成立工作专班", "追踪密切接触者并送集中隔离点", "院落封闭管理(只留一个出入口并设检查点)"}
     chain = see(at(2, 6, 19), f"/activations/{incident['id']}/chain")
     assert len(chain["edges"]) == 3 and {e["source"] for e in chain["edges"]} == {patient}
+    # Closed management: a pass per household of the compound; the family's reads back as its
+    # number and status, never the token.
+    assert see.do(at(2, 6, 19), "POST", "/households/passes", {"grid": "JZXC-HYL-09"})["issued"] > 0
+    passes = see(at(2, 6, 19, 5), f"/households/{household_id}/passes")
+    assert [p["status"] for p in passes] == ["active"] and passes[0]["number"]
+    assert set(passes[0]) == {"id", "number", "household_id", "status", "issued_at", "revoked_at"}
+    assert dt.datetime.fromisoformat(passes[0]["issued_at"]) == at(2, 6, 19)
+    # The three exposures read back, from the case's side and one by one.
+    exposures = see(at(2, 6, 19), f"/exposures?person={patient}")["items"]
+    assert len(exposures) == 3 and {e["source_id"] for e in exposures} == {patient}
+    assert {e["degree"] for e in exposures} == {"close"}
+    assert {e["contact_id"] for e in exposures} == {e["target"] for e in chain["edges"]}
+    assert see(at(2, 6, 19), f"/exposures/{exposures[0]['id']}") == exposures[0]
+    assert [c["conclusion"] for c in see(at(2, 6, 19), f"/cases/{cases[0]['id']}/consultations")] == ["confirmed"]
+    assert see(at(2, 6, 19), f"/cases/{cases[0]['id']}")["status"] == "confirmed"
 
     assert advance().label == "disinfection"  # terminal disinfection; 2 households inside at home
     point = see(at(2, 10, 12), f"/epidemic-points/{incident['points'][0]['id']}")

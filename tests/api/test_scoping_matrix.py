@@ -155,11 +155,17 @@ ENDPOINTS = [
         },
         in_scope_status=201,
     ),
+    Endpoint("GET", "/api/v1/tips", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/tips?grid={grid}"),
+    Endpoint("GET", "/api/v1/tips?person={person}"),
+    Endpoint("GET", "/api/v1/tips/{tip}"),
     Endpoint("GET", "/api/v1/key-persons", no_role_status=200, out_of_scope_status=200),
     Endpoint("GET", "/api/v1/key-persons/{key_person}"),
     Endpoint("POST", "/api/v1/key-persons/{key_person}/assess", body={"assessment": "来自襄阳,需居家隔离"}),
     Endpoint("POST", "/api/v1/key-persons/{key_person}/close"),
     Endpoint("GET", "/api/v1/orders", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/orders?person={person}"),
+    Endpoint("GET", "/api/v1/orders?household={household}"),
     Endpoint(
         "POST",
         "/api/v1/orders",
@@ -177,6 +183,7 @@ ENDPOINTS = [
     ),
     Endpoint("POST", "/api/v1/orders/{order}/release", body={"early_reason": "误报"}, in_scope_user="secretary"),
     Endpoint("GET", "/api/v1/control-rules", no_role_status=200, out_of_scope_status=200, shared=True),
+    Endpoint("GET", "/api/v1/control-periods", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint(
         "POST",
         "/api/v1/control-rules",
@@ -215,6 +222,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/temperatures", no_role_status=200, out_of_scope_status=200),
     Endpoint("POST", "/api/v1/persons/{person}/report-link"),
     Endpoint("GET", "/api/v1/persons/{person}/health-code"),
+    Endpoint("GET", "/api/v1/health-code-rules", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint("GET", "/api/v1/test-lists", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -231,6 +239,8 @@ ENDPOINTS = [
         in_scope_status=201,
     ),
     Endpoint("GET", "/api/v1/samples", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/samples?person={person}"),
+    Endpoint("GET", "/api/v1/samples?grid={grid}"),
     Endpoint(
         "POST",
         "/api/v1/results/batch",
@@ -248,6 +258,10 @@ ENDPOINTS = [
         out_of_scope_status=403,
     ),
     Endpoint("GET", "/api/v1/cases", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/cases?person={person_b}"),
+    Endpoint("GET", "/api/v1/cases?grid={grid}"),
+    Endpoint("GET", "/api/v1/cases/{case}"),
+    Endpoint("GET", "/api/v1/cases/{case}/consultations"),
     Endpoint(
         "POST",
         "/api/v1/cases/{case}/consultations",
@@ -284,6 +298,10 @@ ENDPOINTS = [
         body={"source_id": "{person_b}", "contact_id": "{person}", "last_exposure_at": "2020-02-05T18:00:00+08:00"},
         in_scope_user="head1",
     ),
+    Endpoint("GET", "/api/v1/exposures", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/exposures?person={person_b}"),
+    Endpoint("GET", "/api/v1/exposures?grid={grid}"),
+    Endpoint("GET", "/api/v1/exposures/{exposure}"),
     Endpoint("GET", "/api/v1/epidemic-points", no_role_status=200, out_of_scope_status=200),
     Endpoint("GET", "/api/v1/epidemic-points/{point}"),
     Endpoint("PATCH", "/api/v1/epidemic-points/{point}", body={"disinfected_at": "2020-02-07T10:00:00+08:00"}),
@@ -299,6 +317,9 @@ ENDPOINTS = [
     ),
     # Alerts
     Endpoint("GET", "/api/v1/alerts", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/alerts?person={person}"),
+    Endpoint("GET", "/api/v1/alerts?grid={grid}&kind=fever"),
+    Endpoint("GET", "/api/v1/alert-timing", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint("POST", "/api/v1/alerts/{alert}/acknowledge"),
     Endpoint("POST", "/api/v1/alerts/{alert}/resolve", body={"resolution": "已电话联系,复测正常"}),
     # Checkpoints (北门 on 第1网格, its passes issued)
@@ -365,6 +386,7 @@ ENDPOINTS = [
         },
     ),
     Endpoint("POST", "/api/v1/households/passes", body={"grid": "{grid}"}, in_scope_user="head1"),
+    Endpoint("GET", "/api/v1/households/{household}/passes"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/reissue", in_scope_user="head1"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/revoke", in_scope_user="head1"),
     Endpoint("GET", "/api/v1/checkpoints/{checkpoint}/roster", in_scope_user="guard1"),
@@ -441,6 +463,16 @@ def world(world):
         grid=world.nodes["S-C-G1-B1"], number="3-301", address="3单元301", principal=admin
     )
     people_services.person_create(name="赵七", id_number=make_id_number(), household=household_c, principal=admin)
+    # A close contact of the confirmed case (a household of its own: its orders touch nothing else).
+    household_x = people_services.household_create(
+        grid=world.nodes["S-C-G1-B1"], number="4-401", address="4单元401", principal=admin
+    )
+    contact = people_services.person_create(
+        name="孙九", id_number=make_id_number(), household=household_x, principal=admin
+    )
+    exposure = response.exposure_record(
+        source=p1b, contact=contact, last_exposure_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=2), principal=admin
+    )
     assert Activation.objects.count() == 1
     from epigrid.gates import services as gates
     from epigrid.gates.models import HouseholdPass
@@ -460,6 +492,8 @@ def world(world):
         "point": activation.points.get().pk,
         "household_c": household_c.pk,
         "key_person": tip.key_persons.get().pk,
+        "tip": tip.pk,
+        "exposure": exposure.pk,
         "order": order.pk,
         "team_member": member.pk,
         "test_list": test_list.pk,

@@ -4,9 +4,11 @@ from ninja import Router, Schema
 
 from epigrid.core.api import ERRORS, page
 from epigrid.core.capabilities import Capability
+from epigrid.grids.selectors import grid_node_get
+from epigrid.people import selectors as people_selectors
 
 from . import selectors, services
-from .choices import AlertKind, AlertStatus
+from .choices import AlertKind, AlertStatus, EscalationLevel
 
 router = Router(tags=["alerts"])
 
@@ -50,9 +52,35 @@ class ResolveIn(Schema):
     resolution: str
 
 
-@router.get("/alerts", response={200: AlertPage, **ERRORS})
-def alert_list(request, mine: bool = False, include_resolved: bool = False, limit: int = 50, offset: int = 0):
-    rows = selectors.alert_list(user=request.user, mine=mine, unresolved=not include_resolved)
+@router.get(
+    "/alerts",
+    response={200: AlertPage, **ERRORS},
+    summary="Alerts (预警) in the caller's grids, most urgent first",
+    description=(
+        "Who may call: any user with a role; answers only alerts in the grids the caller sees. "
+        "Unresolved only unless `include_resolved`; `mine` keeps those the caller owns. Filters: "
+        "`person` (404 if not visible), `kind`, `grid` (a subtree). Ordered by severity, due time, "
+        "then id; `next_offset` pages. Reads only: no cascade."
+    ),
+)
+def alert_list(
+    request,
+    mine: bool = False,
+    include_resolved: bool = False,
+    person: int | None = None,
+    kind: AlertKind | None = None,
+    grid: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+):
+    rows = selectors.alert_list(
+        user=request.user,
+        mine=mine,
+        unresolved=not include_resolved,
+        person_id=people_selectors.person_get(user=request.user, pk=person).pk if person is not None else None,
+        kind=kind.value if kind else "",
+        grid_path=grid_node_get(user=request.user, code=grid).path if grid else "",
+    )
     items, next_offset = page(rows, limit=limit, offset=offset)
     return {"items": [AlertOut.from_model(a) for a in items], "next_offset": next_offset}
 
@@ -69,3 +97,28 @@ def alert_resolve(request, pk: int, payload: ResolveIn):
     alert = selectors.alert_get(user=request.user, pk=pk, capability=Capability.HANDLE_ALERTS)
     alert = services.alert_resolve(alert=alert, resolution=payload.resolution, principal=request.user)
     return AlertOut.from_model(selectors.alert_get(user=request.user, pk=alert.pk))
+
+
+class AlertTimingOut(Schema):
+    level: EscalationLevel
+    label: str
+    owner_roles: list[str]
+    ack_minutes: int
+    escalates_to: EscalationLevel | None
+
+
+@router.get(
+    "/alert-timing",
+    response={200: list[AlertTimingOut], **ERRORS},
+    summary="Minutes to acknowledge an alert at each escalation level",
+    description=(
+        "Who may call: any signed-in user (configuration, not grid data). An open alert not "
+        "acknowledged within `ack_minutes` of reaching a level moves one level up, to the owner "
+        "of that level (the liaison, then the grid head, the community secretary, the command "
+        "center); at the command center it stays. `owner_roles`: `liaison` is the household team's liaison, "
+        "else a grid member of the compound. Set in the deployment's settings "
+        "(ALERT_ACK_MINUTES); reads only."
+    ),
+)
+def alert_timing(request):
+    return selectors.alert_timing()

@@ -3,7 +3,9 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.core.errors import NotFound
 from epigrid.core.scoping import VIEW
 
+from .choices import EscalationLevel
 from .models import Alert
+from .services import LEVEL_OWNERS, ack_minutes
 
 
 def alert_timeline(person):
@@ -19,12 +21,26 @@ def alert_timeline(person):
     ]
 
 
-def alert_list(*, user, mine: bool = False, unresolved: bool = True):
+def alert_list(
+    *,
+    user,
+    mine: bool = False,
+    unresolved: bool = True,
+    person_id: int | None = None,
+    kind: str = "",
+    grid_path: str = "",
+):
     alerts = Alert.objects.restrict(user).select_related("person", "grid", "owner")
     if unresolved:
         alerts = alerts.unresolved()
     if mine:
         alerts = alerts.filter(owner=user)
+    if person_id:
+        alerts = alerts.filter(person_id=person_id)
+    if kind:
+        alerts = alerts.filter(kind=kind)
+    if grid_path:
+        alerts = alerts.in_subtree(grid_path)
     return alerts.order_by("-severity", "due_at", "id")
 
 
@@ -33,3 +49,21 @@ def alert_get(*, user, pk, capability: str = VIEW) -> Alert:
     return Alert.objects.select_related("person", "grid", "owner").get_for(
         user, capability, pk=pk, missing=NotFound("alert_not_found", _("No such alert."))
     )
+
+
+def alert_timing() -> list[dict]:
+    """Each escalation level: who owns an alert there, the minutes they have to acknowledge it
+    (settings.ALERT_ACK_MINUTES) and the level it moves to when they do not (None at the top)."""
+    levels = list(EscalationLevel)
+    return [
+        {
+            "level": level.value,
+            "label": str(level.label),
+            "owner_roles": ["liaison"]
+            if level == EscalationLevel.LIAISON
+            else [str(r) for r in LEVEL_OWNERS[level][1]],
+            "ack_minutes": ack_minutes(level.value),
+            "escalates_to": levels[i + 1].value if i + 1 < len(levels) else None,
+        }
+        for i, level in enumerate(levels)
+    ]

@@ -15,7 +15,7 @@ from epigrid.people.models import Household, Person
 
 from . import selectors, services
 from .choices import KeyPersonStatus, OrderKind, OrderReason, OrderStatus, TeamRole, TravelMode
-from .models import ControlOrder, ControlRule, HouseholdTeam, KeyPerson, RiskArea, TeamMember
+from .models import ControlOrder, ControlRule, HouseholdTeam, KeyPerson, RiskArea, TeamMember, Tip
 
 router = Router(tags=["control"])
 
@@ -145,6 +145,88 @@ def tip_create(request, payload: TipIn):
     )
 
 
+class TipDetailOut(Schema):
+    id: int
+    reported_at: dt.datetime
+    reporter: str
+    origin_code: str
+    origin: str
+    risk_area: str | None
+    travel_mode: TravelMode
+    expected_arrival_at: dt.datetime | None
+    note: str
+    grid: str
+    created_at: dt.datetime
+    key_persons: list[KeyPersonOut]
+
+    @staticmethod
+    def from_model(tip: Tip) -> dict:
+        return {
+            "id": tip.pk,
+            "reported_at": tip.reported_at,
+            "reporter": tip.reporter,
+            "origin_code": tip.origin_code,
+            "origin": tip.origin_name,
+            "risk_area": tip.risk_area.name if tip.risk_area_id else None,
+            "travel_mode": tip.travel_mode,
+            "expected_arrival_at": tip.expected_arrival_at,
+            "note": tip.note,
+            "grid": tip.grid.code,
+            "created_at": tip.created_at,
+            "key_persons": [KeyPersonOut.from_model(kp) for kp in tip.visible_key_persons],
+        }
+
+
+class TipPage(Schema):
+    items: list[TipDetailOut]
+    next_offset: int | None
+
+
+@router.get(
+    "/tips",
+    response={200: TipPage, **ERRORS},
+    summary="Tips (线索) in the caller's grids, newest report first",
+    description=(
+        "Who may call: any user with a role; answers only tips filed in the grids the caller sees "
+        "(their subtree), each with only the key persons the caller sees. Filters: `grid` (a "
+        "subtree, 404 outside sight), `person` (tips naming that person, 404 if not visible), "
+        "`reported_from` ≤ reported_at < `reported_to` (naive = Asia/Shanghai). Ordered by "
+        "reported_at, then id, descending; `next_offset` pages. Reads only: no cascade."
+    ),
+)
+def tip_list(
+    request,
+    grid: str | None = None,
+    person: int | None = None,
+    reported_from: EventTime | None = None,
+    reported_to: EventTime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+):
+    rows = selectors.tip_list(
+        user=request.user,
+        grid_path=grid_node_get(user=request.user, code=grid).path if grid else "",
+        person_id=people_selectors.person_get(user=request.user, pk=person).pk if person is not None else None,
+        reported_from=reported_from,
+        reported_to=reported_to,
+    )
+    items, next_offset = page(rows, limit=limit, offset=offset)
+    return {"items": [TipDetailOut.from_model(t) for t in items], "next_offset": next_offset}
+
+
+@router.get(
+    "/tips/{pk}",
+    response={200: TipDetailOut, **ERRORS},
+    summary="One tip with its key persons",
+    description=(
+        "Who may call: a user who sees the tip's grid (else 404 `tip_not_found`, whether or not it "
+        "exists). Key persons outside the caller's sight are left out. Reads only: no cascade."
+    ),
+)
+def tip_detail(request, pk: int):
+    return TipDetailOut.from_model(selectors.tip_get(user=request.user, pk=pk))
+
+
 class KeyPersonPage(Schema):
     items: list[KeyPersonOut]
     next_offset: int | None
@@ -248,12 +330,24 @@ class OrderIn(Schema):
     transport: str = ""
 
 
-@router.get("/orders", response={200: OrderPage, **ERRORS}, summary="Control orders (隔离台账)")
+@router.get(
+    "/orders",
+    response={200: OrderPage, **ERRORS},
+    summary="Control orders (隔离台账)",
+    description=(
+        "Who may call: any user with a role; answers only orders in the grids the caller sees. "
+        "Filters: `status`, `kind`, `grid` (a subtree), `person`, `household` (a person or "
+        "household outside sight is a 404). Ordered by starts_at, then id, descending; "
+        "`next_offset` pages. Reads only: no cascade."
+    ),
+)
 def order_list(
     request,
     status: OrderStatus | None = None,
     kind: OrderKind | None = None,
     grid: str | None = None,
+    person: int | None = None,
+    household: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ):
@@ -263,6 +357,10 @@ def order_list(
         status=[status.value] if status else None,
         kind=kind.value if kind else "",
         grid_path=grid_path,
+        person_id=people_selectors.person_get(user=request.user, pk=person).pk if person is not None else None,
+        household_id=people_selectors.household_get(user=request.user, pk=household).pk
+        if household is not None
+        else None,
     )
     items, next_offset = page(rows, limit=limit, offset=offset)
     return {"items": [OrderOut.from_model(o) for o in items], "next_offset": next_offset}
@@ -380,6 +478,31 @@ def rule_save(request, payload: RuleIn):
         requires_negative_test=payload.requires_negative_test,
         principal=request.user,
     )
+
+
+class ControlPeriodOut(Schema):
+    kind: OrderKind
+    reason: OrderReason
+    days: int
+    requires_negative_test: bool
+    source: str
+
+
+@router.get(
+    "/control-periods",
+    response={200: list[ControlPeriodOut], **ERRORS},
+    summary="The control period of every measure and reason, defaults included",
+    description=(
+        "Who may call: any signed-in user (configuration, not grid data). One row per measure × "
+        "reason: the days an order of that kind and reason runs and whether its release needs a "
+        "negative test. `source` says where it comes from: `kind_and_reason` (a rule for both), "
+        "`kind` (the measure's rule), `default` (no rule: the configured default period, no test). "
+        "Rules are changed with POST /control-rules (capability `approve_release`); a change "
+        "applies to orders started afterwards."
+    ),
+)
+def control_periods(request):
+    return selectors.control_periods()
 
 
 class TeamMemberOut(Schema):

@@ -1,18 +1,20 @@
 """Reads of the control app, scoped to the user."""
 
-from django.db.models import Exists, OuterRef, Q
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
+from epigrid.core.errors import NotFound
 from epigrid.core.extensions import GapCheck
 from epigrid.core.scoping import VIEW
 from epigrid.grids.models import compound_path
 from epigrid.people.models import Household
 
-from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, TeamRole
-from .models import ControlOrder, KeyPerson, TeamMember, Tip
+from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, OrderKind, OrderReason, TeamRole
+from .models import ControlOrder, ControlRule, KeyPerson, TeamMember, Tip
 
 # A key person waiting to be put under control: reported, perhaps assessed.
 PENDING_KEY_PERSON_STATUSES = (KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED)
@@ -47,8 +49,20 @@ def order_get(*, user, pk, capability: str = VIEW) -> ControlOrder:
     return ControlOrder.objects.select_related("person", "grid").get_for(user, capability, pk=pk)
 
 
-def order_list(*, user, status: list[str] | None = None, kind: str = "", grid_path: str = ""):
+def order_list(
+    *,
+    user,
+    status: list[str] | None = None,
+    kind: str = "",
+    grid_path: str = "",
+    person_id: int | None = None,
+    household_id: int | None = None,
+):
     orders = ControlOrder.objects.restrict(user).select_related("person", "grid")
+    if person_id:
+        orders = orders.filter(person_id=person_id)
+    if household_id:
+        orders = orders.filter(person__household_id=household_id)
     if status:
         orders = orders.filter(status__in=status)
     if kind:
@@ -88,7 +102,43 @@ def key_person_list(*, user, status: list[str] | None = None, grid_path: str = "
 
 
 def tip_get(*, user, pk, capability: str = VIEW) -> Tip:
-    return Tip.objects.get_for(user, capability, pk=pk)
+    """The tip, if `user` may `capability` it: else 404 (outside their area) or 403. Its key
+    persons as `visible_key_persons`: only those in the user's sight (a tip may name people of
+    several grids)."""
+    return _with_key_persons(Tip.objects.select_related("grid", "risk_area"), user).get_for(
+        user, capability, pk=pk, missing=NotFound("tip_not_found", _("No such tip."))
+    )
+
+
+def _with_key_persons(tips, user):
+    return tips.prefetch_related(
+        Prefetch(
+            "key_persons",
+            queryset=KeyPerson.objects.restrict(user).select_related("person", "grid", "tip__risk_area").order_by("id"),
+            to_attr="visible_key_persons",
+        )
+    )
+
+
+def tip_list(
+    *,
+    user,
+    grid_path: str = "",
+    person_id: int | None = None,
+    reported_from=None,
+    reported_to=None,
+):
+    """Tips in the user's sight, newest report first (ties by id: a stable order for paging)."""
+    tips = _with_key_persons(Tip.objects.restrict(user).select_related("grid", "risk_area"), user)
+    if grid_path:
+        tips = tips.in_subtree(grid_path)
+    if person_id:
+        tips = tips.filter(key_persons__person_id=person_id).distinct()
+    if reported_from:
+        tips = tips.filter(reported_at__gte=reported_from)
+    if reported_to:
+        tips = tips.filter(reported_at__lt=reported_to)
+    return tips.order_by("-reported_at", "-id")
 
 
 def tip_to_control_by_grid(*, user, grid_path: str = "") -> list[dict]:
@@ -137,3 +187,27 @@ TEAM_GAP = GapCheck(
     controlled_households_without_full_team,
     lambda household: reverse("people:household", args=[household.pk]),
 )
+
+
+def control_periods() -> list[dict]:
+    """Every measure × reason with the period and release condition an order gets: the rule for
+    the kind and reason, else the kind's rule, else the default (settings.CONTROL_DEFAULT_DAYS,
+    no test) — the same choice as `services.control_rule_for`, in one query."""
+    rules = {(r.kind, r.reason): r for r in ControlRule.objects.all()}
+    periods = []
+    for kind in OrderKind:
+        for reason in OrderReason:
+            rule = rules.get((kind.value, reason.value))
+            source = "kind_and_reason"
+            if rule is None:
+                rule, source = rules.get((kind.value, "")), "kind"
+            periods.append(
+                {
+                    "kind": kind.value,
+                    "reason": reason.value,
+                    "days": rule.days if rule else settings.CONTROL_DEFAULT_DAYS,
+                    "requires_negative_test": rule.requires_negative_test if rule else False,
+                    "source": source if rule else "default",
+                }
+            )
+    return periods

@@ -192,7 +192,7 @@ def replay(*, until: dt.datetime | None = None) -> Iterator[Step]:
 
     @step(at(2, 6, 15), "confirmed")
     def confirmed():
-        case = next(c for c in api.get("commander", "/cases") if c["person_id"] == ids["张伟"])
+        case = api.get("commander", f"/cases?person={ids['张伟']}")["items"][0]
         api.call(
             "doctor",
             "POST",

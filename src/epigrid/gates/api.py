@@ -16,7 +16,7 @@ from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
 from . import services
-from .choices import BatchOutcome, Direction, RefusalReason
+from .choices import BatchOutcome, Direction, PassStatus, RefusalReason
 from .models import Checkpoint, HouseholdPass, Shift
 
 router = Router(tags=["gates"])
@@ -274,8 +274,30 @@ class PassOut(Schema):
     id: int
     number: str
     household_id: int
+    status: PassStatus
     issued_at: dt.datetime
     revoked_at: dt.datetime | None
+
+
+@router.get(
+    "/households/{pk}/passes",
+    response={200: list[PassOut], **ERRORS},
+    summary="A household's passes (临时出入证): number and status, never the token",
+    description=(
+        "Who may call: a user who sees the household's grid (else 404 `household_not_found`, "
+        "whether or not it exists). Every pass the household was issued, the one in force "
+        "(`active`) and those revoked, newest first; a reissued card keeps its number and is a new "
+        "row. The QR token and its hash are never answered. Reads only: no cascade."
+    ),
+)
+def household_passes(request, pk: int):
+    household = people_selectors.household_get(user=request.user, pk=pk)
+    return list(
+        HouseholdPass.objects.restrict(request.user)
+        .filter(household=household)
+        .only("id", "number", "household_id", "status", "issued_at", "revoked_at")
+        .order_by("-issued_at", "-id")
+    )
 
 
 @router.post(

@@ -16,7 +16,7 @@ from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
 from . import ledgers, selectors, services
-from .choices import CaseStatus, Conclusion, ReportSource, SampleResult
+from .choices import CaseStatus, CodeColour, Conclusion, ReportSource, SampleResult
 from .models import Case, Sample, TemperatureReport, TestList
 
 router = Router(tags=["health"])
@@ -164,6 +164,29 @@ def person_health_code(request, pk: int):
     return {"colour": code.colour, "label": str(code.label), "reasons": code.reasons}
 
 
+class HealthCodeRuleOut(Schema):
+    fact: str
+    colour: CodeColour
+    reason: str
+
+
+@router.get(
+    "/health-code-rules",
+    response={200: list[HealthCodeRuleOut], **ERRORS},
+    summary="The health-code rules: each fact, the colour it gives and the reason shown",
+    description=(
+        "Who may call: any signed-in user (configuration, not grid data). A person's code is the "
+        "strongest colour (red > yellow > green) among the facts that hold for them: a case not "
+        "excluded, an open control order of a kind, a reported key person awaiting a decision; "
+        "each fact that colours the code is listed as a reason on GET /persons/{id}/health-code. "
+        "`none` is the green code of a person with no such fact. `reason` is in the caller's "
+        "language. Set in the deployment's settings (HEALTH_CODE_RULES); reads only."
+    ),
+)
+def health_code_rules(request):
+    return selectors.health_code_rules()
+
+
 class ResidentReportIn(Schema):
     value: float | str
     client_id: uuid.UUID | None = None
@@ -276,15 +299,38 @@ class SamplePage(Schema):
     next_offset: int | None
 
 
-@router.get("/samples", response={200: SamplePage, **ERRORS}, summary="Samples and results (核酸台账)")
+@router.get(
+    "/samples",
+    response={200: SamplePage, **ERRORS},
+    summary="Samples and results (核酸台账)",
+    description=(
+        "Who may call: any user with a role; answers only samples of the grids the caller sees. "
+        "Filters: `person` (404 if not visible), `result`, `grid` (a subtree), "
+        "`sampled_from` ≤ sampled_at < `sampled_to` (naive = Asia/Shanghai). Ordered by "
+        "sampled_at, then id, descending; `next_offset` pages. Reads only: no cascade."
+    ),
+)
 def sample_list(
-    request, person: int | None = None, result: SampleResult | None = None, limit: int = 100, offset: int = 0
+    request,
+    person: int | None = None,
+    result: SampleResult | None = None,
+    grid: str | None = None,
+    sampled_from: EventTime | None = None,
+    sampled_to: EventTime | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ):
     rows = Sample.objects.restrict(request.user)
-    if person:
+    if person is not None:
         rows = rows.filter(person=people_selectors.person_get(user=request.user, pk=person))
     if result:
         rows = rows.filter(result=result.value)
+    if grid:
+        rows = rows.in_subtree(grid_node_get(user=request.user, code=grid).path)
+    if sampled_from:
+        rows = rows.filter(sampled_at__gte=sampled_from)
+    if sampled_to:
+        rows = rows.filter(sampled_at__lt=sampled_to)
     items, next_offset = page(rows.order_by("-sampled_at", "-id"), limit=limit, offset=offset)
     return {"items": items, "next_offset": next_offset}
 
@@ -338,20 +384,120 @@ class ConsultationIn(Schema):
 class CaseOut(Schema):
     id: int
     person_id: int
+    grid: str
     status: CaseStatus
     suspected_at: dt.datetime
     confirmed_at: dt.datetime | None
+    excluded_at: dt.datetime | None
+
+    @staticmethod
+    def from_model(c: Case) -> dict:
+        return {
+            "id": c.pk,
+            "person_id": c.person_id,
+            "grid": c.grid.code,
+            "status": c.status,
+            "suspected_at": c.suspected_at,
+            "confirmed_at": c.confirmed_at,
+            "excluded_at": c.excluded_at,
+        }
 
 
-@router.get("/cases", response={200: list[CaseOut], **ERRORS})
-def case_list(request):
-    return list(Case.objects.restrict(request.user).order_by("-suspected_at")[:500])
+class CasePage(Schema):
+    items: list[CaseOut]
+    next_offset: int | None
+
+
+@router.get(
+    "/cases",
+    response={200: CasePage, **ERRORS},
+    summary="Cases (病例) in the caller's grids",
+    description=(
+        "Who may call: any user with a role; answers only cases in the grids the caller sees. "
+        "Filters: `person` (404 if not visible), `status`, `grid` (a subtree). Ordered by "
+        "suspected_at, then id, descending; `next_offset` pages. Reads only: no cascade."
+    ),
+)
+def case_list(
+    request,
+    person: int | None = None,
+    status: CaseStatus | None = None,
+    grid: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+):
+    rows = selectors.case_list(
+        user=request.user,
+        person_id=people_selectors.person_get(user=request.user, pk=person).pk if person is not None else None,
+        status=status.value if status else "",
+        grid_path=grid_node_get(user=request.user, code=grid).path if grid else "",
+    )
+    items, next_offset = page(rows, limit=limit, offset=offset)
+    return {"items": [CaseOut.from_model(c) for c in items], "next_offset": next_offset}
+
+
+@router.get(
+    "/cases/{pk}",
+    response={200: CaseOut, **ERRORS},
+    summary="One case",
+    description=(
+        "Who may call: a user who sees the case's grid (else 404 `case_not_found`, whether or not "
+        "it exists). Reads only: no cascade."
+    ),
+)
+def case_detail(request, pk: int):
+    return CaseOut.from_model(selectors.case_get(user=request.user, pk=pk))
+
+
+class ConsultationOut(Schema):
+    id: int
+    case_id: int
+    held_at: dt.datetime
+    experts: str
+    conclusion: Conclusion
+    note: str
+    recorded_by: str
+    recorded_at: dt.datetime
+
+
+@router.get(
+    "/cases/{pk}/consultations",
+    response={200: list[ConsultationOut], **ERRORS},
+    summary="A case's expert consultations (专家会诊), earliest first",
+    description=(
+        "Who may call: a user who sees the case's grid (else 404 `case_not_found`). Every "
+        "consultation recorded, in the order held. Reads only: no cascade."
+    ),
+)
+def consultation_list(request, pk: int):
+    case = selectors.case_get(user=request.user, pk=pk)
+    return [
+        {
+            "id": c.pk,
+            "case_id": c.case_id,
+            "held_at": c.held_at,
+            "experts": c.experts,
+            "conclusion": c.conclusion,
+            "note": c.note,
+            "recorded_by": c.recorded_by.username,
+            "recorded_at": c.recorded_at,
+        }
+        for c in case.consultations.select_related("recorded_by").order_by("held_at", "id")
+    ]
 
 
 @router.post(
     "/cases/{pk}/consultations",
     response={200: CaseOut, **ERRORS},
     summary="Record an expert consultation (专家会诊); confirmation needs one",
+    description=(
+        "Who may call: a user with `confirm_cases` over the case's grid (403 in sight without it, "
+        "404 out of sight). Answers the case as it now stands. Cascade when the conclusion confirms "
+        "a suspected case, in the same transaction and as the system: the emergency plan starts "
+        "(an emergency response with its tasks), the case's compound becomes an epidemic point "
+        "under closed management, and the recorded contacts get their orders; all of it happens or "
+        "none does. A conclusion `excluded` only closes the case."
+    ),
 )
 def consultation_create(request, pk: int, payload: ConsultationIn):
     case = selectors.case_get(user=request.user, pk=pk, capability=Capability.CONFIRM_CASES)
@@ -363,8 +509,7 @@ def consultation_create(request, pk: int, payload: ConsultationIn):
         note=payload.note,
         principal=request.user,
     )
-    case.refresh_from_db()
-    return case
+    return CaseOut.from_model(selectors.case_get(user=request.user, pk=pk))
 
 
 class PolicyOut(Schema):
@@ -373,7 +518,17 @@ class PolicyOut(Schema):
     fever_threshold: float
 
 
-@router.get("/monitoring-policy", response={200: PolicyOut, **ERRORS})
+@router.get(
+    "/monitoring-policy",
+    response={200: PolicyOut, **ERRORS},
+    summary="The monitoring policy: daily report slots, their window and the fever threshold",
+    description=(
+        "Who may call: any signed-in user (configuration, not grid data). `slot_times` are the "
+        "local (Asia/Shanghai) times a temperature is due each day; a reading within "
+        "`window_minutes` of a slot fills it, a slot left empty raises a missed-report alert; a "
+        "reading at or above `fever_threshold` raises a fever alert. Changed with PUT."
+    ),
+)
 def policy_detail(request):
     pol = services.policy()
     return {

@@ -145,3 +145,34 @@ def case_get(*, user, pk, capability: str = VIEW) -> Case:
     return Case.objects.select_related("grid", "person").get_for(
         user, capability, pk=pk, missing=NotFound("case_not_found", _("No such case."))
     )
+
+
+def case_list(*, user, person_id: int | None = None, status: str = "", grid_path: str = ""):
+    """Cases in the user's sight, latest suspicion first (ties by id, for stable paging)."""
+    cases = Case.objects.restrict(user).select_related("grid")
+    if person_id:
+        cases = cases.filter(person_id=person_id)
+    if status:
+        cases = cases.filter(status=status)
+    if grid_path:
+        cases = cases.in_subtree(grid_path)
+    return cases.order_by("-suspected_at", "-id")
+
+
+def health_code_rules() -> list[dict]:
+    """The facts a health code is derived from, the colour each gives and the reason shown (the
+    defaults with settings.HEALTH_CODE_RULES over them), strongest colour first."""
+    rules = {**DEFAULT_RULES, **getattr(settings, "HEALTH_CODE_RULES", {})}
+    rows = [
+        {"fact": str(fact), "colour": str(colour), "reason": str(FACT_LABELS.get(fact, fact))}
+        for fact, colour in rules.items()
+    ]
+    rows.sort(key=lambda r: (-RANK[r["colour"]], r["fact"]))
+    rows.append(
+        {
+            "fact": "none",
+            "colour": str(CodeColour.GREEN),
+            "reason": str(_("no open control measure, case or pending report")),
+        }
+    )
+    return rows

@@ -2,8 +2,9 @@ import datetime as dt
 
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS, EventTime, PlanTime
+from epigrid.core.api import ERRORS, EventTime, PlanTime, page
 from epigrid.core.capabilities import Capability
+from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
 from . import selectors, services
@@ -207,8 +208,73 @@ class ExposureOut(Schema):
     id: int
     source_id: int
     contact_id: int
-    degree: str
+    degree: ExposureDegree
     last_exposure_at: dt.datetime
+    place: str
+    setting: Setting
+    grid: str
+    recorded_at: dt.datetime
+
+    @staticmethod
+    def from_model(e) -> dict:
+        return {
+            "id": e.pk,
+            "source_id": e.source_id,
+            "contact_id": e.contact_id,
+            "degree": e.degree,
+            "last_exposure_at": e.last_exposure_at,
+            "place": e.place,
+            "setting": e.setting,
+            "grid": e.grid.code,
+            "recorded_at": e.recorded_at,
+        }
+
+
+class ExposurePage(Schema):
+    items: list[ExposureOut]
+    next_offset: int | None
+
+
+@router.get(
+    "/exposures",
+    response={200: ExposurePage, **ERRORS},
+    summary="Close and secondary contacts (密接/次密接) in the caller's grids",
+    description=(
+        "Who may call: any user with a role; answers only exposures filed in the grids the caller "
+        "sees (an exposure is filed in its contact's grid). Filters: `person` (as the source or as "
+        "the contact; 404 if the person is not visible), `grid` (a subtree), `degree`. Ordered by "
+        "last exposure, then id, descending; `next_offset` pages. Reads only: no cascade."
+    ),
+)
+def exposure_list(
+    request,
+    person: int | None = None,
+    grid: str | None = None,
+    degree: ExposureDegree | None = None,
+    limit: int = 50,
+    offset: int = 0,
+):
+    rows = selectors.exposure_list(
+        user=request.user,
+        person_id=people_selectors.person_get(user=request.user, pk=person).pk if person is not None else None,
+        grid_path=grid_node_get(user=request.user, code=grid).path if grid else "",
+        degree=degree.value if degree else "",
+    )
+    items, next_offset = page(rows, limit=limit, offset=offset)
+    return {"items": [ExposureOut.from_model(e) for e in items], "next_offset": next_offset}
+
+
+@router.get(
+    "/exposures/{pk}",
+    response={200: ExposureOut, **ERRORS},
+    summary="One exposure",
+    description=(
+        "Who may call: a user who sees the contact's grid (else 404 `exposure_not_found`, whether or "
+        "not it exists). Reads only: no cascade."
+    ),
+)
+def exposure_detail(request, pk: int):
+    return ExposureOut.from_model(selectors.exposure_get(user=request.user, pk=pk))
 
 
 @router.post(
@@ -235,7 +301,7 @@ def exposure_create(request, payload: ExposureIn):
         starts_at=payload.starts_at,
         principal=request.user,
     )
-    return exposure
+    return ExposureOut.from_model(exposure)
 
 
 @router.get("/epidemic-points", response={200: list[PointOut], **ERRORS}, summary="疫点")

@@ -31,6 +31,26 @@ def task_get(*, user, pk, capability: str = VIEW) -> Task:
     )
 
 
+def exposure_get(*, user, pk, capability: str = VIEW) -> Exposure:
+    """The exposure (filed in the contact's grid), if `user` may `capability` it: else 404 or 403."""
+    return Exposure.objects.select_related("grid").get_for(
+        user, capability, pk=pk, missing=NotFound("exposure_not_found", _("No such exposure."))
+    )
+
+
+def exposure_list(*, user, person_id: int | None = None, grid_path: str = "", degree: str = ""):
+    """Exposures in the user's sight, latest exposure first (ties by id, for stable paging).
+    `person_id` matches the person as the source or as the contact."""
+    exposures = Exposure.objects.restrict(user).select_related("grid")
+    if person_id:
+        exposures = exposures.filter(Q(source_id=person_id) | Q(contact_id=person_id))
+    if grid_path:
+        exposures = exposures.in_subtree(grid_path)
+    if degree:
+        exposures = exposures.filter(degree=degree)
+    return exposures.order_by("-last_exposure_at", "-id")
+
+
 def incident(*, activation: Activation) -> dict:
     """What the incident page shows: tasks, cases, the point, contacts and their orders, in a
     fixed number of queries whatever the incident's size (subqueries, no id lists)."""
