@@ -6,17 +6,21 @@ from epigrid.core.api import ERRORS
 from epigrid.core.capabilities import Capability
 from epigrid.grids.selectors import grid_node_get
 
-from . import selectors, services
+from . import mfa, selectors, services
 from .choices import Duty, Role
 from .models import GridAssignment, User
+from .permissions import require_verified_login
+from .user_api import router as users_router
 
 router = Router(tags=["accounts"])
+router.add_router("", users_router)  # /users, /auth/password
 
 
 class BearerAuth(HttpBearer):
     def authenticate(self, request, token):
         user = services.api_token_user(token)
         if user is not None:
+            require_verified_login(user)
             request.user = user
         return user
 
@@ -24,7 +28,10 @@ class BearerAuth(HttpBearer):
 class ActiveSessionAuth(SessionAuth):
     def authenticate(self, request, key):
         user = super().authenticate(request, key)
-        return user if user is not None and user.is_active else None
+        if user is not None and user.is_active:
+            require_verified_login(user)
+            return user
+        return None
 
 
 API_AUTH = [BearerAuth(), ActiveSessionAuth()]
@@ -33,6 +40,7 @@ API_AUTH = [BearerAuth(), ActiveSessionAuth()]
 class TokenIn(Schema):
     username: str
     password: str
+    otp: str | None = None  # the 6-digit code (or a backup code), for an account with a second factor
 
 
 class TokenOut(Schema):
@@ -47,6 +55,7 @@ def token_create(request, payload: TokenIn):
         password=payload.password,
         remote_addr=request.META.get("REMOTE_ADDR"),
     )
+    mfa.token_second_factor(user=user, code=payload.otp)
     return {"token": services.api_token_issue(user=user)}
 
 

@@ -6,6 +6,16 @@ ACTION_LABELS = {
     "grid_assignment.update": _("Duties changed"),
     "grid_assignment.end": _("Assignment ended"),
     "api_token.issue": _("Device token issued"),
+    "mfa.enrol": _("Second factor set up"),
+    "mfa.verify": _("Second factor passed"),
+    "mfa.verify_failed": _("Wrong second-factor code"),
+    "mfa.reset": _("Second factor reset"),
+    "user.create": _("Account created"),
+    "user.deactivate": _("Account deactivated"),
+    "user.reactivate": _("Account reactivated"),
+    "user.password_change": _("Password changed"),
+    "user.password_reset_issue": _("Password reset link issued"),
+    "user.password_reset": _("Password set through a reset link"),
 }
 
 

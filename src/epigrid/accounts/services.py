@@ -11,12 +11,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core import audit
-from epigrid.core.errors import Conflict, DomainError
-from epigrid.core.scoping import authorize
+from epigrid.core.errors import Conflict, DomainError, Forbidden
+from epigrid.core.scoping import allows, authorize
 from epigrid.grids.models import GridNode
 
-from .choices import ROLE_LEVELS, Capability, Duty, Role
+from .choices import ROLE_CAPABILITIES, ROLE_LEVELS, Capability, Duty, Role
 from .models import ApiToken, GridAssignment, LoginFailure, User
+from .permissions import token_device
 
 
 def _locked_until(username: str) -> dt.datetime | None:
@@ -50,12 +51,15 @@ def _token_hash(key: str) -> str:
 
 
 def api_token_issue(*, user: User) -> str:
+    """A token for `user`; verified by the second factor the user object passed, if any (the
+    token endpoint's code: accounts.mfa.token_second_factor)."""
     key = secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
             user=user,
             key_hash=_token_hash(key),
             expires_at=timezone.now() + dt.timedelta(days=settings.API_TOKEN_DAYS),
+            otp_device=getattr(getattr(user, "otp_device", None), "persistent_id", "") or "",
         )
         audit.record(principal=user, action="api_token.issue", obj=token)
     return key
@@ -75,6 +79,7 @@ def api_token_user(key: str) -> User | None:
         return None
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=5):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.user.otp_device = token_device(token.user, token.otp_device)
     return token.user
 
 
@@ -92,9 +97,13 @@ def grid_assignment_create(*, node: GridNode, user: User, role: str, duties=(), 
         raise DomainError("role_unknown", _("Unknown role."), field="role")
     if node.level not in ROLE_LEVELS[role]:
         raise DomainError("role_level", _("This role cannot be held on a grid node of this level."), field="role")
+    # Nobody hands out more than they hold: a role is given only by someone who holds all its
+    # capabilities there (community staff cannot make a community secretary).
+    if not all(allows(principal, capability, node.path) for capability in ROLE_CAPABILITIES[role]):
+        raise Forbidden("role_beyond_own", _("You can only give a role whose rights you hold here yourself."))
     duties = _clean_duties(duties)
     with transaction.atomic():
-        if GridAssignment.objects.active().filter(user=user, node=node, role=role).exists():
+        if GridAssignment.objects.filter(ended_at__isnull=True, user=user, node=node, role=role).exists():
             raise Conflict("assignment_exists", _("This person already holds this role here."), field="role")
         assignment = GridAssignment.objects.create(user=user, node=node, role=role, duties=duties, created_by=principal)
         audit.record(
