@@ -2,8 +2,8 @@
 verification, and a reset by an administrator. Who needs one is decided in `permissions`.
 
 Every wrong code counts against the device (django-otp's throttling: after n failures the device
-answers nothing for 2^(n-1) seconds), and is written to the audit log, as are enrolments, resets
-and verifications.
+reads no code for 2^(n-1) seconds) and is written to the audit log, as are enrolments, resets and
+verifications; a code sent while the device is throttled is refused (429) without being read.
 """
 
 import re
@@ -53,7 +53,8 @@ def _check(user: User, device, code: str, *, kind: str, during: str) -> None:
     if ok:
         return
     if not allowed:
-        _failed(user, reason="throttled", kind=kind, during=during)
+        # Refused unread, and not written down: a throttled device cannot be made to flood the
+        # audit log (each wrong code that was read is, and they come slower and slower).
         wait = max(1, int((info["locked_until"] - timezone.now()).total_seconds() + 0.999)) if info else 1
         raise Throttled(
             "second_factor_throttled",
