@@ -1,6 +1,20 @@
 import pytest
+from django.contrib.auth.signals import user_logged_in
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from tests.factories import build_world
+
+
+def _factory_logins_carry_their_second_factor(sender, request, user, **kwargs):
+    """`Client.force_login(user)` of a factory user (tests.factories.make_user) logs in as that
+    user object is: past its second factor. django-otp would store the device itself, but the test
+    client's login request has no `request.user` for it to check against."""
+    device = getattr(user, "otp_device", None)
+    if getattr(device, "persistent_id", "") and not hasattr(request, "user"):
+        request.session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+
+
+user_logged_in.connect(_factory_logins_carry_their_second_factor, dispatch_uid="tests-factory-second-factor")
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass, field
 
 from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from epigrid.accounts import services as account_services
 from epigrid.accounts.choices import Role
@@ -31,13 +33,41 @@ def make_phone() -> str:
     return f"13{_rng.randrange(0, 10**9):09d}"
 
 
-def make_user(username: str, *, superuser: bool = False) -> User:
+def make_user(username: str, *, superuser: bool = False, second_factor: bool = True) -> User:
+    """A user with the test password and, unless told otherwise, a confirmed TOTP device that the
+    returned object has passed: a test acting as it (a service's principal, `force_login`, a token
+    from `api_token_issue`) acts as a login that gave its code, like every production login of a
+    role that needs one (tests/accounts/test_mfa.py checks the logins that have not)."""
     if superuser:
-        return User.objects.create_superuser(username, password="x-test-password-1")
-    user = User(username=username, full_name=username)
-    user.set_password("x-test-password-1")
-    user.save()
+        user = User.objects.create_superuser(username, password="x-test-password-1")
+    else:
+        user = User(username=username, full_name=username)
+        user.set_password("x-test-password-1")
+        user.save()
+    if second_factor:
+        user.otp_device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
     return user
+
+
+def fresh(user: User) -> User:
+    """The user read again (no cached role paths), still past the second factor it had passed."""
+    again = User.objects.get(pk=user.pk)
+    if getattr(user, "otp_device", None) is not None:
+        again.otp_device = user.otp_device
+    return again
+
+
+def totp_code(user, *, steps_ahead: int = 0) -> str:
+    """The code the user's authenticator app shows now (or `steps_ahead` periods of 30 s later)."""
+    device = TOTPDevice.objects.filter(user=user).order_by("-confirmed", "pk").first()
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=steps_ahead)
+    return f"{code:0{device.digits}d}"
+
+
+def give_code(client, user) -> None:
+    """After a password login, the second step: the code page with the app's current code."""
+    response = client.post("/account/mfa/", {"code": totp_code(user)})
+    assert response.status_code == 302, response.content.decode()[:2000]
 
 
 @dataclass

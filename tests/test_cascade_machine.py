@@ -378,8 +378,7 @@ class CascadeMachine(RuleBasedStateMachine):
 def machine_scene(world):
     from epigrid.accounts import services as account_services
     from epigrid.accounts.choices import Role
-    from epigrid.accounts.models import User
-    from tests.factories import make_user
+    from tests.factories import fresh, make_user
 
     scene = build_scene(world)
     liaison2 = make_user("liaison2")
@@ -387,7 +386,7 @@ def machine_scene(world):
         node=world.nodes["S-C-G2"], user=liaison2, role=Role.MEDICAL_LIAISON, duties=(), principal=world.admin
     )
     world.users["liaison1"] = scene.liaison
-    world.users["liaison2"] = User.objects.get(pk=liaison2.pk)
+    world.users["liaison2"] = fresh(liaison2)
     scene.households["h2b"] = people_services.household_create(
         grid=world.nodes["S-C-G2-B1"], number="2-202", address="S-C-G2-B1 2-202", principal=world.admin
     )

@@ -36,7 +36,7 @@ from epigrid.people import services as people_services
 from epigrid.response import services as response
 from epigrid.response.choices import ActivationStatus, ExposureDegree, PointStatus
 from epigrid.response.models import Activation, EpidemicPoint, Exposure, PointOrder, Task
-from tests.factories import make_id_number, make_user
+from tests.factories import fresh, make_id_number, make_user
 
 # ---------------------------------------------------------------- who may, from the role table
 
@@ -117,7 +117,7 @@ class Scene:
         account_services.grid_assignment_create(
             node=self.nodes[table[level]], user=user, role=role, duties=(), principal=self.admin
         )
-        return User.objects.get(pk=user.pk)  # no cached role paths
+        return fresh(user)  # no cached role paths
 
     def expected_refusal(self, user: User, target_path: str) -> type[DomainError]:
         """403 when the user's role is held over the target (it sees it), else 404."""
@@ -164,7 +164,7 @@ def build_scene(world) -> Scene:
     account_services.grid_assignment_create(
         node=world.nodes["S-C-G1"], user=liaison, role=Role.MEDICAL_LIAISON, duties=(), principal=admin
     )
-    scene = Scene(world=world, liaison=User.objects.get(pk=liaison.pk))
+    scene = Scene(world=world, liaison=fresh(liaison))
     scene.households.update(world.households)
     scene.persons.update(world.persons)
     for key, number, name in (("h1c", "2-201", "赵六"), ("h1d", "3-301", "钱七")):

@@ -44,7 +44,8 @@ WHO = (ANONYMOUS, NO_ROLE, OUT_OF_SCOPE, READER, IN_SCOPE)
 OBJECT = "object"  # one grid-scoped object (or a grid): 404 for whoever cannot see it
 LIST = "list"  # everyone's own rows: 200, empty for a user without a role
 SHARED = "shared"  # configuration every user reads (rules, the plan): not grid data
-TOKEN = "token"  # the resident's own link: the token is the credential
+TOKEN = "token"  # the resident's own link, a password reset link: the token is the credential
+OWN = "own"  # one's own account (password, second factor): every logged-in user's, nobody else's
 HOME, LOGIN, LOGOUT = "home", "login", "logout"
 
 LOGIN_URL = "/login/"
@@ -70,6 +71,7 @@ class Page:
     logged_refusal: str = ""  # the audit action a refusal itself records ("import.reject")
     shows: str = ""  # what the in-scope GET must show (so that its absence elsewhere means something)
     variant: str = ""  # tells apart rows of one pattern (actions, query strings)
+    token: tuple = ("token", "token", "stale_token")  # a token page: its URL kwarg, the good and the stale token
     bugs: dict = field(default_factory=dict)  # (method, who) -> what the code does wrong today
 
     @property
@@ -86,6 +88,62 @@ PAGES = [
     Page("home", kind=HOME),
     Page("login", kind=LOGIN, post=lambda w: {"username": "member1", "password": "x-test-password-1"}),
     Page("logout", kind=LOGOUT, get=None, post={}),
+    Page("account", kind=OWN),
+    Page(
+        "password_change",
+        kind=OWN,
+        post={"old_password": "x-test-password-1", "new_password": "gx-5317-lane", "new_password2": "gx-5317-lane"},
+    ),
+    # Already past the second factor (every factory login is): on to the page asked for.
+    Page("mfa_verify", kind=OWN, get=302),
+    Page("mfa_enrol", kind=OWN, get=302),
+    Page(
+        "password_reset",
+        {"key": "{reset_key}"},
+        kind=TOKEN,
+        token=("key", "reset_key", "stale_reset_key"),
+        get=302,
+        post={"new_password": "gx-5317-lane", "new_password2": "gx-5317-lane"},
+    ),
+    # accounts managed by a grid head (member1's account, in 第1网格)
+    Page(
+        "users:list",
+        kind=LIST,
+        user="head1",
+        other="head2",
+        shows="member1",
+        post={
+            "username": "liu9",
+            "full_name": "刘九",
+            "grid": "S-C-G1",
+            "role": "grid_member",
+            "password": "gx-5317-lane",
+        },
+    ),
+    Page("users:detail", {"pk": "{member_user}"}, user="head1", other="head2", reader=None, shows="member1"),
+    Page(
+        "users:assign",
+        {"pk": "{member_user}"},
+        get=None,
+        post={"grid": "S-C-G1-B1", "role": "building_head"},
+        user="head1",
+        other="head2",
+        reader=None,
+    ),
+    *(
+        Page(
+            "users:action",
+            {"pk": "{inactive_user}" if action == "reactivate" else "{member_user}", "action": action},
+            variant=action,
+            get=None,
+            post={},
+            post_status=200 if action == "password-reset" else 302,
+            user="head1",
+            other="head2",
+            reader=None,
+        )
+        for action in ("deactivate", "reactivate", "password-reset", "mfa-reset")
+    ),
     # alerts (the fever alert on 张三)
     Page("alerts:list", kind=LIST, shows="张三"),
     Page(
@@ -550,6 +608,12 @@ def expected(page: Page, method: str, who: str) -> int | None:
         return 302 if who in (ANONYMOUS, IN_SCOPE) else None
     if method == "POST" and page.post is None:
         return None
+    if page.kind == OWN:
+        if who == ANONYMOUS:
+            return 302
+        if method == "GET" and who in (IN_SCOPE, NO_ROLE):
+            return page.get
+        return page.post_status if method == "POST" and who == IN_SCOPE else None
     if who == READER and page.reader is None:
         return None
     if page.kind == TOKEN:
@@ -723,7 +787,20 @@ def _build_world():
         guards=[],
         principal=world.users["secretary"],
     )
+    # A second member of 第1网格, deactivated; a password reset link of member1's, and an older one
+    # it replaced.
+    from epigrid.accounts import users as account_users
+
+    member1b = make_user("member1b")
+    accounts.grid_assignment_create(node=world.nodes["S-C-G1"], user=member1b, role=Role.GRID_MEMBER, principal=admin)
+    account_users.user_deactivate(user=member1b, principal=admin)
+    stale_reset = account_users.password_reset_issue(user=world.users["member1"], principal=admin)
+    reset = account_users.password_reset_issue(user=world.users["member1"], principal=admin)
     world.extra = {
+        "member_user": world.users["member1"].pk,
+        "inactive_user": member1b.pk,
+        "reset_key": reset,
+        "stale_reset_key": stale_reset,
         "alert": Alert.objects.get(kind="fever", person=p1).pk,
         "service_task": ServiceTask.objects.filter(household=world.households["h1"]).order_by("due_at").first().pk,
         "supply_request": supply.pk,
@@ -821,7 +898,8 @@ def _request(world, page: Page, method: str, who: str):
     kwargs = {key: _fill(world, value) for key, value in page.kwargs.items()}
     username = {NO_ROLE: "norole", OUT_OF_SCOPE: page.other, READER: page.reader, IN_SCOPE: page.user}.get(who)
     if page.kind == TOKEN:
-        kwargs["token"] = {IN_SCOPE: world.extra["token"], OUT_OF_SCOPE: world.extra["stale_token"]}.get(
+        kwarg, good, stale = page.token
+        kwargs[kwarg] = {IN_SCOPE: world.extra[good], OUT_OF_SCOPE: world.extra[stale]}.get(
             who, "not-a-token-" + "x" * 20
         )
         username = "norole" if who == NO_ROLE else None

@@ -9,6 +9,7 @@ from epigrid.accounts import services
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import ApiToken
 from epigrid.core.errors import Conflict, DomainError, Forbidden
+from tests.factories import give_code, totp_code
 
 
 def test_production_hasher_is_argon2():
@@ -43,6 +44,7 @@ def test_web_login_and_lockout(world):
     client = Client()
     response = client.post("/login/", {"username": "member1", "password": "x-test-password-1"})
     assert response.status_code == 302
+    give_code(client, world.users["member1"])  # the second factor (tests/accounts/test_mfa.py)
     assert client.get("/grids/").status_code == 200
     other = Client()
     for _ in range(settings.AXES_FAILURE_LIMIT):
@@ -55,7 +57,9 @@ def test_web_login_and_lockout(world):
 def test_token_flow(world):
     client = Client()
     response = client.post(
-        "/api/v1/auth/token", {"username": "member1", "password": "x-test-password-1"}, content_type="application/json"
+        "/api/v1/auth/token",
+        {"username": "member1", "password": "x-test-password-1", "otp": totp_code(world.users["member1"])},
+        content_type="application/json",
     )
     assert response.status_code == 200
     token = response.json()["token"]

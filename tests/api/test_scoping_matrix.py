@@ -121,6 +121,36 @@ ENDPOINTS = [
     ),
     Endpoint("PATCH", "/api/v1/assignments/{assignment}", body={"duties": ["work_safety"]}, in_scope_user="head1"),
     Endpoint("POST", "/api/v1/assignments/{assignment}/end", in_scope_user="head1"),
+    # Accounts (a grid head manages the grid's members; tests/accounts/test_users.py for the rest)
+    Endpoint("GET", "/api/v1/users", no_role_status=200, out_of_scope_status=200, in_scope_user="head1"),
+    Endpoint(
+        "POST",
+        "/api/v1/users",
+        body={
+            "username": "new1",
+            "full_name": "新人",
+            "grid": "{grid}",
+            "role": "grid_member",
+            "password": "gx-5317-lane",
+        },
+        in_scope_status=201,
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("GET", "/api/v1/users/{user}", in_scope_user="head1", out_of_scope_user="head2"),
+    Endpoint("POST", "/api/v1/users/{user}/deactivate", in_scope_user="head1", out_of_scope_user="head2"),
+    Endpoint("POST", "/api/v1/users/{user}/reactivate", in_scope_user="head1", out_of_scope_user="head2"),
+    Endpoint("POST", "/api/v1/users/{user}/password-reset", in_scope_user="head1", out_of_scope_user="head2"),
+    Endpoint("POST", "/api/v1/users/{user}/mfa-reset", in_scope_user="head1", out_of_scope_user="head2"),
+    # One's own password: every user's own account, nobody else's.
+    Endpoint(
+        "POST",
+        "/api/v1/auth/password",
+        body={"old_password": "x-test-password-1", "new_password": "gx-5317-lane"},
+        no_role_status=200,
+        out_of_scope_status=200,
+        shared=True,
+    ),
     Endpoint(
         "POST",
         "/api/v1/imports",
@@ -519,6 +549,7 @@ def _fill(world, template: str) -> str:
         "household": world.households["h1"].pk,
         "place": world.places["clinic"].pk,
         "assignment": world.users["member1"].grid_assignments.get().pk,
+        "user": world.users["member1"].pk,
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 

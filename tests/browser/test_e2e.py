@@ -80,3 +80,25 @@ def test_five_wrong_passwords_lock_the_account(phone, log_in):
     expect(alert).to_contain_text("15")  # LOGIN_LOCKOUT_MINUTES
     assert alert.inner_text() != wrong
     expect(page.locator("nav.main-nav")).to_have_count(0)
+
+
+def test_the_commander_gives_the_code_before_anything_else(phone):
+    from tests.browser.conftest import PASSWORD, demo_code
+
+    page = phone
+    page.goto("/login/")
+    page.fill("#id_username", "commander")
+    page.fill("#id_password", PASSWORD)
+    page.click("main form button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/account/mfa/"))
+    expect(page.locator("nav.main-nav")).to_have_count(0)
+    page.goto("/grids/")
+    expect(page).to_have_url(re.compile(r"/account/mfa/\?next=%2Fgrids%2F$"))
+    page.fill("#id_code", "000000")
+    page.click("main form button[type=submit]")
+    expect(page.locator("main .errorlist")).to_be_visible()
+    page.wait_for_timeout(1100)  # a wrong code holds the device for a second
+    page.fill("#id_code", demo_code("commander"))
+    page.click("main form button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/grids/$"))
+    expect(page.locator("nav.main-nav")).to_be_visible()

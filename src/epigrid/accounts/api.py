@@ -11,11 +11,14 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.rates import AddressThrottle
 from epigrid.grids.selectors import grid_node_get
 
-from . import selectors, services
+from . import mfa, selectors, services
 from .choices import Duty, Role
 from .models import GridAssignment, User
+from .permissions import require_verified_login
+from .user_api import router as users_router
 
 router = Router(tags=["accounts"])
+router.add_router("", users_router)  # /users, /auth/password
 
 
 class BearerAuth(HttpBearer):
@@ -23,6 +26,7 @@ class BearerAuth(HttpBearer):
         api_token = services.api_token_get(token)
         if api_token is None:
             return None
+        require_verified_login(api_token.user)
         request.user = api_token.user
         request.api_token = api_token  # the sign-in this request came with (logout revokes it)
         return api_token.user
@@ -31,7 +35,10 @@ class BearerAuth(HttpBearer):
 class ActiveSessionAuth(SessionAuth):
     def authenticate(self, request, key):
         user = super().authenticate(request, key)
-        return user if user is not None and user.is_active else None
+        if user is not None and user.is_active:
+            require_verified_login(user)
+            return user
+        return None
 
 
 API_AUTH = [BearerAuth(), ActiveSessionAuth()]
@@ -42,6 +49,9 @@ class TokenIn(Schema):
     username: str = Field(max_length=150)
     password: str = Field(max_length=4096)
     label: str = Field("", max_length=100, description="the device's name, shown in the list of tokens")
+    otp: str | None = Field(
+        None, max_length=64, description="the 6-digit code (or a backup code), for an account with a second factor"
+    )
 
 
 class TokenOut(Schema):
@@ -71,6 +81,7 @@ class TokenOut(Schema):
 )
 def token_create(request, payload: TokenIn):
     user = services.user_authenticate(request=request, username=payload.username, password=payload.password)
+    mfa.token_second_factor(user=user, code=payload.otp)
     return TokenOut.from_issued(services.api_token_grant(user=user, label=payload.label))
 
 

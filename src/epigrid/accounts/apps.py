@@ -11,6 +11,16 @@ ACTION_LABELS = {
     "api_token.reuse_revoked": _("Device token revoked: its refresh key was used twice"),
     "login.succeeded": _("Logged in"),
     "login.failed": _("Failed login"),
+    "mfa.enrol": _("Second factor set up"),
+    "mfa.verify": _("Second factor passed"),
+    "mfa.verify_failed": _("Wrong second-factor code"),
+    "mfa.reset": _("Second factor reset"),
+    "user.create": _("Account created"),
+    "user.deactivate": _("Account deactivated"),
+    "user.reactivate": _("Account reactivated"),
+    "user.password_change": _("Password changed"),
+    "user.password_reset_issue": _("Password reset link issued"),
+    "user.password_reset": _("Password set through a reset link"),
 }
 
 

@@ -73,6 +73,14 @@ _ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
 # Every role sees the subtree where it is held; reading is a capability like the others.
 ROLE_CAPABILITIES = {role: caps | {_C.VIEW} for role, caps in _ROLE_CAPABILITIES.items()}
 
+# A second factor (TOTP) guards these capabilities: a session or token not verified with one does
+# not hold them, whatever its roles (`accounts.permissions.user_grant_paths`). Seeing full ID
+# numbers and phones, exporting ledgers of personal data, and making accounts and assigning roles
+# (which could hand the other two to anyone).
+MFA_CAPABILITIES = frozenset({_C.UNMASK_PII, _C.IMPORT_EXPORT, _C.MANAGE_ASSIGNMENTS})
+# Who must have one: the command center, and every role that grants one of those capabilities.
+MFA_ROLES = frozenset({Role.COMMANDER} | {role for role, caps in _ROLE_CAPABILITIES.items() if caps & MFA_CAPABILITIES})
+
 # Where each role may be held.
 ROLE_LEVELS: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset({GridLevel.SUBDISTRICT}),

@@ -15,13 +15,14 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core import audit
-from epigrid.core.errors import Conflict, DomainError, NotFound, Throttled
-from epigrid.core.scoping import SystemPrincipal, authorize, user_of
+from epigrid.core.errors import Conflict, DomainError, Forbidden, NotFound, Throttled
+from epigrid.core.scoping import SystemPrincipal, allows, authorize, user_of
 from epigrid.grids.models import GridNode
 
 from . import login_guard
-from .choices import ROLE_LEVELS, Capability, Duty, Role
+from .choices import ROLE_CAPABILITIES, ROLE_LEVELS, Capability, Duty, Role
 from .models import ApiToken, GridAssignment, RefreshToken, User
+from .permissions import token_device
 
 logger = logging.getLogger(__name__)
 LOGIN = SystemPrincipal("system:login", ())  # writes the audit row of a failed login (no user yet)
@@ -119,6 +120,8 @@ def api_token_grant(*, user: User, label: str = "", refresh: bool = True) -> Iss
             expires_at=now + dt.timedelta(hours=settings.API_TOKEN_HOURS),
             refresh_expires_at=now + dt.timedelta(days=settings.API_REFRESH_DAYS) if refresh else None,
             auth_hash=auth_fingerprint(user),
+            # The second factor whose code came with the password (accounts.mfa.token_second_factor).
+            otp_device=getattr(getattr(user, "otp_device", None), "persistent_id", "") or "",
         )
         refresh_key = _new_refresh(token) if refresh else None
         changes = {"label": [None, token.label]} if token.label else None
@@ -145,6 +148,7 @@ def api_token_get(key: str) -> ApiToken | None:
         return None
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=5):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.user.otp_device = token_device(token.user, token.otp_device)
     return token
 
 
@@ -238,9 +242,13 @@ def grid_assignment_create(*, node: GridNode, user: User, role: str, duties=(), 
         raise DomainError("role_unknown", _("Unknown role."), field="role")
     if node.level not in ROLE_LEVELS[role]:
         raise DomainError("role_level", _("This role cannot be held on a grid node of this level."), field="role")
+    # Nobody hands out more than they hold: a role is given only by someone who holds all its
+    # capabilities there (community staff cannot make a community secretary).
+    if not all(allows(principal, capability, node.path) for capability in ROLE_CAPABILITIES[role]):
+        raise Forbidden("role_beyond_own", _("You can only give a role whose rights you hold here yourself."))
     duties = _clean_duties(duties)
     with transaction.atomic():
-        if GridAssignment.objects.active().filter(user=user, node=node, role=role).exists():
+        if GridAssignment.objects.filter(ended_at__isnull=True, user=user, node=node, role=role).exists():
             raise Conflict("assignment_exists", _("This person already holds this role here."), field="role")
         assignment = GridAssignment.objects.create(user=user, node=node, role=role, duties=duties, created_by=principal)
         audit.record(

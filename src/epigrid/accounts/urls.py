@@ -2,7 +2,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.urls import path
 
-from . import views
+from . import user_views, views
+from .middleware import second_factor_exempt
 
 
 @login_required
@@ -12,6 +13,11 @@ def home(request):
 
 urlpatterns = [
     path("", home, name="home"),
-    path("login/", views.login_view, name="login"),
-    path("logout/", views.logout_view, name="logout"),
+    path("login/", second_factor_exempt(views.login_view), name="login"),
+    path("logout/", second_factor_exempt(views.logout_view), name="logout"),
+    path("account/", user_views.account, name="account"),
+    path("account/password/", user_views.password_change, name="password_change"),
+    path("account/mfa/", user_views.mfa_verify, name="mfa_verify"),
+    path("account/mfa/enrol/", user_views.mfa_enrol, name="mfa_enrol"),
+    path("password/reset/<str:key>/", user_views.password_reset, name="password_reset"),
 ]

@@ -90,6 +90,9 @@ INSTALLED_APPS = [
     "ninja",
     "treebeard",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "epigrid.core",
     "epigrid.accounts",
     "epigrid.grids",
@@ -115,7 +118,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After OTPMiddleware: a login that owes its second factor sees only the code page.
+    "epigrid.accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -202,8 +208,13 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Applied everywhere a password is set: the user services (create, change, reset link), the user
+# manager (`createsuperuser`, with or without --noinput) and the demo's logins.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("username", "full_name", "first_name", "last_name", "email")},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -259,6 +270,18 @@ THROTTLE_RATES = {
     "resident_link": env.str("EPIGRID_RATE_RESIDENT_LINK", default="10/min"),
 }
 NINJA_NUM_PROXIES = 0  # ninja's throttles take REMOTE_ADDR, never a client's X-Forwarded-For
+
+# Second factor (django-otp, TOTP): required for the roles in accounts.choices.MFA_ROLES and for
+# the capabilities in MFA_CAPABILITIES (accounts/permissions.py). Wrong codes slow the device down
+# exponentially (1, 2, 4 … seconds after each failure): throttling stays on.
+OTP_TOTP_ISSUER = env.str("EPIGRID_TOTP_ISSUER", default="epigrid")
+OTP_TOTP_THROTTLE_FACTOR = 1
+# Codes are accepted from one period (30 s) before to one after now, each once; a code from the
+# next period does not move that window for the following logins.
+OTP_TOTP_SYNC = False
+OTP_STATIC_THROTTLE_FACTOR = 1
+# A password reset link an administrator issues works once, for this long.
+PASSWORD_RESET_TIMEOUT = env.int("EPIGRID_PASSWORD_RESET_HOURS", default=24) * 3600
 
 # Sessions end after 30 idle minutes: shared phones at gates and in offices.
 SESSION_COOKIE_AGE = env.int("EPIGRID_SESSION_SECONDS", default=30 * 60)

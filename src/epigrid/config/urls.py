@@ -7,6 +7,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("epigrid.api.urls")),
     path("", include("epigrid.accounts.urls")),
+    path("users/", include("epigrid.accounts.user_urls")),
     path("grids/", include("epigrid.grids.urls")),
     path("grids/", include("epigrid.oversight.urls")),
     path("people/", include("epigrid.people.urls")),

@@ -82,11 +82,11 @@ def user_of(principal):
 
 
 def grant_paths(principal, capability: str) -> list[str] | None:
-    """The subtree roots where the principal holds `capability`: None = everywhere, [] = nowhere."""
+    """The subtree roots where the principal holds `capability`: None = everywhere, [] = nowhere.
+    The principal answers for itself (a superuser: everywhere, except what it may not do without
+    a second factor, see accounts.permissions.user_grant_paths)."""
     if principal is None or not getattr(principal, "is_authenticated", False) or not principal.is_active:
         return []
-    if getattr(principal, "is_superuser", False):
-        return EVERYWHERE
     return principal.grant_paths(capability)
 
 

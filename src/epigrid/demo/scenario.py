@@ -5,6 +5,7 @@ plus the five thematic grids, and every node staffed so the coverage audit finds
 Everything goes through the services, so the demo's audit log is a real one.
 """
 
+import base64
 import datetime as dt
 import random
 
@@ -13,12 +14,18 @@ from django.db import transaction
 from epigrid.accounts import services as account_services
 from epigrid.accounts.choices import Duty, Role
 from epigrid.accounts.models import User
+from epigrid.accounts.permissions import console_verified, mfa_required
 from epigrid.core.validators import id_check_char
 from epigrid.grids import services as grid_services
 from epigrid.grids.choices import GridLevel, PlaceKind, ThematicCategory
 from epigrid.people import services as people_services
 
 DEMO_PASSWORD = "epigrid-demo-0531"  # noqa: S105 - demo logins only, printed by `make demo`
+# The demo logins whose roles need a second factor (and admin) share this published TOTP secret,
+# printed by `epigrid demo` and given in the README: add it to an authenticator app, or compute the
+# code (`oathtool --totp -b SECRET`). A real deployment's users each enrol their own.
+DEMO_TOTP_KEY = b"epigrid-demo-totp-05"
+DEMO_TOTP_SECRET = base64.b32encode(DEMO_TOTP_KEY).decode()
 SUBDISTRICT = "JZXC"
 COMMUNITY = "JZXC-HYL"
 GRID9 = "JZXC-HYL-09"
@@ -53,6 +60,16 @@ def demo_name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
 
 
+def _demo_second_factor(user: User) -> User:
+    """A demo login that needs a second factor gets the demo's TOTP device; the loader then acts as
+    it from the console (accounts.permissions.console_verified)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    if user.has_usable_password() and mfa_required(user):
+        TOTPDevice.objects.create(user=user, name="demo", key=DEMO_TOTP_KEY.hex(), confirmed=True)
+    return console_verified(user)
+
+
 def _user(username: str, full_name: str, *, password: str | None = None) -> User:
     user = User(username=username, full_name=full_name)
     if password:
@@ -68,7 +85,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
     """The place, the people and the staff; with `live`, also the family's quarantine as it stands
     today (for a demo of the daily work). The article's timeline itself is `timeline.replay`."""
     rng = random.Random(seed)
-    admin = User.objects.create_superuser("admin", password=DEMO_PASSWORD, full_name="系统管理员")
+    admin = _demo_second_factor(User.objects.create_superuser("admin", password=DEMO_PASSWORD, full_name="系统管理员"))
     node = {}
 
     def add(parent, code, name, level, **extra):
@@ -101,6 +118,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
         account_services.grid_assignment_create(
             node=node[code], user=logins[username], role=role, duties=duties, principal=admin
         )
+        _demo_second_factor(logins[username])
     # The rest of the staff: every node has its responsible person, every grid its members
     # (第9网格 has 18, as in the article), every building its 楼长.
     secretary = _user("yangchu", "杨矗")
@@ -178,6 +196,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
     account_services.grid_assignment_create(
         node=node[COMMUNITY], user=medical, role=Role.MEDICAL_LIAISON, principal=admin
     )
+    _demo_second_factor(medical)
     from epigrid.control import services as control
 
     control.risk_area_save(code="420000", name="湖北省", principal=admin)

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import User
+from epigrid.accounts.permissions import require_second_factor
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
@@ -214,7 +215,9 @@ def shift_check(request, pk, action):
 @login_required
 @domain_errors
 def ledger(request):
-    """进出登记台账, filtered by checkpoint, date, household."""
+    """进出登记台账, filtered by checkpoint, date, household. A download of personal data: only
+    for a login verified with a second factor."""
+    require_second_factor(request.user)
     day = None
     if request.GET.get("date"):
         try:

@@ -40,3 +40,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password: {scenario.DEMO_PASSWORD}):")
         for username, _name, _role, _grid, label in result["logins"]:
             self.stdout.write(f"  {username:<10} {label}")
+        self.stdout.write(
+            "Second factor of admin, commander, community, gridhead9, member9 and doctor: the TOTP secret "
+            f"{scenario.DEMO_TOTP_SECRET} (add it to an authenticator app, or `oathtool --totp -b SECRET`)."
+        )
