@@ -3,10 +3,12 @@ sees was written the way production writes it, audit records included."""
 
 import itertools
 import random
+import secrets
 from dataclasses import dataclass, field
 
 from django.test import Client
 from django_otp.oath import totp
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from epigrid.accounts import services as account_services
@@ -62,6 +64,17 @@ def totp_code(user, *, steps_ahead: int = 0) -> str:
     device = TOTPDevice.objects.filter(user=user).order_by("-confirmed", "pk").first()
     code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=steps_ahead)
     return f"{code:0{device.digits}d}"
+
+
+def backup_code(user) -> str:
+    """A fresh one-time backup code of the user's (the API's `otp` for a sign-in that needs a second
+    factor; unlike a TOTP code, any number of them work within one 30-second step)."""
+    if isinstance(user, str):
+        user = User.objects.get(username=user)
+    device, _created = StaticDevice.objects.get_or_create(user=user, name="backup", defaults={"confirmed": True})
+    code = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz234567") for _ in range(8))
+    device.token_set.create(token=code)
+    return code
 
 
 def give_code(client, user) -> None:

@@ -17,6 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from epigrid.core.models import AuditEvent
+from tests.factories import backup_code
 
 PASSWORD = "x-test-password-1"
 LIMIT = settings.AXES_FAILURE_LIMIT
@@ -30,7 +31,13 @@ def _no_issue_rate(settings):
 
 def token(username, password, address="10.0.0.1"):
     response = Client(REMOTE_ADDR=address).post(
-        "/api/v1/auth/token", {"username": username, "password": password}, content_type="application/json"
+        "/api/v1/auth/token",
+        {
+            "username": username,
+            "password": password,
+            **({"otp": backup_code(username)} if password == PASSWORD else {}),
+        },
+        content_type="application/json",
     )
     return response.status_code, response.json()
 

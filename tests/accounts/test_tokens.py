@@ -15,6 +15,7 @@ from epigrid.accounts.models import ApiToken, User
 from epigrid.care.models import SupplyRequest
 from epigrid.core.models import AuditEvent
 from epigrid.health import services as health
+from tests.factories import backup_code
 
 PASSWORD = "x-test-password-1"
 
@@ -22,7 +23,7 @@ PASSWORD = "x-test-password-1"
 def sign_in(username="member1", label="", address="10.0.0.1"):
     response = Client(REMOTE_ADDR=address).post(
         "/api/v1/auth/token",
-        {"username": username, "password": PASSWORD, "label": label},
+        {"username": username, "password": PASSWORD, "label": label, "otp": backup_code(username)},
         content_type="application/json",
     )
     assert response.status_code == 200, response.content
@@ -99,7 +100,12 @@ def test_api_logout_revokes_the_calling_token_only(world):
 
 def test_page_logout_ends_the_session_on_the_server(world):
     browser = Client()
-    assert browser.post("/login/", {"username": "member1", "password": PASSWORD}).status_code == 302
+    assert (
+        browser.post(
+            "/login/", {"username": "member1", "password": PASSWORD, "otp": backup_code("member1")}
+        ).status_code
+        == 302
+    )
     stolen = browser.cookies[settings.SESSION_COOKIE_NAME].value
     assert browser.post("/logout/").status_code == 302
     copy = Client()
@@ -134,7 +140,9 @@ def test_a_password_change_keeps_the_new_sign_ins(world):
     user.set_password("a-new-password-2")
     user.save()
     response = Client().post(
-        "/api/v1/auth/token", {"username": "member1", "password": "a-new-password-2"}, content_type="application/json"
+        "/api/v1/auth/token",
+        {"username": "member1", "password": "a-new-password-2", "otp": backup_code("member1")},
+        content_type="application/json",
     )
     new = response.json()
     assert works(new["token"]) and not works(old["token"])
@@ -192,14 +200,18 @@ def test_token_issue_is_rated_per_address(world, settings):
     for _ in range(3):
         sign_in()
     response = Client(REMOTE_ADDR="10.0.0.1").post(
-        "/api/v1/auth/token", {"username": "member1", "password": PASSWORD}, content_type="application/json"
+        "/api/v1/auth/token",
+        {"username": "member1", "password": PASSWORD, "otp": backup_code("member1")},
+        content_type="application/json",
     )
     assert response.status_code == 429
     assert response.json()["code"] == "throttled" and set(response.json()["messages"]) == {"zh-hans", "en"}
     assert int(response["Retry-After"]) > 0
     # A spoofed X-Forwarded-For does not make a new client.
     response = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.1").post(
-        "/api/v1/auth/token", {"username": "member1", "password": PASSWORD}, content_type="application/json"
+        "/api/v1/auth/token",
+        {"username": "member1", "password": PASSWORD, "otp": backup_code("member1")},
+        content_type="application/json",
     )
     assert response.status_code == 429
     sign_in(address="10.0.0.2")  # another address is served
