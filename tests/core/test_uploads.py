@@ -294,10 +294,16 @@ def done_with_photo(world, photo_task, private_root):
     [("member1", 200), ("head1", 200), ("inspector", 200), ("member2", 404), ("head2", 404), ("norole", 404)],
 )
 def test_only_who_sees_the_task_reads_its_photo(world, done_with_photo, username, status):
+    from epigrid.core.models import AccessEvent
+
     response = as_user(world, username).get(f"/response/tasks/{done_with_photo.pk}/photo/")
     assert response.status_code == status
+    reads = AccessEvent.objects.filter(action="photo.read", object_id=str(done_with_photo.pk))
     if status == 404:
         assert b"\xff\xd8" not in response.content  # not a byte of the photo
+        assert not reads.exists()
+    else:  # who looked at it is in the access log
+        assert list(reads.values_list("actor_label", flat=True)) == [world.users[username].username]
 
 
 def test_anonymous_is_sent_to_log_in(done_with_photo):

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from epigrid.core import access
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.uploads import photo_response
@@ -71,8 +72,9 @@ def task_done(request, pk):
 @domain_errors
 def task_photo(request, pk):
     """A service's photo, for whoever may see the service (404 for anyone else)."""
-    # Reading it is a read of personal data: the access log (issue 9 item 12) belongs here.
-    task = ServiceTask.objects.get_for(request.user, pk=pk)
+    task = ServiceTask.objects.select_related("grid").get_for(request.user, pk=pk)
+    if task.photo:  # a read of personal data: in the access log
+        access.log_read(request, "photo.read", task, task.grid.path)
     return photo_response(task.photo, download_name=f"service-{task.pk}")
 
 

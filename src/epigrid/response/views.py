@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from epigrid.accounts.choices import Role
 from epigrid.control.choices import OrderKind
+from epigrid.core import access
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import allows
@@ -82,8 +83,9 @@ def task_done(request, pk):
 @domain_errors
 def task_photo(request, pk):
     """A task's evidence photo, for whoever may see the task (404 for anyone else)."""
-    # Reading it is a read of personal data: the access log (issue 9 item 12) belongs here.
     task = selectors.task_get(user=request.user, pk=pk)
+    if task.evidence_photo:  # a read of personal data: in the access log
+        access.log_read(request, "photo.read", task, task.grid.path)
     return photo_response(task.evidence_photo, download_name=f"evidence-{task.pk}")
 
 
