@@ -24,11 +24,17 @@ _serial = itertools.count(1)
 _rng = random.Random(2020)
 
 
+_issued: set[str] = set()
+
+
 def make_id_number(region: str = "370102", birth: str | None = None) -> str:
     """A valid GB 11643 number, different on every call."""
-    birth = birth or f"19{_rng.randrange(40, 99)}{_rng.randrange(1, 13):02d}{_rng.randrange(1, 29):02d}"
-    first17 = f"{region}{birth}{next(_serial) % 1000:03d}"
-    return first17 + id_check_char(first17)
+    while True:  # the sequence field has 3 digits: a random birth date could repeat a number
+        day = birth or f"19{_rng.randrange(40, 99)}{_rng.randrange(1, 13):02d}{_rng.randrange(1, 29):02d}"
+        first17 = f"{region}{day}{next(_serial) % 1000:03d}"
+        if first17 not in _issued or birth:
+            _issued.add(first17)
+            return first17 + id_check_char(first17)
 
 
 def make_phone() -> str:
