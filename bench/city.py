@@ -161,8 +161,8 @@ FROM bench_building b
 
 USERS_SQL = """
 INSERT INTO accounts_user (password, last_login, is_superuser, username, first_name, last_name, email,
-                           is_staff, is_active, date_joined, full_name, person_id)
-SELECT '!', NULL, false, %(prefix)s || n.code, '', '', '', false, true, now(), n.name || %(label)s, NULL
+                           is_staff, is_active, date_joined, full_name, phone_masked, person_id)
+SELECT '!', NULL, false, %(prefix)s || n.code, '', '', '', false, true, now(), n.name || %(label)s, '', NULL
 FROM grids_gridnode n WHERE n.level = %(level)s
 """
 
