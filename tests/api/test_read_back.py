@@ -5,12 +5,15 @@ on (control periods with their defaults, health-code rules, alert timing). Scopi
 read is in tests/api/test_scoping_matrix.py."""
 
 import datetime as dt
+from urllib.parse import quote
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from epigrid.control import services as control
 from epigrid.control.models import ControlRule
+from epigrid.core.models import AccessEvent
 from epigrid.gates import services as gates
 from epigrid.gates.models import HouseholdPass
 from epigrid.health import services as health
@@ -257,3 +260,118 @@ def test_alert_timing_gives_the_minutes_per_level(world):
         (3, 180, None),
     ]
     assert timing[1]["owner_roles"] == ["grid_head"]
+
+
+def test_an_exposure_does_not_name_a_source_outside_the_callers_grids(world):
+    """The contact's grid member learns of the exposure, not who in another compound it came from."""
+    p1, p2 = world.persons["p1"], world.persons["p2"]
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    exposure = response.exposure_record(source=p2, contact=p1, last_exposure_at=at, principal=world.admin)
+    member1 = api(world, "member1")
+    [listed] = member1("get", "/api/v1/exposures").json()["items"]
+    assert (listed["id"], listed["contact_id"], listed["source_id"]) == (exposure.pk, p1.pk, None)
+    assert member1("get", f"/api/v1/exposures/{exposure.pk}").json()["source_id"] is None
+    # The commander sees both compounds: the source is named.
+    assert api(world, "commander")("get", f"/api/v1/exposures/{exposure.pk}").json()["source_id"] == p2.pk
+
+
+def test_with_total_counts_the_filtered_rows_across_pages(world):
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    for key in ("p1", "p1b", "p2"):
+        control.control_order_start(
+            person=world.persons[key], kind="home_quarantine", reason="other", starts_at=start, principal=world.admin
+        )
+    commander = api(world, "commander")
+    first = commander("get", "/api/v1/orders?limit=1&with_total=true").json()
+    assert (len(first["items"]), first["next_offset"], first["total"]) == (1, 1, 3)
+    last = commander("get", "/api/v1/orders?limit=2&offset=2&with_total=true").json()
+    assert (len(last["items"]), last["next_offset"], last["total"]) == (1, None, 3)
+    assert commander("get", "/api/v1/orders?limit=1").json()["total"] is None  # not asked: no COUNT
+    # The total is of the caller's rows and filters: member1 sees 第1网格's two.
+    assert api(world, "member1")("get", "/api/v1/orders?with_total=true").json()["total"] == 2
+    assert commander("get", "/api/v1/orders?grid=S-C-G2&with_total=true").json()["total"] == 1
+
+
+def test_orders_cases_and_alerts_filter_by_a_date_range(world):
+    p1, p1b = world.persons["p1"], world.persons["p1b"]
+    early = control.control_order_start(
+        person=p1,
+        kind="home_quarantine",
+        reason="other",
+        starts_at=dt.datetime(2020, 2, 1, 9, tzinfo=SH),
+        principal=world.admin,
+    )
+    late = control.control_order_start(
+        person=p1b,
+        kind="home_quarantine",
+        reason="other",
+        starts_at=dt.datetime(2020, 2, 3, 9, tzinfo=SH),
+        principal=world.admin,
+    )
+    member1 = api(world, "member1")
+    ranged = member1("get", "/api/v1/orders?starts_from=2020-02-01T09:00:00&starts_to=2020-02-03T09:00:00").json()
+    assert [o["id"] for o in ranged["items"]] == [early.pk]
+    assert [o["id"] for o in member1("get", "/api/v1/orders?starts_from=2020-02-02").json()["items"]] == [late.pk]
+
+    now = dt.datetime.now(dt.UTC)
+    health.temperature_reports_record(
+        readings=[health.Reading(p1.pk, "38.2", now)], source="liaison", principal=world.admin
+    )
+    since = (now - dt.timedelta(minutes=5)).isoformat()
+    raised = member1("get", f"/api/v1/alerts?raised_from={quote(since)}").json()["items"]
+    assert [(a["person_id"], a["kind"]) for a in raised] == [(p1.pk, "fever")]
+    assert member1("get", f"/api/v1/alerts?raised_to={quote(since)}").json()["items"] == []
+
+    case = _confirmed_case(world)
+    day = timezone.localtime(case.suspected_at).date()
+    assert [c["id"] for c in member1("get", f"/api/v1/cases?suspected_from={day}").json()["items"]] == [case.pk]
+    assert member1("get", f"/api/v1/cases?suspected_to={day}").json()["items"] == []
+    # A filter bound far out is harmless: it means "from the beginning", not an error.
+    assert len(member1("get", "/api/v1/orders?starts_from=0001-01-01T00:00:00%2B08:00").json()["items"]) == 2
+
+
+def test_passages_read_back_filtered_and_never_name_another_compounds_pass(world):
+    checkpoint = gates.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.admin)
+    gates.passes_issue(grid=world.nodes["S-C-G1"], principal=world.admin)
+    gates.passes_issue(grid=world.nodes["S-C-G2"], principal=world.admin)
+    h1_pass = HouseholdPass.objects.get(household=world.households["h1"], revoked_at__isnull=True)
+    guard = world.users["guard1"]
+    gates.gate_scan(checkpoint=checkpoint, direction="out", number=h1_pass.number, temperature="36.5", principal=guard)
+    gates.gate_scan(
+        checkpoint=checkpoint,
+        direction="in",
+        number=h1_pass.number,
+        temperature="36.6",
+        principal=guard,
+        now=timezone.now() + dt.timedelta(minutes=2),
+    )
+    guard1 = api(world, "guard1")
+    listed = guard1("get", "/api/v1/passages?with_total=true").json()
+    assert listed["total"] == 2
+    newest, oldest = listed["items"]
+    assert (newest["direction"], oldest["direction"]) == ("in", "out")
+    assert (oldest["pass_number"], oldest["household_id"], oldest["verdict"]) == (
+        h1_pass.number,
+        world.households["h1"].pk,
+        "allowed",
+    )
+    assert oldest["temperature"] == 36.5 and oldest["guard"] == "guard1"
+    assert [p["id"] for p in guard1("get", "/api/v1/passages?direction=out").json()["items"]] == [oldest["id"]]
+    assert guard1("get", f"/api/v1/passages?checkpoint={checkpoint.pk}").json()["items"] == listed["items"]
+    # By household: the read is in the access log.
+    member1 = api(world, "member1")
+    by_household = member1("get", f"/api/v1/passages?household={world.households['h1'].pk}").json()["items"]
+    assert len(by_household) == 2
+    assert AccessEvent.objects.filter(action="household.passages", object_id=str(world.households["h1"].pk)).exists()
+    # Another compound's member sees none of it; its household and checkpoint are 404s.
+    member2 = api(world, "member2")
+    assert member2("get", "/api/v1/passages").json()["items"] == []
+    assert member2("get", f"/api/v1/passages?checkpoint={checkpoint.pk}").status_code == 404
+    assert member2("get", f"/api/v1/passages?household={world.households['h1'].pk}").status_code == 404
+
+
+def test_a_person_filter_of_zero_is_a_404_like_any_unknown_person(world):
+    member1 = api(world, "member1")
+    for path in ("temperatures", "orders", "cases", "alerts", "samples", "exposures", "tips"):
+        answer = member1("get", f"/api/v1/{path}?person=0")
+        assert answer.status_code == 404, path

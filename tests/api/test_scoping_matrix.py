@@ -420,6 +420,10 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/passes/{household_pass}/reissue", in_scope_user="head1"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/revoke", in_scope_user="head1"),
     Endpoint("GET", "/api/v1/checkpoints/{checkpoint}/roster", in_scope_user="guard1"),
+    Endpoint("GET", "/api/v1/passages", no_role_status=200, out_of_scope_status=200, in_scope_user="guard1"),
+    Endpoint("GET", "/api/v1/passages?checkpoint={checkpoint}", in_scope_user="guard1"),
+    Endpoint("GET", "/api/v1/passages?household={household}"),
+    Endpoint("GET", "/api/v1/passages?grid={grid}", in_scope_user="guard1"),
     Endpoint(
         "POST",
         "/api/v1/checkpoints/{checkpoint}/shifts",

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.security import HttpBearer, SessionAuth
 
-from epigrid.core.api import ERRORS, ErrorOut
+from epigrid.core.api import ERRORS, ErrorOut, In
 from epigrid.core.capabilities import Capability
 from epigrid.core.rates import AddressThrottle
 from epigrid.grids.selectors import grid_node_get
@@ -45,7 +45,7 @@ API_AUTH = [BearerAuth(), ActiveSessionAuth()]
 AUTH_ERRORS = {**ERRORS, 429: ErrorOut}
 
 
-class TokenIn(Schema):
+class TokenIn(In):
     username: str = Field(max_length=150)
     password: str = Field(max_length=4096)
     label: str = Field("", max_length=100, description="the device's name, shown in the list of tokens")
@@ -85,7 +85,7 @@ def token_create(request, payload: TokenIn):
     return TokenOut.from_issued(services.api_token_grant(user=user, label=payload.label))
 
 
-class RefreshIn(Schema):
+class RefreshIn(In):
     refresh: str = Field(max_length=200)
 
 
@@ -167,14 +167,14 @@ class AssignmentOut(Schema):
         }
 
 
-class AssignmentIn(Schema):
+class AssignmentIn(In):
     username: str
     grid: str
     role: Role
     duties: list[Duty] = []
 
 
-class AssignmentPatch(Schema):
+class AssignmentPatch(In):
     duties: list[Duty]
 
 

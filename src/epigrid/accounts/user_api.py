@@ -5,7 +5,7 @@ from django.conf import settings
 from django.urls import reverse
 from ninja import Router, Schema, Status
 
-from epigrid.core.api import ERRORS, page
+from epigrid.core.api import ERRORS, In, page
 from epigrid.core.capabilities import Capability
 from epigrid.grids.selectors import grid_node_get
 
@@ -59,9 +59,10 @@ def _out(request, user: User) -> dict:
 class UserPage(Schema):
     items: list[UserOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
-class UserIn(Schema):
+class UserIn(In):
     username: str
     full_name: str
     grid: str
@@ -81,7 +82,7 @@ class ResetLinkOut(Schema):
     expires_in_hours: int
 
 
-class PasswordIn(Schema):
+class PasswordIn(In):
     old_password: str
     new_password: str
 
@@ -95,12 +96,14 @@ def _link(request, key: str) -> str:
 
 
 @router.get("/users", response={200: UserPage, **ERRORS}, summary="Accounts placed inside your area")
-def user_list(request, q: str = "", limit: int = 50, offset: int = 0):
+def user_list(request, q: str = "", limit: int = 50, offset: int = 0, with_total: bool = False):
     accounts = selectors.users_visible(user=request.user)
     if q:
         accounts = accounts.filter(username__icontains=q) | accounts.filter(full_name__icontains=q)
-    items, next_offset = page(accounts.order_by("username", "pk"), limit=limit, offset=offset)
-    return {"items": [_out(request, u) for u in items], "next_offset": next_offset}
+    items, next_offset, total = page(
+        accounts.order_by("username", "pk"), limit=limit, offset=offset, with_total=with_total
+    )
+    return {"items": [_out(request, u) for u in items], "next_offset": next_offset, "total": total}
 
 
 @router.post("/users", response={201: UserCreated, **ERRORS}, summary="Create an account, placed on a grid")

@@ -2,7 +2,7 @@ import datetime as dt
 
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS, page
+from epigrid.core.api import ERRORS, FilterTime, In, page
 from epigrid.core.capabilities import Capability
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
@@ -46,9 +46,10 @@ class AlertOut(Schema):
 class AlertPage(Schema):
     items: list[AlertOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
-class ResolveIn(Schema):
+class ResolveIn(In):
     resolution: str
 
 
@@ -59,7 +60,8 @@ class ResolveIn(Schema):
     description=(
         "Who may call: any user with a role; answers only alerts in the grids the caller sees. "
         "Unresolved only unless `include_resolved`; `mine` keeps those the caller owns. Filters: "
-        "`person` (404 if not visible), `kind`, `grid` (a subtree). Ordered by severity, due time, "
+        "`person` (404 if not visible), `kind`, `grid` (a subtree), `raised_from` ≤ raised_at < "
+        "`raised_to` (naive = Asia/Shanghai). Ordered by severity, due time, "
         "then id; `next_offset` pages. Reads only: no cascade."
     ),
 )
@@ -70,8 +72,11 @@ def alert_list(
     person: int | None = None,
     kind: AlertKind | None = None,
     grid: str | None = None,
+    raised_from: FilterTime | None = None,
+    raised_to: FilterTime | None = None,
     limit: int = 50,
     offset: int = 0,
+    with_total: bool = False,
 ):
     rows = selectors.alert_list(
         user=request.user,
@@ -81,8 +86,12 @@ def alert_list(
         kind=kind.value if kind else "",
         grid_path=grid_node_get(user=request.user, code=grid).path if grid else "",
     )
-    items, next_offset = page(rows, limit=limit, offset=offset)
-    return {"items": [AlertOut.from_model(a) for a in items], "next_offset": next_offset}
+    if raised_from:
+        rows = rows.filter(raised_at__gte=raised_from)
+    if raised_to:
+        rows = rows.filter(raised_at__lt=raised_to)
+    items, next_offset, total = page(rows, limit=limit, offset=offset, with_total=with_total)
+    return {"items": [AlertOut.from_model(a) for a in items], "next_offset": next_offset, "total": total}
 
 
 @router.post("/alerts/{pk}/acknowledge", response={200: AlertOut, **ERRORS})

@@ -74,11 +74,14 @@ class CheckedParser(Parser):
 
     def parse_querydict(self, data, list_fields, request):
         for key, values in data.lists():
+            # A query parameter given twice: the last one would win silently.
+            if len(values) > 1 and key not in list_fields and data is request.GET:
+                raise invalid("repeated_parameter", _("Give this parameter once."), field=key)
             for value in values:
                 if not isinstance(value, str):  # an uploaded file
                     continue
                 _check_text(value, key)
-                if _DIGITS.fullmatch(value.strip()) and abs(int(value)) > INT64_MAX:
+                if _DIGITS.fullmatch(value.strip()) and not -INT64_MAX - 1 <= int(value) <= INT64_MAX:
                     raise invalid("number_out_of_range", _("This number is too large."), field=key)
         return super().parse_querydict(data, list_fields, request)
 
@@ -141,7 +144,9 @@ def validation_error(errors: list[dict]) -> DomainError:
     except (KeyError, TypeError, ValueError):
         context = {}
         message = _("Invalid value.")
-    return invalid("invalid", message, field=".".join(loc) or None, params=context)
+    # The time window's own code: clients (and the fuzzer) tell it from a malformed value.
+    code = "time_out_of_range" if kind == "time_out_of_range" else "invalid"
+    return invalid(code, message, field=".".join(loc) or None, params=context)
 
 
 def _with_field(error: DomainError, field: str) -> DomainError:

@@ -21,9 +21,36 @@ from epigrid.oversight.api import router as oversight_router
 from epigrid.people.api import router as people_router
 from epigrid.response.api import router as response_router
 
-from .errors import CheckedParser, error_response, invalid, logger, status_error, validation_error
+from .errors import INT64_MAX, CheckedParser, error_response, invalid, logger, status_error, validation_error
 
-api = NinjaAPI(
+# What CheckedParser refuses, stated in the schema so that a client (or the fuzzer) sees it there.
+TEXT_PATTERN = "^[^\\u0000\\u202a-\\u202e\\u2066-\\u2069]*$"
+
+
+def _state_the_parser_rules(node) -> None:
+    """Every integer is 64-bit, every free text free of NUL and bidi controls."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            node.setdefault("minimum", -INT64_MAX - 1)
+            node.setdefault("maximum", INT64_MAX)
+        elif node.get("type") == "string" and not {"format", "enum", "pattern", "const"} & node.keys():
+            node["pattern"] = TEXT_PATTERN
+        for value in node.values():
+            _state_the_parser_rules(value)
+    elif isinstance(node, list):
+        for value in node:
+            _state_the_parser_rules(value)
+
+
+class EpigridAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        _state_the_parser_rules(schema.get("paths", {}))
+        _state_the_parser_rules(schema.get("components", {}))
+        return schema
+
+
+api = EpigridAPI(
     title="epigrid API",
     version="1",
     description=(
@@ -37,7 +64,10 @@ api = NinjaAPI(
         "time. Answers always carry `+08:00`. Times of events (`reported_at`, `measured_at`, "
         "`sampled_at`, …) lie between 2019-12-01 and now (10 minutes of clock skew allowed); "
         "planned times (an order's `starts_at`, a shift, an expected arrival) up to a year ahead; "
-        "a time out of range is a 422 naming the field."
+        "a time out of range is a 422 `time_out_of_range` naming the field (the window moves with "
+        "the clock, so the schema cannot state it). The bounds of a list filter (`…_from`, "
+        "`…_to`) may be any time. A body field the endpoint does not take, or a query parameter "
+        "given twice, is a 422."
     ),
     auth=API_AUTH,
     parser=CheckedParser(),

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
 from epigrid.accounts.models import User
-from epigrid.core.api import ERRORS, EventTime, PlanTime, page
+from epigrid.core.api import ERRORS, EventTime, FilterTime, In, PlanTime, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.grids.models import GridNode
@@ -20,7 +20,7 @@ from .models import ControlOrder, ControlRule, HouseholdTeam, KeyPerson, RiskAre
 router = Router(tags=["control"])
 
 
-class RiskAreaIn(Schema):
+class RiskAreaIn(In):
     code: str
     name: str = ""
     active: bool = True
@@ -42,7 +42,7 @@ def risk_area_save(request, payload: RiskAreaIn):
     return services.risk_area_save(code=payload.code, name=payload.name, active=payload.active, principal=request.user)
 
 
-class NewPersonIn(Schema):
+class NewPersonIn(In):
     name: str
     id_number: str
     phone: str | None = None
@@ -50,7 +50,7 @@ class NewPersonIn(Schema):
     grid: str | None = None
 
 
-class TipIn(Schema):
+class TipIn(In):
     person_ids: list[int] = []
     household_id: int | None = None
     new_persons: list[NewPersonIn] = []
@@ -180,6 +180,7 @@ class TipDetailOut(Schema):
 class TipPage(Schema):
     items: list[TipDetailOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
 @router.get(
@@ -198,10 +199,11 @@ def tip_list(
     request,
     grid: str | None = None,
     person: int | None = None,
-    reported_from: EventTime | None = None,
-    reported_to: EventTime | None = None,
+    reported_from: FilterTime | None = None,
+    reported_to: FilterTime | None = None,
     limit: int = 50,
     offset: int = 0,
+    with_total: bool = False,
 ):
     rows = selectors.tip_list(
         user=request.user,
@@ -210,8 +212,8 @@ def tip_list(
         reported_from=reported_from,
         reported_to=reported_to,
     )
-    items, next_offset = page(rows, limit=limit, offset=offset)
-    return {"items": [TipDetailOut.from_model(t) for t in items], "next_offset": next_offset}
+    items, next_offset, total = page(rows, limit=limit, offset=offset, with_total=with_total)
+    return {"items": [TipDetailOut.from_model(t) for t in items], "next_offset": next_offset, "total": total}
 
 
 @router.get(
@@ -230,18 +232,24 @@ def tip_detail(request, pk: int):
 class KeyPersonPage(Schema):
     items: list[KeyPersonOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
 @router.get("/key-persons", response={200: KeyPersonPage, **ERRORS})
 def key_person_list(
-    request, status: KeyPersonStatus | None = None, grid: str | None = None, limit: int = 50, offset: int = 0
+    request,
+    status: KeyPersonStatus | None = None,
+    grid: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    with_total: bool = False,
 ):
     grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
     rows = selectors.key_person_list(
         user=request.user, status=[status.value] if status else None, grid_path=grid_path
     ).select_related("tip__risk_area")
-    items, next_offset = page(rows, limit=limit, offset=offset)
-    return {"items": [KeyPersonOut.from_model(kp) for kp in items], "next_offset": next_offset}
+    items, next_offset, total = page(rows, limit=limit, offset=offset, with_total=with_total)
+    return {"items": [KeyPersonOut.from_model(kp) for kp in items], "next_offset": next_offset, "total": total}
 
 
 @router.get("/key-persons/{pk}", response={200: KeyPersonOut, **ERRORS})
@@ -249,7 +257,7 @@ def key_person_detail(request, pk: int):
     return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=pk))
 
 
-class AssessIn(Schema):
+class AssessIn(In):
     assessment: str
 
 
@@ -317,9 +325,10 @@ class OrderOut(Schema):
 class OrderPage(Schema):
     items: list[OrderOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
-class OrderIn(Schema):
+class OrderIn(In):
     person_id: int | None = None
     household_id: int | None = None
     kind: OrderKind
@@ -337,7 +346,8 @@ class OrderIn(Schema):
     description=(
         "Who may call: any user with a role; answers only orders in the grids the caller sees. "
         "Filters: `status`, `kind`, `grid` (a subtree), `person`, `household` (a person or "
-        "household outside sight is a 404). Ordered by starts_at, then id, descending; "
+        "household outside sight is a 404), `starts_from` ≤ starts_at < `starts_to` (naive = "
+        "Asia/Shanghai). Ordered by starts_at, then id, descending; "
         "`next_offset` pages. Reads only: no cascade."
     ),
 )
@@ -348,8 +358,11 @@ def order_list(
     grid: str | None = None,
     person: int | None = None,
     household: int | None = None,
+    starts_from: FilterTime | None = None,
+    starts_to: FilterTime | None = None,
     limit: int = 50,
     offset: int = 0,
+    with_total: bool = False,
 ):
     grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
     rows = selectors.order_list(
@@ -362,8 +375,12 @@ def order_list(
         if household is not None
         else None,
     )
-    items, next_offset = page(rows, limit=limit, offset=offset)
-    return {"items": [OrderOut.from_model(o) for o in items], "next_offset": next_offset}
+    if starts_from:
+        rows = rows.filter(starts_at__gte=starts_from)
+    if starts_to:
+        rows = rows.filter(starts_at__lt=starts_to)
+    items, next_offset, total = page(rows, limit=limit, offset=offset, with_total=with_total)
+    return {"items": [OrderOut.from_model(o) for o in items], "next_offset": next_offset, "total": total}
 
 
 @router.get("/orders/{pk}", response={200: OrderOut, **ERRORS})
@@ -396,7 +413,7 @@ def order_start(request, payload: OrderIn):
     return Status(201, [OrderOut.from_model(o) for o in orders])
 
 
-class PeriodIn(Schema):
+class PeriodIn(In):
     days: int
     reason: str
 
@@ -412,7 +429,7 @@ def order_period(request, pk: int, payload: PeriodIn):
     return OrderOut.from_model(order)
 
 
-class TransferIn(Schema):
+class TransferIn(In):
     kind: OrderKind
     reason: OrderReason
     site: str = ""
@@ -434,7 +451,7 @@ def order_transfer(request, pk: int, payload: TransferIn):
     return OrderOut.from_model(order)
 
 
-class ReleaseIn(Schema):
+class ReleaseIn(In):
     early_reason: str = ""
     at: EventTime | None = None
 
@@ -450,7 +467,7 @@ def order_release(request, pk: int, payload: ReleaseIn):
     return OrderOut.from_model(order)
 
 
-class RuleIn(Schema):
+class RuleIn(In):
     kind: OrderKind
     reason: OrderReason | None = None
     days: int
@@ -518,7 +535,7 @@ class TeamOut(Schema):
     missing_roles: list[str]
 
 
-class TeamMemberIn(Schema):
+class TeamMemberIn(In):
     username: str
     role: TeamRole
 

@@ -29,6 +29,7 @@ ACTION_LABELS = {
     "person.timeline": _("Read the person's timeline"),
     "person.health_code": _("Read the health code"),
     "household.read": _("Opened the household file"),
+    "household.passages": _("Read the household's passages at the gates"),
     "photo.read": _("Viewed a photo"),
     "access_log.purge": _("File reads older than the retention deleted"),
 }

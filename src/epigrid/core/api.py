@@ -13,8 +13,16 @@ from django.utils import timezone
 from ninja import Schema
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ConfigDict, WithJsonSchema
 from pydantic_core import PydanticCustomError
+
+
+class In(Schema):
+    """Every request body: a field the endpoint does not know is a 422 naming it (a typo such as
+    `start_at` for `starts_at` would otherwise be dropped silently), and the schema says so
+    (`additionalProperties: false`)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ErrorOut(Schema):
@@ -27,13 +35,18 @@ class ErrorOut(Schema):
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 
 
-def page(queryset, *, limit: int, offset: int):
-    """One page plus whether more follow (limit+1 trick: no COUNT over a city-sized table)."""
+def page(queryset, *, limit: int, offset: int, with_total: bool = False):
+    """One page, the offset of the next (None: the last) and, when asked, the number of rows the
+    filters match. Paging itself needs no COUNT (limit+1 trick); `with_total` costs one COUNT over
+    the caller's filtered rows, or none when this page already holds the end."""
     limit = max(1, min(limit, 500))
     offset = max(0, offset)
     rows = list(queryset[offset : offset + limit + 1])
     more = len(rows) > limit
-    return rows[:limit], (offset + limit if more else None)
+    total = None
+    if with_total:
+        total = queryset.order_by().count() if more or (not rows and offset) else offset + len(rows)
+    return rows[:limit], (offset + limit if more else None), total
 
 
 EPIDEMIC_START = dt.date(2019, 12, 1)
@@ -82,6 +95,32 @@ EventTime = Annotated[dt.datetime, AfterValidator(_bounded_time(CLOCK_SKEW))]
 PlanTime = Annotated[dt.datetime, AfterValidator(_bounded_time(PLAN_HORIZON))]
 EventDate = Annotated[dt.date, AfterValidator(_bounded_date(dt.timedelta(days=1)))]
 PlanDate = Annotated[dt.date, AfterValidator(_bounded_date(PLAN_HORIZON))]
+
+# A body temperature as a number or as typed ("36.5"). The schema states the valid range; the
+# API itself refuses anything else with a message that says what is wrong (a comma, a word, 50 °C).
+_TEMPERATURE_TEXT = r"^\s*((3[4-9]|4[0-2])(\.\d+)?|43(\.0+)?)\s*$"
+Temperature = (
+    Annotated[float, WithJsonSchema({"type": "number", "minimum": 34.0, "maximum": 43.0})]
+    | Annotated[str, WithJsonSchema({"type": "string", "pattern": _TEMPERATURE_TEXT})]
+)
+
+_FILTER_FLOOR = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+_FILTER_CEILING = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+
+def _filter_time(value: dt.datetime) -> dt.datetime:
+    # Stored times lie inside the bounds above, so a filter from year 1 means the same as one from
+    # 2019: clamp it (no 422 for a harmless range, no overflow converting year 1 to UTC).
+    value = aware(value)
+    if value.year < 1901:
+        return _FILTER_FLOOR
+    if value.year > 8999:
+        return _FILTER_CEILING
+    return value
+
+
+# A bound of a list filter (`…_from` ≤ time < `…_to`): any time; naive = Asia/Shanghai.
+FilterTime = Annotated[dt.datetime, AfterValidator(_filter_time)]
 
 
 class LocalTimeEncoder(NinjaJSONEncoder):

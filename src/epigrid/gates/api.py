@@ -9,15 +9,16 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
 from epigrid.accounts.models import User
-from epigrid.core.api import ERRORS, ErrorOut, PlanTime
+from epigrid.core import access
+from epigrid.core.api import ERRORS, ErrorOut, FilterTime, In, PlanTime, Temperature, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
 from . import services
-from .choices import BatchOutcome, Direction, PassStatus, RefusalReason
-from .models import Checkpoint, HouseholdPass, Shift
+from .choices import BatchOutcome, Direction, PassStatus, RefusalReason, Verdict
+from .models import Checkpoint, HouseholdPass, Passage, Shift
 
 router = Router(tags=["gates"])
 
@@ -25,7 +26,7 @@ router = Router(tags=["gates"])
 # ---------------------------------------------------------------- checkpoints
 
 
-class CheckpointIn(Schema):
+class CheckpointIn(In):
     grid: str
     name: str
 
@@ -79,11 +80,11 @@ def checkpoint_close(request, pk: int):
 # ---------------------------------------------------------------- the gate
 
 
-class ScanIn(Schema):
+class ScanIn(In):
     token: str = ""
     number: str = ""
     direction: Direction
-    temperature: float | str | None = None
+    temperature: Temperature | None = None
 
 
 class CodeOut(Schema):
@@ -133,18 +134,18 @@ def gate_scan(request, pk: int, payload: ScanIn):
     return _scan_out(answer)
 
 
-class PassageIn(Schema):
+class PassageIn(In):
     token: str = ""
     number: str = ""
     direction: Direction
-    temperature: float | str | None = None
+    temperature: Temperature | None = None
     # With its offset as given; without one, Asia/Shanghai time. Bounded per row by the service,
     # so that a bad row is listed with the others (the batch's error shape).
     at: dt.datetime
     client_id: uuid.UUID
 
 
-class PassagesIn(Schema):
+class PassagesIn(In):
     checkpoint_id: int
     passages: list[PassageIn]
 
@@ -227,14 +228,14 @@ def passages_batch(request, payload: PassagesIn):
     }
 
 
-class VisitorIn(Schema):
+class VisitorIn(In):
     name: str
     phone: str
     id_number: str
     visiting_household_id: int
     reason: str
     direction: Direction = Direction.IN
-    temperature: float | str | None = None
+    temperature: Temperature | None = None
 
 
 @router.post(
@@ -262,7 +263,7 @@ def visitor_register(request, pk: int, payload: VisitorIn):
 # ---------------------------------------------------------------- passes
 
 
-class PassesIn(Schema):
+class PassesIn(In):
     grid: str
 
 
@@ -348,7 +349,7 @@ class RosterOut(Schema):
     uncovered_hours: list[dt.datetime]
 
 
-class ShiftIn(Schema):
+class ShiftIn(In):
     starts_at: PlanTime
     ends_at: PlanTime
     leader: str
@@ -410,3 +411,93 @@ def shift_create(request, pk: int, payload: ShiftIn):
     )
     shift = Shift.objects.select_related("leader").prefetch_related("attendance__user").get(pk=shift.pk)
     return Status(201, _shift_out(shift))
+
+
+# ---------------------------------------------------------------- passages (进出登记), read back
+
+
+class PassageOut(Schema):
+    id: int
+    checkpoint_id: int
+    checkpoint: str
+    direction: Direction
+    temperature: float | None
+    verdict: str
+    reason: str
+    at: dt.datetime
+    guard: str
+    # The household pass, only when it is one the checkpoint serves (of its compound).
+    pass_number: str | None
+    household_id: int | None
+    visitor_id: int | None
+
+
+class PassagePage(Schema):
+    items: list[PassageOut]
+    next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
+
+
+def _passage_out(p) -> dict:
+    served = p.served_pass
+    return {
+        "id": p.pk,
+        "checkpoint_id": p.checkpoint_id,
+        "checkpoint": p.checkpoint.name,
+        "direction": p.direction,
+        "temperature": float(p.temperature) if p.temperature is not None else None,
+        "verdict": p.verdict,
+        "reason": p.reason,
+        "at": p.at,
+        "guard": p.guard.username,
+        "pass_number": served.number if served else None,
+        "household_id": served.household_id if served else None,
+        "visitor_id": p.visitor_id,
+    }
+
+
+@router.get(
+    "/passages",
+    response={200: PassagePage, **ERRORS},
+    summary="Passages (进出登记) through the checkpoints of the caller's grids, newest first",
+    description=(
+        "Who may call: any user with a role; answers only passages at checkpoints of the grids the "
+        "caller sees. Filters: `checkpoint` (404 outside sight), `household` (its passes' passages; "
+        "404 if not visible; the read goes to the access log), `grid` (a subtree), `direction`, "
+        "`verdict`, `at_from` ≤ at < `at_to` (naive = Asia/Shanghai). A visitor is answered by id; "
+        "a pass of another compound by nothing. Ordered by time, then id, descending; "
+        "`next_offset` pages. Reads only: no cascade."
+    ),
+)
+def passage_list(
+    request,
+    checkpoint: int | None = None,
+    household: int | None = None,
+    grid: str | None = None,
+    direction: Direction | None = None,
+    verdict: Verdict | None = None,
+    at_from: FilterTime | None = None,
+    at_to: FilterTime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    with_total: bool = False,
+):
+    rows = Passage.objects.restrict(request.user).select_related("checkpoint", "grid", "guard", "household_pass__grid")
+    if checkpoint is not None:
+        rows = rows.filter(checkpoint=Checkpoint.objects.get_for(request.user, pk=checkpoint))
+    if household is not None:
+        home = people_selectors.household_get(user=request.user, pk=household)
+        access.log_read(request, "household.passages", home, home.grid.path)
+        rows = rows.filter(household_pass__household=home)
+    if grid:
+        rows = rows.in_subtree(grid_node_get(user=request.user, code=grid).path)
+    if direction:
+        rows = rows.filter(direction=direction.value)
+    if verdict:
+        rows = rows.filter(verdict=verdict.value)
+    if at_from:
+        rows = rows.filter(at__gte=at_from)
+    if at_to:
+        rows = rows.filter(at__lt=at_to)
+    items, next_offset, total = page(rows.order_by("-at", "-id"), limit=limit, offset=offset, with_total=with_total)
+    return {"items": [_passage_out(p) for p in items], "next_offset": next_offset, "total": total}

@@ -1,7 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
-from epigrid.core.api import ERRORS, page
+from epigrid.core.api import ERRORS, In, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Invalid
 from epigrid.core.scoping import subtree_q
@@ -23,7 +23,7 @@ class GridOut(Schema):
     depth: int
 
 
-class GridIn(Schema):
+class GridIn(In):
     parent: str | None = None
     code: str
     name: str
@@ -72,9 +72,10 @@ class PlaceOut(Schema):
 class PlacePage(Schema):
     items: list[PlaceOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
-class PlaceIn(Schema):
+class PlaceIn(In):
     name: str
     kind: PlaceKind
     grid: str
@@ -85,10 +86,11 @@ class PlaceIn(Schema):
     contact_phone: str = ""
 
 
-class PlacePatch(Schema):
-    name: str | None = None
-    kind: PlaceKind | None = None
-    grid: str | None = None
+class PlacePatch(In):
+    # Left out: unchanged. These three cannot be emptied, so null is not a value (the schema says so).
+    name: str = None
+    kind: PlaceKind = None
+    grid: str = None
     address: str | None = None
     thematic_grid: str | None = None
     credit_code: str | None = None
@@ -97,7 +99,9 @@ class PlacePatch(Schema):
 
 
 @router.get("/places", response={200: PlacePage, **ERRORS})
-def place_list(request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0):
+def place_list(
+    request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0, with_total: bool = False
+):
     places = (
         Place.objects.restrict(request.user).filter(archived_at__isnull=True).select_related("grid", "thematic_grid")
     )
@@ -105,8 +109,8 @@ def place_list(request, grid: str | None = None, q: str = "", limit: int = 50, o
         places = places.filter(subtree_q("grid__path", selectors.grid_node_get(user=request.user, code=grid).path))
     if q:
         places = places.filter(name__contains=q)
-    items, next_offset = page(places.order_by("id"), limit=limit, offset=offset)
-    return {"items": [PlaceOut.from_model(p) for p in items], "next_offset": next_offset}
+    items, next_offset, total = page(places.order_by("id"), limit=limit, offset=offset, with_total=with_total)
+    return {"items": [PlaceOut.from_model(p) for p in items], "next_offset": next_offset, "total": total}
 
 
 @router.get("/places/{pk}", response={200: PlaceOut, **ERRORS})

@@ -7,7 +7,7 @@ from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.core import access
-from epigrid.core.api import ERRORS, ErrorOut, EventTime, PlanDate, page
+from epigrid.core.api import ERRORS, ErrorOut, EventTime, FilterTime, In, PlanDate, Temperature, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.tabular import read_upload
@@ -39,15 +39,15 @@ class BatchErrorOut(Schema):
     rows: list[RowErrorOut] = []
 
 
-class ReadingIn(Schema):
+class ReadingIn(In):
     person_id: int
-    value: float | str
+    value: Temperature
     # Without an offset: Asia/Shanghai time. Bounded per row by the service (the batch's rows).
     measured_at: dt.datetime
     client_id: uuid.UUID
 
 
-class BatchIn(Schema):
+class BatchIn(In):
     readings: list[ReadingIn]
 
 
@@ -88,6 +88,7 @@ class TemperatureOut(Schema):
 class TemperaturePage(Schema):
     items: list[TemperatureOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
 @router.get("/temperatures", response={200: TemperaturePage, **ERRORS}, summary="Readings (体温台账)")
@@ -99,9 +100,10 @@ def temperature_list(
     fever: bool | None = None,
     limit: int = 100,
     offset: int = 0,
+    with_total: bool = False,
 ):
     rows = TemperatureReport.objects.restrict(request.user)
-    if person:
+    if person is not None:
         rows = rows.filter(person=people_selectors.person_get(user=request.user, pk=person))
     if grid:
         rows = rows.in_subtree(grid_node_get(user=request.user, code=grid).path)
@@ -109,7 +111,9 @@ def temperature_list(
         rows = rows.filter(local_date=date)
     if fever is not None:
         rows = rows.filter(is_fever=fever)
-    items, next_offset = page(rows.order_by("-measured_at", "-id"), limit=limit, offset=offset)
+    items, next_offset, total = page(
+        rows.order_by("-measured_at", "-id"), limit=limit, offset=offset, with_total=with_total
+    )
     return {
         "items": [
             {
@@ -131,6 +135,7 @@ def temperature_list(
             for r in items
         ],
         "next_offset": next_offset,
+        "total": total,
     }
 
 
@@ -187,8 +192,8 @@ def health_code_rules(request):
     return selectors.health_code_rules()
 
 
-class ResidentReportIn(Schema):
-    value: float | str
+class ResidentReportIn(In):
+    value: Temperature
     client_id: uuid.UUID | None = None
 
 
@@ -212,7 +217,7 @@ def resident_report(request, token: str, payload: ResidentReportIn):
     return services.resident_report(person=person, value=payload.value, client_id=payload.client_id)
 
 
-class TestListIn(Schema):
+class TestListIn(In):
     name: str
     test_date: PlanDate
     grid: str
@@ -263,7 +268,7 @@ def test_list_detail(request, pk: int):
     return _test_list_out(selectors.test_list_get(user=request.user, pk=pk))
 
 
-class SampleIn(Schema):
+class SampleIn(In):
     person_id: int
     specimen_number: str
     sampled_at: EventTime
@@ -297,6 +302,7 @@ def sample_create(request, payload: SampleIn):
 class SamplePage(Schema):
     items: list[SampleOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
 @router.get(
@@ -315,10 +321,11 @@ def sample_list(
     person: int | None = None,
     result: SampleResult | None = None,
     grid: str | None = None,
-    sampled_from: EventTime | None = None,
-    sampled_to: EventTime | None = None,
+    sampled_from: FilterTime | None = None,
+    sampled_to: FilterTime | None = None,
     limit: int = 100,
     offset: int = 0,
+    with_total: bool = False,
 ):
     rows = Sample.objects.restrict(request.user)
     if person is not None:
@@ -331,18 +338,20 @@ def sample_list(
         rows = rows.filter(sampled_at__gte=sampled_from)
     if sampled_to:
         rows = rows.filter(sampled_at__lt=sampled_to)
-    items, next_offset = page(rows.order_by("-sampled_at", "-id"), limit=limit, offset=offset)
-    return {"items": items, "next_offset": next_offset}
+    items, next_offset, total = page(
+        rows.order_by("-sampled_at", "-id"), limit=limit, offset=offset, with_total=with_total
+    )
+    return {"items": items, "next_offset": next_offset, "total": total}
 
 
-class ResultItemIn(Schema):
+class ResultItemIn(In):
     specimen_number: str
     result: SampleResult
     result_at: EventTime
     lab: str = ""
 
 
-class ResultsIn(Schema):
+class ResultsIn(In):
     results: list[ResultItemIn]
 
 
@@ -374,7 +383,7 @@ def results_import(request, file: File[UploadedFile]):
     return services.results_record(results=results, principal=request.user)
 
 
-class ConsultationIn(Schema):
+class ConsultationIn(In):
     held_at: EventTime
     experts: str
     conclusion: Conclusion
@@ -406,6 +415,7 @@ class CaseOut(Schema):
 class CasePage(Schema):
     items: list[CaseOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
 @router.get(
@@ -414,7 +424,8 @@ class CasePage(Schema):
     summary="Cases (病例) in the caller's grids",
     description=(
         "Who may call: any user with a role; answers only cases in the grids the caller sees. "
-        "Filters: `person` (404 if not visible), `status`, `grid` (a subtree). Ordered by "
+        "Filters: `person` (404 if not visible), `status`, `grid` (a subtree), "
+        "`suspected_from` ≤ suspected_at < `suspected_to` (naive = Asia/Shanghai). Ordered by "
         "suspected_at, then id, descending; `next_offset` pages. Reads only: no cascade."
     ),
 )
@@ -423,8 +434,11 @@ def case_list(
     person: int | None = None,
     status: CaseStatus | None = None,
     grid: str | None = None,
+    suspected_from: FilterTime | None = None,
+    suspected_to: FilterTime | None = None,
     limit: int = 50,
     offset: int = 0,
+    with_total: bool = False,
 ):
     rows = selectors.case_list(
         user=request.user,
@@ -432,8 +446,12 @@ def case_list(
         status=status.value if status else "",
         grid_path=grid_node_get(user=request.user, code=grid).path if grid else "",
     )
-    items, next_offset = page(rows, limit=limit, offset=offset)
-    return {"items": [CaseOut.from_model(c) for c in items], "next_offset": next_offset}
+    if suspected_from:
+        rows = rows.filter(suspected_at__gte=suspected_from)
+    if suspected_to:
+        rows = rows.filter(suspected_at__lt=suspected_to)
+    items, next_offset, total = page(rows, limit=limit, offset=offset, with_total=with_total)
+    return {"items": [CaseOut.from_model(c) for c in items], "next_offset": next_offset, "total": total}
 
 
 @router.get(

@@ -121,9 +121,7 @@ def today(request):
     )
     # Only the households listed above: not the city's set on every page view.
     incomplete = set(
-        controlled_households_without_full_team()
-        .filter(pk__in=[h.pk for h in households])
-        .values_list("pk", flat=True)
+        controlled_households_without_full_team().filter(pk__in=[h.pk for h in households]).values_list("pk", flat=True)
     )
     to_sample = (
         TestListEntry.objects.filter(

@@ -139,6 +139,7 @@ class AccessOut(Schema):
 class AccessPage(Schema):
     items: list[AccessOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
 @router.get(
@@ -149,7 +150,13 @@ class AccessPage(Schema):
     "only where the caller may read the audit log",
 )
 def access_log(
-    request, person: int | None = None, household: int | None = None, actor: str = "", limit: int = 50, offset: int = 0
+    request,
+    person: int | None = None,
+    household: int | None = None,
+    actor: str = "",
+    limit: int = 50,
+    offset: int = 0,
+    with_total: bool = False,
 ):
     if person is not None:
         object_type, object_id = "people.person", person
@@ -158,7 +165,7 @@ def access_log(
     else:
         object_type, object_id = "", ""
     rows = access.access_list(user=request.user, object_type=object_type, object_id=object_id, actor=actor)
-    items, next_offset = page(rows, limit=limit, offset=offset)
+    items, next_offset, total = page(rows, limit=limit, offset=offset, with_total=with_total)
     return {
         "items": [
             {
@@ -174,4 +181,5 @@ def access_log(
             for r in items
         ],
         "next_offset": next_offset,
+        "total": total,
     }

@@ -4,7 +4,7 @@ from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.core import access
-from epigrid.core.api import ERRORS, ErrorOut, page
+from epigrid.core.api import ERRORS, ErrorOut, In, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.models import ImportKind
 from epigrid.core.tabular import read_upload
@@ -58,9 +58,10 @@ class PersonOut(Schema):
 class PersonPage(Schema):
     items: list[PersonOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
-class PersonIn(Schema):
+class PersonIn(In):
     name: str
     id_number: str
     phone: str | None = None
@@ -70,7 +71,7 @@ class PersonIn(Schema):
     note: str = ""
 
 
-class PersonPatch(Schema):
+class PersonPatch(In):
     name: str | None = None
     id_number: str | None = None
     phone: str | None = None
@@ -80,7 +81,7 @@ class PersonPatch(Schema):
     note: str | None = None
 
 
-class RevealIn(Schema):
+class RevealIn(In):
     field: str  # "id_number", "birth_date" (YYYY-MM-DD) or "phone"
 
 
@@ -89,7 +90,7 @@ class RevealOut(Schema):
     value: str
 
 
-class ArchiveIn(Schema):
+class ArchiveIn(In):
     reason: str
 
 
@@ -101,7 +102,7 @@ class TimelineEntryOut(Schema):
     source: str
 
 
-class PersonSearchIn(Schema):
+class PersonSearchIn(In):
     """Exactly one of `id_number` and `phone`, in full."""
 
     id_number: str | None = None
@@ -143,13 +144,14 @@ def person_list(
     include_archived: bool = False,
     limit: int = 50,
     offset: int = 0,
+    with_total: bool = False,
 ):
     grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
     persons = selectors.person_list(
         user=request.user, q=q, grid_path=grid_path, household_id=household, include_archived=include_archived
     )
-    items, next_offset = page(persons, limit=limit, offset=offset)
-    return {"items": [PersonOut.from_model(p) for p in items], "next_offset": next_offset}
+    items, next_offset, total = page(persons, limit=limit, offset=offset, with_total=with_total)
+    return {"items": [PersonOut.from_model(p) for p in items], "next_offset": next_offset, "total": total}
 
 
 @router.post(
@@ -258,27 +260,33 @@ class HouseholdOut(Schema):
 class HouseholdPage(Schema):
     items: list[HouseholdOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
-class HouseholdIn(Schema):
+class HouseholdIn(In):
     grid: str
     number: str
     address: str
 
 
-class HouseholdPatch(Schema):
+class HouseholdPatch(In):
     grid: str | None = None
     number: str | None = None
     address: str | None = None
 
 
 @router.get("/households", response={200: HouseholdPage, **ERRORS})
-def household_list(request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0):
+def household_list(
+    request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0, with_total: bool = False
+):
     grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
-    items, next_offset = page(
-        selectors.household_list(user=request.user, grid_path=grid_path, q=q), limit=limit, offset=offset
+    items, next_offset, total = page(
+        selectors.household_list(user=request.user, grid_path=grid_path, q=q),
+        limit=limit,
+        offset=offset,
+        with_total=with_total,
     )
-    return {"items": [HouseholdOut.from_model(h) for h in items], "next_offset": next_offset}
+    return {"items": [HouseholdOut.from_model(h) for h in items], "next_offset": next_offset, "total": total}
 
 
 @router.get("/households/{pk}", response={200: HouseholdOut, **ERRORS})

@@ -2,10 +2,11 @@ import datetime as dt
 
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS, EventTime, PlanTime, page
+from epigrid.core.api import ERRORS, EventTime, In, PlanTime, page
 from epigrid.core.capabilities import Capability
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
+from epigrid.people.models import Person
 
 from . import selectors, services
 from .choices import Evidence, ExposureDegree, PointStatus, Setting, TaskStatus
@@ -13,7 +14,7 @@ from .choices import Evidence, ExposureDegree, PointStatus, Setting, TaskStatus
 router = Router(tags=["response"])
 
 
-class StepIn(Schema):
+class StepIn(In):
     title: str
     responsible_role: str
     deadline_hours: int
@@ -24,7 +25,7 @@ class StepOut(StepIn):
     position: int
 
 
-class PlanIn(Schema):
+class PlanIn(In):
     name: str
     steps: list[StepIn]
 
@@ -173,7 +174,7 @@ def activation_chain(request, pk: int, limit: int = 2000, offset: int = 0):
     )
 
 
-class TaskDoneIn(Schema):
+class TaskDoneIn(In):
     note: str = ""
     count: int | None = None
 
@@ -193,7 +194,7 @@ def task_complete(request, pk: int, payload: TaskDoneIn):
     return TaskOut.from_model(selectors.task_get(user=request.user, pk=task.pk))
 
 
-class ExposureIn(Schema):
+class ExposureIn(In):
     source_id: int
     contact_id: int
     last_exposure_at: EventTime
@@ -206,7 +207,9 @@ class ExposureIn(Schema):
 
 class ExposureOut(Schema):
     id: int
-    source_id: int
+    # null when the source lives outside the caller's grids: the contact's grid member learns of
+    # the exposure, not who in another compound it came from.
+    source_id: int | None
     contact_id: int
     degree: ExposureDegree
     last_exposure_at: dt.datetime
@@ -216,10 +219,10 @@ class ExposureOut(Schema):
     recorded_at: dt.datetime
 
     @staticmethod
-    def from_model(e) -> dict:
+    def from_model(e, visible_sources: set[int]) -> dict:
         return {
             "id": e.pk,
-            "source_id": e.source_id,
+            "source_id": e.source_id if e.source_id in visible_sources else None,
             "contact_id": e.contact_id,
             "degree": e.degree,
             "last_exposure_at": e.last_exposure_at,
@@ -230,9 +233,15 @@ class ExposureOut(Schema):
         }
 
 
+def _visible_sources(user, exposures) -> set[int]:
+    ids = {e.source_id for e in exposures}
+    return set(Person.objects.restrict(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+
+
 class ExposurePage(Schema):
     items: list[ExposureOut]
     next_offset: int | None
+    total: int | None = None  # with_total=true: the rows matching the filters
 
 
 @router.get(
@@ -253,6 +262,7 @@ def exposure_list(
     degree: ExposureDegree | None = None,
     limit: int = 50,
     offset: int = 0,
+    with_total: bool = False,
 ):
     rows = selectors.exposure_list(
         user=request.user,
@@ -260,8 +270,9 @@ def exposure_list(
         grid_path=grid_node_get(user=request.user, code=grid).path if grid else "",
         degree=degree.value if degree else "",
     )
-    items, next_offset = page(rows, limit=limit, offset=offset)
-    return {"items": [ExposureOut.from_model(e) for e in items], "next_offset": next_offset}
+    items, next_offset, total = page(rows, limit=limit, offset=offset, with_total=with_total)
+    seen = _visible_sources(request.user, items)
+    return {"items": [ExposureOut.from_model(e, seen) for e in items], "next_offset": next_offset, "total": total}
 
 
 @router.get(
@@ -274,7 +285,8 @@ def exposure_list(
     ),
 )
 def exposure_detail(request, pk: int):
-    return ExposureOut.from_model(selectors.exposure_get(user=request.user, pk=pk))
+    exposure = selectors.exposure_get(user=request.user, pk=pk)
+    return ExposureOut.from_model(exposure, _visible_sources(request.user, [exposure]))
 
 
 @router.post(
@@ -301,7 +313,7 @@ def exposure_create(request, payload: ExposureIn):
         starts_at=payload.starts_at,
         principal=request.user,
     )
-    return ExposureOut.from_model(exposure)
+    return ExposureOut.from_model(exposure, {exposure.source_id})  # the caller named the source
 
 
 @router.get("/epidemic-points", response={200: list[PointOut], **ERRORS}, summary="疫点")
@@ -319,7 +331,7 @@ def point_detail(request, pk: int):
     return PointOut.from_model(selectors.point_get(user=request.user, pk=pk))
 
 
-class PointPatch(Schema):
+class PointPatch(In):
     last_case_left_at: EventTime | None = None
     disinfected_at: EventTime | None = None
 
@@ -339,7 +351,7 @@ def point_update(request, pk: int, payload: PointPatch):
     return PointOut.from_model(point)
 
 
-class HouseholdsIn(Schema):
+class HouseholdsIn(In):
     household_ids: list[int]
 
 
@@ -359,7 +371,7 @@ def point_households(request, pk: int, payload: HouseholdsIn):
     return PointOut.from_model(point)
 
 
-class ReleaseIn(Schema):
+class ReleaseIn(In):
     at: EventTime | None = None
 
 
