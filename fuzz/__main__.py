@@ -142,6 +142,8 @@ def main(mode: str) -> int:
                         ENDING,
                         "--workers",
                         "2",
+                        "--request-timeout",
+                        "60",  # a busy CI machine; a server error is still a failure
                         "--seed",
                         "531",
                         "--header",

@@ -7,13 +7,14 @@ clock skew; planned times (an order's start, a shift, an arrival) up to a year a
 """
 
 import datetime as dt
+import re
 from typing import Annotated
 
 from django.utils import timezone
 from ninja import Schema
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
-from pydantic import AfterValidator, ConfigDict, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 
@@ -89,12 +90,27 @@ def _bounded_date(horizon: dt.timedelta):
     return check
 
 
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _iso_only(kind: str):
+    # pydantic would read 1700000000 or "0.5" as seconds since 1970: a time is written ISO 8601.
+    def check(value):
+        if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+            raise PydanticCustomError(kind, "not an ISO 8601 {kind}", {"kind": kind})
+        return value
+
+    return BeforeValidator(check)
+
+
+# A time or date as ISO 8601 text (no seconds-since-1970 numbers); naive = Asia/Shanghai.
+IsoTime = Annotated[dt.datetime, _iso_only("datetime_parsing"), AfterValidator(lambda v: aware(v))]
 # When something happened: not before the epidemic, not in the future (beyond clock skew).
-EventTime = Annotated[dt.datetime, AfterValidator(_bounded_time(CLOCK_SKEW))]
+EventTime = Annotated[dt.datetime, _iso_only("datetime_parsing"), AfterValidator(_bounded_time(CLOCK_SKEW))]
 # When something is planned to happen: up to a year ahead.
-PlanTime = Annotated[dt.datetime, AfterValidator(_bounded_time(PLAN_HORIZON))]
-EventDate = Annotated[dt.date, AfterValidator(_bounded_date(dt.timedelta(days=1)))]
-PlanDate = Annotated[dt.date, AfterValidator(_bounded_date(PLAN_HORIZON))]
+PlanTime = Annotated[dt.datetime, _iso_only("datetime_parsing"), AfterValidator(_bounded_time(PLAN_HORIZON))]
+EventDate = Annotated[dt.date, _iso_only("date_parsing"), AfterValidator(_bounded_date(dt.timedelta(days=1)))]
+PlanDate = Annotated[dt.date, _iso_only("date_parsing"), AfterValidator(_bounded_date(PLAN_HORIZON))]
 
 # A body temperature as a number or as typed ("36.5"). The schema states the valid range; the
 # API itself refuses anything else with a message that says what is wrong (a comma, a word, 50 °C).
@@ -120,7 +136,7 @@ def _filter_time(value: dt.datetime) -> dt.datetime:
 
 
 # A bound of a list filter (`…_from` ≤ time < `…_to`): any time; naive = Asia/Shanghai.
-FilterTime = Annotated[dt.datetime, AfterValidator(_filter_time)]
+FilterTime = Annotated[dt.datetime, _iso_only("datetime_parsing"), AfterValidator(_filter_time)]
 
 
 class LocalTimeEncoder(NinjaJSONEncoder):

@@ -7,10 +7,11 @@ import uuid
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
+from pydantic import ConfigDict
 
 from epigrid.accounts.models import User
 from epigrid.core import access
-from epigrid.core.api import ERRORS, ErrorOut, FilterTime, In, PlanTime, Temperature, page
+from epigrid.core.api import ERRORS, ErrorOut, FilterTime, In, IsoTime, PlanTime, Temperature, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.grids.selectors import grid_node_get
@@ -135,13 +136,24 @@ def gate_scan(request, pk: int, payload: ScanIn):
 
 
 class PassageIn(In):
+    # A token (scanned) or a number (typed): the schema says one of them is needed.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["token"], "properties": {"token": {"minLength": 1, "pattern": "\\S"}}},
+                {"required": ["number"], "properties": {"number": {"minLength": 1, "pattern": "\\S"}}},
+            ]
+        },
+    )
+
     token: str = ""
     number: str = ""
     direction: Direction
     temperature: Temperature | None = None
     # With its offset as given; without one, Asia/Shanghai time. Bounded per row by the service,
     # so that a bad row is listed with the others (the batch's error shape).
-    at: dt.datetime
+    at: IsoTime
     client_id: uuid.UUID
 
 

@@ -7,7 +7,7 @@ from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.core import access
-from epigrid.core.api import ERRORS, ErrorOut, EventTime, FilterTime, In, PlanDate, Temperature, page
+from epigrid.core.api import ERRORS, ErrorOut, EventTime, FilterTime, In, IsoTime, PlanDate, Temperature, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.tabular import read_upload
@@ -43,7 +43,7 @@ class ReadingIn(In):
     person_id: int
     value: Temperature
     # Without an offset: Asia/Shanghai time. Bounded per row by the service (the batch's rows).
-    measured_at: dt.datetime
+    measured_at: IsoTime
     client_id: uuid.UUID
 
 
