@@ -286,12 +286,7 @@ def visited_household_find(*, checkpoint: Checkpoint, text: str, principal) -> H
     building_unit_room = re.fullmatch(r"(\d+)-(\d+-\d+)", typed)
     if not found and building_unit_room:
         building, number = building_unit_room.groups()
-        found = [
-            h
-            for h in households.filter(number=number)
-            if re.search(rf"(^|\D){int(building)}(号楼|栋|幢)$", h.grid.name)
-            or h.grid.code.endswith(f"B{int(building):02d}")
-        ]
+        found = [h for h in households.filter(number=number) if _is_building(h.grid, int(building))]
     if not found:
         found = list(households.filter(number=typed).order_by("grid__path")[: CHOICES_SHOWN + 1])
     if not found and len(typed) >= 2:
@@ -326,6 +321,11 @@ def visited_household_find(*, checkpoint: Checkpoint, text: str, principal) -> H
         # Sent again as its pass number (unique), else its address.
         choices=[(passes.get(h.pk, h.address), h.address) for h in found[:CHOICES_SHOWN]],
     )
+
+
+def _is_building(grid, n: int) -> bool:
+    """Whether a building grid is building `n` of its compound ("…3号楼", "3栋", code "…-B03")."""
+    return bool(re.search(rf"(^|\D){n}(号楼|栋|幢)$", grid.name) or re.search(rf"-B0*{n}$", grid.code))
 
 
 def _pass_not_found(key: tuple[str, str]) -> NotFound:
