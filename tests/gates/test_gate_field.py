@@ -230,3 +230,23 @@ def test_a_guard_lands_on_the_gate_page_and_others_on_their_day(world, gate):
         principal=world.users["secretary"],
     )
     assert _page(world).get("/").url == f"/gates/{south.pk}/"
+
+
+def test_the_api_finds_short_numbers_and_visited_households_within_the_compound(world, gate):
+    from tests.factories import api
+
+    call = api(world, "guard1")
+    several = call("post", f"/api/v1/checkpoints/{gate.pk}/scan", {"number": "1", "direction": "out"})
+    assert several.status_code == 409 and several.json()["code"] == "pass_ambiguous"
+    one = call("post", f"/api/v1/checkpoints/{gate.pk}/scan", {"number": "0011", "direction": "out"})
+    assert one.status_code == 200 and one.json()["household_pass_number"] == "S-C-G1-0011"
+    body = {"name": "快递员", "phone": "13900001111", "id_number": make_id_number(), "reason": "送药"}
+    visit = call("post", f"/api/v1/checkpoints/{gate.pk}/visitors", {**body, "visiting": "1-101", "temperature": 36.5})
+    assert visit.status_code == 201, visit.content
+    assert Passage.objects.get(pk=visit.json()["passage_id"]).visitor.visiting == world.households["h1"]
+    foreign = call(
+        "post",
+        f"/api/v1/checkpoints/{gate.pk}/visitors",
+        {**body, "visiting": world.households["h2"].address, "temperature": 36.5},
+    )
+    assert foreign.status_code == 404 and world.households["h2"].address not in foreign.content.decode()
