@@ -100,6 +100,7 @@ def test_the_last_digits_find_the_pass_or_list_the_matches(phone, log_in):
     expect(verdict).to_contain_text("JZXC-HYL-09-0013")
     expect(verdict).to_contain_text("36.6")
     expect(page.locator("#answer .choices")).to_have_count(0)
+    expect(page.locator("#number")).to_have_value("")  # ready for the next person
 
 
 def _register_visitor(page, visiting: str) -> None:
@@ -126,6 +127,7 @@ def test_a_visitor_is_refused_into_quarantine_and_into_a_closed_point(phone, log
     expect(verdict).to_contain_text("谢绝来访")
     expect(verdict).to_contain_text("居家隔离")
     _shot(page, "6-visitor-refused-quarantine")
+    expect(page.locator("#v-name")).to_have_value("")  # recorded: the form is ready for the next
 
     # A resident of 3号楼 is confirmed: the compound becomes a closed epidemic point.
     epigrid_cli("shell", "-c", CONFIRM_A_CASE)

@@ -55,9 +55,10 @@
       show(target, target.dataset.network, "error");
     }
   });
-  document.addEventListener("htmx:afterRequest", function (event) {
+  document.addEventListener("htmx:afterSwap", function (event) {
     // Cleared for the next person only once an answer was recorded: after a refusal of the
     // input (a mistyped temperature, several matches) the guard corrects it, not retypes it all.
+    // (On the swap, not after the request: a tapped match is gone from the page by then.)
     var status = event.detail.xhr.status;
     var target = box(event);
     if (!target || status < 200 || status >= 300) return;
