@@ -444,6 +444,15 @@ PAGES = [
         user="secretary",
         other="secretary2",
     ),
+    Page(
+        "gates:list",
+        kind=LIST,
+        variant="temperature",
+        get_elsewhere=True,
+        post={"temperature": "{checkpoint}", "required": "0"},
+        user="secretary",
+        other="secretary2",
+    ),
     # Every download of the passage ledger is audited (ledger.export), an empty one too.
     Page(
         "gates:ledger",
@@ -472,7 +481,7 @@ PAGES = [
             "name": "来访者",
             "phone": "13800138000",
             "id_number": make_id_number(),
-            "visiting": w.households["h1"].pk,
+            "visiting": w.households["h1"].address,  # as the guard types it, found within the compound
             "reason": "送药",
             "direction": "in",
             "temperature": "36.4",

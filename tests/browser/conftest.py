@@ -17,6 +17,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "epigrid-demo-0531"
 PHONE = {"width": 360, "height": 780}
+_SERVER: dict = {}  # the live server's environment and directory, for epigrid_cli
 
 
 def _free_port() -> int:
@@ -57,6 +58,7 @@ def live_server_url():
         env.update(EPIGRID_VAR_DIR=tmp, EPIGRID_PRODUCTION="0", DEBUG="0", PYTHONUNBUFFERED="1")
         _epigrid("migrate", "--verbosity", "0", env=env, cwd=tmp)
         _epigrid("demo", env=env, cwd=tmp)
+        _SERVER.update(env=env, cwd=tmp)
         port = _free_port()
         log = Path(tmp) / "server.log"
         with log.open("w") as out:
@@ -78,6 +80,13 @@ def live_server_url():
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+@pytest.fixture(scope="session")
+def epigrid_cli(live_server_url):
+    """epigrid_cli("shell", "-c", code): a command on the live server's database (to set a scene
+    up the way the operator would at the console)."""
+    return lambda *args: _epigrid(*args, env=_SERVER["env"], cwd=_SERVER["cwd"])
 
 
 @pytest.fixture(scope="session")

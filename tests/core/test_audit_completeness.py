@@ -102,7 +102,11 @@ def test_downloading_the_passage_ledger_is_audited_with_the_count(world, gate):
     number = _pass(world).number
     call = api(world, "guard1")
     for direction in ("out", "in"):
-        call("post", f"/api/v1/checkpoints/{gate.pk}/scan", {"number": number, "direction": direction})
+        call(
+            "post",
+            f"/api/v1/checkpoints/{gate.pk}/scan",
+            {"number": number, "direction": direction, "temperature": 36.5},
+        )
     response = _page(world, "guard1").get(f"/gates/ledger.xlsx?checkpoint={gate.pk}")
     assert response.status_code == 200 and len(_rows(response)) == 2
     event = AuditEvent.objects.get(action="ledger.export")

@@ -148,7 +148,7 @@ def test_typed_misses_are_throttled_per_guard(world, gates):
             services.gate_scan(checkpoint=a, direction="in", number=foreign, principal=guard)
         assert throttled.value.status == 429 and throttled.value.code == "typed_pass_misses"
         # Valid passes of the checkpoint keep working, typed or scanned.
-        typed = services.gate_scan(checkpoint=a, direction="in", number=own.number, principal=guard)
+        typed = services.gate_scan(checkpoint=a, direction="in", temperature="36.5", number=own.number, principal=guard)
         assert typed.passage.verdict == "allowed"
         scanned = services.gate_scan(checkpoint=a, direction="out", token=unseal(own.token_sealed), principal=guard)
         assert scanned.passage.household_pass == own
@@ -207,7 +207,7 @@ def test_the_api_throttles_typed_misses_and_keeps_serving_valid_passes(world, ga
         data["messages"]["en"].startswith("Too many pass numbers")
         and data["messages"]["zh-hans"] != data["messages"]["en"]
     )
-    ok = _scan_api(api, a, number=own.number, direction="in")
+    ok = _scan_api(api, a, number=own.number, direction="in", temperature="36.5")
     assert ok.status_code == 200 and {"name": "张三", "colour": "green"} in ok.json()["codes"]
     assert _scan_api(api, a, token=unseal(own.token_sealed)).status_code == 200
 
@@ -233,7 +233,9 @@ def test_the_page_answers_a_foreign_pass_with_nothing_and_throttles(world, gates
     assert throttled.status_code == 429 and not _leaks(world, throttled.content.decode())
     assert "一分钟" in throttled.content.decode()  # the zh-hans message
     assert before.unchanged(world)
-    ok = page.post(f"/gates/{a.pk}/scan/", {"number": _pass(world, "h1").number, "direction": "in"})
+    ok = page.post(
+        f"/gates/{a.pk}/scan/", {"number": _pass(world, "h1").number, "direction": "in", "temperature": "36.5"}
+    )
     assert ok.status_code == 200 and "张三" in ok.content.decode()
 
 
@@ -242,7 +244,13 @@ def test_no_ledger_shows_the_foreign_household(world, gates):
     foreign = _pass(world, "h2")
     _scan_api(_api(world), a, number=foreign.number)
     _page(world).post(f"/gates/{a.pk}/scan/", {"number": foreign.number, "direction": "out"})
-    services.gate_scan(checkpoint=a, direction="in", number=_pass(world, "h1").number, principal=world.users["guard1"])
+    services.gate_scan(
+        checkpoint=a,
+        direction="in",
+        temperature="36.5",
+        number=_pass(world, "h1").number,
+        principal=world.users["guard1"],
+    )
     for username in ("guard1", "head1", "secretary"):
         text = _ledger_text(_page(world, username))
         assert world.households["h2"].address not in text, username

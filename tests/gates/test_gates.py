@@ -50,7 +50,9 @@ def test_the_gate_decides(world, gate):
     assert dict(refused.codes)["张三"] == "red"
     # Coming home is allowed; a fever is refused whichever way, and both refusals alert.
     assert (
-        services.gate_scan(checkpoint=gate, direction="in", token=token, principal=guard, now=later).passage.verdict
+        services.gate_scan(
+            checkpoint=gate, direction="in", temperature="36.6", token=token, principal=guard, now=later
+        ).passage.verdict
         == "allowed"
     )
     fever = services.gate_scan(
@@ -72,12 +74,14 @@ def test_revoked_and_foreign_passes(world, gate):
     assert new.number == old.number
     guard = world.users["guard1"]
     assert (
-        services.gate_scan(checkpoint=gate, direction="in", token=old_token, principal=guard).passage.reason
+        services.gate_scan(
+            checkpoint=gate, direction="in", temperature="36.5", token=old_token, principal=guard
+        ).passage.reason
         == "revoked"
     )
     assert (
         services.gate_scan(
-            checkpoint=gate, direction="in", token=unseal(new.token_sealed), principal=guard
+            checkpoint=gate, direction="in", temperature="36.5", token=unseal(new.token_sealed), principal=guard
         ).passage.verdict
         == "allowed"
     )
@@ -98,14 +102,22 @@ def test_revoked_and_foreign_passes(world, gate):
 def test_a_double_scan_within_a_minute_is_one_passage(world, gate):
     token = unseal(_pass(world).token_sealed)
     now = timezone.now()
-    first = services.gate_scan(checkpoint=gate, direction="in", token=token, principal=world.users["guard1"], now=now)
+    first = services.gate_scan(
+        checkpoint=gate, direction="in", temperature="36.5", token=token, principal=world.users["guard1"], now=now
+    )
     second = services.gate_scan(
-        checkpoint=gate, direction="in", token=token, principal=world.users["head1"], now=now + dt.timedelta(seconds=59)
+        checkpoint=gate,
+        direction="in",
+        temperature="36.5",
+        token=token,
+        principal=world.users["head1"],
+        now=now + dt.timedelta(seconds=59),
     )
     assert second.repeated and second.passage.pk == first.passage.pk
     services.gate_scan(
         checkpoint=gate,
         direction="in",
+        temperature="36.5",
         token=token,
         principal=world.users["guard1"],
         now=now + dt.timedelta(seconds=61),

@@ -27,6 +27,7 @@ POINTS = {
     "person_panels": "callable(request, person) -> str: a panel on the person file",
     "household_panels": "callable(request, household) -> str: a panel on the household file",
     "timeline_providers": "callable(person) -> list[TimelineEntry]: entries on the person file",
+    "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules
     "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",
     "exit_suspensions": "callable(household) -> str | None: why the household may not go out",

@@ -244,7 +244,9 @@ class VisitorIn(In):
     name: str
     phone: str
     id_number: str
-    visiting_household_id: int
+    # The household visited: as the guard types it (address, "1-301", pass number), or its id.
+    visiting: str = ""
+    visiting_household_id: int | None = None
     reason: str
     direction: Direction = Direction.IN
     temperature: Temperature | None = None
@@ -252,12 +254,19 @@ class VisitorIn(In):
 
 @router.post(
     "/checkpoints/{pk}/visitors",
-    response={201: ScanOut, **ERRORS},
-    summary="Register a visitor (来访人员): name, phone, ID, whom and why",
+    response={201: ScanOut, **ERRORS, 429: ErrorOut},
+    summary="Register a visitor (来访人员): name, phone, ID, whom (the household's address, unit-room or pass "
+    "number, within the checkpoint's compound; several matches: 409) and why. A visit into home quarantine or a "
+    "closed epidemic point is refused with the reason",
 )
 def visitor_register(request, pk: int, payload: VisitorIn):
     checkpoint = Checkpoint.objects.select_related("grid").get_for(request.user, Capability.GUARD_GATE, pk=pk)
-    household = people_selectors.household_get(user=request.user, pk=payload.visiting_household_id)
+    if payload.visiting or payload.visiting_household_id is None:
+        household = services.visited_household_find(
+            checkpoint=checkpoint, text=payload.visiting, principal=request.user
+        )
+    else:
+        household = people_selectors.household_get(user=request.user, pk=payload.visiting_household_id)
     answer = services.visitor_register(
         checkpoint=checkpoint,
         name=payload.name,

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 ACTION_LABELS = {
     "checkpoint.open": _("Checkpoint opened"),
     "checkpoint.close": _("Checkpoint closed"),
+    "checkpoint.temperature_policy": _("Checkpoint temperature policy changed"),
     "passes.issue": _("Household passes issued"),
     "pass.reissue": _("Pass re-issued"),
     "pass.revoke": _("Pass revoked"),
@@ -29,5 +30,8 @@ class GatesConfig(AppConfig):
         ],
         "action_labels": [
             "epigrid.gates.apps.ACTION_LABELS",
+        ],
+        "home_pages": [
+            "epigrid.gates.views.guard_home",
         ],
     }

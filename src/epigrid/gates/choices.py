@@ -28,6 +28,8 @@ class RefusalReason(models.TextChoices):
     REVOKED = "revoked", _("Pass revoked")
     WRONG_CHECKPOINT = "wrong_checkpoint", _("This pass is for another compound")
     CHECKPOINT_CLOSED = "checkpoint_closed", _("This checkpoint is closed")
+    VISIT_QUARANTINE = "visit_quarantine", _("No visitors: the household is under home quarantine")
+    VISIT_EPIDEMIC_POINT = "visit_epidemic_point", _("No visitors: the compound is under closed management")
 
 
 class BatchOutcome(models.TextChoices):

@@ -18,6 +18,9 @@ class Checkpoint(models.Model):
     )
     name = models.CharField(_("name"), max_length=50)
     is_open = models.BooleanField(_("open"), default=True)
+    # 测温: whoever comes in has their temperature taken, unless the command center lets this
+    # entrance do without (e.g. a side gate used only to go out).
+    temperature_required = models.BooleanField(_("temperature required to come in"), default=True)
     opened_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 

@@ -4,7 +4,9 @@ roster."""
 
 import datetime as dt
 import hashlib
+import re
 import secrets
+import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -78,6 +80,25 @@ def checkpoint_close(*, checkpoint: Checkpoint, principal) -> Checkpoint:
         locked.is_open, locked.closed_at = False, timezone.now()
         locked.save()
         audit.record(principal=principal, action="checkpoint.close", obj=locked, grid_path=locked.grid.path)
+    return locked
+
+
+def checkpoint_temperature_policy(*, checkpoint: Checkpoint, required: bool, principal) -> Checkpoint:
+    """Whether this entrance lets anyone in without a temperature (the command center decides)."""
+    authorize(principal, Capability.MANAGE_CHECKPOINTS, checkpoint.grid.path)
+    with transaction.atomic():
+        locked = Checkpoint.objects.select_for_update().get(pk=checkpoint.pk)
+        if locked.temperature_required == required:
+            return locked
+        before, locked.temperature_required = locked.temperature_required, required
+        locked.save(update_fields=["temperature_required"])
+        audit.record(
+            principal=principal,
+            action="checkpoint.temperature_policy",
+            obj=locked,
+            grid_path=checkpoint.grid.path,
+            changes={"temperature_required": [before, required]},
+        )
     return locked
 
 
@@ -186,9 +207,7 @@ def _passes_by_key(keys: Iterable[tuple[str, str]], checkpoint: Checkpoint) -> d
     hashes = {_token_hash(value): value for kind, value in keys if kind == "token"}
     numbers = [value for kind, value in keys if kind == "number"]
     related = ("household__grid", "grid")
-    served = HouseholdPass.objects.in_subtree(checkpoint.grid.path).filter(
-        subtree_q("household__grid__path", checkpoint.grid.path)
-    )
+    served = _served_passes(checkpoint)
     if hashes:
         for household_pass in served.filter(token_hash__in=list(hashes)).select_related(*related):
             found[("token", hashes[household_pass.token_hash])] = household_pass
@@ -202,6 +221,111 @@ def _passes_by_key(keys: Iterable[tuple[str, str]], checkpoint: Checkpoint) -> d
         for household_pass in rows:
             found.setdefault(("number", household_pass.number), household_pass)
     return found
+
+
+def _served_passes(checkpoint: Checkpoint):
+    """The passes this checkpoint serves: its compound's, of a household of its compound."""
+    return HouseholdPass.objects.in_subtree(checkpoint.grid.path).filter(
+        subtree_q("household__grid__path", checkpoint.grid.path)
+    )
+
+
+class Choices(Conflict):
+    """What was typed matches several passes or households of this checkpoint's compound: the
+    guard taps the right one. `choices` are (value to send again, label) pairs."""
+
+    def __init__(self, code: str, message, *, field: str, choices: list[tuple[str, str]], params=None):
+        super().__init__(code, message, field=field, params=params)
+        self.choices = choices
+
+
+CHOICES_SHOWN = 12
+
+
+def _pass_by_short_number(typed: str, checkpoint: Checkpoint) -> HouseholdPass | None:
+    """The valid pass of this checkpoint whose number ends with what was typed ("0001" for
+    JZXC-HYL-09-0001), when there is one; several: `Choices`; none: None. Only the compound's own
+    passes are looked at, so nothing of another compound can be found or listed this way."""
+    rows = list(
+        _served_passes(checkpoint)
+        .filter(revoked_at__isnull=True, number__endswith=typed)
+        .select_related("household__grid", "grid")
+        .order_by("number")[: CHOICES_SHOWN + 1]
+    )
+    if len(rows) <= 1:
+        return rows[0] if rows else None
+    raise Choices(
+        "pass_ambiguous",
+        _("Several passes of this checkpoint end in %(typed)s: tap the right one."),
+        params={"typed": typed},
+        field="number",
+        choices=[(p.number, f"{p.number} · {p.household.address}") for p in rows[:CHOICES_SHOWN]],
+    )
+
+
+def visited_household_find(*, checkpoint: Checkpoint, text: str, principal) -> Household:
+    """The household a visitor visits, as a guard types it: its pass number (or the number's last
+    digits), its address, building-unit-room ("1-1-301") or unit-room ("1-301"). Only households
+    of the checkpoint's compound are looked at; several matches: `Choices`; none: NotFound (and
+    a typed miss, throttled like pass numbers)."""
+    _open_checkpoint(checkpoint, principal)
+    typed = unicodedata.normalize("NFKC", text or "").strip()
+    if not typed:
+        raise DomainError(
+            "visiting_required", _("Type the address or the pass number of the household visited."), field="visiting"
+        )
+    households = (
+        Household.objects.in_subtree(checkpoint.grid.path).filter(archived_at__isnull=True).select_related("grid")
+    )
+    found: list[Household] = []
+    exact = _passes_by_key([("number", typed.upper())], checkpoint).get(("number", typed.upper()))
+    if exact is not None and exact.revoked_at is None:
+        found = [exact.household]
+    if not found:
+        found = list(households.filter(address=typed)[: CHOICES_SHOWN + 1])
+    building_unit_room = re.fullmatch(r"(\d+)-(\d+-\d+)", typed)
+    if not found and building_unit_room:
+        building, number = building_unit_room.groups()
+        found = [h for h in households.filter(number=number) if _is_building(h.grid, int(building))]
+    if not found:
+        found = list(households.filter(number=typed).order_by("grid__path")[: CHOICES_SHOWN + 1])
+    if not found and len(typed) >= 2:
+        found = list(households.filter(address__icontains=typed).order_by("grid__path", "number")[: CHOICES_SHOWN + 1])
+    if not found and typed.isdigit():
+        try:
+            short = _pass_by_short_number(typed, checkpoint)
+        except Choices as several:
+            raise Choices(
+                "household_ambiguous",
+                _("Several households of this compound match: tap the one visited."),
+                field="visiting",
+                choices=several.choices,
+            ) from None
+        found = [short.household] if short is not None else []
+    if not found:
+        _typed_misses(guard=_guard(principal), count=1, checkpoint=checkpoint, principal=principal)
+        raise NotFound(
+            "visiting_not_found",
+            _("No household of this compound matches: type its address, e.g. 1-301, or its pass number."),
+            field="visiting",
+        )
+    if len(found) == 1:
+        return found[0]
+    passes = dict(
+        HouseholdPass.objects.filter(household__in=found, revoked_at__isnull=True).values_list("household_id", "number")
+    )
+    raise Choices(
+        "household_ambiguous",
+        _("Several households of this compound match: tap the one visited."),
+        field="visiting",
+        # Sent again as its pass number (unique), else its address.
+        choices=[(passes.get(h.pk, h.address), h.address) for h in found[:CHOICES_SHOWN]],
+    )
+
+
+def _is_building(grid, n: int) -> bool:
+    """Whether a building grid is building `n` of its compound ("…3号楼", "3栋", code "…-B03")."""
+    return bool(re.search(rf"(^|\D){n}(号楼|栋|幢)$", grid.name) or re.search(rf"-B0*{n}$", grid.code))
 
 
 def _pass_not_found(key: tuple[str, str]) -> NotFound:
@@ -299,6 +423,23 @@ def _temperature(value) -> Decimal | None:
     return parse_temperature(value, field="temperature")
 
 
+def _temperature_taken(checkpoint: Checkpoint, direction: str, value) -> None:
+    """Coming in without a temperature only where the checkpoint's policy allows it."""
+    if direction == Direction.IN and value is None and checkpoint.temperature_required:
+        raise DomainError(
+            "temperature_required",
+            _("Take the temperature: nobody comes in here without it."),
+            field="temperature",
+        )
+
+
+# A visitor may not visit a household that may not go out: the reason, said for a visit.
+VISIT_REFUSALS = {
+    RefusalReason.QUARANTINE: RefusalReason.VISIT_QUARANTINE,
+    RefusalReason.EPIDEMIC_POINT: RefusalReason.VISIT_EPIDEMIC_POINT,
+}
+
+
 def _refusal(
     household_pass: HouseholdPass, *, checkpoint: Checkpoint, direction: str, value, at, threshold, suspended: dict
 ) -> str:
@@ -357,10 +498,13 @@ def gate_scan(
     key = _pass_key(token, number)
     value = _temperature(temperature)
     household_pass = _passes_by_key([key], checkpoint).get(key)
+    if household_pass is None and key[0] == "number":
+        household_pass = _pass_by_short_number(key[1], checkpoint)
     if household_pass is None:
         if key[0] == "number":
             _typed_misses(guard=guard, count=1, checkpoint=checkpoint, principal=principal)
         raise _pass_not_found(key)
+    _temperature_taken(checkpoint, direction, value)
     with transaction.atomic():
         HouseholdPass.objects.select_for_update().filter(pk=household_pass.pk).first()  # serialise scans of a pass
         near = Passage.objects.filter(
@@ -460,7 +604,14 @@ def visitor_register(
     number = parse_id_number(id_number).number
     phone_number = parse_phone(phone)
     value = _temperature(temperature)
-    refused = value is not None and value >= policy().fever_threshold
+    _temperature_taken(checkpoint, direction, value)
+    reason = ""
+    if value is not None and value >= policy().fever_threshold:
+        reason = RefusalReason.FEVER
+    elif direction == Direction.IN:
+        # Like the household's own exit: no visit into home quarantine or a closed epidemic point.
+        suspension = _exit_suspension(visiting) or ""
+        reason = VISIT_REFUSALS.get(suspension, suspension)
     with transaction.atomic():
         visitor = Visitor.objects.create(
             name=name.strip()[:50],
@@ -478,8 +629,8 @@ def visitor_register(
             visitor=visitor,
             direction=direction,
             temperature=value,
-            verdict=Verdict.REFUSED if refused else Verdict.ALLOWED,
-            reason=RefusalReason.FEVER if refused else "",
+            verdict=Verdict.REFUSED if reason else Verdict.ALLOWED,
+            reason=reason,
             guard=guard,
             at=timezone.now(),
         )
@@ -491,7 +642,7 @@ def visitor_register(
             grid_path=visiting.grid.path,
             changes={"visitor": [None, visitor.pk], "verdict": [None, passage.verdict]},
         )
-        if refused:
+        if reason:
             _gate_alerts([(passage, visiting)], principal=principal, now=passage.at)
     return GateAnswer(passage, [])
 

@@ -1,16 +1,19 @@
 import datetime as dt
+import json
 
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from epigrid.accounts.choices import Role
 from epigrid.accounts.models import User
-from epigrid.accounts.permissions import require_second_factor
+from epigrid.accounts.permissions import require_second_factor, scope_assignments
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
@@ -19,7 +22,6 @@ from epigrid.core.views import domain_errors
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.models import GridNode
 from epigrid.grids.selectors import grid_node_get
-from epigrid.people import selectors as people_selectors
 
 from . import ledgers, services
 from .models import Checkpoint, HouseholdPass, Passage, Shift
@@ -35,6 +37,13 @@ def checkpoint_list(request):
                 request.user, Capability.MANAGE_CHECKPOINTS, pk=request.POST["close"]
             )
             services.checkpoint_close(checkpoint=checkpoint, principal=request.user)
+        elif request.POST.get("temperature", "").isdigit():
+            checkpoint = Checkpoint.objects.select_related("grid").get_for(
+                request.user, Capability.MANAGE_CHECKPOINTS, pk=request.POST["temperature"]
+            )
+            services.checkpoint_temperature_policy(
+                checkpoint=checkpoint, required=request.POST.get("required") == "1", principal=request.user
+            )
         else:
             grid = grid_node_get(user=request.user, code=request.POST.get("grid", ""))
             services.checkpoint_open(grid=grid, name=request.POST.get("name", ""), principal=request.user)
@@ -66,6 +75,21 @@ def checkpoint(request, pk):
     )
 
 
+def _refused_answer(request, exc: DomainError, *, url: str, sent: list[str], choose: str):
+    """A refusal at the gate, in the answer box in the verdict's big format (never a page): the
+    error, or the matches to tap, each sending the form again with `choose` set to the match."""
+    context = {"error": exc.render(), "error_field": exc.field}
+    if isinstance(exc, services.Choices):
+        values = {name: request.POST.get(name, "") for name in sent}
+        context["choose_url"] = url
+        context["choices"] = [(label, json.dumps({**values, choose: value})) for value, label in exc.choices]
+    return render(request, "gates/_answer.html", context, status=exc.status)
+
+
+SCAN_FIELDS = ["direction", "temperature", "number"]
+VISITOR_FIELDS = ["name", "phone", "id_number", "visiting", "reason", "direction", "temperature"]
+
+
 @login_required
 @require_POST
 @domain_errors
@@ -81,7 +105,7 @@ def scan(request, pk):
             principal=request.user,
         )
     except DomainError as exc:
-        return render(request, "gates/_answer.html", {"error": exc.render()}, status=exc.status)
+        return _refused_answer(request, exc, url=reverse("gates:scan", args=[cp.pk]), sent=SCAN_FIELDS, choose="number")
     return render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage})
 
 
@@ -90,8 +114,11 @@ def scan(request, pk):
 @domain_errors
 def visitor(request, pk):
     cp = Checkpoint.objects.select_related("grid").get_for(request.user, Capability.GUARD_GATE, pk=pk)
-    household = people_selectors.household_get(user=request.user, pk=request.POST.get("visiting") or 0)
     try:
+        # Found by address or pass number within the checkpoint's compound, never by a row id.
+        household = services.visited_household_find(
+            checkpoint=cp, text=request.POST.get("visiting", ""), principal=request.user
+        )
         answer = services.visitor_register(
             checkpoint=cp,
             name=request.POST.get("name", ""),
@@ -104,8 +131,33 @@ def visitor(request, pk):
             principal=request.user,
         )
     except DomainError as exc:
-        return render(request, "gates/_answer.html", {"error": exc.render()}, status=exc.status)
-    return render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage})
+        url = reverse("gates:visitor", args=[cp.pk])
+        return _refused_answer(request, exc, url=url, sent=VISITOR_FIELDS, choose="visiting")
+    return render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage, "visitor": True})
+
+
+def guard_home(user) -> str | None:
+    """Where a guard lands after login ("home_pages"): the gate page of the checkpoint they are on
+    shift at now, else of their one open checkpoint, else the list of their checkpoints. Users
+    with any other role land on their usual page."""
+    assignments = scope_assignments(user)
+    if not assignments or any(a.role != Role.CHECKPOINT_GUARD for a in assignments):
+        return None
+    now = timezone.now()
+    on_shift = (
+        Shift.objects.filter(attendance__user=user, starts_at__lte=now, ends_at__gt=now, checkpoint__is_open=True)
+        .order_by("starts_at")
+        .values_list("checkpoint_id", flat=True)
+        .first()
+    )
+    if on_shift is not None:
+        return reverse("gates:checkpoint", args=[on_shift])
+    open_ids = list(
+        Checkpoint.objects.restrict(user, Capability.GUARD_GATE).filter(is_open=True).values_list("pk", flat=True)[:2]
+    )
+    if len(open_ids) == 1:
+        return reverse("gates:checkpoint", args=[open_ids[0]])
+    return reverse("gates:list")
 
 
 @login_required
