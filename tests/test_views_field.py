@@ -253,3 +253,15 @@ def test_yellow_code_contrast_is_at_least_4_5(settings):
         return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
     assert (1.05) / (luminance(colour) + 0.05) >= 4.5
+
+
+def test_a_refused_import_says_how_many_problems_not_a_placeholder(world, as_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.people.test_ledgers import HEADER, resident_rows, xlsx
+
+    rows = resident_rows(3, building="S-C-G1-B1")
+    rows[1][4] = "370102198001010016"
+    upload = SimpleUploadedFile("台账.xlsx", xlsx([HEADER, *rows]))
+    page = as_user("staff").post("/people/import/", {"kind": "residents", "file": upload}).content.decode()
+    assert "%(count)s" not in page and "发现 1 个问题，未导入任何数据" in page

@@ -105,10 +105,12 @@ def key_person_assess(request, pk):
     key_person = selectors.key_person_get(user=request.user, pk=pk, capability=Capability.INTAKE)
     if request.POST.get("action") == "close":
         services.key_person_close(key_person=key_person, principal=request.user)
+        messages.success(request, _("Closed: %(name)s needs no control.") % {"name": key_person.person.name})
     else:
         services.key_person_assess(
             key_person=key_person, assessment=request.POST.get("assessment", ""), principal=request.user
         )
+        messages.success(request, _("Assessment saved for %(name)s.") % {"name": key_person.person.name})
     return redirect(safe_next(request, "control:key_persons"))
 
 

@@ -213,6 +213,7 @@ def roster(request, pk):
             guards=[u for name, u in users.items() if name != leader.username],
             principal=request.user,
         )
+        messages.success(request, _("Duty shift planned."))
         return redirect("gates:roster", pk=cp.pk)
     now = timezone.now()
     return render(

@@ -248,6 +248,7 @@ def test_lists(request):
         except DomainError as exc:
             form_error(form, exc)
         else:
+            messages.success(request, _("Test list %(name)s made.") % {"name": test_list.name})
             return redirect("health:test_list", pk=test_list.pk)
     lists = TestList.objects.restrict(request.user).select_related("grid").order_by("-test_date", "-id")[:100]
     return render(
