@@ -178,7 +178,7 @@ def test_reissuing_a_pass_asks_first(world, as_user, household_pass):
     assert HouseholdPass.objects.filter(household=world.households["h1"]).count() == 1
     done = client.post(url, {"confirm": "1"}, follow=True)
     assert HouseholdPass.objects.filter(household=world.households["h1"]).count() == 2
-    assert "已重新生成" in done.content.decode()
+    assert "已补发" in done.content.decode()
 
 
 def test_ending_an_assignment_asks_first(world, as_user):

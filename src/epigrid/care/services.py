@@ -445,7 +445,7 @@ def consequences(action: str, obj) -> list[str]:
             return []  # already closed: its services run already
         return [
             _("%(compound)s gets its services: disinfection twice a day, garbage collection three times a week.")
-            % {"compound": compound.name}
+            % {"compound": compound.label}
         ]
     if action == "order_release":
         household = obj.person.household

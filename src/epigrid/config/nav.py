@@ -36,11 +36,17 @@ NAV = [
         frozenset({C.EDIT_PEOPLE, C.RECORD_HEALTH, C.INTAKE, C.MANAGE_ORDERS, C.CONFIRM_CASES, C.VIEW_AUDIT}),
     ),
     NavLink("alerts:list", _("Alerts"), "alert", frozenset({C.HANDLE_ALERTS})),
+    # The grid tree: where a grid member finds the households of their grid, building by building.
+    NavLink(
+        "oversight:tree",
+        _("Grids"),
+        "grid",
+        frozenset({C.EDIT_PEOPLE, C.MANAGE_ASSIGNMENTS, C.MANAGE_GRIDS, C.VIEW_AUDIT}),
+    ),
     NavLink("control:key_persons", _("Key persons"), "key", frozenset({C.INTAKE, C.MANAGE_ORDERS})),
     NavLink("control:orders", _("Orders"), "order", frozenset({C.MANAGE_ORDERS, C.APPROVE_RELEASE})),
     NavLink("health:test_lists", _("Tests"), "test", frozenset({C.MANAGE_TESTS, C.RECORD_HEALTH})),
     NavLink("response:list", _("Response"), "response", frozenset({C.MANAGE_PLANS, C.CONFIRM_CASES, C.VIEW_AUDIT})),
-    NavLink("oversight:tree", _("Grids"), "grid", frozenset({C.MANAGE_ASSIGNMENTS, C.MANAGE_GRIDS, C.VIEW_AUDIT})),
     NavLink("oversight:coverage", _("Coverage"), "coverage", frozenset({C.MANAGE_GRIDS, C.VIEW_AUDIT})),
     NavLink("health:rules", _("Rules"), "rules", frozenset({C.APPROVE_RELEASE, C.MANAGE_PLANS})),
     NavLink("people:import", _("Import"), "import", frozenset({C.IMPORT_EXPORT})),

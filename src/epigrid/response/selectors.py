@@ -8,6 +8,7 @@ from epigrid.core.errors import NotFound
 from epigrid.core.scoping import VIEW, subtree_q
 
 from .models import Activation, EpidemicPoint, Exposure, PlanTemplate, Task
+from .services import DEFAULT_PLAN_NAME, DEFAULT_STEPS
 
 
 def activation_get(*, user, pk, capability: str = VIEW) -> Activation:
@@ -130,20 +131,21 @@ def consequences(action: str, obj) -> list[str]:
     lines = []
     activation = Activation.objects.filter(grid=compound, closed_at__isnull=True).select_related("plan").first()
     if activation is None:
+        # As `plan_current` would pick it: the current plan, else the default one it would make.
         plan = PlanTemplate.objects.filter(is_current=True).first()
-        steps = plan.steps.count() if plan else 0
+        name, steps = (plan.name, plan.steps.count()) if plan else (DEFAULT_PLAN_NAME, len(DEFAULT_STEPS))
         lines.append(
             _("The emergency plan “%(plan)s” starts for %(compound)s: %(steps)s task(s) go to their owners.")
-            % {"plan": plan.name if plan else _("emergency plan"), "compound": compound.name, "steps": steps}
+            % {"plan": name, "compound": compound.label, "steps": steps}
         )
         lines.append(
             _("%(compound)s becomes an epidemic point under closed management: its households may not go out.")
-            % {"compound": compound.name}
+            % {"compound": compound.label}
         )
     else:
         lines.append(
             _("The case joins the emergency response already running in %(compound)s; its epidemic point stays closed.")
-            % {"compound": compound.name}
+            % {"compound": compound.label}
         )
     contacts = Exposure.objects.filter(source_id=case.person_id).values("contact_id").distinct().count()
     if contacts:
