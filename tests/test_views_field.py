@@ -265,3 +265,15 @@ def test_a_refused_import_says_how_many_problems_not_a_placeholder(world, as_use
     upload = SimpleUploadedFile("台账.xlsx", xlsx([HEADER, *rows]))
     page = as_user("staff").post("/people/import/", {"kind": "residents", "file": upload}).content.decode()
     assert "%(count)s" not in page and "发现 1 个问题，未导入任何数据" in page
+
+
+def test_a_refused_row_action_shows_on_its_page_not_a_separate_one(world, as_user, household_pass):
+    """Re-issuing a card already replaced (a stale page): the reason on the passes page."""
+    client = as_user("head1")
+    url = f"/gates/pass/{household_pass.pk}/reissue/"
+    client.post(url, {"confirm": "1"})
+    again = client.post(url, {"confirm": "1"}, follow=True)
+    page = again.content.decode()
+    assert again.redirect_chain[-1][0] == "/gates/passes/S-C-G1/"
+    assert "msg-error" in page and "操作未完成" not in page
+    assert HouseholdPass.objects.filter(household=world.households["h1"]).count() == 2

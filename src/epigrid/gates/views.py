@@ -17,7 +17,7 @@ from epigrid.core.confirm import confirm_page, confirmed
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import VIEW, allows
-from epigrid.core.views import domain_errors
+from epigrid.core.views import domain_errors, refused_back
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.models import GridNode
 from epigrid.grids.selectors import grid_node_get
@@ -176,11 +176,16 @@ def pass_action(request, pk, action):
             button=_("Confirm: re-issue") if reissue else _("Confirm: revoke"),
             cancel_url=back,
         )
+    try:
+        if reissue:
+            services.pass_reissue(household_pass=household_pass, principal=request.user)
+        else:
+            services.pass_revoke(household_pass=household_pass, principal=request.user)
+    except DomainError as exc:
+        return refused_back(request, exc, back)
     if reissue:
-        services.pass_reissue(household_pass=household_pass, principal=request.user)
         messages.success(request, _("Pass %(number)s re-issued: print the new card.") % {"number": number})
     else:
-        services.pass_revoke(household_pass=household_pass, principal=request.user)
         messages.success(request, _("Pass %(number)s of %(address)s revoked.") % {"number": number, "address": address})
     return redirect(back)
 

@@ -23,7 +23,7 @@ from epigrid.core.confirm import confirm_page, confirmed, consequences
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors, Throttled
 from epigrid.core.scoping import allows
 from epigrid.core.tabular import read_upload
-from epigrid.core.views import domain_errors, form_error, safe_next
+from epigrid.core.views import domain_errors, form_error, refused_back, safe_next
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get, grid_roots
 from epigrid.people import selectors as people_selectors
@@ -195,7 +195,10 @@ def report_link_issue(request, person_pk):
             button=_("Confirm: make a new link"),
             cancel_url=back,
         )
-    services.resident_link_issue(person=person, principal=request.user)
+    try:
+        services.resident_link_issue(person=person, principal=request.user)
+    except DomainError as exc:
+        return refused_back(request, exc, back)
     messages.success(request, _("A new personal link was made; the old one no longer works."))
     return redirect(back)
 

@@ -16,7 +16,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.confirm import confirm_page, confirmed
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import VIEW, allows, subtree_q
-from epigrid.core.views import domain_errors, paginate
+from epigrid.core.views import domain_errors, paginate, refused_back
 from epigrid.grids import selectors as grid_selectors
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import Place
@@ -142,7 +142,10 @@ def assignment_end(request, pk):
             button=_("Confirm: end the assignment"),
             cancel_url=back,
         )
-    account_services.grid_assignment_end(assignment=assignment, principal=request.user)
+    try:
+        account_services.grid_assignment_end(assignment=assignment, principal=request.user)
+    except DomainError as exc:
+        return refused_back(request, exc, back)
     messages.success(request, _("Assignment ended."))
     return redirect(back)
 
