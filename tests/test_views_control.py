@@ -103,7 +103,12 @@ def test_start_order_for_the_household_then_release(world, as_user):
     assert as_user("member1").get(f"/control/orders/{order.pk}/release/").status_code == 403
     early = as_user("secretary").post(f"/control/orders/{order.pk}/release/", {"early_reason": ""})
     assert early.status_code == 400  # not proposed and no reason
-    ok = as_user("secretary").post(f"/control/orders/{order.pk}/release/", {"early_reason": "登记错误"})
+    # 解除 asks first (issue 11): the first post only shows what will follow.
+    ask = as_user("secretary").post(f"/control/orders/{order.pk}/release/", {"early_reason": "登记错误"})
+    assert ask.status_code == 200 and 'data-testid="confirm-step"' in ask.content.decode()
+    order.refresh_from_db()
+    assert order.status == "active"
+    ok = as_user("secretary").post(f"/control/orders/{order.pk}/release/", {"early_reason": "登记错误", "confirm": "1"})
     assert ok.status_code == 302
     order.refresh_from_db()
     assert order.status == "released"
@@ -185,7 +190,7 @@ def test_test_list_sampling_results_and_consultation(world, as_user, quarantined
     assert case.status == "suspected"
     response = as_user("commander").post(
         f"/health/cases/{case.pk}/consultations/",
-        {"held_at": "2020-02-06T20:00", "experts": "市级专家组", "conclusion": "confirmed"},
+        {"held_at": "2020-02-06T20:00", "experts": "市级专家组", "conclusion": "confirmed", "confirm": "1"},
     )
     assert response.status_code == 302
     case.refresh_from_db()

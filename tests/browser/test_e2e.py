@@ -13,9 +13,9 @@ FULL_ID = re.compile(r"^\d{17}[\dX]$")
 
 def test_member_opens_a_person_file_and_reveals_the_id_number(phone, log_in):
     page = log_in(phone, "member9")
-    expect(page.locator("nav.main-nav")).to_be_visible()
+    expect(page.locator("nav.tabbar")).to_be_visible()
 
-    page.click("nav.main-nav a[href='/grids/']")
+    page.click("nav.tabbar a[href='/grids/']")
     expect(page).to_have_url(re.compile(r"/grids/$"))
     page.click("main a[href='/grids/JZXC-HYL-09/']")
     expect(page.locator("h1")).to_contain_text("第9网格")
@@ -49,15 +49,15 @@ def test_chinese_by_default_and_the_switch_turns_english(phone, log_in):
     expect(page.locator("main h1")).to_have_text("Log in")
 
     log_in(page, "member9")  # the choice is a cookie: it outlives the login
-    expect(page.locator("nav.main-nav")).to_contain_text("Grids")
+    expect(page.locator("nav.tabbar")).to_contain_text("Grids")
 
     page.click("header form button[name=language][value=zh-hans]")
-    expect(page.locator("nav.main-nav")).to_contain_text("网格")
+    expect(page.locator("nav.tabbar")).to_contain_text("网格")
 
 
 def test_a_grid_outside_the_members_area_is_not_found(phone, log_in):
     page = log_in(phone, "member9")
-    expect(page.locator("nav.main-nav")).to_be_visible()
+    expect(page.locator("nav.tabbar")).to_be_visible()
     response = page.goto("/grids/JZXC-HYL-01/")
     assert response.status == 404
     expect(page.locator("main h1")).to_have_text(re.compile("^(未找到|Not found)$"))
@@ -79,7 +79,7 @@ def test_five_wrong_passwords_lock_the_account(phone, log_in):
     expect(alert).to_contain_text(re.compile(r"锁定|locked"))
     expect(alert).to_contain_text("15")  # LOGIN_LOCKOUT_MINUTES
     assert alert.inner_text() != wrong
-    expect(page.locator("nav.main-nav")).to_have_count(0)
+    expect(page.locator("nav.main-nav, nav.tabbar")).to_have_count(0)
 
 
 def test_the_commander_gives_the_code_before_anything_else(phone):
@@ -91,7 +91,7 @@ def test_the_commander_gives_the_code_before_anything_else(phone):
     page.fill("#id_password", PASSWORD)
     page.click("main form button[type=submit]")
     expect(page).to_have_url(re.compile(r"/account/mfa/"))
-    expect(page.locator("nav.main-nav")).to_have_count(0)
+    expect(page.locator("nav.main-nav, nav.tabbar")).to_have_count(0)
     page.goto("/grids/")
     expect(page).to_have_url(re.compile(r"/account/mfa/\?next=%2Fgrids%2F$"))
     page.fill("#id_code", "000000")
@@ -101,4 +101,4 @@ def test_the_commander_gives_the_code_before_anything_else(phone):
     page.fill("#id_code", demo_code("commander"))
     page.click("main form button[type=submit]")
     expect(page).to_have_url(re.compile(r"/grids/$"))
-    expect(page.locator("nav.main-nav")).to_be_visible()
+    expect(page.locator("nav.tabbar")).to_be_visible()

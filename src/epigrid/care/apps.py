@@ -16,6 +16,9 @@ class CareConfig(AppConfig):
     verbose_name = _("household support")
     # Contributions to lower apps (core.extensions): dotted paths, loaded on first use.
     extensions = {
+        "consequences": [
+            "epigrid.care.services.consequences",
+        ],
         "order_started": [
             "epigrid.care.services.support_on_order_started",
         ],

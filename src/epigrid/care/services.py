@@ -435,3 +435,29 @@ def supply_request_done(*, request: SupplyRequest, note: str, principal) -> Supp
 SCHEDULES_SWEEP = ("service_schedules", schedules_reconcile)
 SERVICE_TASKS_SWEEP = ("service_tasks", service_tasks_materialize)
 SERVICE_OVERDUE_SWEEP = ("service_overdue_alerts", service_overdue_alerts)
+
+
+def consequences(action: str, obj) -> list[str]:
+    """ "consequences": what this app's cascade adds, for the confirm step (reads only)."""
+    if action == "case_confirm":
+        compound = obj.grid.compound() or obj.grid
+        if closed_compounds().filter(pk=compound.pk).exists():
+            return []  # already closed: its services run already
+        return [
+            _("%(compound)s gets its services: disinfection twice a day, garbage collection three times a week.")
+            % {"compound": compound.label}
+        ]
+    if action == "order_release":
+        household = obj.person.household
+        if household is None or obj.kind != OrderKind.HOME_QUARANTINE:
+            return []
+        others = ControlOrder.objects.filter(
+            person__household=household, status__in=OPEN_ORDER_STATUSES, kind=OrderKind.HOME_QUARANTINE
+        ).exclude(pk=obj.pk)
+        if others.exists():
+            return []
+        running = ServiceSchedule.objects.filter(household=household, ended_at__isnull=True, created_by__isnull=True)
+        if not running.exists():
+            return []
+        return [_("The household's default services (shopping, check-in calls, supplies) end.")]
+    return []

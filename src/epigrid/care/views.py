@@ -84,6 +84,7 @@ def task_photo(request, pk):
 def request_done(request, pk):
     supply = SupplyRequest.objects.get_for(request.user, Capability.DO_TASKS, pk=pk)
     services.supply_request_done(request=supply, note=request.POST.get("note", ""), principal=request.user)
+    messages.success(request, _("Request marked as handled."))
     return redirect(safe_next(request, "health:today"))
 
 

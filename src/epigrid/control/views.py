@@ -1,11 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import User
 from epigrid.core.capabilities import Capability
+from epigrid.core.confirm import confirm_page, confirmed, consequences
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors, paginate, safe_next
@@ -103,10 +105,12 @@ def key_person_assess(request, pk):
     key_person = selectors.key_person_get(user=request.user, pk=pk, capability=Capability.INTAKE)
     if request.POST.get("action") == "close":
         services.key_person_close(key_person=key_person, principal=request.user)
+        messages.success(request, _("Closed: %(name)s needs no control.") % {"name": key_person.person.name})
     else:
         services.key_person_assess(
             key_person=key_person, assessment=request.POST.get("assessment", ""), principal=request.user
         )
+        messages.success(request, _("Assessment saved for %(name)s.") % {"name": key_person.person.name})
     return redirect(safe_next(request, "control:key_persons"))
 
 
@@ -164,6 +168,11 @@ def order_action(request, pk, action):
     form = forms[action](request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        # 解除 cannot be taken back: ask first, saying what follows (core.confirm). An early
+        # release without its reason goes straight to the service, whose refusal shows on the form.
+        may_release = order.status != OrderStatus.ACTIVE or data.get("early_reason", "").strip()
+        if action == "release" and may_release and not confirmed(request):
+            return _release_confirm(request, order)
         try:
             if action == "period":
                 services.control_order_change_period(
@@ -176,7 +185,12 @@ def order_action(request, pk, action):
         except DomainError as exc:
             _form_error(form, exc)
         else:
-            messages.success(request, _("Saved."))
+            done = {
+                "period": _("Period changed for %(name)s."),
+                "transfer": _("%(name)s transferred."),
+                "release": _("%(name)s released."),
+            }
+            messages.success(request, done[action] % {"name": order.person.name})
             return redirect("people:person", pk=order.person_id)
     titles = {
         "period": _("Extend or shorten"),
@@ -188,6 +202,23 @@ def order_action(request, pk, action):
         "control/order_form.html",
         {"form": form, "person": order.person, "order": order, "title": titles[action]},
         status=400 if form.errors else 200,
+    )
+
+
+def _release_confirm(request, order):
+    person = order.person
+    follows = [
+        _("%(name)s's %(kind)s ends now; its temperature monitoring stops.")
+        % {"name": person.name, "kind": order.get_kind_display()},
+        *consequences("order_release", order),
+    ]
+    return confirm_page(
+        request,
+        title=_("Release (解除隔离)"),
+        question=_("Release %(name)s from %(kind)s?") % {"name": person.name, "kind": order.get_kind_display()},
+        consequences=follows,
+        button=_("Confirm: release"),
+        cancel_url=reverse("people:person", args=[person.pk]),
     )
 
 

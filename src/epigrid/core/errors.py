@@ -72,8 +72,8 @@ class RowErrors(DomainError):
 
     status = 422
 
-    def __init__(self, code: str, message, *, rows: list[dict]):
-        super().__init__(code, message)
+    def __init__(self, code: str, message, *, rows: list[dict], params: dict | None = None):
+        super().__init__(code, message, params=params)
         self.rows = rows
 
     def as_dict(self) -> dict:

@@ -34,6 +34,8 @@ POINTS = {
     "release_conditions": "callable(orders) -> orders: the due orders that also meet this condition",
     "sweeps": "(name, callable(now=None) -> int): periodic work run by the sweep",
     "action_labels": "dict {audit action: label}: readable names of audit actions",
+    "consequences": "callable(action, obj) -> list[str]: what this app's cascade will do after an "
+    'irreversible action ("case_confirm", "order_release"), shown on its confirm step; reads only',
     # Cascades: run inside the caller's transaction; `cause` is the principal whose action set
     # them off, and each contribution acts as its own named SystemPrincipal (system(name, caps, cause=cause)).
     "case_confirmed": "callable(*, case, cause): after a case is confirmed",

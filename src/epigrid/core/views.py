@@ -5,7 +5,7 @@ import unicodedata
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .errors import DomainError, Forbidden, NotFound
@@ -33,6 +33,16 @@ def form_error(form, exc: DomainError) -> None:
     if isinstance(exc, NotFound | Forbidden):
         raise exc
     form.add_error(exc.field if exc.field in form.fields else None, exc.render())
+
+
+def refused_back(request, exc: DomainError, url: str):
+    """A refusal of an action taken with a row's button (作废, 解除 …): back to the page the button
+    is on, the reason at its top, rather than a separate page. A refusal of access (404, 403)
+    is not the user's to fix there and goes on to `domain_errors`."""
+    if isinstance(exc, NotFound | Forbidden):
+        raise exc
+    messages.error(request, exc.render())
+    return redirect(url)
 
 
 class Page:

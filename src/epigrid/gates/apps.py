@@ -28,6 +28,9 @@ class GatesConfig(AppConfig):
         "gap_checks": [
             "epigrid.gates.services.CHECKPOINT_GAP",
         ],
+        "consequences": [
+            "epigrid.gates.selectors.consequences",
+        ],
         "action_labels": [
             "epigrid.gates.apps.ACTION_LABELS",
         ],

@@ -15,10 +15,11 @@ from epigrid.accounts.choices import Role
 from epigrid.accounts.models import User
 from epigrid.accounts.permissions import require_second_factor, scope_assignments
 from epigrid.core.capabilities import Capability
+from epigrid.core.confirm import confirm_page, confirmed
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import VIEW, allows
-from epigrid.core.views import domain_errors
+from epigrid.core.views import domain_errors, refused_back
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.models import GridNode
 from epigrid.grids.selectors import grid_node_get
@@ -200,12 +201,44 @@ def pass_sheet(request, code):
 @require_POST
 @domain_errors
 def pass_action(request, pk, action):
-    household_pass = HouseholdPass.objects.select_related("grid").get_for(request.user, Capability.ISSUE_PASSES, pk=pk)
-    if action == "reissue":
-        services.pass_reissue(household_pass=household_pass, principal=request.user)
+    """作废 (revoke) or 重新生成 (reissue: same number, new card) a household's pass. Either makes
+    the card the household holds useless at the gate: the page asks first (core.confirm)."""
+    household_pass = HouseholdPass.objects.select_related("grid", "household").get_for(
+        request.user, Capability.ISSUE_PASSES, pk=pk
+    )
+    back = reverse("gates:passes", args=[(household_pass.grid.compound() or household_pass.grid).code])
+    number, address = household_pass.number, household_pass.household.address
+    reissue = action == "reissue"
+    if not confirmed(request):
+        card_dies = _("The card %(number)s that %(address)s holds stops working at every gate at once.") % {
+            "number": number,
+            "address": address,
+        }
+        follows = (
+            [card_dies, _("A new card with the same number is made: print it and hand it over.")]
+            if reissue
+            else [card_dies, _("The household has no pass until a new one is issued.")]
+        )
+        return confirm_page(
+            request,
+            title=_("Re-issue the pass") if reissue else _("Revoke the pass"),
+            question=(_("Re-issue pass %(number)s?") if reissue else _("Revoke pass %(number)s?")) % {"number": number},
+            consequences=follows,
+            button=_("Confirm: re-issue") if reissue else _("Confirm: revoke"),
+            cancel_url=back,
+        )
+    try:
+        if reissue:
+            services.pass_reissue(household_pass=household_pass, principal=request.user)
+        else:
+            services.pass_revoke(household_pass=household_pass, principal=request.user)
+    except DomainError as exc:
+        return refused_back(request, exc, back)
+    if reissue:
+        messages.success(request, _("Pass %(number)s re-issued: print the new card.") % {"number": number})
     else:
-        services.pass_revoke(household_pass=household_pass, principal=request.user)
-    return redirect("gates:passes", code=(household_pass.grid.compound() or household_pass.grid).code)
+        messages.success(request, _("Pass %(number)s of %(address)s revoked.") % {"number": number, "address": address})
+    return redirect(back)
 
 
 @login_required
@@ -236,6 +269,7 @@ def roster(request, pk):
             guards=[u for name, u in users.items() if name != leader.username],
             principal=request.user,
         )
+        messages.success(request, _("Duty shift planned."))
         return redirect("gates:roster", pk=cp.pk)
     now = timezone.now()
     return render(

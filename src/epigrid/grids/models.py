@@ -84,6 +84,11 @@ class GridNode(MP_Node):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def label(self) -> str:
+        """The name with the address residents know it by: "第9网格（利农庄路23号院）"."""
+        return f"{self.name}（{self.address}）" if self.address else self.name
+
     def get_absolute_url(self) -> str:
         return reverse("oversight:node", args=[self.code])
 

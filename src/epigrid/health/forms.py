@@ -35,5 +35,8 @@ class ResultsImportForm(forms.Form):
 class ConsultationForm(forms.Form):
     held_at = forms.DateTimeField(label=_("Held at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     experts = forms.CharField(label=_("Experts"), max_length=200)
-    conclusion = forms.ChoiceField(label=_("Conclusion"), choices=Conclusion.choices)
+    # No default: a confirmation starts the emergency plan, so the experts' conclusion is picked.
+    conclusion = forms.ChoiceField(
+        label=_("Conclusion"), choices=[("", _("— choose the conclusion —")), *Conclusion.choices]
+    )
     note = forms.CharField(label=_("Note"), max_length=500, required=False)

@@ -77,6 +77,14 @@ def health_code(person) -> HealthCode:
     return health_codes([person])[person.pk]
 
 
+def health_code_with(person, fact: str) -> HealthCode:
+    """The code the person would have with one more fact ("case_confirmed"): for a confirm step."""
+    current = health_codes([person])[person.pk]
+    rules = {**DEFAULT_RULES, **getattr(settings, "HEALTH_CODE_RULES", {})}
+    colour = rules.get(fact, CodeColour.GREEN)
+    return current if RANK[current.colour] >= RANK[colour] else HealthCode(colour=colour, reasons=[])
+
+
 def health_codes(persons) -> dict[int, HealthCode]:
     """Codes for several people in three queries (a household at a gate)."""
     ids = [p.pk for p in persons]

@@ -19,17 +19,18 @@ from epigrid.control.models import ControlOrder
 from epigrid.control.selectors import controlled_households_without_full_team
 from epigrid.core import extensions
 from epigrid.core.capabilities import Capability
+from epigrid.core.confirm import confirm_page, confirmed, consequences
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors, Throttled
 from epigrid.core.scoping import allows
 from epigrid.core.tabular import read_upload
-from epigrid.core.views import domain_errors, form_error, safe_next
+from epigrid.core.views import domain_errors, form_error, refused_back, safe_next
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get, grid_roots
 from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household
 
 from . import ledgers, selectors, services
-from .choices import ReportSource
+from .choices import CaseStatus, Conclusion, ReportSource, SampleResult
 from .forms import ConsultationForm, ResultsImportForm, SampleForm, TemperatureForm, TestListForm
 from .models import Case, Sample, TemperatureReport, TestList, TestListEntry
 
@@ -180,9 +181,26 @@ def temperature_record(request, person_pk):
 @domain_errors
 def report_link_issue(request, person_pk):
     person = people_selectors.person_get(user=request.user, pk=person_pk, capability=Capability.RECORD_HEALTH)
-    services.resident_link_issue(person=person, principal=request.user)
+    back = reverse("people:person", args=[person.pk])
+    # Replacing a link the resident holds cuts them off until they get the new one: asked first.
+    if services.resident_link_token(person=person) and not confirmed(request):
+        return confirm_page(
+            request,
+            title=_("Make a new personal link"),
+            question=_("Replace the personal report link of %(name)s?") % {"name": person.name},
+            consequences=[
+                _("The link and QR code %(name)s holds now stop working at once.") % {"name": person.name},
+                _("Until you give %(name)s the new link, their reports must be taken by hand.") % {"name": person.name},
+            ],
+            button=_("Confirm: make a new link"),
+            cancel_url=back,
+        )
+    try:
+        services.resident_link_issue(person=person, principal=request.user)
+    except DomainError as exc:
+        return refused_back(request, exc, back)
     messages.success(request, _("A new personal link was made; the old one no longer works."))
-    return redirect("people:person", pk=person.pk)
+    return redirect(back)
 
 
 def person_health_panel(request, person):
@@ -233,6 +251,7 @@ def test_lists(request):
         except DomainError as exc:
             form_error(form, exc)
         else:
+            messages.success(request, _("Test list %(name)s made.") % {"name": test_list.name})
             return redirect("health:test_list", pk=test_list.pk)
     lists = TestList.objects.restrict(request.user).select_related("grid").order_by("-test_date", "-id")[:100]
     return render(
@@ -275,20 +294,42 @@ def test_list(request, pk):
 @require_POST
 @domain_errors
 def result_record(request, pk):
-    """A result entered by hand (from the CDC's call or paper), the same service as imports."""
+    """A result entered by hand (from the CDC's call or paper), the same service as imports. A
+    positive one makes the person a suspected case and alerts the command center: asked first."""
     sample = selectors.sample_get(user=request.user, pk=pk, capability=Capability.MANAGE_TESTS)
-    result = services.ResultIn(
-        sample.specimen_number, request.POST.get("result", ""), timezone.now(), request.POST.get("lab", "")
+    back = (
+        reverse("health:test_list", args=[sample.test_list_id])
+        if sample.test_list_id
+        else reverse("people:person", args=[sample.person_id])
     )
+    value = request.POST.get("result", "")
+    if value == SampleResult.POSITIVE and sample.result != SampleResult.POSITIVE and not confirmed(request):
+        name = sample.person.name
+        return confirm_page(
+            request,
+            title=_("Enter a positive result"),
+            question=_("Specimen %(number)s of %(name)s is positive?")
+            % {"number": sample.specimen_number, "name": name},
+            consequences=[
+                _("%(name)s becomes a suspected case; the health code is %(code)s.")
+                % {"name": name, "code": selectors.health_code_with(sample.person, "case_suspected").label},
+                _("The command center gets an urgent alert, and the experts are to hold a consultation."),
+            ],
+            button=_("Confirm: positive"),
+            cancel_url=back,
+        )
+    result = services.ResultIn(sample.specimen_number, value, timezone.now(), request.POST.get("lab", ""))
     try:
         services.results_record(results=[result], principal=request.user)
     except RowErrors as exc:
         messages.error(request, exc.rows[0]["message"])
-    return (
-        redirect("health:test_list", pk=sample.test_list_id)
-        if sample.test_list_id
-        else redirect("people:person", pk=sample.person_id)
-    )
+    else:
+        messages.success(
+            request,
+            _("Result entered for %(name)s: %(result)s.")
+            % {"name": sample.person.name, "result": SampleResult(value).label},
+        )
+    return redirect(back)
 
 
 @login_required
@@ -335,13 +376,37 @@ def results_import(request):
 @require_POST
 @domain_errors
 def consultation_create(request, case_pk):
+    """专家会诊. A confirmation starts the emergency response: the page asks first, saying what
+    will follow (core.confirm); a form error shows on the form, with what was typed."""
     case = selectors.case_get(user=request.user, pk=case_pk, capability=Capability.CONFIRM_CASES)
+    person = case.person
     form = ConsultationForm(request.POST)
-    if not form.is_valid():
-        raise DomainError("invalid", _("Check the form: time, experts and conclusion are required."))
-    services.consultation_record(case=case, principal=request.user, **form.cleaned_data)
-    messages.success(request, _("Consultation recorded."))
-    return redirect("people:person", pk=case.person_id)
+    if form.is_valid():
+        confirming = form.cleaned_data["conclusion"] == Conclusion.CONFIRMED
+        if confirming and case.status != CaseStatus.CONFIRMED and not confirmed(request):
+            return confirm_page(
+                request,
+                title=_("Confirm the case"),
+                question=_("Record the experts' conclusion: %(name)s is a confirmed case?") % {"name": person.name},
+                consequences=[
+                    _("%(name)s becomes a confirmed case; the health code is %(code)s.")
+                    % {"name": person.name, "code": selectors.health_code_with(person, "case_confirmed").label},
+                    *consequences("case_confirm", case),
+                ],
+                button=_("Confirm: confirmed case"),
+                cancel_url=reverse("people:person", args=[person.pk]),
+            )
+        try:
+            services.consultation_record(case=case, principal=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            form_error(form, exc)
+        else:
+            if confirming:
+                messages.success(request, _("Case confirmed: the emergency response has started."))
+            else:
+                messages.success(request, _("Consultation recorded: not a case."))
+            return redirect("people:person", pk=case.person_id)
+    return render(request, "health/consultation_form.html", {"form": form, "case": case, "person": person}, status=400)
 
 
 @login_required

@@ -9,12 +9,14 @@ from django.views.decorators.http import require_POST
 
 from epigrid.accounts import selectors as account_selectors
 from epigrid.accounts import services as account_services
+from epigrid.accounts.choices import RESPONSIBLE_ROLE
 from epigrid.accounts.forms import AssignmentForm
 from epigrid.accounts.models import GridAssignment, User
 from epigrid.core.capabilities import Capability
+from epigrid.core.confirm import confirm_page, confirmed
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import VIEW, allows, subtree_q
-from epigrid.core.views import domain_errors, paginate
+from epigrid.core.views import domain_errors, paginate, refused_back
 from epigrid.grids import selectors as grid_selectors
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import Place
@@ -112,12 +114,40 @@ def assignment_add(request, code):
 @require_POST
 @domain_errors
 def assignment_end(request, pk):
+    """解除: the staff member's rights at the node end at once; the page asks first (core.confirm)."""
     assignment = account_selectors.grid_assignment_get(
         user=request.user, pk=pk, capability=Capability.MANAGE_ASSIGNMENTS
     )
-    account_services.grid_assignment_end(assignment=assignment, principal=request.user)
+    node, role = assignment.node, assignment.get_role_display()
+    back = f"{node.get_absolute_url()}?tab=staff"
+    if assignment.ended_at is None and not confirmed(request):
+        who = str(assignment.user)
+        follows = [
+            _("%(who)s is no longer %(role)s of %(node)s: their rights there end at once.")
+            % {"who": who, "role": role, "node": node.name}
+        ]
+        others = (
+            GridAssignment.objects.active().filter(node=node, role=assignment.role).exclude(pk=assignment.pk).exists()
+        )
+        if RESPONSIBLE_ROLE.get(node.level) == assignment.role and not others:
+            follows.append(
+                _("%(node)s is left without a %(role)s: the coverage audit shows it as a gap.")
+                % {"node": node.name, "role": role}
+            )
+        return confirm_page(
+            request,
+            title=_("End the assignment"),
+            question=_("End %(who)s's assignment as %(role)s?") % {"who": who, "role": role},
+            consequences=follows,
+            button=_("Confirm: end the assignment"),
+            cancel_url=back,
+        )
+    try:
+        account_services.grid_assignment_end(assignment=assignment, principal=request.user)
+    except DomainError as exc:
+        return refused_back(request, exc, back)
     messages.success(request, _("Assignment ended."))
-    return redirect(f"{assignment.node.get_absolute_url()}?tab=staff")
+    return redirect(back)
 
 
 @login_required

@@ -508,6 +508,7 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, principal) -> Impor
         "import_rejected",
         _("%(count)s problem(s) found; nothing was imported. Fix the rows listed and upload again."),
         rows=importer.errors,
+        params={"count": importer.error_count},
     ) from None
 
 

@@ -23,6 +23,9 @@ class ResponseConfig(AppConfig):
         "case_confirmed": [
             "epigrid.response.services.activation_on_case_confirmed",
         ],
+        "consequences": [
+            "epigrid.response.selectors.consequences",
+        ],
         "closed_compounds": [
             "epigrid.response.services.closed_compounds",
         ],

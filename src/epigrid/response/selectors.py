@@ -7,7 +7,8 @@ from epigrid.control.models import ControlOrder
 from epigrid.core.errors import NotFound
 from epigrid.core.scoping import VIEW, subtree_q
 
-from .models import Activation, EpidemicPoint, Exposure, Task
+from .models import Activation, EpidemicPoint, Exposure, PlanTemplate, Task
+from .services import DEFAULT_PLAN_NAME, DEFAULT_STEPS
 
 
 def activation_get(*, user, pk, capability: str = VIEW) -> Activation:
@@ -118,3 +119,37 @@ def activations_in(*, user, grid_path: str = ""):
     if grid_path:
         rows = rows.filter(subtree_q("grid__path", grid_path))
     return rows.order_by("-activated_at")
+
+
+def consequences(action: str, obj) -> list[str]:
+    """ "consequences": what `plan_activate_for_case` will do once the case is confirmed, for the
+    confirm step (reads only; the plan is whatever `plan_current` would pick)."""
+    if action != "case_confirm":
+        return []
+    case = obj
+    compound = case.grid.compound() or case.grid
+    lines = []
+    activation = Activation.objects.filter(grid=compound, closed_at__isnull=True).select_related("plan").first()
+    if activation is None:
+        # As `plan_current` would pick it: the current plan, else the default one it would make.
+        plan = PlanTemplate.objects.filter(is_current=True).first()
+        name, steps = (plan.name, plan.steps.count()) if plan else (DEFAULT_PLAN_NAME, len(DEFAULT_STEPS))
+        lines.append(
+            _("The emergency plan “%(plan)s” starts for %(compound)s: %(steps)s task(s) go to their owners.")
+            % {"plan": name, "compound": compound.label, "steps": steps}
+        )
+        lines.append(
+            _("%(compound)s becomes an epidemic point under closed management: its households may not go out.")
+            % {"compound": compound.label}
+        )
+    else:
+        lines.append(
+            _("The case joins the emergency response already running in %(compound)s; its epidemic point stays closed.")
+            % {"compound": compound.label}
+        )
+    contacts = Exposure.objects.filter(source_id=case.person_id).values("contact_id").distinct().count()
+    if contacts:
+        lines.append(
+            _("%(count)s recorded contact(s) of this person get their control orders upgraded.") % {"count": contacts}
+        )
+    return lines

@@ -42,6 +42,7 @@ TASK_WATCH = SystemPrincipal("system:task-watch", {Capability.HANDLE_ALERTS})
 POINT_WATCH = SystemPrincipal("system:point-watch", {Capability.MANAGE_PLANS})
 
 # The article's plan (docs/method.md "5" item 7): title, role, hours after activation, evidence.
+DEFAULT_PLAN_NAME = "疫情防控应急预案"
 DEFAULT_STEPS = [
     ("成立工作专班", Role.COMMANDER, 1, Evidence.NOTE),
     ("负压救护车转运患者至定点医院", Role.COMMUNITY_SECRETARY, 2, Evidence.NOTE),
@@ -62,7 +63,7 @@ def plan_current() -> PlanTemplate:
     plan = PlanTemplate.objects.filter(is_current=True).first()
     if plan is None:
         with transaction.atomic():
-            plan = PlanTemplate.objects.create(name="疫情防控应急预案", version=1, is_current=True)
+            plan = PlanTemplate.objects.create(name=DEFAULT_PLAN_NAME, version=1, is_current=True)
             PlanStep.objects.bulk_create(
                 [
                     PlanStep(plan=plan, position=i, title=t, responsible_role=r, deadline_hours=h, evidence=e)
