@@ -30,7 +30,14 @@ from epigrid.people.models import Household
 
 from . import ledgers, selectors, services
 from .choices import ReportSource
-from .forms import ConsultationForm, ResultsImportForm, SampleForm, TemperatureForm, TestListForm
+from .forms import (
+    ConsultationForm,
+    ResidentTemperatureForm,
+    ResultsImportForm,
+    SampleForm,
+    TemperatureForm,
+    TestListForm,
+)
 from .models import Case, Sample, TemperatureReport, TestList, TestListEntry
 
 
@@ -39,13 +46,17 @@ def resident(request, token):
     person = services.resident_link_person(token)
     if person is None:
         raise Http404
-    form = TemperatureForm(request.POST or None)
-    result = None
+    form = ResidentTemperatureForm(request.POST or None)
+    result = confirm = None
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
             services.resident_link_throttle(request)
-            result = services.resident_report(person=person, value=form.cleaned_data["value"])
+            result = services.resident_report(
+                person=person, value=form.cleaned_data["value"], confirmed=form.cleaned_data["confirm"]
+            )
+        except services.ConfirmationNeeded as exc:
+            confirm = exc  # the confirm step: nothing stored yet
         except RowErrors as exc:
             form.add_error("value", exc.rows[0]["message"] if exc.rows else exc.render())
         except Throttled as exc:
@@ -62,6 +73,8 @@ def resident(request, token):
             "token": token,
             "form": form,
             "result": result,
+            "confirm": confirm,
+            "contact": services.resident_contact(person),
             "order": order,
             "days_left": selectors.days_left(order) if order else None,
             "reported_today": reported_today,
@@ -121,9 +134,7 @@ def today(request):
     )
     # Only the households listed above: not the city's set on every page view.
     incomplete = set(
-        controlled_households_without_full_team()
-        .filter(pk__in=[h.pk for h in households])
-        .values_list("pk", flat=True)
+        controlled_households_without_full_team().filter(pk__in=[h.pk for h in households]).values_list("pk", flat=True)
     )
     to_sample = (
         TestListEntry.objects.filter(
