@@ -54,7 +54,7 @@ def test_the_poster_page_shows_a_real_qr_and_can_be_made_anew(world):
     import segno
 
     link = f"http://testserver/control/join/{first}/"
-    assert segno.make(link, error="m").svg_inline(scale=6) in text
+    assert segno.make(link, error="m").svg_inline(scale=6, omitsize=True) in text
     client.post("/control/grids/S-C-G1/poster/")
     second = services.poster_token(grid=world.nodes["S-C-G1"])
     assert second != first and len(second) >= 24
@@ -89,7 +89,9 @@ def test_a_registration_lands_as_a_tip_with_the_grid_member(world, token):
     text = _staff(world).get("/control/self-registrations/").content.decode()
     assert "孙小美" in text and registration.id_number_masked in text and data["id_number"] not in text
     assert "孙小美" not in _staff(world, "member2").get("/control/self-registrations/").content.decode()
+    assert "孙小美" in _staff(world).get("/health/today/").content.decode()  # on the grid member's day
     assert _staff(world).post(f"/control/self-registrations/{tip.pk}/check/").status_code == 302
+    assert AuditEvent.objects.filter(action="tip.check", object_id=str(tip.pk)).count() == 1
     assert "孙小美" not in _staff(world).get("/control/self-registrations/").content.decode()
 
 

@@ -96,14 +96,16 @@ class SelfRegistrationForm(forms.Form):
         label=_("City and county"),
         max_length=60,
         required=False,
-        widget=forms.TextInput(attrs={"placeholder": _("e.g. 襄阳市襄城区")}),
+        widget=forms.TextInput(attrs={"placeholder": "如：襄阳市襄城区"}),
     )
     travel_mode = forms.ChoiceField(label=_("Travel"), choices=TravelMode.choices)
     arrival_date = forms.DateField(
-        label=_("Arrival date"), initial=timezone.localdate, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Arrival date"),
+        initial=timezone.localdate,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     address = forms.CharField(
         label=_("Building and room"),
         max_length=100,
-        widget=forms.TextInput(attrs={"placeholder": _("e.g. 1号楼2单元301")}),
+        widget=forms.TextInput(attrs={"placeholder": "如：1号楼2单元301"}),
     )

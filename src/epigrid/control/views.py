@@ -294,7 +294,7 @@ def poster(request, code):
     link = qr = None
     if token:
         link = request.build_absolute_uri(reverse("control:join", args=[token]))
-        qr = mark_safe(segno.make(link, error="m").svg_inline(scale=6))  # noqa: S308 - segno's own SVG
+        qr = mark_safe(segno.make(link, error="m").svg_inline(scale=6, omitsize=True))  # noqa: S308 - segno's own SVG
     return render(request, "control/poster.html", {"grid": grid, "link": link, "qr": qr})
 
 
@@ -346,3 +346,11 @@ def self_registration_check(request, pk):
     services.self_registration_check(tip=tip, principal=request.user)
     messages.success(request, _("Marked as checked."))
     return redirect("control:self_registrations")
+
+
+def today_self_registrations_panel(request):
+    """On the grid member's day: the self-registrations of their compounds still to check."""
+    rows = list(selectors.self_registrations_to_check(user=request.user)[:20])
+    if not rows:
+        return None
+    return "control/_today_panel.html", {"tips": rows}
