@@ -196,3 +196,26 @@ def test_the_page_and_the_api_show_the_counts(world, g3):
     upload.name = "d.xlsx"
     response = Client().post("/api/v1/imports", {"kind": "residents", "file": upload}, **token)
     assert response.status_code == 422 and response.json()["refused"] == 1
+
+
+def test_updates_take_no_query_per_row(world, g3):
+    """Set-based like the first import: one lookup of all the file's numbers, one of its
+    households, one UPDATE batch; 8 rows or 40, the same queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    staff = world.users["staff"]
+
+    def reimport(n, building):
+        rows = resident_rows(n, building=building)
+        ledgers.ledger_import(data=xlsx([HEADER, *rows]), file_name="a.xlsx", kind="residents", principal=staff)
+        for row in rows:
+            row[PHONE] = make_phone()
+        with CaptureQueriesContext(connection) as queries:
+            batch = ledgers.ledger_import(
+                data=xlsx([HEADER, *rows]), file_name="b.xlsx", kind="residents", principal=staff
+            )
+        assert batch.report["updated"] == n
+        return len(queries)
+
+    assert reimport(8, "S-C-G3-B1") == reimport(40, "S-C-G1-B1")

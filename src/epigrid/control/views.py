@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import User
@@ -310,7 +311,8 @@ def join(request, token):
             if not SELF_REGISTRATION_THROTTLE.allow_request(request):
                 raise Throttled(
                     "self_registration_throttled",
-                    _("Too many forms from this device: wait a while, then try again."),
+                    # Lazy: rendered in both languages on the page.
+                    gettext_lazy("Too many forms from this device: wait a while, then try again."),
                 )
             services.self_registration_submit(grid=grid, **form.cleaned_data)
         except Throttled as exc:

@@ -323,8 +323,12 @@ class _ResidentImporter(_Importer):
         may not import or edit there points to the file, as the person form does."""
         rows = {lookup_hash("id", row[4].id_number.number): row for row in clean_rows}
         registered = {}
-        holders = Person.objects.filter(id_number_hash__in=list(rows)).values(
-            *_HOLDER_FIELDS, "grid__path", "grid__code"
+        # Locked until the import commits: an edit of one of these files meanwhile waits, rather
+        # than being overwritten by the file's older values.
+        holders = (
+            Person.objects.filter(id_number_hash__in=list(rows))
+            .select_for_update(of=("self",))
+            .values(*_HOLDER_FIELDS, "grid__path", "grid__code")
         )
         for holder in holders:
             row_number, grid = rows[holder["id_number_hash"]][:2]
