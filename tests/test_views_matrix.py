@@ -175,7 +175,8 @@ PAGES = [
         "resident",
         {"token": "{token}"},
         kind=TOKEN,
-        post={"value": "36.5"},
+        # Confirmed: the world has a 38.2 of a moment ago, and a 1.7 °C jump asks first.
+        post={"value": "36.5", "confirm": "1"},
         post_status=200,
     ),
     # grids
@@ -283,6 +284,27 @@ PAGES = [
         gated=True,
     ),
     Page("control:key_persons", kind=LIST, shows="张三"),
+    # 返乡申报: the compound's poster (its staff), the public form its QR opens (the token is the
+    # credential), the list to check and the check.
+    Page("control:poster", {"code": "S-C-G1"}, post={}, gated=True, shows="<svg"),
+    Page(
+        "control:join",
+        {"token": "{poster_token}"},
+        kind=TOKEN,
+        token=("token", "poster_token", "stale_poster_token"),
+        post=lambda w: {
+            "name": "周九",
+            "id_number": make_id_number(),
+            "phone": "13912345679",
+            "origin_code": "420000",
+            "travel_mode": "train",
+            "arrival_date": timezone.localdate().isoformat(),
+            "address": "2号楼101",
+        },
+        post_status=200,
+    ),
+    Page("control:self_registrations", kind=LIST, shows="孙小美"),
+    Page("control:self_registration_check", {"pk": "{self_tip}"}, get=None, post={}),
     Page(
         "control:key_person_assess",
         {"pk": "{key_person}"},
@@ -805,7 +827,24 @@ def _build_world():
     account_users.user_deactivate(user=member1b, principal=admin)
     stale_reset = account_users.password_reset_issue(user=world.users["member1"], principal=admin)
     reset = account_users.password_reset_issue(user=world.users["member1"], principal=admin)
+    # 第1网格's 返乡申报 poster, replaced once (the stale token), and a self-registration from it.
+    from epigrid.control import services as control_services
+
+    stale_poster = control_services.poster_issue(grid=world.nodes["S-C-G1"], principal=world.users["member1"])
+    poster = control_services.poster_issue(grid=world.nodes["S-C-G1"], principal=world.users["member1"])
+    self_tip = control_services.self_registration_submit(
+        grid=world.nodes["S-C-G1"],
+        name="孙小美",
+        id_number=make_id_number(),
+        phone="13912345678",
+        origin_code="420000",
+        arrival_date=timezone.localdate(),
+        address="1号楼301",
+    )
     world.extra = {
+        "poster_token": poster,
+        "stale_poster_token": stale_poster,
+        "self_tip": self_tip.pk,
         "member_user": world.users["member1"].pk,
         "inactive_user": member1b.pk,
         "reset_key": reset,

@@ -63,8 +63,6 @@ def login(world, username) -> Client:
     return client
 
 
-
-
 @pytest.mark.parametrize("username", ROLES_WITHOUT_UNMASK)
 def test_pages_show_year_and_age_never_the_birth_date(world, subject, username):
     person, numbers = subject["person"], subject["numbers"]
@@ -153,8 +151,9 @@ def test_error_messages_never_echo_the_birth_date(world, subject):
     assert page.status_code == 400
     # The page echoes what the user typed into the form, nothing else of either person.
     assert_hidden(page.content.decode().replace(numbers[2], ""), numbers, "edit form error")
-    # An import that repeats a registered ID number is refused row by row, without values.
-    row = ["S-C-G1-B1", "9-901", "9号楼", "重复", numbers[0], "", "", ""]
+    # An import row naming a registered ID number is refused (here for its relationship) without
+    # values.
+    row = ["S-C-G1-B1", "9-901", "9号楼", "重复", numbers[0], "", "表哥", ""]
     with pytest.raises(RowErrors) as excinfo:
         ledgers.ledger_import(data=xlsx([HEADER, row]), file_name="dup.xlsx", kind="residents", principal=world.admin)
     assert_hidden(json.dumps(excinfo.value.as_dict(), ensure_ascii=False, default=str), numbers, "import report")

@@ -195,17 +195,30 @@ def test_import_rows_registered_outside_the_area_name_no_one(world, staff2):
     assert _id(p1) not in _audit_text()
 
 
-def test_import_rows_registered_in_the_area_point_to_the_file(world):
+def test_import_rows_registered_in_the_area_update_the_file(world):
     p2 = world.persons["p2"]
     rows = [["S-C-G1-B1", "1-101", "1单元101", "钱七", _id(p2), "", "", ""]]
+    batch = ledgers.ledger_import(
+        data=xlsx([HEADER, *rows]), file_name="x.xlsx", kind="residents", principal=world.users["staff"]
+    )
+    assert batch.report["rows"] == [{"row": 2, "outcome": "updated", "person_id": p2.pk}]
+    assert not AuditEvent.objects.filter(action__startswith="person.duplicate").exists()
+
+
+def test_import_rows_registered_in_view_but_not_editable_point_to_the_file(world, staff2):
+    """A person the importer sees but may not import into is not changed: the row points to the
+    file, as the person form does."""
+    account_services.grid_assignment_create(node=world.nodes["S"], user=staff2, role="inspector", principal=world.admin)
+    p2 = world.persons["p2"]
     with pytest.raises(RowErrors) as excinfo:
         ledgers.ledger_import(
-            data=xlsx([HEADER, *rows]), file_name="x.xlsx", kind="residents", principal=world.users["staff"]
+            data=xlsx([HEADER, _row(_id(p2))]), file_name="x.xlsx", kind="residents", principal=staff2
         )
     assert [(r["row"], r["code"], r.get("person_id")) for r in excinfo.value.rows] == [
         (2, "id_number_duplicate", p2.pk)
     ]
-    assert not AuditEvent.objects.filter(action__startswith="person.duplicate").exists()
+    p2.refresh_from_db()
+    assert p2.name == "王五"
 
 
 def test_a_file_of_candidate_numbers_beyond_the_allowance_lists_no_rows(world, staff2, settings):

@@ -138,18 +138,6 @@ def test_bad_row_after_many_good_chunks_rolls_everything_back(world, g3, monkeyp
     assert not Household.objects.filter(grid=g3).exists()
 
 
-def test_id_already_registered_is_a_bad_row(world, g3):
-    from epigrid.core.crypto import unseal
-
-    rows = resident_rows(2)
-    rows[1][4] = unseal(world.persons["p2"].id_number_sealed)
-    with pytest.raises(RowErrors) as excinfo:
-        ledgers.ledger_import(
-            data=xlsx([HEADER, *rows]), file_name="dup.xlsx", kind="residents", principal=world.users["staff"]
-        )
-    assert [(r["row"], r["code"]) for r in excinfo.value.rows] == [(3, "id_number_duplicate")]
-
-
 def test_rows_outside_the_importers_area_are_refused(world, g3):
     from epigrid.accounts import services as account_services
     from tests.factories import make_user

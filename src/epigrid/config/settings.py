@@ -269,6 +269,8 @@ THROTTLE_RATES = {
     "token_issue": env.str("EPIGRID_RATE_TOKEN_ISSUE", default="30/min"),
     "token_refresh": env.str("EPIGRID_RATE_TOKEN_REFRESH", default="60/min"),
     "resident_link": env.str("EPIGRID_RATE_RESIDENT_LINK", default="10/min"),
+    # 返乡申报 forms sent from one address (a family registers each member from one phone).
+    "self_registration": env.str("EPIGRID_RATE_SELF_REGISTRATION", default="20/h"),
 }
 NINJA_NUM_PROXIES = 0  # ninja's throttles take REMOTE_ADDR, never a client's X-Forwarded-For
 

@@ -15,6 +15,9 @@ ACTION_LABELS = {
     "team_member.add": _("Team member added"),
     "team_member.end": _("Team member removed"),
     "risk_area.save": _("Risk area changed"),
+    "tip.self_register": _("Self-registration received (poster QR)"),
+    "tip.check": _("Self-registration checked"),
+    "poster.issue": _("Registration poster made"),
     "control_rule.save": _("Control rule changed"),
 }
 
@@ -30,6 +33,9 @@ class ControlConfig(AppConfig):
         ],
         "household_panels": [
             "epigrid.control.views.household_team_panel",
+        ],
+        "today_panels": [
+            "epigrid.control.views.today_self_registrations_panel",
         ],
         "gap_checks": [
             "epigrid.control.selectors.TEAM_GAP",

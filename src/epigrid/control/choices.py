@@ -10,6 +10,11 @@ class TravelMode(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+class TipSource(models.TextChoices):
+    STAFF = "staff", _("Reported to staff")
+    SELF = "self", _("Self-registration (poster QR)")
+
+
 class KeyPersonStatus(models.TextChoices):
     """重点人员: from the tip to a control measure (docs/method.md "5" item 1)."""
 

@@ -2,6 +2,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from epigrid.core.validators import PROVINCE_CODES, region_name
+
 from .choices import OrderKind, OrderReason, TeamRole, TravelMode
 
 
@@ -69,3 +71,41 @@ class ReleaseForm(forms.Form):
 class TeamMemberForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     role = forms.ChoiceField(label=_("Role"), choices=TeamRole.choices)
+
+
+def _provinces():
+    return [("", "——")] + [(f"{code}0000", region_name(f"{code}0000")) for code in sorted(PROVINCE_CODES)]
+
+
+class SelfRegistrationForm(forms.Form):
+    """返乡申报: what an arriving resident fills in from the poster's QR (no account)."""
+
+    name = forms.CharField(label=_("Name"), max_length=50, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    id_number = forms.CharField(
+        label=_("ID number"),
+        max_length=18,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "text", "spellcheck": "false"}),
+    )
+    phone = forms.CharField(
+        label=_("Mobile phone"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+    origin_code = forms.ChoiceField(label=_("Coming from (province)"), choices=_provinces)
+    origin_detail = forms.CharField(
+        label=_("City and county"),
+        max_length=60,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "如：襄阳市襄城区"}),
+    )
+    travel_mode = forms.ChoiceField(label=_("Travel"), choices=TravelMode.choices)
+    arrival_date = forms.DateField(
+        label=_("Arrival date"),
+        initial=timezone.localdate,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    address = forms.CharField(
+        label=_("Building and room"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "如：1号楼2单元301"}),
+    )

@@ -16,6 +16,7 @@ from .choices import (
     OrderReason,
     OrderStatus,
     TeamRole,
+    TipSource,
     TravelMode,
 )
 
@@ -51,16 +52,83 @@ class Tip(models.Model):
     expected_arrival_at = models.DateTimeField(_("expected arrival"), null=True, blank=True)
     note = models.CharField(_("note"), max_length=200, blank=True)
     grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="tips")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(_("source"), max_length=8, choices=TipSource.choices, default=TipSource.STAFF)
+    # Empty for a self-registration: nobody with an account wrote it.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Who checks it (a self-registration: the compound's grid member).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = GridScopedQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("tip")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(source=TipSource.SELF) | Q(created_by__isnull=False), name="tip_staff_has_author"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.origin_name} {self.reported_at:%m-%d %H:%M}"
+
+
+class RegistrationPoster(models.Model):
+    """返乡申报 poster of a compound grid: its QR opens the public self-registration form. The
+    token is random, kept as a hash (to find it) and sealed (to print the poster again); a new
+    poster revokes the old one."""
+
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_sealed = models.BinaryField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("registration poster")
+        constraints = [
+            models.UniqueConstraint(fields=["grid"], condition=Q(revoked_at__isnull=True), name="one_poster_per_grid")
+        ]
+
+    def __str__(self) -> str:
+        return f"poster {self.grid_id}"
+
+
+class SelfRegistrationQuerySet(GridScopedQuerySet):
+    grid_path_lookups = ("tip__grid__path",)
+
+
+class SelfRegistration(models.Model):
+    """返乡申报: what an arriving resident declared through a compound's poster. It is a tip for the
+    grid member to check; nobody is registered as a person from it without that check. The ID
+    number and phone are sealed like a person's, shown masked."""
+
+    tip = models.OneToOneField(Tip, on_delete=models.PROTECT, related_name="self_registration")
+    name = models.CharField(_("name"), max_length=50)
+    id_number_sealed = models.BinaryField(editable=False)
+    id_number_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    id_number_masked = models.CharField(_("ID number"), max_length=18, editable=False)
+    phone_sealed = models.BinaryField(editable=False)
+    phone_masked = models.CharField(_("phone"), max_length=20, editable=False)
+    origin_detail = models.CharField(_("coming from (city, county)"), max_length=100, blank=True)
+    arrival_date = models.DateField(_("arrival date"))
+    address = models.CharField(_("household address and room"), max_length=200)
+
+    objects = SelfRegistrationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("self-registration")
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class KeyPerson(models.Model):

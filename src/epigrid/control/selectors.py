@@ -7,13 +7,22 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
+from epigrid.core.capabilities import Capability
 from epigrid.core.errors import NotFound
 from epigrid.core.extensions import GapCheck
 from epigrid.core.scoping import VIEW
 from epigrid.grids.models import compound_path
 from epigrid.people.models import Household
 
-from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, OrderKind, OrderReason, TeamRole
+from .choices import (
+    OPEN_ORDER_STATUSES,
+    REQUIRED_TEAM_ROLES,
+    KeyPersonStatus,
+    OrderKind,
+    OrderReason,
+    TeamRole,
+    TipSource,
+)
 from .models import ControlOrder, ControlRule, KeyPerson, TeamMember, Tip
 
 # A key person waiting to be put under control: reported, perhaps assessed.
@@ -211,3 +220,13 @@ def control_periods() -> list[dict]:
                 }
             )
     return periods
+
+
+def self_registrations_to_check(*, user):
+    """返乡申报 waiting for their check, where the user takes in tips (newest first)."""
+    return (
+        Tip.objects.restrict(user, Capability.INTAKE)
+        .filter(source=TipSource.SELF, checked_at__isnull=True)
+        .select_related("self_registration", "owner", "grid", "risk_area")
+        .order_by("-created_at", "-id")
+    )

@@ -4,6 +4,8 @@ Order statuses move only through the transition functions here (docs/architectur
 """
 
 import datetime as dt
+import hashlib
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,12 +14,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from epigrid.accounts.choices import Role
+from epigrid.accounts.models import GridAssignment
 from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
+from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import Conflict, DomainError
 from epigrid.core.scoping import SystemPrincipal, authorize, user_of
 from epigrid.core.transitions import move, move_many
-from epigrid.core.validators import PROVINCE_CODES, region_name
+from epigrid.core.validators import PROVINCE_CODES, parse_id_number, parse_phone, region_name
+from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode
 from epigrid.people.models import Household, Person
 from epigrid.people.services import person_create
@@ -30,9 +36,20 @@ from .choices import (
     OrderReason,
     OrderStatus,
     TeamRole,
+    TipSource,
     TravelMode,
 )
-from .models import ControlOrder, ControlRule, HouseholdTeam, KeyPerson, RiskArea, TeamMember, Tip
+from .models import (
+    ControlOrder,
+    ControlRule,
+    HouseholdTeam,
+    KeyPerson,
+    RegistrationPoster,
+    RiskArea,
+    SelfRegistration,
+    TeamMember,
+    Tip,
+)
 
 # ---------------------------------------------------------------- risk areas
 
@@ -524,3 +541,167 @@ def team_member_end(*, member: TeamMember, principal) -> TeamMember:
 
 
 RELEASE_SWEEP = ("releases_proposed", control_orders_propose_release)
+
+
+# ---------------------------------------------------------------- self-registration (返乡申报)
+
+SELF_REGISTRATION = SystemPrincipal("system:self-registration", set())
+# A resident who sends the form twice (a double tap, a second try after a bad signal) gets the
+# same answer and one tip: the same ID number at the same compound within this time is one tip.
+SELF_REGISTRATION_DEDUP = dt.timedelta(hours=24)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def poster_issue(*, grid: GridNode, principal) -> str:
+    """A new 返乡申报 poster for a compound grid: a random token (the QR's URL); the old poster's
+    QR stops working."""
+    if grid.level != GridLevel.GRID:
+        raise DomainError("grid_not_compound", _("A poster belongs to a compound grid."), field="grid")
+    authorize(principal, Capability.INTAKE, grid.path)
+    token = secrets.token_urlsafe(18)
+    with transaction.atomic():
+        replaced = RegistrationPoster.objects.filter(grid=grid, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        poster = RegistrationPoster.objects.create(
+            grid=grid, token_hash=_token_hash(token), token_sealed=seal(token), created_by=principal
+        )
+        audit.record(
+            principal=principal,
+            action="poster.issue",
+            obj=poster,
+            grid_path=grid.path,
+            changes={"replaced": [None, bool(replaced)]},
+        )
+    return token
+
+
+def poster_token(*, grid: GridNode) -> str | None:
+    poster = RegistrationPoster.objects.filter(grid=grid, revoked_at__isnull=True).first()
+    return unseal(poster.token_sealed) if poster else None
+
+
+def poster_grid(token: str) -> GridNode | None:
+    """The compound whose current poster carries `token` (None: unknown or replaced)."""
+    poster = (
+        RegistrationPoster.objects.filter(token_hash=_token_hash(token or ""), revoked_at__isnull=True)
+        .select_related("grid")
+        .first()
+    )
+    return poster.grid if poster else None
+
+
+def _compound_member(grid: GridNode):
+    assignment = (
+        GridAssignment.objects.active()
+        .filter(node=grid, role=Role.GRID_MEMBER)
+        .select_related("user")
+        .order_by("id")
+        .first()
+    )
+    return assignment.user if assignment else None
+
+
+def self_registration_submit(
+    *,
+    grid: GridNode,
+    name: str,
+    id_number: str,
+    phone: str,
+    origin_code: str,
+    origin_detail: str = "",
+    travel_mode: str = TravelMode.OTHER,
+    arrival_date: dt.date,
+    address: str,
+) -> Tip:
+    """返乡申报 from a compound's poster (no account): a tip for the compound's grid member to check,
+    never a person record. Nothing here looks at who is registered, so the answer is the same for
+    a number registered or not (it tells nothing about residents)."""
+    name = (name or "").strip()
+    if not name or len(name) > 50:
+        raise DomainError("name_required", _("Enter the person's name (at most 50 characters)."), field="name")
+    number = parse_id_number(id_number)
+    phone = parse_phone(phone)
+    origin_code = clean_region_code(origin_code)
+    if travel_mode not in TravelMode.values:
+        raise DomainError("travel_mode", _("Unknown way of travel."), field="travel_mode")
+    today = timezone.localdate()
+    if not today - dt.timedelta(days=30) <= arrival_date <= today + dt.timedelta(days=30):
+        raise DomainError(
+            "arrival_date_range", _("Give an arrival date within 30 days of today."), field="arrival_date"
+        )
+    address = (address or "").strip()
+    if not address:
+        raise DomainError("address_required", _("Enter the building and room you live in."), field="address")
+    id_hash = lookup_hash("id", number.number)
+    with transaction.atomic():
+        earlier = (
+            SelfRegistration.objects.select_related("tip")
+            .filter(
+                id_number_hash=id_hash,
+                tip__grid=grid,
+                tip__created_at__gte=timezone.now() - SELF_REGISTRATION_DEDUP,
+            )
+            .first()
+        )
+        if earlier is not None:
+            return earlier.tip
+        arrival = timezone.make_aware(dt.datetime.combine(arrival_date, dt.time(12)))
+        detail = (origin_detail or "").strip()[:100]
+        tip = Tip.objects.create(
+            reported_at=timezone.now(),
+            reporter=name,
+            origin_code=origin_code,
+            origin_name=((region_name(origin_code) or origin_code) + detail)[:100],
+            risk_area=risk_area_match(origin_code),
+            travel_mode=travel_mode,
+            expected_arrival_at=arrival,
+            note=address[:200],
+            grid=grid,
+            source=TipSource.SELF,
+            owner=_compound_member(grid),
+        )
+        SelfRegistration.objects.create(
+            tip=tip,
+            name=name,
+            id_number_sealed=seal(number.number),
+            id_number_hash=id_hash,
+            id_number_masked=number.masked,
+            phone_sealed=seal(phone.number),
+            phone_masked=phone.masked,
+            origin_detail=detail,
+            arrival_date=arrival_date,
+            address=address[:200],
+        )
+        # No personal values in the log: the tip is the record of who declared what.
+        audit.record(
+            principal=SELF_REGISTRATION,
+            action="tip.self_register",
+            obj=tip,
+            grid_path=grid.path,
+            changes={
+                "origin": [None, tip.origin_name],
+                "risk_area": [None, bool(tip.risk_area_id)],
+                "owner": [None, tip.owner_id],
+            },
+        )
+    return tip
+
+
+def self_registration_check(*, tip: Tip, principal) -> Tip:
+    """The grid member has checked a self-registration (called, visited, registered the person
+    through the usual forms): it leaves the list of those to check."""
+    authorize(principal, Capability.INTAKE, tip.grid.path)
+    if tip.source != TipSource.SELF:
+        raise DomainError("tip_not_self", _("This tip is not a self-registration."))
+    with transaction.atomic():
+        locked = Tip.objects.select_for_update().get(pk=tip.pk)
+        if locked.checked_at:
+            return locked
+        locked.checked_at = timezone.now()
+        locked.save(update_fields=["checked_at"])
+        audit.record(principal=principal, action="tip.check", obj=locked, grid_path=tip.grid.path)
+    return locked

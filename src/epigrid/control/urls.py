@@ -5,6 +5,10 @@ from . import views
 app_name = "control"
 urlpatterns = [
     path("tips/new/", views.tip_create, name="tip_create"),
+    path("self-registrations/", views.self_registration_list, name="self_registrations"),
+    path("self-registrations/<int:pk>/check/", views.self_registration_check, name="self_registration_check"),
+    path("grids/<str:code>/poster/", views.poster, name="poster"),
+    path("join/<str:token>/", views.join, name="join"),
     path("key-persons/", views.key_person_list, name="key_persons"),
     path("key-persons/<int:pk>/assess/", views.key_person_assess, name="key_person_assess"),
     path("orders/", views.order_list, name="orders"),

@@ -1,22 +1,30 @@
+import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import User
 from epigrid.core.capabilities import Capability
 from epigrid.core.confirm import confirm_page, confirmed, consequences
-from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.errors import DomainError, NotFound, Throttled
+from epigrid.core.rates import AddressThrottle
 from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors, paginate, safe_next
+from epigrid.grids.choices import GridLevel
+from epigrid.grids.models import GridNode
+from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household, Person
 
 from . import selectors, services
 from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, OrderStatus
-from .forms import OrderForm, PeriodForm, ReleaseForm, TeamMemberForm, TipForm, TransferForm
+from .forms import OrderForm, PeriodForm, ReleaseForm, SelfRegistrationForm, TeamMemberForm, TipForm, TransferForm
 from .models import HouseholdTeam, KeyPerson, RiskArea, TeamMember
 
 
@@ -290,3 +298,91 @@ def person_control_panel(request, person):
         "can_release": allows(request.user, Capability.APPROVE_RELEASE, path),
         "can_intake": allows(request.user, Capability.INTAKE, path),
     }
+
+
+# ---------------------------------------------------------------- self-registration (返乡申报)
+
+# Forms sent from one client address (settings.THROTTLE_RATES["self_registration"]).
+SELF_REGISTRATION_THROTTLE = AddressThrottle("self_registration")
+
+
+def _bilingual(exc: DomainError) -> str:
+    """The refusal in Chinese and in English: the public form has no account and no language."""
+    zh, en = exc.render("zh-hans"), exc.render("en")
+    return zh if zh == en else f"{zh}（{en}）"
+
+
+@login_required
+@domain_errors
+def poster(request, code):
+    """The compound's 返乡申报 poster (printable): the QR of its public form and how to use it."""
+    grid = grid_node_get(user=request.user, code=code, capability=Capability.INTAKE)
+    if request.method == "POST":
+        services.poster_issue(grid=grid, principal=request.user)
+        messages.success(request, _("A new poster was made; the QR of the old one no longer works."))
+        return redirect("control:poster", code=grid.code)
+    token = services.poster_token(grid=grid)
+    link = qr = None
+    if token:
+        link = request.build_absolute_uri(reverse("control:join", args=[token]))
+        qr = mark_safe(segno.make(link, error="m").svg_inline(scale=6, omitsize=True))  # noqa: S308 - segno's own SVG
+    return render(request, "control/poster.html", {"grid": grid, "link": link, "qr": qr})
+
+
+def join(request, token):
+    """The public 返乡申报 form a compound's poster QR opens: no account; lands as a tip."""
+    grid = services.poster_grid(token)
+    if grid is None:
+        raise Http404
+    form = SelfRegistrationForm(request.POST or None)
+    done, status = False, 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            if not SELF_REGISTRATION_THROTTLE.allow_request(request):
+                raise Throttled(
+                    "self_registration_throttled",
+                    # Lazy: rendered in both languages on the page.
+                    gettext_lazy("Too many forms from this device: wait a while, then try again."),
+                )
+            services.self_registration_submit(grid=grid, **form.cleaned_data)
+        except Throttled as exc:
+            form.add_error(None, _bilingual(exc))
+            status = exc.status
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, _bilingual(exc))
+        else:
+            done = True
+    if form.errors and status == 200:
+        status = 400
+    return render(request, "control/join.html", {"grid": grid, "form": form, "done": done}, status=status)
+
+
+@login_required
+@domain_errors
+def self_registration_list(request):
+    rows = selectors.self_registrations_to_check(user=request.user)
+    # The compounds whose poster the user may print (and make anew).
+    compounds = GridNode.objects.restrict(request.user, Capability.INTAKE).filter(level=GridLevel.GRID)
+    return render(
+        request,
+        "control/self_registrations.html",
+        {"page": paginate(request, rows), "compounds": compounds.order_by("path")[:50]},
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def self_registration_check(request, pk):
+    tip = selectors.tip_get(user=request.user, pk=pk, capability=Capability.INTAKE)
+    services.self_registration_check(tip=tip, principal=request.user)
+    messages.success(request, _("Marked as checked."))
+    return redirect("control:self_registrations")
+
+
+def today_self_registrations_panel(request):
+    """On the grid member's day: the self-registrations of their compounds still to check."""
+    rows = list(selectors.self_registrations_to_check(user=request.user)[:20])
+    if not rows:
+        return None
+    return "control/_today_panel.html", {"tips": rows}

@@ -195,6 +195,8 @@ def health_code_rules(request):
 class ResidentReportIn(In):
     value: Temperature
     client_id: uuid.UUID | None = None
+    # A jump from the reading just before is answered 409 `temperature_confirm`: resend with true.
+    confirm: bool = False
 
 
 class ResidentReportOut(Schema):
@@ -214,7 +216,9 @@ def resident_report(request, token: str, payload: ResidentReportIn):
     person = services.resident_link_person(token)
     if person is None:
         raise NotFound("link_not_found", _("This link is not valid any more."))
-    return services.resident_report(person=person, value=payload.value, client_id=payload.client_id)
+    return services.resident_report(
+        person=person, value=payload.value, client_id=payload.client_id, confirmed=payload.confirm
+    )
 
 
 class TestListIn(In):

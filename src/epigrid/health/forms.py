@@ -15,6 +15,11 @@ class TemperatureForm(forms.Form):
     )
 
 
+class ResidentTemperatureForm(TemperatureForm):
+    # Set by the confirm step: the resident confirms a reading that jumps from the one before.
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
 class TestListForm(forms.Form):
     name = forms.CharField(label=pgettext_lazy("list", "Name"), max_length=100)
     test_date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))

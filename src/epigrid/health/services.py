@@ -692,10 +692,65 @@ def consultation_record(
 MISSED_SLOT_SWEEP = ("missed_slot_alerts", missed_slots_sweep)
 
 
-def resident_report(*, person, value, client_id=None) -> dict:
-    """The resident's own report from their link (the token names the person): one reading now."""
+# A reading this far from the one just before it is more likely a slip of the finger or a bad
+# measurement than a real change (36.4 then 39.1 a minute later): the resident confirms it first.
+JUMP_DEGREES = Decimal("1.5")
+JUMP_WINDOW = dt.timedelta(minutes=10)
+
+
+class ConfirmationNeeded(Conflict):
+    """The reading jumps from the one just before it: resend it confirmed to store it."""
+
+    def __init__(self, *, previous: "TemperatureReport", value: Decimal, now: dt.datetime):
+        minutes = max(int((now - previous.measured_at).total_seconds() // 60), 1)
+        super().__init__(
+            "temperature_confirm",
+            _(
+                "Please confirm: %(minutes)s min ago %(previous)s °C was reported, now %(value)s °C. "
+                "If unsure, measure again."
+            ),
+            field="value",
+            params={"minutes": minutes, "previous": previous.value, "value": value},
+        )
+        self.previous = previous
+        self.value = value
+
+
+def implausible_jump(*, person, value, now: dt.datetime) -> "TemperatureReport | None":
+    """The person's reading of the last few minutes that `value` differs from by more than
+    JUMP_DEGREES, if any (None also for a value that does not parse: recording refuses it)."""
+    try:
+        value = parse_temperature(value)
+    except DomainError:
+        return None
+    for previous in TemperatureReport.objects.filter(
+        person=person, measured_at__gte=now - JUMP_WINDOW, measured_at__lte=now
+    ).order_by("-measured_at")[:5]:
+        if abs(value - previous.value) > JUMP_DEGREES:
+            return previous
+    return None
+
+
+def resident_contact(person) -> dict | None:
+    """Whom the resident calls: their liaison (household team), else their compound's grid member;
+    the staff member's name and work phone (a phone the staff member gave to be called on)."""
+    user = liaison_for(person)
+    if user is None:
+        return None
+    return {"name": str(user), "phone": unseal(user.phone_sealed) if user.phone_sealed else ""}
+
+
+def resident_report(*, person, value, client_id=None, confirmed: bool = False) -> dict:
+    """The resident's own report from their link (the token names the person): one reading now.
+    A jump from the reading just before it (JUMP_DEGREES within JUMP_WINDOW) is refused with
+    ConfirmationNeeded unless `confirmed`."""
+    now = timezone.now()
+    if not confirmed:
+        previous = implausible_jump(person=person, value=value, now=now)
+        if previous is not None:
+            raise ConfirmationNeeded(previous=previous, value=parse_temperature(value), now=now)
     result = temperature_reports_record(
-        readings=[Reading(person.pk, value, timezone.now(), client_id)],
+        readings=[Reading(person.pk, value, now, client_id)],
         source=ReportSource.SELF,
         principal=RESIDENT_LINK,
     )

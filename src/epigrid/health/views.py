@@ -31,7 +31,14 @@ from epigrid.people.models import Household
 
 from . import ledgers, selectors, services
 from .choices import CaseStatus, Conclusion, ReportSource, SampleResult
-from .forms import ConsultationForm, ResultsImportForm, SampleForm, TemperatureForm, TestListForm
+from .forms import (
+    ConsultationForm,
+    ResidentTemperatureForm,
+    ResultsImportForm,
+    SampleForm,
+    TemperatureForm,
+    TestListForm,
+)
 from .models import Case, Sample, TemperatureReport, TestList, TestListEntry
 
 
@@ -40,13 +47,17 @@ def resident(request, token):
     person = services.resident_link_person(token)
     if person is None:
         raise Http404
-    form = TemperatureForm(request.POST or None)
-    result = None
+    form = ResidentTemperatureForm(request.POST or None)
+    result = confirm = None
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
             services.resident_link_throttle(request)
-            result = services.resident_report(person=person, value=form.cleaned_data["value"])
+            result = services.resident_report(
+                person=person, value=form.cleaned_data["value"], confirmed=form.cleaned_data["confirm"]
+            )
+        except services.ConfirmationNeeded as exc:
+            confirm = exc  # the confirm step: nothing stored yet
         except RowErrors as exc:
             form.add_error("value", exc.rows[0]["message"] if exc.rows else exc.render())
         except Throttled as exc:
@@ -63,6 +74,8 @@ def resident(request, token):
             "token": token,
             "form": form,
             "result": result,
+            "confirm": confirm,
+            "contact": services.resident_contact(person),
             "order": order,
             "days_left": selectors.days_left(order) if order else None,
             "reported_today": reported_today,

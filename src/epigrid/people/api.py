@@ -323,12 +323,23 @@ class RowErrorOut(Schema):
     person_id: int | None = None  # an ID number already registered in your area: their file
 
 
+class ImportRowOut(Schema):
+    row: int
+    outcome: str  # created | updated | unchanged
+    person_id: int
+
+
 class ImportOut(Schema):
     id: int
     kind: str
     status: str
     file_name: str
     row_count: int
+    created: int
+    updated: int
+    unchanged: int
+    refused: int
+    rows: list[ImportRowOut] = []  # residents: what became of each row, by row number
 
 
 class ImportErrorOut(Schema):
@@ -337,6 +348,7 @@ class ImportErrorOut(Schema):
     messages: dict[str, str] = {}
     field: str | None = None
     rows: list[RowErrorOut] = []
+    refused: int | None = None  # rows refused (a row may have several problems)
 
 
 @router.post(
@@ -356,6 +368,7 @@ def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
             "status": batch.status,
             "file_name": batch.file_name,
             "row_count": batch.row_count,
+            **batch.report,
         },
     )
 

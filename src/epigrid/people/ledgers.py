@@ -4,6 +4,10 @@ An import is all-or-nothing: every row is validated, rows are written chunk by c
 transaction, and if any row is bad the transaction is rolled back and the answer lists every
 bad row (row number, column, bilingual message). Rows are streamed, so a 100,000-row file
 never sits in memory as Python objects.
+
+A residents ledger matches its rows to registered persons by ID number (the keyed lookup hash,
+one query per chunk): a person the importer may edit is updated from the row (or left as is),
+a new number is registered; the batch's `report` says per row created / updated / unchanged.
 """
 
 import hashlib
@@ -31,7 +35,15 @@ from epigrid.grids.services import clean_place_fields
 
 from .choices import Relationship
 from .models import Household, Person
-from .services import CleanPerson, Duplicate, duplicate_answer, duplicates_log, person_row
+from .services import (
+    SENSITIVE,
+    CleanPerson,
+    Duplicate,
+    duplicate_answer,
+    duplicates_log,
+    name_pinyin,
+    person_row,
+)
 
 CHUNK = 2000
 MAX_REPORTED_ERRORS = 1000
@@ -147,6 +159,8 @@ class _Importer:
         self.grids: dict[str, GridNode | DomainError] = {}
         self.nodes: dict[str, GridNode | None] = {}  # by code; None: unknown or outside the area
         self.importable: set[str] = set()  # codes of nodes the principal may import into
+        self.present: set[str] = set()  # the keys of the columns the file has
+        self.refused_rows: set[int] = set()
 
     def preload(self, chunk) -> None:
         """The chunk's grid codes in two queries, not two per code (a city file names thousands)."""
@@ -168,6 +182,7 @@ class _Importer:
 
     def error(self, row_number: int, key: str | None, error: DomainError) -> None:
         self.error_count += 1
+        self.refused_rows.add(row_number)
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(_row_error(row_number, self.by_key.get(key) if key else None, error))
 
@@ -196,6 +211,7 @@ class _Importer:
         except StopIteration:
             raise DomainError("file_empty", _("The file is empty.")) from None
         positions = _header_map(header, self.columns)
+        self.present = set(positions)
         count, chunk, row_number = 0, [], 1
         for cells in rows:
             row_number += 1
@@ -228,6 +244,7 @@ class _ResidentImporter(_Importer):
         self.duplicates: list[Duplicate] = []
         self.households: dict[tuple[int, str], int] = {}
         self.household_addresses: dict[tuple[int, str], str] = {}
+        self.outcomes: list[tuple[int, str, int]] = []  # (row, created|updated|unchanged, person id)
 
     def process(self, chunk) -> None:
         clean_rows = []
@@ -292,31 +309,74 @@ class _ResidentImporter(_Importer):
                     note=values.get("note", "")[:200],
                 )
                 clean_rows.append((row_number, grid, number, address, clean))
-        self._check_existing(clean_rows)
+        registered = self._check_existing(clean_rows)
         if self.error_count:
             return  # keep validating the rest of the file, but write nothing more
-        self._write(clean_rows)
+        self._write(clean_rows, registered)
 
-    def _check_existing(self, clean_rows) -> None:
-        # A number registered where the importer may not see gets the generic refusal, naming
-        # no one (services.duplicate_answer); ledger_import logs and counts them.
+    def _check_existing(self, clean_rows) -> dict[str, dict]:
+        """The registered persons the rows name, by ID hash, in one query: those the importer may
+        edit are returned (to update), the others refuse their row.
+
+        A number registered where the importer may not see gets the generic refusal, naming no one
+        (services.duplicate_answer); ledger_import logs and counts them. One the importer sees but
+        may not import or edit there points to the file, as the person form does."""
         rows = {lookup_hash("id", row[4].id_number.number): row for row in clean_rows}
-        taken = Person.objects.filter(id_number_hash__in=list(rows)).values_list("id_number_hash", "pk", "grid__path")
-        for id_hash, holder_id, holder_path in taken:
-            row_number, grid = rows[id_hash][0], rows[id_hash][1]
-            duplicate = Duplicate(holder_id, holder_path, grid)
-            self.duplicates.append(duplicate)
-            self.error(row_number, "id_number", duplicate_answer(duplicate, self.principal))
+        registered = {}
+        # Locked until the import commits: an edit of one of these files meanwhile waits, rather
+        # than being overwritten by the file's older values.
+        holders = (
+            Person.objects.filter(id_number_hash__in=list(rows))
+            .select_for_update(of=("self",))
+            .values(*_HOLDER_FIELDS, "grid__path", "grid__code")
+        )
+        for holder in holders:
+            row_number, grid = rows[holder["id_number_hash"]][:2]
+            path = holder["grid__path"]
+            if not (
+                allows(self.principal, Capability.IMPORT_EXPORT, path)
+                and allows(self.principal, Capability.EDIT_PEOPLE, path)
+            ):
+                duplicate = Duplicate(holder["id"], path, grid)
+                self.duplicates.append(duplicate)
+                self.error(row_number, "id_number", duplicate_answer(duplicate, self.principal))
+            elif holder["archived_at"] is not None:
+                self.error(
+                    row_number,
+                    "id_number",
+                    DomainError(
+                        "person_archived",
+                        _("This person's file is archived: reopen it, or remove the row."),
+                        field="id_number",
+                    ),
+                )
+            else:
+                registered[holder["id_number_hash"]] = holder
+        return registered
 
-    def _write(self, clean_rows) -> None:
-        wanted = {(grid.pk, number): (grid, address) for _, grid, number, address, _ in clean_rows}
+    def _households(self, wanted: dict) -> list[Household]:
+        """The households of the rows (by grid and number): found (one query for those not met in
+        an earlier chunk) or created; an address the file changes is updated and audited."""
         missing = [key for key in wanted if key not in self.households]
+        changed = []
         if missing:
             existing = Household.objects.filter(
                 grid_id__in={g for g, _ in missing}, number__in={n for _, n in missing}, archived_at__isnull=True
-            ).values_list("pk", "grid_id", "number")
-            for pk, grid_id, number in existing:
-                self.households.setdefault((grid_id, number), pk)
+            ).select_related("grid")
+            for household in existing:
+                key = (household.grid_id, household.number)
+                if key not in wanted or key in self.households:
+                    continue
+                self.households[key] = household.pk
+                address = wanted[key][1]
+                if household.address != address:
+                    changed.append((household, household.address))
+                    household.address = address
+        if changed:
+            now = timezone.now()
+            for household, _old in changed:
+                household.updated_at = now
+            Household.objects.bulk_update([h for h, _ in changed], ["address", "updated_at"], batch_size=CHUNK)
         new = [
             Household(grid=wanted[key][0], number=key[1], address=wanted[key][1], import_batch=self.batch)
             for key in missing
@@ -326,33 +386,145 @@ class _ResidentImporter(_Importer):
             bulk_insert(Household, new)
             for household in new:
                 self.households[(household.grid_id, household.number)] = household.pk
-        persons = [
-            Person(
-                grid=grid,
-                household_id=self.households[(grid.pk, number)],
-                import_batch=self.batch,
-                import_row=row_number,
-                **person_row(clean),
+        audit.record_many(
+            principal=self.principal,
+            entries=[
+                audit.AuditEntry(
+                    "household.update",
+                    "people.household",
+                    str(h.pk),
+                    h.grid.path,
+                    {"address": [old, h.address], "import_batch": [None, self.batch.pk]},
+                )
+                for h, old in changed
+            ],
+        )
+        return new
+
+    def _write(self, clean_rows, registered: dict[str, dict]) -> None:
+        wanted = {(grid.pk, number): (grid, address) for _, grid, number, address, _ in clean_rows}
+        new_households = self._households(wanted)
+        persons, updates, entries = [], [], []
+        now = timezone.now()
+        for row_number, grid, number, _address, clean in clean_rows:
+            household_id = self.households[(grid.pk, number)]
+            holder = registered.get(lookup_hash("id", clean.id_number.number))
+            if holder is None:
+                persons.append(
+                    Person(
+                        grid=grid,
+                        household_id=household_id,
+                        import_batch=self.batch,
+                        import_row=row_number,
+                        **person_row(clean),
+                    )
+                )
+                continue
+            person, changes = self._updated(holder, grid, household_id, clean)
+            if not changes:
+                self.outcomes.append((row_number, "unchanged", holder["id"]))
+                continue
+            person.updated_at = now
+            updates.append(person)
+            self.outcomes.append((row_number, "updated", holder["id"]))
+            entries.append(
+                audit.AuditEntry(
+                    "person.update",
+                    "people.person",
+                    str(person.pk),
+                    grid.path,
+                    {**changes, "import_batch": [None, self.batch.pk], "row": [None, row_number]},
+                )
             )
-            for row_number, grid, number, _address, clean in clean_rows
-        ]
         bulk_insert(Person, persons)
-        entries = [
-            audit.AuditEntry(
-                "household.import", "people.household", str(h.pk), h.grid.path, {"import_batch": [None, self.batch.pk]}
-            )
-            for h in new
-        ] + [
-            audit.AuditEntry(
-                "person.import",
-                "people.person",
-                str(p.pk),
-                p.grid.path,
-                {"import_batch": [None, self.batch.pk], "row": [None, p.import_row]},
-            )
-            for p in persons
-        ]
+        if updates:
+            Person.objects.bulk_update(updates, [*_UPDATED_FIELDS, "updated_at"], batch_size=CHUNK)
+        self.outcomes.extend((p.import_row, "created", p.pk) for p in persons)
+        entries = (
+            [
+                audit.AuditEntry(
+                    "household.import",
+                    "people.household",
+                    str(h.pk),
+                    h.grid.path,
+                    {"import_batch": [None, self.batch.pk]},
+                )
+                for h in new_households
+            ]
+            + [
+                audit.AuditEntry(
+                    "person.import",
+                    "people.person",
+                    str(p.pk),
+                    p.grid.path,
+                    {"import_batch": [None, self.batch.pk], "row": [None, p.import_row]},
+                )
+                for p in persons
+            ]
+            + entries
+        )
         audit.record_many(principal=self.principal, entries=entries)
+
+    def _updated(self, holder: dict, grid: GridNode, household_id: int, clean: CleanPerson) -> tuple[Person, dict]:
+        """The registered person as the row has them, and the audit diff (empty: unchanged). A
+        column the file leaves out (phone, relationship, note) keeps what is registered."""
+        values = {key: holder[key] for key in _UPDATED_FIELDS if key not in ("household", "grid")}
+        values["household_id"], values["grid_id"] = household_id, grid.pk
+        if clean.name != holder["name"]:
+            pinyin, initials = name_pinyin(clean.name)
+            values.update(name=clean.name, name_pinyin=pinyin, name_initials=initials)
+        if "phone" in self.present:
+            phone_hash = lookup_hash("phone", clean.phone.number) if clean.phone else ""
+            if phone_hash != holder["phone_hash"]:
+                values.update(
+                    phone_sealed=seal(clean.phone.number) if clean.phone else None,
+                    phone_hash=phone_hash,
+                    phone_masked=clean.phone.masked if clean.phone else "",
+                )
+        if "relationship" in self.present:
+            values["relationship"] = clean.relationship
+        if "note" in self.present:
+            values["note"] = clean.note
+        before = _state(holder, holder["household_id"], holder["grid__code"])
+        after = _state(values, household_id, grid.code)
+        changes = audit.diff(before, after, sensitive=SENSITIVE)
+        return Person(pk=holder["id"], **values), changes
+
+
+# What an import may change on a registered person (the ID number is the key, never changed).
+_UPDATED_FIELDS = [
+    "name",
+    "name_pinyin",
+    "name_initials",
+    "phone_sealed",
+    "phone_hash",
+    "phone_masked",
+    "relationship",
+    "note",
+    "household",
+    "grid",
+]
+_HOLDER_FIELDS = [
+    "id",
+    "id_number_hash",
+    "archived_at",
+    "household_id",
+    "grid_id",
+    *(f for f in _UPDATED_FIELDS if f not in ("household", "grid")),
+]
+
+
+def _state(values: dict, household_id: int | None, grid_code: str) -> dict:
+    """A person's audited state, as services._person_state has it (the phone by its hash, so a
+    change shows without its value)."""
+    return {
+        "name": values["name"],
+        "phone": values["phone_hash"] or None,
+        "household": household_id,
+        "relationship": values["relationship"] or None,
+        "grid": grid_code,
+        "note": values["note"] or None,
+    }
 
 
 def _parse_name(value: str) -> str:
@@ -466,12 +638,10 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, principal) -> Impor
                 raise _Rollback
             batch.row_count, batch.finished_at = count, timezone.now()
             batch.save(update_fields=["row_count", "finished_at"])
-            audit.record(
-                principal=principal,
-                action="import.commit",
-                obj=batch,
-                changes={"kind": [None, kind], "rows": [None, count], "file_sha256": [None, digest]},
-            )
+            batch.report = _report(importer, count)
+            changes = {"kind": [None, kind], "rows": [None, count], "file_sha256": [None, digest]}
+            changes.update({key: [None, batch.report[key]] for key in OUTCOMES if key in batch.report})
+            audit.record(principal=principal, action="import.commit", obj=batch, changes=changes)
             return batch
     except _Rollback:
         pass
@@ -504,12 +674,45 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, principal) -> Impor
         # More numbers registered out of the importer's sight than its allowance: the rows are
         # not listed, so a file of candidate numbers cannot sort them into taken and free.
         raise throttle.duplicate_probes_refused()
-    raise RowErrors(
-        "import_rejected",
-        _("%(count)s problem(s) found; nothing was imported. Fix the rows listed and upload again."),
-        rows=importer.errors,
-        params={"count": importer.error_count},
+    raise ImportRejected(
+        rows=sorted(importer.errors, key=lambda row: row["row"]),  # stable: a row's cells stay in order
+        problems=importer.error_count,
+        refused=len(importer.refused_rows),
     ) from None
+
+
+class ImportRejected(RowErrors):
+    """The import's refusal: every problem by row number, and how many rows were refused."""
+
+    def __init__(self, *, rows: list[dict], problems: int, refused: int):
+        super().__init__(
+            "import_rejected",
+            _(
+                "%(count)s problem(s) in %(refused)s row(s); nothing was imported. "
+                "Fix the rows listed and upload again."
+            ),
+            rows=rows,
+        )
+        self.params = {"count": problems, "refused": refused}
+        self.refused = refused
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "refused": self.refused}
+
+
+OUTCOMES = ("created", "updated", "unchanged", "refused")
+
+
+def _report(importer: _Importer, count: int) -> dict:
+    """What became of each row of a committed import: counts, and the rows sorted by number."""
+    outcomes = sorted(getattr(importer, "outcomes", []))
+    if not outcomes:  # places: every row is a new place
+        return {"created": count, "updated": 0, "unchanged": 0, "refused": 0, "rows": []}
+    report = {key: 0 for key in OUTCOMES}
+    for _row, outcome, _pk in outcomes:
+        report[outcome] += 1
+    report["rows"] = [{"row": row, "outcome": outcome, "person_id": pk} for row, outcome, pk in outcomes]
+    return report
 
 
 # ---------------------------------------------------------------- exporting

@@ -215,6 +215,9 @@ def household_detail(request, pk):
     )
 
 
+REPORT_ROWS_SHOWN = 500
+
+
 @login_required
 @domain_errors
 def ledger_import(request):
@@ -232,7 +235,16 @@ def ledger_import(request):
             form_error(form, exc)
             refused = exc.status
     status = 422 if report else (refused if form.errors else 200)
-    return render(request, "people/import.html", {"form": form, "report": report, "batch": batch}, status=status)
+    # The rows that changed something, each linked to its file (unchanged rows are only counted).
+    changed = [r for r in batch.report["rows"] if r["outcome"] != "unchanged"] if batch else []
+    context = {
+        "form": form,
+        "report": report,
+        "batch": batch,
+        "report_rows": changed[:REPORT_ROWS_SHOWN],
+        "report_more": max(len(changed) - REPORT_ROWS_SHOWN, 0),
+    }
+    return render(request, "people/import.html", context, status=status)
 
 
 @login_required

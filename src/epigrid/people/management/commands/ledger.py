@@ -40,7 +40,8 @@ class Command(BaseCommand):
                 batch = ledgers.ledger_import(
                     data=path.read_bytes(), file_name=path.name, kind=o["kind"], principal=principal
                 )
-                self.stdout.write(self.style.SUCCESS(f"imported {batch.row_count} rows (batch {batch.pk})"))
+                counts = ", ".join(f"{key} {batch.report[key]}" for key in ledgers.OUTCOMES)
+                self.stdout.write(self.style.SUCCESS(f"imported {batch.row_count} rows (batch {batch.pk}): {counts}"))
             else:
                 node = grid_node_get(user=principal, code=o["grid"] or "", capability=Capability.IMPORT_EXPORT)
                 out, name = ledgers.ledger_export(kind=o["kind"], node=node, principal=principal)
@@ -51,7 +52,7 @@ class Command(BaseCommand):
         except RowErrors as exc:
             for row in exc.rows:
                 self.stderr.write(f"row {row['row']} {row['column']}: {row['message']}")
-            self.stderr.write(exc.render())
+            self.stderr.write(f"{exc.render()} (refused rows: {exc.refused})")
             sys.exit(1)
         except DomainError as exc:
             raise CommandError(exc.render()) from None
