@@ -33,8 +33,8 @@ demo: $(STAMP)
 	$(BIN)/epigrid demoserver $(HOST):$(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL when one answers, then the browser tests
-# when Debian's Chromium is installed.
-test: $(STAMP) lint test-sqlite test-postgres test-browser
+# when Debian's Chromium is installed, then the bounded schemathesis pass against a live server.
+test: $(STAMP) lint test-sqlite test-postgres test-browser fuzz-small
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

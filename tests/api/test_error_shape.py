@@ -140,3 +140,29 @@ def test_reissuing_a_replaced_card_is_a_conflict_not_a_500(world):
     again = api(world, "admin")("post", f"/api/v1/passes/{first.pk}/reissue")
     _shaped(again, 409, "pass_superseded")
     assert HouseholdPass.objects.filter(household=household, status="active").count() == 1
+
+
+def test_a_category_on_a_geographic_grid_is_refused_not_a_500(world):
+    """Found by schemathesis: a subdistrict with a thematic category broke a database constraint."""
+    from epigrid.grids.models import GridNode
+
+    answer = api(world, "admin")(
+        "post", "/api/v1/grids", {"level": "subdistrict", "name": "新街道", "code": "NEW-1", "category": "institution"}
+    )
+    assert _shaped(answer, 400, "grid_category_thematic_only")["field"] == "category"
+    assert not GridNode.objects.filter(code="NEW-1").exists()
+
+
+def test_unknown_body_fields_and_repeated_query_parameters_are_422(world):
+    call = api(world, "member1")
+    typo = call("post", "/api/v1/tips", {"reported_at": "2020-01-26T08:00:00", "reporter": "网格员", "start_at": "x"})
+    assert _shaped(typo, 422)["field"] == "start_at"
+    twice = call("get", "/api/v1/orders?limit=1&limit=2")
+    assert (_shaped(twice, 422, "repeated_parameter")["field"]) == "limit"
+
+
+def test_a_time_is_iso_text_never_seconds_since_1970(world):
+    call = api(world, "member1")
+    for value in ("1700000000", "0.5"):
+        answer = call("get", f"/api/v1/orders?starts_from={value}")
+        assert _shaped(answer, 422)["field"] == "starts_from", value

@@ -33,6 +33,8 @@ def grid_node_create(
         raise DomainError("grid_level", _("A node of this level cannot be placed here."), field="level")
     if level == GridLevel.THEMATIC and category not in ThematicCategory.values:
         raise DomainError("grid_category", _("Choose the thematic grid's category."), field="category")
+    if level != GridLevel.THEMATIC and category:
+        raise DomainError("grid_category_thematic_only", _("Only a thematic grid has a category."), field="category")
     if not code or not name:
         raise DomainError("grid_code_required", _("A grid needs a code and a name."), field="code")
     with transaction.atomic():
