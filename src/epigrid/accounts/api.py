@@ -104,9 +104,10 @@ class RefreshIn(In):
     summary="New keys for a refresh key (single use: a second use revokes the sign-in)",
     description=(
         "Who may call: anyone holding a live refresh key, without a token; throttled per client address (429 "
-        "`throttled`). Answers new keys and ends the old access key; the refresh key is single use. Cascade, "
-        "run as `system:token-guard`: a refresh key presented a second time revokes the whole sign-in (it was "
-        "copied), and that revocation stays although the call is refused."
+        "`throttled`). Answers a new access key and a new refresh key; the old ones stop working. An unknown, "
+        "expired or used key is 401 `refresh_invalid`. Cascade, run as `system:token-guard`: a refresh key "
+        "presented a second time revokes the whole sign-in, its current keys too (it was copied; audited as "
+        "`api_token.reuse_revoked`), and that revocation stays although the call is refused."
     ),
 )
 def token_refresh(request, payload: RefreshIn):

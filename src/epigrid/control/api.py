@@ -459,12 +459,12 @@ def order_detail(request, pk: int):
     description=(
         "Who may call: a user with `manage_orders` over the person's grid, or the household's for all its "
         "current members at once (403 in sight without it, 404 out of sight). The period comes from the "
-        "control rules (GET /control-periods) and runs from the last exposure when given, else from "
-        "`starts_at` (default now). A person already under an order is 409 `order_open`. The person's pending "
-        'key person becomes `controlled` at `starts_at`, as the caller. Cascade "order_started", run as '
-        "`system:household-support`: a household member under home quarantine gives the household its default "
-        "services (shopping, check-in, supplies) at once, the next day's service tasks written after commit "
-        "through the outbox (`care.materialize`). All orders, or none."
+        "control rules (GET /control-periods) and counts from the last exposure when given, else from "
+        "`starts_at` (default now); it never ends before it starts. A person already under an order is 409 "
+        "`order_open`. The person's pending key person becomes `controlled` at `starts_at`, as the caller. "
+        'Cascade "order_started", run as `system:household-support`: an order of home quarantine gives the '
+        "person's household its default services (shopping, check-in, supplies) at once, the next day's "
+        "service tasks written after commit through the outbox (`care.materialize`). All orders, or none."
     ),
 )
 def order_start(request, payload: OrderIn):

@@ -203,8 +203,9 @@ def person_detail(request, pk: int):
     description=(
         "Who may call: a user with `edit_people` over the household's grid, or over `grid` for a person "
         "without a household (403 in sight without it, 404 out of sight). An ID number already registered is "
-        "409: with the file's `person_id` when it is in the caller's sight, else `id_number_unavailable` and "
-        "nothing more (the attempt is logged). Audited. No cascade."
+        "409 `id_number_duplicate` with the file's `person_id` when it is in the caller's sight, else 409 "
+        "`id_number_unavailable` and nothing more (the attempt is logged and counted: over the duplicate-probe "
+        "limit, registering is 429). Audited. No cascade."
     ),
 )
 def person_create(request, payload: PersonIn):
@@ -430,8 +431,8 @@ class ImportErrorOut(Schema):
         "Who may call: a user with `import_export` (held only with a verified second factor); each row's grid "
         "must be one where the caller holds it (a grid outside the caller's sight reads as unknown, one in "
         "sight without the right is refused: row errors). All rows or none: any bad row refuses the file (422, "
-        "every bad row listed). Residents' imports count towards the duplicate-probe limit. Audited. No "
-        "cascade."
+        "every bad row listed). A residents' import is refused (429) while the caller is over the "
+        "duplicate-probe limit. Audited. No cascade."
     ),
 )
 def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
