@@ -78,6 +78,13 @@ class TokenOut(Schema):
     throttle=AddressThrottle("token_issue"),
     response={200: TokenOut, **AUTH_ERRORS},
     summary="Get a device token (and its refresh key)",
+    description=(
+        "Who may call: anyone, without a token (this is the sign-in); throttled per client address (429 "
+        "`throttled`). A wrong username or password is 400 `login_failed`; too many failures lock the username "
+        "from this address, and the address, for a while (429 `login_locked`). An account with a second factor "
+        "must give `otp` (its 6-digit code or a backup code). Each checked attempt is audited "
+        "(`login.succeeded`, or `login.failed` as `system:login`). No cascade."
+    ),
 )
 def token_create(request, payload: TokenIn):
     user = services.user_authenticate(request=request, username=payload.username, password=payload.password)
@@ -95,6 +102,13 @@ class RefreshIn(In):
     throttle=AddressThrottle("token_refresh"),
     response={200: TokenOut, **AUTH_ERRORS},
     summary="New keys for a refresh key (single use: a second use revokes the sign-in)",
+    description=(
+        "Who may call: anyone holding a live refresh key, without a token; throttled per client address (429 "
+        "`throttled`). Answers a new access key and a new refresh key; the old ones stop working. An unknown, "
+        "expired or used key is 401 `refresh_invalid`. Cascade, run as `system:token-guard`: a refresh key "
+        "presented a second time revokes the whole sign-in, its current keys too (it was copied; audited as "
+        "`api_token.reuse_revoked`), and that revocation stays although the call is refused."
+    ),
 )
 def token_refresh(request, payload: RefreshIn):
     return TokenOut.from_issued(services.api_token_refresh(key=payload.refresh))
@@ -123,17 +137,42 @@ def _token_info(request, token) -> dict:
     }
 
 
-@router.get("/auth/tokens", response={200: list[TokenInfoOut], **ERRORS}, summary="Your live device tokens")
+@router.get(
+    "/auth/tokens",
+    response={200: list[TokenInfoOut], **ERRORS},
+    summary="Your live device tokens",
+    description=(
+        "Who may call: any signed-in user; answers only the caller's own live tokens (never their keys), "
+        "`current` marking the token of this request. Reads only: no cascade."
+    ),
+)
 def token_list(request):
     return [_token_info(request, t) for t in services.api_token_list(user=request.user)]
 
 
-@router.post("/auth/tokens/{pk}/revoke", response={200: TokenInfoOut, **ERRORS}, summary="Revoke one of your tokens")
+@router.post(
+    "/auth/tokens/{pk}/revoke",
+    response={200: TokenInfoOut, **ERRORS},
+    summary="Revoke one of your tokens",
+    description=(
+        "Who may call: any signed-in user, for one of their own tokens; another's token, or one that does not "
+        "exist, is 404 `token_not_found`. Revoking an already revoked token changes nothing. Audited "
+        "(`api_token.revoke`). No cascade."
+    ),
+)
 def token_revoke(request, pk: int):
     return _token_info(request, services.api_token_revoke(token_id=pk, principal=request.user))
 
 
-@router.post("/auth/logout", response={204: None, **ERRORS}, summary="Log out: revoke this token, or end this session")
+@router.post(
+    "/auth/logout",
+    response={204: None, **ERRORS},
+    summary="Log out: revoke this token, or end this session",
+    description=(
+        "Who may call: any signed-in user. With a bearer token, that token is revoked (audited, reason "
+        "`logout`); with a session, the session ends. Answers 204. No cascade."
+    ),
+)
 def token_logout(request):
     token = getattr(request, "api_token", None)
     if token is not None:
@@ -178,7 +217,15 @@ class AssignmentPatch(In):
     duties: list[Duty]
 
 
-@router.get("/assignments", response={200: list[AssignmentOut], **ERRORS})
+@router.get(
+    "/assignments",
+    response={200: list[AssignmentOut], **ERRORS},
+    description=(
+        "Who may call: any user with a role; answers only the assignments at nodes inside the grids the caller "
+        "sees. `grid` keeps the assignments at that node (404 outside sight); ended assignments only with "
+        "`include_ended`. Ordered by node, role, id; at most 2000 rows, not paged. Reads only: no cascade."
+    ),
+)
 def assignment_list(request, grid: str | None = None, include_ended: bool = False):
     assignments = GridAssignment.objects.restrict(request.user).select_related("user", "node")
     if grid:
@@ -188,7 +235,17 @@ def assignment_list(request, grid: str | None = None, include_ended: bool = Fals
     return [AssignmentOut.from_model(a) for a in assignments.order_by("node__path", "role", "id")[:2000]]
 
 
-@router.post("/assignments", response={201: AssignmentOut, **ERRORS})
+@router.post(
+    "/assignments",
+    response={201: AssignmentOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_assignments` (held only with a verified second factor) over `grid` "
+        "(403 in sight without it, 404 out of sight); only a role whose capabilities the caller holds there "
+        "(403 `role_beyond_own`) and that may be held at that level (400 `role_level`). The user must be an "
+        "active account (404 otherwise); the same role there again is 409 `assignment_exists`. Audited. No "
+        "cascade."
+    ),
+)
 def assignment_create(request, payload: AssignmentIn):
     node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.MANAGE_ASSIGNMENTS)
     user = get_object_or_404(User, username=payload.username, is_active=True)
@@ -198,7 +255,15 @@ def assignment_create(request, payload: AssignmentIn):
     return Status(201, AssignmentOut.from_model(assignment))
 
 
-@router.patch("/assignments/{pk}", response={200: AssignmentOut, **ERRORS})
+@router.patch(
+    "/assignments/{pk}",
+    response={200: AssignmentOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_assignments` (held only with a verified second factor) over the "
+        "assignment's node (403 in sight without it, 404 out of sight, `assignment_not_found`). Replaces the "
+        "duties. Audited. No cascade."
+    ),
+)
 def assignment_update(request, pk: int, payload: AssignmentPatch):
     assignment = services.grid_assignment_update(
         assignment=selectors.grid_assignment_get(user=request.user, pk=pk, capability=Capability.MANAGE_ASSIGNMENTS),
@@ -208,7 +273,16 @@ def assignment_update(request, pk: int, payload: AssignmentPatch):
     return AssignmentOut.from_model(assignment)
 
 
-@router.post("/assignments/{pk}/end", response={200: AssignmentOut, **ERRORS})
+@router.post(
+    "/assignments/{pk}/end",
+    response={200: AssignmentOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_assignments` (held only with a verified second factor) over the "
+        "assignment's node (403 in sight without it, 404 out of sight, `assignment_not_found`). Ends the "
+        "assignment now; the role stays unheld until someone else is assigned (the coverage audit shows the "
+        "gap). Audited. No cascade."
+    ),
+)
 def assignment_end(request, pk: int):
     assignment = selectors.grid_assignment_get(user=request.user, pk=pk, capability=Capability.MANAGE_ASSIGNMENTS)
     assignment = services.grid_assignment_end(assignment=assignment, principal=request.user)

@@ -95,7 +95,17 @@ def _link(request, key: str) -> str:
     return request.build_absolute_uri(reverse("password_reset", kwargs={"key": key}))
 
 
-@router.get("/users", response={200: UserPage, **ERRORS}, summary="Accounts placed inside your area")
+@router.get(
+    "/users",
+    response={200: UserPage, **ERRORS},
+    summary="Accounts placed inside your area",
+    description=(
+        "Who may call: a user with `manage_assignments` (held only with a verified second factor); answers the "
+        "accounts placed at nodes inside the caller's `manage_assignments` subtrees (everyone for a superuser, "
+        "nobody for anyone else), each with only the roles it holds there. `q` matches username or full name; "
+        "ordered by username; `next_offset` pages. Reads only: no cascade."
+    ),
+)
 def user_list(request, q: str = "", limit: int = 50, offset: int = 0, with_total: bool = False):
     accounts = selectors.users_visible(user=request.user)
     if q:
@@ -106,7 +116,17 @@ def user_list(request, q: str = "", limit: int = 50, offset: int = 0, with_total
     return {"items": [_out(request, u) for u in items], "next_offset": next_offset, "total": total}
 
 
-@router.post("/users", response={201: UserCreated, **ERRORS}, summary="Create an account, placed on a grid")
+@router.post(
+    "/users",
+    response={201: UserCreated, **ERRORS},
+    summary="Create an account, placed on a grid",
+    description=(
+        "Who may call: a user with `manage_assignments` (held only with a verified second factor) over `grid` "
+        "(403 in sight without it, 404 out of sight); the role is given as by POST /assignments (only one "
+        "whose capabilities the caller holds there). 409 `username_taken`. Without `password` the answer "
+        "carries a one-time link to set one. Audited. No cascade."
+    ),
+)
 def user_create(request, payload: UserIn):
     node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.MANAGE_ASSIGNMENTS)
     user, key = users.user_create(
@@ -122,24 +142,61 @@ def user_create(request, payload: UserIn):
     return Status(201, {"user": _out(request, user), "reset_link": _link(request, key) if key else None})
 
 
-@router.get("/users/{pk}", response={200: UserOut, **ERRORS})
+@router.get(
+    "/users/{pk}",
+    response={200: UserOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_assignments` over a node where the account is placed (else 404 "
+        "`user_not_found`, whether or not it exists); only the roles held inside the caller's area are shown. "
+        "Reads only: no cascade."
+    ),
+)
 def user_get(request, pk: int):
     return _out(request, selectors.user_get(user=request.user, pk=pk))
 
 
-@router.post("/users/{pk}/deactivate", response={200: UserOut, **ERRORS}, summary="Deactivate: no more logins")
+@router.post(
+    "/users/{pk}/deactivate",
+    response={200: UserOut, **ERRORS},
+    summary="Deactivate: no more logins",
+    description=(
+        "Who may call: a user who may manage the account: `manage_assignments` over every node where it is "
+        "placed and every capability of its roles there (403 otherwise; 404 `user_not_found` out of sight; a "
+        "superuser only by a superuser); never one's own account (403 `own_account`). The account's sessions "
+        "and tokens stop working and its pending reset links die; its roles stay, unheld. Idempotent; audited. "
+        "No cascade."
+    ),
+)
 def user_deactivate(request, pk: int):
     user = users.user_deactivate(user=selectors.user_get(user=request.user, pk=pk, manage=True), principal=request.user)
     return _out(request, user)
 
 
-@router.post("/users/{pk}/reactivate", response={200: UserOut, **ERRORS})
+@router.post(
+    "/users/{pk}/reactivate",
+    response={200: UserOut, **ERRORS},
+    description=(
+        "Who may call: a user who may manage the account (as for deactivate: 403 without the rights over all "
+        "its nodes and roles, 404 `user_not_found` out of sight); never one's own (403 `own_account`). "
+        "Idempotent; audited. No cascade."
+    ),
+)
 def user_reactivate(request, pk: int):
     user = users.user_reactivate(user=selectors.user_get(user=request.user, pk=pk, manage=True), principal=request.user)
     return _out(request, user)
 
 
-@router.post("/users/{pk}/password-reset", response={200: ResetLinkOut, **ERRORS}, summary="A one-time reset link")
+@router.post(
+    "/users/{pk}/password-reset",
+    response={200: ResetLinkOut, **ERRORS},
+    summary="A one-time reset link",
+    description=(
+        "Who may call: a user who may manage the account (as for deactivate: 403 without the rights over all "
+        "its nodes and roles, 404 `user_not_found` out of sight); never one's own (403 `own_account`); an "
+        "inactive account is 400 `user_inactive`. Answers a one-time link; earlier unused links of the account "
+        "die. Audited. No cascade."
+    ),
+)
 def user_password_reset(request, pk: int):
     key = users.password_reset_issue(
         user=selectors.user_get(user=request.user, pk=pk, manage=True), principal=request.user
@@ -147,14 +204,34 @@ def user_password_reset(request, pk: int):
     return {"reset_link": _link(request, key), "expires_in_hours": settings.PASSWORD_RESET_TIMEOUT // 3600}
 
 
-@router.post("/users/{pk}/mfa-reset", response={200: UserOut, **ERRORS}, summary="Remove the second factor")
+@router.post(
+    "/users/{pk}/mfa-reset",
+    response={200: UserOut, **ERRORS},
+    summary="Remove the second factor",
+    description=(
+        "Who may call: a user who may manage the account (as for deactivate: 403 without the rights over all "
+        "its nodes and roles, 404 `user_not_found` out of sight); never one's own (403 `own_account`). Removes "
+        "every device of the second factor: the user's sessions and tokens lose their verification and the "
+        "user sets up a new one at the next page. Audited. No cascade."
+    ),
+)
 def user_mfa_reset(request, pk: int):
     user = selectors.user_get(user=request.user, pk=pk, manage=True)
     mfa.second_factor_reset(user=user, principal=request.user)
     return _out(request, user)
 
 
-@router.post("/auth/password", response={200: Done, **ERRORS}, summary="Change your own password")
+@router.post(
+    "/auth/password",
+    response={200: Done, **ERRORS},
+    summary="Change your own password",
+    description=(
+        "Who may call: any signed-in user, for their own account, giving the current password (400 "
+        "`password_wrong`); the new one must pass the password rules. Afterwards every session and token of "
+        "the account, the calling one included, is refused (each carries the old password's fingerprint): sign "
+        "in again. Audited (`user.password_change`). No cascade."
+    ),
+)
 def password_change(request, payload: PasswordIn):
     users.user_password_change(user=request.user, old_password=payload.old_password, new_password=payload.new_password)
     return {"done": True}

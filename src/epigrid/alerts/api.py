@@ -94,14 +94,30 @@ def alert_list(
     return {"items": [AlertOut.from_model(a) for a in items], "next_offset": next_offset, "total": total}
 
 
-@router.post("/alerts/{pk}/acknowledge", response={200: AlertOut, **ERRORS})
+@router.post(
+    "/alerts/{pk}/acknowledge",
+    response={200: AlertOut, **ERRORS},
+    description=(
+        "Who may call: a user with `handle_alerts` over the alert's grid (403 in sight without it, 404 out of "
+        "sight); acknowledging again changes nothing, a resolved alert is 400 `alert_transition`. "
+        "Acknowledging stops the escalation clock of the alert. Audited. No cascade."
+    ),
+)
 def alert_acknowledge(request, pk: int):
     alert = selectors.alert_get(user=request.user, pk=pk, capability=Capability.HANDLE_ALERTS)
     alert = services.alert_acknowledge(alert=alert, principal=request.user)
     return AlertOut.from_model(selectors.alert_get(user=request.user, pk=alert.pk))
 
 
-@router.post("/alerts/{pk}/resolve", response={200: AlertOut, **ERRORS})
+@router.post(
+    "/alerts/{pk}/resolve",
+    response={200: AlertOut, **ERRORS},
+    description=(
+        "Who may call: a user with `handle_alerts` over the alert's grid (403 in sight without it, 404 out of "
+        "sight); `resolution` says how it was handled (400 `resolution_required`). Resolving an alert not yet "
+        "acknowledged acknowledges it too. Audited. No cascade."
+    ),
+)
 def alert_resolve(request, pk: int, payload: ResolveIn):
     alert = selectors.alert_get(user=request.user, pk=pk, capability=Capability.HANDLE_ALERTS)
     alert = services.alert_resolve(alert=alert, resolution=payload.resolution, principal=request.user)
@@ -121,12 +137,11 @@ class AlertTimingOut(Schema):
     response={200: list[AlertTimingOut], **ERRORS},
     summary="Minutes to acknowledge an alert at each escalation level",
     description=(
-        "Who may call: any signed-in user (configuration, not grid data). An open alert not "
-        "acknowledged within `ack_minutes` of reaching a level moves one level up, to the owner "
-        "of that level (the liaison, then the grid head, the community secretary, the command "
-        "center); at the command center it stays. `owner_roles`: `liaison` is the household team's liaison, "
-        "else a grid member of the compound. Set in the deployment's settings "
-        "(ALERT_ACK_MINUTES); reads only."
+        "Who may call: any signed-in user (configuration, not grid data). An open alert not acknowledged "
+        "within `ack_minutes` of reaching a level moves one level up, to the owner of that level (the liaison, "
+        "then the grid head, the community secretary, the command center); at the command center it stays. "
+        "`owner_roles`: `liaison` is the household team's liaison, else a grid member of the compound. Set in "
+        "the deployment's settings (ALERT_ACK_MINUTES). Reads only: no cascade."
     ),
 )
 def alert_timing(request):

@@ -32,12 +32,27 @@ class RiskAreaOut(Schema):
     active: bool
 
 
-@router.get("/risk-areas", response={200: list[RiskAreaOut], **ERRORS})
+@router.get(
+    "/risk-areas",
+    response={200: list[RiskAreaOut], **ERRORS},
+    description=(
+        "Who may call: any signed-in user (configuration, not grid data). Every risk area (中高风险地区), active or "
+        "not, by region code; a tip from a region inside an active one is marked. Reads only: no cascade."
+    ),
+)
 def risk_area_list(request):
     return list(RiskArea.objects.order_by("code"))
 
 
-@router.post("/risk-areas", response={200: RiskAreaOut, **ERRORS})
+@router.post(
+    "/risk-areas",
+    response={200: RiskAreaOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_orders` in at least one grid (403 otherwise; risk areas are not "
+        "grid data). Creates or updates the area of that region code; tips already recorded keep what they "
+        "were marked with. Audited. No cascade."
+    ),
+)
 def risk_area_save(request, payload: RiskAreaIn):
     return services.risk_area_save(code=payload.code, name=payload.name, active=payload.active, principal=request.user)
 
@@ -102,7 +117,19 @@ class TipOut(Schema):
     key_persons: list[KeyPersonOut]
 
 
-@router.post("/tips", response={201: TipOut, **ERRORS}, summary="Record a tip; its persons become key persons")
+@router.post(
+    "/tips",
+    response={201: TipOut, **ERRORS},
+    summary="Record a tip; its persons become key persons",
+    description=(
+        "Who may call: a user with `intake` over the grid of every person the tip names (403 in sight without "
+        "it, 404 out of sight); with `household_id`, over that household and all its current members; a new "
+        "person is registered in a household or grid the caller sees, which needs `edit_people` there. An ID "
+        "number already registered is 409 as on POST /persons. All or nothing: the tip, the new files, and "
+        "every person named becomes a key person (重点人员) awaiting a decision, as the caller; audited. No "
+        "cascade."
+    ),
+)
 def tip_create(request, payload: TipIn):
     persons = [
         Person.objects.select_related("grid").get_for(request.user, Capability.INTAKE, pk=pk)
@@ -235,7 +262,15 @@ class KeyPersonPage(Schema):
     total: int | None = None  # with_total=true: the rows matching the filters
 
 
-@router.get("/key-persons", response={200: KeyPersonPage, **ERRORS})
+@router.get(
+    "/key-persons",
+    response={200: KeyPersonPage, **ERRORS},
+    description=(
+        "Who may call: any user with a role; answers only the key persons of the grids the caller sees. "
+        "Filters: `status`, `grid` (a subtree, 404 outside sight). Ordered by the tip's report time, newest "
+        "first, then id; `next_offset` pages. Reads only: no cascade."
+    ),
+)
 def key_person_list(
     request,
     status: KeyPersonStatus | None = None,
@@ -252,7 +287,14 @@ def key_person_list(
     return {"items": [KeyPersonOut.from_model(kp) for kp in items], "next_offset": next_offset, "total": total}
 
 
-@router.get("/key-persons/{pk}", response={200: KeyPersonOut, **ERRORS})
+@router.get(
+    "/key-persons/{pk}",
+    response={200: KeyPersonOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the key person's grid (else 404, whether or not it exists). Reads only: "
+        "no cascade."
+    ),
+)
 def key_person_detail(request, pk: int):
     return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=pk))
 
@@ -261,7 +303,15 @@ class AssessIn(In):
     assessment: str
 
 
-@router.post("/key-persons/{pk}/assess", response={200: KeyPersonOut, **ERRORS})
+@router.post(
+    "/key-persons/{pk}/assess",
+    response={200: KeyPersonOut, **ERRORS},
+    description=(
+        "Who may call: a user with `intake` over the key person's grid (403 in sight without it, 404 out of "
+        "sight). Records the assessment (key person `assessed`); from a status that does not allow it, 400 "
+        "`key_person_transition`. Audited. No cascade: an order is started with POST /orders."
+    ),
+)
 def key_person_assess(request, pk: int, payload: AssessIn):
     kp = services.key_person_assess(
         key_person=selectors.key_person_get(user=request.user, pk=pk, capability=Capability.INTAKE),
@@ -271,7 +321,15 @@ def key_person_assess(request, pk: int, payload: AssessIn):
     return KeyPersonOut.from_model(selectors.key_person_get(user=request.user, pk=kp.pk))
 
 
-@router.post("/key-persons/{pk}/close", response={200: KeyPersonOut, **ERRORS})
+@router.post(
+    "/key-persons/{pk}/close",
+    response={200: KeyPersonOut, **ERRORS},
+    description=(
+        "Who may call: a user with `intake` over the key person's grid (403 in sight without it, 404 out of "
+        "sight). The key person is closed without an order; closing again changes nothing, from a status that "
+        "does not allow it 400 `key_person_transition`. Audited. No cascade."
+    ),
+)
 def key_person_close(request, pk: int):
     kp = services.key_person_close(
         key_person=selectors.key_person_get(user=request.user, pk=pk, capability=Capability.INTAKE),
@@ -383,12 +441,32 @@ def order_list(
     return {"items": [OrderOut.from_model(o) for o in items], "next_offset": next_offset, "total": total}
 
 
-@router.get("/orders/{pk}", response={200: OrderOut, **ERRORS})
+@router.get(
+    "/orders/{pk}",
+    response={200: OrderOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the order's grid (else 404, whether or not it exists). Reads only: no cascade."
+    ),
+)
 def order_detail(request, pk: int):
     return OrderOut.from_model(selectors.order_get(user=request.user, pk=pk))
 
 
-@router.post("/orders", response={201: list[OrderOut], **ERRORS}, summary="Start a control order (person or household)")
+@router.post(
+    "/orders",
+    response={201: list[OrderOut], **ERRORS},
+    summary="Start a control order (person or household)",
+    description=(
+        "Who may call: a user with `manage_orders` over the person's grid, or the household's for all its "
+        "current members at once (403 in sight without it, 404 out of sight). The period comes from the "
+        "control rules (GET /control-periods) and counts from the last exposure when given, else from "
+        "`starts_at` (default now); it never ends before it starts. A person already under an order is 409 "
+        "`order_open`. The person's pending key person becomes `controlled` at `starts_at`, as the caller. "
+        'Cascade "order_started", run as `system:household-support`: an order of home quarantine gives the '
+        "person's household its default services (shopping, check-in, supplies) at once, the next day's "
+        "service tasks written after commit through the outbox (`care.materialize`). All orders, or none."
+    ),
+)
 def order_start(request, payload: OrderIn):
     fields = {
         "kind": payload.kind.value,
@@ -418,7 +496,15 @@ class PeriodIn(In):
     reason: str
 
 
-@router.post("/orders/{pk}/period", response={200: OrderOut, **ERRORS}, summary="Extend or shorten")
+@router.post(
+    "/orders/{pk}/period",
+    response={200: OrderOut, **ERRORS},
+    summary="Extend or shorten",
+    description=(
+        "Who may call: a user with `manage_orders` over the order's grid (403 in sight without it, 404 out of "
+        "sight); only an order in force (400 `order_closed`), with the reason. Audited. No cascade."
+    ),
+)
 def order_period(request, pk: int, payload: PeriodIn):
     order = services.control_order_change_period(
         order=selectors.order_get(user=request.user, pk=pk, capability=Capability.MANAGE_ORDERS),
@@ -437,7 +523,18 @@ class TransferIn(In):
     at: EventTime | None = None
 
 
-@router.post("/orders/{pk}/transfer", response={200: OrderOut, **ERRORS})
+@router.post(
+    "/orders/{pk}/transfer",
+    response={200: OrderOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_orders` over the order's grid (403 in sight without it, 404 out of "
+        "sight). The order ends as `transferred` at `at` (default now) and a new one of the given measure "
+        "starts; transferring it again answers the order it was transferred to when the measure is the same (a "
+        'retry), else 409 `order_transferred`. Cascades "order_ended" then "order_started", run as '
+        "`system:household-support`: leaving home quarantine ends the household's default services when no "
+        "member remains under it; entering it starts them (tasks through the outbox, `care.materialize`)."
+    ),
+)
 def order_transfer(request, pk: int, payload: TransferIn):
     order = services.control_order_transfer(
         order=selectors.order_get(user=request.user, pk=pk, capability=Capability.MANAGE_ORDERS),
@@ -456,7 +553,18 @@ class ReleaseIn(In):
     at: EventTime | None = None
 
 
-@router.post("/orders/{pk}/release", response={200: OrderOut, **ERRORS}, summary="Approve the release (解除隔离)")
+@router.post(
+    "/orders/{pk}/release",
+    response={200: OrderOut, **ERRORS},
+    summary="Approve the release (解除隔离)",
+    description=(
+        "Who may call: a user with `approve_release` over the order's grid (command center, subdistrict staff, "
+        "community secretary; 403 in sight without it, 404 out of sight). Approves a proposed release, or "
+        'releases early with `early_reason` (400 `release_not_proposed` without one). Cascade "order_ended", '
+        "run as `system:household-support`: when no member of the household remains under home quarantine, its "
+        "default services end (services set up by hand stay)."
+    ),
+)
 def order_release(request, pk: int, payload: ReleaseIn):
     order = services.control_order_release(
         order=selectors.order_get(user=request.user, pk=pk, capability=Capability.APPROVE_RELEASE),
@@ -481,12 +589,28 @@ class RuleOut(Schema):
     requires_negative_test: bool
 
 
-@router.get("/control-rules", response={200: list[RuleOut], **ERRORS})
+@router.get(
+    "/control-rules",
+    response={200: list[RuleOut], **ERRORS},
+    description=(
+        "Who may call: any signed-in user (configuration, not grid data). The control rules as stored (a "
+        "measure, optionally a reason); GET /control-periods gives every measure × reason with the defaults. "
+        "Reads only: no cascade."
+    ),
+)
 def rule_list(request):
     return list(ControlRule.objects.order_by("kind", "reason"))
 
 
-@router.post("/control-rules", response={200: RuleOut, **ERRORS})
+@router.post(
+    "/control-rules",
+    response={200: RuleOut, **ERRORS},
+    description=(
+        "Who may call: a user with `approve_release` in at least one grid (command center, subdistrict staff, "
+        "community secretary; 403 otherwise). Creates or updates the rule for the measure (and reason); it "
+        "applies to orders started afterwards. Audited. No cascade."
+    ),
+)
 def rule_save(request, payload: RuleIn):
     return services.control_rule_save(
         kind=payload.kind.value,
@@ -515,7 +639,7 @@ class ControlPeriodOut(Schema):
         "negative test. `source` says where it comes from: `kind_and_reason` (a rule for both), "
         "`kind` (the measure's rule), `default` (no rule: the configured default period, no test). "
         "Rules are changed with POST /control-rules (capability `approve_release`); a change "
-        "applies to orders started afterwards."
+        "applies to orders started afterwards. Reads only: no cascade."
     ),
 )
 def control_periods(request):
@@ -558,12 +682,29 @@ def _team_out(household) -> dict:
     }
 
 
-@router.get("/households/{pk}/team", response={200: TeamOut, **ERRORS}, summary="一户一专班")
+@router.get(
+    "/households/{pk}/team",
+    response={200: TeamOut, **ERRORS},
+    summary="一户一专班",
+    description=(
+        "Who may call: a user who sees the household's grid (else 404 `household_not_found`, whether or not it "
+        "exists). The household's team (一户一专班): its members in office and the roles still missing. Reads only: "
+        "no cascade."
+    ),
+)
 def team_detail(request, pk: int):
     return _team_out(people_selectors.household_get(user=request.user, pk=pk))
 
 
-@router.post("/households/{pk}/team", response={200: TeamOut, **ERRORS})
+@router.post(
+    "/households/{pk}/team",
+    response={200: TeamOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_teams` over the household's grid (403 in sight without it, 404 out "
+        "of sight); `username` is an active account (404 otherwise); the same role twice is 409 "
+        "`team_member_exists`. Audited. No cascade."
+    ),
+)
 def team_member_add(request, pk: int, payload: TeamMemberIn):
     household = Household.objects.select_related("grid").get_for(request.user, Capability.MANAGE_TEAMS, pk=pk)
     user = get_object_or_404(User, username=payload.username, is_active=True)
@@ -571,7 +712,14 @@ def team_member_add(request, pk: int, payload: TeamMemberIn):
     return _team_out(household)
 
 
-@router.post("/team-members/{pk}/end", response={200: TeamOut, **ERRORS})
+@router.post(
+    "/team-members/{pk}/end",
+    response={200: TeamOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_teams` over the grid of the member's household (403 in sight "
+        "without it, 404 out of sight). Ends the member's place on the team. Audited. No cascade."
+    ),
+)
 def team_member_end(request, pk: int):
     # A member is in sight through its team (TeamMember has no grid of its own).
     team = HouseholdTeam.objects.select_related("household__grid").get_for(
@@ -593,6 +741,11 @@ class TipToControlOut(Schema):
     "/metrics/tip-to-control",
     response={200: list[TipToControlOut], **ERRORS},
     summary="Time from tip to control, per compound grid",
+    description=(
+        "Who may call: any user with a role; counts only the key persons of the grids the caller sees (`grid`: "
+        "a subtree, 404 outside sight). Per compound grid, the minutes from the tip's report to the start of "
+        "control (median and maximum). Reads only: no cascade."
+    ),
 )
 def tip_to_control(request, grid: str | None = None):
     grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""

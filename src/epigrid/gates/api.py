@@ -52,7 +52,15 @@ def _checkpoint_out(c: Checkpoint) -> dict:
     }
 
 
-@router.get("/checkpoints", response={200: list[CheckpointOut], **ERRORS}, summary="防疫检查点 in the user's scope")
+@router.get(
+    "/checkpoints",
+    response={200: list[CheckpointOut], **ERRORS},
+    summary="防疫检查点 in the user's scope",
+    description=(
+        "Who may call: any user with a role; answers only the checkpoints of the grids the caller sees; "
+        "`is_open` filters. Ordered by grid, then name; at most 500, not paged. Reads only: no cascade."
+    ),
+)
 def checkpoint_list(request, is_open: bool | None = None):
     rows = Checkpoint.objects.restrict(request.user).select_related("grid").order_by("grid__path", "name")
     if is_open is not None:
@@ -60,14 +68,32 @@ def checkpoint_list(request, is_open: bool | None = None):
     return [_checkpoint_out(c) for c in rows[:500]]
 
 
-@router.post("/checkpoints", response={201: CheckpointOut, **ERRORS}, summary="Open a checkpoint (idempotent)")
+@router.post(
+    "/checkpoints",
+    response={201: CheckpointOut, **ERRORS},
+    summary="Open a checkpoint (idempotent)",
+    description=(
+        "Who may call: a user with `manage_checkpoints` over `grid` (403 in sight without it, 404 out of "
+        "sight, `grid_not_found`); a checkpoint belongs to a compound grid (400 `checkpoint_grid`). Opening "
+        "one that exists by that name reopens it; one already open is answered as it is. Audited. No cascade."
+    ),
+)
 def checkpoint_open(request, payload: CheckpointIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
     checkpoint = services.checkpoint_open(grid=grid, name=payload.name, principal=request.user)
     return Status(201, _checkpoint_out(checkpoint))
 
 
-@router.post("/checkpoints/{pk}/close", response={200: CheckpointOut, **ERRORS}, summary="Close a checkpoint")
+@router.post(
+    "/checkpoints/{pk}/close",
+    response={200: CheckpointOut, **ERRORS},
+    summary="Close a checkpoint",
+    description=(
+        "Who may call: a user with `manage_checkpoints` over the checkpoint's grid (403 in sight without it, "
+        "404 out of sight). Closing a closed checkpoint changes nothing; while closed, scans there are "
+        "refused. Audited. No cascade."
+    ),
+)
 def checkpoint_close(request, pk: int):
     checkpoint = services.checkpoint_close(
         checkpoint=Checkpoint.objects.select_related("grid").get_for(
@@ -122,6 +148,15 @@ def _scan_out(answer: services.GateAnswer) -> dict:
     summary="Scan (token) or type (number) a pass of this checkpoint: allowed or refused with the reason; a "
     "rescan within 60 s answers the same passage. Any other pass is 404 pass_not_found, with nothing about it; "
     "too many typed numbers that match nothing: 429",
+    description=(
+        "Who may call: a user with `guard_gate` over the checkpoint's grid (the checkpoint guard, grid head "
+        "and above; 403 in sight without it, 404 out of sight); the checkpoint must be open. A typed number "
+        "may be the last digits of a pass of this compound: one match is used, several are a 409 to choose "
+        "from. Coming in without a temperature is refused where the checkpoint requires one. Records the "
+        "passage, allowed or refused with the reason (`revoked`, `fever`, and on the way out `quarantine` or "
+        "`epidemic_point`). Cascade, run as `system:gate`: each refusal raises an urgent alert (`fever`, or "
+        "`gate_refusal`) for the household's liaison, in the same transaction."
+    ),
 )
 def gate_scan(request, pk: int, payload: ScanIn):
     answer = services.gate_scan(
@@ -202,6 +237,13 @@ class PassagesErrorOut(Schema):
     response={200: PassagesOut, **ERRORS, 422: PassagesErrorOut, 429: ErrorOut},
     summary="Passages recorded offline on a guard's phone, each at its own time; a resent batch stores nothing "
     "twice and answers each row with the passage stored for it; any bad row refuses the whole batch",
+    description=(
+        "Who may call: a user with `guard_gate` over the checkpoint's grid (403 in sight without it, 404 out "
+        "of sight). All rows are checked first: any bad row refuses the batch (422, every bad row listed) and "
+        "nothing is stored. Cascade, run as `system:gate`: each refusal raises an urgent alert (`fever`, or "
+        "`gate_refusal`) for the household's liaison, in the same transaction. The alerts' clock starts when "
+        "the batch arrives."
+    ),
 )
 def passages_batch(request, payload: PassagesIn):
     result = services.passages_record_batch(
@@ -258,6 +300,15 @@ class VisitorIn(In):
     summary="Register a visitor (来访人员): name, phone, ID, whom (the household's address, unit-room or pass "
     "number, within the checkpoint's compound; several matches: 409) and why. A visit into home quarantine or a "
     "closed epidemic point is refused with the reason",
+    description=(
+        "Who may call: a user with `guard_gate` over the checkpoint's grid (403 in sight without it, 404 out "
+        "of sight); the household visited is looked up in this compound only (`visiting`: address, "
+        "unit-room or pass number; 404 when nothing matches, 409 listing the choices when several do; "
+        "typed misses are throttled per guard, 429). A visitor with a fever, into a household under home "
+        "quarantine or into a closed epidemic point is refused with the reason. Cascade, run as "
+        "`system:gate`: each refusal raises an urgent alert (`fever`, or `gate_refusal`) for the "
+        "household's liaison, in the same transaction."
+    ),
 )
 def visitor_register(request, pk: int, payload: VisitorIn):
     checkpoint = Checkpoint.objects.select_related("grid").get_for(request.user, Capability.GUARD_GATE, pk=pk)
@@ -326,6 +377,12 @@ def household_passes(request, pk: int):
     "/households/passes",
     response={200: PassesOut, **ERRORS},
     summary="Issue a numbered pass to every household of a compound that has none (idempotent)",
+    description=(
+        "Who may call: a user with `issue_passes` over `grid` (403 in sight without it, 404 out of sight, "
+        "`grid_not_found`). Issues a pass to every household (not archived) of the compound `grid` belongs to "
+        "(a grid above the compounds numbers its own) that holds no pass in force; answers how many. "
+        "Idempotent; audited. No cascade."
+    ),
 )
 def passes_issue(request, payload: PassesIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
@@ -336,13 +393,26 @@ def passes_issue(request, payload: PassesIn):
     "/passes/{pk}/reissue",
     response={200: PassOut, **ERRORS},
     summary="Same number, new token: the old card stops working",
+    description=(
+        "Who may call: a user with `issue_passes` over the pass's grid (403 in sight without it, 404 out of "
+        "sight). The pass is revoked and a new one with the same number issued; reissuing an old card of a "
+        "household that already holds a newer one is 409 `pass_superseded`. Audited. No cascade."
+    ),
 )
 def pass_reissue(request, pk: int):
     household_pass = HouseholdPass.objects.select_related("grid").get_for(request.user, Capability.ISSUE_PASSES, pk=pk)
     return services.pass_reissue(household_pass=household_pass, principal=request.user)
 
 
-@router.post("/passes/{pk}/revoke", response={200: PassOut, **ERRORS}, summary="Revoke a pass")
+@router.post(
+    "/passes/{pk}/revoke",
+    response={200: PassOut, **ERRORS},
+    summary="Revoke a pass",
+    description=(
+        "Who may call: a user with `issue_passes` over the pass's grid (403 in sight without it, 404 out of "
+        "sight). The card stops working at the gates; revoking again changes nothing. Audited. No cascade."
+    ),
+)
 def pass_revoke(request, pk: int):
     household_pass = HouseholdPass.objects.select_related("grid").get_for(request.user, Capability.ISSUE_PASSES, pk=pk)
     return services.pass_revoke(household_pass=household_pass, principal=request.user)
@@ -394,6 +464,11 @@ def _shift_out(shift: Shift) -> dict:
     "/checkpoints/{pk}/roster",
     response={200: RosterOut, **ERRORS},
     summary="24小时值班: shifts from 12 hours ago and the uncovered hours of the next 7 days",
+    description=(
+        "Who may call: a user who sees the checkpoint's grid (else 404). Answers the shifts that ended less "
+        "than 12 hours ago or are still to come (at most 200, by start) and the hours of the next 7 days no "
+        "shift covers. Reads only: no cascade."
+    ),
 )
 def roster(request, pk: int):
     checkpoint = Checkpoint.objects.select_related("grid").get_for(request.user, pk=pk)
@@ -411,7 +486,16 @@ def roster(request, pk: int):
     }
 
 
-@router.post("/checkpoints/{pk}/shifts", response={201: ShiftOut, **ERRORS}, summary="Plan a duty shift")
+@router.post(
+    "/checkpoints/{pk}/shifts",
+    response={201: ShiftOut, **ERRORS},
+    summary="Plan a duty shift",
+    description=(
+        "Who may call: a user with `manage_checkpoints` over the checkpoint's grid (403 in sight without it, "
+        "404 out of sight); `leader` and `guards` are active usernames (400 `user_unknown`). A shift ends "
+        "after it starts and lasts at most 24 hours. Audited. No cascade."
+    ),
+)
 def shift_create(request, pk: int, payload: ShiftIn):
     checkpoint = Checkpoint.objects.select_related("grid").get_for(request.user, Capability.MANAGE_CHECKPOINTS, pk=pk)
     names = {payload.leader, *payload.guards}

@@ -98,7 +98,16 @@ class PlacePatch(In):
     contact_phone: str | None = None
 
 
-@router.get("/places", response={200: PlacePage, **ERRORS})
+@router.get(
+    "/places",
+    response={200: PlacePage, **ERRORS},
+    description=(
+        "Who may call: any user with a role; answers only the places (not archived) seen from the caller's "
+        "grids, through their geographic or their thematic grid. Filters: `grid` (a subtree of the geographic "
+        "grid, 404 outside sight), `q` (part of the name). The contact's phone is answered masked. Ordered by "
+        "id; `next_offset` pages. Reads only: no cascade."
+    ),
+)
 def place_list(
     request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0, with_total: bool = False
 ):
@@ -113,12 +122,26 @@ def place_list(
     return {"items": [PlaceOut.from_model(p) for p in items], "next_offset": next_offset, "total": total}
 
 
-@router.get("/places/{pk}", response={200: PlaceOut, **ERRORS})
+@router.get(
+    "/places/{pk}",
+    response={200: PlaceOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the place's geographic or thematic grid (else 404 `place_not_found`, "
+        "whether or not it exists). The contact's phone is answered masked. Reads only: no cascade."
+    ),
+)
 def place_detail(request, pk: int):
     return PlaceOut.from_model(selectors.place_get(user=request.user, pk=pk))
 
 
-@router.post("/places", response={201: PlaceOut, **ERRORS})
+@router.post(
+    "/places",
+    response={201: PlaceOut, **ERRORS},
+    description=(
+        "Who may call: a user with `edit_people` over `grid` (403 in sight without it, 404 out of sight); a "
+        "`thematic_grid` must be in the caller's sight (404 `grid_not_found`). Audited. No cascade."
+    ),
+)
 def place_create(request, payload: PlaceIn):
     grid = selectors.grid_node_get(user=request.user, code=payload.grid, capability=EDIT_PEOPLE)
     thematic = selectors.grid_node_get(user=request.user, code=payload.thematic_grid) if payload.thematic_grid else None
@@ -129,7 +152,16 @@ def place_create(request, payload: PlaceIn):
     return Status(201, PlaceOut.from_model(place))
 
 
-@router.patch("/places/{pk}", response={200: PlaceOut, **ERRORS})
+@router.patch(
+    "/places/{pk}",
+    response={200: PlaceOut, **ERRORS},
+    description=(
+        "Who may call: a user with `edit_people` over the place's geographic or thematic grid (403 in sight "
+        "without it, 404 out of sight, `place_not_found`); moving it to another `grid` needs `edit_people` "
+        "there too. Fields left out stay; `null` clears a text but `name`, `kind` and `grid` cannot be emptied "
+        "(422 `required`). Audited. No cascade."
+    ),
+)
 def place_update(request, pk: int, payload: PlacePatch):
     place = selectors.place_get(user=request.user, pk=pk, capability=EDIT_PEOPLE)
     changes = payload.dict(exclude_unset=True)

@@ -61,6 +61,13 @@ class BatchOut(Schema):
     "/temperatures/batch",
     response={200: BatchOut, **ERRORS, 422: BatchErrorOut},
     summary="Record readings (offline devices resend safely: each client_id is stored once)",
+    description=(
+        "Who may call: a user with `record_health` over each reading's person (a person out of sight is a row "
+        "error `person_not_found`, one in sight without the right `forbidden`). All rows are checked first: "
+        "any bad row refuses the batch (422, every bad row listed) and nothing is stored; a resent `client_id` "
+        "is stored once. At most 5000 readings. No system cascade: each reading at or above the fever "
+        "threshold raises a `fever` alert in the same transaction, as the caller."
+    ),
 )
 def temperatures_batch(request, payload: BatchIn):
     if len(payload.readings) > 5000:
@@ -91,7 +98,16 @@ class TemperaturePage(Schema):
     total: int | None = None  # with_total=true: the rows matching the filters
 
 
-@router.get("/temperatures", response={200: TemperaturePage, **ERRORS}, summary="Readings (体温台账)")
+@router.get(
+    "/temperatures",
+    response={200: TemperaturePage, **ERRORS},
+    summary="Readings (体温台账)",
+    description=(
+        "Who may call: any user with a role; answers only the readings of persons in the grids the caller "
+        "sees. Filters: `person` (404 if not visible), `grid` (a subtree), `date` (the local day), `fever`. "
+        "Ordered by measuring time, then id, descending; `next_offset` pages. Reads only: no cascade."
+    ),
+)
 def temperature_list(
     request,
     person: int | None = None,
@@ -148,6 +164,11 @@ class LinkOut(Schema):
     "/persons/{pk}/report-link",
     response={200: LinkOut, **ERRORS},
     summary="Issue the resident's personal report link (the old one stops working)",
+    description=(
+        "Who may call: a user with `record_health` over the person's grid (403 in sight without it, 404 out of "
+        "sight, `person_not_found`). Answers the resident's personal link; the link issued before stops "
+        "working. Audited. No cascade."
+    ),
 )
 def report_link_issue(request, pk: int):
     person = people_selectors.person_get(user=request.user, pk=pk, capability=Capability.RECORD_HEALTH)
@@ -161,7 +182,16 @@ class HealthCodeOut(Schema):
     reasons: list[str]
 
 
-@router.get("/persons/{pk}/health-code", response={200: HealthCodeOut, **ERRORS}, summary="健康码, with reasons")
+@router.get(
+    "/persons/{pk}/health-code",
+    response={200: HealthCodeOut, **ERRORS},
+    summary="健康码, with reasons",
+    description=(
+        "Who may call: a user who sees the person's grid (else 404 `person_not_found`, whether or not it "
+        "exists). The code's colour and the reasons (see GET /health-code-rules); the read goes to the access "
+        "log (`person.health_code`). Reads only: no cascade."
+    ),
+)
 def person_health_code(request, pk: int):
     person = people_selectors.person_get(user=request.user, pk=pk)
     access.log_read(request, "person.health_code", person, person.grid.path)
@@ -180,12 +210,12 @@ class HealthCodeRuleOut(Schema):
     response={200: list[HealthCodeRuleOut], **ERRORS},
     summary="The health-code rules: each fact, the colour it gives and the reason shown",
     description=(
-        "Who may call: any signed-in user (configuration, not grid data). A person's code is the "
-        "strongest colour (red > yellow > green) among the facts that hold for them: a case not "
-        "excluded, an open control order of a kind, a reported key person awaiting a decision; "
-        "each fact that colours the code is listed as a reason on GET /persons/{id}/health-code. "
-        "`none` is the green code of a person with no such fact. `reason` is in the caller's "
-        "language. Set in the deployment's settings (HEALTH_CODE_RULES); reads only."
+        "Who may call: any signed-in user (configuration, not grid data). A person's code is the strongest "
+        "colour (red > yellow > green) among the facts that hold for them: a case not excluded, an open "
+        "control order of a kind, a reported key person awaiting a decision; each fact that colours the code "
+        "is listed as a reason on GET /persons/{id}/health-code. `none` is the green code of a person with no "
+        "such fact. `reason` is in the caller's language. Set in the deployment's settings "
+        "(HEALTH_CODE_RULES). Reads only: no cascade."
     ),
 )
 def health_code_rules(request):
@@ -211,6 +241,13 @@ class ResidentReportOut(Schema):
     throttle=services.RESIDENT_LINK_THROTTLE,
     response={200: ResidentReportOut, **ERRORS, 429: ErrorOut},
     summary="A resident reports from their personal link (no account)",
+    description=(
+        "Who may call: anyone holding a resident's personal link, without an account: the token in the path "
+        "names the one person (404 `link_not_found` when it is not valid any more); throttled per link (429). "
+        "One reading now, recorded as `system:resident-link`; a resent `client_id` is stored once. Cascade, "
+        "run as `system:resident-link`: a reading at or above the fever threshold raises a `fever` alert in "
+        "the same transaction."
+    ),
 )
 def resident_report(request, token: str, payload: ResidentReportIn):
     person = services.resident_link_person(token)
@@ -249,7 +286,15 @@ def _test_list_out(t: TestList) -> dict:
     }
 
 
-@router.get("/test-lists", response={200: list[TestListOut], **ERRORS}, summary="核酸检测名单")
+@router.get(
+    "/test-lists",
+    response={200: list[TestListOut], **ERRORS},
+    summary="核酸检测名单",
+    description=(
+        "Who may call: any user with a role; answers only the test lists of the grids the caller sees. Ordered "
+        "by test date, newest first; at most 200, not paged. Reads only: no cascade."
+    ),
+)
 def test_list_list(request):
     return [
         _test_list_out(t)
@@ -257,7 +302,16 @@ def test_list_list(request):
     ]
 
 
-@router.post("/test-lists", response={201: TestListOut, **ERRORS})
+@router.post(
+    "/test-lists",
+    response={201: TestListOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_tests` over `grid` (403 in sight without it, 404 out of sight, "
+        "`grid_not_found`). Lists the current persons of that subtree: all of them (`grid`), those under an "
+        "order in force (`under_control`), or those of `person_ids` who live there (`persons`). Audited. No "
+        "cascade."
+    ),
+)
 def test_list_create(request, payload: TestListIn):
     grid = grid_node_get(user=request.user, code=payload.grid, capability=Capability.MANAGE_TESTS)
     persons = selectors.selection(grid=grid, selection=payload.selection, person_ids=payload.person_ids)
@@ -267,7 +321,14 @@ def test_list_create(request, payload: TestListIn):
     return Status(201, _test_list_out(test_list))
 
 
-@router.get("/test-lists/{pk}", response={200: TestListOut, **ERRORS})
+@router.get(
+    "/test-lists/{pk}",
+    response={200: TestListOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the test list's grid (else 404 `test_list_not_found`, whether or not it "
+        "exists). Reads only: no cascade."
+    ),
+)
 def test_list_detail(request, pk: int):
     return _test_list_out(selectors.test_list_get(user=request.user, pk=pk))
 
@@ -289,7 +350,18 @@ class SampleOut(Schema):
     lab: str
 
 
-@router.post("/samples", response={201: SampleOut, **ERRORS}, summary="Record sampling (idempotent by specimen)")
+@router.post(
+    "/samples",
+    response={201: SampleOut, **ERRORS},
+    summary="Record sampling (idempotent by specimen)",
+    description=(
+        "Who may call: a user with `record_health` over the person's grid (403 in sight without it, 404 out of "
+        "sight, `person_not_found`); a `test_list_id` must be in sight (404 `test_list_not_found`). The same "
+        "specimen number for the same person again answers the sample already stored; for another person it is "
+        "409 `specimen_taken` inside the caller's area, and outside it a refusal that names no one (audited, "
+        "counted against the duplicate-probe limit). No cascade."
+    ),
+)
 def sample_create(request, payload: SampleIn):
     person = people_selectors.person_get(user=request.user, pk=payload.person_id, capability=Capability.RECORD_HEALTH)
     test_list = selectors.test_list_get(user=request.user, pk=payload.test_list_id) if payload.test_list_id else None
@@ -369,6 +441,14 @@ class ResultsOut(Schema):
     "/results/batch",
     response={200: ResultsOut, **ERRORS, 422: BatchErrorOut},
     summary="Results from the CDC or a lab (idempotent by specimen number)",
+    description=(
+        "Who may call: a user with `manage_tests` in at least one grid (403 otherwise); each specimen must be "
+        "a sample the caller sees (else a row error `specimen_unknown`). All rows are checked first: any bad "
+        "row refuses the batch (422, every bad row listed); the same result again is `unchanged`, a different "
+        "one is a row error `result_conflict` (a correction is a new sample). No system cascade: a positive "
+        "result makes the person a suspected case and raises an urgent `positive_test` alert for the command "
+        "center, in the same transaction, as the caller."
+    ),
 )
 def results_batch(request, payload: ResultsIn):
     return services.results_record(
@@ -381,6 +461,13 @@ def results_batch(request, payload: ResultsIn):
     "/results/import",
     response={200: ResultsOut, **ERRORS, 422: BatchErrorOut},
     summary="Import results from .xlsx (样本编号, 检测结果, 报告时间, 检测机构)",
+    description=(
+        "Who may call: a user with `manage_tests` in at least one grid (403 otherwise); each specimen must be "
+        "a sample the caller sees (else a row error `specimen_unknown`). The file's rows are checked like POST "
+        "/results/batch: any bad row refuses the file (422, every bad row listed). No system cascade: a "
+        "positive result makes the person a suspected case and raises an urgent `positive_test` alert for the "
+        "command center, in the same transaction, as the caller."
+    ),
 )
 def results_import(request, file: File[UploadedFile]):
     results = ledgers.read_results(read_upload(file), file.name or "results.xlsx")
@@ -545,10 +632,10 @@ class PolicyOut(Schema):
     response={200: PolicyOut, **ERRORS},
     summary="The monitoring policy: daily report slots, their window and the fever threshold",
     description=(
-        "Who may call: any signed-in user (configuration, not grid data). `slot_times` are the "
-        "local (Asia/Shanghai) times a temperature is due each day; a reading within "
-        "`window_minutes` of a slot fills it, a slot left empty raises a missed-report alert; a "
-        "reading at or above `fever_threshold` raises a fever alert. Changed with PUT."
+        "Who may call: any signed-in user (configuration, not grid data). `slot_times` are the local "
+        "(Asia/Shanghai) times a temperature is due each day; a reading within `window_minutes` of a slot "
+        "fills it, a slot left empty raises a missed-report alert; a reading at or above `fever_threshold` "
+        "raises a fever alert. Changed with PUT. Reads only: no cascade."
     ),
 )
 def policy_detail(request):
@@ -560,7 +647,16 @@ def policy_detail(request):
     }
 
 
-@router.put("/monitoring-policy", response={200: PolicyOut, **ERRORS})
+@router.put(
+    "/monitoring-policy",
+    response={200: PolicyOut, **ERRORS},
+    description=(
+        "Who may call: a user with `approve_release` in at least one grid (command center, subdistrict staff, "
+        "community secretary; 403 otherwise); the policy is the deployment's one, not a grid's. Slots as "
+        "HH:MM, a window of 10 to 240 minutes. Audited. No cascade: readings already stored keep their slots; "
+        "the missed-slot sweep (`system:missed-slots`) uses the new slots from then on."
+    ),
+)
 def policy_update(request, payload: PolicyOut):
     pol = services.policy_update(
         slot_times=payload.slot_times,
@@ -579,6 +675,12 @@ def policy_update(request, payload: PolicyOut):
     "/ledgers/{name}",
     response={200: None, **ERRORS},
     summary="Export 重点人员台账 (key_persons), 隔离台账 (orders), 体温台账 (temperatures), 核酸台账 (samples)",
+    description=(
+        "Who may call: a user with `import_export` (held only with a verified second factor) over `grid` (403 "
+        "in sight without it, 404 out of sight, `grid_not_found`). The ledger of that subtree as .xlsx; ID "
+        "numbers and phones are unmasked only where the caller also holds `unmask_pii`. Each export is audited "
+        "(kind, row count, unmasked or not). No cascade."
+    ),
 )
 def ledger_export(request, name: str, grid: str):
     node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)

@@ -37,7 +37,17 @@ def grid_out_with_counts(node: GridNode, parents: dict[str, str], counts=None) -
     return {**grid_out(node, parents), "counts": counts.__dict__ if counts is not None else None}
 
 
-@router.get("/grids", response={200: list[GridCountsOut], **ERRORS}, summary="The grid tree in the user's scope")
+@router.get(
+    "/grids",
+    response={200: list[GridCountsOut], **ERRORS},
+    summary="The grid tree in the user's scope",
+    description=(
+        "Who may call: any user with a role; answers the nodes of the subtrees where the caller holds a role "
+        "(everything for a superuser). `root` keeps one subtree (404 `grid_not_found` outside sight), "
+        "`max_depth` the depth; `counts` adds the places, households, persons and staff under each node. "
+        "Ordered by path; at most 5000 nodes, not paged. Reads only: no cascade."
+    ),
+)
 def grid_list(request, root: str | None = None, max_depth: int = 4, counts: bool = False):
     nodes = GridNode.objects.restrict(request.user)
     if root:
@@ -51,7 +61,15 @@ def grid_list(request, root: str | None = None, max_depth: int = 4, counts: bool
 
 # GET and POST /grids live in one router: Django resolves a path to the first router that has
 # it, so a POST /grids in the grids router answered GET /grids with 405.
-@router.post("/grids", response={201: GridOut, **ERRORS})
+@router.post(
+    "/grids",
+    response={201: GridOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_grids` over `parent` (403 in sight without it, 404 out of sight, "
+        "`grid_not_found`); a new subdistrict (no `parent`) only a superuser. The level must fit under the "
+        "parent's (400 `grid_level`), a thematic grid names its category. Audited. No cascade."
+    ),
+)
 def grid_create(request, payload: GridIn):
     parent = grid_selectors.grid_node_get(user=request.user, code=payload.parent) if payload.parent else None
     node = grid_services.grid_node_create(
@@ -66,7 +84,15 @@ def grid_create(request, payload: GridIn):
     return Status(201, grid_out(node, {parent.path: parent.code} if parent else {}))
 
 
-@router.get("/grids/{code}", response={200: GridDetailOut, **ERRORS})
+@router.get(
+    "/grids/{code}",
+    response={200: GridDetailOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the node (else 404 `grid_not_found`, whether or not it exists). Answers "
+        "the node with its counts, its ancestors' codes and its children with their counts. Reads only: no "
+        "cascade."
+    ),
+)
 def grid_detail(request, code: str):
     node = grid_selectors.grid_node_get(user=request.user, code=code)
     children = list(grid_selectors.grid_children(node=node))
@@ -119,7 +145,17 @@ def _coverage_out(report) -> dict:
     }
 
 
-@router.get("/coverage", response={200: CoverageOut, **ERRORS}, summary="Coverage audit (零疏漏)")
+@router.get(
+    "/coverage",
+    response={200: CoverageOut, **ERRORS},
+    summary="Coverage audit (零疏漏)",
+    description=(
+        "Who may call: any user with a role; audits only what the caller sees (the whole of it, or the subtree "
+        "of `grid`, 404 outside sight): every gap (a node without its responsible person, a place, household "
+        "or person not in a leaf grid, a hand-off left unfinished…) is an error, every overlap is information. "
+        "Reads only: no cascade."
+    ),
+)
 def coverage(request, grid: str | None = None):
     root = grid_selectors.grid_node_get(user=request.user, code=grid) if grid else None
     return _coverage_out(selectors.coverage_audit(user=request.user, root=root))
@@ -148,6 +184,12 @@ class AccessPage(Schema):
     tags=["audit"],
     summary="查阅记录: who opened a person's (person=id) or household's (household=id) file, newest first; "
     "only where the caller may read the audit log",
+    description=(
+        "Who may call: a user with `view_audit` (command center, community secretary, inspector); answers only "
+        "the reads of files in the grids where the caller holds it (nothing for anyone else, not a 403). "
+        "Filters: `person` or `household` (the file read), `actor` (the reader's username). Newest first; "
+        "`next_offset` pages. Reads only: no cascade."
+    ),
 )
 def access_log(
     request,

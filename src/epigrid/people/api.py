@@ -131,9 +131,12 @@ DUPLICATE_ERRORS = {**ERRORS, 409: DuplicateOut}
     response={200: PersonPage, **ERRORS},
     summary="Persons in scope (search by name, pinyin, last 4 digits of the ID number or phone)",
     description=(
-        "`q` finds by name, pinyin or initials (zs), the last 4 digits of the ID number or phone, or a "
-        "masked value as shown. A full ID number or phone in `q` is refused with 400 "
-        "`exact_search_needs_post`: search it with `POST /api/v1/persons/search`, so it never sits in a URL."
+        "Who may call: any user with a role; answers only the persons of the grids the caller sees, ID number "
+        "and phone masked. `q` finds by name, pinyin or initials (zs), the last 4 digits of the ID number or "
+        "phone, or a masked value as shown. A full ID number or phone in `q` is refused with 400 "
+        "`exact_search_needs_post`: search it with `POST /api/v1/persons/search`, so it never sits in a URL. "
+        "Filters: `grid` (a subtree, 404 outside sight), `household`; archived files only with "
+        "`include_archived`. Ordered by grid, then id; `next_offset` pages. Reads only: no cascade."
     ),
 )
 def person_list(
@@ -159,10 +162,12 @@ def person_list(
     response={200: PersonSearchOut, **ERRORS},
     summary="Find persons by a full ID number or phone (needs the unmask right; logged; throttled)",
     description=(
+        "Who may call: a user with `unmask_pii` (held only with a verified second factor). "
         "Body: exactly one of `id_number` or `phone`, in full; `grid` narrows the search to a subtree. "
         "Searches only persons you may unmask (403 `unmask_required` where you may not), at most "
         f"{services.EXACT_SEARCH_MAX} of them. Each search is logged as `person.search_reveal` (the kind of "
-        "key and the count, never the value) and limited per user (429 `exact_search_throttled`)."
+        "key and the count, never the value) and limited per user (429 `exact_search_throttled`). "
+        "Reads only: no cascade."
     ),
 )
 def person_search(request, payload: PersonSearchIn):
@@ -177,14 +182,32 @@ def person_search(request, payload: PersonSearchIn):
     return {"items": [PersonOut.from_model(p) for p in found]}
 
 
-@router.get("/persons/{pk}", response={200: PersonOut, **ERRORS})
+@router.get(
+    "/persons/{pk}",
+    response={200: PersonOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the person's grid (else 404 `person_not_found`, whether or not it "
+        "exists). ID number and phone are answered masked (POST /persons/{id}/reveal unmasks); the read goes "
+        "to the access log (`person.read`). Reads only: no cascade."
+    ),
+)
 def person_detail(request, pk: int):
     person = selectors.person_get(user=request.user, pk=pk)
     access.log_read(request, "person.read", person, person.grid.path)
     return PersonOut.from_model(person)
 
 
-@router.post("/persons", response={201: PersonOut, **DUPLICATE_ERRORS})
+@router.post(
+    "/persons",
+    response={201: PersonOut, **DUPLICATE_ERRORS},
+    description=(
+        "Who may call: a user with `edit_people` over the household's grid, or over `grid` for a person "
+        "without a household (403 in sight without it, 404 out of sight). An ID number already registered is "
+        "409 `id_number_duplicate` with the file's `person_id` when it is in the caller's sight, else 409 "
+        "`id_number_unavailable` and nothing more (the attempt is logged and counted: over the duplicate-probe "
+        "limit, registering is 429). Audited. No cascade."
+    ),
+)
 def person_create(request, payload: PersonIn):
     household = (
         selectors.household_get(user=request.user, pk=payload.household_id, capability=EDIT)
@@ -205,7 +228,15 @@ def person_create(request, payload: PersonIn):
     return Status(201, PersonOut.from_model(person))
 
 
-@router.patch("/persons/{pk}", response={200: PersonOut, **DUPLICATE_ERRORS})
+@router.patch(
+    "/persons/{pk}",
+    response={200: PersonOut, **DUPLICATE_ERRORS},
+    description=(
+        "Who may call: a user with `edit_people` over the person's grid (403 in sight without it, 404 out of "
+        "sight, `person_not_found`), and over the new household's or grid's when moving them. Fields left out "
+        "stay. An ID number registered to another file is 409 as on create. Audited. No cascade."
+    ),
+)
 def person_update(request, pk: int, payload: PersonPatch):
     person = selectors.person_get(user=request.user, pk=pk, capability=EDIT)
     changes = payload.dict(exclude_unset=True)
@@ -224,6 +255,11 @@ def person_update(request, pk: int, payload: PersonPatch):
     "/persons/{pk}/reveal",
     response={200: RevealOut, **ERRORS},
     summary="Unmask an ID number, birth date or phone (logged)",
+    description=(
+        "Who may call: a user with `unmask_pii` (held only with a verified second factor) over the person's "
+        "grid (403 in sight without it, 404 out of sight, `person_not_found`). Answers the full `id_number`, "
+        "`birth_date` or `phone`; each reveal is audited (the field's name, never its value). No cascade."
+    ),
 )
 def person_reveal(request, pk: int, payload: RevealIn):
     person = selectors.person_get(user=request.user, pk=pk, capability=Capability.UNMASK_PII)
@@ -233,13 +269,30 @@ def person_reveal(request, pk: int, payload: RevealIn):
     }
 
 
-@router.post("/persons/{pk}/archive", response={200: PersonOut, **ERRORS})
+@router.post(
+    "/persons/{pk}/archive",
+    response={200: PersonOut, **ERRORS},
+    description=(
+        "Who may call: a user with `edit_people` over the person's grid (403 in sight without it, 404 out of "
+        "sight, `person_not_found`); a reason is required (400 `reason_required`). The file stays and leaves "
+        "the lists; archiving an archived file changes nothing. Audited. No cascade: open orders, cases and "
+        "alerts are left as they are."
+    ),
+)
 def person_archive(request, pk: int, payload: ArchiveIn):
     person = selectors.person_get(user=request.user, pk=pk, capability=EDIT)
     return PersonOut.from_model(services.person_archive(person=person, reason=payload.reason, principal=request.user))
 
 
-@router.get("/persons/{pk}/timeline", response={200: list[TimelineEntryOut], **ERRORS})
+@router.get(
+    "/persons/{pk}/timeline",
+    response={200: list[TimelineEntryOut], **ERRORS},
+    description=(
+        "Who may call: a user who sees the person's grid (else 404 `person_not_found`, whether or not it "
+        "exists). Everything that happened to the person (一人一档), newest first; the read goes to the access log "
+        "(`person.timeline`). Reads only: no cascade."
+    ),
+)
 def person_timeline(request, pk: int):
     person = selectors.person_get(user=request.user, pk=pk)
     access.log_read(request, "person.timeline", person, person.grid.path)
@@ -275,7 +328,15 @@ class HouseholdPatch(In):
     address: str | None = None
 
 
-@router.get("/households", response={200: HouseholdPage, **ERRORS})
+@router.get(
+    "/households",
+    response={200: HouseholdPage, **ERRORS},
+    description=(
+        "Who may call: any user with a role; answers only the households (not archived) of the grids the "
+        "caller sees. Filters: `grid` (a subtree, 404 outside sight), `q` (part of the address, or the "
+        "household number). Ordered by grid, then number; `next_offset` pages. Reads only: no cascade."
+    ),
+)
 def household_list(
     request, grid: str | None = None, q: str = "", limit: int = 50, offset: int = 0, with_total: bool = False
 ):
@@ -289,14 +350,29 @@ def household_list(
     return {"items": [HouseholdOut.from_model(h) for h in items], "next_offset": next_offset, "total": total}
 
 
-@router.get("/households/{pk}", response={200: HouseholdOut, **ERRORS})
+@router.get(
+    "/households/{pk}",
+    response={200: HouseholdOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the household's grid (else 404 `household_not_found`, whether or not it "
+        "exists). The read goes to the access log (`household.read`). Reads only: no cascade."
+    ),
+)
 def household_detail(request, pk: int):
     household = selectors.household_get(user=request.user, pk=pk)
     access.log_read(request, "household.read", household, household.grid.path)
     return HouseholdOut.from_model(household)
 
 
-@router.post("/households", response={201: HouseholdOut, **ERRORS})
+@router.post(
+    "/households",
+    response={201: HouseholdOut, **ERRORS},
+    description=(
+        "Who may call: a user with `edit_people` over `grid` (403 in sight without it, 404 out of sight, "
+        "`grid_not_found`). A number already used in that grid is 409 `household_number_taken`. Audited. No "
+        "cascade."
+    ),
+)
 def household_create(request, payload: HouseholdIn):
     grid = grid_node_get(user=request.user, code=payload.grid, capability=EDIT)
     household = services.household_create(
@@ -305,7 +381,15 @@ def household_create(request, payload: HouseholdIn):
     return Status(201, HouseholdOut.from_model(household))
 
 
-@router.patch("/households/{pk}", response={200: HouseholdOut, **ERRORS})
+@router.patch(
+    "/households/{pk}",
+    response={200: HouseholdOut, **ERRORS},
+    description=(
+        "Who may call: a user with `edit_people` over the household's grid (403 in sight without it, 404 out "
+        "of sight, `household_not_found`), and over the new `grid` when moving it. Fields left out stay. "
+        "Audited. No cascade."
+    ),
+)
 def household_update(request, pk: int, payload: HouseholdPatch):
     household = selectors.household_get(user=request.user, pk=pk, capability=EDIT)
     changes = payload.dict(exclude_unset=True)
@@ -355,6 +439,13 @@ class ImportErrorOut(Schema):
     "/imports",
     response={201: ImportOut, **ERRORS, 422: ImportErrorOut},
     summary="Import a ledger (.xlsx or .csv); all rows or none",
+    description=(
+        "Who may call: a user with `import_export` (held only with a verified second factor); each row's grid "
+        "must be one where the caller holds it (a grid outside the caller's sight reads as unknown, one in "
+        "sight without the right is refused: row errors). All rows or none: any bad row refuses the file (422, "
+        "every bad row listed). A residents' import is refused (429) while the caller is over the "
+        "duplicate-probe limit. Audited. No cascade."
+    ),
 )
 def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
     batch = ledgers.ledger_import(
@@ -373,7 +464,17 @@ def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
     )
 
 
-@router.get("/exports/{kind}", response={200: None, **ERRORS}, summary="Export a ledger as .xlsx")
+@router.get(
+    "/exports/{kind}",
+    response={200: None, **ERRORS},
+    summary="Export a ledger as .xlsx",
+    description=(
+        "Who may call: a user with `import_export` (held only with a verified second factor) over `grid` (403 "
+        "in sight without it, 404 out of sight, `grid_not_found`). The ledger of that subtree as .xlsx; ID "
+        "numbers and phones are unmasked only where the caller also holds `unmask_pii`. Each export is audited "
+        "(kind, row count, unmasked or not). No cascade."
+    ),
+)
 def ledger_export(request, kind: ImportKind, grid: str):
     node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)
     out, name = ledgers.ledger_export(kind=kind.value, node=node, principal=request.user)

@@ -55,12 +55,31 @@ def _plan_out(plan) -> dict:
     }
 
 
-@router.get("/plans/current", response={200: PlanOut, **ERRORS}, summary="The emergency plan (应急预案) in force")
+@router.get(
+    "/plans/current",
+    response={200: PlanOut, **ERRORS},
+    summary="The emergency plan (应急预案) in force",
+    description=(
+        "Who may call: any signed-in user (configuration, not grid data). The plan in force with its steps "
+        "(responsible role, deadline, evidence); when none was ever saved, the first call stores the default "
+        "plan. No cascade."
+    ),
+)
 def plan_current(request):
     return _plan_out(services.plan_current())
 
 
-@router.post("/plans", response={200: PlanOut, **ERRORS}, summary="Save a new version of the plan")
+@router.post(
+    "/plans",
+    response={200: PlanOut, **ERRORS},
+    summary="Save a new version of the plan",
+    description=(
+        "Who may call: a user with `manage_plans` in at least one grid (command center, subdistrict staff; 403 "
+        "otherwise); the plan is the deployment's one, not a grid's. Saves a new version that becomes the plan "
+        "in force; emergency responses already started keep the version they started with. Audited. No "
+        "cascade."
+    ),
+)
 def plan_save(request, payload: PlanIn):
     plan = services.plan_save(name=payload.name, steps=[s.dict() for s in payload.steps], principal=request.user)
     return _plan_out(plan)
@@ -149,12 +168,30 @@ def _incident_out(activation) -> dict:
     }
 
 
-@router.get("/activations", response={200: list[IncidentOut], **ERRORS}, summary="Emergency responses")
+@router.get(
+    "/activations",
+    response={200: list[IncidentOut], **ERRORS},
+    summary="Emergency responses",
+    description=(
+        "Who may call: any user with a role; answers only the emergency responses (a confirmed case's plan "
+        "activated for its compound) of the grids the caller sees. Newest first; at most 100, not paged. Reads "
+        "only: no cascade."
+    ),
+)
 def activation_list(request):
     return [_incident_out(a) for a in selectors.activations_in(user=request.user)[:100]]
 
 
-@router.get("/activations/{pk}", response={200: IncidentOut, **ERRORS}, summary="The incident page's data")
+@router.get(
+    "/activations/{pk}",
+    response={200: IncidentOut, **ERRORS},
+    summary="The incident page's data",
+    description=(
+        "Who may call: a user who sees the response's compound (else 404 `activation_not_found`, whether or "
+        "not it exists). The incident page's data: tasks, cases, the epidemic point, contacts and their "
+        "orders. Reads only: no cascade."
+    ),
+)
 def activation_detail(request, pk: int):
     return _incident_out(selectors.activation_get(user=request.user, pk=pk))
 
@@ -165,7 +202,16 @@ class ChainOut(Schema):
     next_offset: int | None
 
 
-@router.get("/activations/{pk}/chain", response={200: ChainOut, **ERRORS}, summary="Transmission chain")
+@router.get(
+    "/activations/{pk}/chain",
+    response={200: ChainOut, **ERRORS},
+    summary="Transmission chain",
+    description=(
+        "Who may call: a user who sees the response's compound (else 404 `activation_not_found`, whether or "
+        "not it exists). The transmission chain as nodes and edges: the response's cases, their close contacts "
+        "and those contacts' contacts, paged by edge (`limit`, `offset`). Reads only: no cascade."
+    ),
+)
 def activation_chain(request, pk: int, limit: int = 2000, offset: int = 0):
     return selectors.chain(
         activation=selectors.activation_get(user=request.user, pk=pk),
@@ -183,6 +229,11 @@ class TaskDoneIn(In):
     "/tasks/{pk}/complete",
     response={200: TaskOut, **ERRORS},
     summary="Complete a task with its evidence (photos: use the page)",
+    description=(
+        "Who may call: a user with `do_tasks` over the task's grid (403 in sight without it, 404 out of sight, "
+        "`task_not_found`). The step's evidence is required (a count, or a note; a photo step is completed on "
+        "the page); completing a done task again changes nothing. Audited. No cascade."
+    ),
 )
 def task_complete(request, pk: int, payload: TaskDoneIn):
     task = services.task_complete(
@@ -316,7 +367,15 @@ def exposure_create(request, payload: ExposureIn):
     return ExposureOut.from_model(exposure, {exposure.source_id})  # the caller named the source
 
 
-@router.get("/epidemic-points", response={200: list[PointOut], **ERRORS}, summary="疫点")
+@router.get(
+    "/epidemic-points",
+    response={200: list[PointOut], **ERRORS},
+    summary="疫点",
+    description=(
+        "Who may call: any user with a role; answers only the epidemic points (疫点) of the grids the caller "
+        "sees. Newest declared first; at most 200, not paged. Reads only: no cascade."
+    ),
+)
 def point_list(request):
     from .models import EpidemicPoint
 
@@ -326,7 +385,14 @@ def point_list(request):
     ]
 
 
-@router.get("/epidemic-points/{pk}", response={200: PointOut, **ERRORS})
+@router.get(
+    "/epidemic-points/{pk}",
+    response={200: PointOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the point's grid (else 404 `point_not_found`, whether or not it "
+        "exists). Reads only: no cascade."
+    ),
+)
 def point_detail(request, pk: int):
     return PointOut.from_model(selectors.point_get(user=request.user, pk=pk))
 
@@ -340,6 +406,12 @@ class PointPatch(In):
     "/epidemic-points/{pk}",
     response={200: PointOut, **ERRORS},
     summary="Record when the last case left and terminal disinfection; the release time is proposed",
+    description=(
+        "Who may call: a user with `do_tasks` over the point's grid (403 in sight without it, 404 out of "
+        "sight, `point_not_found`); a released point is 400 `point_released`. Records the times and computes "
+        "the proposed release time. Audited. No cascade in the request: when that time has passed, the sweep "
+        "`system:point-watch` proposes the release, which POST /epidemic-points/{id}/release approves."
+    ),
 )
 def point_update(request, pk: int, payload: PointPatch):
     point = services.point_update(
@@ -359,6 +431,14 @@ class HouseholdsIn(In):
     "/epidemic-points/{pk}/households",
     response={200: PointOut, **ERRORS},
     summary="Home quarantine for households inside the point (ended by its release)",
+    description=(
+        "Who may call: a user with `manage_orders` over the point's grid and over each household's (403 in "
+        "sight without it, 404 out of sight); every household must be inside the point (400 "
+        "`household_outside_point`) and the point not released. Starts home quarantine (reason "
+        "`epidemic_point`) for every current member, tied to the point; a member already under an order is 409 "
+        '`order_open`; all or none. Cascade "order_started", run as `system:household-support`: each household '
+        "gets its default services (tasks through the outbox, `care.materialize`)."
+    ),
 )
 def point_households(request, pk: int, payload: HouseholdsIn):
     # Starting the households' orders is what this writes (control_order_start: MANAGE_ORDERS).
@@ -379,6 +459,16 @@ class ReleaseIn(In):
     "/epidemic-points/{pk}/release",
     response={200: PointOut, **ERRORS},
     summary="Approve the proposed release (command center)",
+    description=(
+        "Who may call: a user with `manage_plans` over the point's grid (command center, subdistrict staff; "
+        "403 in sight without it, 404 out of sight, `point_not_found`); only a proposed release (400 "
+        "`point_not_proposed`); releasing a released point changes nothing. Closed management ends, and with "
+        "it the exit suspension at the gates. Cascade, run as `system:point-release`, in the same transaction: "
+        'the orders tied to the point end (each "order_ended", so `system:household-support` ends the '
+        "households' default services), the compound's disinfection and garbage services end "
+        '("compound_reopened"), and the emergency response closes once none of its points is under closed '
+        "management."
+    ),
 )
 def point_release(request, pk: int, payload: ReleaseIn):
     point = selectors.point_get(user=request.user, pk=pk, capability=Capability.MANAGE_PLANS)
