@@ -332,6 +332,32 @@ PAGES = [
         other="head2",
     ),
     Page("mobilization:household_release", {"pk": "{looked_after}"}, get=None, post={}, user="head1", other="head2"),
+    Page(
+        "mobilization:temporary_branches",
+        kind=LIST,
+        user="head1",
+        other="head2",
+        shows="第1网格楼院临时党支部",
+        post={"grid": "S-C-G1", "site_kind": "checkpoint", "site": "西门", "name": "西门卡点临时党支部"},
+    ),
+    Page("mobilization:temporary_branch", {"pk": "{temp_branch}"}, user="head1", other="head2", shows="钱八"),
+    Page(
+        "mobilization:temporary_branch_close",
+        {"pk": "{temp_branch}"},
+        get=None,
+        post={"confirm": "yes"},
+        user="head1",
+        other="head2",
+    ),
+    Page(
+        "mobilization:temporary_member_add",
+        {"pk": "{temp_branch}"},
+        get=None,
+        post={"person": "{new_member}", "role": "volunteer"},
+        user="head1",
+        other="head2",
+    ),
+    Page("mobilization:temporary_member_end", {"pk": "{temp_seat}"}, get=None, post={}, user="head1", other="head2"),
     # control
     Page(
         "control:tip_create",

@@ -37,6 +37,12 @@ class Endpoint:
     foreign_status: int = 404
 
 
+def _today_iso():
+    from django.utils import timezone
+
+    return timezone.localdate().isoformat()
+
+
 def _xlsx(rows):
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out)
@@ -409,6 +415,43 @@ ENDPOINTS = [
         out_of_scope_status=403,
     ),
     Endpoint("GET", "/api/v1/mobilization/chain/export?grid={grid}", in_scope_user="staff"),
+    Endpoint("GET", "/api/v1/mobilization/temporary-branches", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/temporary-branches",
+        body=lambda w: {
+            "grid": "S-C-G1",
+            "site_kind": "checkpoint",
+            "site": "西门",
+            "name": "西门卡点临时党支部",
+            "opened_on": _today_iso(),
+        },
+        in_scope_status=201,
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/temporary-branches/{temp_branch}"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/temporary-branches/{temp_branch}/close",
+        body=lambda w: {"closed_on": _today_iso(), "confirm": True},
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/temporary-branches/{temp_branch}/members",
+        body={"person_id": "{new_member}", "role": "volunteer"},
+        in_scope_status=201,
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/temporary-branch-members/{temp_seat}/end",
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
     Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",

@@ -1,5 +1,7 @@
 """The party chain the scoping matrices act on, in the base world (tests.factories.build_world)."""
 
+from django.utils import timezone
+
 from epigrid.grids import services as grid_services
 from epigrid.mobilization import services
 from epigrid.people import services as people_services
@@ -47,7 +49,19 @@ def add_chain(world) -> dict:
     zhao = people_services.person_create(
         name="孙十", id_number=make_id_number(), household=zhao_household, principal=admin
     )
+    # A temporary branch over 第1网格 (so it shows at each of its gates), 钱八 a party volunteer in it.
+    branch = services.temporary_branch_open(
+        grid=nodes["S-C-G1"],
+        site_kind="compound",
+        name="第1网格楼院临时党支部",
+        reason="疫情防控",
+        opened_on=timezone.localdate(),
+        principal=admin,
+    )
+    seat = services.temporary_member_add(branch=branch, role="volunteer", person=qian, principal=admin)
     return {
+        "temp_branch": branch.pk,
+        "temp_seat": seat.pk,
         "org": orgs["S-C-G1"].pk,
         "org_empty": orgs["S-C-G1-B3"].pk,
         "party_member": plain.pk,

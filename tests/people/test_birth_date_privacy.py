@@ -63,8 +63,6 @@ def login(world, username) -> Client:
     return client
 
 
-
-
 @pytest.mark.parametrize("username", ROLES_WITHOUT_UNMASK)
 def test_pages_show_year_and_age_never_the_birth_date(world, subject, username):
     person, numbers = subject["person"], subject["numbers"]

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import User
 from epigrid.accounts.permissions import require_second_factor
+from epigrid.core import extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
@@ -62,6 +63,8 @@ def checkpoint(request, pk):
             .filter(checkpoint=cp)
             .select_related("grid", "household_pass__grid", "visitor")
             .order_by("-at")[:10],
+            # What other apps show at the gate (the temporary party branch set up there).
+            "panels": [p for p in (panel(request, cp) for panel in extensions.get("checkpoint_panels")) if p],
         },
     )
 

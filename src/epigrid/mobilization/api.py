@@ -6,9 +6,10 @@ from django.utils.translation import gettext_lazy as _
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from epigrid.accounts.models import GridAssignment
 from epigrid.core.api import ERRORS, EventDate
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError
+from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -17,8 +18,8 @@ from epigrid.people.api import ImportErrorOut
 from epigrid.people.models import Household
 
 from . import ledgers, selectors, services
-from .choices import MemberRole, OrgKind
-from .models import CentralHousehold, PartyMember, PartyOrg
+from .choices import BranchRole, MemberRole, OrgKind, SiteKind
+from .models import CentralHousehold, PartyMember, PartyOrg, TemporaryBranch, TemporaryBranchMember
 
 router = Router(tags=["mobilization"])
 MANAGE = services.MANAGE
@@ -233,3 +234,134 @@ def chain_export(request, grid: str):
     node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)
     out, name = ledgers.chain_export(node=node, principal=request.user)
     return xlsx_response(out, name)
+
+
+# ---------------------------------------------------------------- temporary branches (临时党支部)
+
+
+class SeatOut(Schema):
+    id: int
+    role: BranchRole
+    name: str
+    user_id: int | None
+    person_id: int | None
+
+    @staticmethod
+    def from_model(s: TemporaryBranchMember) -> dict:
+        return {"id": s.pk, "role": s.role, "name": s.display_name, "user_id": s.user_id, "person_id": s.person_id}
+
+
+class BranchOut(Schema):
+    id: int
+    name: str
+    site_kind: SiteKind
+    grid: str
+    site: str
+    reason: str
+    opened_on: dt.date
+    closed_on: dt.date | None
+    members: list[SeatOut]
+
+    @staticmethod
+    def from_model(b: TemporaryBranch) -> dict:
+        seats = getattr(b, "seats", None)
+        if seats is None:
+            seats = list(b.members.filter(ended_at__isnull=True).select_related("user", "person"))
+        return {
+            "id": b.pk,
+            "name": b.name,
+            "site_kind": b.site_kind,
+            "grid": b.grid.code,
+            "site": b.site,
+            "reason": b.reason,
+            "opened_on": b.opened_on,
+            "closed_on": b.closed_on,
+            "members": [SeatOut.from_model(s) for s in seats],
+        }
+
+
+class BranchIn(Schema):
+    grid: str
+    site_kind: SiteKind
+    name: str
+    site: str = ""
+    reason: str = ""
+    opened_on: EventDate
+
+
+class BranchCloseIn(Schema):
+    closed_on: EventDate
+    confirm: bool = False
+
+
+class SeatIn(Schema):
+    role: BranchRole
+    user_id: int | None = None
+    person_id: int | None = None
+
+
+@router.get("/mobilization/temporary-branches", response={200: list[BranchOut], **ERRORS})
+def temporary_branch_list(request, open: bool = False):
+    return [BranchOut.from_model(b) for b in selectors.temporary_branch_list(user=request.user, open_only=open)]
+
+
+@router.post(
+    "/mobilization/temporary-branches", response={201: BranchOut, **ERRORS}, summary="Set up a temporary party branch"
+)
+def temporary_branch_open(request, payload: BranchIn):
+    grid = grid_node_get(user=request.user, code=payload.grid)
+    branch = services.temporary_branch_open(
+        grid=grid,
+        site_kind=payload.site_kind.value,
+        name=payload.name,
+        site=payload.site,
+        reason=payload.reason,
+        opened_on=payload.opened_on,
+        principal=request.user,
+    )
+    return Status(201, BranchOut.from_model(branch))
+
+
+@router.get("/mobilization/temporary-branches/{pk}", response={200: BranchOut, **ERRORS})
+def temporary_branch_detail(request, pk: int):
+    return BranchOut.from_model(selectors.temporary_branch_get(user=request.user, pk=pk))
+
+
+@router.post(
+    "/mobilization/temporary-branches/{pk}/close", response={200: BranchOut, **ERRORS}, summary="Close (confirm: true)"
+)
+def temporary_branch_close(request, pk: int, payload: BranchCloseIn):
+    branch = selectors.temporary_branch_get(user=request.user, pk=pk, capability=MANAGE)
+    if not payload.confirm:
+        raise DomainError("confirm_required", _("Send confirm: true: closing cannot be undone."), field="confirm")
+    branch = services.temporary_branch_close(branch=branch, closed_on=payload.closed_on, principal=request.user)
+    return BranchOut.from_model(branch)
+
+
+@router.post("/mobilization/temporary-branches/{pk}/members", response={201: SeatOut, **ERRORS})
+def temporary_member_add(request, pk: int, payload: SeatIn):
+    branch = selectors.temporary_branch_get(user=request.user, pk=pk, capability=MANAGE)
+    user = person = None
+    if payload.user_id is not None:
+        assignment = (
+            GridAssignment.objects.restrict(request.user)
+            .active()
+            .filter(user_id=payload.user_id)
+            .select_related("user")
+            .first()
+        )
+        if assignment is None:
+            raise NotFound("not_found", _("Not found."))
+        user = assignment.user
+    elif payload.person_id is not None:
+        person = people_selectors.person_get(user=request.user, pk=payload.person_id)
+    seat = services.temporary_member_add(
+        branch=branch, role=payload.role.value, user=user, person=person, principal=request.user
+    )
+    return Status(201, SeatOut.from_model(seat))
+
+
+@router.post("/mobilization/temporary-branch-members/{pk}/end", response={200: SeatOut, **ERRORS})
+def temporary_member_end(request, pk: int):
+    seat = TemporaryBranchMember.objects.select_related("grid", "user", "person").get_for(request.user, MANAGE, pk=pk)
+    return SeatOut.from_model(services.temporary_member_end(member=seat, principal=request.user))

@@ -12,6 +12,10 @@ ACTION_LABELS = {
     "looked_after.assign": _("Household assigned to a central household"),
     "looked_after.release": _("Household taken off its central household"),
     "chain.import": _("Party chain ledger imported"),
+    "temporary_branch.open": _("Temporary party branch set up"),
+    "temporary_branch.close": _("Temporary party branch closed"),
+    "temporary_branch.member": _("Seat in a temporary party branch"),
+    "temporary_branch.member_end": _("Seat in a temporary party branch ended"),
 }
 
 
@@ -23,6 +27,7 @@ class MobilizationConfig(AppConfig):
     verbose_name = _("mobilization")
     extensions = {
         "household_panels": ["epigrid.mobilization.views.household_chain_panel"],
+        "checkpoint_panels": ["epigrid.mobilization.views.checkpoint_branches_panel"],
         "gap_checks": [
             "epigrid.mobilization.selectors.COMMUNITY_GAP",
             "epigrid.mobilization.selectors.BRANCH_GAP",

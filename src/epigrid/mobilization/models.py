@@ -1,10 +1,11 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
 
-from .choices import SINGLE_ROLES, MemberRole, OrgKind
+from .choices import SINGLE_ROLES, BranchRole, MemberRole, OrgKind, SiteKind
 
 
 class ActiveQuerySet(GridScopedQuerySet):
@@ -120,3 +121,77 @@ class LookedAfter(models.Model):
 
     def __str__(self) -> str:
         return str(self.household)
+
+
+class TemporaryBranch(models.Model):
+    """临时党支部: set up at a checkpoint, a compound or a road section for an emergency, opened
+    and closed with dates. A checkpoint is named as the gates app knows it, by its compound and
+    name (the pair is unique there); a road section by the community (or subdistrict) it runs
+    through and its description."""
+
+    name = models.CharField(_("name"), max_length=100)
+    site_kind = models.CharField(_("set up at"), max_length=16, choices=SiteKind.choices)
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    site = models.CharField(_("site"), max_length=100, blank=True)
+    reason = models.CharField(_("emergency"), max_length=200, blank=True)
+    opened_on = models.DateField(_("opened on"))
+    closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("temporary party branch")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closed_on__isnull=True) | Q(closed_on__gte=models.F("opened_on")),
+                name="temporary_branch_closes_after_opening",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemporaryBranchMember(models.Model):
+    """A seat in a temporary branch: a staff account (the community secretary, a grid head, a
+    building head) or a person on file (a party member of a registered unit, a party volunteer)."""
+
+    branch = models.ForeignKey(TemporaryBranch, on_delete=models.PROTECT, related_name="members")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the branch's
+    role = models.CharField(_("role"), max_length=16, choices=BranchRole.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ActiveQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("temporary branch member")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=True, person__isnull=False) | Q(user__isnull=False, person__isnull=True),
+                name="temporary_member_user_or_person",
+            ),
+            models.UniqueConstraint(
+                fields=["branch"],
+                condition=Q(ended_at__isnull=True, role="secretary"),
+                name="temporary_branch_one_secretary",
+            ),
+            models.UniqueConstraint(
+                fields=["branch", "user"], condition=Q(ended_at__isnull=True), name="temporary_member_user_once"
+            ),
+            models.UniqueConstraint(
+                fields=["branch", "person"], condition=Q(ended_at__isnull=True), name="temporary_member_person_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} · {self.get_role_display()}"
+
+    @property
+    def display_name(self) -> str:
+        return self.person.name if self.person_id else (self.user.full_name or self.user.username)

@@ -3,7 +3,7 @@ and the chain's coverage gaps (零疏漏)."""
 
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, F, OuterRef, Prefetch, Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -13,8 +13,15 @@ from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, ancestor_path, lineage_paths
 from epigrid.people.models import Household
 
-from .choices import RESPONSIBLE_ROLES, OrgKind
-from .models import CentralHousehold, LookedAfter, PartyMember, PartyOrg
+from .choices import RESPONSIBLE_ROLES, OrgKind, SiteKind
+from .models import (
+    CentralHousehold,
+    LookedAfter,
+    PartyMember,
+    PartyOrg,
+    TemporaryBranch,
+    TemporaryBranchMember,
+)
 
 CHAIN_LABELS = {
     "household": _("Resident household"),
@@ -226,3 +233,37 @@ CENTRAL_GAP = GapCheck(
     households_without_central,
     lambda household: reverse("people:household", args=[household.pk]) + "#chain",
 )
+
+
+# ---------------------------------------------------------------- temporary branches
+
+
+def _with_seats(branches):
+    return branches.select_related("grid").prefetch_related(
+        Prefetch(
+            "members",
+            queryset=TemporaryBranchMember.objects.active().select_related("user", "person").order_by("role", "id"),
+            to_attr="seats",
+        )
+    )
+
+
+def temporary_branch_list(*, user, open_only: bool = False):
+    branches = _with_seats(TemporaryBranch.objects.restrict(user))
+    if open_only:
+        branches = branches.filter(closed_on__isnull=True)
+    return branches.order_by(F("closed_on").desc(nulls_first=True), "-opened_on", "grid__path", "id")
+
+
+def temporary_branch_get(*, user, pk, capability: str = VIEW) -> TemporaryBranch:
+    return _with_seats(TemporaryBranch.objects.all()).get_for(user, capability, pk=pk)
+
+
+def branches_at_checkpoint(checkpoint):
+    """Open temporary branches at the checkpoint (named by its compound and name) or over its
+    whole compound."""
+    return _with_seats(
+        TemporaryBranch.objects.filter(grid_id=checkpoint.grid_id, closed_on__isnull=True).filter(
+            Q(site_kind=SiteKind.CHECKPOINT, site=checkpoint.name) | Q(site_kind=SiteKind.COMPOUND)
+        )
+    ).order_by("opened_on", "id")

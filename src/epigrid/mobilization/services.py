@@ -4,19 +4,28 @@ is harmless when repeated (a retry, a ledger imported twice)."""
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from epigrid.accounts.models import GridAssignment
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Conflict, DomainError
-from epigrid.core.scoping import authorize
+from epigrid.core.scoping import authorize, subtree_q
 from epigrid.grids.choices import GridLevel
-from epigrid.grids.models import GridNode, compound_path, within
+from epigrid.grids.models import GridNode, community_path, compound_path, lineage_paths, within
 from epigrid.people.models import Household, Person
 
-from .choices import KIND_FOR_LEVEL, SINGLE_ROLES, MemberRole, OrgKind
-from .models import CentralHousehold, LookedAfter, PartyMember, PartyOrg
+from .choices import KIND_FOR_LEVEL, SINGLE_ROLES, BranchRole, MemberRole, OrgKind, SiteKind
+from .models import (
+    CentralHousehold,
+    LookedAfter,
+    PartyMember,
+    PartyOrg,
+    TemporaryBranch,
+    TemporaryBranchMember,
+)
 
 # Who sets up the chain: the grid heads and the community and street offices (the bundle that
 # sets up household teams).
@@ -306,5 +315,162 @@ def household_release(*, link: LookedAfter, principal) -> LookedAfter:
             obj=locked.household,
             grid_path=locked.grid.path,
             changes={"central_household": [locked.central_id, None]},
+        )
+    return locked
+
+
+# ---------------------------------------------------------------- temporary branches (临时党支部)
+
+SITE_LEVELS = {
+    SiteKind.CHECKPOINT: {GridLevel.GRID},
+    SiteKind.COMPOUND: {GridLevel.GRID},
+    SiteKind.ROAD_SECTION: {GridLevel.COMMUNITY, GridLevel.SUBDISTRICT},
+}
+
+
+def temporary_branch_open(
+    *, grid: GridNode, site_kind: str, name: str, site: str = "", reason: str = "", opened_on: dt.date, principal
+) -> TemporaryBranch:
+    """Set up a temporary branch; the same one again (same place, site and name, still open) is
+    returned as it is."""
+    authorize(principal, MANAGE, grid.path)
+    if site_kind not in SITE_LEVELS:
+        raise DomainError(
+            "branch_site_kind", _("Set it up at a checkpoint, a compound or a road section."), field="site_kind"
+        )
+    if grid.level not in SITE_LEVELS[site_kind]:
+        raise DomainError(
+            "branch_site_grid",
+            _("A checkpoint or a compound is in a compound grid; a road section in a community or subdistrict."),
+            field="grid",
+        )
+    name, site, reason = (name or "").strip(), (site or "").strip(), (reason or "").strip()
+    if not name or len(name) > 100:
+        raise DomainError("branch_name", _("Give the branch's name (at most 100 characters)."), field="name")
+    if site_kind != SiteKind.COMPOUND and not site:
+        raise DomainError("branch_site", _("Name the checkpoint or the road section."), field="site")
+    if len(site) > 100 or len(reason) > 200:
+        raise DomainError("branch_text_long", _("The site or the emergency is too long."), field="site")
+    if opened_on > timezone.localdate():
+        raise DomainError("branch_opened_on", _("The date lies in the future."), field="opened_on")
+    with transaction.atomic():
+        existing = (
+            TemporaryBranch.objects.select_for_update()
+            .filter(grid=grid, site_kind=site_kind, site=site, name=name, closed_on__isnull=True)
+            .first()
+        )
+        if existing is not None:
+            return existing
+        branch = TemporaryBranch.objects.create(
+            grid=grid, site_kind=site_kind, site=site, name=name, reason=reason, opened_on=opened_on
+        )
+        audit.record(
+            principal=principal,
+            action="temporary_branch.open",
+            obj=branch,
+            grid_path=grid.path,
+            changes={
+                "name": [None, name],
+                "site_kind": [None, site_kind],
+                "site": [None, site],
+                "opened_on": [None, str(opened_on)],
+            },
+        )
+    return branch
+
+
+def temporary_branch_close(*, branch: TemporaryBranch, closed_on: dt.date, principal) -> TemporaryBranch:
+    """Close a temporary branch when its emergency is over; its seats end with it."""
+    authorize(principal, MANAGE, branch.grid.path)
+    if closed_on > timezone.localdate() or closed_on < branch.opened_on:
+        raise DomainError("branch_closed_on", _("It closes between its opening and today."), field="closed_on")
+    with transaction.atomic():
+        locked = TemporaryBranch.objects.select_for_update().get(pk=branch.pk)
+        if locked.closed_on:
+            return locked
+        locked.closed_on = closed_on
+        locked.save(update_fields=["closed_on"])
+        ended = TemporaryBranchMember.objects.active().filter(branch=locked).update(ended_at=timezone.now())
+        audit.record(
+            principal=principal,
+            action="temporary_branch.close",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes={"closed_on": [None, str(closed_on)], "members": [ended, 0]},
+        )
+    return locked
+
+
+def temporary_member_add(
+    *, branch: TemporaryBranch, role: str, user=None, person: Person | None = None, principal
+) -> TemporaryBranchMember:
+    """Seat a staff account or a person in a temporary branch. Staff serve in the branch's
+    community (an assignment there); a person is one the caller found in their own area."""
+    authorize(principal, MANAGE, branch.grid.path)
+    if role not in BranchRole.values:
+        raise DomainError("branch_role", _("Unknown role in a temporary branch."), field="role")
+    if (user is None) == (person is None):
+        raise DomainError("branch_member_who", _("Choose one staff member or one person."), field="user")
+    if user is not None:
+        community = community_path(branch.grid.path) or branch.grid.path
+        serves = (
+            GridAssignment.objects.active()
+            .filter(user=user)
+            .filter(subtree_q("node__path", community) | Q(node__path__in=lineage_paths(branch.grid.path)))
+        )
+        if not serves.exists():
+            raise DomainError("branch_member_elsewhere", _("This staff member does not serve here."), field="user")
+    elif person.archived_at:
+        raise DomainError("person_archived", _("This person's file is archived."), field="person")
+    with transaction.atomic():
+        locked = TemporaryBranch.objects.select_for_update().get(pk=branch.pk)
+        if locked.closed_on:
+            raise Conflict("branch_closed", _("This temporary branch is closed."))
+        seats = TemporaryBranchMember.objects.active().filter(branch=locked)
+        current = seats.filter(user=user).first() if user is not None else seats.filter(person=person).first()
+        if current is not None and current.role == role:
+            return current
+        if (
+            role == BranchRole.SECRETARY
+            and seats.filter(role=BranchRole.SECRETARY).exclude(pk=getattr(current, "pk", None)).exists()
+        ):
+            raise Conflict(
+                "branch_secretary_taken", _("This temporary branch already has its secretary."), field="role"
+            )
+        if current is not None:
+            before = current.role
+            current.role = role
+            current.save(update_fields=["role"])
+            member = current
+        else:
+            before = None
+            member = TemporaryBranchMember.objects.create(
+                branch=locked, grid=locked.grid, role=role, user=user, person=person
+            )
+        audit.record(
+            principal=principal,
+            action="temporary_branch.member",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes={"member": [None, member.pk], "role": [before, role]},
+        )
+    return member
+
+
+def temporary_member_end(*, member: TemporaryBranchMember, principal) -> TemporaryBranchMember:
+    authorize(principal, MANAGE, member.grid.path)
+    with transaction.atomic():
+        locked = TemporaryBranchMember.objects.select_for_update().get(pk=member.pk)
+        if locked.ended_at:
+            return locked
+        locked.ended_at = timezone.now()
+        locked.save(update_fields=["ended_at"])
+        audit.record(
+            principal=principal,
+            action="temporary_branch.member_end",
+            object_type="mobilization.temporarybranch",
+            object_id=str(locked.branch_id),
+            grid_path=locked.grid.path,
+            changes={"member": [locked.pk, None], "role": [locked.role, None]},
         )
     return locked

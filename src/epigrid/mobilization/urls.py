@@ -16,3 +16,10 @@ urlpatterns = [
     path("households/<int:pk>/assign/", views.household_assign, name="household_assign"),
     path("looked-after/<int:pk>/release/", views.household_release, name="household_release"),
 ]
+urlpatterns += [
+    path("temporary-branches/", views.temporary_branches, name="temporary_branches"),
+    path("temporary-branches/<int:pk>/", views.temporary_branch, name="temporary_branch"),
+    path("temporary-branches/<int:pk>/close/", views.temporary_branch_close, name="temporary_branch_close"),
+    path("temporary-branches/<int:pk>/members/", views.temporary_member_add, name="temporary_member_add"),
+    path("temporary-branch-members/<int:pk>/end/", views.temporary_member_end, name="temporary_member_end"),
+]

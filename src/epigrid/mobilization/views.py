@@ -3,9 +3,11 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from epigrid.accounts.models import GridAssignment
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors
 from epigrid.core.scoping import allows, subtree_q
@@ -19,8 +21,8 @@ from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household
 
 from . import ledgers, selectors, services
-from .choices import KIND_FOR_LEVEL, MemberRole, OrgKind
-from .models import CentralHousehold, LookedAfter, PartyMember
+from .choices import KIND_FOR_LEVEL, BranchRole, MemberRole, OrgKind, SiteKind
+from .models import CentralHousehold, LookedAfter, PartyMember, TemporaryBranchMember
 
 MANAGE = services.MANAGE
 PERSON_CHOICES = 300  # persons offered in the "add a member" list; a name filter narrows it
@@ -122,6 +124,7 @@ def org(request, pk):
             "roles": [r for r in MemberRole if r in services._org_roles(org)],
             "can_manage": can_manage,
             "holds_households": org.kind in (OrgKind.GRID_BRANCH, OrgKind.BUILDING_GROUP),
+            "heading": {c.member_id for c in centrals},
         },
     )
 
@@ -256,3 +259,121 @@ def chain_export(request):
     node = grid_node_get(user=request.user, code=request.GET.get("grid", ""), capability=Capability.IMPORT_EXPORT)
     out, name = ledgers.chain_export(node=node, principal=request.user)
     return xlsx_response(out, name)
+
+
+# ---------------------------------------------------------------- temporary branches (临时党支部)
+
+
+@login_required
+@domain_errors
+def temporary_branches(request):
+    """The temporary branches in sight, open ones first; the community sets one up here."""
+    if request.method == "POST":
+        grid = grid_node_get(user=request.user, code=request.POST.get("grid", "").strip())
+        branch = services.temporary_branch_open(
+            grid=grid,
+            site_kind=request.POST.get("site_kind", ""),
+            site=request.POST.get("site", ""),
+            name=request.POST.get("name", ""),
+            reason=request.POST.get("reason", ""),
+            opened_on=_date(request.POST.get("opened_on", ""), "opened_on") or timezone.localdate(),
+            principal=request.user,
+        )
+        return redirect("mobilization:temporary_branch", pk=branch.pk)
+    return render(
+        request,
+        "mobilization/temporary_branches.html",
+        {
+            "branches": selectors.temporary_branch_list(user=request.user),
+            "can_manage": allows(request.user, MANAGE),
+            "site_kinds": SiteKind,
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@login_required
+@domain_errors
+def temporary_branch(request, pk):
+    branch = selectors.temporary_branch_get(user=request.user, pk=pk)
+    can_manage = allows(request.user, MANAGE, branch.grid.path) and not branch.closed_on
+    staff, persons = [], []
+    if can_manage:
+        community = ancestor_path(branch.grid.path, GridLevel.COMMUNITY) or branch.grid.path
+        staff = (
+            GridAssignment.objects.restrict(request.user)
+            .active()
+            .filter(subtree_q("node__path", community))
+            .select_related("user", "node")
+            .order_by("node__path", "role")[:PERSON_CHOICES]
+        )
+        persons = people_selectors.person_list(user=request.user, q=request.GET.get("q", ""), grid_path=community)[
+            :PERSON_CHOICES
+        ]
+    return render(
+        request,
+        "mobilization/temporary_branch.html",
+        {
+            "branch": branch,
+            "can_manage": can_manage,
+            "staff": staff,
+            "persons": persons,
+            "roles": BranchRole,
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def temporary_branch_close(request, pk):
+    branch = selectors.temporary_branch_get(user=request.user, pk=pk, capability=MANAGE)
+    if request.POST.get("confirm") != "yes":
+        raise DomainError("confirm_required", _("Tick the box to confirm: closing cannot be undone."))
+    closed_on = _date(request.POST.get("closed_on", ""), "closed_on") or timezone.localdate()
+    services.temporary_branch_close(branch=branch, closed_on=closed_on, principal=request.user)
+    return redirect("mobilization:temporary_branch", pk=branch.pk)
+
+
+@login_required
+@require_POST
+@domain_errors
+def temporary_member_add(request, pk):
+    branch = selectors.temporary_branch_get(user=request.user, pk=pk, capability=MANAGE)
+    user = person = None
+    if request.POST.get("user"):
+        # Staff of the branch's community whom the caller sees at work there.
+        assignment = (
+            GridAssignment.objects.restrict(request.user)
+            .active()
+            .filter(user_id=request.POST["user"] if request.POST["user"].isdigit() else None)
+            .select_related("user")
+            .first()
+        )
+        if assignment is None:
+            raise NotFound("not_found", _("Not found."))
+        user = assignment.user
+    elif request.POST.get("person"):
+        person = people_selectors.person_get(user=request.user, pk=request.POST["person"])
+    services.temporary_member_add(
+        branch=branch, role=request.POST.get("role", ""), user=user, person=person, principal=request.user
+    )
+    return redirect("mobilization:temporary_branch", pk=branch.pk)
+
+
+@login_required
+@require_POST
+@domain_errors
+def temporary_member_end(request, pk):
+    member = TemporaryBranchMember.objects.select_related("grid").get_for(request.user, MANAGE, pk=pk)
+    services.temporary_member_end(member=member, principal=request.user)
+    return redirect("mobilization:temporary_branch", pk=member.branch_id)
+
+
+def checkpoint_branches_panel(request, checkpoint):
+    """On the gate page: the temporary branch set up at this checkpoint or over its compound."""
+    branches = list(selectors.branches_at_checkpoint(checkpoint))
+    if not branches:
+        return None
+    return "mobilization/_checkpoint_branches.html", {"branches": branches}
