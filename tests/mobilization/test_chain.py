@@ -335,3 +335,10 @@ def test_the_ledger_round_trips(world):
     assert ledgers.chain_import(data=data, file_name=name, principal=world.users["commander"]) == 12
     assert (PartyOrg.objects.count(), PartyMember.objects.count(), LookedAfter.objects.count()) == before
     assert AuditEvent.objects.filter(action="ledger.export").count() == 1
+
+
+def test_no_chain_panel_where_no_chain_is_set_up(world):
+    client = Client()
+    client.force_login(world.users["member1"])
+    page = client.get(f"/people/households/{world.households['h1'].pk}/").content.decode()
+    assert "六级链条" not in page

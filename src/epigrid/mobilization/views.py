@@ -244,10 +244,13 @@ def chain_import(request):
 
 def household_chain_panel(request, household):
     """On the household page: who answers for this household, up to the street's committee."""
+    chain = selectors.household_chain(household)
+    if not any(link.org or link.central for link in chain):
+        return None  # no chain set up above this household (nor counted as a gap: selectors._under_chain)
     can_manage = allows(request.user, MANAGE, household.grid.path)
     return "mobilization/_household_chain.html", {
         "household": household,
-        "chain": selectors.household_chain(household),
+        "chain": chain,
         "can_manage": can_manage,
         "centrals": list(selectors.centrals_of_compound(household.grid.path)) if can_manage else [],
     }
