@@ -270,6 +270,95 @@ PAGES = [
         other="staff2",
         shows="张三",
     ),
+    # mobilization: the party chain of 第1网格 (tests/mobilization/world.py), set up by its grid head
+    Page(
+        "mobilization:chain",
+        kind=LIST,
+        user="head1",
+        other="head2",
+        shows="第1网格党支部",
+        post={"grid": "S-C-G1-B2", "name": "2号楼党小组"},
+    ),
+    Page(
+        "mobilization:import",
+        kind=LIST,
+        post="chain",
+        post_status=200,
+        user="staff",
+        other="staff2",
+        list_post=403,
+        other_post=422,
+    ),
+    Page(
+        "mobilization:export",
+        query="grid=S-C-G1",
+        gated=True,
+        user="staff",
+        other="staff2",
+        shows="第1网格党支部",
+    ),
+    Page("mobilization:org", {"pk": "{org}"}, user="head1", other="head2", shows="张三"),
+    Page(
+        "mobilization:org_dissolve",
+        {"pk": "{org_empty}"},
+        get=None,
+        post={"confirm": "yes"},
+        user="head1",
+        other="head2",
+    ),
+    Page(
+        "mobilization:member_add",
+        {"pk": "{org}"},
+        get=None,
+        post={"person": "{new_member}", "role": "member"},
+        user="head1",
+        other="head2",
+    ),
+    Page("mobilization:member_end", {"pk": "{party_member}"}, get=None, post={}, user="head1", other="head2"),
+    Page("mobilization:central_create", {"pk": "{party_member}"}, get=None, post={}, user="head1", other="head2"),
+    Page(
+        "mobilization:central_assign",
+        {"pk": "{central}"},
+        get=None,
+        post={"households": ["{unassigned_household}"]},
+        user="head1",
+        other="head2",
+    ),
+    Page(
+        "mobilization:household_assign",
+        {"pk": "{unassigned_household}"},
+        get=None,
+        post={"central": "{central}"},
+        user="head1",
+        other="head2",
+    ),
+    Page("mobilization:household_release", {"pk": "{looked_after}"}, get=None, post={}, user="head1", other="head2"),
+    Page(
+        "mobilization:temporary_branches",
+        kind=LIST,
+        user="head1",
+        other="head2",
+        shows="第1网格楼院临时党支部",
+        post={"grid": "S-C-G1", "site_kind": "checkpoint", "site": "西门", "name": "西门卡点临时党支部"},
+    ),
+    Page("mobilization:temporary_branch", {"pk": "{temp_branch}"}, user="head1", other="head2", shows="钱八"),
+    Page(
+        "mobilization:temporary_branch_close",
+        {"pk": "{temp_branch}"},
+        get=None,
+        post={"confirm": "yes"},
+        user="head1",
+        other="head2",
+    ),
+    Page(
+        "mobilization:temporary_member_add",
+        {"pk": "{temp_branch}"},
+        get=None,
+        post={"person": "{new_member}", "role": "volunteer"},
+        user="head1",
+        other="head2",
+    ),
+    Page("mobilization:temporary_member_end", {"pk": "{temp_seat}"}, get=None, post={}, user="head1", other="head2"),
     # control
     Page(
         "control:tip_create",
@@ -841,7 +930,11 @@ def _build_world():
         arrival_date=timezone.localdate(),
         address="1号楼301",
     )
+    from tests.mobilization.world import add_chain
+
+    chain = add_chain(world)
     world.extra = {
+        **chain,
         "poster_token": poster,
         "stale_poster_token": stale_poster,
         "self_tip": self_tip.pk,
@@ -933,6 +1026,10 @@ def _body(world, page: Page):
         )
         upload.name = "roster.xlsx"
         return {"kind": "residents", "file": upload}
+    if page.post == "chain":
+        upload = _xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]])
+        upload.name = "chain.xlsx"
+        return {"file": upload}
     if page.post == "results":
         upload = _xlsx([["样本编号", "检测结果", "报告时间", "检测机构"], ["MX-1", "阴性", "2020-02-06 10:00", "疾控"]])
         upload.name = "results.xlsx"

@@ -37,6 +37,12 @@ class Endpoint:
     foreign_status: int = 404
 
 
+def _today_iso():
+    from django.utils import timezone
+
+    return timezone.localdate().isoformat()
+
+
 def _xlsx(rows):
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out)
@@ -353,6 +359,99 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/alerts/{alert}/acknowledge"),
     Endpoint("POST", "/api/v1/alerts/{alert}/resolve", body={"resolution": "已电话联系,复测正常"}),
     # Checkpoints (北门 on 第1网格, its passes issued)
+    # mobilization: the party chain of 第1网格 (tests/mobilization/world.py), set up by its grid head
+    Endpoint("GET", "/api/v1/mobilization/orgs", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/orgs",
+        body={"grid": "S-C-G1-B2", "name": "2号楼党小组"},
+        in_scope_status=201,
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/orgs/{org}"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/orgs/{org_empty}/dissolve",
+        body={"confirm": True},
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/orgs/{org}/members",
+        body={"person_id": "{new_member}", "role": "member"},
+        in_scope_status=201,
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST", "/api/v1/mobilization/members/{party_member}/end", in_scope_user="head1", out_of_scope_user="head2"
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/members/{party_member}/central",
+        in_scope_status=201,
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/centrals/{central}/households",
+        body={"household_ids": ["{unassigned_household}"]},
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+        # 第2网格's household named in the body of 第1网格's central household: unknown to the caller.
+        foreign_body={"household_ids": ["{foreign_household}"]},
+    ),
+    Endpoint("GET", "/api/v1/mobilization/households/{household}/chain"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/chain/import",
+        body="chain",
+        in_scope_status=201,
+        in_scope_user="staff",
+        no_role_status=403,
+        out_of_scope_status=403,
+    ),
+    Endpoint("GET", "/api/v1/mobilization/chain/export?grid={grid}", in_scope_user="staff"),
+    Endpoint("GET", "/api/v1/mobilization/temporary-branches", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/temporary-branches",
+        body=lambda w: {
+            "grid": "S-C-G1",
+            "site_kind": "checkpoint",
+            "site": "西门",
+            "name": "西门卡点临时党支部",
+            "opened_on": _today_iso(),
+        },
+        in_scope_status=201,
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/temporary-branches/{temp_branch}"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/temporary-branches/{temp_branch}/close",
+        body=lambda w: {"closed_on": _today_iso(), "confirm": True},
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/temporary-branches/{temp_branch}/members",
+        body={"person_id": "{new_member}", "role": "volunteer"},
+        in_scope_status=201,
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/temporary-branch-members/{temp_seat}/end",
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
     Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -518,8 +617,11 @@ def world(world):
     gates.passes_issue(grid=world.nodes["S-C-G2"], principal=admin)
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
+    from tests.mobilization.world import add_chain
 
     world.extra = {
+        **add_chain(world),
+        "foreign_household": world.households["h2"].pk,
         "api_token": api_token_grant(user=world.users["member1"], label="phone").token.pk,
         "activation": activation.pk,
         "task": activation.tasks.get(title="成立工作专班").pk,
@@ -575,6 +677,10 @@ def _call(world, endpoint: Endpoint, username: str | None, body=None):
             )
         )
         upload.name = "results.xlsx"
+        return method(path, {"file": upload}, **headers)
+    if endpoint.body == "chain":
+        upload = io.BytesIO(_xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]]))
+        upload.name = "chain.xlsx"
         return method(path, {"file": upload}, **headers)
     if endpoint.body == "multipart":
         rows = [

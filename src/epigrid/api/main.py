@@ -17,6 +17,7 @@ from epigrid.gates.api import router as gates_router
 from epigrid.grids.api import router as grids_router
 from epigrid.health.api import public_router as resident_router
 from epigrid.health.api import router as health_router
+from epigrid.mobilization.api import router as mobilization_router
 from epigrid.oversight.api import router as oversight_router
 from epigrid.people.api import router as people_router
 from epigrid.response.api import router as response_router
@@ -84,6 +85,7 @@ api.add_router("", control_router)
 api.add_router("", health_router)
 api.add_router("", alerts_router)
 api.add_router("", response_router)
+api.add_router("", mobilization_router)
 api.add_router("", resident_router)
 
 

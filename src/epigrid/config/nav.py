@@ -47,6 +47,8 @@ NAV = [
     NavLink("control:orders", _("Orders"), "order", frozenset({C.MANAGE_ORDERS, C.APPROVE_RELEASE})),
     NavLink("health:test_lists", _("Tests"), "test", frozenset({C.MANAGE_TESTS, C.RECORD_HEALTH})),
     NavLink("response:list", _("Response"), "response", frozenset({C.MANAGE_PLANS, C.CONFIRM_CASES, C.VIEW_AUDIT})),
+    # 党建引领: the six-level chain and the temporary branches (written under manage_teams).
+    NavLink("mobilization:chain", _("Party chain"), "grid", frozenset({C.MANAGE_TEAMS, C.MANAGE_GRIDS, C.VIEW_AUDIT})),
     NavLink("oversight:coverage", _("Coverage"), "coverage", frozenset({C.MANAGE_GRIDS, C.VIEW_AUDIT})),
     NavLink("health:rules", _("Rules"), "rules", frozenset({C.APPROVE_RELEASE, C.MANAGE_PLANS})),
     NavLink("people:import", _("Import"), "import", frozenset({C.IMPORT_EXPORT})),

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "epigrid.response",
     "epigrid.gates",
     "epigrid.care",
+    "epigrid.mobilization",
     "epigrid.oversight",
     "epigrid.api",
     "epigrid.demo",

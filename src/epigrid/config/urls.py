@@ -17,6 +17,7 @@ urlpatterns = [
     path("response/", include("epigrid.response.urls")),
     path("gates/", include("epigrid.gates.urls")),
     path("care/", include("epigrid.care.urls")),
+    path("mobilization/", include("epigrid.mobilization.urls")),
     path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/", resident, name="resident"),
 ]

@@ -26,6 +26,7 @@ POINTS = {
     "today_panels": "callable(request) -> str: a panel on 今日工作",
     "person_panels": "callable(request, person) -> str: a panel on the person file",
     "household_panels": "callable(request, household) -> str: a panel on the household file",
+    "checkpoint_panels": "callable(request, checkpoint) -> (template, context) | None: a panel on the gate page",
     "timeline_providers": "callable(person) -> list[TimelineEntry]: entries on the person file",
     "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules

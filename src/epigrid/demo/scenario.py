@@ -174,6 +174,8 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
                     )
                     persons += 1
 
+    _party_chain(admin=admin, node=node, secretary=secretary, logins=logins)
+
     places = [
         ("花园路社区卫生服务中心", PlaceKind.CLINIC, f"{COMMUNITY}-01", "MED"),
         ("花园路小学", PlaceKind.SCHOOL, f"{COMMUNITY}-02", "EDU"),
@@ -274,3 +276,67 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
             guards=[],
             principal=admin,
         )
+
+
+def _party_chain(*, admin, node, secretary, logins) -> None:
+    """党建引领 (docs/method.md "3"): the six-level chain 街道党工委 → 社区党委 → 网格党支部 →
+    楼院党小组 → 党员中心户 → 居民户 over the whole community, every household looked after (so the
+    coverage audit finds no chain gap), and the article's five temporary branches, their secretary
+    the community party secretary."""
+    from django.utils import timezone
+
+    from epigrid.mobilization import services as party
+    from epigrid.people.models import Household
+
+    def head_of(code: str, number: str):
+        return Household.objects.get(grid=node[code], number=number).members.order_by("id").first()
+
+    since = dt.date(2010, 7, 1)
+    party.org_create(grid=node[SUBDISTRICT], name="建筑新村街道党工委", principal=admin)
+    community = party.org_create(grid=node[COMMUNITY], name="花园路社区党委", principal=admin)
+    party.member_add(
+        org=community, person=head_of(f"{COMMUNITY}-01-B01", "2-301"), role="secretary", since=since, principal=admin
+    )
+    for code, grid in node.items():
+        if grid.level == GridLevel.GRID:
+            branch = party.org_create(grid=grid, name=f"{grid.name}党支部", principal=admin)
+            party.member_add(
+                org=branch, person=head_of(f"{code}-B01", "2-201"), role="secretary", since=since, principal=admin
+            )
+    for code, grid in node.items():
+        if grid.level != GridLevel.BUILDING:
+            continue
+        group = party.org_create(grid=grid, name=f"{grid.name}党小组", principal=admin)
+        # The group leader's household (1单元101) is the building's 党员中心户 and looks after the
+        # building's other households.
+        leader = party.member_add(
+            org=group, person=head_of(code, "1-101"), role="group_leader", since=since, principal=admin
+        )
+        central = party.central_household_create(member=leader, principal=admin)
+        others = list(Household.objects.filter(grid=grid).exclude(pk=central.household_id).order_by("number"))
+        party.households_assign(central=central, households=others, principal=admin)
+
+    opened = timezone.localdate() - dt.timedelta(days=4)
+    gate_branch = None
+    for site_kind, code, site, name in (
+        ("checkpoint", GRID9, "北门", "利农庄路23号院北门卡点临时党支部"),
+        ("compound", GRID9, "", "利农庄路23号院楼院临时党支部"),
+        ("road_section", COMMUNITY, "利农庄路", "利农庄路路段临时党支部"),
+        ("road_section", COMMUNITY, "花园路", "花园路路段临时党支部"),
+        ("compound", f"{COMMUNITY}-01", "", "花园路13号院楼院临时党支部"),
+    ):
+        branch = party.temporary_branch_open(
+            grid=node[code],
+            site_kind=site_kind,
+            site=site,
+            name=name,
+            reason="新冠肺炎疫情防控",
+            opened_on=opened,
+            principal=admin,
+        )
+        party.temporary_member_add(branch=branch, role="secretary", user=secretary, principal=admin)
+        gate_branch = gate_branch or branch
+    party.temporary_member_add(branch=gate_branch, role="grid_head", user=logins["gridhead9"], principal=admin)
+    party.temporary_member_add(
+        branch=gate_branch, role="volunteer", person=head_of(COMPOUND_BUILDINGS[1], "1-101"), principal=admin
+    )

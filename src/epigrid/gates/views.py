@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import User
 from epigrid.accounts.permissions import require_second_factor, scope_assignments
+from epigrid.core import extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.confirm import confirm_page, confirmed
 from epigrid.core.crypto import unseal
@@ -72,6 +73,8 @@ def checkpoint(request, pk):
             .filter(checkpoint=cp)
             .select_related("grid", "household_pass__grid", "visitor")
             .order_by("-at")[:10],
+            # What other apps show at the gate (the temporary party branch set up there).
+            "panels": [p for p in (panel(request, cp) for panel in extensions.get("checkpoint_panels")) if p],
         },
     )
 

@@ -1,0 +1,367 @@
+"""/api/v1/mobilization: the party chain (六级链条)."""
+
+import datetime as dt
+
+from django.utils.translation import gettext_lazy as _
+from ninja import File, Router, Schema, Status
+from ninja.files import UploadedFile
+
+from epigrid.accounts.models import GridAssignment
+from epigrid.core.api import ERRORS, EventDate
+from epigrid.core.capabilities import Capability
+from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.tabular import read_upload
+from epigrid.core.xlsx import xlsx_response
+from epigrid.grids.selectors import grid_node_get
+from epigrid.people import selectors as people_selectors
+from epigrid.people.api import ImportErrorOut
+from epigrid.people.models import Household
+
+from . import ledgers, selectors, services
+from .choices import BranchRole, MemberRole, OrgKind, SiteKind
+from .models import CentralHousehold, PartyMember, PartyOrg, TemporaryBranch, TemporaryBranchMember
+
+router = Router(tags=["mobilization"])
+MANAGE = services.MANAGE
+
+
+class MemberOut(Schema):
+    id: int
+    person_id: int
+    person_name: str
+    org_id: int
+    role: MemberRole
+    since: dt.date | None
+
+    @staticmethod
+    def from_model(m: PartyMember) -> dict:
+        return {
+            "id": m.pk,
+            "person_id": m.person_id,
+            "person_name": m.person.name,
+            "org_id": m.org_id,
+            "role": m.role,
+            "since": m.since,
+        }
+
+
+class OrgOut(Schema):
+    id: int
+    kind: OrgKind
+    name: str
+    grid: str
+    also_covers: list[str]
+    responsible: list[MemberOut]
+
+    @staticmethod
+    def from_model(org: PartyOrg) -> dict:
+        responsible = getattr(org, "responsible", None)
+        if responsible is None:
+            responsible = list(selectors.org_members(org).filter(role__in=services.SINGLE_ROLES))
+        return {
+            "id": org.pk,
+            "kind": org.kind,
+            "name": org.name,
+            "grid": org.grid.code,
+            "also_covers": [n.code for n in org.also_covers.all()],
+            "responsible": [MemberOut.from_model(m) for m in responsible],
+        }
+
+
+class CentralOut(Schema):
+    id: int
+    household_id: int
+    member: MemberOut
+    household_ids: list[int]
+
+    @staticmethod
+    def from_model(c: CentralHousehold) -> dict:
+        links = getattr(c, "households", None)
+        if links is None:
+            links = list(c.links.filter(ended_at__isnull=True))
+        return {
+            "id": c.pk,
+            "household_id": c.household_id,
+            "member": MemberOut.from_model(c.member),
+            "household_ids": [link.household_id for link in links],
+        }
+
+
+class OrgDetailOut(OrgOut):
+    members: list[MemberOut]
+    central_households: list[CentralOut]
+
+
+class OrgIn(Schema):
+    grid: str
+    name: str
+    also_covers: list[str] = []
+
+
+class ConfirmIn(Schema):
+    confirm: bool = False
+
+
+class MemberIn(Schema):
+    person_id: int
+    role: MemberRole = MemberRole.MEMBER
+    since: EventDate | None = None
+
+
+class HouseholdsIn(Schema):
+    household_ids: list[int]
+
+
+class ChainLinkOut(Schema):
+    level: str
+    label: str
+    name: str
+    org_id: int | None
+    responsible: list[str]
+
+
+class ImportOut(Schema):
+    rows: int
+
+
+@router.get("/mobilization/orgs", response={200: list[OrgOut], **ERRORS}, summary="Party organisations in sight")
+def org_list(request, grid: str = ""):
+    root = grid_node_get(user=request.user, code=grid) if grid else None
+    orgs = selectors.org_list(user=request.user, grid_path=root.path if root else "").prefetch_related("also_covers")
+    return [OrgOut.from_model(o) for o in orgs]
+
+
+@router.post("/mobilization/orgs", response={201: OrgOut, **ERRORS}, summary="Set up a party organisation at a grid")
+def org_create(request, payload: OrgIn):
+    grid = grid_node_get(user=request.user, code=payload.grid)
+    also = [grid_node_get(user=request.user, code=code) for code in payload.also_covers]
+    org = services.org_create(grid=grid, name=payload.name, also_covers=also, principal=request.user)
+    return Status(201, OrgOut.from_model(org))
+
+
+@router.get("/mobilization/orgs/{pk}", response={200: OrgDetailOut, **ERRORS})
+def org_detail(request, pk: int):
+    org = selectors.org_get(user=request.user, pk=pk)
+    return {
+        **OrgOut.from_model(org),
+        "members": [MemberOut.from_model(m) for m in selectors.org_members(org)],
+        "central_households": [CentralOut.from_model(c) for c in selectors.org_centrals(org)],
+    }
+
+
+@router.post("/mobilization/orgs/{pk}/dissolve", response={200: OrgOut, **ERRORS}, summary="Dissolve (confirm: true)")
+def org_dissolve(request, pk: int, payload: ConfirmIn):
+    org = selectors.org_get(user=request.user, pk=pk, capability=MANAGE)
+    if not payload.confirm:
+        raise DomainError("confirm_required", _("Send confirm: true: dissolving cannot be undone."), field="confirm")
+    return OrgOut.from_model(services.org_dissolve(org=org, principal=request.user))
+
+
+@router.post("/mobilization/orgs/{pk}/members", response={201: MemberOut, **ERRORS})
+def member_add(request, pk: int, payload: MemberIn):
+    org = selectors.org_get(user=request.user, pk=pk, capability=MANAGE)
+    person = people_selectors.person_get(user=request.user, pk=payload.person_id)
+    member = services.member_add(
+        org=org, person=person, role=payload.role.value, since=payload.since, principal=request.user
+    )
+    return Status(201, MemberOut.from_model(member))
+
+
+@router.post("/mobilization/members/{pk}/end", response={200: MemberOut, **ERRORS})
+def member_end(request, pk: int):
+    member = PartyMember.objects.select_related("person", "org", "grid").get_for(request.user, MANAGE, pk=pk)
+    return MemberOut.from_model(services.member_end(member=member, principal=request.user))
+
+
+@router.post(
+    "/mobilization/members/{pk}/central",
+    response={201: CentralOut, **ERRORS},
+    summary="Make the member's household a 党员中心户",
+)
+def central_create(request, pk: int):
+    member = PartyMember.objects.select_related("person__household__grid", "org__grid").get_for(
+        request.user, MANAGE, pk=pk
+    )
+    return Status(201, CentralOut.from_model(services.central_household_create(member=member, principal=request.user)))
+
+
+@router.post("/mobilization/centrals/{pk}/households", response={200: CentralOut, **ERRORS})
+def central_assign(request, pk: int, payload: HouseholdsIn):
+    central = CentralHousehold.objects.select_related("grid", "member__person", "household").get_for(
+        request.user, MANAGE, pk=pk
+    )
+    households = [
+        Household.objects.select_related("grid").get_for(request.user, MANAGE, pk=value)
+        for value in dict.fromkeys(payload.household_ids)
+    ]
+    services.households_assign(central=central, households=households, principal=request.user)
+    return CentralOut.from_model(central)
+
+
+@router.get(
+    "/mobilization/households/{pk}/chain",
+    response={200: list[ChainLinkOut], **ERRORS},
+    summary="Who answers for a household, up to the street's committee",
+)
+def household_chain(request, pk: int):
+    household = people_selectors.household_get(user=request.user, pk=pk)
+    return [
+        {
+            "level": link.level,
+            "label": str(link.label),
+            "name": link.name,
+            "org_id": link.org.pk if link.org else None,
+            "responsible": [m.person.name for m in link.responsible],
+        }
+        for link in selectors.household_chain(household)
+    ]
+
+
+@router.post(
+    "/mobilization/chain/import",
+    response={201: ImportOut, **ERRORS, 422: ImportErrorOut},
+    summary="Import the chain ledger (.xlsx); all rows or none",
+)
+def chain_import(request, file: File[UploadedFile]):
+    rows = ledgers.chain_import(data=read_upload(file), file_name=file.name or "chain.xlsx", principal=request.user)
+    return Status(201, {"rows": rows})
+
+
+@router.get(
+    "/mobilization/chain/export", response={200: None, **ERRORS}, summary="Export the chain ledger of a subtree"
+)
+def chain_export(request, grid: str):
+    node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)
+    out, name = ledgers.chain_export(node=node, principal=request.user)
+    return xlsx_response(out, name)
+
+
+# ---------------------------------------------------------------- temporary branches (临时党支部)
+
+
+class SeatOut(Schema):
+    id: int
+    role: BranchRole
+    name: str
+    user_id: int | None
+    person_id: int | None
+
+    @staticmethod
+    def from_model(s: TemporaryBranchMember) -> dict:
+        return {"id": s.pk, "role": s.role, "name": s.display_name, "user_id": s.user_id, "person_id": s.person_id}
+
+
+class BranchOut(Schema):
+    id: int
+    name: str
+    site_kind: SiteKind
+    grid: str
+    site: str
+    reason: str
+    opened_on: dt.date
+    closed_on: dt.date | None
+    members: list[SeatOut]
+
+    @staticmethod
+    def from_model(b: TemporaryBranch) -> dict:
+        seats = getattr(b, "seats", None)
+        if seats is None:
+            seats = list(b.members.filter(ended_at__isnull=True).select_related("user", "person"))
+        return {
+            "id": b.pk,
+            "name": b.name,
+            "site_kind": b.site_kind,
+            "grid": b.grid.code,
+            "site": b.site,
+            "reason": b.reason,
+            "opened_on": b.opened_on,
+            "closed_on": b.closed_on,
+            "members": [SeatOut.from_model(s) for s in seats],
+        }
+
+
+class BranchIn(Schema):
+    grid: str
+    site_kind: SiteKind
+    name: str
+    site: str = ""
+    reason: str = ""
+    opened_on: EventDate
+
+
+class BranchCloseIn(Schema):
+    closed_on: EventDate
+    confirm: bool = False
+
+
+class SeatIn(Schema):
+    role: BranchRole
+    user_id: int | None = None
+    person_id: int | None = None
+
+
+@router.get("/mobilization/temporary-branches", response={200: list[BranchOut], **ERRORS})
+def temporary_branch_list(request, open: bool = False):
+    return [BranchOut.from_model(b) for b in selectors.temporary_branch_list(user=request.user, open_only=open)]
+
+
+@router.post(
+    "/mobilization/temporary-branches", response={201: BranchOut, **ERRORS}, summary="Set up a temporary party branch"
+)
+def temporary_branch_open(request, payload: BranchIn):
+    grid = grid_node_get(user=request.user, code=payload.grid)
+    branch = services.temporary_branch_open(
+        grid=grid,
+        site_kind=payload.site_kind.value,
+        name=payload.name,
+        site=payload.site,
+        reason=payload.reason,
+        opened_on=payload.opened_on,
+        principal=request.user,
+    )
+    return Status(201, BranchOut.from_model(branch))
+
+
+@router.get("/mobilization/temporary-branches/{pk}", response={200: BranchOut, **ERRORS})
+def temporary_branch_detail(request, pk: int):
+    return BranchOut.from_model(selectors.temporary_branch_get(user=request.user, pk=pk))
+
+
+@router.post(
+    "/mobilization/temporary-branches/{pk}/close", response={200: BranchOut, **ERRORS}, summary="Close (confirm: true)"
+)
+def temporary_branch_close(request, pk: int, payload: BranchCloseIn):
+    branch = selectors.temporary_branch_get(user=request.user, pk=pk, capability=MANAGE)
+    if not payload.confirm:
+        raise DomainError("confirm_required", _("Send confirm: true: closing cannot be undone."), field="confirm")
+    branch = services.temporary_branch_close(branch=branch, closed_on=payload.closed_on, principal=request.user)
+    return BranchOut.from_model(branch)
+
+
+@router.post("/mobilization/temporary-branches/{pk}/members", response={201: SeatOut, **ERRORS})
+def temporary_member_add(request, pk: int, payload: SeatIn):
+    branch = selectors.temporary_branch_get(user=request.user, pk=pk, capability=MANAGE)
+    user = person = None
+    if payload.user_id is not None:
+        assignment = (
+            GridAssignment.objects.restrict(request.user)
+            .active()
+            .filter(user_id=payload.user_id)
+            .select_related("user")
+            .first()
+        )
+        if assignment is None:
+            raise NotFound("not_found", _("Not found."))
+        user = assignment.user
+    elif payload.person_id is not None:
+        person = people_selectors.person_get(user=request.user, pk=payload.person_id)
+    seat = services.temporary_member_add(
+        branch=branch, role=payload.role.value, user=user, person=person, principal=request.user
+    )
+    return Status(201, SeatOut.from_model(seat))
+
+
+@router.post("/mobilization/temporary-branch-members/{pk}/end", response={200: SeatOut, **ERRORS})
+def temporary_member_end(request, pk: int):
+    seat = TemporaryBranchMember.objects.select_related("grid", "user", "person").get_for(request.user, MANAGE, pk=pk)
+    return SeatOut.from_model(services.temporary_member_end(member=seat, principal=request.user))

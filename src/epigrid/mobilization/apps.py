@@ -1,0 +1,38 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+ACTION_LABELS = {
+    "party_org.create": _("Party organisation set up"),
+    "party_org.dissolve": _("Party organisation dissolved"),
+    "party_member.add": _("Party member recorded"),
+    "party_member.change": _("Party member's office changed"),
+    "party_member.end": _("Party membership ended"),
+    "central_household.create": _("Party member central household set up"),
+    "central_household.end": _("Party member central household ended"),
+    "looked_after.assign": _("Household assigned to a central household"),
+    "looked_after.release": _("Household taken off its central household"),
+    "chain.import": _("Party chain ledger imported"),
+    "temporary_branch.open": _("Temporary party branch set up"),
+    "temporary_branch.close": _("Temporary party branch closed"),
+    "temporary_branch.member": _("Seat in a temporary party branch"),
+    "temporary_branch.member_end": _("Seat in a temporary party branch ended"),
+}
+
+
+class MobilizationConfig(AppConfig):
+    """The "3" of 0531: the party chain, temporary branches and the units that report in."""
+
+    name = "epigrid.mobilization"
+    label = "mobilization"
+    verbose_name = _("mobilization")
+    extensions = {
+        "household_panels": ["epigrid.mobilization.views.household_chain_panel"],
+        "checkpoint_panels": ["epigrid.mobilization.views.checkpoint_branches_panel"],
+        "gap_checks": [
+            "epigrid.mobilization.selectors.COMMUNITY_GAP",
+            "epigrid.mobilization.selectors.BRANCH_GAP",
+            "epigrid.mobilization.selectors.GROUP_GAP",
+            "epigrid.mobilization.selectors.CENTRAL_GAP",
+        ],
+        "action_labels": ["epigrid.mobilization.apps.ACTION_LABELS"],
+    }

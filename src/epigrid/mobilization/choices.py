@@ -1,0 +1,53 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.grids.choices import GridLevel
+
+
+class OrgKind(models.TextChoices):
+    """The four organisations of the six-level chain (六级链条); the last two levels are the
+    党员中心户 and the 居民户 themselves."""
+
+    STREET_COMMITTEE = "street_committee", _("Street party working committee")
+    COMMUNITY_COMMITTEE = "community_committee", _("Community party committee")
+    GRID_BRANCH = "grid_branch", _("Grid party branch")
+    BUILDING_GROUP = "building_group", _("Building party group")
+
+
+# Each kind covers one level of the grid tree.
+ORG_LEVEL = {
+    OrgKind.STREET_COMMITTEE: GridLevel.SUBDISTRICT,
+    OrgKind.COMMUNITY_COMMITTEE: GridLevel.COMMUNITY,
+    OrgKind.GRID_BRANCH: GridLevel.GRID,
+    OrgKind.BUILDING_GROUP: GridLevel.BUILDING,
+}
+KIND_FOR_LEVEL = {level: kind for kind, level in ORG_LEVEL.items()}
+
+
+class MemberRole(models.TextChoices):
+    MEMBER = "member", _("Party member")
+    SECRETARY = "secretary", _("Secretary")
+    DEPUTY_SECRETARY = "deputy_secretary", _("Deputy secretary")
+    GROUP_LEADER = "group_leader", _("Group leader")
+
+
+# The one who answers for an organisation: its secretary, or a party group's leader.
+RESPONSIBLE_ROLES = (MemberRole.SECRETARY, MemberRole.GROUP_LEADER)
+# Roles of which an organisation has at most one at a time.
+SINGLE_ROLES = (MemberRole.SECRETARY, MemberRole.GROUP_LEADER)
+
+
+class SiteKind(models.TextChoices):
+    CHECKPOINT = "checkpoint", _("Checkpoint")
+    COMPOUND = "compound", _("Compound")
+    ROAD_SECTION = "road_section", _("Road section")
+
+
+class BranchRole(models.TextChoices):
+    """Who sits in a temporary branch (临时党支部): the article's list."""
+
+    SECRETARY = "secretary", _("Secretary")
+    GRID_HEAD = "grid_head", _("Grid head")
+    BUILDING_HEAD = "building_head", _("Building head")
+    UNIT_MEMBER = "unit_member", _("Party member of a registered unit")
+    VOLUNTEER = "volunteer", _("Party volunteer")

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from . import views
+
+app_name = "mobilization"
+urlpatterns = [
+    path("chain/", views.chain, name="chain"),
+    path("chain/import/", views.chain_import, name="import"),
+    path("chain/export/", views.chain_export, name="export"),
+    path("orgs/<int:pk>/", views.org, name="org"),
+    path("orgs/<int:pk>/dissolve/", views.org_dissolve, name="org_dissolve"),
+    path("orgs/<int:pk>/members/", views.member_add, name="member_add"),
+    path("members/<int:pk>/end/", views.member_end, name="member_end"),
+    path("members/<int:pk>/central/", views.central_create, name="central_create"),
+    path("centrals/<int:pk>/assign/", views.central_assign, name="central_assign"),
+    path("households/<int:pk>/assign/", views.household_assign, name="household_assign"),
+    path("looked-after/<int:pk>/release/", views.household_release, name="household_release"),
+]
+urlpatterns += [
+    path("temporary-branches/", views.temporary_branches, name="temporary_branches"),
+    path("temporary-branches/<int:pk>/", views.temporary_branch, name="temporary_branch"),
+    path("temporary-branches/<int:pk>/close/", views.temporary_branch_close, name="temporary_branch_close"),
+    path("temporary-branches/<int:pk>/members/", views.temporary_member_add, name="temporary_member_add"),
+    path("temporary-branch-members/<int:pk>/end/", views.temporary_member_end, name="temporary_member_end"),
+]

@@ -1,0 +1,72 @@
+"""The party chain the scoping matrices act on, in the base world (tests.factories.build_world)."""
+
+from django.utils import timezone
+
+from epigrid.grids import services as grid_services
+from epigrid.mobilization import services
+from epigrid.people import services as people_services
+from tests.factories import make_id_number
+
+
+def add_chain(world) -> dict:
+    """第1网格: its branch (李四 secretary), 1号楼's group (张三 leader; his household h1 a 党员中心户
+    looking after 1-102; 钱八 a plain member), an empty group at 3号楼 and no group at 2号楼 (so a
+    page may set one up). 第2网格: its branch and 1号楼's group, 王五 a member. No one from outside a
+    compound is named in its chain (the matrices check that nothing of another compound shows)."""
+    admin, nodes = world.admin, world.nodes
+    for code in ("S-C-G1-B2", "S-C-G1-B3"):
+        nodes[code] = grid_services.grid_node_create(
+            parent=nodes["S-C-G1"], code=code, name=f"{code} name", level="building", principal=admin
+        )
+    orgs = {
+        code: services.org_create(grid=nodes[code], name=name, principal=admin)
+        for code, name in (
+            ("S", "建新街道党工委"),
+            ("S-C", "花园路社区党委"),
+            ("S-C-G1", "第1网格党支部"),
+            ("S-C-G1-B1", "1号楼党小组"),
+            ("S-C-G1-B3", "3号楼党小组"),
+            ("S-C-G2", "第2网格党支部"),
+            ("S-C-G2-B1", "第2网格1号楼党小组"),
+        )
+    }
+    services.member_add(org=orgs["S-C-G1"], person=world.persons["p1b"], role="secretary", principal=admin)
+    leader = services.member_add(
+        org=orgs["S-C-G1-B1"], person=world.persons["p1"], role="group_leader", principal=admin
+    )
+    central = services.central_household_create(member=leader, principal=admin)
+    neighbour = people_services.household_create(
+        grid=nodes["S-C-G1-B1"], number="1-102", address="1单元102", principal=admin
+    )
+    services.households_assign(central=central, households=[neighbour], principal=admin)
+    own = people_services.household_create(grid=nodes["S-C-G1-B1"], number="6-601", address="6单元601", principal=admin)
+    qian = people_services.person_create(name="钱八", id_number=make_id_number(), household=own, principal=admin)
+    plain = services.member_add(org=orgs["S-C-G1-B1"], person=qian, principal=admin)
+    services.member_add(org=orgs["S-C-G2-B1"], person=world.persons["p2"], principal=admin)
+    zhao_household = people_services.household_create(
+        grid=nodes["S-C-G1-B1"], number="7-701", address="7单元701", principal=admin
+    )
+    zhao = people_services.person_create(
+        name="孙十", id_number=make_id_number(), household=zhao_household, principal=admin
+    )
+    # A temporary branch over 第1网格 (so it shows at each of its gates), 钱八 a party volunteer in it.
+    branch = services.temporary_branch_open(
+        grid=nodes["S-C-G1"],
+        site_kind="compound",
+        name="第1网格楼院临时党支部",
+        reason="疫情防控",
+        opened_on=timezone.localdate(),
+        principal=admin,
+    )
+    seat = services.temporary_member_add(branch=branch, role="volunteer", person=qian, principal=admin)
+    return {
+        "temp_branch": branch.pk,
+        "temp_seat": seat.pk,
+        "org": orgs["S-C-G1"].pk,
+        "org_empty": orgs["S-C-G1-B3"].pk,
+        "party_member": plain.pk,
+        "new_member": zhao.pk,
+        "central": central.pk,
+        "unassigned_household": zhao_household.pk,
+        "looked_after": central.links.get().pk,
+    }
