@@ -398,7 +398,8 @@ def _drop_everything_postgresql(connection) -> None:
         functions = [name for (name,) in cursor.fetchall()]
         quote = connection.ops.quote_name
         kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
-        for kind, name in rels:
+        # Sequences last: a table takes the sequences its columns own with it.
+        for kind, name in sorted(rels, key=lambda rel: rel[0] == "S"):
             cursor.execute(f"DROP {kinds[kind]} IF EXISTS {quote(name)} CASCADE")
         for signature in functions:
             cursor.execute(f"DROP FUNCTION IF EXISTS {signature} CASCADE")
