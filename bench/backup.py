@@ -31,7 +31,12 @@ def _timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
+def _chain(result) -> str:
+    return "OK" if result.ok else f"BROKEN(row {result.bad_id}: {result.reason})".replace(" ", "_")
+
+
 def run(scale, raw: psycopg.Connection) -> None:
+    started = time.perf_counter()
     default = connections["default"]
     env = backup._pg_env(default.settings_dict)
     server = os.environ["DATABASE_URL"]
@@ -97,7 +102,7 @@ def run(scale, raw: psycopg.Connection) -> None:
             proven = report.ok and report.chain.checked == result.manifest["audit_head"]["last_id"]
             line(
                 f"restore persons={persons} audit_rows={report.chain.checked} ours={ours_restore:.2f}s "
-                f"raw={raw_restore:.2f}s ratio={ratio:.2f}x chain={'OK' if report.chain.ok else 'BROKEN'} "
+                f"raw={raw_restore:.2f}s ratio={ratio:.2f}x chain={_chain(report.chain)} "
                 f"counts={'OK' if not report.count_mismatches else 'MISMATCH'} "
                 f"{verdict(proven and ratio <= TARGET_RESTORE)}"
             )
@@ -108,3 +113,4 @@ def run(scale, raw: psycopg.Connection) -> None:
         for target in targets.values():
             target.drop()
         shutil.rmtree(work, ignore_errors=True)
+    note(f"backup: module done in {time.perf_counter() - started:.1f}s")

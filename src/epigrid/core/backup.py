@@ -75,9 +75,19 @@ def upload_roots() -> dict[str, Path]:
 # ---------------------------------------------------------------- reading a database
 
 
-def _tables(connection) -> list[str]:
-    with connection.cursor() as cursor:
-        return sorted(connection.introspection.table_names(cursor))
+_PG_TABLES = """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname"""
+
+
+def _tables(connection, cursor=None) -> list[str]:
+    """The database's tables (on PostgreSQL those of its schema: not a session's temporary ones)."""
+    if cursor is not None and connection.vendor == "postgresql":
+        cursor.execute(_PG_TABLES)
+        return [name for (name,) in cursor.fetchall()]
+    with connection.cursor() as own:
+        if connection.vendor == "postgresql":
+            return _tables(connection, own)
+        return sorted(connection.introspection.table_names(own))
 
 
 def _state(cursor, connection, tables: list[str]) -> dict:
@@ -142,7 +152,6 @@ def _dump_postgresql(connection, target: Path) -> dict:
             f"pg_dump {tool_major} cannot dump a PostgreSQL {server_major} server: "
             f"install postgresql-client-{server_major}"
         )
-    tables = _tables(connection)
     raw = connection.get_new_connection(connection.get_connection_params())
     try:
         raw.autocommit = True
@@ -150,7 +159,7 @@ def _dump_postgresql(connection, target: Path) -> dict:
             cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute("SELECT pg_export_snapshot()")
             snapshot = cursor.fetchone()[0]
-            state = _state(cursor, connection, tables)
+            state = _state(cursor, connection, _tables(connection, cursor))
             # The exporting transaction stays open until pg_dump is done with the snapshot.
             _run(
                 [shutil.which("pg_dump"), "-Fc", "--snapshot", snapshot, "-f", str(target)],
