@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -129,6 +130,7 @@ def prepare_raw(conn: psycopg.Connection, rows: list[LedgerRow], *, batch: Impor
             request_id="",
             channel="",
             prev_hash=prev_hash,
+            key_version=settings.AUDIT_KEY_VERSION,  # keyed as record_many does: the chain must verify
         )
         event.hash = prev_hash = audit.compute_hash(event)
         values = {f.attname: getattr(event, f.attname) for f in e_fields}

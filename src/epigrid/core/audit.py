@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from .bulk import bulk_insert
@@ -120,17 +120,20 @@ def record(
     object_id="",
     grid_path: str = "",
     changes: dict | None = None,
+    using: str | None = None,
 ) -> AuditEvent:
     if obj is not None:
         object_type, object_id = object_ref(obj)
     return record_many(
         principal=principal,
         entries=[AuditEntry(action, object_type, str(object_id), grid_path, changes or {})],
+        using=using,
     )[0]
 
 
-def record_many(*, principal, entries: list[AuditEntry]) -> list[AuditEvent]:
-    """Append entries to the chain in one locked step (used by bulk services too)."""
+def record_many(*, principal, entries: list[AuditEntry], using: str | None = None) -> list[AuditEvent]:
+    """Append entries to the chain in one locked step (used by bulk services too). `using` names
+    another database than the default (a restore writes its row into the database it restored)."""
     origin = current_origin()
     now = timezone.now()
     # A user acts as itself; the system acts under its own name (system:activation) for the
@@ -143,8 +146,9 @@ def record_many(*, principal, entries: list[AuditEntry]) -> list[AuditEvent]:
     actor_id = user.pk if user is not None else None
     label = principal.name if isinstance(principal, SystemPrincipal) else principal.get_username()
     key_version = settings.AUDIT_KEY_VERSION
-    with transaction.atomic():
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    db = using or DEFAULT_DB_ALIAS
+    with transaction.atomic(using=db):
+        head = AuditChainHead.objects.using(db).select_for_update().get(pk=1)
         events = []
         prev_hash, next_id = head.last_hash, head.last_id
         for entry in entries:
@@ -167,8 +171,8 @@ def record_many(*, principal, entries: list[AuditEntry]) -> list[AuditEvent]:
             )
             event.hash = prev_hash = compute_hash(event)
             events.append(event)
-        bulk_insert(AuditEvent, events)
-        AuditChainHead.objects.filter(pk=1).update(last_id=next_id, last_hash=prev_hash)
+        bulk_insert(AuditEvent, events, using=db)
+        AuditChainHead.objects.using(db).filter(pk=1).update(last_id=next_id, last_hash=prev_hash)
     return events
 
 
@@ -240,16 +244,18 @@ class VerifyResult:
     reason: str = ""
 
 
-def verify(*, chunk_size: int = 5000, anchor_file=None) -> VerifyResult:
+def verify(*, chunk_size: int = 5000, anchor_file=None, anchors=None, using: str | None = None) -> VerifyResult:
     """Walk the chain in id order and check it against the anchors; name the first row that was
-    edited, deleted, reordered or forged."""
+    edited, deleted, reordered or forged. `anchors` (already read) replaces the file; `using`
+    names another database than the default."""
+    db = using or DEFAULT_DB_ALIAS
     try:
-        anchors = read_anchors(anchor_file)
+        anchors = read_anchors(anchor_file) if anchors is None else anchors
     except AnchorError as exc:
         return VerifyResult(False, 0, None, str(exc))
     # The anchors are read before the head and the head before the rows, so a concurrent writer or
     # anchor run never looks like tampering; rows committed after the head was read wait for the next run.
-    head = AuditChainHead.objects.get(pk=1)
+    head = AuditChainHead.objects.using(db).get(pk=1)
     anchored: dict[int, dict] = {}
     for line in anchors:
         if line["unkeyed_through"] != head.unkeyed_through:
@@ -267,7 +273,7 @@ def verify(*, chunk_size: int = 5000, anchor_file=None) -> VerifyResult:
             f"rows after {head.last_id} were removed: the anchor of {last_anchor['at']} has row {last_anchor['id']}",
         )
     prev_hash, expected_id, checked = GENESIS, 1, 0
-    events = AuditEvent.objects.filter(id__lte=head.last_id).order_by("id")
+    events = AuditEvent.objects.using(db).filter(id__lte=head.last_id).order_by("id")
     for event in events.iterator(chunk_size=chunk_size):
         if event.id != expected_id:
             return VerifyResult(False, checked, expected_id, f"row {expected_id} is missing (next is {event.id})")
