@@ -124,14 +124,33 @@ class ImportOut(Schema):
     rows: int
 
 
-@router.get("/mobilization/orgs", response={200: list[OrgOut], **ERRORS}, summary="Party organisations in sight")
+@router.get(
+    "/mobilization/orgs",
+    response={200: list[OrgOut], **ERRORS},
+    summary="Party organisations in sight",
+    description=(
+        "Who may call: any user with a role; answers the party organisations (not dissolved) whose grid the "
+        "caller sees. Filter: `grid` (a subtree; 404 `grid_not_found` out of sight). Ordered by the grid "
+        "tree, a parent before its children; not paged. Reads only: no cascade."
+    ),
+)
 def org_list(request, grid: str = ""):
     root = grid_node_get(user=request.user, code=grid) if grid else None
     orgs = selectors.org_list(user=request.user, grid_path=root.path if root else "").prefetch_related("also_covers")
     return [OrgOut.from_model(o) for o in orgs]
 
 
-@router.post("/mobilization/orgs", response={201: OrgOut, **ERRORS}, summary="Set up a party organisation at a grid")
+@router.post(
+    "/mobilization/orgs",
+    response={201: OrgOut, **ERRORS},
+    summary="Set up a party organisation at a grid",
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over `grid` and every `also_covers` building (403 in sight without it, 404 out of "
+        "sight, `grid_not_found`). The kind follows the grid's level; the same organisation again is answered "
+        "as it is, another name at a grid that has one is 409 `org_exists`. Audited. No cascade."
+    ),
+)
 def org_create(request, payload: OrgIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
     also = [grid_node_get(user=request.user, code=code) for code in payload.also_covers]
@@ -139,7 +158,15 @@ def org_create(request, payload: OrgIn):
     return Status(201, OrgOut.from_model(org))
 
 
-@router.get("/mobilization/orgs/{pk}", response={200: OrgDetailOut, **ERRORS})
+@router.get(
+    "/mobilization/orgs/{pk}",
+    response={200: OrgDetailOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the organisation's grid (else 404 `not_found`, whether or not it "
+        "exists; a dissolved one too). Its members and its 党员中心户 with the households each looks after. Reads "
+        "only: no cascade."
+    ),
+)
 def org_detail(request, pk: int):
     org = selectors.org_get(user=request.user, pk=pk)
     return {
@@ -149,7 +176,17 @@ def org_detail(request, pk: int):
     }
 
 
-@router.post("/mobilization/orgs/{pk}/dissolve", response={200: OrgOut, **ERRORS}, summary="Dissolve (confirm: true)")
+@router.post(
+    "/mobilization/orgs/{pk}/dissolve",
+    response={200: OrgOut, **ERRORS},
+    summary="Dissolve (confirm: true)",
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over the organisation's grid (403 in sight without it, 404 out of sight). Without "
+        "`confirm: true` nothing happens (400 `confirm_required`); one with members is 409 `org_has_members`. "
+        "Audited. No cascade."
+    ),
+)
 def org_dissolve(request, pk: int, payload: ConfirmIn):
     org = selectors.org_get(user=request.user, pk=pk, capability=MANAGE)
     if not payload.confirm:
@@ -157,7 +194,17 @@ def org_dissolve(request, pk: int, payload: ConfirmIn):
     return OrgOut.from_model(services.org_dissolve(org=org, principal=request.user))
 
 
-@router.post("/mobilization/orgs/{pk}/members", response={201: MemberOut, **ERRORS})
+@router.post(
+    "/mobilization/orgs/{pk}/members",
+    response={201: MemberOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over the organisation's grid (403 in sight without it, 404 out of sight); the "
+        "person must be in the caller's sight (404 `person_not_found`). Another office in the same "
+        "organisation replaces the former one; a member of another organisation is 409 `member_elsewhere`, a "
+        "taken secretary or leader's office 409 `org_role_taken`. Idempotent; audited. No cascade."
+    ),
+)
 def member_add(request, pk: int, payload: MemberIn):
     org = selectors.org_get(user=request.user, pk=pk, capability=MANAGE)
     person = people_selectors.person_get(user=request.user, pk=payload.person_id)
@@ -167,7 +214,16 @@ def member_add(request, pk: int, payload: MemberIn):
     return Status(201, MemberOut.from_model(member))
 
 
-@router.post("/mobilization/members/{pk}/end", response={200: MemberOut, **ERRORS})
+@router.post(
+    "/mobilization/members/{pk}/end",
+    response={200: MemberOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over the membership's grid (its organisation's; 403 in sight without it, 404 out "
+        "of sight). A member heading a 党员中心户 is 409 `member_has_central_household`; ending an ended one "
+        "changes nothing. Audited. No cascade."
+    ),
+)
 def member_end(request, pk: int):
     member = PartyMember.objects.select_related("person", "org", "grid").get_for(request.user, MANAGE, pk=pk)
     return MemberOut.from_model(services.member_end(member=member, principal=request.user))
@@ -177,6 +233,13 @@ def member_end(request, pk: int):
     "/mobilization/members/{pk}/central",
     response={201: CentralOut, **ERRORS},
     summary="Make the member's household a 党员中心户",
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over the membership's grid and the member's household's grid (403 in sight "
+        "without it, 404 out of sight). The household must lie in what the member's party group or grid "
+        "branch covers; the household stops being looked after by another 党员中心户 in the same write. "
+        "Idempotent; audited. No cascade."
+    ),
 )
 def central_create(request, pk: int):
     member = PartyMember.objects.select_related("person__household__grid", "org__grid").get_for(
@@ -185,7 +248,16 @@ def central_create(request, pk: int):
     return Status(201, CentralOut.from_model(services.central_household_create(member=member, principal=request.user)))
 
 
-@router.post("/mobilization/centrals/{pk}/households", response={200: CentralOut, **ERRORS})
+@router.post(
+    "/mobilization/centrals/{pk}/households",
+    response={200: CentralOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over the 党员中心户's grid and every listed household's grid (403 in sight without it, "
+        "404 out of sight). Households of its own compound only; one looked after elsewhere moves here. "
+        "Idempotent; each change audited. No cascade."
+    ),
+)
 def central_assign(request, pk: int, payload: HouseholdsIn):
     central = CentralHousehold.objects.select_related("grid", "member__person", "household").get_for(
         request.user, MANAGE, pk=pk
@@ -202,6 +274,12 @@ def central_assign(request, pk: int, payload: HouseholdsIn):
     "/mobilization/households/{pk}/chain",
     response={200: list[ChainLinkOut], **ERRORS},
     summary="Who answers for a household, up to the street's committee",
+    description=(
+        "Who may call: a user who sees the household (else 404 `household_not_found`, whether or not it "
+        "exists). The chain bottom first, from the household up to the street's party working committee, a "
+        "level without anyone an empty name (a gap); who answers at each level is named whoever the caller "
+        "is. Reads only: no cascade."
+    ),
 )
 def household_chain(request, pk: int):
     household = people_selectors.household_get(user=request.user, pk=pk)
@@ -221,6 +299,13 @@ def household_chain(request, pk: int):
     "/mobilization/chain/import",
     response={201: ImportOut, **ERRORS, 422: ImportErrorOut},
     summary="Import the chain ledger (.xlsx); all rows or none",
+    description=(
+        "Who may call: a user with `import_export` (command center, subdistrict staff, community secretary "
+        "and staff; held only with a verified second factor) in at least one grid (403 otherwise); each row's "
+        "grid must be in sight and under `import_export` there, else that row is refused. All rows or none: "
+        "any refused row is 422 with the rows listed and nothing written; a file imported twice changes "
+        "nothing. Audited (the import and each row's write). No cascade."
+    ),
 )
 def chain_import(request, file: File[UploadedFile]):
     rows = ledgers.chain_import(data=read_upload(file), file_name=file.name or "chain.xlsx", principal=request.user)
@@ -228,7 +313,16 @@ def chain_import(request, file: File[UploadedFile]):
 
 
 @router.get(
-    "/mobilization/chain/export", response={200: None, **ERRORS}, summary="Export the chain ledger of a subtree"
+    "/mobilization/chain/export",
+    response={200: None, **ERRORS},
+    summary="Export the chain ledger of a subtree",
+    description=(
+        "Who may call: a user with `import_export` (command center, subdistrict staff, community secretary "
+        "and staff; held only with a verified second factor) over `grid` (403 in sight without it, 404 out of "
+        "sight, `grid_not_found`). The chain of that subtree as the .xlsx the import reads; full ID numbers "
+        "only where the caller also holds `unmask_pii`. Each export is audited (row count, unmasked or not). "
+        "Reads only: no cascade."
+    ),
 )
 def chain_export(request, grid: str):
     node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)
@@ -300,13 +394,29 @@ class SeatIn(Schema):
     person_id: int | None = None
 
 
-@router.get("/mobilization/temporary-branches", response={200: list[BranchOut], **ERRORS})
+@router.get(
+    "/mobilization/temporary-branches",
+    response={200: list[BranchOut], **ERRORS},
+    description=(
+        "Who may call: any user with a role; answers the temporary party branches in the grids the caller "
+        "sees. Filter: `open` (open ones only). Open ones first, then the closed by closing date; newest "
+        "opening first within each; not paged. Reads only: no cascade."
+    ),
+)
 def temporary_branch_list(request, open: bool = False):
     return [BranchOut.from_model(b) for b in selectors.temporary_branch_list(user=request.user, open_only=open)]
 
 
 @router.post(
-    "/mobilization/temporary-branches", response={201: BranchOut, **ERRORS}, summary="Set up a temporary party branch"
+    "/mobilization/temporary-branches",
+    response={201: BranchOut, **ERRORS},
+    summary="Set up a temporary party branch",
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over `grid` (403 in sight without it, 404 out of sight, `grid_not_found`). A "
+        "checkpoint or a compound in a compound grid, a road section in a community or subdistrict; the same "
+        "open branch again is answered as it is. Audited. No cascade."
+    ),
 )
 def temporary_branch_open(request, payload: BranchIn):
     grid = grid_node_get(user=request.user, code=payload.grid)
@@ -322,13 +432,28 @@ def temporary_branch_open(request, payload: BranchIn):
     return Status(201, BranchOut.from_model(branch))
 
 
-@router.get("/mobilization/temporary-branches/{pk}", response={200: BranchOut, **ERRORS})
+@router.get(
+    "/mobilization/temporary-branches/{pk}",
+    response={200: BranchOut, **ERRORS},
+    description=(
+        "Who may call: a user who sees the branch's grid (else 404 `not_found`, whether or not it exists). "
+        "The branch with its current seats. Reads only: no cascade."
+    ),
+)
 def temporary_branch_detail(request, pk: int):
     return BranchOut.from_model(selectors.temporary_branch_get(user=request.user, pk=pk))
 
 
 @router.post(
-    "/mobilization/temporary-branches/{pk}/close", response={200: BranchOut, **ERRORS}, summary="Close (confirm: true)"
+    "/mobilization/temporary-branches/{pk}/close",
+    response={200: BranchOut, **ERRORS},
+    summary="Close (confirm: true)",
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over the branch's grid (403 in sight without it, 404 out of sight). Without "
+        "`confirm: true` nothing happens (400 `confirm_required`); its seats end with it; closing a closed "
+        "branch changes nothing. Audited. No cascade."
+    ),
 )
 def temporary_branch_close(request, pk: int, payload: BranchCloseIn):
     branch = selectors.temporary_branch_get(user=request.user, pk=pk, capability=MANAGE)
@@ -338,7 +463,18 @@ def temporary_branch_close(request, pk: int, payload: BranchCloseIn):
     return BranchOut.from_model(branch)
 
 
-@router.post("/mobilization/temporary-branches/{pk}/members", response={201: SeatOut, **ERRORS})
+@router.post(
+    "/mobilization/temporary-branches/{pk}/members",
+    response={201: SeatOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over the branch's grid (403 in sight without it, 404 out of sight). `user_id` is "
+        "an account with an assignment in the caller's sight (404 otherwise) that serves in the branch's "
+        "community; `person_id` a person in sight (404 `person_not_found`). A closed branch is 409 "
+        "`branch_closed`, a second secretary 409 `branch_secretary_taken`; a seat again changes its role. "
+        "Idempotent; audited. No cascade."
+    ),
+)
 def temporary_member_add(request, pk: int, payload: SeatIn):
     branch = selectors.temporary_branch_get(user=request.user, pk=pk, capability=MANAGE)
     user = person = None
@@ -361,7 +497,15 @@ def temporary_member_add(request, pk: int, payload: SeatIn):
     return Status(201, SeatOut.from_model(seat))
 
 
-@router.post("/mobilization/temporary-branch-members/{pk}/end", response={200: SeatOut, **ERRORS})
+@router.post(
+    "/mobilization/temporary-branch-members/{pk}/end",
+    response={200: SeatOut, **ERRORS},
+    description=(
+        "Who may call: a user with `manage_teams` (command center, subdistrict staff, community secretary and "
+        "staff, grid heads) over the seat's branch grid (403 in sight without it, 404 out of sight). Ending "
+        "an ended seat changes nothing. Audited. No cascade."
+    ),
+)
 def temporary_member_end(request, pk: int):
     seat = TemporaryBranchMember.objects.select_related("grid", "user", "person").get_for(request.user, MANAGE, pk=pk)
     return SeatOut.from_model(services.temporary_member_end(member=seat, principal=request.user))
