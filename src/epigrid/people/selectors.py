@@ -71,6 +71,29 @@ def _count_search(user) -> None:
         raise Throttled("search_throttled", _("Too many searches in a short time: wait a minute."), field="q")
 
 
+def _by_household_key(q: str, lookup: str) -> Q:
+    """Households other apps find by this text (a pass number: "household_search")."""
+    condition = Q(pk__in=[])
+    for provider in extensions.get("household_search"):
+        condition |= Q(**{f"{lookup}__in": provider(q)})
+    return condition
+
+
+def _person_search_q(q: str) -> Q:
+    """One box: the last 4 digits or a masked ID number or phone; else pinyin or initials (a
+    Latin word), or part of the name or the household's address; or the household's pass number.
+    Only what the lists show (and the clear name): never the sealed values."""
+    visible = _visible_key(q)
+    if visible is not None:
+        condition = visible
+    elif _ASCII_WORD.match(q):
+        low = q.lower()
+        condition = Q(name_pinyin__startswith=low) | Q(name_initials__startswith=low)
+    else:
+        condition = Q(name__contains=q) | Q(household__address__contains=q)
+    return condition | _by_household_key(q, "household_id")
+
+
 def person_list(
     *, user, q: str = "", grid_path: str = "", household_id: int | None = None, include_archived: bool = False
 ):
@@ -88,14 +111,7 @@ def person_list(
         if exact_key_kind(q):
             raise exact_search_in_url()
         _count_search(user)
-        visible = _visible_key(q)
-        if visible is not None:
-            persons = persons.filter(visible)
-        elif _ASCII_WORD.match(q):
-            low = q.lower()
-            persons = persons.filter(Q(name_pinyin__startswith=low) | Q(name_initials__startswith=low))
-        else:
-            persons = persons.filter(name__contains=q)
+        persons = persons.filter(_person_search_q(q))
     # By grid path first: PostgreSQL then walks the subtree's grids in order and stops after a
     # page, instead of scanning the city in id order (bench: community list 329 ms → 5 ms).
     return persons.order_by("grid__path", "id")
@@ -109,11 +125,14 @@ def person_get(*, user, pk, capability: str = VIEW) -> Person:
 
 
 def household_list(*, user, grid_path: str = "", q: str = ""):
+    """Households `user` may see; `q` finds by part of the address, the household number or a
+    pass number."""
     households = Household.objects.restrict(user).filter(archived_at__isnull=True).select_related("grid")
     if grid_path:
         households = households.filter(subtree_q("grid__path", grid_path))
+    q = (q or "").strip()
     if q:
-        households = households.filter(Q(address__contains=q) | Q(number=q))
+        households = households.filter(Q(address__contains=q) | Q(number=q) | _by_household_key(q, "pk"))
     return households.order_by("grid__path", "number")
 
 
