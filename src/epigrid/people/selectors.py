@@ -80,17 +80,18 @@ def _by_household_key(q: str, lookup: str) -> Q:
 
 
 def _person_search_q(q: str) -> Q:
-    """One box: the last 4 digits or a masked ID number or phone; else pinyin or initials (a
-    Latin word), or part of the name or the household's address; or the household's pass number.
+    """One box: pinyin or initials (a Latin word) or part of the name; part of the household's
+    address, its number or its pass number; the last 4 digits or a masked ID number or phone.
     Only what the lists show (and the clear name): never the sealed values."""
+    condition = Q(household__address__contains=q) | Q(household__number=q)
+    if _ASCII_WORD.match(q):
+        low = q.lower()
+        condition |= Q(name_pinyin__startswith=low) | Q(name_initials__startswith=low)
+    else:
+        condition |= Q(name__contains=q)
     visible = _visible_key(q)
     if visible is not None:
-        condition = visible
-    elif _ASCII_WORD.match(q):
-        low = q.lower()
-        condition = Q(name_pinyin__startswith=low) | Q(name_initials__startswith=low)
-    else:
-        condition = Q(name__contains=q) | Q(household__address__contains=q)
+        condition |= visible
     return condition | _by_household_key(q, "household_id")
 
 

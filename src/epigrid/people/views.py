@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -29,13 +30,13 @@ PERSON_COLUMNS = [
     lists.Column("name", _l("Name"), ("name_pinyin", "name")),
     lists.Column("birth_year", _l("Birth year"), ("birth_year",)),
     lists.Column("grid", _l("Grid"), ("grid__path",)),
-    lists.Column("registered", _l("Registered"), ("created_at",)),
+    lists.Column("registered", pgettext_lazy("list", "Registered"), ("created_at",)),
 ]
 HOUSEHOLD_COLUMNS = [
     lists.Column("address", _l("Address"), ("address",)),
     lists.Column("number", _l("Household number"), ("number",)),
     lists.Column("grid", _l("Grid"), ("grid__path",)),
-    lists.Column("registered", _l("Registered"), ("created_at",)),
+    lists.Column("registered", pgettext_lazy("list", "Registered"), ("created_at",)),
 ]
 FILTERS = ("q", "grid", "status", "from", "to")
 
