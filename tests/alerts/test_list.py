@@ -60,7 +60,7 @@ def test_urgent_first_then_oldest(alerts_world):
     assert "共 4 条预警" in page
     # The person, the household's address and the value on the row.
     assert "38.2 °C" in page and "39.0 °C" in page
-    assert "12-01 14:00 未报体温" in page
+    assert "时段 12-01 14:00" in page
     assert "S-0001" in page
     assert "S-C-G1-B1 1-101" in page and "张三" in page
     assert "38.9" not in page and "王五" not in page  # 第2网格's
