@@ -326,6 +326,8 @@ PAGES = [
     ),
     Page("control:key_person_assess", {"pk": "{key_person}"}, variant="close", get=None, post={"action": "close"}),
     Page("control:orders", kind=LIST, shows="张三"),
+    Page("control:orders", query="q=zs&sort=name&from=2020-01-01", variant="filtered", kind=LIST, shows="张三"),
+    Page("control:orders", query="grid=S-C-G1&sort=-ends", variant="grid", shows="张三"),
     Page(
         "control:order_start",
         {"person_pk": "{person_b}"},
