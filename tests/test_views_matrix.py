@@ -147,6 +147,14 @@ PAGES = [
     # alerts (the fever alert on 张三)
     Page("alerts:list", kind=LIST, shows="张三"),
     Page(
+        "alerts:list",
+        query="status=any&sort=-raised&kind=fever&from=2020-01-01",
+        variant="filtered",
+        kind=LIST,
+        shows="张三",
+    ),
+    Page("alerts:list", query="grid=S-C-G1&sort=kind", variant="grid", shows="张三"),
+    Page(
         "alerts:move",
         {"pk": "{alert}", "action": "acknowledge"},
         variant="acknowledge",
@@ -213,6 +221,11 @@ PAGES = [
     # people
     Page("people:persons", kind=LIST, shows="张三"),
     Page("people:persons", query="grid=S-C-G1", variant="grid", shows="张三"),
+    Page(
+        "people:persons", query="q=S-C&sort=-name&status=&from=2020-01-01", variant="filtered", kind=LIST, shows="张三"
+    ),
+    Page("people:households", kind=LIST, shows="S-C-G1-B1 1-101"),
+    Page("people:households", query="grid=S-C-G1&q=1-101&sort=-address", variant="grid", shows="S-C-G1-B1 1-101"),
     Page(
         "people:person_create",
         query="household={household}",
@@ -402,6 +415,8 @@ PAGES = [
     ),
     Page("control:key_person_assess", {"pk": "{key_person}"}, variant="close", get=None, post={"action": "close"}),
     Page("control:orders", kind=LIST, shows="张三"),
+    Page("control:orders", query="q=zs&sort=name&from=2020-01-01", variant="filtered", kind=LIST, shows="张三"),
+    Page("control:orders", query="grid=S-C-G1&sort=-ends", variant="grid", shows="张三"),
     Page(
         "control:order_start",
         {"person_pk": "{person_b}"},

@@ -30,7 +30,7 @@ def alert_list(
     kind: str = "",
     grid_path: str = "",
 ):
-    alerts = Alert.objects.restrict(user).select_related("person", "grid", "owner")
+    alerts = Alert.objects.restrict(user).select_related("person", "person__household", "grid", "owner")
     if unresolved:
         alerts = alerts.unresolved()
     if mine:
@@ -41,7 +41,8 @@ def alert_list(
         alerts = alerts.filter(kind=kind)
     if grid_path:
         alerts = alerts.in_subtree(grid_path)
-    return alerts.order_by("-severity", "due_at", "id")
+    # Urgent first, then the oldest: what has waited longest at a severity comes first.
+    return alerts.order_by("-severity", "raised_at", "id")
 
 
 def alert_get(*, user, pk, capability: str = VIEW) -> Alert:

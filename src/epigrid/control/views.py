@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import User
+from epigrid.core import lists
 from epigrid.core.capabilities import Capability
 from epigrid.core.confirm import confirm_page, confirmed, consequences
 from epigrid.core.errors import DomainError, NotFound, Throttled
@@ -18,12 +19,12 @@ from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors, paginate, safe_next
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode
-from epigrid.grids.selectors import grid_node_get
+from epigrid.grids.selectors import grid_choices, grid_node_get
 from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household, Person
 
 from . import selectors, services
-from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, OrderStatus
+from .choices import OPEN_ORDER_STATUSES, REQUIRED_TEAM_ROLES, KeyPersonStatus, OrderKind, OrderStatus
 from .forms import OrderForm, PeriodForm, ReleaseForm, SelfRegistrationForm, TeamMemberForm, TipForm, TransferForm
 from .models import HouseholdTeam, KeyPerson, RiskArea, TeamMember
 
@@ -122,16 +123,53 @@ def key_person_assess(request, pk):
     return redirect(safe_next(request, "control:key_persons"))
 
 
+ORDER_COLUMNS = [
+    lists.Column("starts", gettext_lazy("Starts"), ("starts_at",)),
+    lists.Column("ends", gettext_lazy("Ends"), ("ends_at",)),
+    lists.Column("name", gettext_lazy("Name"), ("person__name_pinyin", "person__name")),
+    lists.Column("grid", gettext_lazy("Grid"), ("grid__path", "-starts_at")),
+]
+
+
 @login_required
 @domain_errors
 def order_list(request):
+    """隔离台账: by status (tabs), grid, kind, start date; one search box as on the persons list;
+    a sort by column, the total and numbered pages."""
     status = request.GET.get("status", "open")
     statuses = list(OPEN_ORDER_STATUSES) if status == "open" else ([status] if status else None)
-    rows = selectors.order_list(user=request.user, status=statuses, kind=request.GET.get("kind", ""))
+    code = request.GET.get("grid", "")
+    grid = grid_node_get(user=request.user, code=code) if code else None
+    kind = request.GET.get("kind", "")
+    rows = selectors.order_list(
+        user=request.user,
+        status=statuses,
+        kind=kind if kind in OrderKind.values else "",
+        grid_path=grid.path if grid else "",
+    )
+    q = request.GET.get("q", "").strip()
+    if q:
+        people_selectors.search_guard(request.user, q)
+        rows = rows.filter(people_selectors.person_search_q(q, prefix="person__"))
+    dates, shown = lists.date_range(request, "starts_at")
+    sort, order = lists.sort_order(request, ORDER_COLUMNS, default="-starts")
     return render(
         request,
         "control/orders.html",
-        {"page": paginate(request, rows), "status": status, "statuses": OrderStatus.choices},
+        {
+            "page": lists.numbered_page(request, rows.filter(**dates).order_by(*order)),
+            "status": status,
+            "status_tabs": OrderStatus.choices,  # tabs, kept by the filters (not their status select)
+            "q": q,
+            "grid": grid,
+            "grids": grid_choices(user=request.user),
+            "kind": kind,
+            "kinds": OrderKind.choices,
+            "dates": shown,
+            "sort_links": lists.sort_links(request, ORDER_COLUMNS, sort),
+            "filtered": lists.filters_active(request, ("q", "grid", "kind", "from", "to")),
+            "keep": [("status", status)],
+        },
     )
 
 

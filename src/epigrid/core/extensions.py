@@ -27,6 +27,8 @@ POINTS = {
     "person_panels": "callable(request, person) -> str: a panel on the person file",
     "household_panels": "callable(request, household) -> str: a panel on the household file",
     "checkpoint_panels": "callable(request, checkpoint) -> (template, context) | None: a panel on the gate page",
+    "household_search": "callable(q) -> queryset of household ids the text finds (a pass number…), "
+    "OR-ed into the person and household lists' search; the lists keep their own restriction",
     "timeline_providers": "callable(person) -> list[TimelineEntry]: entries on the person file",
     "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules

@@ -34,6 +34,9 @@ class GatesConfig(AppConfig):
         "action_labels": [
             "epigrid.gates.apps.ACTION_LABELS",
         ],
+        "household_search": [
+            "epigrid.gates.selectors.households_by_pass_number",
+        ],
         "home_pages": [
             "epigrid.gates.views.guard_home",
         ],

@@ -5,6 +5,8 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.models import ControlOrder
 
+from .models import HouseholdPass
+
 
 def consequences(action: str, obj) -> list[str]:
     """ "consequences": after an order's release, whether the household's pass opens the gate
@@ -23,3 +25,9 @@ def consequences(action: str, obj) -> list[str]:
         _("%(address)s is no longer refused at the gate for home quarantine (an epidemic point still closes it).")
         % {"address": household.address}
     ]
+
+
+def households_by_pass_number(q: str):
+    """The households whose pass carries this number (the people lists' search, where a pass
+    number is as good as an address). Only ids: the caller's list is already restricted."""
+    return HouseholdPass.objects.filter(number=q.strip()).values("household_id")

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.core.errors import NotFound
 from epigrid.core.scoping import EVERYWHERE, VIEW, grant_paths
 
+from .choices import GridLevel
 from .models import GridNode, Place
 
 
@@ -37,3 +38,14 @@ def grid_children(*, node: GridNode):
 def grid_ancestors(*, node: GridNode):
     """Names on the way down for breadcrumbs (only names: ancestors' contents stay scoped)."""
     return GridNode.objects.get_ancestors(node)
+
+
+def grid_choices(*, user, limit: int = 300) -> list[GridNode]:
+    """The grids a list may be narrowed to: those the user sees, down to compound grids (a
+    building is one click further, on the grid's page), in tree order; at most `limit`."""
+    return list(
+        GridNode.objects.restrict(user)
+        .exclude(level=GridLevel.BUILDING)
+        .order_by("path")
+        .only("code", "name", "path", "depth", "level")[:limit]
+    )

@@ -47,19 +47,12 @@ def exact_search_in_url() -> DomainError:
     )
 
 
-def _visible_key(q: str) -> Q | None:
-    """What a user sees of an ID number or phone finds the person: the last 4 digits (both masks
-    end with them), or a masked form as shown (370102********516X, 138****5678). Nothing more
-    than the lists already show, so no right beyond VIEW is needed."""
-    compact = _SEPARATORS.sub("", q).upper()
-    if _LAST4.match(compact):
-        condition = Q(id_number_masked__endswith=compact)
-        if compact.isdigit():
-            condition |= Q(phone_masked__endswith=compact)
-        return condition
-    if "*" in q:
-        return Q(id_number_masked=compact) | Q(phone_masked=q.replace(" ", ""))
-    return None
+def search_guard(user, q: str) -> None:
+    """Before a search by `q` in any list of persons: a full ID number or phone is refused (400),
+    and the search counts against the user's limit."""
+    if exact_key_kind(q):
+        raise exact_search_in_url()
+    _count_search(user)
 
 
 def _count_search(user) -> None:
@@ -69,6 +62,42 @@ def _count_search(user) -> None:
     )
     if count.refused:
         raise Throttled("search_throttled", _("Too many searches in a short time: wait a minute."), field="q")
+
+
+def _by_household_key(q: str, lookup: str) -> Q:
+    """Households other apps find by this text (a pass number: "household_search")."""
+    condition = Q(pk__in=[])
+    for provider in extensions.get("household_search"):
+        condition |= Q(**{f"{lookup}__in": provider(q)})
+    return condition
+
+
+def person_search_q(q: str, prefix: str = "") -> Q:
+    """One box: pinyin or initials (a Latin word) or part of the name; part of the household's
+    address, its number or its pass number; the last 4 digits or a masked ID number or phone.
+    Only what the lists show (and the clear name): never the sealed values. `prefix` ("person__")
+    applies it to another model's person; the caller refuses a full number first
+    (`exact_key_kind`) and keeps its own restriction."""
+
+    def q_(**lookups) -> Q:
+        return Q(**{prefix + k: v for k, v in lookups.items()})
+
+    condition = q_(household__address__contains=q) | q_(household__number=q)
+    if _ASCII_WORD.match(q):
+        low = q.lower()
+        condition |= q_(name_pinyin__startswith=low) | q_(name_initials__startswith=low)
+    else:
+        condition |= q_(name__contains=q)
+    # What a user sees of an ID number or phone: the last 4 digits (both masks end with them) or
+    # a masked form as shown (370102********516X, 138****5678); no right beyond VIEW is needed.
+    compact = _SEPARATORS.sub("", q).upper()
+    if _LAST4.match(compact):
+        condition |= q_(id_number_masked__endswith=compact)
+        if compact.isdigit():
+            condition |= q_(phone_masked__endswith=compact)
+    elif "*" in q:
+        condition |= q_(id_number_masked=compact) | q_(phone_masked=q.replace(" ", ""))
+    return condition | _by_household_key(q, prefix + "household_id")
 
 
 def person_list(
@@ -85,17 +114,8 @@ def person_list(
         persons = persons.filter(household_id=household_id)
     q = (q or "").strip()
     if q:
-        if exact_key_kind(q):
-            raise exact_search_in_url()
-        _count_search(user)
-        visible = _visible_key(q)
-        if visible is not None:
-            persons = persons.filter(visible)
-        elif _ASCII_WORD.match(q):
-            low = q.lower()
-            persons = persons.filter(Q(name_pinyin__startswith=low) | Q(name_initials__startswith=low))
-        else:
-            persons = persons.filter(name__contains=q)
+        search_guard(user, q)
+        persons = persons.filter(person_search_q(q))
     # By grid path first: PostgreSQL then walks the subtree's grids in order and stops after a
     # page, instead of scanning the city in id order (bench: community list 329 ms → 5 ms).
     return persons.order_by("grid__path", "id")
@@ -109,11 +129,14 @@ def person_get(*, user, pk, capability: str = VIEW) -> Person:
 
 
 def household_list(*, user, grid_path: str = "", q: str = ""):
+    """Households `user` may see; `q` finds by part of the address, the household number or a
+    pass number."""
     households = Household.objects.restrict(user).filter(archived_at__isnull=True).select_related("grid")
     if grid_path:
         households = households.filter(subtree_q("grid__path", grid_path))
+    q = (q or "").strip()
     if q:
-        households = households.filter(Q(address__contains=q) | Q(number=q))
+        households = households.filter(Q(address__contains=q) | Q(number=q) | _by_household_key(q, "pk"))
     return households.order_by("grid__path", "number")
 
 

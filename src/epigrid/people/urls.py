@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/edit/", views.person_edit, name="person_edit"),
     path("<int:pk>/reveal/<str:field>/", views.person_reveal, name="person_reveal"),
     path("<int:pk>/archive/", views.person_archive, name="person_archive"),
+    path("households/", views.household_list, name="households"),
     path("households/new/", views.household_create, name="household_create"),
     path("households/<int:pk>/", views.household_detail, name="household"),
     path("import/", views.ledger_import, name="import"),

@@ -3,18 +3,20 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import GridAssignment
-from epigrid.core import access
+from epigrid.core import access, lists
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors, Throttled
 from epigrid.core.scoping import allows
 from epigrid.core.tabular import read_upload
-from epigrid.core.views import domain_errors, form_error, paginate
+from epigrid.core.views import domain_errors, form_error
 from epigrid.core.xlsx import xlsx_response
-from epigrid.grids.selectors import grid_node_get
+from epigrid.grids.selectors import grid_choices, grid_node_get
 
 from . import ledgers, selectors, services
 from .forms import ArchiveForm, ExactSearchForm, HouseholdForm, ImportForm, PersonForm
@@ -24,32 +26,95 @@ from .forms import ArchiveForm, ExactSearchForm, HouseholdForm, ImportForm, Pers
 EDIT = Capability.EDIT_PEOPLE
 
 
+PERSON_COLUMNS = [
+    lists.Column("name", _l("Name"), ("name_pinyin", "name")),
+    lists.Column("birth_year", _l("Birth year"), ("birth_year",)),
+    lists.Column("grid", _l("Grid"), ("grid__path",)),
+    lists.Column("registered", pgettext_lazy("list", "Registered"), ("created_at",)),
+]
+HOUSEHOLD_COLUMNS = [
+    lists.Column("address", _l("Address"), ("address",)),
+    lists.Column("number", _l("Household number"), ("number",)),
+    lists.Column("grid", _l("Grid"), ("grid__path",)),
+    lists.Column("registered", pgettext_lazy("list", "Registered"), ("created_at",)),
+]
+FILTERS = ("q", "grid", "status", "from", "to")
+
+
 def _list_context(request, grid) -> dict:
     return {
         "grid": grid,
         "q": "",
+        "grids": grid_choices(user=request.user),
         # The exact search (full ID number or phone) is offered where the user may unmask.
         "can_search_exact": allows(request.user, Capability.UNMASK_PII, grid.path if grid else None),
     }
 
 
+def _list_grid(request):
+    code = request.GET.get("grid", "")
+    return grid_node_get(user=request.user, code=code) if code else None
+
+
 @login_required
 @domain_errors
 def person_list(request):
+    """人员: search in one box, filters (grid, status, registered between), a sort by column,
+    the total and numbered pages; rows only of the user's area (`selectors.person_list`)."""
     q = request.GET.get("q", "").strip()
-    code = request.GET.get("grid", "")
-    grid = grid_node_get(user=request.user, code=code) if code else None
+    grid = _list_grid(request)
+    status = request.GET.get("status", "")
     context = _list_context(request, grid)
+    context.update(
+        status=status, statuses=[("", _("Current")), ("archived", _("Archived"))], filtered=False, sort_links=[]
+    )
     try:
-        persons = selectors.person_list(user=request.user, q=q, grid_path=grid.path if grid else "")
+        persons = selectors.person_list(
+            user=request.user, q=q, grid_path=grid.path if grid else "", include_archived=status == "archived"
+        )
     except DomainError as exc:
         if exc.code != "exact_search_needs_post":
             raise
         # A full number in the address: not searched, and not shown back (nor in the form).
         context.update(page=[], search_error=exc.render(), next_path=request.path)
         return render(request, "people/person_list.html", context, status=exc.status)
-    context.update(page=paginate(request, persons), q=q)
+    if status == "archived":
+        persons = persons.filter(archived_at__isnull=False)
+    dates, shown = lists.date_range(request, "created_at")
+    sort, order = lists.sort_order(request, PERSON_COLUMNS, default="grid")
+    context.update(
+        page=lists.numbered_page(request, persons.filter(**dates).order_by(*order)),
+        q=q,
+        dates=shown,
+        sort_links=lists.sort_links(request, PERSON_COLUMNS, sort),
+        filtered=lists.filters_active(request, FILTERS),
+    )
     return render(request, "people/person_list.html", context)
+
+
+@login_required
+@domain_errors
+def household_list(request):
+    """户: found by address, household number or pass number; the same filters, sort and pages
+    as the persons list."""
+    q = request.GET.get("q", "").strip()
+    grid = _list_grid(request)
+    households = selectors.household_list(user=request.user, grid_path=grid.path if grid else "", q=q)
+    dates, shown = lists.date_range(request, "created_at")
+    sort, order = lists.sort_order(request, HOUSEHOLD_COLUMNS, default="grid")
+    return render(
+        request,
+        "people/household_list.html",
+        {
+            "grid": grid,
+            "grids": grid_choices(user=request.user),
+            "q": q,
+            "dates": shown,
+            "page": lists.numbered_page(request, households.filter(**dates).order_by(*order)),
+            "sort_links": lists.sort_links(request, HOUSEHOLD_COLUMNS, sort),
+            "filtered": lists.filters_active(request, FILTERS),
+        },
+    )
 
 
 @login_required
