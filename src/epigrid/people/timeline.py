@@ -13,12 +13,13 @@ from epigrid.accounts.models import GridAssignment, User
 from epigrid.core import extensions
 from epigrid.core.audit import REDACTED
 from epigrid.core.labels import action_label
+from epigrid.grids.models import GridNode
 
 from .choices import Relationship
 
 # The fields a reader cares about, by label; other fields (ids, timestamps) are left out.
 FIELD_LABELS = {
-    "name": _("Name"),
+    "name": _("Person's name"),
     "phone": _("Phone"),
     "id_number": _("ID number"),
     "birth_date": _("Birth date"),
@@ -75,6 +76,8 @@ def _value(field: str, value, actors: dict) -> str:
         return _t("(hidden)") if value == REDACTED else str(value)
     if field == "user":
         return actors.get(str(value), str(value))
+    if field == "grid":
+        return actors.get(f"grid:{value}", str(value))
     label = _value_labels().get(field, {}).get(value)
     if label is not None:
         return str(label)
@@ -120,6 +123,11 @@ def with_texts(entries: list[dict]) -> list[dict]:
         if isinstance(pair, list | tuple):
             names.update(str(v) for v in pair if v)
     actors = _actors(names - {""})
+    # Grids by their names, not their codes.
+    codes = {str(v) for e in entries for v in ((e.get("changes") or {}).get("grid") or ()) if v}
+    actors.update(
+        {f"grid:{code}": name for code, name in GridNode.objects.filter(code__in=codes).values_list("code", "name")}
+    )
     for e in entries:
         e["text"] = describe(e, actors)
     return entries
