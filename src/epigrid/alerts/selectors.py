@@ -1,11 +1,30 @@
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.errors import NotFound
 from epigrid.core.scoping import VIEW
 
-from .choices import EscalationLevel
+from .choices import AlertKind, EscalationLevel
 from .models import Alert
 from .services import LEVEL_OWNERS, ack_minutes
+
+
+def alert_text(alert: Alert) -> str:
+    """The alert in a sentence: "漏报体温（第2次时段 12:00）· 待处理 · 李刚"."""
+    detail = alert.detail or {}
+    if alert.kind == AlertKind.MISSED_SLOT and "slot" in detail:
+        what = gettext("Missed temperature report (slot %(n)s, %(time)s)") % {
+            "n": int(detail["slot"]) + 1,
+            "time": detail.get("time", ""),
+        }
+    elif alert.kind == AlertKind.FEVER and detail.get("value"):
+        what = gettext("Fever: %(value)s °C") % {"value": detail["value"]}
+    else:
+        what = str(alert.get_kind_display())
+    parts = [what, str(alert.get_status_display())]
+    if alert.owner_id:
+        parts.append(gettext("owner %(name)s") % {"name": alert.owner})
+    return " · ".join(parts)
 
 
 def alert_timeline(person):
@@ -14,8 +33,9 @@ def alert_timeline(person):
             "at": a.raised_at,
             "kind": f"alert.{a.kind}",
             "actor": str(a.owner or ""),
-            "changes": {"status": [None, a.get_status_display()]},
+            "changes": {"status": [None, a.status]},
             "source": "alerts",
+            "text": alert_text(a),
         }
         for a in Alert.objects.filter(person=person).select_related("owner").order_by("-raised_at")[:200]
     ]

@@ -46,4 +46,7 @@ class ControlConfig(AppConfig):
         "action_labels": [
             "epigrid.control.apps.ACTION_LABELS",
         ],
+        "timeline_values": [
+            "epigrid.control.choices.TIMELINE_VALUES",
+        ],
     }

@@ -94,3 +94,12 @@ class TeamRole(models.TextChoices):
 
 
 REQUIRED_TEAM_ROLES = (TeamRole.LIAISON, TeamRole.CADRE, TeamRole.MEDICAL)
+
+
+# Readable values of the fields this app audits, for the person file's timeline.
+TIMELINE_VALUES = {
+    "kind": dict(OrderKind.choices),
+    "role": dict(TeamRole.choices),
+    "status": {**dict(KeyPersonStatus.choices), **dict(OrderStatus.choices)},
+    "reason": dict(OrderReason.choices),
+}

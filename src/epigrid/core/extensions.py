@@ -25,6 +25,7 @@ POINTS = {
     # Pages: callables (request) -> rendered HTML or "" ; shown on the grid member's day and the files.
     "today_panels": "callable(request) -> str: a panel on 今日工作",
     "person_panels": "callable(request, person) -> str: a panel on the person file",
+    "person_summaries": "callable(request, person) -> (template, context) | None: the top of the person file",
     "household_panels": "callable(request, household) -> str: a panel on the household file",
     "checkpoint_panels": "callable(request, checkpoint) -> (template, context) | None: a panel on the gate page",
     "household_search": "callable(q) -> queryset of household ids the text finds (a pass number…), "
@@ -37,6 +38,7 @@ POINTS = {
     "release_conditions": "callable(orders) -> orders: the due orders that also meet this condition",
     "sweeps": "(name, callable(now=None) -> int): periodic work run by the sweep",
     "action_labels": "dict {audit action: label}: readable names of audit actions",
+    "timeline_values": "dict {audited field: {code: label}}: readable values of audited fields on timelines",
     "consequences": "callable(action, obj) -> list[str]: what this app's cascade will do after an "
     'irreversible action ("case_confirm", "order_release"), shown on its confirm step; reads only',
     # Cascades: run inside the caller's transaction; `cause` is the principal whose action set

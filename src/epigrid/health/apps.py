@@ -32,6 +32,9 @@ class HealthConfig(AppConfig):
         "person_panels": [
             "epigrid.health.views.person_health_panel",
         ],
+        "person_summaries": [
+            "epigrid.health.views.person_summary",
+        ],
         "sweeps": [
             "epigrid.health.services.MISSED_SLOT_SWEEP",
         ],

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.control.choices import KeyPersonStatus, OrderKind
@@ -34,9 +35,51 @@ def temperature_timeline(person):
             "actor": r.get_source_display(),
             "changes": {"value": [None, f"{r.value} °C" + (" ⚠" if r.is_fever else "")]},
             "source": "health",
+            "text": (
+                gettext("Fever %(value)s °C · %(source)s")
+                if r.is_fever
+                else gettext("Temperature %(value)s °C · %(source)s")
+            )
+            % {"value": r.value, "source": r.get_source_display()},
         }
         for r in TemperatureReport.objects.filter(person=person).order_by("-measured_at")[:200]
     ]
+
+
+def temperature_chart(person, *, since: dt.datetime, until: dt.datetime, threshold) -> dict:
+    """A server-side SVG sparkline of the readings in [since, until] (light on cheap phones):
+    each reading a dot (red from the fever threshold), the threshold as a dashed line."""
+    readings = list(
+        TemperatureReport.objects.filter(person=person, measured_at__gte=since, measured_at__lte=until).order_by(
+            "measured_at"
+        )[:400]
+    )
+    width, height, pad = 320, 120, 14
+    low, high = 35.5, 40.0
+    for r in readings:
+        low, high = min(low, float(r.value) - 0.3), max(high, float(r.value) + 0.3)
+    span = max((until - since).total_seconds(), 1)
+
+    def x(at):
+        return round(pad + (width - 2 * pad) * (at - since).total_seconds() / span, 1)
+
+    def y(value):
+        return round(height - pad - (height - 2 * pad) * (float(value) - low) / (high - low), 1)
+
+    points = [
+        {"x": x(r.measured_at), "y": y(r.value), "value": r.value, "at": r.measured_at, "fever": r.is_fever}
+        for r in readings
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "points": points,
+        "line": " ".join(f"{p['x']},{p['y']}" for p in points),
+        "threshold": threshold,
+        "threshold_y": y(threshold),
+        "since": since,
+        "until": until,
+    }
 
 
 # The facts a colour is derived from, and the colour each gives (docs/method.md "Also in the article's

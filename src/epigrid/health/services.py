@@ -132,6 +132,13 @@ def slot_moment(day: dt.date, slot: int, pol: MonitoringPolicy) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, pol.slot_starts()[slot]))
 
 
+def slot_expected(*, order_starts_at: dt.datetime, day: dt.date, slot: int, pol: MonitoringPolicy) -> bool:
+    """The one rule of which slots an order asks for: those whose moment is at or after the
+    order's start. An earlier slot is neither due nor missed (the day page greys it, the sweep
+    raises nothing: its SQL states the same rule as `o.starts_at <= <slot moment>`)."""
+    return order_starts_at <= slot_moment(day, slot, pol)
+
+
 @dataclass
 class Reading:
     person_id: int
@@ -387,7 +394,8 @@ def _missed_slot_sql(vendor: str) -> str:
           JOIN people_person p ON p.id = o.person_id
           JOIN grids_gridnode g ON g.id = o.grid_id
           {joins}
-         WHERE o.status IN ({statuses}) AND o.kind IN ({kinds}) AND o.starts_at <= %s
+         WHERE o.status IN ({statuses}) AND o.kind IN ({kinds})
+           AND o.starts_at <= %s  -- slot_expected: only slots from the order's start
            AND NOT EXISTS (SELECT 1 FROM health_temperaturereport r
                             WHERE r.person_id = o.person_id AND r.local_date = %s AND r.slot = %s)
         ON CONFLICT (dedup_key) DO NOTHING

@@ -15,11 +15,12 @@ from django.views.decorators.http import require_POST
 
 from epigrid.alerts.selectors import alert_list
 from epigrid.control.choices import OPEN_ORDER_STATUSES
-from epigrid.control.models import ControlOrder
+from epigrid.control.models import ControlOrder, TeamMember
 from epigrid.control.selectors import controlled_households_without_full_team
 from epigrid.core import extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.confirm import confirm_page, confirmed, consequences
+from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors, Throttled
 from epigrid.core.scoping import allows
 from epigrid.core.tabular import read_upload
@@ -104,25 +105,35 @@ def today(request):
     day, current_slot = services.slot_of(now, pol)
     orders = list(_monitored(request.user)[:300])
     person_ids = [o.person_id for o in orders]
-    readings = {}
-    for r in TemperatureReport.objects.filter(person_id__in=person_ids, local_date=timezone.localdate(now)):
-        readings.setdefault(r.person_id, {})[r.slot] = r
+    readings, outside = {}, {}
+    today_date = timezone.localdate(now)
+    for r in TemperatureReport.objects.filter(person_id__in=person_ids, local_date=today_date).order_by("measured_at"):
+        if r.slot is None:  # outside every window: shown on the row, counted for no slot
+            outside.setdefault(r.person_id, []).append(r)
+        else:
+            readings.setdefault(r.person_id, {})[r.slot] = r
     slot_times = pol.slot_times
     rows = []
     for order in orders:
         person_readings = readings.get(order.person_id, {})
         slots = []
         for index, time in enumerate(slot_times):
-            at = services.slot_moment(timezone.localdate(now), index, pol)
+            at = services.slot_moment(today_date, index, pol)
             reading = person_readings.get(index)
             closed = now > at + dt.timedelta(minutes=pol.window_minutes)
-            state = "done" if reading else ("missed" if closed else ("due" if index == current_slot else "later"))
+            if reading:
+                state = "done"
+            elif not services.slot_expected(order_starts_at=order.starts_at, day=today_date, slot=index, pol=pol):
+                state = "before"  # the order had not started: not asked for, not missed
+            else:
+                state = "missed" if closed else ("due" if index == current_slot else "later")
             slots.append({"time": time, "state": state, "reading": reading})
         rows.append(
             {
                 "order": order,
                 "person": order.person,
                 "slots": slots,
+                "outside": outside.get(order.person_id, []),
                 "due": any(s["state"] in ("due", "missed") for s in slots),
             }
         )
@@ -216,6 +227,17 @@ def report_link_issue(request, person_pk):
     return redirect(back)
 
 
+def _chart(person):
+    """The monitoring period's temperatures (the latest order's, else the last 14 days)."""
+    now = timezone.now()
+    order = ControlOrder.objects.filter(person=person).order_by("-starts_at").first()
+    if order is not None and order.starts_at < now:
+        since, until = order.starts_at, min(now, order.released_at or order.transferred_at or now)
+    else:
+        since, until = now - dt.timedelta(days=14), now
+    return selectors.temperature_chart(person, since=since, until=until, threshold=services.policy().fever_threshold)
+
+
 def person_health_panel(request, person):
     path = person.grid.path
     token = (
@@ -236,6 +258,7 @@ def person_health_panel(request, person):
         # A positive result offers the transfer to hospital isolation (docs/method.md "5" item 6).
         "offer_transfer": open_order if offer_transfer else None,
         "temperatures": TemperatureReport.objects.filter(person=person).order_by("-measured_at")[:12],
+        "chart": _chart(person),
         "samples": Sample.objects.filter(person=person).select_related("test_list").order_by("-sampled_at"),
         "case": case,
         "link": link,
@@ -244,6 +267,40 @@ def person_health_panel(request, person):
         "can_confirm": allows(request.user, Capability.CONFIRM_CASES, path),
         "form": TemperatureForm(),
         "consultation_form": ConsultationForm(),
+    }
+
+
+def person_summary(request, person):
+    """The top of the person file, on one phone screen: the measure in force and its end, the
+    days left, the health code and the household's team (一户一专班) with their phones."""
+    now = timezone.now()
+    order = ControlOrder.objects.open().filter(person=person).order_by("-starts_at").first()
+    days_left = None
+    if order is not None:
+        days_left = max(0, (timezone.localdate(order.ends_at) - timezone.localdate(now)).days)
+    team = []
+    if person.household_id:
+        members = (
+            TeamMember.objects.filter(team__household_id=person.household_id, ended_at__isnull=True)
+            .select_related("user")
+            .order_by("id")
+        )
+        # Staff work phones: given by the staff member to be called on (as on the resident's page).
+        team = [
+            {
+                "name": str(m.user),
+                "role": m.get_role_display(),
+                "phone": unseal(m.user.phone_sealed) if m.user.phone_sealed else "",
+                "masked": m.user.phone_masked,
+            }
+            for m in members
+        ]
+    return "health/_person_summary.html", {
+        "person": person,
+        "order": order,
+        "days_left": days_left,
+        "code": selectors.health_code(person),
+        "team": team,
     }
 
 

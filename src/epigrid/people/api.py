@@ -100,6 +100,7 @@ class TimelineEntryOut(Schema):
     actor: str
     changes: dict
     source: str
+    text: str = ""  # the entry in a sentence, in the caller's language (masks only)
 
 
 class PersonSearchIn(In):

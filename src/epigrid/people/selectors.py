@@ -11,6 +11,7 @@ from epigrid.core.errors import DomainError, NotFound, Throttled
 from epigrid.core.models import AuditEvent
 from epigrid.core.scoping import VIEW, subtree_q
 
+from . import timeline
 from .models import Household, Person
 
 _ASCII_WORD = re.compile(r"^[a-zA-Z]+$")
@@ -167,7 +168,7 @@ def person_timeline(*, person: Person) -> list[dict]:
     for provider in extensions.get("timeline_providers"):
         entries.extend(provider(person))
     entries.sort(key=lambda e: e["at"], reverse=True)
-    return entries
+    return timeline.with_texts(entries)
 
 
 def panels(point: str, request, obj) -> list[tuple[str, dict]]:

@@ -102,6 +102,19 @@ def _person_state(person: Person) -> dict:
     }
 
 
+def _masks(person: Person) -> dict:
+    return {"id_number": person.id_number_masked or None, "phone": person.phone_masked or None}
+
+
+def _audited_diff(before: dict, after: dict, masks_before: dict, masks_after: dict) -> dict:
+    """The diff with the personal values as their masks ("138****0001 → 139****0002"), which
+    the file shows anyway: the timeline can say what changed without the full number."""
+    changes = audit.diff(before, after, sensitive=SENSITIVE)
+    for key in changes.keys() & masks_after.keys():
+        changes[key] = [masks_before.get(key), masks_after[key]]
+    return changes
+
+
 def _resolve_grid(grid: GridNode | None, household: Household | None) -> GridNode:
     if grid is None and household is not None:
         return household.grid
@@ -240,7 +253,7 @@ def person_create(
                     action="person.create",
                     obj=person,
                     grid_path=grid.path,
-                    changes=audit.diff({}, _person_state(person), sensitive=SENSITIVE),
+                    changes=_audited_diff({}, _person_state(person), {}, _masks(person)),
                 )
                 return person
     # Outside the transaction, so the conflict's audit row stays.
@@ -261,7 +274,7 @@ def person_update(*, person: Person, principal, **changes) -> Person:
         locked = Person.objects.select_for_update(of=("self",)).select_related("grid", "household").get(pk=person.pk)
         if locked.archived_at:
             raise DomainError("person_archived", _("This person's file is archived."))
-        before = _person_state(locked)
+        before, masks_before = _person_state(locked), _masks(locked)
         household = changes.get("household", locked.household)
         grid = changes.get("grid") or (household.grid if "household" in changes and household else locked.grid)
         grid = _resolve_grid(grid, household)
@@ -305,7 +318,7 @@ def person_update(*, person: Person, principal, **changes) -> Person:
                 action="person.update",
                 obj=locked,
                 grid_path=grid.path,
-                changes=audit.diff(before, after, sensitive=SENSITIVE),
+                changes=_audited_diff(before, after, masks_before, _masks(locked)),
             )
             return locked
     # Outside the transaction, so the conflict's audit row stays.

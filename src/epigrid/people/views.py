@@ -170,6 +170,7 @@ def person_detail(request, pk):
             "can_edit": allows(request.user, Capability.EDIT_PEOPLE, person.grid.path),
             "staff_roles": staff_roles,
             "panels": selectors.panels("person_panels", request, person),
+            "summaries": selectors.panels("person_summaries", request, person),
             # Who opened this file: for those who may read the access log here (inspectors).
             "reads": access.access_list(user=request.user, object_type="people.person", object_id=person.pk)[:20]
             if allows(request.user, Capability.VIEW_AUDIT, person.grid.path)
