@@ -181,6 +181,11 @@ def test_a_non_empty_database_is_not_overwritten_without_force(archive):
 
 
 def test_a_restore_that_does_not_match_its_manifest_exits_non_zero(archive, tmp_path, capsys):
+    if connection.vendor == "postgresql":
+        # Restoring over the test database itself drops and recreates its tables under the test
+        # runner's feet (later transactional tests then find stale rows); on PostgreSQL restores go
+        # into a new database (test_postgresql_backup_restores_into_a_new_database_and_verifies).
+        pytest.skip("restores over the database under test: SQLite only")
     manifest = backup.read_manifest(archive)
     manifest["counts"]["people_person"] += 1  # as if a row had not come back
     lying = _rewrite(archive, tmp_path / "lying.tar", manifest=manifest)

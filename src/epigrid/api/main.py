@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -117,6 +118,9 @@ def on_unauthenticated(request, exc):
 
 @api.exception_handler(ValidationError)
 def on_invalid(request, exc: ValidationError):
+    if any(error.get("loc", [None])[0] == "path" for error in exc.errors):
+        # /persons/None or /persons/abc names no object: the same 404 as an id that does not exist.
+        return _answer(request, status_error(404))
     return _answer(request, validation_error(exc.errors))
 
 
@@ -143,6 +147,12 @@ def on_http_error(request, exc: HttpError):
 @api.exception_handler(RequestDataTooBig)
 def on_too_large(request, exc):
     return _answer(request, status_error(413))
+
+
+@api.exception_handler(MultiPartParserError)
+def on_unreadable_form(request, exc):
+    """A multipart body without its boundary (or cut short): the request cannot be read."""
+    return _answer(request, status_error(400))
 
 
 @api.exception_handler(Exception)

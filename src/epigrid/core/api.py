@@ -137,6 +137,8 @@ def _filter_time(value: dt.datetime) -> dt.datetime:
 
 # A bound of a list filter (`…_from` ≤ time < `…_to`): any time; naive = Asia/Shanghai.
 FilterTime = Annotated[dt.datetime, _iso_only("datetime_parsing"), AfterValidator(_filter_time)]
+# A day to filter by: any date, written ISO 8601 (2022-02-06).
+FilterDate = Annotated[dt.date, _iso_only("date_parsing")]
 
 
 class LocalTimeEncoder(NinjaJSONEncoder):

@@ -7,7 +7,18 @@ from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.core import access
-from epigrid.core.api import ERRORS, ErrorOut, EventTime, FilterTime, In, IsoTime, PlanDate, Temperature, page
+from epigrid.core.api import (
+    ERRORS,
+    ErrorOut,
+    EventTime,
+    FilterDate,
+    FilterTime,
+    In,
+    IsoTime,
+    PlanDate,
+    Temperature,
+    page,
+)
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.tabular import read_upload
@@ -23,7 +34,7 @@ router = Router(tags=["health"])
 public_router = Router(tags=["resident"])
 
 
-class RowErrorOut(Schema):
+class BatchRowErrorOut(Schema):
     index: int | None = None
     row: int | None = None
     code: str
@@ -36,7 +47,7 @@ class BatchErrorOut(Schema):
     message: str
     messages: dict[str, str] = {}
     field: str | None = None
-    rows: list[RowErrorOut] = []
+    rows: list[BatchRowErrorOut] = []
 
 
 class ReadingIn(In):
@@ -111,7 +122,7 @@ class TemperaturePage(Schema):
 def temperature_list(
     request,
     person: int | None = None,
-    date: dt.date | None = None,
+    date: FilterDate | None = None,
     grid: str | None = None,
     fever: bool | None = None,
     limit: int = 100,
@@ -627,6 +638,12 @@ class PolicyOut(Schema):
     fever_threshold: float
 
 
+class PolicyIn(In):
+    slot_times: list[str]
+    window_minutes: int
+    fever_threshold: float
+
+
 @router.get(
     "/monitoring-policy",
     response={200: PolicyOut, **ERRORS},
@@ -657,7 +674,7 @@ def policy_detail(request):
         "the missed-slot sweep (`system:missed-slots`) uses the new slots from then on."
     ),
 )
-def policy_update(request, payload: PolicyOut):
+def policy_update(request, payload: PolicyIn):
     pol = services.policy_update(
         slot_times=payload.slot_times,
         window_minutes=payload.window_minutes,

@@ -7,7 +7,7 @@ from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.accounts.models import GridAssignment
-from epigrid.core.api import ERRORS, EventDate
+from epigrid.core.api import ERRORS, EventDate, In
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.tabular import read_upload
@@ -92,23 +92,23 @@ class OrgDetailOut(OrgOut):
     central_households: list[CentralOut]
 
 
-class OrgIn(Schema):
+class OrgIn(In):
     grid: str
     name: str
     also_covers: list[str] = []
 
 
-class ConfirmIn(Schema):
+class ConfirmIn(In):
     confirm: bool = False
 
 
-class MemberIn(Schema):
+class MemberIn(In):
     person_id: int
     role: MemberRole = MemberRole.MEMBER
     since: EventDate | None = None
 
 
-class HouseholdsIn(Schema):
+class HouseholdsIn(In):
     household_ids: list[int]
 
 
@@ -374,7 +374,7 @@ class BranchOut(Schema):
         }
 
 
-class BranchIn(Schema):
+class BranchIn(In):
     grid: str
     site_kind: SiteKind
     name: str
@@ -383,12 +383,12 @@ class BranchIn(Schema):
     opened_on: EventDate
 
 
-class BranchCloseIn(Schema):
+class BranchCloseIn(In):
     closed_on: EventDate
     confirm: bool = False
 
 
-class SeatIn(Schema):
+class SeatIn(In):
     role: BranchRole
     user_id: int | None = None
     person_id: int | None = None
