@@ -28,7 +28,10 @@ from tests.core.test_uploads import image_bytes, upload
 from tests.factories import build_world
 from tests.response.test_response import confirm
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: the flush after each test then leaves the content types to the next
+# transactional test instead of recreating them (a plain flush runs post_migrate, and a later
+# serialized_rollback test would find them twice).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture
