@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # Seconds of generation per identity, and cases per operation.
-BUDGET = {"small": (90, 15), "long": (1200, 400)}
+BUDGET = {"small": (90, 15), "long": (600, 400)}
 IDENTITIES = ("member9", "admin")  # the grid member first: the superuser's pass may change users
 # Operations that end the caller's own sign-in or another user's (log out, revoke a token, change
 # a password, deactivate, reset a second factor): fuzzed last, each identity with a fresh token, so
