@@ -548,7 +548,7 @@ def order_transfer(request, pk: int, payload: TransferIn):
     return OrderOut.from_model(order)
 
 
-class ReleaseIn(In):
+class OrderReleaseIn(In):
     early_reason: str = ""
     at: EventTime | None = None
 
@@ -565,7 +565,7 @@ class ReleaseIn(In):
         "default services end (services set up by hand stay)."
     ),
 )
-def order_release(request, pk: int, payload: ReleaseIn):
+def order_release(request, pk: int, payload: OrderReleaseIn):
     order = services.control_order_release(
         order=selectors.order_get(user=request.user, pk=pk, capability=Capability.APPROVE_RELEASE),
         early_reason=payload.early_reason,

@@ -108,7 +108,7 @@ class MemberIn(In):
     since: EventDate | None = None
 
 
-class HouseholdsIn(In):
+class CentralHouseholdsIn(In):
     household_ids: list[int]
 
 
@@ -120,7 +120,7 @@ class ChainLinkOut(Schema):
     responsible: list[str]
 
 
-class ImportOut(Schema):
+class ChainImportOut(Schema):
     rows: int
 
 
@@ -258,7 +258,7 @@ def central_create(request, pk: int):
         "Idempotent; each change audited. No cascade."
     ),
 )
-def central_assign(request, pk: int, payload: HouseholdsIn):
+def central_assign(request, pk: int, payload: CentralHouseholdsIn):
     central = CentralHousehold.objects.select_related("grid", "member__person", "household").get_for(
         request.user, MANAGE, pk=pk
     )
@@ -297,7 +297,7 @@ def household_chain(request, pk: int):
 
 @router.post(
     "/mobilization/chain/import",
-    response={201: ImportOut, **ERRORS, 422: ImportErrorOut},
+    response={201: ChainImportOut, **ERRORS, 422: ImportErrorOut},
     summary="Import the chain ledger (.xlsx); all rows or none",
     description=(
         "Who may call: a user with `import_export` (command center, subdistrict staff, community secretary "

@@ -451,7 +451,7 @@ def point_households(request, pk: int, payload: HouseholdsIn):
     return PointOut.from_model(point)
 
 
-class ReleaseIn(In):
+class PointReleaseIn(In):
     at: EventTime | None = None
 
 
@@ -470,7 +470,7 @@ class ReleaseIn(In):
         "management."
     ),
 )
-def point_release(request, pk: int, payload: ReleaseIn):
+def point_release(request, pk: int, payload: PointReleaseIn):
     point = selectors.point_get(user=request.user, pk=pk, capability=Capability.MANAGE_PLANS)
     point = services.point_release(point=point, at=payload.at, principal=request.user)
     return PointOut.from_model(point)
