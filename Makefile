@@ -11,7 +11,7 @@ PORT ?= 8000
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.14 python3 $$HOME/.pyenv/versions/3.1[234]*/bin/python3 /usr/local/bin/python3.1[234] /usr/bin/python3.1[234]; do \
 	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: venv demo test test-sqlite test-postgres test-browser lint bench bench-small fuzz fuzz-small messages clean
+.PHONY: venv demo test test-sqlite test-postgres test-browser lint bench bench-small fuzz fuzz-small screenshots messages clean
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "epigrid needs Python 3.12 or newer (Django 6.1). Install python3.12 or python3.13, or run: make PYTHON=/path/to/python3.12 ..." >&2; exit 1; fi
@@ -67,6 +67,11 @@ fuzz-small: $(STAMP)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m fuzz long
+
+# 360 px screenshots of each role's main pages into docs/screenshots/ (demo data, a throw-away
+# SQLite database, gunicorn on loopback, Debian's Chromium). Not part of `make test`.
+screenshots: $(STAMP)
+	PYTHONPATH=src $(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 messages: $(STAMP)
 	cd src/epigrid && ../../$(BIN)/epigrid makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/epigrid compilemessages
