@@ -375,3 +375,19 @@ def test_a_person_filter_of_zero_is_a_404_like_any_unknown_person(world):
     for path in ("temperatures", "orders", "cases", "alerts", "samples", "exposures", "tips"):
         answer = member1("get", f"/api/v1/{path}?person=0")
         assert answer.status_code == 404, path
+
+
+def test_the_chain_names_only_the_persons_the_caller_may_see(world):
+    """A case's contacts may live in another compound: the chain shows them as nodes, but their
+    names only to whoever sees that compound."""
+    case = _confirmed_case(world)
+    p1b, p2 = world.persons["p1b"], world.persons["p2"]
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    response.exposure_record(source=p1b, contact=p2, last_exposure_at=at, principal=world.admin)
+    [incident] = api(world, "commander")("get", "/api/v1/activations").json()
+    path = f"/api/v1/activations/{incident['id']}/chain"
+    names = {n["id"]: n["name"] for n in api(world, "member1")("get", path).json()["nodes"]}
+    assert names == {p1b.pk: p1b.name, p2.pk: None}
+    names = {n["id"]: n["name"] for n in api(world, "commander")("get", path).json()["nodes"]}
+    assert names == {p1b.pk: p1b.name, p2.pk: p2.name}
+    assert case.status == "confirmed"

@@ -209,12 +209,14 @@ class ChainOut(Schema):
     description=(
         "Who may call: a user who sees the response's compound (else 404 `activation_not_found`, whether or "
         "not it exists). The transmission chain as nodes and edges: the response's cases, their close contacts "
-        "and those contacts' contacts, paged by edge (`limit`, `offset`). Reads only: no cascade."
+        "and those contacts' contacts, paged by edge (`limit`, `offset`). A person outside the caller's grids "
+        "is a node with `name: null`. Reads only: no cascade."
     ),
 )
 def activation_chain(request, pk: int, limit: int = 2000, offset: int = 0):
     return selectors.chain(
         activation=selectors.activation_get(user=request.user, pk=pk),
+        user=request.user,
         limit=max(1, min(limit, 5000)),
         offset=max(0, offset),
     )

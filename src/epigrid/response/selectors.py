@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.control.models import ControlOrder
 from epigrid.core.errors import NotFound
 from epigrid.core.scoping import VIEW, subtree_q
+from epigrid.people.models import Person
 
 from .models import Activation, EpidemicPoint, Exposure, PlanTemplate, Task
 from .services import DEFAULT_PLAN_NAME, DEFAULT_STEPS
@@ -84,9 +85,11 @@ def incident(*, activation: Activation) -> dict:
     }
 
 
-def chain(*, activation: Activation, limit: int = 2000, offset: int = 0) -> dict:
+def chain(*, activation: Activation, user=None, limit: int = 2000, offset: int = 0) -> dict:
     """The transmission chain of an incident: cases → close contacts → secondary contacts, as
-    nodes and edges, paged by edge so a 20,000-contact incident stays usable."""
+    nodes and edges, paged by edge so a 20,000-contact incident stays usable. With `user`, a
+    person outside the user's grids is a node without a name (the chain crosses compounds; who
+    is in another compound's file is that compound's to see)."""
     case_persons = activation.cases.values("person_id")
     close = Exposure.objects.filter(source_id__in=case_persons).values("contact_id")
     rows = list(
@@ -111,6 +114,11 @@ def chain(*, activation: Activation, limit: int = 2000, offset: int = 0) -> dict
     if offset == 0 and not rows:
         for person_id, name in activation.cases.values_list("person_id", "person__name")[:limit]:
             nodes[person_id] = {"id": person_id, "kind": "case", "name": name}
+    if user is not None and nodes:
+        seen = set(Person.objects.restrict(user).filter(pk__in=nodes.keys()).values_list("pk", flat=True))
+        for person_id, node in nodes.items():
+            if person_id not in seen:
+                node["name"] = None
     return {"nodes": list(nodes.values()), "edges": edges, "next_offset": offset + limit if more else None}
 
 
