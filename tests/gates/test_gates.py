@@ -239,3 +239,4 @@ def test_command_center_opens_and_closes_checkpoints_from_the_page(world):
     guard = Client()
     guard.force_login(world.users["guard1"])
     assert guard.post("/gates/", {"grid": "S-C-G1", "name": "东门"}).status_code == 403
+

@@ -112,9 +112,10 @@ def _token() -> tuple[str, str, bytes]:
 
 def passes_issue(*, grid, principal) -> int:
     """A numbered pass for every household of a compound that has none (bulk, idempotent)."""
-    authorize(principal, Capability.ISSUE_PASSES, grid.path)
-    # Numbered per compound; a grid above the compounds (a community) numbers its own.
+    # Numbered per compound; a grid above the compounds (a community) numbers its own. The right
+    # is checked where the passes go: the whole compound, not just the building named.
     compound = grid.compound() or grid
+    authorize(principal, Capability.ISSUE_PASSES, compound.path)
     with transaction.atomic():
         compound.__class__.objects.select_for_update().filter(pk=compound.pk).first()  # one issuer at a time
         households = (
