@@ -20,6 +20,9 @@ def test_guard_types_a_pass_number_and_a_fever_is_refused(phone, log_in):
     expect(verdict).to_be_visible()
     expect(verdict).to_have_class(re.compile("verdict-refused"))
     expect(verdict).to_contain_text(re.compile("发热|Fever"))
+    # The recorded refusal appears in the recent passages without reloading the page.
+    expect(page.locator("#recent")).to_contain_text("JZXC-HYL-09-0001")
+    expect(verdict).to_have_class(re.compile("verdict-refused"))  # the list's reload leaves the verdict
 
 
 def test_a_number_that_is_not_of_this_checkpoint_shows_only_that(phone, log_in):

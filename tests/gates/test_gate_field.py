@@ -250,3 +250,15 @@ def test_the_api_finds_short_numbers_and_visited_households_within_the_compound(
         {**body, "visiting": world.households["h2"].address, "temperature": 36.5},
     )
     assert foreign.status_code == 404 and world.households["h2"].address not in foreign.content.decode()
+
+
+def test_a_recorded_passage_refreshes_the_recent_list_and_a_refused_input_does_not(world, gate):
+    page = _page(world)
+    recorded = page.post(f"/gates/{gate.pk}/scan/", {"number": "0001", "direction": "out"})
+    assert recorded["HX-Trigger"] == "passage-recorded"
+    # The list that listens for it shows the passage just recorded.
+    html = page.get(f"/gates/{gate.pk}/").content.decode()
+    assert 'id="recent"' in html and 'hx-trigger="passage-recorded from:body"' in html
+    assert "S-C-G1-0001" in html.split('id="recent"', 1)[1]
+    refused = page.post(f"/gates/{gate.pk}/scan/", {"number": "0001", "direction": "in", "temperature": "abc"})
+    assert refused.status_code == 400 and "HX-Trigger" not in refused

@@ -110,7 +110,13 @@ def scan(request, pk):
         )
     except DomainError as exc:
         return _refused_answer(request, exc, url=reverse("gates:scan", args=[cp.pk]), sent=SCAN_FIELDS, choose="number")
-    return render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage})
+    return _recorded(render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage}))
+
+
+def _recorded(response):
+    # The page's "recent passages" list reloads itself on this event (gate.html, hx-trigger).
+    response["HX-Trigger"] = "passage-recorded"
+    return response
 
 
 @login_required
@@ -137,7 +143,9 @@ def visitor(request, pk):
     except DomainError as exc:
         url = reverse("gates:visitor", args=[cp.pk])
         return _refused_answer(request, exc, url=url, sent=VISITOR_FIELDS, choose="visiting")
-    return render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage, "visitor": True})
+    return _recorded(
+        render(request, "gates/_answer.html", {"answer": answer, "passage": answer.passage, "visitor": True})
+    )
 
 
 def guard_home(user) -> str | None:
