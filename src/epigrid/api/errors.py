@@ -74,8 +74,8 @@ class CheckedParser(Parser):
 
     def parse_querydict(self, data, list_fields, request):
         for key, values in data.lists():
-            if data is not request.GET and not (key.isascii() and key.isidentifier()):
-                continue  # a form part no endpoint names (ours are identifiers): ninja ignores it too
+            if not (key.isascii() and key.isidentifier()):
+                continue  # a parameter or form part no endpoint names (ours are identifiers): ignored
             # A query parameter given twice: the last one would win silently.
             if len(values) > 1 and key not in list_fields and data is request.GET:
                 raise invalid("repeated_parameter", _("Give this parameter once."), field=key)
