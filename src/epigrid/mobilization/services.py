@@ -300,15 +300,23 @@ def households_assign(*, central: CentralHousehold, households: list[Household],
     return changed
 
 
+def _end_once(model, pk):
+    """Lock the row and stamp its end, once: (row, False) when it had ended already (a retry)."""
+    locked = model.objects.select_for_update().get(pk=pk)
+    if locked.ended_at:
+        return locked, False
+    locked.ended_at = timezone.now()
+    locked.save(update_fields=["ended_at"])
+    return locked, True
+
+
 def household_release(*, link: LookedAfter, principal) -> LookedAfter:
     """Take a household off its 党员中心户 (it shows as a gap until assigned again)."""
     authorize(principal, MANAGE, link.grid.path)
     with transaction.atomic():
-        locked = LookedAfter.objects.select_for_update().get(pk=link.pk)
-        if locked.ended_at:
+        locked, ended = _end_once(LookedAfter, link.pk)
+        if not ended:
             return locked
-        locked.ended_at = timezone.now()
-        locked.save(update_fields=["ended_at"])
         audit.record(
             principal=principal,
             action="looked_after.release",
@@ -460,11 +468,9 @@ def temporary_member_add(
 def temporary_member_end(*, member: TemporaryBranchMember, principal) -> TemporaryBranchMember:
     authorize(principal, MANAGE, member.grid.path)
     with transaction.atomic():
-        locked = TemporaryBranchMember.objects.select_for_update().get(pk=member.pk)
-        if locked.ended_at:
+        locked, ended = _end_once(TemporaryBranchMember, member.pk)
+        if not ended:
             return locked
-        locked.ended_at = timezone.now()
-        locked.save(update_fields=["ended_at"])
         audit.record(
             principal=principal,
             action="temporary_branch.member_end",
