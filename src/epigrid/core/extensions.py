@@ -31,6 +31,9 @@ POINTS = {
     "household_search": "callable(q) -> queryset of household ids the text finds (a pass number…), "
     "OR-ed into the person and household lists' search; the lists keep their own restriction",
     "timeline_providers": "callable(person) -> list[TimelineEntry]: entries on the person file",
+    "resident_panels": "callable(request, person, token) -> (template, context) | None: a panel on the "
+    "resident's personal-link page (no account: show only what concerns this person and household)",
+    "incident_panels": "callable(request, activation) -> (template, context) | None: a panel on the incident page",
     "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules
     "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",

@@ -81,6 +81,7 @@ def resident(request, token):
             "days_left": selectors.days_left(order) if order else None,
             "reported_today": reported_today,
             "policy": services.policy(),
+            "panels": [p for p in (panel(request, person, token) for panel in extensions.get("resident_panels")) if p],
         },
         status=400 if form.errors and status == 200 else status,
     )

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from epigrid.accounts.choices import Role
 from epigrid.control.choices import OrderKind
-from epigrid.core import access
+from epigrid.core import access, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import allows
@@ -56,6 +56,7 @@ def incident(request, pk):
             "can_exposures": allows(request.user, Capability.RECORD_EXPOSURES, path),
             "can_release": allows(request.user, Capability.MANAGE_PLANS, path),
             "can_export": allows(request.user, Capability.IMPORT_EXPORT, path),
+            "panels": [p for p in (panel(request, activation) for panel in extensions.get("incident_panels")) if p],
         },
     )
 
