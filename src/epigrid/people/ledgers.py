@@ -720,23 +720,37 @@ def _report(importer: _Importer, count: int) -> dict:
 
 def _export_rows(kind: str, node: GridNode, reveal: bool):
     if kind == ImportKind.RESIDENTS:
+        # Plain tuples, not model instances: an export of a city's ledger is 100,000s of rows.
         persons = (
             Person.objects.current()
             .filter(subtree_q("grid__path", node.path))
-            .select_related("grid", "household")
             .order_by("id")
+            .values_list(
+                "grid__code",
+                "household__grid__code",
+                "household__number",
+                "household__address",
+                "name",
+                "id_number_sealed" if reveal else "id_number_masked",
+                "phone_sealed" if reveal else "phone_masked",
+                "relationship",
+                "note",
+            )
         )
-        for p in persons.iterator(chunk_size=CHUNK):
-            household = p.household
+        for grid, household_grid, number, address, name, id_number, phone, relationship, note in persons.iterator(
+            chunk_size=CHUNK
+        ):
+            if reveal:
+                id_number, phone = unseal(id_number), unseal(phone) if phone else ""
             yield [
-                household.grid.code if household else p.grid.code,
-                household.number if household else "",
-                household.address if household else "",
-                p.name,
-                unseal(p.id_number_sealed) if reveal else p.id_number_masked,
-                (unseal(p.phone_sealed) if p.phone_sealed else "") if reveal else p.phone_masked,
-                RELATIONSHIP_LABELS.get(p.relationship, ""),
-                p.note,
+                household_grid or grid,
+                number or "",
+                address or "",
+                name,
+                id_number,
+                phone,
+                RELATIONSHIP_LABELS.get(relationship, ""),
+                note,
             ]
     else:
         places = (
