@@ -10,6 +10,7 @@ class AlertKind(models.TextChoices):
     TASK_OVERDUE = "task_overdue", _("Emergency task overdue")
     GATE_REFUSAL = "gate_refusal", _("Refused at a checkpoint")
     SERVICE_OVERDUE = "service_overdue", _("Household service overdue")
+    RECTIFICATION_OVERDUE = "rectification_overdue", _("Rectification overdue")
 
 
 class Severity(models.TextChoices):

@@ -29,3 +29,4 @@ class Capability(models.TextChoices):
     MANAGE_CHECKPOINTS = "manage_checkpoints", _("Open and close checkpoints, plan duty shifts")
     ISSUE_PASSES = "issue_passes", _("Issue and revoke household passes")
     GUARD_GATE = "guard_gate", _("Check passes and register visitors at a gate")
+    INSPECT = "inspect", _("Plan inspections, record findings, order and close rectifications")

@@ -3,6 +3,14 @@ from django.utils.translation import gettext_lazy as _
 
 ACTION_LABELS = {
     "reconcile.complete": _("Unfinished hand-off completed"),
+    "checklist.save": _("Inspection checklist saved"),
+    "inspection.plan": _("Inspection planned"),
+    "inspection.finding": _("Inspection finding recorded"),
+    "inspection.complete": _("Inspection completed"),
+    "rectification.order": _("Rectification ordered"),
+    "rectification.answered": _("Rectification answered"),
+    "rectification.closed": _("Rectification closed"),
+    "rectification.open": _("Rectification sent back"),
 }
 
 
@@ -14,5 +22,8 @@ class OversightConfig(AppConfig):
     extensions = {
         "action_labels": [
             "epigrid.oversight.apps.ACTION_LABELS",
+        ],
+        "sweeps": [
+            "epigrid.oversight.inspections.OVERDUE_SWEEP",
         ],
     }

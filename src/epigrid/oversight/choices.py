@@ -1,0 +1,23 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RoundStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    COMPLETED = "completed", _("Completed")
+
+
+class RectificationStatus(models.TextChoices):
+    OPEN = "open", _("To rectify")
+    ANSWERED = "answered", _("Answered, to re-check")
+    CLOSED = "closed", _("Closed")
+
+
+# open → answered (the owner, with evidence) → closed (the inspector's re-check passed), or back
+# to open (it did not: the owner answers again).
+RECTIFICATION_TRANSITIONS = {
+    RectificationStatus.OPEN: {RectificationStatus.ANSWERED},
+    RectificationStatus.ANSWERED: {RectificationStatus.CLOSED, RectificationStatus.OPEN},
+    RectificationStatus.CLOSED: set(),
+}
+RECTIFICATION_STAMPS = {RectificationStatus.ANSWERED: "answered_at", RectificationStatus.CLOSED: "closed_at"}

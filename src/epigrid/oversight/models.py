@@ -1,0 +1,128 @@
+"""Inspections (督查): rounds over grid nodes with a checklist, findings per item, and
+rectification orders an owner answers with evidence and an inspector closes."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.core.scoping import GridScopedQuerySet
+from epigrid.core.transitions import stamp_constraints
+from epigrid.core.uploads import private_storage
+
+from .choices import RECTIFICATION_STAMPS, RECTIFICATION_TRANSITIONS, RectificationStatus, RoundStatus
+
+
+class Checklist(models.Model):
+    """A checklist template, usable for rounds in its grid's subtree. Rounds copy its items when
+    planned, so editing a template never changes a round already planned or done."""
+
+    name = models.CharField(_("name"), max_length=100)
+    items = models.JSONField(_("items"), default=list)
+    # None: a template for every grid (the default one); else for rounds in this grid's subtree.
+    grid = models.ForeignKey(
+        "grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("checklist")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InspectionRound(models.Model):
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    checklist = models.ForeignKey(Checklist, verbose_name=_("checklist"), on_delete=models.PROTECT, related_name="+")
+    items = models.JSONField(default=list)  # the checklist's items when the round was planned
+    planned_for = models.DateField(_("date"))
+    inspector = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("inspector"), on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=12, choices=RoundStatus.choices, default=RoundStatus.PLANNED)
+    score = models.PositiveSmallIntegerField(_("score"), null=True, blank=True)  # % of items passed
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    AUDIT_PREFIX = "inspection"
+
+    class Meta:
+        verbose_name = _("inspection round")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status=RoundStatus.COMPLETED, completed_at__isnull=False, score__isnull=False)
+                | models.Q(status=RoundStatus.PLANNED, completed_at__isnull=True, score__isnull=True),
+                name="inspection_completed_iff_stamped",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grid} {self.planned_for}"
+
+
+class Finding(models.Model):
+    inspection = models.ForeignKey(InspectionRound, on_delete=models.PROTECT, related_name="findings")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the round's
+    item = models.PositiveSmallIntegerField()  # index into the round's items
+    passed = models.BooleanField(_("passed"))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    photo = models.FileField(upload_to="inspections/%Y/%m/", storage=private_storage, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("finding")
+        constraints = [models.UniqueConstraint(fields=["inspection", "item"], name="finding_once_per_item")]
+
+    def __str__(self) -> str:
+        return f"{self.item_text}: {'✓' if self.passed else '✗'}"
+
+    @property
+    def item_text(self) -> str:
+        items = self.inspection.items
+        return items[self.item] if self.item < len(items) else ""
+
+
+class Rectification(models.Model):
+    """整改: what a failed finding asks of its owner, by a deadline."""
+
+    finding = models.OneToOneField(Finding, on_delete=models.PROTECT, related_name="rectification")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="rectifications"
+    )
+    request = models.CharField(_("what to rectify"), max_length=300)
+    due_at = models.DateTimeField(_("deadline"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=RectificationStatus.choices, default=RectificationStatus.OPEN
+    )
+    answer = models.CharField(_("answer"), max_length=300, blank=True)
+    answer_photo = models.FileField(upload_to="inspections/%Y/%m/", storage=private_storage, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    recheck_note = models.CharField(_("re-check note"), max_length=300, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    TRANSITIONS = RECTIFICATION_TRANSITIONS
+    STATUS_STAMPS = RECTIFICATION_STAMPS
+    AUDIT_PREFIX = "rectification"
+
+    class Meta:
+        verbose_name = _("rectification")
+        constraints = [
+            *stamp_constraints("rectification", {RectificationStatus.ANSWERED: "answered_at"}),
+            *stamp_constraints("rectification", {RectificationStatus.CLOSED: "closed_at"}, only=True),
+        ]
+
+    def __str__(self) -> str:
+        return self.request
