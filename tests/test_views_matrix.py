@@ -283,6 +283,100 @@ PAGES = [
         other="staff2",
         shows="张三",
     ),
+    # 督查: inspections of 第1网格 (tests/oversight/world.py): the inspector (at the subdistrict)
+    # inspects, 第1网格's head reads and owns the rectifications, 第2网格's head sees none of it.
+    Page(
+        "inspections:list",
+        kind=LIST,
+        user="inspector",
+        other="head2",
+        reader="head1",
+        shows="S-C-G1 name",
+        post={"grid": "S-C-G1", "checklist": "{checklist_local}", "planned_for": "2020-02-12"},
+    ),
+    Page(
+        "inspections:round", {"pk": "{inspection}"}, user="inspector", other="head2", reader="head1", shows="排查到位"
+    ),
+    Page(
+        "inspections:finding",
+        {"pk": "{inspection}"},
+        get=None,
+        post={"item": "1", "passed": "no", "note": "无人值守"},
+        user="inspector",
+        other="head2",
+        reader="head1",
+    ),
+    Page(
+        "inspections:complete",
+        {"pk": "{inspection_full}"},
+        get=None,
+        post={},
+        user="inspector",
+        other="head2",
+        reader="head1",
+    ),
+    Page(
+        "inspections:rectify",
+        {"pk": "{failed_finding}"},
+        get=None,
+        post={"request": "设宣传栏", "owner": "{head1_user}", "due_at": "2099-01-01T10:00"},
+        user="inspector",
+        other="head2",
+        reader="head1",
+    ),
+    Page("inspections:rectifications", kind=LIST, user="head1", other="head2", shows="补齐门岗登记"),
+    Page(
+        "inspections:rectification",
+        {"pk": "{rectification_open}"},
+        user="head1",
+        other="head2",
+        reader="member1",
+        shows="补齐门岗登记",
+    ),
+    Page(
+        "inspections:answer",
+        {"pk": "{rectification_open}"},
+        get=None,
+        post={"answer": "已补齐"},
+        user="head1",
+        other="head2",
+        reader="member1",
+    ),
+    Page(
+        "inspections:recheck",
+        {"pk": "{rectification_answered}"},
+        get=None,
+        post={"passed": "yes"},
+        user="inspector",
+        other="head2",
+        reader="head1",
+    ),
+    Page(
+        "inspections:photo",
+        {"which": "finding", "pk": "{failed_finding}"},
+        user="inspector",
+        other="head2",
+        reader="head1",
+    ),
+    Page(
+        "inspections:checklists",
+        kind=LIST,
+        user="inspector",
+        other="head2",
+        reader="head1",
+        shows="第1网格清单",
+        post={"name": "新清单", "items": "排查到位\n消杀记录", "grid": "S-C-G1"},
+    ),
+    Page(
+        "inspections:checklist",
+        {"pk": "{checklist_local}"},
+        user="inspector",
+        other="head2",
+        reader="head1",
+        shows="门岗登记",
+        post={"name": "第1网格清单", "items": "门岗登记"},
+    ),
+    Page("inspections:scores", kind=LIST, user="inspector", other="head2", shows="S-C-G1 name"),
     # mobilization: the party chain of 第1网格 (tests/mobilization/world.py), set up by its grid head
     Page(
         "mobilization:chain",
@@ -946,10 +1040,12 @@ def _build_world():
         address="1号楼301",
     )
     from tests.mobilization.world import add_chain
+    from tests.oversight.world import add_inspections
 
     chain = add_chain(world)
     world.extra = {
         **chain,
+        **add_inspections(world),
         "poster_token": poster,
         "stale_poster_token": stale_poster,
         "self_tip": self_tip.pk,

@@ -359,6 +359,76 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/alerts/{alert}/acknowledge"),
     Endpoint("POST", "/api/v1/alerts/{alert}/resolve", body={"resolution": "已电话联系,复测正常"}),
     # Checkpoints (北门 on 第1网格, its passes issued)
+    # 督查: inspections of 第1网格 (tests/oversight/world.py); the inspector (at the subdistrict)
+    # inspects, 第1网格's staff read, the head of 第1网格 owns the rectifications.
+    Endpoint("GET", "/api/v1/inspections", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections",
+        body=lambda w: {"grid": "S-C-G1", "checklist_id": w.extra["checklist_local"], "planned_for": "2020-02-12"},
+        in_scope_status=201,
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("GET", "/api/v1/inspections/{inspection}"),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/{inspection}/findings",
+        body={"item": 1, "passed": False, "note": "无人值守"},
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/{inspection}/complete",
+        in_scope_status=400,
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/findings/{failed_finding}/rectification",
+        body=lambda w: {
+            "owner_id": w.users["head1"].pk,
+            "request": "设宣传栏",
+            "due_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat(),
+        },
+        in_scope_status=201,
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("GET", "/api/v1/rectifications", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/rectifications/{rectification_open}/answer",
+        body={"answer": "已补齐"},
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/rectifications/{rectification_answered}/recheck",
+        body={"passed": True},
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("GET", "/api/v1/inspections/checklists", no_role_status=200, out_of_scope_status=200, shared=True),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/checklists",
+        body={"name": "新清单", "items": ["排查到位"], "grid": "S-C-G1"},
+        in_scope_status=201,
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/checklists/{checklist_local}",
+        body={"name": "第1网格清单", "items": ["门岗登记"], "grid": "S-C-G1"},
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("GET", "/api/v1/inspections/scores", no_role_status=200, out_of_scope_status=200),
     # mobilization: the party chain of 第1网格 (tests/mobilization/world.py), set up by its grid head
     Endpoint("GET", "/api/v1/mobilization/orgs", no_role_status=200, out_of_scope_status=200),
     Endpoint(
@@ -618,9 +688,11 @@ def world(world):
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
     from tests.mobilization.world import add_chain
+    from tests.oversight.world import add_inspections
 
     world.extra = {
         **add_chain(world),
+        **add_inspections(world),
         "foreign_household": world.households["h2"].pk,
         "api_token": api_token_grant(user=world.users["member1"], label="phone").token.pk,
         "activation": activation.pk,

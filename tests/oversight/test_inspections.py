@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -275,3 +276,29 @@ def test_the_rectification_state_machine(world, inspection, steps):
             assert (r.closed_at is not None) == (status == "closed")
             assert status == "open" or r.answered_at is not None
         transaction.set_rollback(True)
+
+
+def test_the_owner_finds_the_rectification_on_the_day_page_and_answers_it(world, inspection, client):
+    _all_items(world, inspection, failed={3})
+    r = inspections.rectification_order(
+        finding=inspection.findings.get(item=3),
+        owner=world.users["head1"],
+        request="卡点夜间无人值守",
+        due_at=timezone.now() + dt.timedelta(days=1),
+        principal=world.users["inspector"],
+    )
+    client.force_login(world.users["head1"])
+    day = client.get("/health/today/").content.decode()
+    assert "卡点夜间无人值守" in day and f"/inspections/rectifications/{r.pk}/" in day
+    answered = client.post(f"/inspections/rectifications/{r.pk}/answer/", {"answer": "已排班", "photo": _photo()})
+    assert answered.status_code == 302
+    r.refresh_from_db()
+    assert r.status == "answered" and r.answer_photo.name
+    assert "卡点夜间无人值守" not in client.get("/health/today/").content.decode()
+    # The inspector sees the evidence photo; the other compound's head does not find it.
+    inspector = Client()
+    inspector.force_login(world.users["inspector"])
+    assert inspector.get(f"/inspections/rectification/{r.pk}/photo/").status_code == 200
+    other = Client()
+    other.force_login(world.users["head2"])
+    assert other.get(f"/inspections/rectification/{r.pk}/photo/").status_code == 404

@@ -20,6 +20,7 @@ from epigrid.health.api import public_router as resident_router
 from epigrid.health.api import router as health_router
 from epigrid.mobilization.api import router as mobilization_router
 from epigrid.oversight.api import router as oversight_router
+from epigrid.oversight.inspection_api import router as inspections_router
 from epigrid.people.api import router as people_router
 from epigrid.response.api import router as response_router
 
@@ -79,6 +80,7 @@ api = EpigridAPI(
 api.add_router("", accounts_router)
 api.add_router("", grids_router)
 api.add_router("", oversight_router)
+api.add_router("", inspections_router)
 # Before people: its /households/{pk} would otherwise swallow POST /households/passes (405).
 api.add_router("", gates_router)
 api.add_router("", people_router)

@@ -50,6 +50,8 @@ NAV = [
     # 党建引领: the six-level chain and the temporary branches (written under manage_teams).
     NavLink("mobilization:chain", _("Party chain"), "grid", frozenset({C.MANAGE_TEAMS, C.MANAGE_GRIDS, C.VIEW_AUDIT})),
     NavLink("oversight:coverage", _("Coverage"), "coverage", frozenset({C.MANAGE_GRIDS, C.VIEW_AUDIT})),
+    # 督查: the inspection team's rounds; an owner of a rectification finds it under Alerts' link too.
+    NavLink("inspections:list", _("Inspections"), "coverage", frozenset({C.INSPECT})),
     NavLink("health:rules", _("Rules"), "rules", frozenset({C.APPROVE_RELEASE, C.MANAGE_PLANS})),
     NavLink("people:import", _("Import"), "import", frozenset({C.IMPORT_EXPORT})),
 ]

@@ -18,6 +18,7 @@ urlpatterns = [
     path("gates/", include("epigrid.gates.urls")),
     path("care/", include("epigrid.care.urls")),
     path("mobilization/", include("epigrid.mobilization.urls")),
+    path("inspections/", include("epigrid.oversight.inspection_urls")),
     path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/", resident, name="resident"),
 ]

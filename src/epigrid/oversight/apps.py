@@ -23,6 +23,9 @@ class OversightConfig(AppConfig):
         "action_labels": [
             "epigrid.oversight.apps.ACTION_LABELS",
         ],
+        "today_panels": [
+            "epigrid.oversight.inspection_views.today_rectifications_panel",
+        ],
         "sweeps": [
             "epigrid.oversight.inspections.OVERDUE_SWEEP",
         ],

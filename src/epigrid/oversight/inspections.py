@@ -48,11 +48,11 @@ def checklists_for(principal, grid: GridNode | None = None):
     if grid is None:
         rows = rows.filter(Q(grid__isnull=True) | Q(pk__in=Checklist.objects.restrict(principal).values("pk")))
     else:  # the caller loaded `grid` with the right to inspect it
-        rows = rows.filter(Q(grid__isnull=True) | Q(grid__path__in=_ancestor_paths(grid.path)))
+        rows = rows.filter(Q(grid__isnull=True) | Q(grid__path__in=ancestor_paths(grid.path)))
     return rows.select_related("grid").order_by("grid__path", "name")
 
 
-def _ancestor_paths(path: str, steplen: int = GridNode.steplen) -> list[str]:
+def ancestor_paths(path: str, steplen: int = GridNode.steplen) -> list[str]:
     return [path[:i] for i in range(steplen, len(path) + 1, steplen)]
 
 
@@ -302,3 +302,47 @@ def grid_scores(rounds):
         .annotate(rounds=Count("id"), average=Avg("score"))
         .order_by("grid__code", "month")
     )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def round_get(*, user, pk, capability: str = VIEW) -> InspectionRound:
+    return InspectionRound.objects.select_related("grid", "inspector", "checklist").get_for(
+        user, capability, pk=pk, missing=NotFound("inspection_not_found", _("No such inspection round."))
+    )
+
+
+def finding_get(*, user, pk, capability: str = VIEW) -> Finding:
+    return Finding.objects.select_related("grid", "inspection").get_for(
+        user, capability, pk=pk, missing=NotFound("finding_not_found", _("No such finding."))
+    )
+
+
+def rectification_get(*, user, pk, capability: str = VIEW) -> Rectification:
+    """The owner always sees their own rectification; others as the grid allows."""
+    missing = NotFound("rectification_not_found", _("No such rectification."))
+    rows = Rectification.objects.select_related("grid", "owner", "finding__inspection")
+    own = user_of(user)
+    if capability == VIEW and own is not None:
+        found = rows.filter(pk=pk, owner_id=own.pk).first() if str(pk).isdigit() else None
+        if found is not None:
+            return found
+    return rows.get_for(user, capability, pk=pk, missing=missing)
+
+
+def checklist_get(*, user, pk) -> Checklist:
+    rows = checklists_for(user)
+    found = rows.filter(pk=pk).first() if str(pk).isdigit() else None
+    if found is None:
+        raise NotFound("checklist_not_found", _("No such checklist."))
+    return found
+
+
+def rectifications_for(user):
+    """The rectifications a user sees: their own to answer, and those of their grids."""
+    own = user_of(user)
+    visible = Rectification.objects.restrict(user)
+    if own is not None:
+        visible = Rectification.objects.filter(Q(pk__in=visible.values("pk")) | Q(owner_id=own.pk))
+    return visible.select_related("grid", "owner", "finding__inspection").order_by("status", "due_at", "id")

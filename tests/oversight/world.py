@@ -1,0 +1,67 @@
+"""The inspections the scoping matrices act on, in the base world (tests.factories.build_world):
+all over 第1网格 (S-C-G1), none over 第2网格, so the other compound's staff see nothing of them."""
+
+import datetime as dt
+import io
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from PIL import Image
+
+from epigrid.oversight import inspections
+from epigrid.oversight.models import Checklist
+
+
+def add_inspections(world) -> dict:
+    inspector, head1 = world.users["inspector"], world.users["head1"]
+    shared = Checklist.objects.get(grid__isnull=True)
+    local = inspections.checklist_save(
+        name="第1网格清单", items=["门岗登记", "宣传到位"], grid=world.nodes["S-C-G1"], principal=inspector
+    )
+    planned = inspections.round_plan(
+        grid=world.nodes["S-C-G1"], checklist=shared, planned_for=dt.date(2020, 2, 10), principal=inspector
+    )
+    inspections.finding_record(inspection=planned, item=0, passed=True, principal=inspector)
+    done = inspections.round_plan(
+        grid=world.nodes["S-C-G1"], checklist=local, planned_for=dt.date(2020, 2, 9), principal=inspector
+    )
+    findings = [
+        inspections.finding_record(inspection=done, item=i, passed=False, note="台账缺项", principal=inspector)
+        for i in range(2)
+    ]
+    inspections.round_complete(inspection=done, principal=inspector)
+    due = timezone.now() + dt.timedelta(days=2)
+    open_one = inspections.rectification_order(
+        finding=findings[0], owner=head1, request="补齐门岗登记", due_at=due, principal=inspector
+    )
+    unordered = inspections.round_plan(
+        grid=world.nodes["S-C-G1"], checklist=local, planned_for=dt.date(2020, 2, 11), principal=inspector
+    )
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 30), "blue").save(photo, "JPEG")
+    failed = inspections.finding_record(
+        inspection=unordered,
+        item=1,
+        passed=False,
+        note="无宣传栏",
+        photo=SimpleUploadedFile("p.jpg", photo.getvalue(), content_type="image/jpeg"),
+        principal=inspector,
+    )
+    full = inspections.round_plan(
+        grid=world.nodes["S-C-G1"], checklist=local, planned_for=dt.date(2020, 2, 12), principal=inspector
+    )
+    for i in range(2):
+        inspections.finding_record(inspection=full, item=i, passed=True, principal=inspector)
+    answered = inspections.rectification_order(
+        finding=findings[1], owner=head1, request="张贴宣传", due_at=due, principal=inspector
+    )
+    inspections.rectification_answer(rectification=answered, answer="已张贴", principal=head1)
+    return {
+        "inspection": planned.pk,
+        "inspection_full": full.pk,
+        "head1_user": head1.pk,
+        "checklist_local": local.pk,
+        "failed_finding": failed.pk,
+        "rectification_open": open_one.pk,
+        "rectification_answered": answered.pk,
+    }
