@@ -179,7 +179,7 @@ class Shots:
         print(f"screenshots: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
 
 
-def _take_all(shots: Shots, scene: dict, case_person: int) -> None:
+def _take_all(shots: Shots, scene: dict, case_person: int, env: dict) -> None:
     # The guard: the gate page idle, then a pass number typed and let through.
     page = shots.context("guard")
     page.goto("/gates/")
@@ -239,8 +239,14 @@ def _take_all(shots: Shots, scene: dict, case_person: int) -> None:
     page.wait_for_load_state()
     page.context.close()
 
-    # The commander: the grid tree, the incidents, the incident just started.
+    # The commander: the dashboard (after a sweep refreshed its rollup) from the subdistrict down
+    # to 第9网格, the grid tree, the incidents, the incident just started.
+    _manage(env, "sweep")
     page = shots.context("commander")
+    page.goto("/dashboard/")
+    shots.take(page, "commander", "dashboard")
+    page.goto(f"/dashboard/{GRID}/")
+    shots.take(page, "commander", "dashboard-grid")
     page.goto("/grids/")
     shots.take(page, "commander", "grid-tree")
     page.goto("/response/")
@@ -302,7 +308,7 @@ def main() -> int:
                     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                     try:
                         shots = Shots(browser, base, out)
-                        _take_all(shots, scene, case_person)
+                        _take_all(shots, scene, case_person, env)
                     finally:
                         browser.close()
             except BaseException:

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 import time_machine
 
+from epigrid.dashboard import rollup
 from epigrid.demo import scenario, timeline
 from epigrid.demo.timeline import at
 
@@ -29,7 +30,14 @@ def replayed(db, django_capture_on_commit_callbacks):
         with time_machine.travel(moment, tick=False), django_capture_on_commit_callbacks(execute=True):
             return api.call(user, method, path, body)
 
+    def board(moment, code="JZXC"):
+        """The command dashboard's figures at `moment`, after the sweep's rollup ran then."""
+        with time_machine.travel(moment, tick=False):
+            rollup.refresh(now=moment, days=None)
+            return api.get("commander", f"/dashboard/{code}")["figures"]
+
     see.do = do
+    see.board = board
     return advance, see
 
 
@@ -62,6 +70,8 @@ def test_the_article_day_by_day(replayed):
     assert team["missing_roles"] == []
     assert see(at(1, 27, 9), f"/households/{household_id}/passes") == []  # no gate yet
     assert see(at(1, 27, 9), "/coverage")["ok"] is True
+    figures = see.board(at(1, 27, 9))  # the dashboard: the family of four under home quarantine
+    assert figures["orders_home_quarantine"] == 4 and figures["controlled_total"] == 4
 
     assert advance().label == "test_list"  # 2月1日: 建新街道核酸测试名单
     lists = see(at(2, 1, 12), "/test-lists")
@@ -114,6 +124,11 @@ def test_the_article_day_by_day(replayed):
     assert see(at(2, 6, 19), f"/exposures/{exposures[0]['id']}") == exposures[0]
     assert [c["conclusion"] for c in see(at(2, 6, 19), f"/cases/{cases[0]['id']}/consultations")] == ["confirmed"]
     assert see(at(2, 6, 19), f"/cases/{cases[0]['id']}")["status"] == "confirmed"
+    figures = see.board(at(2, 6, 19))  # 1 confirmed case, 3 centralized contacts, 1 open point
+    assert (figures["cases_confirmed"], figures["orders_centralized_quarantine"]) == (1, 3)
+    assert (figures["orders_hospital_isolation"], figures["points_open"]) == (1, 1)
+    grid9 = see.board(at(2, 6, 19), "JZXC-HYL-09")  # all of it in 第9网格
+    assert {k: v for k, v in grid9.items() if k != "persons"} == {k: v for k, v in figures.items() if k != "persons"}
 
     assert advance().label == "disinfection"  # terminal disinfection; 2 households inside at home
     point = see(at(2, 10, 12), f"/epidemic-points/{incident['points'][0]['id']}")
@@ -127,5 +142,7 @@ def test_the_article_day_by_day(replayed):
     point = see(at(2, 21, 8), f"/epidemic-points/{point['id']}")
     assert point["status"] == "released" and dt.datetime.fromisoformat(point["released_at"]) == at(2, 21, 0)
     assert see(at(2, 21, 8), "/orders?status=active&kind=home_quarantine")["items"] == []
+    figures = see.board(at(2, 21, 8))  # released: no open point, nobody at home under an order
+    assert "points_open" not in figures and "orders_home_quarantine" not in figures
     with pytest.raises(StopIteration):
         advance()

@@ -377,6 +377,27 @@ PAGES = [
         post={"name": "第1网格清单", "items": "门岗登记"},
     ),
     Page("inspections:scores", kind=LIST, user="inspector", other="head2", shows="S-C-G1 name"),
+    # The command dashboard: 第1网格's figures for its staff; a guard there has none (403), the
+    # other compound's staff none of it (404); thresholds are set by who sets the rules.
+    Page("dashboard:home", kind=LIST, get=302, user="commander", other="guard1", reader=None),
+    Page(
+        "dashboard:node",
+        {"code": "S-C-G1"},
+        user="head1",
+        other="member2",
+        reader="guard1",
+        gated=True,
+        shows="S-C-G1 name",
+    ),
+    Page(
+        "dashboard:thresholds",
+        kind=SHARED,
+        get=None,
+        post={"fevers_today": "3", "next": "/dashboard/S-C/"},
+        user="secretary",
+        other="member2",
+        reader="member1",
+    ),
     # mobilization: the party chain of 第1网格 (tests/mobilization/world.py), set up by its grid head
     Page(
         "mobilization:chain",

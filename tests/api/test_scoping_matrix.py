@@ -361,6 +361,8 @@ ENDPOINTS = [
     # Checkpoints (北门 on 第1网格, its passes issued)
     # 督查: inspections of 第1网格 (tests/oversight/world.py); the inspector (at the subdistrict)
     # inspects, 第1网格's staff read, the head of 第1网格 owns the rectifications.
+    # The command dashboard (aggregates of 第1网格 for its staff; 第2网格's see nothing of it).
+    Endpoint("GET", "/api/v1/dashboard/{grid}"),
     Endpoint("GET", "/api/v1/inspections", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",

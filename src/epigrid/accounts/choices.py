@@ -33,7 +33,15 @@ class Duty(models.TextChoices):
 
 _C = Capability
 # Capabilities come in bundles that follow the method's division of work.
-_GRID_WORK = {_C.EDIT_PEOPLE, _C.UNMASK_PII, _C.INTAKE, _C.RECORD_HEALTH, _C.HANDLE_ALERTS, _C.DO_TASKS}
+_GRID_WORK = {
+    _C.EDIT_PEOPLE,
+    _C.UNMASK_PII,
+    _C.INTAKE,
+    _C.RECORD_HEALTH,
+    _C.HANDLE_ALERTS,
+    _C.DO_TASKS,
+    _C.VIEW_DASHBOARD,
+}
 _GRID_LEAD = _GRID_WORK | {
     _C.MANAGE_ASSIGNMENTS,
     _C.MANAGE_ORDERS,
@@ -66,12 +74,13 @@ _ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             _C.HANDLE_ALERTS,
             _C.RECORD_EXPOSURES,
             _C.DO_TASKS,
+            _C.VIEW_DASHBOARD,
         }
     ),
     Role.THEMATIC_HEAD: frozenset({_C.EDIT_PEOPLE}),
     Role.CHECKPOINT_GUARD: frozenset({_C.GUARD_GATE}),
     # 督查督导: the inspection team reads the log and inspects; it changes nothing else.
-    Role.INSPECTOR: frozenset({_C.VIEW_AUDIT, _C.INSPECT}),
+    Role.INSPECTOR: frozenset({_C.VIEW_AUDIT, _C.INSPECT, _C.VIEW_DASHBOARD}),
     Role.VOLUNTEER: frozenset(),
 }
 

@@ -14,6 +14,7 @@ from epigrid.alerts.api import router as alerts_router
 from epigrid.control.api import router as control_router
 from epigrid.core.api import LocalTimeRenderer
 from epigrid.core.errors import DomainError, Forbidden, NotFound, Throttled
+from epigrid.dashboard.api import router as dashboard_router
 from epigrid.gates.api import router as gates_router
 from epigrid.grids.api import router as grids_router
 from epigrid.health.api import public_router as resident_router
@@ -81,6 +82,7 @@ api.add_router("", accounts_router)
 api.add_router("", grids_router)
 api.add_router("", oversight_router)
 api.add_router("", inspections_router)
+api.add_router("", dashboard_router)
 # Before people: its /households/{pk} would otherwise swallow POST /households/passes (405).
 api.add_router("", gates_router)
 api.add_router("", people_router)

@@ -43,6 +43,8 @@ NAV = [
         "grid",
         frozenset({C.EDIT_PEOPLE, C.MANAGE_ASSIGNMENTS, C.MANAGE_GRIDS, C.VIEW_AUDIT}),
     ),
+    # 指挥部看板: grid heads and members see their grid's figures.
+    NavLink("dashboard:home", _("Dashboard"), "coverage", frozenset({C.VIEW_DASHBOARD})),
     NavLink("control:key_persons", _("Key persons"), "key", frozenset({C.INTAKE, C.MANAGE_ORDERS})),
     NavLink("control:orders", _("Orders"), "order", frozenset({C.MANAGE_ORDERS, C.APPROVE_RELEASE})),
     NavLink("health:test_lists", _("Tests"), "test", frozenset({C.MANAGE_TESTS, C.RECORD_HEALTH})),

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "epigrid.care",
     "epigrid.mobilization",
     "epigrid.oversight",
+    "epigrid.dashboard",
     "epigrid.api",
     "epigrid.demo",
 ]

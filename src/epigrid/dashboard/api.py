@@ -1,0 +1,68 @@
+"""The command dashboard's figures for other tools (a big screen, the city's platform)."""
+
+import datetime as dt
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Router, Schema
+
+from epigrid.core.api import ERRORS
+from epigrid.core.capabilities import Capability
+from epigrid.core.errors import DomainError
+from epigrid.grids.choices import GridLevel
+from epigrid.grids.models import GridNode
+from epigrid.grids.selectors import grid_node_get
+
+from . import rollup
+
+router = Router(tags=["dashboard"])
+
+
+class NodeFiguresOut(Schema):
+    code: str
+    name: str
+    level: str
+    figures: dict[str, int]
+
+
+class DashboardOut(NodeFiguresOut):
+    refreshed_at: dt.datetime | None
+    children: list[NodeFiguresOut]
+    days: list[dt.date]
+    series: dict[str, list[int]]
+
+
+@router.get(
+    "/dashboard/{code}",
+    response={200: DashboardOut, **ERRORS},
+    summary="A grid node's dashboard figures, its children's, and its series by day",
+    description=(
+        "Who may call: a user with `view_dashboard` over the node (grid members, grid heads, community "
+        "and subdistrict staff, the commander, inspectors, medical liaisons); 403 in sight without it, 404 "
+        "`grid_not_found` out of sight. `figures` are the subtree's current figures as of `refreshed_at` "
+        "(the rollup the sweep keeps; a figure absent is 0); `series` the figures by day from `since` to "
+        "`until` (default: the last 30 days, at most 366). Aggregates only, no personal data. Reads only: no cascade."
+    ),
+)
+def dashboard(request, code: str, since: dt.date | None = None, until: dt.date | None = None):
+    node = grid_node_get(user=request.user, code=code, capability=Capability.VIEW_DASHBOARD)
+    until = until or timezone.localdate()
+    since = since or until - dt.timedelta(days=29)
+    if since > until or (until - since).days > 365:
+        raise DomainError("date_range", _("Give since ≤ until, at most 366 days apart."), field="since")
+    children = list(
+        GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1)
+        .exclude(level=GridLevel.THEMATIC)
+        .order_by("path")
+    )
+    figures, refreshed = rollup.figures_for([node.pk, *[c.pk for c in children]])
+    return {
+        "code": node.code,
+        "name": node.name,
+        "level": node.level,
+        "figures": figures[node.pk],
+        "refreshed_at": refreshed,
+        "children": [{"code": c.code, "name": c.name, "level": c.level, "figures": figures[c.pk]} for c in children],
+        "days": [since + dt.timedelta(days=i) for i in range((until - since).days + 1)],
+        "series": rollup.series_for(node.pk, keys=rollup.SERIES_KEYS, since=since, until=until),
+    }

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DashboardConfig(AppConfig):
+    name = "epigrid.dashboard"
+    label = "dashboard"
+    verbose_name = _("command dashboard")
+    extensions = {
+        "sweeps": [
+            "epigrid.dashboard.rollup.ROLLUP_SWEEP",
+        ],
+    }

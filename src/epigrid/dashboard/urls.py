@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "dashboard"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("thresholds/", views.thresholds_save, name="thresholds"),
+    path("<str:code>/", views.node_page, name="node"),
+]

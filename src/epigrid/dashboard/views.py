@@ -1,0 +1,306 @@
+"""The command dashboard (指挥部看板): a node's figures as tiles, its children as a sortable
+table, and the charts of its days, all read from the rollup (`rollup.py`)."""
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from epigrid.core import audit
+from epigrid.core.capabilities import Capability
+from epigrid.core.scoping import EVERYWHERE, allows, grant_paths
+from epigrid.core.views import domain_errors
+from epigrid.core.xlsx import write_ledger, xlsx_response
+from epigrid.grids.choices import GridLevel
+from epigrid.grids.models import GridNode, lineage_paths
+from epigrid.grids.selectors import grid_node_get
+from epigrid.response.choices import PointStatus
+from epigrid.response.models import EpidemicPoint
+
+from . import rollup
+from .models import Threshold
+
+VIEW_DASHBOARD = Capability.VIEW_DASHBOARD
+SET_THRESHOLDS = Capability.APPROVE_RELEASE
+CHART_DAYS = 90  # the charts show at most the last 90 days
+
+# The tiles, in the order of the method: people, control, health, response, gates, oversight.
+TILES = [
+    "persons",
+    "orders_home_quarantine",
+    "orders_centralized_quarantine",
+    "orders_hospital_isolation",
+    "orders_health_monitoring",
+    "key_persons_today",
+    "readings_today",
+    "missed_today",
+    "fevers_today",
+    "tests_pending",
+    "tests_positive",
+    "cases_suspected",
+    "cases_confirmed",
+    "points_open",
+    "tasks_overdue",
+    "alerts_open",
+    "checkpoints_uncovered",
+    "rectifications_open",
+]
+# The children table's columns ("completeness" is derived: received ÷ due).
+COLUMNS = [
+    "persons",
+    "orders_home_quarantine",
+    "orders_centralized_quarantine",
+    "orders_health_monitoring",
+    "key_persons_today",
+    "fevers_today",
+    "missed_today",
+    "completeness",
+    "cases_confirmed",
+    "tasks_overdue",
+    "alerts_open",
+]
+THRESHOLD_FIGURES = [key for key in COLUMNS if key != "completeness"]
+
+
+def _label(key: str) -> str:
+    if key == "completeness":
+        return _("Readings complete (%)")
+    return str(rollup.CURRENT_KEYS[key].label)
+
+
+def _completeness(values: dict[str, int]) -> int | None:
+    due = values.get("readings_due_today", 0)
+    if not due:
+        return None
+    return min(100, round(100 * values.get("readings_today", 0) / due))
+
+
+@login_required
+def home(request):
+    """The user's highest node with the dashboard (the commander: the subdistrict)."""
+    paths = grant_paths(request.user, VIEW_DASHBOARD)
+    nodes = GridNode.objects.exclude(level=GridLevel.THEMATIC)
+    if paths is not EVERYWHERE:
+        nodes = nodes.filter(path__in=paths or [])
+    node = nodes.order_by("depth", "path").first()
+    if node is None:  # a role without a dashboard (a guard, a volunteer): say so, not an error page
+        return render(request, "dashboard/none.html")
+    return redirect("dashboard:node", code=node.code)
+
+
+@login_required
+@domain_errors
+def node_page(request, code):
+    node = grid_node_get(user=request.user, code=code, capability=VIEW_DASHBOARD)
+    children = list(
+        GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1)
+        .exclude(level=GridLevel.THEMATIC)
+        .order_by("path")
+    )
+    figures, refreshed = rollup.figures_for([node.pk, *[c.pk for c in children]])
+    mine = figures[node.pk]
+    thresholds = dict(Threshold.objects.values_list("figure", "value"))
+    today = timezone.localdate()
+    first = rollup.first_day(node.pk) or today
+    since = max(first, today - dt.timedelta(days=CHART_DAYS - 1))
+    series = rollup.series_for(node.pk, keys=rollup.SERIES_KEYS, since=since, until=today)
+    days = [since + dt.timedelta(days=i) for i in range((today - since).days + 1)]
+
+    download = request.GET.get("download", "")
+    if download:
+        return _download(request, node, download, days, series, children, figures, mine)
+
+    tiles = []
+    for key in TILES:
+        figure = rollup.CURRENT_KEYS[key]
+        value = mine.get(key, 0)
+        url = ""
+        if figure.link:
+            name, query = figure.link
+            url = reverse(name) + ("?" + query.format(grid=node.code) if query else "")
+        extra = ""
+        if key == "readings_today":
+            extra = _("of %(due)s due") % {"due": mine.get("readings_due_today", 0)}
+            share = _completeness(mine)
+            if share is not None:
+                extra += f" · {share}%"
+        tiles.append({"key": key, "label": figure.label, "value": value, "url": url, "extra": extra})
+
+    rows = []
+    for child in children:
+        values = {key: figures[child.pk].get(key, 0) for key in COLUMNS}
+        values["completeness"] = _completeness(figures[child.pk])
+        cells = []
+        for key in COLUMNS:
+            value = values.get(key, 0)
+            limit = thresholds.get(key)
+            cells.append({"value": value, "red": limit is not None and value is not None and value >= limit})
+        rows.append({"node": child, "values": values, "cells": cells})
+    sort = request.GET.get("sort", "")
+    descending = request.GET.get("dir", "desc") != "asc"
+    if sort in COLUMNS:
+        rows.sort(key=lambda r: (r["values"].get(sort) is None, r["values"].get(sort) or 0), reverse=descending)
+        if descending:  # keep "no figure" last either way
+            rows.sort(key=lambda r: r["values"].get(sort) is None)
+
+    points = (
+        EpidemicPoint.objects.restrict(request.user)
+        .filter(grid__path__startswith=node.path)
+        .exclude(status=PointStatus.RELEASED)
+        .select_related("grid")
+        .order_by("proposed_release_at", "declared_at")
+    )
+    now = timezone.now()
+    open_points = [
+        {
+            "point": p,
+            "days_left": (timezone.localdate(p.proposed_release_at) - today).days if p.proposed_release_at else None,
+            "closed_days": (now - p.declared_at).days,
+        }
+        for p in points[:20]
+    ]
+
+    crumbs = [
+        n
+        for n in GridNode.objects.filter(path__in=lineage_paths(node.path)).order_by("depth")
+        if allows(request.user, VIEW_DASHBOARD, n.path)
+    ]
+    tip = [mine.get(f"tip_to_control_{h}h", 0) for h in rollup.TIP_TO_CONTROL_HOURS]
+    controlled = mine.get("controlled_total", 0)
+    chart_data = {
+        "days": [d.isoformat() for d in days],
+        "series": series,
+        "labels": {key: str(s.label) for key, s in rollup.SERIES_KEYS.items()},
+        "tip": {
+            "labels": [_("≤ %(hours)s h") % {"hours": h} for h in rollup.TIP_TO_CONTROL_HOURS] + [_("later")],
+            "values": _buckets(tip, controlled),
+        },
+        "text": {
+            "epicurve": _("Cases and key persons by day"),
+            "completeness": _("Follow-up completeness by day (%)"),
+            "orders": _("Orders started and ended by day"),
+            "tip": _("Tip to control: key persons by time taken"),
+            "completeness_series": _("Readings complete (%)"),
+            "count": _("Key persons"),
+        },
+    }
+    return render(
+        request,
+        "dashboard/node.html",
+        {
+            "node": node,
+            "crumbs": crumbs,
+            "tiles": tiles,
+            "refreshed": refreshed,
+            "columns": [{"key": key, "label": _label(key)} for key in COLUMNS],
+            "rows": rows,
+            "sort": sort,
+            "descending": descending,
+            "open_points": open_points,
+            "chart_data": chart_data,
+            "table_days": list(zip(days, *[series[k] for k in rollup.SERIES_KEYS], strict=True))[::-1][:31],
+            "series_labels": [s.label for s in rollup.SERIES],
+            "tip_rows": list(zip(chart_data["tip"]["labels"], chart_data["tip"]["values"], strict=True)),
+            "can_set_thresholds": allows(request.user, SET_THRESHOLDS),
+            "thresholds": [
+                {"key": key, "label": _label(key), "value": thresholds.get(key, "")} for key in THRESHOLD_FIGURES
+            ],
+        },
+    )
+
+
+def _buckets(cumulative: list[int], total: int) -> list[int]:
+    """Cumulative counts (≤2 h, ≤6 h…) as counts per bucket, the last bucket "later"."""
+    out, before = [], 0
+    for n in cumulative:
+        out.append(n - before)
+        before = n
+    out.append(max(0, total - before))
+    return out
+
+
+def _download(request, node, which, days, series, children, figures, mine):
+    """Each chart's numbers (and the children table) as .xlsx."""
+    if which == "days":
+        headers = [_("Day"), *[str(s.label) for s in rollup.SERIES]]
+        rows = [[d.isoformat(), *[series[s.key][i] for s in rollup.SERIES]] for i, d in enumerate(days)]
+    elif which == "tip":
+        labels = [_("≤ %(hours)s h") % {"hours": h} for h in rollup.TIP_TO_CONTROL_HOURS] + [_("later")]
+        tip = [mine.get(f"tip_to_control_{h}h", 0) for h in rollup.TIP_TO_CONTROL_HOURS]
+        headers = [_("Time from tip to control"), _("Key persons")]
+        rows = [[label, n] for label, n in zip(labels, _buckets(tip, mine.get("controlled_total", 0)), strict=True)]
+    elif which == "children":
+        headers = [_("Code"), _("Grid"), *[_label(k) for k in COLUMNS]]
+        rows = []
+        for child in children:
+            values = dict(figures[child.pk])
+            values["completeness"] = _completeness(values)
+            rows.append(
+                [child.code, child.name, *[values.get(k, 0) if values.get(k) is not None else "" for k in COLUMNS]]
+            )
+    else:
+        return HttpResponseBadRequest(_("Unknown download."))
+    out, count = write_ledger(sheet_name=node.name, headers=headers, rows=rows)
+    audit.record(
+        principal=request.user,
+        action="dashboard.export",
+        obj=node,
+        grid_path=node.path,
+        changes={"table": [None, which], "rows": [None, count]},
+    )
+    return xlsx_response(out, f"dashboard-{node.code}-{which}.xlsx")
+
+
+@login_required
+@require_POST
+def thresholds_save(request):
+    """Red-from levels of the children table's figures (blank: none)."""
+    if not allows(request.user, SET_THRESHOLDS):
+        raise PermissionDenied
+    changes = {}
+    errors = []
+    wanted: dict[str, int | None] = {}
+    for key in THRESHOLD_FIGURES:
+        raw = request.POST.get(key, "").strip()
+        if raw == "":
+            wanted[key] = None
+        elif raw.isdigit() and int(raw) <= 10_000_000:
+            wanted[key] = int(raw)
+        else:
+            errors.append(_label(key))
+    back = request.POST.get("next", "") or reverse("dashboard:home")
+    if not back.startswith("/dashboard/"):
+        back = reverse("dashboard:home")
+    if errors:
+        messages.error(
+            request,
+            _("Give a whole number (or leave blank) for: %(figures)s") % {"figures": "、".join(errors)},
+        )
+        return redirect(back)
+    current = dict(Threshold.objects.values_list("figure", "value"))
+    with transaction.atomic():
+        for key, value in wanted.items():
+            if current.get(key) == value:
+                continue
+            changes[key] = [current.get(key), value]
+            if value is None:
+                Threshold.objects.filter(figure=key).delete()
+            else:
+                Threshold.objects.update_or_create(figure=key, defaults={"value": value})
+        if changes:
+            audit.record(
+                principal=request.user,
+                action="dashboard.thresholds",
+                object_type="dashboard.threshold",
+                changes=changes,
+            )
+    messages.success(request, _("Thresholds saved."))
+    return redirect(back)
