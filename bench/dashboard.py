@@ -16,8 +16,9 @@ from django.test import RequestFactory
 
 from epigrid.accounts.models import User
 from epigrid.accounts.permissions import console_verified
-from epigrid.dashboard import rollup, views
+from epigrid.dashboard import views
 from epigrid.grids.models import GridNode
+from epigrid.oversight import rollup
 
 from .city import ROOT_CODE, community_code
 from .report import line, ms, note, paired, verdict

@@ -6,9 +6,9 @@ import datetime as dt
 import pytest
 import time_machine
 
-from epigrid.dashboard import rollup
 from epigrid.demo import scenario, timeline
 from epigrid.demo.timeline import at
+from epigrid.oversight import rollup
 
 
 @pytest.fixture

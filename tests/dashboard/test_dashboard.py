@@ -14,10 +14,10 @@ from python_calamine import CalamineWorkbook
 from epigrid.control import services as control
 from epigrid.control.models import ControlOrder
 from epigrid.core.models import AuditEvent
-from epigrid.dashboard import rollup
-from epigrid.dashboard.models import NodeDay, NodeFigure
 from epigrid.health.models import TemperatureReport
 from epigrid.health.services import Reading, temperature_reports_record
+from epigrid.oversight import rollup
+from epigrid.oversight.models import NodeDay, NodeFigure
 from epigrid.oversight.sweeps import sweep_all
 from epigrid.people.services import person_create
 from tests.factories import api, make_id_number

@@ -12,8 +12,7 @@ from epigrid.core.errors import DomainError
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode
 from epigrid.grids.selectors import grid_node_get
-
-from . import rollup
+from epigrid.oversight import rollup
 
 router = Router(tags=["dashboard"])
 

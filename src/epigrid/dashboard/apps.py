@@ -6,8 +6,3 @@ class DashboardConfig(AppConfig):
     name = "epigrid.dashboard"
     label = "dashboard"
     verbose_name = _("command dashboard")
-    extensions = {
-        "sweeps": [
-            "epigrid.dashboard.rollup.ROLLUP_SWEEP",
-        ],
-    }

@@ -23,11 +23,10 @@ from epigrid.core.xlsx import write_ledger, xlsx_response
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, lineage_paths
 from epigrid.grids.selectors import grid_node_get
+from epigrid.oversight import rollup
+from epigrid.oversight.models import Threshold
 from epigrid.response.choices import PointStatus
 from epigrid.response.models import EpidemicPoint
-
-from . import rollup
-from .models import Threshold
 
 VIEW_DASHBOARD = Capability.VIEW_DASHBOARD
 SET_THRESHOLDS = Capability.APPROVE_RELEASE

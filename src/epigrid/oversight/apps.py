@@ -28,5 +28,7 @@ class OversightConfig(AppConfig):
         ],
         "sweeps": [
             "epigrid.oversight.inspections.OVERDUE_SWEEP",
+            # last: the dashboard's figures include what the sweeps before it raised
+            "epigrid.oversight.rollup.ROLLUP_SWEEP",
         ],
     }

@@ -29,13 +29,12 @@ from epigrid.grids.models import GridNode, lineage_paths
 from epigrid.health.choices import CaseStatus, SampleResult
 from epigrid.health.models import Case, Sample, TemperatureReport
 from epigrid.health.services import MONITORED_KINDS, policy, slot_moment
-from epigrid.oversight.choices import RectificationStatus
-from epigrid.oversight.models import Rectification
 from epigrid.people.models import Person
 from epigrid.response.choices import PointStatus, TaskStatus
 from epigrid.response.models import EpidemicPoint, Task
 
-from .models import NodeDay, NodeFigure
+from .choices import RectificationStatus
+from .models import NodeDay, NodeFigure, Rectification
 
 ROLLUP = SystemPrincipal("system:dashboard-rollup", ())
 # Tip → control: how long from the first tip to the order, cumulative buckets (hours).
