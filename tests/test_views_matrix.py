@@ -398,6 +398,20 @@ PAGES = [
         other="member2",
         reader="member1",
     ),
+    # 日报: today's reports (tests/oversight/world.py): 第1网格's is read by its staff and signed
+    # by its head; the other compound's staff see nothing of it.
+    Page("reports:list", kind=LIST, user="head1", other="head2", reader=None, shows="S-C-G1 name"),
+    Page(
+        "reports:report",
+        {"pk": "{report}"},
+        user="head1",
+        other="head2",
+        reader="member1",
+        post={"remarks": "夜间巡查两次", "action": "save"},
+        shows="S-C-G1 name",
+    ),
+    Page("reports:print", {"pk": "{report}"}, user="head1", other="head2", reader=None, shows="S-C-G1 name"),
+    Page("reports:xlsx", {"pk": "{report}"}, user="head1", other="head2", reader=None),
     # mobilization: the party chain of 第1网格 (tests/mobilization/world.py), set up by its grid head
     Page(
         "mobilization:chain",
@@ -1061,12 +1075,13 @@ def _build_world():
         address="1号楼301",
     )
     from tests.mobilization.world import add_chain
-    from tests.oversight.world import add_inspections
+    from tests.oversight.world import add_inspections, add_reports
 
     chain = add_chain(world)
     world.extra = {
         **chain,
         **add_inspections(world),
+        **add_reports(world),
         "poster_token": poster,
         "stale_poster_token": stale_poster,
         "self_tip": self_tip.pk,

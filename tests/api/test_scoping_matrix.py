@@ -363,6 +363,16 @@ ENDPOINTS = [
     # inspects, 第1网格's staff read, the head of 第1网格 owns the rectifications.
     # The command dashboard (aggregates of 第1网格 for its staff; 第2网格's see nothing of it).
     Endpoint("GET", "/api/v1/dashboard/{grid}"),
+    # 日报 (tests/oversight/world.py): 第1网格's report, signed by its head.
+    Endpoint("GET", "/api/v1/reports", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/reports/{report}"),
+    Endpoint(
+        "POST",
+        "/api/v1/reports/{report}/sign",
+        body=lambda w: {"remarks": "已核", "version": w.extra["report_version"]},
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
     Endpoint("GET", "/api/v1/inspections", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -690,11 +700,12 @@ def world(world):
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
     from tests.mobilization.world import add_chain
-    from tests.oversight.world import add_inspections
+    from tests.oversight.world import add_inspections, add_reports
 
     world.extra = {
         **add_chain(world),
         **add_inspections(world),
+        **add_reports(world),
         "foreign_household": world.households["h2"].pk,
         "api_token": api_token_grant(user=world.users["member1"], label="phone").token.pk,
         "activation": activation.pk,

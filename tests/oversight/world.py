@@ -65,3 +65,14 @@ def add_inspections(world) -> dict:
         "rectification_open": open_one.pk,
         "rectification_answered": answered.pk,
     }
+
+
+def add_reports(world) -> dict:
+    """Today's daily reports, drafted (the sweep's step at its hour): 第1网格's is the one acted on."""
+    from epigrid.oversight import reports
+    from epigrid.oversight.models import DailyReport
+
+    day = timezone.localdate()
+    reports.reports_draft(now=timezone.make_aware(dt.datetime.combine(day, dt.time(23, 0))))
+    report = DailyReport.objects.get(grid=world.nodes["S-C-G1"], day=day)
+    return {"report": report.pk, "report_version": reports.version(*reports.current(report))}

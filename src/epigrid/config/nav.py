@@ -45,6 +45,8 @@ NAV = [
     ),
     # 指挥部看板: grid heads and members see their grid's figures.
     NavLink("dashboard:home", _("Dashboard"), "coverage", frozenset({C.VIEW_DASHBOARD})),
+    # 日报: who signs them, and the inspectors who check who did not.
+    NavLink("reports:list", _("Daily reports"), "order", frozenset({C.SIGN_REPORTS, C.INSPECT})),
     NavLink("control:key_persons", _("Key persons"), "key", frozenset({C.INTAKE, C.MANAGE_ORDERS})),
     NavLink("control:orders", _("Orders"), "order", frozenset({C.MANAGE_ORDERS, C.APPROVE_RELEASE})),
     NavLink("health:test_lists", _("Tests"), "test", frozenset({C.MANAGE_TESTS, C.RECORD_HEALTH})),

@@ -204,6 +204,14 @@ AUDIT_ANCHOR_FILE = Path(env.str("EPIGRID_AUDIT_ANCHOR_FILE", default=str(VAR_DI
 # Hand-offs of the transactional outbox: drained by a Celery worker in production; without one
 # (the demo, tests) they are carried out right after the commit in the same process.
 OUTBOX_DRAIN_INLINE = env.bool("EPIGRID_OUTBOX_INLINE", default=not PRODUCTION)
+# 日报: drafted by the sweep from this local time on; each level signs by its deadline (local
+# time, the same day), else the level above is alerted.
+DAILY_REPORT_DRAFT_AT = env.str("EPIGRID_DAILY_REPORT_DRAFT_AT", default="18:00")
+DAILY_REPORT_DUE = {
+    "grid": env.str("EPIGRID_DAILY_REPORT_GRID_DUE", default="20:00"),
+    "community": env.str("EPIGRID_DAILY_REPORT_COMMUNITY_DUE", default="21:00"),
+    "subdistrict": env.str("EPIGRID_DAILY_REPORT_SUBDISTRICT_DUE", default="22:00"),
+}
 # The demo server runs the sweeps in a thread at this interval (0: off).
 DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("mobilization/", include("epigrid.mobilization.urls")),
     path("inspections/", include("epigrid.oversight.inspection_urls")),
     path("dashboard/", include("epigrid.dashboard.urls")),
+    path("reports/", include("epigrid.oversight.report_urls")),
     path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/", resident, name="resident"),
 ]

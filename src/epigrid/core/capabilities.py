@@ -30,4 +30,5 @@ class Capability(models.TextChoices):
     ISSUE_PASSES = "issue_passes", _("Issue and revoke household passes")
     GUARD_GATE = "guard_gate", _("Check passes and register visitors at a gate")
     INSPECT = "inspect", _("Plan inspections, record findings, order and close rectifications")
+    SIGN_REPORTS = "sign_reports", _("Review and sign daily reports")
     VIEW_DASHBOARD = "view_dashboard", _("See the command dashboard of the grids where the role is held")

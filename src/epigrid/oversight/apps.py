@@ -11,6 +11,12 @@ ACTION_LABELS = {
     "rectification.answered": _("Rectification answered"),
     "rectification.closed": _("Rectification closed"),
     "rectification.open": _("Rectification sent back"),
+    "daily_report.drafted": _("Daily reports drafted"),
+    "daily_report.remarks": _("Daily report remarks saved"),
+    "daily_report.signed": _("Daily report signed"),
+    "dashboard.backfill": _("Dashboard figures computed for every past day"),
+    "dashboard.export": _("Dashboard figures downloaded"),
+    "dashboard.thresholds": _("Dashboard thresholds changed"),
 }
 
 
@@ -30,5 +36,8 @@ class OversightConfig(AppConfig):
             "epigrid.oversight.inspections.OVERDUE_SWEEP",
             # last: the dashboard's figures include what the sweeps before it raised
             "epigrid.oversight.rollup.ROLLUP_SWEEP",
+            # 日报: drafted from the rollup just refreshed; late ones alert the level above
+            "epigrid.oversight.reports.DRAFT_SWEEP",
+            "epigrid.oversight.reports.LATE_SWEEP",
         ],
     }

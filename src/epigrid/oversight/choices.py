@@ -21,3 +21,13 @@ RECTIFICATION_TRANSITIONS = {
     RectificationStatus.CLOSED: set(),
 }
 RECTIFICATION_STAMPS = {RectificationStatus.ANSWERED: "answered_at", RectificationStatus.CLOSED: "closed_at"}
+
+
+class ReportStatus(models.TextChoices):
+    DRAFT = "draft", _("Drafted, to sign")
+    SIGNED = "signed", _("Signed")
+
+
+# 日报: drafted by the system, reviewed and signed by the node's responsible person. Signed is final.
+REPORT_TRANSITIONS = {ReportStatus.DRAFT: {ReportStatus.SIGNED}, ReportStatus.SIGNED: set()}
+REPORT_STAMPS = {ReportStatus.SIGNED: "signed_at"}

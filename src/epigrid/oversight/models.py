@@ -9,7 +9,15 @@ from epigrid.core.scoping import GridScopedQuerySet
 from epigrid.core.transitions import stamp_constraints
 from epigrid.core.uploads import private_storage
 
-from .choices import RECTIFICATION_STAMPS, RECTIFICATION_TRANSITIONS, RectificationStatus, RoundStatus
+from .choices import (
+    RECTIFICATION_STAMPS,
+    RECTIFICATION_TRANSITIONS,
+    REPORT_STAMPS,
+    REPORT_TRANSITIONS,
+    RectificationStatus,
+    ReportStatus,
+    RoundStatus,
+)
 
 
 class Checklist(models.Model):
@@ -179,3 +187,41 @@ class Threshold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.figure} ≥ {self.value}"
+
+
+class DailyReport(models.Model):
+    """日报: a node's day (a compound grid, a community, the subdistrict), drafted by the system
+    at the set hour, reviewed and signed by the node's responsible person by the deadline. A
+    grid's figures come from the rollup; a community's and the subdistrict's are the sums of
+    their children's signed reports (`missing` names the children not signed when it was)."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    day = models.DateField(_("day"))
+    status = models.CharField(_("status"), max_length=8, choices=ReportStatus.choices, default=ReportStatus.DRAFT)
+    figures = models.JSONField(_("figures"), default=dict)
+    missing = models.JSONField(_("children not reported"), default=list)
+    remarks = models.TextField(_("remarks"), blank=True, max_length=2000)
+    drafted_at = models.DateTimeField(_("drafted"))
+    due_at = models.DateTimeField(_("to sign by"))
+    signed_at = models.DateTimeField(_("signed"), null=True, blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("signed by"), on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    late_at = models.DateTimeField(_("reported late"), null=True, blank=True)
+
+    objects = GridScopedQuerySet.as_manager()
+    TRANSITIONS = REPORT_TRANSITIONS
+    STATUS_STAMPS = REPORT_STAMPS
+    AUDIT_PREFIX = "daily_report"
+
+    class Meta:
+        verbose_name = _("daily report")
+        constraints = [
+            models.UniqueConstraint(fields=["grid", "day"], name="daily_report_one_per_day"),
+            *stamp_constraints("daily_report", REPORT_STAMPS),
+        ]
+        indexes = [models.Index(fields=["day", "status"], name="daily_report_day_status")]
+
+    def __str__(self) -> str:
+        return f"{self.grid} {self.day}"

@@ -24,7 +24,8 @@ from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.models import ControlOrder, KeyPerson
 from epigrid.core import audit
 from epigrid.core.scoping import SystemPrincipal
-from epigrid.gates.models import Checkpoint, Shift, ShiftGuard
+from epigrid.gates.choices import Verdict
+from epigrid.gates.models import Checkpoint, Passage, Shift, ShiftGuard
 from epigrid.grids.models import GridNode, lineage_paths
 from epigrid.health.choices import CaseStatus, SampleResult
 from epigrid.health.models import Case, Sample, TemperatureReport
@@ -294,6 +295,20 @@ SERIES: list[Series] = [
         ),
     ),
 ]
+SERIES.extend(
+    [
+        Series(
+            "tasks_done",
+            _("Emergency tasks done"),
+            lambda since: _by_day(Task.objects.filter(status=TaskStatus.DONE, done_at__gte=since), "done_at"),
+        ),
+        Series(
+            "gate_refusals",
+            _("Refused at a checkpoint"),
+            lambda since: _by_day(Passage.objects.filter(verdict=Verdict.REFUSED, at__gte=since), "at"),
+        ),
+    ]
+)
 SERIES_KEYS = {series.key: series for series in SERIES}
 
 
