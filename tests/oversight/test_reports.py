@@ -143,3 +143,35 @@ def test_the_head_signs_on_the_page_and_the_xlsx_has_the_layout(day_of_work):
     started = 1 + reports.FIGURES.index("orders_started")
     assert int(rows[3][started]) == int(rows[1][started]) + int(rows[2][started]) == 3
     assert client.get(f"/reports/{community.pk}/print/").status_code == 200
+
+
+def test_the_demos_reports_roll_up_exactly(db):
+    """The demo (花园路社区 and its grids, today's live work): every grid head signs, the
+    community's secretary and the commander sign; each level is the sum of the one below."""
+    from epigrid.accounts.models import GridAssignment, User
+    from epigrid.demo import scenario
+    from epigrid.grids.models import GridNode
+
+    scenario.load(live=True)
+    now = timezone.now()
+    rollup.refresh(now=now)
+    reports.reports_draft(now=max(now, _at("18:00")))
+    drafts = DailyReport.objects.filter(day=timezone.localdate()).select_related("grid")
+    assert drafts.filter(grid__level="grid").count() == GridNode.objects.filter(level="grid").count() > 1
+    for level in ("grid", "community", "subdistrict"):
+        for report in drafts.filter(grid__level=level):
+            signer = (
+                GridAssignment.objects.active().filter(node=report.grid).exclude(role="grid_member").first().user
+                if level != "subdistrict"
+                else User.objects.get(username="commander")
+            )
+            reports.report_sign(
+                report=report, remarks="", seen=reports.version(*reports.current(report)), principal=signer
+            )
+    by_level = {r.grid.level: r for r in DailyReport.objects.filter(day=timezone.localdate()).exclude(grid__level="grid")}
+    grids = DailyReport.objects.filter(day=timezone.localdate(), grid__level="grid")
+    assert by_level["community"].missing == []
+    for key in reports.FIGURES:
+        assert by_level["community"].figures[key] == sum(r.figures[key] for r in grids), key
+    assert by_level["subdistrict"].figures == by_level["community"].figures
+    assert sum(by_level["community"].figures.values()) > 0  # the demo's day is not all zeros
