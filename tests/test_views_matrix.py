@@ -412,6 +412,51 @@ PAGES = [
     ),
     Page("reports:print", {"pk": "{report}"}, user="head1", other="head2", reader=None, shows="S-C-G1 name"),
     Page("reports:xlsx", {"pk": "{report}"}, user="head1", other="head2", reader=None),
+    # 核查名单 (tests/oversight/world.py): pushed to 花园社区, imported by its staff; 张三's row is
+    # 第1网格's member's to verify; the unmatched row is the community's to place.
+    Page(
+        "verification:list",
+        kind=LIST,
+        user="staff",
+        other="staff2",
+        reader=None,
+        post="verification",
+        shows="市大数据筛查名单",
+    ),
+    Page(
+        "verification:detail",
+        {"pk": "{verification_list}"},
+        user="staff",
+        other="member2",
+        reader="member1",
+        shows="张三",
+    ),
+    Page(
+        "verification:feedback",
+        {"pk": "{verification_list}"},
+        user="staff",
+        other="member2",
+        reader="member1",
+        gated=True,
+    ),
+    Page(
+        "verification:verify",
+        {"pk": "{entry_matched}"},
+        get=None,
+        post={"outcome": "at_home", "note": "在家"},
+        user="member1",
+        other="member2",
+        reader="inspector",
+    ),
+    Page(
+        "verification:place",
+        {"pk": "{entry_unmatched}"},
+        get=None,
+        post={"grid": "S-C-G1"},
+        user="staff",
+        other="member2",
+        reader="inspector",
+    ),
     # mobilization: the party chain of 第1网格 (tests/mobilization/world.py), set up by its grid head
     Page(
         "mobilization:chain",
@@ -1075,13 +1120,14 @@ def _build_world():
         address="1号楼301",
     )
     from tests.mobilization.world import add_chain
-    from tests.oversight.world import add_inspections, add_reports
+    from tests.oversight.world import add_inspections, add_reports, add_verification
 
     chain = add_chain(world)
     world.extra = {
         **chain,
         **add_inspections(world),
         **add_reports(world),
+        **add_verification(world),
         "poster_token": poster,
         "stale_poster_token": stale_poster,
         "self_tip": self_tip.pk,
@@ -1177,6 +1223,10 @@ def _body(world, page: Page):
         upload = _xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]])
         upload.name = "chain.xlsx"
         return {"file": upload}
+    if page.post == "verification":
+        upload = _xlsx([["姓名", "身份证号"], ["钱七", make_id_number()]])
+        upload.name = "list.xlsx"
+        return {"grid": "S-C", "name": "名单", "due_hours": "24", "file": upload}
     if page.post == "results":
         upload = _xlsx([["样本编号", "检测结果", "报告时间", "检测机构"], ["MX-1", "阴性", "2020-02-06 10:00", "疾控"]])
         upload.name = "results.xlsx"

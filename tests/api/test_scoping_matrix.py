@@ -373,6 +373,15 @@ ENDPOINTS = [
         in_scope_user="head1",
         out_of_scope_user="head2",
     ),
+    # 核查名单 (tests/oversight/world.py): pushed to 花园社区; 张三's row is 第1网格's member's.
+    Endpoint("POST", "/api/v1/verification-lists", body="verification", in_scope_status=201, in_scope_user="staff"),
+    Endpoint("GET", "/api/v1/verification-lists", no_role_status=200, out_of_scope_status=200),
+    Endpoint("GET", "/api/v1/verification-lists/{verification_list}"),
+    Endpoint("GET", "/api/v1/verification-lists/{verification_list}/entries"),
+    Endpoint("POST", "/api/v1/verification-entries/{entry_matched}/outcome", body={"outcome": "at_home"}),
+    Endpoint(
+        "POST", "/api/v1/verification-entries/{entry_unmatched}/place", body={"grid": "S-C-G1"}, in_scope_user="staff"
+    ),
     Endpoint("GET", "/api/v1/inspections", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -700,12 +709,13 @@ def world(world):
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
     from tests.mobilization.world import add_chain
-    from tests.oversight.world import add_inspections, add_reports
+    from tests.oversight.world import add_inspections, add_reports, add_verification
 
     world.extra = {
         **add_chain(world),
         **add_inspections(world),
         **add_reports(world),
+        **add_verification(world),
         "foreign_household": world.households["h2"].pk,
         "api_token": api_token_grant(user=world.users["member1"], label="phone").token.pk,
         "activation": activation.pk,
@@ -767,6 +777,10 @@ def _call(world, endpoint: Endpoint, username: str | None, body=None):
         upload = io.BytesIO(_xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]]))
         upload.name = "chain.xlsx"
         return method(path, {"file": upload}, **headers)
+    if endpoint.body == "verification":
+        upload = io.BytesIO(_xlsx([["姓名", "身份证号"], ["钱七", make_id_number()]]))
+        upload.name = "list.xlsx"
+        return method(path, {"grid": "S-C", "name": "名单", "file": upload}, **headers)
     if endpoint.body == "multipart":
         rows = [
             ["网格编码", "户号", "住址", "姓名", "身份证号码"],

@@ -168,7 +168,9 @@ def test_the_demos_reports_roll_up_exactly(db):
             reports.report_sign(
                 report=report, remarks="", seen=reports.version(*reports.current(report)), principal=signer
             )
-    by_level = {r.grid.level: r for r in DailyReport.objects.filter(day=timezone.localdate()).exclude(grid__level="grid")}
+    by_level = {
+        r.grid.level: r for r in DailyReport.objects.filter(day=timezone.localdate()).exclude(grid__level="grid")
+    }
     grids = DailyReport.objects.filter(day=timezone.localdate(), grid__level="grid")
     assert by_level["community"].missing == []
     for key in reports.FIGURES:

@@ -76,3 +76,42 @@ def add_reports(world) -> dict:
     reports.reports_draft(now=timezone.make_aware(dt.datetime.combine(day, dt.time(23, 0))))
     report = DailyReport.objects.get(grid=world.nodes["S-C-G1"], day=day)
     return {"report": report.pk, "report_version": reports.version(*reports.current(report))}
+
+
+def verification_xlsx(rows) -> bytes:
+    """A pushed list as the level above sends it: 姓名, 身份证号, 手机号, 备注."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out)
+    sheet = book.add_worksheet()
+    for r, row in enumerate([["姓名", "身份证号", "手机号", "备注"], *rows]):
+        for c, value in enumerate(row):
+            sheet.write_string(r, c, value)
+    book.close()
+    return out.getvalue()
+
+
+def add_verification(world) -> dict:
+    """A list pushed to 花园社区 (S-C): 张三 of 第1网格 matched (第1网格's member verifies), one
+    number that matches nobody (the community places it)."""
+    from epigrid.core.crypto import unseal
+    from epigrid.oversight import verification
+    from tests.factories import make_id_number
+
+    p1 = world.persons["p1"]
+    data = verification_xlsx(
+        [["张三", unseal(p1.id_number_sealed), "", "大数据推送"], ["未登记", make_id_number(), "", "大数据推送"]]
+    )
+    checked = verification.list_import(
+        node=world.nodes["S-C"],
+        name="市大数据筛查名单",
+        source="市指挥部",
+        data=data,
+        file_name="list.xlsx",
+        due_hours=24,
+        principal=world.users["staff"],
+    )
+    matched = checked.entries.get(person__isnull=False)
+    unmatched = checked.entries.get(person__isnull=True)
+    return {"verification_list": checked.pk, "entry_matched": matched.pk, "entry_unmatched": unmatched.pk}

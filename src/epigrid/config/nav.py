@@ -47,6 +47,8 @@ NAV = [
     NavLink("dashboard:home", _("Dashboard"), "coverage", frozenset({C.VIEW_DASHBOARD})),
     # 日报: who signs them, and the inspectors who check who did not.
     NavLink("reports:list", _("Daily reports"), "order", frozenset({C.SIGN_REPORTS, C.INSPECT})),
+    # 核查名单: lists pushed from above, imported by the community, verified by grid members.
+    NavLink("verification:list", _("Verification lists"), "key", frozenset({C.IMPORT_EXPORT})),
     NavLink("control:key_persons", _("Key persons"), "key", frozenset({C.INTAKE, C.MANAGE_ORDERS})),
     NavLink("control:orders", _("Orders"), "order", frozenset({C.MANAGE_ORDERS, C.APPROVE_RELEASE})),
     NavLink("health:test_lists", _("Tests"), "test", frozenset({C.MANAGE_TESTS, C.RECORD_HEALTH})),

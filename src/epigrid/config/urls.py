@@ -21,6 +21,7 @@ urlpatterns = [
     path("inspections/", include("epigrid.oversight.inspection_urls")),
     path("dashboard/", include("epigrid.dashboard.urls")),
     path("reports/", include("epigrid.oversight.report_urls")),
+    path("verification/", include("epigrid.oversight.verification_urls")),
     path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/", resident, name="resident"),
 ]

@@ -11,6 +11,9 @@ ACTION_LABELS = {
     "rectification.answered": _("Rectification answered"),
     "rectification.closed": _("Rectification closed"),
     "rectification.open": _("Rectification sent back"),
+    "verification.import": _("Verification list imported"),
+    "verification.verified": _("Verification row checked"),
+    "verification.placed": _("Verification row placed in a grid"),
     "daily_report.drafted": _("Daily reports drafted"),
     "daily_report.remarks": _("Daily report remarks saved"),
     "daily_report.signed": _("Daily report signed"),
@@ -31,6 +34,7 @@ class OversightConfig(AppConfig):
         ],
         "today_panels": [
             "epigrid.oversight.inspection_views.today_rectifications_panel",
+            "epigrid.oversight.verification_views.today_verification_panel",
         ],
         "sweeps": [
             "epigrid.oversight.inspections.OVERDUE_SWEEP",

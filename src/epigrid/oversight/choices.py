@@ -31,3 +31,13 @@ class ReportStatus(models.TextChoices):
 # 日报: drafted by the system, reviewed and signed by the node's responsible person. Signed is final.
 REPORT_TRANSITIONS = {ReportStatus.DRAFT: {ReportStatus.SIGNED}, ReportStatus.SIGNED: set()}
 REPORT_STAMPS = {ReportStatus.SIGNED: "signed_at"}
+
+
+class VerificationOutcome(models.TextChoices):
+    """What the grid member found for a person on a list pushed from above (核查名单)."""
+
+    PENDING = "pending", _("To verify")
+    AT_HOME = "at_home", _("Found at home")
+    LEFT = "left", _("Has left")
+    NOT_LIVING_HERE = "not_living_here", _("Does not live here")
+    NEW_ARRIVAL = "new_arrival", _("New arrival: registered as a tip")

@@ -17,6 +17,7 @@ from .choices import (
     RectificationStatus,
     ReportStatus,
     RoundStatus,
+    VerificationOutcome,
 )
 
 
@@ -205,7 +206,11 @@ class DailyReport(models.Model):
     due_at = models.DateTimeField(_("to sign by"))
     signed_at = models.DateTimeField(_("signed"), null=True, blank=True)
     signed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("signed by"), on_delete=models.PROTECT, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("signed by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
     )
     late_at = models.DateTimeField(_("reported late"), null=True, blank=True)
@@ -225,3 +230,75 @@ class DailyReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grid} {self.day}"
+
+
+class VerificationList(models.Model):
+    """核查名单: a list pushed from above (persons who arrived from risk areas, found by big-data
+    screening…), imported at a node; each row is matched to a resident by keyed hash."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(_("name"), max_length=100)
+    source = models.CharField(_("pushed by"), max_length=100, blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    due_at = models.DateTimeField(_("verify by"))
+    rows = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("verification list")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VerificationEntry(models.Model):
+    """One row of a list: matched to a resident (then a task of their grid's member) or not (then
+    the community places it in a grid). Only the masked ID and phone are kept, and the hashes."""
+
+    verification_list = models.ForeignKey(VerificationList, on_delete=models.PROTECT, related_name="entries")
+    row = models.PositiveIntegerField(_("row"))
+    name = models.CharField(_("name"), max_length=50, blank=True)
+    id_number_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    id_number_masked = models.CharField(_("ID number"), max_length=18, blank=True)
+    phone_masked = models.CharField(_("phone"), max_length=20, blank=True)
+    detail = models.CharField(_("detail"), max_length=200, blank=True)
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # The matched person's grid, or the list's node until the community places the row.
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("to verify by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=VerificationOutcome.choices, default=VerificationOutcome.PENDING
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    outcome_at = models.DateTimeField(_("verified"), null=True, blank=True)
+    outcome_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("verification entry")
+        constraints = [
+            models.UniqueConstraint(fields=["verification_list", "row"], name="verification_row_unique"),
+            models.CheckConstraint(
+                condition=models.Q(outcome="pending", outcome_at__isnull=True)
+                | (~models.Q(outcome="pending") & models.Q(outcome_at__isnull=False)),
+                name="verification_outcome_stamped",
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "outcome"], name="verification_owner_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.verification_list} #{self.row}"
