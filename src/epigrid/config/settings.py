@@ -203,6 +203,11 @@ AUDIT_ANCHOR_FILE = Path(env.str("EPIGRID_AUDIT_ANCHOR_FILE", default=str(VAR_DI
 # Hand-offs of the transactional outbox: drained by a Celery worker in production; without one
 # (the demo, tests) they are carried out right after the commit in the same process.
 OUTBOX_DRAIN_INLINE = env.bool("EPIGRID_OUTBOX_INLINE", default=not PRODUCTION)
+# Background jobs (core.jobs: ledger imports): a Celery worker in production; a thread of the
+# same process in the demo; "inline" runs them right after the request's commit (tests).
+JOBS_RUNNER = env.str("EPIGRID_JOBS_RUNNER", default="celery" if PRODUCTION else "thread")
+if JOBS_RUNNER not in ("celery", "thread", "inline"):
+    raise ImproperlyConfigured("EPIGRID_JOBS_RUNNER is one of celery, thread, inline")
 # The demo server runs the sweeps in a thread at this interval (0: off).
 DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 

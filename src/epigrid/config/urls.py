@@ -19,6 +19,7 @@ urlpatterns = [
     path("care/", include("epigrid.care.urls")),
     path("mobilization/", include("epigrid.mobilization.urls")),
     path("inspections/", include("epigrid.oversight.inspection_urls")),
+    path("jobs/", include("epigrid.core.job_urls")),
     path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/", resident, name="resident"),
 ]

@@ -12,5 +12,6 @@ class CoreConfig(AppConfig):
         ],
         "action_labels": [
             "epigrid.core.access.ACTION_LABELS",
+            "epigrid.core.jobs.ACTION_LABELS",
         ],
     }
