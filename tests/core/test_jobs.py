@@ -266,3 +266,21 @@ def test_the_api_refuses_a_file_before_queuing_it(world):
     response = client.post("/api/v1/imports", {"kind": "residents", "file": _file([HEADER])}, **auth)
     assert response.status_code == 403
     assert not Job.objects.exists()
+
+
+def test_a_job_left_queued_is_handed_out_again_by_the_sweep_and_runs_once(world, g3, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    settings.JOBS_RUNNER = "thread"  # never dispatched: a test's transaction does not commit
+    job = start(world, resident_rows(3))
+    settings.JOBS_RUNNER = "inline"
+    assert jobs.jobs_redispatch() == 0  # not late yet
+    later = timezone.now() + dt.timedelta(minutes=3)
+    assert jobs.jobs_redispatch(now=later) == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.result["created"] == 3
+    assert jobs.jobs_redispatch(now=later) == 0
+    jobs.run(job.pk)  # delivered once more: nothing happens twice
+    assert AuditEvent.objects.filter(action="job.running", object_id=str(job.pk)).count() == 1

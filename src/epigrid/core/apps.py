@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     extensions = {
         "sweeps": [
             "epigrid.core.access.PURGE_SWEEP",
+            "epigrid.core.jobs.REDISPATCH_SWEEP",
         ],
         "action_labels": [
             "epigrid.core.access.ACTION_LABELS",

@@ -26,6 +26,7 @@ cache first, then on the row) that `Progress.step` checks between chunks and ans
 `Cancelled`: the work's transaction rolls back, nothing of it is written.
 """
 
+import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
@@ -185,14 +186,17 @@ def cancel_requested(job_id: int) -> bool:
 
 def run(job_id: int) -> Job | None:
     """Run one queued job to its end (a job already running or ended is left alone)."""
-    job = Job.objects.select_related("created_by").filter(pk=job_id).first()
-    if job is None or job.status != JobStatus.QUEUED:
-        return job
-    system = _principal(job)
-    if cancel_requested(job.pk):
-        return _end(job, JobStatus.CANCELLED, system)
+    with transaction.atomic():
+        # Locked while it is taken: a job handed out twice (a sweep re-dispatching it, a task
+        # delivered again) runs once; the second finds it no longer queued.
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != JobStatus.QUEUED:
+            return job
+        system = _principal(job)
+        if cancel_requested(job.pk):
+            return _end(job, JobStatus.CANCELLED, system)
+        job = move(job, JobStatus.RUNNING, principal=system)
     kind = kinds().get(job.kind)
-    job = move(job, JobStatus.RUNNING, principal=system)
     progress = Progress(job)
     try:
         if kind is None:
@@ -209,6 +213,22 @@ def run(job_id: int) -> Job | None:
             job, JobStatus.FAILED, system, progress=progress, error={**error.as_dict(), "detail": type(exc).__name__}
         )
     return _end(job, JobStatus.DONE, system, progress=progress, result=result or {})
+
+
+QUEUED_LATE = dt.timedelta(minutes=2)
+
+
+def jobs_redispatch(*, now: dt.datetime | None = None) -> int:
+    """Hand out again the jobs still queued after QUEUED_LATE (the broker was down, the demo
+    server restarted before its thread took them); `run` takes each once. Sweep step."""
+    late = Job.objects.filter(status=JobStatus.QUEUED, created_at__lt=(now or timezone.now()) - QUEUED_LATE)
+    ids = list(late.order_by("id").values_list("id", flat=True)[:100])
+    for job_id in ids:
+        dispatch(job_id)
+    return len(ids)
+
+
+REDISPATCH_SWEEP = ("jobs_redispatched", jobs_redispatch)
 
 
 def _error(exc: DomainError) -> dict:
