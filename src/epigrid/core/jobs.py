@@ -90,11 +90,16 @@ def job_start(
     user = user_of(principal)
     if user is None:
         raise Forbidden("forbidden", _("Your role does not allow this here."))
-    with transaction.atomic():
-        job = Job(kind=kind, params=params, created_by=user, grid_path=grid_path)
-        if data is not None:
-            job.upload.save(file_name.rsplit("/", 1)[-1][-100:] or "upload", ContentFile(data), save=False)
-        job.save()
+    job = Job(kind=kind, params=params, created_by=user, grid_path=grid_path)
+    if data is not None:
+        job.upload.save(file_name.rsplit("/", 1)[-1][-100:] or "upload", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            job.save()
+    except BaseException:
+        if job.upload:
+            job.upload.delete(save=False)  # personal data: no file without its job
+        raise
     if getattr(settings, "JOBS_RUNNER", "thread") == "inline":
         # Tests: at once, inside whatever transaction the caller is in (a test's never commits).
         return run(job.pk) or job
