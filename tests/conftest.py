@@ -24,6 +24,12 @@ def _fast_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _jobs_inline(settings):
+    # Background jobs run right after the request's commit (core.jobs); browser tests use threads.
+    settings.JOBS_RUNNER = "inline"
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     # Counters kept in the cache (the gate's typed-number misses) are per user id, and ids come
     # again from test to test: every test starts with an empty cache.

@@ -68,7 +68,8 @@ class Page:
     other_post: int | None = None  # the out-of-scope POST, where it is not 404 (batches: 422)
     get_elsewhere: bool = False  # a POST variant of a page whose GET is another row
     writes: str = ""  # a model ("gates.Passage") whose rows a write adds, where it is not audited
-    logged_refusal: str = ""  # the audit action a refusal itself records ("import.reject")
+    # The audit action(s) a refusal itself records ("import.reject"; a tuple for several).
+    logged_refusal: str | tuple = ""
     shows: str = ""  # what the in-scope GET must show (so that its absence elsewhere means something)
     variant: str = ""  # tells apart rows of one pattern (actions, query strings)
     token: tuple = ("token", "token", "stale_token")  # a token page: its URL kwarg, the good and the stale token
@@ -261,19 +262,26 @@ PAGES = [
     ),
     Page("people:household", {"pk": "{household}"}, shows="李四"),
     # The import page itself is a form anyone may open (tests/test_views.py); the write needs
-    # the import right, and rows outside the importer's subtree are refused row by row (422,
-    # "unknown grid code (or outside your area)", as for a code that does not exist).
+    # the import right (403 before anything is queued), and the file becomes a background job
+    # whose page follows it (302). Rows outside the importer's subtree are refused row by row in
+    # the job ("unknown grid code (or outside your area)", as for a code that does not exist):
+    # nothing written but the refused job's own record (tests/core/test_jobs.py).
     Page(
         "people:import",
         kind=LIST,
         post="roster",
-        post_status=200,
+        post_status=302,
         user="staff",
         other="staff2",
         list_post=403,
-        other_post=422,
-        logged_refusal="import.reject",
+        other_post=302,
+        logged_refusal=("import.reject", "job.running", "job.failed"),
     ),
+    # Background jobs (core.jobs): one's own, and those over the grids where one reads the audit
+    # log (the inspector at the subdistrict reads staff's job, may not cancel it).
+    Page("jobs:list", kind=LIST, user="staff", other="staff2", shows="jobs-roster.xlsx"),
+    Page("jobs:detail", {"pk": "{job}"}, user="staff", other="staff2", shows="jobs-roster.xlsx"),
+    Page("jobs:cancel", {"pk": "{job}"}, get=None, post={}, user="staff", other="staff2"),
     Page(
         "people:export",
         {"kind": "residents"},
@@ -1123,7 +1131,16 @@ def _build_world():
     from tests.oversight.world import add_inspections, add_reports, add_verification
 
     chain = add_chain(world)
+    from epigrid.core.models import Job
+
+    job = Job.objects.create(
+        kind="ledger_import",
+        params={"kind": "residents", "file_name": "jobs-roster.xlsx", "second_factor": True},
+        created_by=world.users["staff"],
+        grid_path=world.nodes["S-C"].path,
+    )
     world.extra = {
+        "job": job.pk,
         **chain,
         **add_inspections(world),
         **add_reports(world),
@@ -1296,7 +1313,8 @@ def test_page(world, page, method, who, status):
     if method == "POST" and who == IN_SCOPE and status in (200, 302) and page.kind not in (LOGIN, LOGOUT):
         assert written > 0, "a served write leaves a record (an audit row, or the ledger's row)"
     if who != IN_SCOPE:
-        logged = AuditEvent.objects.filter(id__gt=last_event, action=page.logged_refusal).count()
+        refusals = page.logged_refusal if isinstance(page.logged_refusal, tuple) else (page.logged_refusal,)
+        logged = AuditEvent.objects.filter(id__gt=last_event, action__in=refusals).count()
         assert written - logged == 0, "a refused request writes nothing"
     if who == IN_SCOPE and method == "GET" and page.shows:
         assert page.shows in body, f"the in-scope page does not show {page.shows!r}"

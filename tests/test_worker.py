@@ -83,6 +83,38 @@ def test_celery_worker_runs_the_sweep(tmp_path):
         result = subprocess.run([BIN / "python", "-c", drained], env=env, capture_output=True, text=True, timeout=90)
         assert result.returncode == 0, result.stderr
         assert result.stdout.split()[-2:] == ["1", "True"]
+
+        # A background job (core.jobs): the community office's ledger, queued by a web process
+        # whose broker message is lost, run by the worker's task; the report is on the job.
+        job_queued = (
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'epigrid.config.settings');"
+            "django.setup();"
+            "from epigrid.accounts.models import User;"
+            "from epigrid.accounts.permissions import console_verified;"
+            "from epigrid.grids.models import GridNode;"
+            "from epigrid.people import ledgers;"
+            "u = console_verified(User.objects.get(username='community'));"
+            "out, _ = ledgers.ledger_export(kind='residents', node=GridNode.objects.get(code='JZXC-HYL'), principal=u);"
+            "job = ledgers.ledger_import_start(data=out.read(), file_name='a.xlsx', kind='residents', principal=u);"
+            "print(job.pk, job.status)"
+        )
+        celery_jobs = {**no_inline, "EPIGRID_JOBS_RUNNER": "celery"}
+        made = subprocess.run([BIN / "python", "-c", job_queued], env=celery_jobs, capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+        job_id, status = made.stdout.split()[-2:]
+        assert status == "queued"
+        ran = (
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'epigrid.config.settings');"
+            "django.setup();"
+            "from epigrid.config.celery import app;"
+            "from epigrid.core.models import Job;"
+            f"print(app.send_task('epigrid.run_job', args=[{int(job_id)}], queue='sweep-test-{os.getpid()}')"
+            ".get(timeout=120));"
+            f"j = Job.objects.get(pk={int(job_id)}); print(j.result['created'], j.result['unchanged'] > 200)"
+        )
+        result = subprocess.run([BIN / "python", "-c", ran], env=env, capture_output=True, text=True, timeout=150)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[-3:] == ["done", "0", "True"]
     finally:
         worker.terminate()
         try:

@@ -161,7 +161,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/imports",
         body="multipart",
-        in_scope_status=201,
+        in_scope_status=202,  # queued as a background job (tests/core/test_jobs.py)
         in_scope_user="staff",
         # Refused before any row is read for users without the import right (scope of the
         # rows themselves: tests/people/test_ledgers.py).
@@ -169,6 +169,10 @@ ENDPOINTS = [
         out_of_scope_status=403,
     ),
     Endpoint("GET", "/api/v1/exports/{kind}?grid={grid}", in_scope_user="staff"),
+    # Background jobs: one's own (staff's import), and over the grids where one reads the audit log.
+    Endpoint("GET", "/api/v1/jobs", no_role_status=200, out_of_scope_status=200, in_scope_user="staff"),
+    Endpoint("GET", "/api/v1/jobs/{job}", in_scope_user="staff"),
+    Endpoint("POST", "/api/v1/jobs/{job}/cancel", in_scope_user="staff"),
     # Control (issue: key persons, orders, teams)
     Endpoint("GET", "/api/v1/risk-areas", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint(
@@ -708,10 +712,18 @@ def world(world):
     gates.passes_issue(grid=world.nodes["S-C-G2"], principal=admin)
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
+    from epigrid.core.models import Job
     from tests.mobilization.world import add_chain
     from tests.oversight.world import add_inspections, add_reports, add_verification
 
+    job = Job.objects.create(
+        kind="ledger_import",
+        params={"kind": "residents", "file_name": "jobs-roster.xlsx", "second_factor": True},
+        created_by=world.users["staff"],
+        grid_path=world.nodes["S-C"].path,
+    )
     world.extra = {
+        "job": job.pk,
         **add_chain(world),
         **add_inspections(world),
         **add_reports(world),

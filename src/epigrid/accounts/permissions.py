@@ -54,6 +54,28 @@ class _Console:
 CONSOLE = _Console()
 
 
+class _Job:
+    """Stands for the second factor of the login that queued a background job (core.jobs)."""
+
+    persistent_id = ""
+
+    def __str__(self) -> str:
+        return "job"
+
+
+JOB = _Job()
+
+
+def job_user(user, *, verified: bool):
+    """The user a background job acts as: the login that queued it passed its second factor
+    (`verified`, recorded when it was queued), and that stands for the run it asked for; a job
+    queued without one acts unverified (fail closed). The user's roles are read at run time, so a
+    user deactivated meanwhile imports nothing."""
+    if verified:
+        user.otp_device = JOB
+    return user
+
+
 def second_factor_verified(user) -> bool:
     """Whether this user object stands for a login that passed its second factor: a session
     verified with a code (django-otp's middleware sets `otp_device` from the session), a token

@@ -14,6 +14,7 @@ from epigrid.alerts.api import router as alerts_router
 from epigrid.control.api import router as control_router
 from epigrid.core.api import LocalTimeRenderer
 from epigrid.core.errors import DomainError, Forbidden, NotFound, Throttled
+from epigrid.core.job_api import router as jobs_router
 from epigrid.dashboard.api import router as dashboard_router
 from epigrid.gates.api import router as gates_router
 from epigrid.grids.api import router as grids_router
@@ -95,6 +96,7 @@ api.add_router("", health_router)
 api.add_router("", alerts_router)
 api.add_router("", response_router)
 api.add_router("", mobilization_router)
+api.add_router("", jobs_router)
 api.add_router("", resident_router)
 
 

@@ -212,6 +212,11 @@ DAILY_REPORT_DUE = {
     "community": env.str("EPIGRID_DAILY_REPORT_COMMUNITY_DUE", default="21:00"),
     "subdistrict": env.str("EPIGRID_DAILY_REPORT_SUBDISTRICT_DUE", default="22:00"),
 }
+# Background jobs (core.jobs: ledger imports): a Celery worker in production; a thread of the
+# same process in the demo; "inline" runs them right after the request's commit (tests).
+JOBS_RUNNER = env.str("EPIGRID_JOBS_RUNNER", default="celery" if PRODUCTION else "thread")
+if JOBS_RUNNER not in ("celery", "thread", "inline"):
+    raise ImproperlyConfigured("EPIGRID_JOBS_RUNNER is one of celery, thread, inline")
 # The demo server runs the sweeps in a thread at this interval (0: off).
 DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("dashboard/", include("epigrid.dashboard.urls")),
     path("reports/", include("epigrid.oversight.report_urls")),
     path("verification/", include("epigrid.oversight.verification_urls")),
+    path("jobs/", include("epigrid.core.job_urls")),
     path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/", resident, name="resident"),
 ]

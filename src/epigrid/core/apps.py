@@ -9,8 +9,10 @@ class CoreConfig(AppConfig):
     extensions = {
         "sweeps": [
             "epigrid.core.access.PURGE_SWEEP",
+            "epigrid.core.jobs.REDISPATCH_SWEEP",
         ],
         "action_labels": [
             "epigrid.core.access.ACTION_LABELS",
+            "epigrid.core.jobs.ACTION_LABELS",
         ],
     }

@@ -53,6 +53,7 @@ POINTS = {
     "compound_reopened": "callable(*, grid, cause): after a compound's closed management ended",
     "outbox_handlers": "(topic, callable(payload, principal)): consumers of the transactional outbox",
     "reconcile_checks": "HandoffCheck: a hand-off `epigrid reconcile` can find unfinished and complete",
+    "job_kinds": "JobKind: a kind of background job (core.jobs): its name, label, runner and report template",
 }
 
 

@@ -3,6 +3,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .scoping import GridScopedQuerySet
+from .uploads import private_storage
 
 
 class ImportKind(models.TextChoices):
@@ -161,3 +162,114 @@ class AccessEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_label}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+JOB_TRANSITIONS = {
+    JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED},
+    JobStatus.RUNNING: {JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED},
+    JobStatus.DONE: set(),
+    JobStatus.FAILED: set(),
+    JobStatus.CANCELLED: set(),
+}
+JOB_STAMPS = {
+    JobStatus.RUNNING: "started_at",
+    JobStatus.DONE: "finished_at",
+    JobStatus.FAILED: "finished_at",
+    JobStatus.CANCELLED: "finished_at",
+}
+
+
+class JobQuerySet(GridScopedQuerySet):
+    grid_path_lookups = ("grid_path",)
+
+    def visible_to(self, principal):
+        """A user's own jobs, and those of the subtrees where they may read the audit log (the
+        inspector, the community secretary): core.jobs.job_list / job_get."""
+        from .capabilities import Capability
+
+        own = self.filter(created_by_id=principal.pk) if getattr(principal, "pk", None) else self.none()
+        if not getattr(principal, "is_authenticated", False) or not principal.is_active:
+            return self.none()
+        return own | self.restrict(principal, Capability.VIEW_AUDIT)
+
+
+class _Place:
+    """What core.transitions reads as `obj.grid.path` (the job's audit rows are filed there)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+
+class Job(models.Model):
+    """后台任务: heavy work (a ledger import) run off the request by a worker, followed on its page
+    and through /api/v1/jobs. Who started it, what (kind and params), how far (rows checked and
+    written of the total), how it ended (the result, or the error), and the uploaded file until it
+    is done (then deleted: it holds personal data)."""
+
+    TRANSITIONS = JOB_TRANSITIONS
+    STATUS_STAMPS = JOB_STAMPS
+    AUDIT_PREFIX = "job"
+
+    kind = models.CharField(_("kind"), max_length=32)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Where the work acts (the subtree of the starter's right): who reads the audit log there sees it.
+    grid_path = models.CharField(max_length=255, blank=True)
+    upload = models.FileField(storage=private_storage, upload_to="jobs/", blank=True)
+    rows_total = models.PositiveIntegerField(_("rows"), null=True, blank=True)
+    rows_checked = models.PositiveIntegerField(_("rows checked"), default=0)
+    rows_written = models.PositiveIntegerField(_("rows written"), default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(default=dict, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("background job")
+        indexes = [models.Index(fields=["created_by", "created_at"], name="job_owner_idx")]
+        # core.transitions.stamp_constraints("job", JOB_STAMPS), written out (transitions imports
+        # the audit log, which imports these models).
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status=status) | models.Q(**{f"{stamp}__isnull": False}),
+                name=f"job_{status}_stamped",
+            )
+            for status, stamp in JOB_STAMPS.items()
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} {self.kind} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("jobs:detail", args=[self.pk])
+
+    @property
+    def grid(self) -> _Place:
+        return _Place(self.grid_path)
+
+    @property
+    def finished(self) -> bool:
+        return not JOB_TRANSITIONS[self.status]
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(100, round(100 * (self.rows_checked + self.rows_written) / (2 * self.rows_total)))

@@ -32,6 +32,17 @@ def within(path: str, root: str) -> bool:
     return path.startswith(root)
 
 
+def common_root(paths) -> str:
+    """The deepest node path every one of `paths` lies under ("" when they share none)."""
+    paths = list(paths)
+    if not paths:
+        return ""
+    first, last = min(paths), max(paths)  # the common prefix of all is that of these two
+    size = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first))
+    prefix = first[:size]
+    return prefix[: len(prefix) - len(prefix) % STEP]
+
+
 def lineage_paths(path: str) -> list[str]:
     """The node's own path and those of all its ancestors, root first."""
     return [path[:end] for end in range(STEP, len(path) + 1, STEP)]

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from epigrid.core import audit, outbox
+from epigrid.core import audit, jobs, outbox
 
 from .sweeps import sweep_all
 
@@ -20,3 +20,9 @@ def drain_outbox() -> int:
 @shared_task(name="epigrid.audit_anchor")
 def audit_anchor() -> int:
     return audit.anchor()["id"]
+
+
+@shared_task(name="epigrid.run_job")
+def run_job(job_id: int) -> str | None:
+    job = jobs.run(job_id)
+    return job.status if job else None

@@ -6,7 +6,8 @@ from ninja.files import UploadedFile
 from epigrid.core import access
 from epigrid.core.api import ERRORS, ErrorOut, In, page
 from epigrid.core.capabilities import Capability
-from epigrid.core.models import ImportKind
+from epigrid.core.job_api import JobOut
+from epigrid.core.models import ImportKind, Job
 from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -408,25 +409,6 @@ class RowErrorOut(Schema):
     person_id: int | None = None  # an ID number already registered in your area: their file
 
 
-class ImportRowOut(Schema):
-    row: int
-    outcome: str  # created | updated | unchanged
-    person_id: int
-
-
-class ImportOut(Schema):
-    id: int
-    kind: str
-    status: str
-    file_name: str
-    row_count: int
-    created: int
-    updated: int
-    unchanged: int
-    refused: int
-    rows: list[ImportRowOut] = []  # residents: what became of each row, by row number
-
-
 class ImportErrorOut(Schema):
     code: str
     message: str
@@ -438,31 +420,23 @@ class ImportErrorOut(Schema):
 
 @router.post(
     "/imports",
-    response={201: ImportOut, **ERRORS, 422: ImportErrorOut},
-    summary="Import a ledger (.xlsx or .csv); all rows or none",
+    response={202: JobOut, **ERRORS},
+    summary="Import a ledger (.xlsx or .csv) as a background job; all rows or none",
     description=(
         "Who may call: a user with `import_export` (held only with a verified second factor); each row's grid "
         "must be one where the caller holds it (a grid outside the caller's sight reads as unknown, one in "
-        "sight without the right is refused: row errors). All rows or none: any bad row refuses the file (422, "
-        "every bad row listed). A residents' import is refused (429) while the caller is over the "
-        "duplicate-probe limit. Audited. No cascade."
+        "sight without the right is refused: row errors). What refuses the file before a row is read (no right "
+        "403, not .xlsx/.csv or too large 400, over the duplicate-probe limit 429) is answered now; else 202 "
+        "with the job (`/api/v1/jobs/{id}`: follow it, cancel it). All rows or none: the job ends `done` with "
+        "the report in `result` (created/updated/unchanged/refused, rows by number), or `failed` with every "
+        "bad row in `error.rows` and nothing written, or `cancelled` with nothing written. Audited. No cascade."
     ),
 )
 def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
-    batch = ledgers.ledger_import(
+    job = ledgers.ledger_import_start(
         data=read_upload(file), file_name=file.name or "upload.xlsx", kind=kind.value, principal=request.user
     )
-    return Status(
-        201,
-        {
-            "id": batch.pk,
-            "kind": batch.kind,
-            "status": batch.status,
-            "file_name": batch.file_name,
-            "row_count": batch.row_count,
-            **batch.report,
-        },
-    )
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
 
 
 @router.get(

@@ -26,4 +26,7 @@ class PeopleConfig(AppConfig):
         "action_labels": [
             "epigrid.people.apps.ACTION_LABELS",
         ],
+        "job_kinds": [
+            "epigrid.people.ledgers.IMPORT_JOB_KIND",
+        ],
     }

@@ -19,18 +19,19 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.core import audit, throttle
+from epigrid.accounts.permissions import job_user, second_factor_verified
+from epigrid.core import audit, jobs, throttle
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
-from epigrid.core.scoping import allows, authorize, subtree_q
-from epigrid.core.tabular import iter_table
+from epigrid.core.scoping import allows, authorize, grant_paths, subtree_q
+from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.choices import GridLevel, PlaceKind
-from epigrid.grids.models import GridNode, Place
+from epigrid.grids.models import GridNode, Place, common_root
 from epigrid.grids.services import clean_place_fields
 
 from .choices import Relationship
@@ -46,6 +47,7 @@ from .services import (
 )
 
 CHUNK = 2000
+IMPORT_JOB = "ledger_import"
 MAX_REPORTED_ERRORS = 1000
 
 
@@ -149,9 +151,11 @@ class _Importer:
 
     kind: str
 
-    def __init__(self, *, principal, batch: ImportBatch):
+    def __init__(self, *, principal, batch: ImportBatch, progress=None):
         self.principal = principal
         self.batch = batch
+        self.progress = progress  # core.jobs.Progress: told after each chunk; raises Cancelled
+        self.written = 0  # rows written so far (inside the import's transaction)
         self.columns = COLUMNS[self.kind]
         self.by_key = {c.key: c for c in self.columns}
         self.errors: list[dict] = []
@@ -223,16 +227,22 @@ class _Importer:
             if len(chunk) >= CHUNK:
                 self.preload(chunk)
                 self.process(chunk)
+                self.report_progress(count)
                 chunk = []
         if chunk:
             self.preload(chunk)
             self.process(chunk)
+            self.report_progress(count)
         if count == 0:
             raise DomainError("file_empty", _("The file has no data rows."))
         return count
 
     def process(self, chunk) -> None:
         raise NotImplementedError
+
+    def report_progress(self, checked: int) -> None:
+        if self.progress is not None:
+            self.progress.step(checked=checked, written=0 if self.error_count else self.written)
 
 
 class _ResidentImporter(_Importer):
@@ -313,6 +323,7 @@ class _ResidentImporter(_Importer):
         if self.error_count:
             return  # keep validating the rest of the file, but write nothing more
         self._write(clean_rows, registered)
+        self.written += len(clean_rows)
 
     def _check_existing(self, clean_rows) -> dict[str, dict]:
         """The registered persons the rows name, by ID hash, in one query: those the importer may
@@ -598,6 +609,7 @@ class _PlaceImporter(_Importer):
         if self.error_count:
             return
         bulk_insert(Place, places)
+        self.written += len(places)
         audit.record_many(
             principal=self.principal,
             entries=[
@@ -612,15 +624,33 @@ class _PlaceImporter(_Importer):
 IMPORTERS = {ImportKind.RESIDENTS: _ResidentImporter, ImportKind.PLACES: _PlaceImporter}
 
 
-def ledger_import(*, data: bytes, file_name: str, kind: str, principal) -> ImportBatch:
-    """Import a ledger; returns the batch (status committed) or raises RowErrors (nothing written)."""
+def ledger_import_check(*, data: bytes, file_name: str, kind: str, principal) -> None:
+    """What refuses a file before any row is read (the request's 4xx, before a job is queued)."""
     if kind not in IMPORTERS:
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
     authorize(principal, Capability.IMPORT_EXPORT)
     if not file_name.lower().endswith((".xlsx", ".csv")):
         raise DomainError("file_type", _("Upload an .xlsx (or .csv) file."), field="file")
+    check_size(len(data))
     if kind == ImportKind.RESIDENTS:
         throttle.duplicate_probes_check(principal)
+    header = next(iter_rows(data, file_name), None)  # an unreadable file or a wrong header: now, not in a job
+    if header is None:
+        raise DomainError("file_empty", _("The file is empty."))
+    _header_map(header, COLUMNS[kind])
+
+
+def ledger_import(*, data: bytes, file_name: str, kind: str, principal, progress=None) -> ImportBatch:
+    """Import a ledger; returns the batch (status committed) or raises RowErrors (nothing written).
+
+    With `progress` (a core.jobs.Progress) the rows are counted first (its total), and it is told
+    the rows checked and written after each chunk; a cancel raises from there, inside the
+    transaction, so nothing of the file stays."""
+    ledger_import_check(data=data, file_name=file_name, kind=kind, principal=principal)
+    if progress is not None:
+        rows = iter_rows(data, file_name)
+        next(rows, None)  # the header
+        progress.total(sum(1 for cells in rows if any(cells)))
     digest = hashlib.sha256(data).hexdigest()
     importer = None
     try:
@@ -632,7 +662,7 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, principal) -> Impor
                 file_sha256=digest,
                 created_by=principal,
             )
-            importer = IMPORTERS[kind](principal=principal, batch=batch)
+            importer = IMPORTERS[kind](principal=principal, batch=batch, progress=progress)
             count = importer.run(iter_rows(data, file_name))
             if importer.error_count:
                 raise _Rollback
@@ -800,3 +830,35 @@ def ledger_export(*, kind: str, node: GridNode, principal) -> tuple[tempfile.Spo
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return out, f"{SHEET_NAMES[kind]}-{node.code}-{stamp}.xlsx"
+
+
+# ---------------------------------------------------------------- as a background job
+
+
+def ledger_import_start(*, data: bytes, file_name: str, kind: str, principal):
+    """Queue the import of a ledger as a background job (core.jobs): what refuses the file before
+    any row is read is answered now (4xx); the rows are read by the job, whose page follows it."""
+    ledger_import_check(data=data, file_name=file_name, kind=kind, principal=principal)
+    paths = grant_paths(principal, Capability.IMPORT_EXPORT)
+    return jobs.job_start(
+        kind=IMPORT_JOB,
+        principal=principal,
+        params={"kind": kind, "file_name": file_name[:200], "second_factor": second_factor_verified(principal)},
+        grid_path="" if paths is None else common_root(paths),
+        data=data,
+        file_name=file_name,
+    )
+
+
+def _run_import_job(job, progress) -> dict:
+    principal = job_user(job.created_by, verified=job.params.get("second_factor", False))
+    with job.upload.open("rb") as fh:
+        data = fh.read()
+    batch = ledger_import(
+        data=data, file_name=job.params["file_name"], kind=job.params["kind"], principal=principal, progress=progress
+    )
+    return {"batch": batch.pk, "kind": batch.kind, "row_count": batch.row_count, **batch.report}
+
+
+# Contributed to "job_kinds" (people.apps).
+IMPORT_JOB_KIND = jobs.JobKind(IMPORT_JOB, _("Ledger import"), _run_import_job, "people/import_report.html")

@@ -9,9 +9,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import GridAssignment
-from epigrid.core import access, lists
+from epigrid.core import access, jobs, lists
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors, Throttled
+from epigrid.core.errors import DomainError, Forbidden, NotFound, Throttled
 from epigrid.core.scoping import allows
 from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, form_error
@@ -281,36 +281,28 @@ def household_detail(request, pk):
     )
 
 
-REPORT_ROWS_SHOWN = 500
-
-
 @login_required
 @domain_errors
 def ledger_import(request):
+    """Upload a ledger: the file is checked (type, size, the right to import) and queued as a
+    background job; its page follows the rows and shows the report (core.job_views)."""
     form = ImportForm(request.POST or None, request.FILES or None)
-    report, batch, refused = None, None, 400
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            batch = ledgers.ledger_import(
+            job = ledgers.ledger_import_start(
                 data=read_upload(upload), file_name=upload.name, kind=form.cleaned_data["kind"], principal=request.user
             )
-        except RowErrors as exc:
-            report = exc
         except DomainError as exc:
             form_error(form, exc)
-            refused = exc.status
-    status = 422 if report else (refused if form.errors else 200)
-    # The rows that changed something, each linked to its file (unchanged rows are only counted).
-    changed = [r for r in batch.report["rows"] if r["outcome"] != "unchanged"] if batch else []
-    context = {
-        "form": form,
-        "report": report,
-        "batch": batch,
-        "report_rows": changed[:REPORT_ROWS_SHOWN],
-        "report_more": max(len(changed) - REPORT_ROWS_SHOWN, 0),
-    }
-    return render(request, "people/import.html", context, status=status)
+            return render(request, "people/import.html", _import_context(request, form), status=exc.status)
+        return redirect(job.get_absolute_url())
+    return render(request, "people/import.html", _import_context(request, form), status=400 if form.errors else 200)
+
+
+def _import_context(request, form) -> dict:
+    recent = jobs.job_list(user=request.user, mine=True).filter(kind=ledgers.IMPORT_JOB)[:5]
+    return {"form": form, "recent_jobs": recent}
 
 
 @login_required

@@ -13,3 +13,13 @@ def action_label(value):
     from epigrid.core.labels import action_label
 
     return action_label(value)
+
+
+@register.filter
+def in_language(error):
+    """A stored refusal ({message, messages}: a job's error, a row of it) in the reader's language."""
+    from django.utils import translation
+
+    if not error:
+        return ""
+    return (error.get("messages") or {}).get(translation.get_language(), error.get("message", ""))
