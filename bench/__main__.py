@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
         # Imported only now: they need Django set up.
         from django.db import connections
 
-        from . import backup, city, dashboard, export, gates, imports, login, monitoring, reads, response
+        from . import backup, city, dashboard, export, gates, imports, login, monitoring, reads, response, verification
 
         with database.connect(autocommit=True) as raw:
             start = time.perf_counter()
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
             reads.run(scale, raw)
             imports.run(scale, city.building_codes(scale), raw)
             # Modules of later issues, same contract: run(scale, raw) prints their own lines.
-            for module in (monitoring, response, gates, login, export, dashboard, backup):
+            for module in (monitoring, response, gates, login, export, dashboard, verification, backup):
                 module.run(scale, raw)
         connections.close_all()
     finally:
