@@ -465,6 +465,17 @@ PAGES = [
         other="member2",
         reader="inspector",
     ),
+    # 漏报/瞒报: the checks' finding on 张三 (tests/oversight/world.py), reviewed by the inspector.
+    Page("inspections:omissions", kind=LIST, user="inspector", other="head2", reader=None, shows="张三"),
+    Page(
+        "inspections:omission_review",
+        {"pk": "{omission}"},
+        get=None,
+        post={"verdict": "dismissed", "note": "已离开本市"},
+        user="inspector",
+        other="head2",
+        reader="member1",
+    ),
     # mobilization: the party chain of 第1网格 (tests/mobilization/world.py), set up by its grid head
     Page(
         "mobilization:chain",
@@ -1128,7 +1139,7 @@ def _build_world():
         address="1号楼301",
     )
     from tests.mobilization.world import add_chain
-    from tests.oversight.world import add_inspections, add_reports, add_verification
+    from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     chain = add_chain(world)
     from epigrid.core.models import Job
@@ -1145,6 +1156,7 @@ def _build_world():
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),
+        **add_omissions(world),
         "poster_token": poster,
         "stale_poster_token": stale_poster,
         "self_tip": self_tip.pk,

@@ -386,6 +386,16 @@ ENDPOINTS = [
     Endpoint(
         "POST", "/api/v1/verification-entries/{entry_unmatched}/place", body={"grid": "S-C-G1"}, in_scope_user="staff"
     ),
+    Endpoint(
+        "GET", "/api/v1/omission-findings", no_role_status=200, out_of_scope_status=200, in_scope_user="inspector"
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/omission-findings/{omission}/review",
+        body={"confirmed": False, "note": "已离开本市"},
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
     Endpoint("GET", "/api/v1/inspections", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -714,7 +724,7 @@ def world(world):
     from epigrid.accounts.services import api_token_grant
     from epigrid.core.models import Job
     from tests.mobilization.world import add_chain
-    from tests.oversight.world import add_inspections, add_reports, add_verification
+    from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     job = Job.objects.create(
         kind="ledger_import",
@@ -728,6 +738,7 @@ def world(world):
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),
+        **add_omissions(world),
         "foreign_household": world.households["h2"].pk,
         "api_token": api_token_grant(user=world.users["member1"], label="phone").token.pk,
         "activation": activation.pk,

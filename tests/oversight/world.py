@@ -115,3 +115,12 @@ def add_verification(world) -> dict:
     matched = checked.entries.get(person__isnull=False)
     unmatched = checked.entries.get(person__isnull=True)
     return {"verification_list": checked.pk, "entry_matched": matched.pk, "entry_unmatched": unmatched.pk}
+
+
+def add_omissions(world) -> dict:
+    """The checks run two days on: 张三's pushed row, never made a key person, is a finding."""
+    from epigrid.oversight import omissions
+    from epigrid.oversight.models import OmissionFinding
+
+    omissions.omissions_check(now=timezone.now() + dt.timedelta(days=2), force=True)
+    return {"omission": OmissionFinding.objects.get(kind="pushed_not_registered").pk}

@@ -14,6 +14,9 @@ ACTION_LABELS = {
     "verification.import": _("Verification list imported"),
     "verification.verified": _("Verification row checked"),
     "verification.placed": _("Verification row placed in a grid"),
+    "omission.found": _("Possible omissions found"),
+    "omission.confirmed": _("Omission confirmed"),
+    "omission.dismissed": _("Omission finding dismissed"),
     "daily_report.drafted": _("Daily reports drafted"),
     "daily_report.remarks": _("Daily report remarks saved"),
     "daily_report.signed": _("Daily report signed"),
@@ -43,5 +46,6 @@ class OversightConfig(AppConfig):
             # 日报: drafted from the rollup just refreshed; late ones alert the level above
             "epigrid.oversight.reports.DRAFT_SWEEP",
             "epigrid.oversight.reports.LATE_SWEEP",
+            "epigrid.oversight.omissions.OMISSION_SWEEP",
         ],
     }

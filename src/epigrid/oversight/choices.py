@@ -41,3 +41,29 @@ class VerificationOutcome(models.TextChoices):
     LEFT = "left", _("Has left")
     NOT_LIVING_HERE = "not_living_here", _("Does not live here")
     NEW_ARRIVAL = "new_arrival", _("New arrival: registered as a tip")
+
+
+class OmissionKind(models.TextChoices):
+    """Signs of an omission or a concealment (漏报/瞒报), each for an inspector to review."""
+
+    PUSHED_NOT_REGISTERED = "pushed_not_registered", _("Pushed from above, not made a key person in time")
+    VISITOR_FROM_RISK_AREA = "visitor_from_risk_area", _("Visitor registered from a risk area, never a key person")
+    QUARANTINED_WENT_OUT = "quarantined_went_out", _("A household under home quarantine went out on its pass")
+    COPIED_READINGS = "copied_readings", _("Readings that look copied (one value, one minute, many days)")
+    FEW_CONTACTS = "few_contacts", _("Confirmed case with fewer recorded contacts than household members")
+    GATE_FEVER_UNREPORTED = "gate_fever_unreported", _("Fever at a gate missing from the grid's daily report")
+    REPORTS_LATE = "reports_late", _("Grid whose daily reports are often late")
+
+
+class OmissionStatus(models.TextChoices):
+    OPEN = "open", _("To review")
+    CONFIRMED = "confirmed", _("Confirmed: an omission")
+    DISMISSED = "dismissed", _("Dismissed: explained")
+
+
+OMISSION_TRANSITIONS = {
+    OmissionStatus.OPEN: {OmissionStatus.CONFIRMED, OmissionStatus.DISMISSED},
+    OmissionStatus.CONFIRMED: set(),
+    OmissionStatus.DISMISSED: set(),
+}
+OMISSION_STAMPS = {OmissionStatus.CONFIRMED: "reviewed_at", OmissionStatus.DISMISSED: "reviewed_at"}

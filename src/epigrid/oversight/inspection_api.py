@@ -11,7 +11,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.grids.selectors import grid_node_get
 
-from . import inspections
+from . import inspections, omissions
 from .choices import RectificationStatus, RoundStatus
 from .models import Checklist, Finding, InspectionRound, Rectification
 
@@ -416,3 +416,83 @@ def scores(request):
         }
         for r in rows
     ]
+
+
+# ---------------------------------------------------------------- 漏报/瞒报
+
+
+class OmissionOut(Schema):
+    id: int
+    kind: str
+    grid: str
+    person_id: int | None
+    household_id: int | None
+    evidence: dict
+    found_at: dt.datetime
+    status: str
+    reviewed_at: dt.datetime | None
+    review_note: str
+
+    @staticmethod
+    def from_model(f) -> dict:
+        return {
+            "id": f.pk,
+            "kind": f.kind,
+            "grid": f.grid.code,
+            "person_id": f.person_id,
+            "household_id": f.household_id,
+            "evidence": f.evidence,
+            "found_at": f.found_at,
+            "status": f.status,
+            "reviewed_at": f.reviewed_at,
+            "review_note": f.review_note,
+        }
+
+
+class OmissionPage(Schema):
+    items: list[OmissionOut]
+    next_offset: int | None
+
+
+class OmissionReviewIn(In):
+    confirmed: bool
+    note: str
+
+
+@router.get(
+    "/omission-findings",
+    response={200: OmissionPage, **ERRORS},
+    summary="Possible omissions and concealment (漏报/瞒报) found by the checks",
+    description=(
+        "Who may call: a user with `inspect`; answers the findings in the grids where the caller inspects "
+        "(others: an empty list), newest first; filters `kind`, `status` (open, confirmed, dismissed); "
+        "`next_offset` pages. Reads only: no cascade."
+    ),
+)
+def omission_list(request, kind: str = "", status: str = "", limit: int = 50, offset: int = 0):
+    rows = omissions.findings_for(request.user, capability=Capability.INSPECT).order_by("-found_at", "-id")
+    if kind:
+        rows = rows.filter(kind=kind)
+    if status:
+        rows = rows.filter(status=status)
+    items, next_offset, _total = page(rows, limit=limit, offset=offset)
+    return {"items": [OmissionOut.from_model(f) for f in items], "next_offset": next_offset}
+
+
+@router.post(
+    "/omission-findings/{int:pk}/review",
+    response={200: OmissionOut, **ERRORS},
+    description=(
+        "Who may call: a user with `inspect` over the finding's grid; 403 in sight without it, 404 out of sight "
+        "(`finding_not_found`). `confirmed` true: an omission (follow it up in an inspection); false: "
+        "dismissed. `note` is required (400 `note_required`). Final: the same verdict again changes nothing, "
+        "the other is refused. Audited. "
+        "No cascade."
+    ),
+)
+def omission_review(request, pk: int, payload: OmissionReviewIn):
+    finding = omissions.finding_get(user=request.user, pk=pk)
+    reviewed = omissions.finding_review(
+        finding=finding, confirmed=payload.confirmed, note=payload.note, principal=request.user
+    )
+    return OmissionOut.from_model(omissions.finding_get(user=request.user, pk=reviewed.pk))

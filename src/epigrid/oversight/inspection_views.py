@@ -19,8 +19,8 @@ from epigrid.core.uploads import photo_response
 from epigrid.core.views import domain_errors, paginate, refused_back
 from epigrid.grids.selectors import grid_node_get
 
-from . import inspections
-from .choices import RectificationStatus, RoundStatus
+from . import inspections, omissions
+from .choices import OmissionKind, OmissionStatus, RectificationStatus, RoundStatus
 from .models import InspectionRound
 
 INSPECT = Capability.INSPECT
@@ -312,3 +312,48 @@ def today_rectifications_panel(request):
     if not rows:
         return None
     return "oversight/inspections/_today_panel.html", {"rows": rows, "now": timezone.now()}
+
+
+# ---------------------------------------------------------------- 漏报/瞒报: the checks' findings
+
+
+@login_required
+@domain_errors
+def omission_list(request):
+    """The possible omissions in the inspector's area, open first; filter by kind and status."""
+    rows = omissions.findings_for(request.user, capability=INSPECT)
+    kind = request.GET.get("kind", "")
+    status = request.GET.get("status", OmissionStatus.OPEN)
+    if kind in OmissionKind.values:
+        rows = rows.filter(kind=kind)
+    if status in OmissionStatus.values:
+        rows = rows.filter(status=status)
+    return render(
+        request,
+        "oversight/inspections/omissions.html",
+        {
+            "page": paginate(request, rows.order_by("-found_at", "-id")),
+            "kinds": OmissionKind.choices,
+            "statuses": OmissionStatus.choices,
+            "kind": kind,
+            "status": status,
+        },
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def omission_review(request, pk):
+    finding = omissions.finding_get(user=request.user, pk=pk, capability=INSPECT)
+    try:
+        omissions.finding_review(
+            finding=finding,
+            confirmed=request.POST.get("verdict") == "confirmed",
+            note=request.POST.get("note", ""),
+            principal=request.user,
+        )
+    except DomainError as exc:
+        return refused_back(request, exc, "inspections:omissions")
+    messages.success(request, _("Review recorded."))
+    return redirect("inspections:omissions")

@@ -10,10 +10,14 @@ from epigrid.core.transitions import stamp_constraints
 from epigrid.core.uploads import private_storage
 
 from .choices import (
+    OMISSION_STAMPS,
+    OMISSION_TRANSITIONS,
     RECTIFICATION_STAMPS,
     RECTIFICATION_TRANSITIONS,
     REPORT_STAMPS,
     REPORT_TRANSITIONS,
+    OmissionKind,
+    OmissionStatus,
     RectificationStatus,
     ReportStatus,
     RoundStatus,
@@ -302,3 +306,43 @@ class VerificationEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verification_list} #{self.row}"
+
+
+class OmissionFinding(models.Model):
+    """A sign of an omission or concealment (漏报/瞒报) found by a check, with its evidence, for an
+    inspector to review — never an automatic punishment. One per check and subject (dedup_key)."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=OmissionKind.choices)
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    household = models.ForeignKey(
+        "people.Household", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    evidence = models.JSONField(_("evidence"), default=dict)
+    dedup_key = models.CharField(max_length=120, unique=True)
+    found_at = models.DateTimeField(_("found"))
+    status = models.CharField(_("status"), max_length=12, choices=OmissionStatus.choices, default=OmissionStatus.OPEN)
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review_note = models.CharField(_("review"), max_length=300, blank=True)
+
+    objects = GridScopedQuerySet.as_manager()
+    TRANSITIONS = OMISSION_TRANSITIONS
+    STATUS_STAMPS = OMISSION_STAMPS
+    AUDIT_PREFIX = "omission"
+
+    class Meta:
+        verbose_name = _("omission finding")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status="open", reviewed_at__isnull=True)
+                | (~models.Q(status="open") & models.Q(reviewed_at__isnull=False)),
+                name="omission_reviewed_stamped",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "kind"], name="omission_status_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.grid}"
