@@ -11,6 +11,7 @@ class AlertKind(models.TextChoices):
     GATE_REFUSAL = "gate_refusal", _("Refused at a checkpoint")
     SERVICE_OVERDUE = "service_overdue", _("Household service overdue")
     RECTIFICATION_OVERDUE = "rectification_overdue", _("Rectification overdue")
+    WISH_OVERDUE = "wish_overdue", _("Wish open too long")
 
 
 class Severity(models.TextChoices):
