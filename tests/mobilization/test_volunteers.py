@@ -298,3 +298,23 @@ def test_the_wish_loop_under_random_use(world):
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         ),
     )
+
+
+def test_public_sign_up_by_the_api(world):
+    token = vol.signup_token(world.nodes["S-C"])
+    client = Client()
+    url = f"/api/v1/mobilization/signup/{token}"
+    response = client.post(url, {"name": "郑志愿", "phone": "13900000005"}, content_type="application/json")
+    assert response.status_code == 201 and response.json() == {"status": "pending", "community": "S-C name"}
+    bad = client.post(url, {"name": "郑志愿", "phone": "12"}, content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["code"] == "phone_invalid"
+    tampered = client.post(url[:-2] + "xx", {"name": "郑志愿", "phone": "13900000006"}, content_type="application/json")
+    assert tampered.status_code == 404
+    assert Volunteer.objects.get().name == "郑志愿"
+    with pytest.raises(DomainError):  # a team of another community is not offered
+        vol.volunteer_signup(
+            grid=world.nodes["S-C"],
+            name="x",
+            phone="13900000007",
+            team=vol.VolunteerTeam(grid=world.nodes["S"], name="t", pk=999),
+        )

@@ -14,7 +14,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from epigrid.core.errors import DomainError, Forbidden, NotFound, Throttled
-from epigrid.core.rates import AddressThrottle
 from epigrid.core.scoping import allows
 from epigrid.core.views import domain_errors, refused_back
 from epigrid.grids.selectors import grid_node_get
@@ -26,7 +25,6 @@ from . import volunteers as vol
 from .choices import VolunteerStatus, WishStatus
 from .models import VolunteerTeam
 
-SIGNUP_THROTTLE = AddressThrottle("volunteer_signup")
 HOUSEHOLD_CHOICES = 300
 
 
@@ -138,7 +136,7 @@ def signup(request, token):
     error, done, status = None, None, 200
     if request.method == "POST":
         try:
-            if not SIGNUP_THROTTLE.allow_request(request):
+            if not vol.SIGNUP_THROTTLE.allow_request(request):
                 raise Throttled(
                     "signup_throttled",
                     gettext_lazy("Too many forms from this device: wait a while, then try again."),

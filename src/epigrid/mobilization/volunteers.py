@@ -29,6 +29,7 @@ from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal
 from epigrid.core.errors import Conflict, DomainError, NotFound
+from epigrid.core.rates import AddressThrottle
 from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, system, user_of
 from epigrid.core.transitions import move
 from epigrid.core.validators import parse_phone
@@ -48,6 +49,8 @@ SIGNUP = SystemPrincipal("system:volunteer-signup", set())
 RESIDENT_WISH = SystemPrincipal("system:resident-wish", {DO})
 WISH_WATCH = system("system:wish-watch", {Capability.HANDLE_ALERTS})
 OPEN_WISHES = (WishStatus.OPEN, WishStatus.CLAIMED)
+# Sign-ups sent from one client address, page and API together (settings.THROTTLE_RATES).
+SIGNUP_THROTTLE = AddressThrottle("volunteer_signup")
 
 
 def _text(value, *, field: str, required: bool = False, limit: int = 200) -> str:
