@@ -466,6 +466,62 @@ PAGES = [
         other="head2",
     ),
     Page("mobilization:temporary_member_end", {"pk": "{temp_seat}"}, get=None, post={}, user="head1", other="head2"),
+    # volunteers and wishes (泉心愿, tests/mobilization/world.py add_volunteers): the community's
+    # teams and volunteers are its office's (staff); the wishes of 张三's household are member1's.
+    Page(
+        "mobilization:volunteers",
+        kind=LIST,
+        user="staff",
+        other="staff2",
+        shows="周志愿",
+        post={"action": "team", "grid": "S-C", "name": "爱邻联盟"},
+    ),
+    *(
+        Page(
+            "mobilization:volunteer_decide",
+            {"pk": "{pending_volunteer}", "action": action},
+            variant=action,
+            get=None,
+            post={},
+            user="staff",
+            other="staff2",
+        )
+        for action in ("approve", "refuse")
+    ),
+    Page("mobilization:signup_qr", {"code": "S-C"}, gated=True, user="staff", other="staff2", shows="<svg"),
+    Page(
+        "mobilization:signup",
+        {"token": "{signup_token}"},
+        kind=TOKEN,
+        token=("token", "signup_token", "stale_signup_token"),
+        shows="红色管家",
+        post={"name": "郑志愿", "phone": "13900000021", "skills": "水电维修"},
+        post_status=200,
+    ),
+    Page(
+        "mobilization:wishes",
+        kind=LIST,
+        shows="代购蔬菜",
+        post={"household": "{household}", "text": "送菜上门"},
+    ),
+    *(
+        Page(
+            "mobilization:wish_action",
+            {"pk": "{wish_open}" if action in ("claim", "cancel") else "{wish_claimed}", "action": action},
+            variant=action,
+            get=None,
+            post={"volunteer": "{approved_volunteer}"} if action == "claim" else {},
+        )
+        for action in ("claim", "release", "done", "cancel")
+    ),
+    Page("resident_wish", {"token": "{token}"}, kind=TOKEN, get=302, post={"text": "送报纸"}),
+    Page(
+        "resident_wish_thank",
+        {"token": "{token}", "pk": "{wish_done}"},
+        kind=TOKEN,
+        get=302,
+        post={"thanks": "谢谢志愿者"},
+    ),
     # control
     Page(
         "control:tip_create",
@@ -1039,12 +1095,13 @@ def _build_world():
         arrival_date=timezone.localdate(),
         address="1号楼301",
     )
-    from tests.mobilization.world import add_chain
+    from tests.mobilization.world import add_chain, add_volunteers
     from tests.oversight.world import add_inspections
 
     chain = add_chain(world)
     world.extra = {
         **chain,
+        **add_volunteers(world),
         **add_inspections(world),
         "poster_token": poster,
         "stale_poster_token": stale_poster,

@@ -522,6 +522,41 @@ ENDPOINTS = [
         in_scope_user="head1",
         out_of_scope_user="head2",
     ),
+    # volunteers and wishes (泉心愿): the community's office (staff) decides; 张三's wishes are member1's.
+    Endpoint("GET", "/api/v1/mobilization/volunteer-teams", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/volunteer-teams",
+        body={"grid": "S-C", "name": "爱邻联盟"},
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/volunteers", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/volunteers",
+        body={"grid": "S-C", "person_id": "{person}", "skills": "开车"},
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("POST", "/api/v1/mobilization/volunteers/{pending_volunteer}/approve", body={}, in_scope_user="staff"),
+    Endpoint("POST", "/api/v1/mobilization/volunteers/{pending_volunteer}/refuse", body={}, in_scope_user="staff"),
+    Endpoint("GET", "/api/v1/mobilization/volunteer-signup-link?grid=S-C", in_scope_user="staff"),
+    Endpoint("GET", "/api/v1/mobilization/wishes", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/wishes",
+        body={"household_id": "{household}", "text": "送菜上门"},
+        in_scope_status=201,
+        foreign_body=lambda w: {"household_id": w.households["h2"].pk, "text": "送菜上门"},
+    ),
+    Endpoint("GET", "/api/v1/mobilization/wishes/{wish_open}"),
+    Endpoint(
+        "POST", "/api/v1/mobilization/wishes/{wish_open}/claim", body={"volunteer_id": "{approved_volunteer}"}
+    ),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/release"),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/done", body={"note": "已送到"}),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/cancel", body={}),
     Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -687,11 +722,12 @@ def world(world):
     gates.passes_issue(grid=world.nodes["S-C-G2"], principal=admin)
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
-    from tests.mobilization.world import add_chain
+    from tests.mobilization.world import add_chain, add_volunteers
     from tests.oversight.world import add_inspections
 
     world.extra = {
         **add_chain(world),
+        **add_volunteers(world),
         **add_inspections(world),
         "foreign_household": world.households["h2"].pk,
         "api_token": api_token_grant(user=world.users["member1"], label="phone").token.pk,
@@ -849,6 +885,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/resident/{token}/temperature"),
+    ("POST", "/api/v1/mobilization/signup/{token}"),  # a community's signed sign-up token
 }
 
 
