@@ -488,6 +488,14 @@ PAGES = [
         )
         for action in ("approve", "refuse")
     ),
+    Page(
+        "mobilization:shift_record",
+        {"pk": "{approved_volunteer}"},
+        get=None,
+        post=lambda w: {"kind": "gate_duty", "starts_at": _now_local(-5), "ends_at": _now_local(-1)},
+        user="staff",
+        other="staff2",
+    ),
     Page("mobilization:signup_qr", {"code": "S-C"}, gated=True, user="staff", other="staff2", shows="<svg"),
     Page(
         "mobilization:signup",

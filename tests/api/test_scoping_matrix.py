@@ -542,6 +542,18 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/mobilization/volunteers/{pending_volunteer}/approve", body={}, in_scope_user="staff"),
     Endpoint("POST", "/api/v1/mobilization/volunteers/{pending_volunteer}/refuse", body={}, in_scope_user="staff"),
     Endpoint("GET", "/api/v1/mobilization/volunteer-signup-link?grid=S-C", in_scope_user="staff"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/volunteers/{approved_volunteer}/shifts",
+        body=lambda w: {
+            "kind": "gate_duty",
+            "starts_at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)).isoformat(),
+            "ends_at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(),
+        },
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/volunteer-hours", no_role_status=200, out_of_scope_status=200),
     Endpoint("GET", "/api/v1/mobilization/wishes", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",

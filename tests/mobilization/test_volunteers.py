@@ -318,3 +318,80 @@ def test_public_sign_up_by_the_api(world):
             phone="13900000007",
             team=vol.VolunteerTeam(grid=world.nodes["S"], name="t", pk=999),
         )
+
+
+def test_shift_hours_add_up_per_volunteer_and_team(world):
+    volunteer = _approved(world)
+    team = vol.team_create(grid=world.nodes["S-C"], name="解放先锋", principal=world.users["staff"])
+    volunteer = vol.volunteer_team_set(volunteer=volunteer, team=team, principal=world.users["staff"])
+    now = timezone.now().replace(microsecond=0)
+    staff = _client(world, "staff")
+
+    def local(moment):
+        return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+    response = staff.post(
+        reverse("mobilization:shift_record", args=[volunteer.pk]),
+        {
+            "kind": "gate_duty",
+            "starts_at": local(now - dt.timedelta(hours=10)),
+            "ends_at": local(now - dt.timedelta(hours=6)),
+        },
+    )
+    assert response.status_code == 302
+    vol.shift_record(
+        volunteer=volunteer,
+        kind="disinfection",
+        starts_at=now - dt.timedelta(hours=3),
+        ends_at=now - dt.timedelta(hours=1, minutes=30),
+        principal=world.users["secretary"],
+    )
+    with pytest.raises(Conflict):  # overlaps the gate duty
+        vol.shift_record(
+            volunteer=volunteer,
+            kind="publicity",
+            starts_at=now - dt.timedelta(hours=7),
+            ends_at=now - dt.timedelta(hours=5),
+            principal=world.users["staff"],
+        )
+    with pytest.raises(DomainError):  # not over yet
+        vol.shift_record(
+            volunteer=volunteer,
+            kind="publicity",
+            starts_at=now,
+            ends_at=now + dt.timedelta(hours=2),
+            principal=world.users["staff"],
+        )
+    pending = vol.volunteer_signup(grid=world.nodes["S-C"], name="待审", phone="13900000031")
+    with pytest.raises(Conflict):  # only approved volunteers are given duties
+        vol.shift_record(
+            volunteer=pending,
+            kind="publicity",
+            starts_at=now - dt.timedelta(hours=2),
+            ends_at=now - dt.timedelta(hours=1),
+            principal=world.users["staff"],
+        )
+    page = staff.get(reverse("mobilization:volunteers")).content.decode()
+    assert "5.5 h" in page
+    hours = api(world, "staff")("get", "/api/v1/mobilization/volunteer-hours").json()
+    assert hours == [
+        {
+            "kind": "team",
+            "id": team.pk,
+            "name": "解放先锋",
+            "grid": "S-C",
+            "team_name": "解放先锋",
+            "shifts": 2,
+            "hours": 5.5,
+        },
+        {
+            "kind": "volunteer",
+            "id": volunteer.pk,
+            "name": "刘志愿",
+            "grid": "S-C",
+            "team_name": "解放先锋",
+            "shifts": 2,
+            "hours": 5.5,
+        },
+    ]
+    assert api(world, "member2")("get", "/api/v1/mobilization/volunteer-hours").json() == []

@@ -104,3 +104,13 @@ WISH_STAMPS = {
 class WishSource(models.TextChoices):
     GRID_MEMBER = "grid_member", _("Posted by a grid member")
     RESIDENT = "resident", _("Posted by the resident")
+
+
+class ShiftKind(models.TextChoices):
+    """What a volunteer's shift was for (the issue's four duties, and a wish or other service)."""
+
+    GATE_DUTY = "gate_duty", _("Gate duty")
+    SCREENING = "screening", _("Door-to-door screening")
+    DISINFECTION = "disinfection", _("Disinfection round")
+    PUBLICITY = "publicity", _("Publicity round")
+    SERVICE = "service", _("Service to households")

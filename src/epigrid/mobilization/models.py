@@ -15,6 +15,7 @@ from .choices import (
     BranchRole,
     MemberRole,
     OrgKind,
+    ShiftKind,
     SiteKind,
     VolunteerSource,
     VolunteerStatus,
@@ -335,3 +336,30 @@ class Wish(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class VolunteerShift(models.Model):
+    """A volunteer's shift, recorded by the community when it is over: its hours add up per
+    volunteer and per team (for recognition)."""
+
+    volunteer = models.ForeignKey(Volunteer, on_delete=models.PROTECT, related_name="shifts")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the volunteer's
+    team = models.ForeignKey(VolunteerTeam, on_delete=models.PROTECT, null=True, blank=True, related_name="shifts")
+    kind = models.CharField(_("duty"), max_length=16, choices=ShiftKind.choices)
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    minutes = models.PositiveIntegerField(editable=False)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("volunteer shift")
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="volunteer_shift_ends_after")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.volunteer} · {self.get_kind_display()}"

@@ -25,6 +25,7 @@ urlpatterns += [
 ]
 urlpatterns += [
     path("volunteers/", volunteer_views.volunteers, name="volunteers"),
+    path("volunteers/<int:pk>/shifts/", volunteer_views.shift_record, name="shift_record"),
     path("volunteers/<int:pk>/<str:action>/", volunteer_views.volunteer_decide, name="volunteer_decide"),
     path("volunteers/qr/<str:code>/", volunteer_views.signup_qr, name="signup_qr"),
     path("join/<str:token>/", volunteer_views.signup, name="signup"),

@@ -7,14 +7,14 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
-from epigrid.core.api import ERRORS, In
+from epigrid.core.api import ERRORS, EventTime, In
 from epigrid.core.errors import NotFound
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
 from . import volunteers as vol
-from .choices import VolunteerSource, VolunteerStatus, WishSource, WishStatus
-from .models import Volunteer, VolunteerTeam, Wish
+from .choices import ShiftKind, VolunteerSource, VolunteerStatus, WishSource, WishStatus
+from .models import Volunteer, VolunteerShift, VolunteerTeam, Wish
 
 router = Router(tags=["mobilization"])
 
@@ -442,3 +442,99 @@ def wish_done(request, pk: int, payload: WishNoteIn):
 )
 def wish_cancel(request, pk: int, payload: WishNoteIn):
     return _out(request, vol.wish_cancel(wish=_wish(request, pk), reason=payload.note, principal=request.user))
+
+
+# ---------------------------------------------------------------- shifts and hours
+
+
+class VolunteerShiftIn(In):
+    kind: ShiftKind
+    starts_at: EventTime
+    ends_at: EventTime
+    note: str = ""
+
+
+class VolunteerShiftOut(Schema):
+    id: int
+    volunteer_id: int
+    team_id: int | None
+    kind: ShiftKind
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    minutes: int
+    note: str
+
+    @staticmethod
+    def from_model(s: VolunteerShift) -> dict:
+        return {
+            "id": s.pk,
+            "volunteer_id": s.volunteer_id,
+            "team_id": s.team_id,
+            "kind": s.kind,
+            "starts_at": s.starts_at,
+            "ends_at": s.ends_at,
+            "minutes": s.minutes,
+            "note": s.note,
+        }
+
+
+class VolunteerHoursRowOut(Schema):
+    kind: str  # "team" or "volunteer"
+    id: int
+    name: str
+    grid: str
+    team_name: str
+    shifts: int
+    hours: float
+
+
+@router.post(
+    "/mobilization/volunteers/{pk}/shifts",
+    response={201: VolunteerShiftOut, **ERRORS},
+    summary="Record a shift a volunteer served",
+    description=(
+        f"Who may call: a user with {MANAGERS} over the volunteer's community (403 in sight without it, 404 out "
+        "of sight, `volunteer_not_found`). Only an approved volunteer (409 `volunteer_not_approved`); the shift "
+        "is over, ends after it starts and lasts at most 24 hours (400 `shift_times`); one overlapping another "
+        "of the volunteer is 409 `shift_overlaps`; the same shift again is answered as it is. Counts for the "
+        "volunteer and their team at the time. Audited. No cascade."
+    ),
+)
+def shift_record(request, pk: int, payload: VolunteerShiftIn):
+    volunteer = vol.volunteer_get(user=request.user, pk=pk, capability=vol.MANAGE)
+    shift = vol.shift_record(
+        volunteer=volunteer,
+        kind=payload.kind.value,
+        starts_at=payload.starts_at,
+        ends_at=payload.ends_at,
+        note=payload.note,
+        principal=request.user,
+    )
+    return Status(201, VolunteerShiftOut.from_model(shift))
+
+
+@router.get(
+    "/mobilization/volunteer-hours",
+    response={200: list[VolunteerHoursRowOut], **ERRORS},
+    summary="Hours served, per team and per volunteer",
+    description=(
+        "Who may call: any user with a role; answers the teams (`kind: team`) and then the approved volunteers "
+        "(`kind: volunteer`, at most 500, most hours first) of the communities the caller sees, with their "
+        "shifts and hours. Reads only: no cascade."
+    ),
+)
+def volunteer_hours(request):
+    def row(kind: str, obj, team_name: str) -> dict:
+        return {
+            "kind": kind,
+            "id": obj.pk,
+            "name": obj.name,
+            "grid": obj.grid.code,
+            "team_name": team_name,
+            "shifts": obj.shift_count,
+            "hours": round(obj.minutes / 60, 2),
+        }
+
+    teams = [row("team", t, t.name) for t in vol.hours_by_team(user=request.user)]
+    volunteers = vol.hours_by_volunteer(user=request.user)[:500]
+    return teams + [row("volunteer", v, v.team.name if v.team_id else "") for v in volunteers]

@@ -2,12 +2,15 @@
 their verification, the printable sign-up QR, the public sign-up form, the wishes to claim and
 confirm, and the wish panel on the resident's personal link."""
 
+import datetime as dt
+
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,7 +25,7 @@ from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household
 
 from . import volunteers as vol
-from .choices import VolunteerStatus, WishStatus
+from .choices import ShiftKind, VolunteerStatus, WishStatus
 from .models import VolunteerTeam
 
 HOUSEHOLD_CHOICES = 300
@@ -79,7 +82,8 @@ def volunteers(request):
         status = ""
     rows = list(vol.volunteer_list(user=request.user, status=status)[:500])
     for row in rows:
-        row.can_decide = row.status == VolunteerStatus.PENDING and allows(request.user, vol.MANAGE, row.grid.path)
+        row.can_manage = allows(request.user, vol.MANAGE, row.grid.path)
+        row.can_decide = row.status == VolunteerStatus.PENDING and row.can_manage
     communities = vol.community_grids(request.user)
     return render(
         request,
@@ -90,8 +94,19 @@ def volunteers(request):
             "status": status,
             "statuses": VolunteerStatus,
             "communities": communities,
+            "hours": _with_hours(vol.hours_by_volunteer(user=request.user)[:100]),
+            "team_hours": _with_hours(vol.hours_by_team(user=request.user)),
+            "shift_kinds": ShiftKind,
+            "now": timezone.localtime(),
         },
     )
+
+
+def _with_hours(rows) -> list:
+    rows = list(rows)
+    for row in rows:
+        row.hours = round(row.minutes / 60, 1)
+    return rows
 
 
 @login_required
@@ -114,6 +129,39 @@ def volunteer_decide(request, pk, action):
     except DomainError as exc:
         return refused_back(request, exc, back)
     return _done(request, back)
+
+
+@login_required
+@require_POST
+@domain_errors
+def shift_record(request, pk):
+    """Record a shift the volunteer served; its hours add up for the volunteer and the team."""
+    volunteer = vol.volunteer_get(user=request.user, pk=pk, capability=vol.MANAGE)
+    back = reverse("mobilization:volunteers") + "#hours"
+    try:
+        starts_at, ends_at = (_moment(request.POST.get(name, ""), name) for name in ("starts_at", "ends_at"))
+        shift = vol.shift_record(
+            volunteer=volunteer,
+            kind=request.POST.get("kind", ""),
+            starts_at=starts_at,
+            ends_at=ends_at,
+            note=request.POST.get("note", ""),
+            principal=request.user,
+        )
+    except DomainError as exc:
+        return refused_back(request, exc, back)
+    messages.success(
+        request, _("%(name)s: %(hours)s h recorded.") % {"name": volunteer.name, "hours": round(shift.minutes / 60, 1)}
+    )
+    return _done(request, back)
+
+
+def _moment(value: str, field: str):
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise DomainError("datetime_invalid", _("Give the time as YYYY-MM-DD HH:MM."), field=field) from None
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
 @login_required

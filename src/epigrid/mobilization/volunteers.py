@@ -19,7 +19,8 @@ import datetime as dt
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -37,8 +38,8 @@ from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, community_path
 from epigrid.people.models import Household, Person
 
-from .choices import VolunteerSource, VolunteerStatus, WishSource, WishStatus
-from .models import Volunteer, VolunteerTeam, Wish
+from .choices import ShiftKind, VolunteerSource, VolunteerStatus, WishSource, WishStatus
+from .models import Volunteer, VolunteerShift, VolunteerTeam, Wish
 
 MANAGE = Capability.MANAGE_TEAMS  # the community's teams and volunteers
 DO = Capability.DO_TASKS  # a household's wishes
@@ -384,6 +385,81 @@ def wishes_overdue(*, now: dt.datetime | None = None) -> int:
 
 
 OVERDUE_SWEEP = ("wishes_overdue", wishes_overdue)
+
+
+# ---------------------------------------------------------------- shifts and hours
+
+MAX_SHIFT = dt.timedelta(hours=24)
+
+
+def shift_record(
+    *, volunteer: Volunteer, kind: str, starts_at: dt.datetime, ends_at: dt.datetime, note: str = "", principal
+) -> VolunteerShift:
+    """A shift an approved volunteer served (值守, 排查, 消杀, 宣传, a service), recorded by the
+    community once it is over; it counts for the volunteer and for their team at the time. A shift
+    overlapping another of the same volunteer is refused; the same shift again is answered as it is."""
+    authorize(principal, MANAGE, volunteer.grid.path)
+    if kind not in ShiftKind.values:
+        raise DomainError("shift_kind", _("Unknown duty."), field="kind")
+    if volunteer.status != VolunteerStatus.APPROVED:
+        raise Conflict(
+            "volunteer_not_approved",
+            _("Only a volunteer the community has approved is given duties."),
+            field="volunteer",
+        )
+    if not starts_at < ends_at <= timezone.now() + dt.timedelta(minutes=5) or ends_at - starts_at > MAX_SHIFT:
+        raise DomainError(
+            "shift_times", _("A shift ends after it starts, at most 24 hours later, and is over."), field="ends_at"
+        )
+    note = _text(note, field="note")
+    with transaction.atomic():
+        Volunteer.objects.select_for_update().get(pk=volunteer.pk)  # one recorder at a time per volunteer
+        shifts = VolunteerShift.objects.filter(volunteer=volunteer)
+        same = shifts.filter(kind=kind, starts_at=starts_at, ends_at=ends_at).first()
+        if same is not None:
+            return same
+        if shifts.filter(starts_at__lt=ends_at, ends_at__gt=starts_at).exists():
+            raise Conflict("shift_overlaps", _("This volunteer has another shift at that time."), field="starts_at")
+        shift = VolunteerShift.objects.create(
+            volunteer=volunteer,
+            grid=volunteer.grid,
+            team_id=volunteer.team_id,
+            kind=kind,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            minutes=int((ends_at - starts_at).total_seconds() // 60),
+            note=note,
+            recorded_by=user_of(principal),
+        )
+        audit.record(
+            principal=principal,
+            action="volunteer.shift",
+            obj=volunteer,
+            grid_path=volunteer.grid.path,
+            changes={"kind": [None, kind], "minutes": [None, shift.minutes], "shift": [None, shift.pk]},
+        )
+    return shift
+
+
+def hours_by_volunteer(*, user):
+    """Approved volunteers in sight with their shifts' hours, most first."""
+    return (
+        Volunteer.objects.restrict(user)
+        .filter(status=VolunteerStatus.APPROVED)
+        .select_related("grid", "team")
+        .annotate(minutes=Coalesce(Sum("shifts__minutes"), 0), shift_count=Count("shifts"))
+        .order_by("-minutes", "name", "id")
+    )
+
+
+def hours_by_team(*, user):
+    """Teams in sight with the hours their volunteers served in them."""
+    return (
+        VolunteerTeam.objects.restrict(user)
+        .select_related("grid")
+        .annotate(minutes=Coalesce(Sum("shifts__minutes"), 0), shift_count=Count("shifts"))
+        .order_by("grid__path", "name")
+    )
 
 
 # ---------------------------------------------------------------- reading
