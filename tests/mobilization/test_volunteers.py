@@ -72,19 +72,25 @@ def test_sign_up_approve_claim_done_thanks(world):
     assert member.post(reverse("mobilization:volunteer_decide", args=[volunteer.pk, "approve"])).status_code == 404
     listed = staff.get(reverse("mobilization:volunteers")).content.decode()
     assert "刘志愿" in listed and "139****0001" in listed and "13900000001" not in listed
-    response = staff.post(reverse("mobilization:volunteer_decide", args=[volunteer.pk, "approve"]), {"team": team.pk})
-    assert response.status_code == 302
+    response = staff.post(
+        reverse("mobilization:volunteer_decide", args=[volunteer.pk, "approve"]),
+        {"team": team.pk},
+        HTTP_HX_REQUEST="true",
+    )
+    row = response.content.decode()  # htmx: the row, decided (no buttons left)
+    assert response.status_code == 200 and row.startswith('<li id="volunteer-') and "<form" not in row
     volunteer.refresh_from_db()
     assert volunteer.status == VolunteerStatus.APPROVED and volunteer.team == team
     assert "刘志愿" in member.get(reverse("mobilization:wishes")).content.decode()
 
-    # Claimed for the volunteer (htmx), then confirmed done by the grid member.
-    response = member.post(
-        reverse("mobilization:wish_action", args=[wish.pk, "claim"]),
-        {"volunteer": volunteer.pk},
-        HTTP_HX_REQUEST="true",
-    )
-    assert response.status_code == 204 and response["HX-Redirect"] == reverse("mobilization:wishes")
+    # Claimed for the volunteer (htmx: the row comes back, claimed), then confirmed done.
+    claim = reverse("mobilization:wish_action", args=[wish.pk, "claim"])
+    response = member.post(claim, {"volunteer": ""}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and 'role="alert"' in response.content.decode()  # the reason, in the row
+    response = member.post(claim, {"volunteer": volunteer.pk}, HTTP_HX_REQUEST="true")
+    row = response.content.decode()
+    assert response.status_code == 200 and row.startswith('<li id="wish-') and "刘志愿" in row
+    assert reverse("mobilization:wish_action", args=[wish.pk, "done"]) in row
     member.post(reverse("mobilization:wish_action", args=[wish.pk, "done"]), {"note": "已送到门口"})
     wish.refresh_from_db()
     assert wish.status == WishStatus.DONE and wish.volunteer == volunteer

@@ -7,7 +7,7 @@ import datetime as dt
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,15 +35,6 @@ def _bilingual(exc: DomainError) -> str:
     """The refusal in Chinese and English: the public form has no account and no language."""
     zh, en = exc.render("zh-hans"), exc.render("en")
     return zh if zh == en else f"{zh}（{en}）"
-
-
-def _done(request, url: str):
-    """After a row's button: back to its page (htmx: the page reloads there)."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 def _team_or_none(user, value, capability=vol.MANAGE) -> VolunteerTeam | None:
@@ -113,11 +104,13 @@ def _with_hours(rows) -> list:
 @require_POST
 @domain_errors
 def volunteer_decide(request, pk, action):
-    """通过 or 不通过: the community's verification of a pending volunteer."""
+    """通过 or 不通过: the community's verification of a pending volunteer (htmx: the row is
+    answered anew, a refusal's reason in it)."""
     if action not in ("approve", "refuse"):
         raise Http404
     volunteer = vol.volunteer_get(user=request.user, pk=pk, capability=vol.MANAGE)
     back = reverse("mobilization:volunteers")
+    error = ""
     try:
         vol.volunteer_decide(
             volunteer=volunteer,
@@ -126,9 +119,18 @@ def volunteer_decide(request, pk, action):
             note=request.POST.get("note", ""),
             principal=request.user,
         )
+    except (NotFound, Forbidden):
+        raise
     except DomainError as exc:
-        return refused_back(request, exc, back)
-    return _done(request, back)
+        if not request.htmx:
+            return refused_back(request, exc, back)
+        error = exc.render()
+    if request.htmx:
+        row = vol.volunteer_get(user=request.user, pk=pk)
+        row.can_decide = row.status == VolunteerStatus.PENDING
+        teams = VolunteerTeam.objects.filter(grid=row.grid).order_by("name")
+        return render(request, "mobilization/_volunteer_row.html", {"v": row, "teams": teams, "row_error": error})
+    return redirect(back)
 
 
 @login_required
@@ -153,7 +155,7 @@ def shift_record(request, pk):
     messages.success(
         request, _("%(name)s: %(hours)s h recorded.") % {"name": volunteer.name, "hours": round(shift.minutes / 60, 1)}
     )
-    return _done(request, back)
+    return redirect(back)
 
 
 def _moment(value: str, field: str):
@@ -256,12 +258,16 @@ def wishes(request):
 @require_POST
 @domain_errors
 def wish_action(request, pk, action):
-    """A wish's buttons: 认领 (for an approved volunteer), 退回, 已完成, 取消."""
+    """A wish's buttons: 认领 (for an approved volunteer), 退回, 已完成, 取消 (htmx: the row is
+    answered anew, a refusal's reason in it)."""
+    if action not in ("claim", "release", "done", "cancel"):
+        raise Http404
     wish = vol.wish_get(user=request.user, pk=pk, capability=vol.DO)
     back = reverse("mobilization:wishes")
+    error = ""
     try:
         if action == "claim":
-            volunteer = vol.claimable_volunteers(wish).filter(pk=request.POST.get("volunteer") or None).first()
+            volunteer = vol.claimable_volunteers(wish).filter(pk=_int(request.POST.get("volunteer"))).first()
             if volunteer is None:
                 raise DomainError("volunteer_required", _("Choose an approved volunteer."), field="volunteer")
             vol.wish_claim(wish=wish, volunteer=volunteer, principal=request.user)
@@ -269,15 +275,24 @@ def wish_action(request, pk, action):
             vol.wish_release(wish=wish, principal=request.user)
         elif action == "done":
             vol.wish_done(wish=wish, note=request.POST.get("note", ""), principal=request.user)
-        elif action == "cancel":
-            vol.wish_cancel(wish=wish, reason=request.POST.get("reason", ""), principal=request.user)
         else:
-            raise Http404
+            vol.wish_cancel(wish=wish, reason=request.POST.get("reason", ""), principal=request.user)
     except (NotFound, Forbidden):
         raise
     except DomainError as exc:
-        return refused_back(request, exc, back)
-    return _done(request, back)
+        if not request.htmx:
+            return refused_back(request, exc, back)
+        error = exc.render()
+    if request.htmx:
+        row = vol.wish_get(user=request.user, pk=pk)
+        row.can_act = True
+        row.claimable = list(vol.claimable_volunteers(row)) if row.status == WishStatus.OPEN else []
+        return render(request, "mobilization/_wish_row.html", {"w": row, "row_error": error})
+    return redirect(back)
+
+
+def _int(value) -> int | None:
+    return int(value) if str(value or "").isdigit() else None
 
 
 # ---------------------------------------------------------------- the resident's personal link
