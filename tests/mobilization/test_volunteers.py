@@ -401,3 +401,25 @@ def test_shift_hours_add_up_per_volunteer_and_team(world):
         },
     ]
     assert api(world, "member2")("get", "/api/v1/mobilization/volunteer-hours").json() == []
+
+
+def test_the_community_registers_a_resident_from_the_page(world):
+    staff = _client(world, "staff")
+    page = staff.get(reverse("mobilization:volunteers") + "?q=张三").content.decode()
+    assert "张三" in page and "王五" not in page
+    response = staff.post(
+        reverse("mobilization:volunteers"),
+        {"action": "volunteer", "grid": "S-C", "person": world.persons["p1"].pk, "skills": "理发"},
+    )
+    assert response.status_code == 302
+    volunteer = Volunteer.objects.get(person=world.persons["p1"])
+    assert volunteer.status == "pending" and volunteer.source == "staff" and volunteer.name == "张三"
+    # 第2网格's grid member cannot register anyone at the community.
+    assert (
+        _client(world, "head2")
+        .post(
+            reverse("mobilization:volunteers"), {"action": "volunteer", "grid": "S-C", "person": world.persons["p2"].pk}
+        )
+        .status_code
+        == 404
+    )

@@ -29,6 +29,7 @@ from .choices import ShiftKind, VolunteerStatus, WishStatus
 from .models import VolunteerTeam
 
 HOUSEHOLD_CHOICES = 300
+PERSON_CHOICES = 300  # residents offered to register as volunteers; a name filter narrows it
 
 
 def _bilingual(exc: DomainError) -> str:
@@ -76,6 +77,13 @@ def volunteers(request):
         row.can_manage = allows(request.user, vol.MANAGE, row.grid.path)
         row.can_decide = row.status == VolunteerStatus.PENDING and row.can_manage
     communities = vol.community_grids(request.user)
+    candidates, chosen = [], None
+    if communities:
+        # Residents to register, of the community chosen (the first by default), narrowed by name.
+        chosen = next((c for c in communities if c.code == request.GET.get("community")), communities[0])
+        candidates = people_selectors.person_list(
+            user=request.user, q=request.GET.get("q", ""), grid_path=chosen.path
+        ).order_by("name", "id")[:PERSON_CHOICES]
     return render(
         request,
         "mobilization/volunteers.html",
@@ -85,6 +93,8 @@ def volunteers(request):
             "status": status,
             "statuses": VolunteerStatus,
             "communities": communities,
+            "candidates": candidates,
+            "chosen": chosen,
             "hours": _with_hours(vol.hours_by_volunteer(user=request.user)[:100]),
             "team_hours": _with_hours(vol.hours_by_team(user=request.user)),
             "shift_kinds": ShiftKind,
