@@ -155,6 +155,9 @@ def test_a_wish_open_too_long_alerts_the_community_once(world, settings):
     alert = Alert.objects.get(kind="wish_overdue")
     assert alert.grid == world.households["h1"].grid and alert.owner == world.users["secretary"]
     assert alert.level == 2  # the community
+    assert alert.detail["wish_text"] == "代购蔬菜" and alert.detail["household"] == world.households["h1"].address
+    page = _client(world, "secretary").get(reverse("alerts:list")).content.decode()
+    assert "代购蔬菜" in page
     # A claimed wish is not overdue; one released back to open may alert again.
     later = vol.wish_post(household=world.households["h1"], text="修水管", principal=world.users["member1"])
     vol.wish_claim(wish=later, volunteer=_approved(world), principal=world.users["member1"])

@@ -360,7 +360,7 @@ def wishes_overdue(*, now: dt.datetime | None = None) -> int:
         late = list(
             Wish.objects.select_for_update(of=("self",))
             .filter(status=WishStatus.OPEN, created_at__lt=limit, escalated_at__isnull=True)
-            .select_related("grid")[:1000]
+            .select_related("grid", "household")[:1000]
         )
         if not late:
             return 0
@@ -376,7 +376,12 @@ def wishes_overdue(*, now: dt.datetime | None = None) -> int:
                     person_id=wish.person_id,
                     owner_id=owner.pk if owner else None,
                     level=EscalationLevel.COMMUNITY,
-                    detail={"wish": wish.pk, "text": wish.text, "posted_at": wish.created_at.isoformat()},
+                    detail={
+                        "wish": wish.pk,
+                        "wish_text": wish.text,
+                        "household": wish.household.address,
+                        "posted_at": wish.created_at.isoformat(),
+                    },
                 )
             )
         alerts_raise(alerts=alerts, principal=WISH_WATCH, now=now)
