@@ -496,6 +496,31 @@ PAGES = [
         user="staff",
         other="staff2",
     ),
+    Page(
+        "mobilization:volunteer_link",
+        {"pk": "{approved_volunteer}"},
+        gated=True,
+        post={},
+        user="staff",
+        other="staff2",
+        shows="<svg",
+    ),
+    # The approved volunteer's own link (no account): the community's open wishes, to claim.
+    Page(
+        "mobilization:volunteer_home",
+        {"token": "{volunteer_token}"},
+        kind=TOKEN,
+        token=("token", "volunteer_token", "stale_volunteer_token"),
+        shows="代购蔬菜",
+    ),
+    Page(
+        "mobilization:volunteer_claim",
+        {"token": "{volunteer_token}", "pk": "{wish_open}"},
+        kind=TOKEN,
+        token=("token", "volunteer_token", "stale_volunteer_token"),
+        get=302,
+        post={},
+    ),
     Page("mobilization:signup_qr", {"code": "S-C"}, gated=True, user="staff", other="staff2", shows="<svg"),
     Page(
         "mobilization:signup",

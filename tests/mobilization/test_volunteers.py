@@ -426,3 +426,36 @@ def test_the_community_registers_a_resident_from_the_page(world):
         .status_code
         == 404
     )
+
+
+def test_an_approved_volunteer_claims_a_wish_on_their_own_link(world):
+    volunteer = _approved(world)
+    pending = vol.volunteer_signup(grid=world.nodes["S-C"], name="待审", phone="13900000041")
+    with pytest.raises(Conflict):  # no link before the community approves
+        vol.volunteer_link_issue(volunteer=pending, principal=world.users["staff"])
+    staff = _client(world, "staff")
+    staff.post(reverse("mobilization:volunteer_link", args=[volunteer.pk]))
+    page = staff.get(reverse("mobilization:volunteer_link", args=[volunteer.pk])).content.decode()
+    path = re.search(r'<a href="http://testserver([^"]+)">', page).group(1)
+    wish = vol.wish_post(household=world.households["h1"], text="代购蔬菜", principal=world.users["member1"])
+    phone = Client()
+    home = phone.get(path).content.decode()
+    # Open wishes show their compound, not the household's address, until claimed.
+    assert "代购蔬菜" in home and world.households["h1"].address not in home
+    phone.post(reverse("mobilization:volunteer_claim", args=[path.split("/")[-2], wish.pk]))
+    wish.refresh_from_db()
+    assert wish.status == WishStatus.CLAIMED and wish.volunteer == volunteer
+    assert world.households["h1"].address in phone.get(path).content.decode()
+    claimed = AuditEvent.objects.filter(action="wish.claimed", actor_label="system:volunteer-link")
+    assert claimed.filter(object_type="mobilization.wish").count() == 1
+    # A new link replaces the old one.
+    staff.post(reverse("mobilization:volunteer_link", args=[volunteer.pk]))
+    assert phone.get(path).status_code == 404
+
+
+def test_the_volunteer_link_is_kept_out_of_logs():
+    from epigrid.core.redaction import redact
+
+    assert redact("GET /mobilization/v/Zx9_k-3fQ2/wishes/4/claim/ HTTP/1.1") == (
+        "GET /mobilization/v/[redacted]/wishes/4/claim/ HTTP/1.1"
+    )

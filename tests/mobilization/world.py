@@ -82,7 +82,7 @@ def add_volunteers(world) -> dict:
     community, staff = world.nodes["S-C"], world.admin
     team = vol.team_create(grid=community, name="红色管家", principal=staff)
     approved = vol.volunteer_signup(grid=community, name="吴志愿", phone="13900000011", team=team)
-    vol.volunteer_decide(volunteer=approved, approve=True, principal=staff)
+    approved = vol.volunteer_decide(volunteer=approved, approve=True, principal=staff)
     pending = vol.volunteer_signup(grid=community, name="周志愿", phone="13900000012", skills="开车")
     household = world.households["h1"]
     wish_open = vol.wish_post(household=household, text="代购蔬菜", principal=staff)
@@ -91,7 +91,11 @@ def add_volunteers(world) -> dict:
     wish_done = vol.wish_post(household=household, text="修水管", principal=staff)
     vol.wish_claim(wish=wish_done, volunteer=approved, principal=staff)
     vol.wish_done(wish=wish_done, principal=staff)
+    stale_link = vol.volunteer_link_issue(volunteer=approved, principal=staff)
+    link = vol.volunteer_link_issue(volunteer=approved, principal=staff)
     return {
+        "volunteer_token": link,
+        "stale_volunteer_token": stale_link,
         "volunteer_team": team.pk,
         "approved_volunteer": approved.pk,
         "pending_volunteer": pending.pk,

@@ -22,6 +22,7 @@ ACTION_LABELS = {
     "volunteer.approved": _("Volunteer approved"),
     "volunteer.refused": _("Volunteer refused"),
     "volunteer.team": _("Volunteer's team changed"),
+    "volunteer.link": _("Volunteer's personal link issued"),
     "volunteer.shift": _("Volunteer shift recorded"),
     "wish.post": _("Wish posted"),
     "wish.claimed": _("Wish claimed by a volunteer"),

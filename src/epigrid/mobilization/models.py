@@ -257,6 +257,10 @@ class Volunteer(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(_("note"), max_length=200, blank=True)
+    # The volunteer's own link (no account): the wishes of the community to claim on a phone.
+    # Only its hash is looked up; the sealed token lets the community show it again.
+    link_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    link_sealed = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = GridScopedQuerySet.as_manager()

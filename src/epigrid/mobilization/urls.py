@@ -25,10 +25,13 @@ urlpatterns += [
 ]
 urlpatterns += [
     path("volunteers/", volunteer_views.volunteers, name="volunteers"),
+    path("volunteers/<int:pk>/link/", volunteer_views.volunteer_link, name="volunteer_link"),
     path("volunteers/<int:pk>/shifts/", volunteer_views.shift_record, name="shift_record"),
     path("volunteers/<int:pk>/<str:action>/", volunteer_views.volunteer_decide, name="volunteer_decide"),
     path("volunteers/qr/<str:code>/", volunteer_views.signup_qr, name="signup_qr"),
     path("join/<str:token>/", volunteer_views.signup, name="signup"),
+    path("v/<str:token>/", volunteer_views.volunteer_home, name="volunteer_home"),
+    path("v/<str:token>/wishes/<int:pk>/claim/", volunteer_views.volunteer_claim, name="volunteer_claim"),
     path("wishes/", volunteer_views.wishes, name="wishes"),
     path("wishes/<int:pk>/<str:action>/", volunteer_views.wish_action, name="wish_action"),
 ]

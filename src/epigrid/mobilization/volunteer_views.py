@@ -137,6 +137,7 @@ def volunteer_decide(request, pk, action):
         error = exc.render()
     if request.htmx:
         row = vol.volunteer_get(user=request.user, pk=pk)
+        row.can_manage = True
         row.can_decide = row.status == VolunteerStatus.PENDING
         teams = VolunteerTeam.objects.filter(grid=row.grid).order_by("name")
         return render(request, "mobilization/_volunteer_row.html", {"v": row, "teams": teams, "row_error": error})
@@ -303,6 +304,65 @@ def wish_action(request, pk, action):
 
 def _int(value) -> int | None:
     return int(value) if str(value or "").isdigit() else None
+
+
+# ---------------------------------------------------------------- the volunteer's own link
+
+
+@login_required
+@domain_errors
+def volunteer_link(request, pk):
+    """An approved volunteer's personal link, to send them (SMS, WeChat) or let them scan: its QR,
+    and a new one (the old stops working)."""
+    volunteer = vol.volunteer_get(user=request.user, pk=pk, capability=vol.MANAGE)
+    if request.method == "POST":
+        try:
+            vol.volunteer_link_issue(volunteer=volunteer, principal=request.user)
+        except (NotFound, Forbidden):
+            raise
+        except DomainError as exc:
+            return refused_back(request, exc, reverse("mobilization:volunteers"))
+        messages.success(request, _("A new link was made; the old one no longer works."))
+        return redirect("mobilization:volunteer_link", pk=volunteer.pk)
+    token = vol.volunteer_link_token(volunteer)
+    link = qr = None
+    if token:
+        link = request.build_absolute_uri(reverse("mobilization:volunteer_home", args=[token]))
+        qr = mark_safe(segno.make(link, error="m").svg_inline(scale=5, omitsize=True))  # noqa: S308 - segno's own SVG
+    return render(request, "mobilization/volunteer_link.html", {"volunteer": volunteer, "link": link, "qr": qr})
+
+
+def volunteer_home(request, token):
+    """The volunteer's own page (no account): the community's open wishes to claim on a phone, and
+    the ones they have (with the address, once theirs)."""
+    volunteer = vol.volunteer_by_link(token)
+    if volunteer is None:
+        raise Http404
+    return render(
+        request,
+        "mobilization/volunteer_home.html",
+        {"volunteer": volunteer, "token": token, "wishes": list(vol.wishes_for_volunteer(volunteer))},
+    )
+
+
+def volunteer_claim(request, token, pk):
+    volunteer = vol.volunteer_by_link(token)
+    if volunteer is None:
+        raise Http404
+    if request.method == "POST":
+        wish = vol.Wish.objects.select_related("grid").filter(pk=_int(pk)).first()
+        if wish is None:
+            raise Http404
+        try:
+            resident_link_throttle(request)
+            vol.wish_claim_by_volunteer(wish=wish, volunteer=volunteer)
+        except NotFound:
+            raise Http404 from None
+        except DomainError as exc:
+            messages.error(request, exc.render())
+        else:
+            messages.success(request, _("The wish is yours: %(text)s") % {"text": wish.text})
+    return redirect("mobilization:volunteer_home", token=token)
 
 
 # ---------------------------------------------------------------- the resident's personal link

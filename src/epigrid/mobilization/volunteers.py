@@ -6,15 +6,18 @@ Who does what:
 - the community's teams and volunteers: `manage_teams` at the community (its secretary and staff,
   the subdistrict, the command center);
 - a wish: posted by whoever does the household's tasks (`do_tasks` at the household's grid: its
-  grid member, the grid head, the community) or by the resident from the personal link; the claim
-  is *recorded by that staff for an approved volunteer of the community* (volunteers have no
-  accounts here: the grid member who hands the wish to a volunteer, by phone or in the WeChat
-  group, records who took it); the same staff confirms it done; the resident thanks from the link.
+  grid member, the grid head, the community) or by the resident from the personal link; volunteers
+  have no accounts: the claim is either *recorded by that staff for an approved volunteer of the
+  community* (the wish handed over by phone or in the WeChat group) or *taken by the approved
+  volunteer on their own link* (a token the community issues, `volunteer_link_issue`, like the
+  resident's); the same staff confirms it done; the resident thanks from the personal link.
 - a wish open longer than settings.WISH_OPEN_ALERT_HOURS raises one alert to the community
   (the sweep `wishes_overdue`).
 Every write is atomic and audited; a retry changes nothing."""
 
 import datetime as dt
+import hashlib
+import secrets
 
 from django.conf import settings
 from django.core import signing
@@ -28,10 +31,10 @@ from epigrid.alerts.choices import AlertKind, EscalationLevel
 from epigrid.alerts.services import NewAlert, alerts_raise, level_owner
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
-from epigrid.core.crypto import lookup_hash, seal
+from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound
 from epigrid.core.rates import AddressThrottle
-from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, system, user_of
+from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, subtree_q, system, user_of
 from epigrid.core.transitions import move
 from epigrid.core.validators import parse_phone
 from epigrid.grids.choices import GridLevel
@@ -48,6 +51,8 @@ SIGNUP_SALT = "epigrid.mobilization.volunteer-signup"
 SIGNUP = SystemPrincipal("system:volunteer-signup", set())
 # The resident's own link posting or thanking a wish of their household (the token names the person).
 RESIDENT_WISH = SystemPrincipal("system:resident-wish", {DO})
+# An approved volunteer's own link claiming a wish of their community (the token names the volunteer).
+VOLUNTEER_LINK = SystemPrincipal("system:volunteer-link", {DO})
 WISH_WATCH = system("system:wish-watch", {Capability.HANDLE_ALERTS})
 OPEN_WISHES = (WishStatus.OPEN, WishStatus.CLAIMED)
 # Sign-ups sent from one client address, page and API together (settings.THROTTLE_RATES).
@@ -244,6 +249,68 @@ def volunteer_team_set(*, volunteer: Volunteer, team: VolunteerTeam | None, prin
             changes={"team": [before, getattr(team, "pk", None)]},
         )
     return locked
+
+
+def _link_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def volunteer_link_issue(*, volunteer: Volunteer, principal) -> str:
+    """A new personal link for an approved volunteer (the old one stops working): the community
+    sends it by SMS or WeChat; on it the volunteer sees the community's open wishes and claims one."""
+    authorize(principal, MANAGE, volunteer.grid.path)
+    if volunteer.status != VolunteerStatus.APPROVED:
+        raise Conflict(
+            "volunteer_not_approved",
+            _("Only a volunteer the community has approved is given duties."),
+            field="volunteer",
+        )
+    token = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        locked = Volunteer.objects.select_for_update().get(pk=volunteer.pk)
+        replaced = bool(locked.link_hash)
+        locked.link_hash, locked.link_sealed = _link_hash(token), seal(token)
+        locked.save(update_fields=["link_hash", "link_sealed"])
+        audit.record(
+            principal=principal,
+            action="volunteer.link",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes={"replaced": [None, replaced]},
+        )
+    return token
+
+
+def volunteer_link_token(volunteer: Volunteer) -> str | None:
+    return unseal(bytes(volunteer.link_sealed)) if volunteer.link_hash and volunteer.link_sealed else None
+
+
+def volunteer_by_link(token: str) -> Volunteer | None:
+    """The approved volunteer whose current link is `token` (None: unknown, replaced, or not approved)."""
+    if not token:
+        return None
+    return (
+        Volunteer.objects.filter(link_hash=_link_hash(token), status=VolunteerStatus.APPROVED)
+        .select_related("grid", "team")
+        .first()
+    )
+
+
+def wishes_for_volunteer(volunteer: Volunteer):
+    """What the volunteer's link shows: the community's open wishes, and those the volunteer has."""
+    return (
+        Wish.objects.filter(subtree_q("grid__path", volunteer.grid.path))
+        .filter(Q(status=WishStatus.OPEN) | Q(volunteer=volunteer, status=WishStatus.CLAIMED))
+        .select_related("grid", "household")
+        .order_by("created_at", "id")[:100]
+    )
+
+
+def wish_claim_by_volunteer(*, wish: Wish, volunteer: Volunteer) -> Wish:
+    """The volunteer takes an open wish of their community from their own link."""
+    if wish.status != WishStatus.OPEN and wish.volunteer_id != volunteer.pk:
+        raise Conflict("wish_claimed", _("Another volunteer has this wish already."), field="volunteer")
+    return wish_claim(wish=wish, volunteer=volunteer, principal=VOLUNTEER_LINK)
 
 
 # ---------------------------------------------------------------- wishes (心愿)
