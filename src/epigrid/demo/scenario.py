@@ -390,8 +390,9 @@ def _volunteers(*, node, logins, rng) -> None:
 
 
 def _wishes(*, node, logins) -> None:
-    """The quarantined family's wish from their personal link, claimed for a 红色管家 volunteer and
-    confirmed done by the grid member; and a neighbour's wish still open, to claim."""
+    """The quarantined family's wish from their personal link, claimed by a 红色管家 volunteer on
+    the volunteer's own link and confirmed done by the grid member; and a neighbour's wish still
+    open, to claim."""
     from epigrid.mobilization import volunteers as vol
     from epigrid.mobilization.models import Volunteer
     from epigrid.people.models import Household
@@ -399,7 +400,9 @@ def _wishes(*, node, logins) -> None:
     family_home = Household.objects.get(grid=node[COMPOUND_BUILDINGS[0]], number="1-301")
     wish = vol.wish_post_by_resident(person=family_home.members.order_by("id").first(), text="代购蔬菜和常用药")
     volunteer = Volunteer.objects.filter(team__name="红色管家", status="approved").order_by("id").first()
-    vol.wish_claim(wish=wish, volunteer=volunteer, principal=logins["member9"])
+    # The volunteer has the link the community sent, and takes the wish on it.
+    vol.volunteer_link_issue(volunteer=volunteer, principal=logins["community"])
+    vol.wish_claim_by_volunteer(wish=wish, volunteer=volunteer)
     vol.wish_done(wish=wish, note="已送到门口，无接触交接", principal=logins["member9"])
     neighbour = Household.objects.get(grid=node[COMPOUND_BUILDINGS[0]], number="2-101")
     vol.wish_post(household=neighbour, text="修水管", principal=logins["member9"])
