@@ -554,6 +554,12 @@ ENDPOINTS = [
         in_scope_user="staff",
     ),
     Endpoint("GET", "/api/v1/mobilization/volunteer-hours", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/volunteers/{approved_volunteer}/link",
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
     Endpoint("GET", "/api/v1/mobilization/wishes", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -898,6 +904,8 @@ PUBLIC = {
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/resident/{token}/temperature"),
     ("POST", "/api/v1/mobilization/signup/{token}"),  # a community's signed sign-up token
+    ("GET", "/api/v1/mobilization/volunteer/{token}/wishes"),  # an approved volunteer's own link
+    ("POST", "/api/v1/mobilization/volunteer/{token}/wishes/{pk}/claim"),
 }
 
 

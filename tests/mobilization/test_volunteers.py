@@ -459,3 +459,33 @@ def test_the_volunteer_link_is_kept_out_of_logs():
     assert redact("GET /mobilization/v/Zx9_k-3fQ2/wishes/4/claim/ HTTP/1.1") == (
         "GET /mobilization/v/[redacted]/wishes/4/claim/ HTTP/1.1"
     )
+
+
+def test_the_volunteer_link_by_the_api(world):
+    volunteer = _approved(world)
+    issued = api(world, "staff")("post", f"/api/v1/mobilization/volunteers/{volunteer.pk}/link")
+    assert issued.status_code == 201
+    token = issued.json()["token"]
+    wish = vol.wish_post(household=world.households["h1"], text="代购蔬菜", principal=world.users["member1"])
+    phone = Client()
+    listed = phone.get(f"/api/v1/mobilization/volunteer/{token}/wishes").json()
+    assert [(w["id"], w["household_address"]) for w in listed] == [(wish.pk, "")]
+    claimed = phone.post(f"/api/v1/mobilization/volunteer/{token}/wishes/{wish.pk}/claim")
+    assert claimed.status_code == 200 and claimed.json()["household_address"] == world.households["h1"].address
+    assert phone.get("/api/v1/mobilization/volunteer/not-a-token/wishes").status_code == 404
+    # Another community's wish is not found, whatever its state.
+    other = _other_community_wish(world)
+    assert phone.post(f"/api/v1/mobilization/volunteer/{token}/wishes/{other.pk}/claim").status_code == 404
+
+
+def _other_community_wish(world):
+    from epigrid.grids import services as grids
+    from epigrid.people import services as people
+
+    admin = world.admin
+    community = grids.grid_node_create(
+        parent=world.nodes["S"], code="S-X", name="X", level="community", principal=admin
+    )
+    compound = grids.grid_node_create(parent=community, code="S-X-G1", name="X1", level="grid", principal=admin)
+    household = people.household_create(grid=compound, number="9-901", address="X 9-901", principal=admin)
+    return vol.wish_post(household=household, text="修水管", principal=admin)

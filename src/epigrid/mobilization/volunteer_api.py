@@ -9,6 +9,7 @@ from ninja import Router, Schema, Status
 
 from epigrid.core.api import ERRORS, EventTime, In
 from epigrid.core.errors import NotFound
+from epigrid.core.rates import PathTokenThrottle
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
@@ -538,3 +539,92 @@ def volunteer_hours(request):
     teams = [row("team", t, t.name) for t in vol.hours_by_team(user=request.user)]
     volunteers = vol.hours_by_volunteer(user=request.user)[:500]
     return teams + [row("volunteer", v, v.team.name if v.team_id else "") for v in volunteers]
+
+
+# ---------------------------------------------------------------- the volunteer's own link
+
+VOLUNTEER_LINK_THROTTLE = PathTokenThrottle("resident_link")  # per link, at the resident links' rate
+
+
+class VolunteerLinkWishOut(Schema):
+    id: int
+    text: str
+    status: WishStatus
+    grid_name: str
+    household_address: str  # once the wish is the volunteer's; "" before
+    created_at: dt.datetime
+
+
+def _link_volunteer(token: str) -> Volunteer:
+    volunteer = vol.volunteer_by_link(token)
+    if volunteer is None:
+        raise NotFound("not_found", _("Not found."))
+    return volunteer
+
+
+def _link_wish(w: Wish) -> dict:
+    return {
+        "id": w.pk,
+        "text": w.text,
+        "status": w.status,
+        "grid_name": w.grid.name,
+        "household_address": w.household.address if w.status == WishStatus.CLAIMED else "",
+        "created_at": w.created_at,
+    }
+
+
+@router.post(
+    "/mobilization/volunteers/{pk}/link",
+    response={201: SignupLinkOut, **ERRORS},
+    summary="Issue an approved volunteer's personal link",
+    description=(
+        f"Who may call: a user with {MANAGERS} over the volunteer's community (403 in sight without it, 404 out "
+        "of sight, `volunteer_not_found`). Only an approved volunteer (409 `volunteer_not_approved`); a new "
+        "link replaces the old one, which stops working. Answers the URL and its token. Audited. No cascade."
+    ),
+)
+def volunteer_link_issue(request, pk: int):
+    volunteer = vol.volunteer_get(user=request.user, pk=pk, capability=vol.MANAGE)
+    token = vol.volunteer_link_issue(volunteer=volunteer, principal=request.user)
+    url = request.build_absolute_uri(reverse("mobilization:volunteer_home", args=[token]))
+    return Status(201, {"url": url, "token": token})
+
+
+@router.get(
+    "/mobilization/volunteer/{token}/wishes",
+    auth=None,
+    throttle=VOLUNTEER_LINK_THROTTLE,
+    response={200: list[VolunteerLinkWishOut], **ERRORS},
+    summary="The volunteer's wishes to claim (public, by the volunteer's link)",
+    description=(
+        "Who may call: anyone holding an approved volunteer's current link token (no account; 404 `not_found` "
+        "otherwise). The community's open wishes (their compound, not the address) and the ones the volunteer "
+        "has claimed (with the household's address), oldest first, at most 100. Rate-limited per link (429). "
+        "Reads only: no cascade."
+    ),
+)
+def volunteer_link_wishes(request, token: str):
+    return [_link_wish(w) for w in vol.wishes_for_volunteer(_link_volunteer(token))]
+
+
+@router.post(
+    "/mobilization/volunteer/{token}/wishes/{pk}/claim",
+    auth=None,
+    throttle=VOLUNTEER_LINK_THROTTLE,
+    response={200: VolunteerLinkWishOut, **ERRORS},
+    summary="Claim a wish (public, by the volunteer's link)",
+    description=(
+        "Who may call: anyone holding an approved volunteer's current link token (no account; 404 `not_found` "
+        "otherwise); the wish must be of the volunteer's community (404 `wish_not_found` otherwise, whatever "
+        "its state). Another volunteer's is 409 `wish_claimed`, a done or cancelled one "
+        "400 `wish_transition`; claiming one's own again changes nothing. Rate-limited per link (429). "
+        "Audited as `system:volunteer-link`. No cascade."
+    ),
+)
+def volunteer_link_claim(request, token: str, pk: int):
+    volunteer = _link_volunteer(token)
+    wish = Wish.objects.select_related("grid", "household").filter(pk=pk).first()
+    if wish is None:
+        raise NotFound("wish_not_found", _("No such wish."))
+    wish = vol.wish_claim_by_volunteer(wish=wish, volunteer=volunteer)
+    return _link_wish(Wish.objects.select_related("grid", "household").get(pk=wish.pk))

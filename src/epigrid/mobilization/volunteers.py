@@ -307,7 +307,10 @@ def wishes_for_volunteer(volunteer: Volunteer):
 
 
 def wish_claim_by_volunteer(*, wish: Wish, volunteer: Volunteer) -> Wish:
-    """The volunteer takes an open wish of their community from their own link."""
+    """The volunteer takes an open wish of their community from their own link; another
+    community's wish is not found, whatever its state."""
+    if community_path(wish.grid.path) != volunteer.grid.path:
+        raise NotFound("wish_not_found", _("No such wish."))
     if wish.status != WishStatus.OPEN and wish.volunteer_id != volunteer.pk:
         raise Conflict("wish_claimed", _("Another volunteer has this wish already."), field="volunteer")
     return wish_claim(wish=wish, volunteer=volunteer, principal=VOLUNTEER_LINK)
