@@ -95,4 +95,15 @@ def test_demo_is_the_reference_scenario(capsys):
         "驻区单位网格",
     }
     assert coverage_audit(user=operator_principal()).ok
+    # 泉心愿: the community's four teams, and the quarantined family's wish done by a volunteer.
+    from epigrid.mobilization.models import VolunteerTeam, Wish
+
+    assert set(VolunteerTeam.objects.filter(grid=community).values_list("name", flat=True)) == {
+        "红色管家",
+        "爱邻联盟",
+        "解放先锋",
+        "红色工匠",
+    }
+    wish = Wish.objects.get(source="resident")
+    assert wish.status == "done" and wish.volunteer.team.name == "红色管家" and wish.household.number == "1-301"
     call_command("audit", "verify")

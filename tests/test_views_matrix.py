@@ -565,6 +565,95 @@ PAGES = [
         other="head2",
     ),
     Page("mobilization:temporary_member_end", {"pk": "{temp_seat}"}, get=None, post={}, user="head1", other="head2"),
+    # volunteers and wishes (泉心愿, tests/mobilization/world.py add_volunteers): the community's
+    # teams and volunteers are its office's (staff); the wishes of 张三's household are member1's.
+    Page(
+        "mobilization:volunteers",
+        kind=LIST,
+        user="staff",
+        other="staff2",
+        shows="周志愿",
+        post={"action": "team", "grid": "S-C", "name": "爱邻联盟"},
+    ),
+    *(
+        Page(
+            "mobilization:volunteer_decide",
+            {"pk": "{pending_volunteer}", "action": action},
+            variant=action,
+            get=None,
+            post={},
+            user="staff",
+            other="staff2",
+        )
+        for action in ("approve", "refuse")
+    ),
+    Page(
+        "mobilization:shift_record",
+        {"pk": "{approved_volunteer}"},
+        get=None,
+        post=lambda w: {"kind": "gate_duty", "starts_at": _now_local(-5), "ends_at": _now_local(-1)},
+        user="staff",
+        other="staff2",
+    ),
+    Page(
+        "mobilization:volunteer_link",
+        {"pk": "{approved_volunteer}"},
+        gated=True,
+        post={},
+        user="staff",
+        other="staff2",
+        shows="<svg",
+    ),
+    # The approved volunteer's own link (no account): the community's open wishes, to claim.
+    Page(
+        "mobilization:volunteer_home",
+        {"token": "{volunteer_token}"},
+        kind=TOKEN,
+        token=("token", "volunteer_token", "stale_volunteer_token"),
+        shows="代购蔬菜",
+    ),
+    Page(
+        "mobilization:volunteer_claim",
+        {"token": "{volunteer_token}", "pk": "{wish_open}"},
+        kind=TOKEN,
+        token=("token", "volunteer_token", "stale_volunteer_token"),
+        get=302,
+        post={},
+    ),
+    Page("mobilization:signup_qr", {"code": "S-C"}, gated=True, user="staff", other="staff2", shows="<svg"),
+    Page(
+        "mobilization:signup",
+        {"token": "{signup_token}"},
+        kind=TOKEN,
+        token=("token", "signup_token", "stale_signup_token"),
+        shows="红色管家",
+        post={"name": "郑志愿", "phone": "13900000021", "skills": "水电维修"},
+        post_status=200,
+    ),
+    Page(
+        "mobilization:wishes",
+        kind=LIST,
+        shows="代购蔬菜",
+        post={"household": "{household}", "text": "送菜上门"},
+    ),
+    *(
+        Page(
+            "mobilization:wish_action",
+            {"pk": "{wish_open}" if action in ("claim", "cancel") else "{wish_claimed}", "action": action},
+            variant=action,
+            get=None,
+            post={"volunteer": "{approved_volunteer}"} if action == "claim" else {},
+        )
+        for action in ("claim", "release", "done", "cancel")
+    ),
+    Page("resident_wish", {"token": "{token}"}, kind=TOKEN, get=302, post={"text": "送报纸"}),
+    Page(
+        "resident_wish_thank",
+        {"token": "{token}", "pk": "{wish_done}"},
+        kind=TOKEN,
+        get=302,
+        post={"thanks": "谢谢志愿者"},
+    ),
     # control
     Page(
         "control:tip_create",
@@ -1138,7 +1227,7 @@ def _build_world():
         arrival_date=timezone.localdate(),
         address="1号楼301",
     )
-    from tests.mobilization.world import add_chain
+    from tests.mobilization.world import add_chain, add_volunteers
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     chain = add_chain(world)
@@ -1153,6 +1242,7 @@ def _build_world():
     world.extra = {
         "job": job.pk,
         **chain,
+        **add_volunteers(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

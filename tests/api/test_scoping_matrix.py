@@ -557,6 +557,59 @@ ENDPOINTS = [
         in_scope_user="head1",
         out_of_scope_user="head2",
     ),
+    # volunteers and wishes (泉心愿): the community's office (staff) decides; 张三's wishes are member1's.
+    Endpoint("GET", "/api/v1/mobilization/volunteer-teams", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/volunteer-teams",
+        body={"grid": "S-C", "name": "爱邻联盟"},
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/volunteers", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/volunteers",
+        body={"grid": "S-C", "person_id": "{person}", "skills": "开车"},
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("POST", "/api/v1/mobilization/volunteers/{pending_volunteer}/approve", body={}, in_scope_user="staff"),
+    Endpoint("POST", "/api/v1/mobilization/volunteers/{pending_volunteer}/refuse", body={}, in_scope_user="staff"),
+    Endpoint("GET", "/api/v1/mobilization/volunteer-signup-link?grid=S-C", in_scope_user="staff"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/volunteers/{approved_volunteer}/shifts",
+        body=lambda w: {
+            "kind": "gate_duty",
+            "starts_at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)).isoformat(),
+            "ends_at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(),
+        },
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/volunteer-hours", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/volunteers/{approved_volunteer}/link",
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/wishes", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/wishes",
+        body={"household_id": "{household}", "text": "送菜上门"},
+        in_scope_status=201,
+        foreign_body=lambda w: {"household_id": w.households["h2"].pk, "text": "送菜上门"},
+    ),
+    Endpoint("GET", "/api/v1/mobilization/wishes/{wish_open}"),
+    Endpoint(
+        "POST", "/api/v1/mobilization/wishes/{wish_open}/claim", body={"volunteer_id": "{approved_volunteer}"}
+    ),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/release"),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/done", body={"note": "已送到"}),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/cancel", body={}),
     Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -723,7 +776,7 @@ def world(world):
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
     from epigrid.core.models import Job
-    from tests.mobilization.world import add_chain
+    from tests.mobilization.world import add_chain, add_volunteers
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     job = Job.objects.create(
@@ -735,6 +788,7 @@ def world(world):
     world.extra = {
         "job": job.pk,
         **add_chain(world),
+        **add_volunteers(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),
@@ -899,6 +953,9 @@ PUBLIC = {
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/resident/{token}/temperature"),
+    ("POST", "/api/v1/mobilization/signup/{token}"),  # a community's signed sign-up token
+    ("GET", "/api/v1/mobilization/volunteer/{token}/wishes"),  # an approved volunteer's own link
+    ("POST", "/api/v1/mobilization/volunteer/{token}/wishes/{pk}/claim"),
 }
 
 

@@ -70,3 +70,39 @@ def add_chain(world) -> dict:
         "unassigned_household": zhao_household.pk,
         "looked_after": central.links.get().pk,
     }
+
+
+def add_volunteers(world) -> dict:
+    """花园路社区 (S-C)'s volunteers: a team, 吴志愿 approved in it and 周志愿 pending; wishes of
+    张三's household (第1网格): one open, one claimed by 吴志愿, one done. Nothing in 第2网格."""
+    from django.core import signing
+
+    from epigrid.mobilization import volunteers as vol
+
+    community, staff = world.nodes["S-C"], world.admin
+    team = vol.team_create(grid=community, name="红色管家", principal=staff)
+    approved = vol.volunteer_signup(grid=community, name="吴志愿", phone="13900000011", team=team)
+    approved = vol.volunteer_decide(volunteer=approved, approve=True, principal=staff)
+    pending = vol.volunteer_signup(grid=community, name="周志愿", phone="13900000012", skills="开车")
+    household = world.households["h1"]
+    wish_open = vol.wish_post(household=household, text="代购蔬菜", principal=staff)
+    wish_claimed = vol.wish_post(household=household, text="买药", principal=staff)
+    vol.wish_claim(wish=wish_claimed, volunteer=approved, principal=staff)
+    wish_done = vol.wish_post(household=household, text="修水管", principal=staff)
+    vol.wish_claim(wish=wish_done, volunteer=approved, principal=staff)
+    vol.wish_done(wish=wish_done, principal=staff)
+    stale_link = vol.volunteer_link_issue(volunteer=approved, principal=staff)
+    link = vol.volunteer_link_issue(volunteer=approved, principal=staff)
+    return {
+        "volunteer_token": link,
+        "stale_volunteer_token": stale_link,
+        "volunteer_team": team.pk,
+        "approved_volunteer": approved.pk,
+        "pending_volunteer": pending.pk,
+        "wish_open": wish_open.pk,
+        "wish_claimed": wish_claimed.pk,
+        "wish_done": wish_done.pk,
+        "signup_token": vol.signup_token(community),
+        # Signed, but not for a sign-up: nobody's form.
+        "stale_signup_token": signing.dumps(community.pk, salt="another-purpose", compress=True),
+    }

@@ -12,6 +12,7 @@ class AlertKind(models.TextChoices):
     SERVICE_OVERDUE = "service_overdue", _("Household service overdue")
     RECTIFICATION_OVERDUE = "rectification_overdue", _("Rectification overdue")
     REPORT_LATE = "report_late", _("Daily report not signed in time")
+    WISH_OVERDUE = "wish_overdue", _("Wish open too long")
 
 
 class Severity(models.TextChoices):

@@ -55,6 +55,8 @@ NAV = [
     NavLink("response:list", _("Response"), "response", frozenset({C.MANAGE_PLANS, C.CONFIRM_CASES, C.VIEW_AUDIT})),
     # 党建引领: the six-level chain and the temporary branches (written under manage_teams).
     NavLink("mobilization:chain", _("Party chain"), "grid", frozenset({C.MANAGE_TEAMS, C.MANAGE_GRIDS, C.VIEW_AUDIT})),
+    # 泉心愿: the wishes a grid member hands to volunteers; the community office verifies volunteers there.
+    NavLink("mobilization:wishes", _("Wishes"), "people", frozenset({C.DO_TASKS, C.MANAGE_TEAMS})),
     NavLink("oversight:coverage", _("Coverage"), "coverage", frozenset({C.MANAGE_GRIDS, C.VIEW_AUDIT})),
     # 督查: the inspection team's rounds; an owner of a rectification finds it under Alerts' link too.
     NavLink("inspections:list", _("Inspections"), "coverage", frozenset({C.INSPECT})),

@@ -286,7 +286,11 @@ THROTTLE_RATES = {
     "resident_link": env.str("EPIGRID_RATE_RESIDENT_LINK", default="10/min"),
     # 返乡申报 forms sent from one address (a family registers each member from one phone).
     "self_registration": env.str("EPIGRID_RATE_SELF_REGISTRATION", default="20/h"),
+    # Volunteer sign-ups sent from one address by a community's QR (mobilization).
+    "volunteer_signup": env.str("EPIGRID_RATE_VOLUNTEER_SIGNUP", default="20/h"),
 }
+# A wish (心愿) still open this long raises an alert to its community (mobilization's sweep).
+WISH_OPEN_ALERT_HOURS = env.int("EPIGRID_WISH_OPEN_ALERT_HOURS", default=24)
 NINJA_NUM_PROXIES = 0  # ninja's throttles take REMOTE_ADDR, never a client's X-Forwarded-For
 
 # Second factor (django-otp, TOTP): required for the roles in accounts.choices.MFA_ROLES and for

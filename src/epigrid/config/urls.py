@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from epigrid.care.views import resident_request
 from epigrid.health.views import resident
+from epigrid.mobilization.volunteer_views import resident_wish_post, resident_wish_thank
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
@@ -24,5 +25,7 @@ urlpatterns = [
     path("verification/", include("epigrid.oversight.verification_urls")),
     path("jobs/", include("epigrid.core.job_urls")),
     path("r/<str:token>/request/", resident_request, name="resident_request"),
+    path("r/<str:token>/wishes/", resident_wish_post, name="resident_wish"),
+    path("r/<str:token>/wishes/<int:pk>/thank/", resident_wish_thank, name="resident_wish_thank"),
     path("r/<str:token>/", resident, name="resident"),
 ]

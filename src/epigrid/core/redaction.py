@@ -52,8 +52,9 @@ _ID_NUMBER = re.compile(_START + r"[0-9]{6}" + _SEP + r"[0-9]{8}" + _SEP + r"[0-
 _PHONE = re.compile(
     _START + r"(?:(?:\+|%2[Bb])?86" + _SEP + r")?1[0-9]{2}" + _SEP + r"[0-9]{4}" + _SEP + r"[0-9]{4}" + _END
 )
-# A resident's personal link (/r/<token>/): the token is the credential.
-_RESIDENT_LINK = re.compile(r"(/r/)[^/?#\s\"']+")
+# A resident's personal link (/r/<token>/) and a volunteer's (/mobilization/v/<token>/): the token is
+# the credential.
+_RESIDENT_LINK = re.compile(r"(/r/|/mobilization/v/)[^/?#\s\"']+")
 
 
 def redact(text: str) -> str:

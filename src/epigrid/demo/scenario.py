@@ -175,6 +175,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
                     persons += 1
 
     _party_chain(admin=admin, node=node, secretary=secretary, logins=logins)
+    _volunteers(node=node, logins=logins, rng=random.Random(seed + 3))  # its own draws: the rest stays as it was
 
     places = [
         ("花园路社区卫生服务中心", PlaceKind.CLINIC, f"{COMMUNITY}-01", "MED"),
@@ -205,6 +206,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
     control.risk_area_save(code="420600", name="湖北省襄阳市", principal=admin)
     if live:
         _control_and_monitoring(admin=admin, node=node, logins={**logins, "doctor": medical}, rng=rng)
+        _wishes(node=node, logins=logins)
     return {"nodes": len(node), "persons": persons, "logins": DEMO_LOGINS}
 
 
@@ -340,3 +342,67 @@ def _party_chain(*, admin, node, secretary, logins) -> None:
     party.temporary_member_add(
         branch=gate_branch, role="volunteer", person=head_of(COMPOUND_BUILDINGS[1], "1-101"), principal=admin
     )
+
+
+# 泉心愿's four teams of 花园路社区 (names are data: another community has its own).
+VOLUNTEER_TEAMS = [
+    ("红色管家", "楼院代购代办、上门服务"),
+    ("爱邻联盟", "邻里互助、关爱独居老人"),
+    ("解放先锋", "卡点值守、巡查宣传"),
+    ("红色工匠", "水电维修、消杀"),
+]
+
+
+def _volunteers(*, node, logins, rng) -> None:
+    """The community's four volunteer teams, a few approved volunteers in each (residents the
+    community registered and people who signed up by the QR), and one sign-up still to verify."""
+    from epigrid.core.scoping import subtree_q
+    from epigrid.mobilization import volunteers as vol
+    from epigrid.people.models import Person
+
+    staff = logins["community"]
+    community = node[COMMUNITY]
+    teams = [
+        vol.team_create(grid=community, name=name, description=what, principal=staff) for name, what in VOLUNTEER_TEAMS
+    ]
+    residents = list(
+        Person.objects.filter(
+            subtree_q("household__grid__path", node[f"{COMMUNITY}-02"].path), relationship="head"
+        ).order_by("id")[:4]
+    )
+    skills = ["开车、代购", "陪护老人", "卡点值守", "水电维修"]
+    for team, person, skill in zip(teams, residents, skills, strict=False):
+        volunteer = vol.volunteer_add(grid=community, person=person, skills=skill, team=team, principal=staff)
+        vol.volunteer_decide(volunteer=volunteer, approve=True, principal=staff)
+    for team, skill in zip(teams, skills, strict=True):
+        volunteer = vol.volunteer_signup(
+            grid=community,
+            name=demo_name(rng),
+            phone=demo_phone(rng),
+            skills=skill,
+            availability="工作日晚上、周末",
+            team=team,
+        )
+        vol.volunteer_decide(volunteer=volunteer, approve=True, principal=staff)
+    vol.volunteer_signup(
+        grid=community, name=demo_name(rng), phone=demo_phone(rng), skills="医护", availability="周末", team=teams[1]
+    )
+
+
+def _wishes(*, node, logins) -> None:
+    """The quarantined family's wish from their personal link, claimed by a 红色管家 volunteer on
+    the volunteer's own link and confirmed done by the grid member; and a neighbour's wish still
+    open, to claim."""
+    from epigrid.mobilization import volunteers as vol
+    from epigrid.mobilization.models import Volunteer
+    from epigrid.people.models import Household
+
+    family_home = Household.objects.get(grid=node[COMPOUND_BUILDINGS[0]], number="1-301")
+    wish = vol.wish_post_by_resident(person=family_home.members.order_by("id").first(), text="代购蔬菜和常用药")
+    volunteer = Volunteer.objects.filter(team__name="红色管家", status="approved").order_by("id").first()
+    # The volunteer has the link the community sent, and takes the wish on it.
+    vol.volunteer_link_issue(volunteer=volunteer, principal=logins["community"])
+    vol.wish_claim_by_volunteer(wish=wish, volunteer=volunteer)
+    vol.wish_done(wish=wish, note="已送到门口，无接触交接", principal=logins["member9"])
+    neighbour = Household.objects.get(grid=node[COMPOUND_BUILDINGS[0]], number="2-101")
+    vol.wish_post(household=neighbour, text="修水管", principal=logins["member9"])

@@ -509,3 +509,9 @@ def temporary_member_add(request, pk: int, payload: SeatIn):
 def temporary_member_end(request, pk: int):
     seat = TemporaryBranchMember.objects.select_related("grid", "user", "person").get_for(request.user, MANAGE, pk=pk)
     return SeatOut.from_model(services.temporary_member_end(member=seat, principal=request.user))
+
+
+# Volunteers and the wish loop (泉心愿): mobilization/volunteer_api.py, on this router.
+from .volunteer_api import router as volunteer_router  # noqa: E402
+
+router.add_router("", volunteer_router)

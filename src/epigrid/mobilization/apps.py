@@ -16,6 +16,20 @@ ACTION_LABELS = {
     "temporary_branch.close": _("Temporary party branch closed"),
     "temporary_branch.member": _("Seat in a temporary party branch"),
     "temporary_branch.member_end": _("Seat in a temporary party branch ended"),
+    "volunteer_team.create": _("Volunteer team set up"),
+    "volunteer.signup": _("Volunteer signed up"),
+    "volunteer.add": _("Volunteer registered"),
+    "volunteer.approved": _("Volunteer approved"),
+    "volunteer.refused": _("Volunteer refused"),
+    "volunteer.team": _("Volunteer's team changed"),
+    "volunteer.link": _("Volunteer's personal link issued"),
+    "volunteer.shift": _("Volunteer shift recorded"),
+    "wish.post": _("Wish posted"),
+    "wish.claimed": _("Wish claimed by a volunteer"),
+    "wish.open": _("Wish open again"),
+    "wish.done": _("Wish done"),
+    "wish.thanked": _("Wish thanked"),
+    "wish.cancelled": _("Wish cancelled"),
 }
 
 
@@ -28,6 +42,8 @@ class MobilizationConfig(AppConfig):
     extensions = {
         "household_panels": ["epigrid.mobilization.views.household_chain_panel"],
         "checkpoint_panels": ["epigrid.mobilization.views.checkpoint_branches_panel"],
+        "resident_panels": ["epigrid.mobilization.volunteer_views.resident_wishes_panel"],
+        "sweeps": ["epigrid.mobilization.volunteers.OVERDUE_SWEEP"],
         "gap_checks": [
             "epigrid.mobilization.selectors.COMMUNITY_GAP",
             "epigrid.mobilization.selectors.BRANCH_GAP",

@@ -51,3 +51,66 @@ class BranchRole(models.TextChoices):
     BUILDING_HEAD = "building_head", _("Building head")
     UNIT_MEMBER = "unit_member", _("Party member of a registered unit")
     VOLUNTEER = "volunteer", _("Party volunteer")
+
+
+# ---------------------------------------------------------------- volunteers (泉心愿 and the teams)
+
+
+class VolunteerStatus(models.TextChoices):
+    PENDING = "pending", _("Awaiting verification")
+    APPROVED = "approved", _("Approved")
+    REFUSED = "refused", _("Refused")
+
+
+# A sign-up is verified by the community before any duty: pending → approved or refused, once.
+VOLUNTEER_TRANSITIONS = {
+    VolunteerStatus.PENDING: {VolunteerStatus.APPROVED, VolunteerStatus.REFUSED},
+    VolunteerStatus.APPROVED: set(),
+    VolunteerStatus.REFUSED: set(),
+}
+VOLUNTEER_STAMPS = {VolunteerStatus.APPROVED: "decided_at", VolunteerStatus.REFUSED: "decided_at"}
+
+
+class VolunteerSource(models.TextChoices):
+    SIGNUP = "signup", _("Public sign-up (QR)")
+    STAFF = "staff", _("Registered by the community")
+
+
+class WishStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CLAIMED = "claimed", _("Claimed")
+    DONE = "done", _("Done")
+    THANKED = "thanked", _("Thanked")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# 泉心愿: post → claim → done → thanks. A claimed wish goes back to open when its volunteer
+# cannot do it after all; an open or claimed one may be cancelled.
+WISH_TRANSITIONS = {
+    WishStatus.OPEN: {WishStatus.CLAIMED, WishStatus.CANCELLED},
+    WishStatus.CLAIMED: {WishStatus.DONE, WishStatus.OPEN, WishStatus.CANCELLED},
+    WishStatus.DONE: {WishStatus.THANKED},
+    WishStatus.THANKED: set(),
+    WishStatus.CANCELLED: set(),
+}
+WISH_STAMPS = {
+    WishStatus.CLAIMED: "claimed_at",
+    WishStatus.DONE: "done_at",
+    WishStatus.THANKED: "thanked_at",
+    WishStatus.CANCELLED: "cancelled_at",
+}
+
+
+class WishSource(models.TextChoices):
+    GRID_MEMBER = "grid_member", _("Posted by a grid member")
+    RESIDENT = "resident", _("Posted by the resident")
+
+
+class ShiftKind(models.TextChoices):
+    """What a volunteer's shift was for (the issue's four duties, and a wish or other service)."""
+
+    GATE_DUTY = "gate_duty", _("Gate duty")
+    SCREENING = "screening", _("Door-to-door screening")
+    DISINFECTION = "disinfection", _("Disinfection round")
+    PUBLICITY = "publicity", _("Publicity round")
+    SERVICE = "service", _("Service to households")

@@ -4,8 +4,24 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
+from epigrid.core.transitions import stamp_constraints
 
-from .choices import SINGLE_ROLES, BranchRole, MemberRole, OrgKind, SiteKind
+from .choices import (
+    SINGLE_ROLES,
+    VOLUNTEER_STAMPS,
+    VOLUNTEER_TRANSITIONS,
+    WISH_STAMPS,
+    WISH_TRANSITIONS,
+    BranchRole,
+    MemberRole,
+    OrgKind,
+    ShiftKind,
+    SiteKind,
+    VolunteerSource,
+    VolunteerStatus,
+    WishSource,
+    WishStatus,
+)
 
 
 class ActiveQuerySet(GridScopedQuerySet):
@@ -195,3 +211,159 @@ class TemporaryBranchMember(models.Model):
     @property
     def display_name(self) -> str:
         return self.person.name if self.person_id else (self.user.full_name or self.user.username)
+
+
+# ---------------------------------------------------------------- volunteers (泉心愿 and the teams)
+
+
+class VolunteerTeam(models.Model):
+    """A community's volunteer team (红色管家, 爱邻联盟, …: the names are data)."""
+
+    name = models.CharField(_("name"), max_length=50)
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+")
+    description = models.CharField(_("what it does"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("volunteer team")
+        constraints = [models.UniqueConstraint(fields=["grid", "name"], name="volunteer_team_name_once")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Volunteer(models.Model):
+    """A volunteer of a community: a resident on file (`person`, perhaps a registered party
+    member) or someone who signed up by the community's QR (name and phone only, sealed like a
+    person's). Pending until the community verifies them; only an approved volunteer is given
+    duties (a wish to claim)."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(
+        VolunteerTeam, verbose_name=_("team"), on_delete=models.PROTECT, null=True, blank=True, related_name="members"
+    )
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    name = models.CharField(_("name"), max_length=50)
+    phone_sealed = models.BinaryField(editable=False, null=True)
+    phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    skills = models.CharField(_("skills"), max_length=200, blank=True)
+    availability = models.CharField(_("availability"), max_length=200, blank=True)
+    source = models.CharField(_("source"), max_length=12, choices=VolunteerSource.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=VolunteerStatus.choices, default=VolunteerStatus.PENDING
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    # The volunteer's own link (no account): the wishes of the community to claim on a phone.
+    # Only its hash is looked up; the sealed token lets the community show it again.
+    link_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    link_sealed = models.BinaryField(null=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    TRANSITIONS = VOLUNTEER_TRANSITIONS
+    STATUS_STAMPS = VOLUNTEER_STAMPS
+    AUDIT_PREFIX = "volunteer"
+
+    class Meta:
+        verbose_name = _("volunteer")
+        constraints = [
+            *stamp_constraints("volunteer", {VolunteerStatus.APPROVED: "decided_at"}),
+            *stamp_constraints("volunteer", {VolunteerStatus.REFUSED: "decided_at"}),
+            # A resident is one volunteer of a community (a refused one may be registered again).
+            models.UniqueConstraint(
+                fields=["grid", "person"],
+                condition=Q(person__isnull=False) & ~Q(status="refused"),
+                name="volunteer_person_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Wish(models.Model):
+    """心愿 (the 泉心愿 loop): a household's wish or need — 买药, 代购蔬菜, 修水管 — posted by its
+    grid member or by the resident from the personal link; an approved volunteer claims it, the
+    grid member confirms it done, the resident thanks."""
+
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the household's
+    household = models.ForeignKey("people.Household", on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    text = models.CharField(_("wish"), max_length=200)
+    source = models.CharField(_("source"), max_length=12, choices=WishSource.choices)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=12, choices=WishStatus.choices, default=WishStatus.OPEN)
+    volunteer = models.ForeignKey(
+        Volunteer, verbose_name=_("volunteer"), on_delete=models.PROTECT, null=True, blank=True, related_name="wishes"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_note = models.CharField(_("note"), max_length=200, blank=True)
+    thanked_at = models.DateTimeField(null=True, blank=True)
+    thanks = models.CharField(_("thanks"), max_length=200, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    TRANSITIONS = WISH_TRANSITIONS
+    STATUS_STAMPS = WISH_STAMPS
+    AUDIT_PREFIX = "wish"
+    AUDIT_ALSO = ("household",)
+
+    class Meta:
+        verbose_name = _("wish")
+        constraints = [
+            *stamp_constraints(
+                "wish",
+                {
+                    WishStatus.CLAIMED: "claimed_at",
+                    WishStatus.DONE: "done_at",
+                    WishStatus.THANKED: "thanked_at",
+                    WishStatus.CANCELLED: "cancelled_at",
+                },
+            ),
+            # Claimed, done or thanked: by a volunteer.
+            models.CheckConstraint(
+                condition=~Q(status__in=["claimed", "done", "thanked"]) | Q(volunteer__isnull=False),
+                name="wish_claimed_by_volunteer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class VolunteerShift(models.Model):
+    """A volunteer's shift, recorded by the community when it is over: its hours add up per
+    volunteer and per team (for recognition)."""
+
+    volunteer = models.ForeignKey(Volunteer, on_delete=models.PROTECT, related_name="shifts")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the volunteer's
+    team = models.ForeignKey(VolunteerTeam, on_delete=models.PROTECT, null=True, blank=True, related_name="shifts")
+    kind = models.CharField(_("duty"), max_length=16, choices=ShiftKind.choices)
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    minutes = models.PositiveIntegerField(editable=False)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("volunteer shift")
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="volunteer_shift_ends_after")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.volunteer} · {self.get_kind_display()}"

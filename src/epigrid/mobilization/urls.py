@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, volunteer_views
 
 app_name = "mobilization"
 urlpatterns = [
@@ -22,4 +22,16 @@ urlpatterns += [
     path("temporary-branches/<int:pk>/close/", views.temporary_branch_close, name="temporary_branch_close"),
     path("temporary-branches/<int:pk>/members/", views.temporary_member_add, name="temporary_member_add"),
     path("temporary-branch-members/<int:pk>/end/", views.temporary_member_end, name="temporary_member_end"),
+]
+urlpatterns += [
+    path("volunteers/", volunteer_views.volunteers, name="volunteers"),
+    path("volunteers/<int:pk>/link/", volunteer_views.volunteer_link, name="volunteer_link"),
+    path("volunteers/<int:pk>/shifts/", volunteer_views.shift_record, name="shift_record"),
+    path("volunteers/<int:pk>/<str:action>/", volunteer_views.volunteer_decide, name="volunteer_decide"),
+    path("volunteers/qr/<str:code>/", volunteer_views.signup_qr, name="signup_qr"),
+    path("join/<str:token>/", volunteer_views.signup, name="signup"),
+    path("v/<str:token>/", volunteer_views.volunteer_home, name="volunteer_home"),
+    path("v/<str:token>/wishes/<int:pk>/claim/", volunteer_views.volunteer_claim, name="volunteer_claim"),
+    path("wishes/", volunteer_views.wishes, name="wishes"),
+    path("wishes/<int:pk>/<str:action>/", volunteer_views.wish_action, name="wish_action"),
 ]
