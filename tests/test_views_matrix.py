@@ -14,6 +14,7 @@ naming what happens: it turns into a failure once fixed, and the mark comes off 
 
 import datetime as dt
 import io
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -396,6 +397,25 @@ PAGES = [
         reader="guard1",
         gated=True,
         shows="S-C-G1 name",
+    ),
+    Page(
+        "dashboard:map",
+        {"code": "S-C-G1"},
+        user="head1",
+        other="member2",
+        reader="guard1",
+        gated=True,
+        shows="S-C-G1 name",
+    ),
+    # 网格地图: outlines from GeoJSON, by who edits the grid tree.
+    Page(
+        "oversight:map_import",
+        kind=LIST,
+        user="secretary",
+        other="staff2",
+        reader=None,
+        post="geojson",
+        list_post=403,
     ),
     Page(
         "dashboard:thresholds",
@@ -1341,6 +1361,16 @@ def _body(world, page: Page):
     if page.post == "chain":
         upload = _xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]])
         upload.name = "chain.xlsx"
+        return {"file": upload}
+    if page.post == "geojson":
+        ring = [[117.03, 36.67], [117.031, 36.67], [117.031, 36.671], [117.03, 36.671], [117.03, 36.67]]
+        feature = {
+            "type": "Feature",
+            "properties": {"code": "S-C-G1"},
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+        upload = io.BytesIO(json.dumps({"type": "FeatureCollection", "features": [feature]}).encode())
+        upload.name = "grids.geojson"
         return {"file": upload}
     if page.post == "verification":
         upload = _xlsx([["姓名", "身份证号"], ["钱七", make_id_number()]])

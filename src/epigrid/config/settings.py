@@ -217,6 +217,14 @@ DAILY_REPORT_DUE = {
 JOBS_RUNNER = env.str("EPIGRID_JOBS_RUNNER", default="celery" if PRODUCTION else "thread")
 if JOBS_RUNNER not in ("celery", "thread", "inline"):
     raise ImproperlyConfigured("EPIGRID_JOBS_RUNNER is one of celery, thread, inline")
+# 网格地图: the tile server behind the grid outlines (none by default: outlines on a plain
+# background; set your own or a licensed one, e.g. https://tiles.example.gov.cn/{z}/{x}/{y}.png),
+# its attribution, and the coordinate system the outlines are given in (stored as given).
+MAP_TILE_URL = env.str("EPIGRID_MAP_TILE_URL", default="")
+MAP_TILE_ATTRIBUTION = env.str("EPIGRID_MAP_TILE_ATTRIBUTION", default="")
+MAP_COORDINATES = env.str("EPIGRID_MAP_COORDINATES", default="GCJ-02")
+if MAP_COORDINATES not in ("WGS-84", "GCJ-02"):
+    raise ImproperlyConfigured("EPIGRID_MAP_COORDINATES is WGS-84 or GCJ-02")
 # The demo server runs the sweeps in a thread at this interval (0: off).
 DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("thresholds/", views.thresholds_save, name="thresholds"),
     path("<str:code>/", views.node_page, name="node"),
+    path("<str:code>/map/", views.map_page, name="map"),
 ]

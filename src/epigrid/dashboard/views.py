@@ -3,6 +3,7 @@ table, and the charts of its days, all read from the rollup (`rollup.py`)."""
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -27,6 +28,8 @@ from epigrid.oversight import rollup
 from epigrid.oversight.models import Threshold
 from epigrid.response.choices import PointStatus
 from epigrid.response.models import EpidemicPoint
+
+from . import maps
 
 VIEW_DASHBOARD = Capability.VIEW_DASHBOARD
 SET_THRESHOLDS = Capability.APPROVE_RELEASE
@@ -168,6 +171,10 @@ def node_page(request, code):
         for p in points[:20]
     ]
 
+    outlined = (
+        node.boundary
+        or GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1, boundary__isnull=False).exists()
+    )
     crumbs = [
         n
         for n in GridNode.objects.filter(path__in=lineage_paths(node.path)).order_by("depth")
@@ -210,6 +217,15 @@ def node_page(request, code):
             "series_labels": [s.label for s in rollup.SERIES],
             "tip_rows": list(zip(chart_data["tip"]["labels"], chart_data["tip"]["values"], strict=True)),
             "can_set_thresholds": allows(request.user, SET_THRESHOLDS),
+            "map_data": {
+                **maps.map_data(request.user, node),
+                "figure": maps.COLOUR_BY[0],
+                "tiles": settings.MAP_TILE_URL,
+                "attribution": settings.MAP_TILE_ATTRIBUTION,
+                "labels": {"point": _("Epidemic point"), "checkpoint": _("Checkpoint")},
+            }
+            if outlined
+            else None,
             "thresholds": [
                 {"key": key, "label": _label(key), "value": thresholds.get(key, "")} for key in THRESHOLD_FIGURES
             ],
@@ -316,3 +332,32 @@ def thresholds_save(request):
             )
     messages.success(request, _("Thresholds saved."))
     return redirect(back)
+
+
+@login_required
+@domain_errors
+def map_page(request, code):
+    """网格地图: the node's grids coloured by a figure, epidemic points and checkpoints as markers;
+    a click opens the grid's dashboard."""
+    node = grid_node_get(user=request.user, code=code, capability=VIEW_DASHBOARD)
+    figure = request.GET.get("figure", maps.COLOUR_BY[0])
+    if figure not in maps.COLOUR_BY:
+        figure = maps.COLOUR_BY[0]
+    data = maps.map_data(request.user, node)
+    return render(
+        request,
+        "dashboard/map.html",
+        {
+            "node": node,
+            "figure": figure,
+            "choices": [(key, _label(key)) for key in maps.COLOUR_BY],
+            "map_data": {
+                **data,
+                "figure": figure,
+                "tiles": settings.MAP_TILE_URL,
+                "attribution": settings.MAP_TILE_ATTRIBUTION,
+                "labels": {"point": _("Epidemic point"), "checkpoint": _("Checkpoint")},
+            },
+            "has_outlines": bool(data["features"]),
+        },
+    )

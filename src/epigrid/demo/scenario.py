@@ -7,6 +7,7 @@ Everything goes through the services, so the demo's audit log is a real one.
 
 import base64
 import datetime as dt
+import json
 import random
 
 from django.db import transaction
@@ -16,6 +17,7 @@ from epigrid.accounts.choices import Duty, Role
 from epigrid.accounts.models import User
 from epigrid.accounts.permissions import console_verified, mfa_required
 from epigrid.core.validators import id_check_char
+from epigrid.grids import geo
 from epigrid.grids import services as grid_services
 from epigrid.grids.choices import GridLevel, PlaceKind, ThematicCategory
 from epigrid.people import services as people_services
@@ -81,6 +83,40 @@ def _user(username: str, full_name: str, *, password: str | None = None) -> User
 
 
 @transaction.atomic
+def _demo_outlines(node: dict, admin) -> None:
+    """网格地图: approximate outlines of 花园路社区's ten compounds (two rows of five blocks east of
+    利农庄路, GCJ-02 as a Chinese map gives them) and the community around them, imported as the
+    office would, from GeoJSON."""
+
+    def box(west, south, east, north):
+        return {
+            "type": "Polygon",
+            "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
+        }
+
+    west, south, width, height, gap = 117.0312, 36.6731, 0.0016, 0.0012, 0.0003
+    features = []
+    for n in range(1, 11):
+        col, row = (n - 1) % 5, (n - 1) // 5
+        w = west + col * (width + gap)
+        s = south + (1 - row) * (height + gap)
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"code": f"{COMMUNITY}-{n:02d}"},
+                "geometry": box(w, s, w + width, s + height),
+            }
+        )
+    features.append(
+        {
+            "type": "Feature",
+            "properties": {"code": COMMUNITY},
+            "geometry": box(west - gap, south - gap, west + 5 * (width + gap), south + 2 * (height + gap)),
+        }
+    )
+    geo.geojson_import(data=json.dumps({"type": "FeatureCollection", "features": features}).encode(), principal=admin)
+
+
 def load(*, seed: int = 531, live: bool = True) -> dict:
     """The place, the people and the staff; with `live`, also the family's quarantine as it stands
     today (for a demo of the daily work). The article's timeline itself is `timeline.replay`."""
@@ -110,6 +146,7 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
         add(COMMUNITY, code, f"第{n}网格", GridLevel.GRID, address=compounds.get(n, f"花园路{n * 10 + 3}号院"))
         for b in range(1, 4 if n == 9 else 3):
             add(code, f"{code}-B{b:02d}", f"{compounds.get(n, f'花园路{n * 10 + 3}号院')}{b}号楼", GridLevel.BUILDING)
+    _demo_outlines(node, admin)
 
     logins = {}
     for username, full_name, role, code, _label in DEMO_LOGINS:

@@ -76,6 +76,8 @@ class GridNode(MP_Node):
     level = models.CharField(_("level"), max_length=16, choices=GridLevel.choices)
     category = models.CharField(_("thematic category"), max_length=16, choices=ThematicCategory.choices, blank=True)
     address = models.CharField(_("address"), max_length=200, blank=True)
+    # 网格地图: the outline as a GeoJSON Polygon/MultiPolygon, coordinates as given (settings.MAP_COORDINATES).
+    boundary = models.JSONField(_("boundary"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -165,6 +167,9 @@ class Place(models.Model):
         "core.ImportBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="places"
     )
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Its point on the map (longitude, latitude as given), when known.
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=8, decimal_places=6, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,8 +1,10 @@
 """Pages across the grid tree, its people and its staff: the tree, a node's page, staff
 assignments and the coverage audit (零疏漏)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -14,9 +16,11 @@ from epigrid.accounts.forms import AssignmentForm
 from epigrid.accounts.models import GridAssignment, User
 from epigrid.core.capabilities import Capability
 from epigrid.core.confirm import confirm_page, confirmed
-from epigrid.core.errors import DomainError
-from epigrid.core.scoping import VIEW, allows, subtree_q
+from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.scoping import VIEW, allows, grant_paths, subtree_q
+from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, paginate, refused_back
+from epigrid.grids import geo
 from epigrid.grids import selectors as grid_selectors
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import Place
@@ -166,3 +170,25 @@ def coverage(request):
             "overlap_kinds": selectors.OVERLAP_KINDS,
         },
     )
+
+
+@login_required
+@domain_errors
+def map_import(request):
+    """网格地图: outlines (and place points) from a GeoJSON file, for those who edit the grid tree."""
+    can_import = grant_paths(request.user, Capability.MANAGE_GRIDS) != []
+    if request.method == "POST":
+        if not can_import:
+            raise PermissionDenied
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise DomainError("file_required", _("Choose a GeoJSON file."), field="file")
+            counts = geo.geojson_import(data=read_upload(upload), principal=request.user)
+        except RowErrors as exc:
+            return render(request, "grids/map_import.html", {"report": exc}, status=422)
+        except DomainError as exc:
+            return refused_back(request, exc, "oversight:map_import")
+        messages.success(request, _("Imported: %(grids)s outlines, %(places)s place points.") % counts)
+        return redirect("oversight:map_import")
+    return render(request, "grids/map_import.html", {"coordinates": settings.MAP_COORDINATES, "can_import": can_import})
