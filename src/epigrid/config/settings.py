@@ -110,6 +110,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before everything: /healthz and /readyz answer load balancers without login, session,
+    # HTTPS redirect or host check (core/health.py, docs/deploy.md).
+    "epigrid.core.health.HealthCheckMiddleware",
     # First: everything after it (the audit log, login throttling) sees the client's address.
     "epigrid.core.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -195,6 +198,8 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "epigrid.sweep", "schedule": env.int("EPIGRID_SWEEP_SECONDS", default=120)},
     "audit-anchor": {"task": "epigrid.audit_anchor", "schedule": env.int("EPIGRID_AUDIT_ANCHOR_SECONDS", default=600)},
+    # Stamps a heartbeat in Redis that /readyz reads (core/health.py): beat, broker and a worker alive.
+    "heartbeat": {"task": "epigrid.heartbeat", "schedule": env.int("EPIGRID_HEARTBEAT_SECONDS", default=60)},
 }
 # `epigrid audit anchor` (run by beat above) appends a signed checkpoint of the audit chain's head
 # here; `epigrid audit verify` checks the chain against every line. Point it at storage the
@@ -203,6 +208,12 @@ AUDIT_ANCHOR_FILE = Path(env.str("EPIGRID_AUDIT_ANCHOR_FILE", default=str(VAR_DI
 # Hand-offs of the transactional outbox: drained by a Celery worker in production; without one
 # (the demo, tests) they are carried out right after the commit in the same process.
 OUTBOX_DRAIN_INLINE = env.bool("EPIGRID_OUTBOX_INLINE", default=not PRODUCTION)
+# /readyz (core/health.py): whether Redis and a recent beat heartbeat are required for "ready".
+# On where a worker drains the outbox (production); off in the demo and development, where the
+# sweeps run in-process: the checks are then reported with "required": false and never fail it.
+READY_NEEDS_WORKERS = env.bool("EPIGRID_READY_NEEDS_WORKERS", default=not OUTBOX_DRAIN_INLINE)
+# The oldest beat heartbeat /readyz accepts (a few heartbeat periods).
+READY_BEAT_MAX_AGE_SECONDS = env.int("EPIGRID_READY_BEAT_MAX_AGE_SECONDS", default=300)
 # The demo server runs the sweeps in a thread at this interval (0: off).
 DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 
