@@ -115,6 +115,8 @@ MIDDLEWARE = [
     "epigrid.core.health.HealthCheckMiddleware",
     # First: everything after it (the audit log, login throttling) sees the client's address.
     "epigrid.core.middleware.TrustedProxyMiddleware",
+    # One structured line per request (core/logs.py); it picks the request id.
+    "epigrid.core.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -370,23 +372,53 @@ if PRODUCTION:
 # No ID number or phone in a log line (core/redaction.py): request lines (the development
 # server's django.server, django.request's "Not Found: /path") and whatever reaches the console
 # go through the redacting filter. gunicorn's own logs: epigrid/config/gunicorn.py.
+# Lines are structured (structlog, core/logs.py): one JSON object a line in production
+# (EPIGRID_LOG_FORMAT=json), readable text in development; `epigrid.request` has one line per
+# request (request id, user id, route, status, duration, queries); `epigrid.db.slow` one per query
+# slower than EPIGRID_SLOW_QUERY_MS.
+LOG_FORMAT = env.str("EPIGRID_LOG_FORMAT", default="json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("EPIGRID_LOG_FORMAT must be json or text")
+LOG_SLOW_QUERY_MS = env.int("EPIGRID_SLOW_QUERY_MS", default=500)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "epigrid.core.redaction.RedactingFilter"}},
     "formatters": {
-        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+        "structured": {"()": "epigrid.core.logs.formatter", "fmt": LOG_FORMAT},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "structured", "filters": ["redact"]},
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["redact"]},
     },
     "loggers": {
         "django.request": {"filters": ["redact"]},
         "django.server": {"handlers": ["django.server"], "filters": ["redact"], "level": "INFO", "propagate": False},
+        "epigrid.request": {
+            "handlers": ["console"],
+            "level": env.str("EPIGRID_REQUEST_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
+        "epigrid.db.slow": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
+from epigrid.core.logs import configure_structlog, init_error_reporter  # noqa: E402
+
+configure_structlog()
+# The optional error reporter: sentry-sdk, only when SENTRY_DSN is set; no personal data is sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+init_error_reporter(
+    SENTRY_DSN,
+    environment=env.str("SENTRY_ENVIRONMENT", default="production" if PRODUCTION else "development"),
+    release=env.str("SENTRY_RELEASE", default="epigrid@0.1.0"),
+    traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+)
 
 PAGE_SIZE = 50
 # The default period of a control order when no rule is configured (the article: 14 days).
