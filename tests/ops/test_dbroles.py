@@ -3,6 +3,9 @@
 import io
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -10,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from epigrid.core import dbroles
-from epigrid.core.models import AuditEvent
+from epigrid.core.models import AuditChainHead, AuditEvent
 from epigrid.people.models import Household, Person
 
 ROLE = f"epigrid_app_test_{os.getpid()}"
@@ -118,3 +121,30 @@ def test_applying_twice_is_harmless(app_role):
     call_command("dbroles", "--apply", "--role", ROLE, stdout=io.StringIO())
     _refused(app_role, "DELETE FROM core_auditevent")
     assert dbroles.current_owner() == connection.settings_dict["USER"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="database roles are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_the_application_works_as_the_app_role(app_role, tmp_path):
+    """The services, run as the role alone: grids, users, households, persons and their audit rows
+    are written and the chain verifies; nothing the application does needs more."""
+    AuditChainHead.objects.get_or_create(pk=1)  # a transactional test's flush empties the table
+    settings = connection.settings_dict
+    url = (
+        f"postgres://{ROLE}:{PASSWORD}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'epigrid.config.settings'); django.setup();"
+        "from django.db import connection; from tests.factories import build_world; from epigrid.core import audit;"
+        "w = build_world(); print(connection.settings_dict['USER'], len(w.persons), audit.verify().ok)"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}",
+        "EPIGRID_VAR_DIR": str(tmp_path),  # not a developer's anchor file
+    }
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == [ROLE, "3", "True"]
