@@ -86,7 +86,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
-    "django_htmx",
     "ninja",
     "treebeard",
     "axes",
@@ -130,7 +129,6 @@ MIDDLEWARE = [
     "epigrid.accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "epigrid.core.middleware.RequestContextMiddleware",
     "epigrid.api.errors.ApiErrorShapeMiddleware",
 ]
