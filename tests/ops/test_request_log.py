@@ -10,7 +10,7 @@ import sentry_sdk
 from django.test import Client
 
 from epigrid.core import logs
-from tests.factories import make_id_number
+from tests.factories import api, make_id_number
 
 
 @pytest.fixture
@@ -112,3 +112,13 @@ def test_the_error_reporter_sends_no_query_string_body_or_number():
     scrubbed = logs._scrub_event(event, None)
     assert number not in json.dumps(scrubbed)
     assert set(scrubbed["request"]) == {"url"}
+
+
+def test_an_api_call_is_logged_with_its_token_users_id(world, request_lines):
+    call = api(world, "member1")
+    response = call("get", f"/api/v1/persons/{world.persons['p1'].pk}")
+    assert response.status_code == 200
+    line = [line for line in request_lines() if line["event"] == "request"][-1]
+    assert line["user_id"] == world.users["member1"].pk and line["status"] == 200
+    assert line["route"] == "api:person_detail" and line["request_id"] == response["X-Request-ID"]
+    assert world.persons["p1"].name not in json.dumps(line, ensure_ascii=False)
