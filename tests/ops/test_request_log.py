@@ -122,3 +122,9 @@ def test_an_api_call_is_logged_with_its_token_users_id(world, request_lines):
     assert line["user_id"] == world.users["member1"].pk and line["status"] == 200
     assert line["route"] == "api:person_detail" and line["request_id"] == response["X-Request-ID"]
     assert world.persons["p1"].name not in json.dumps(line, ensure_ascii=False)
+
+
+def test_static_files_and_probes_are_not_logged(db, request_lines):
+    assert Client().get("/static/epigrid/app.css").status_code == 200
+    assert Client().get("/healthz").status_code == 200
+    assert [line for line in request_lines() if line["event"] == "request"] == []

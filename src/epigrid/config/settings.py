@@ -112,12 +112,13 @@ MIDDLEWARE = [
     # Before everything: /healthz and /readyz answer load balancers without login, session,
     # HTTPS redirect or host check (core/health.py, docs/deploy.md).
     "epigrid.core.health.HealthCheckMiddleware",
-    # First: everything after it (the audit log, login throttling) sees the client's address.
+    # Before the rest: everything after it (the audit log, login throttling) sees the client's address.
     "epigrid.core.middleware.TrustedProxyMiddleware",
-    # One structured line per request (core/logs.py); it picks the request id.
-    "epigrid.core.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # One structured line per request (core/logs.py); it picks the request id. After WhiteNoise:
+    # static files are not logged.
+    "epigrid.core.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "epigrid.core.middleware.DefaultLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -117,9 +117,10 @@ class RequestLogMiddleware:
     status, duration_ms, queries, slow_queries (and one "slow_query" line on "epigrid.db.slow" per
     query slower than settings.LOG_SLOW_QUERY_MS). 5xx answers are logged as errors.
 
-    Placed early in MIDDLEWARE, so answers made by the middleware after it (a CSRF refusal, the
-    second-factor redirect) are logged too; it picks the request id (the client's X-Request-ID when
-    it is a plain token, else a new one) that `RequestContextMiddleware` hands to the audit log.
+    Placed early in MIDDLEWARE (after WhiteNoise: static files are not logged), so answers made by
+    the middleware after it (a CSRF refusal, the second-factor redirect) are logged too; it picks
+    the request id (the client's X-Request-ID when it is a plain token, else a new one) that
+    `RequestContextMiddleware` hands to the audit log.
     """
 
     def __init__(self, get_response):
