@@ -4,6 +4,10 @@ user's id, the route, the status and the duration; never a name or an ID number.
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import sentry_sdk
@@ -128,3 +132,22 @@ def test_static_files_and_probes_are_not_logged(db, request_lines):
     assert Client().get("/static/epigrid/app.css").status_code == 200
     assert Client().get("/healthz").status_code == 200
     assert [line for line in request_lines() if line["event"] == "request"] == []
+
+
+def test_the_error_reporter_starts_with_a_dsn_and_sends_no_personal_data(tmp_path):
+    """In a process of its own (sentry-sdk hooks into Django once initialised)."""
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'epigrid.config.settings'); django.setup();"
+        "import sentry_sdk; c = sentry_sdk.get_client(); o = c.options;"
+        "print(c.is_active(), o['send_default_pii'], o['include_local_variables'], o['max_request_body_size'])"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        "SENTRY_DSN": "https://public@127.0.0.1:9/1",  # nothing listens: nothing is sent
+        "EPIGRID_VAR_DIR": str(tmp_path),
+        "PYTHONPATH": str(root / "src"),
+    }
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "False", "False", "never"]
