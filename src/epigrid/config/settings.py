@@ -209,14 +209,14 @@ AUDIT_ANCHOR_FILE = Path(env.str("EPIGRID_AUDIT_ANCHOR_FILE", default=str(VAR_DI
 # Hand-offs of the transactional outbox: drained by a Celery worker in production; without one
 # (the demo, tests) they are carried out right after the commit in the same process.
 OUTBOX_DRAIN_INLINE = env.bool("EPIGRID_OUTBOX_INLINE", default=not PRODUCTION)
+# The demo server runs the sweeps in a thread at this interval (0: off).
+DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 # /readyz (core/health.py): whether Redis and a recent beat heartbeat are required for "ready".
 # On where a worker drains the outbox (production); off in the demo and development, where the
 # sweeps run in-process: the checks are then reported with "required": false and never fail it.
 READY_NEEDS_WORKERS = env.bool("EPIGRID_READY_NEEDS_WORKERS", default=not OUTBOX_DRAIN_INLINE)
 # The oldest beat heartbeat /readyz accepts (a few heartbeat periods).
 READY_BEAT_MAX_AGE_SECONDS = env.int("EPIGRID_READY_BEAT_MAX_AGE_SECONDS", default=300)
-# The demo server runs the sweeps in a thread at this interval (0: off).
-DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
