@@ -86,7 +86,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
-    "django_htmx",
     "ninja",
     "treebeard",
     "axes",
@@ -111,10 +110,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: everything after it (the audit log, login throttling) sees the client's address.
+    # Before everything: /healthz and /readyz answer load balancers without login, session,
+    # HTTPS redirect or host check (core/health.py, docs/deploy.md).
+    "epigrid.core.health.HealthCheckMiddleware",
+    # Before the rest: everything after it (the audit log, login throttling) sees the client's address.
     "epigrid.core.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # One structured line per request (core/logs.py); it picks the request id. After WhiteNoise:
+    # static files are not logged.
+    "epigrid.core.logs.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "epigrid.core.middleware.DefaultLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,7 +131,6 @@ MIDDLEWARE = [
     "epigrid.accounts.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "epigrid.core.middleware.RequestContextMiddleware",
     "epigrid.api.errors.ApiErrorShapeMiddleware",
 ]
@@ -196,6 +200,8 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "epigrid.sweep", "schedule": env.int("EPIGRID_SWEEP_SECONDS", default=120)},
     "audit-anchor": {"task": "epigrid.audit_anchor", "schedule": env.int("EPIGRID_AUDIT_ANCHOR_SECONDS", default=600)},
+    # Stamps a heartbeat in Redis that /readyz reads (core/health.py): beat, broker and a worker alive.
+    "heartbeat": {"task": "epigrid.heartbeat", "schedule": env.int("EPIGRID_HEARTBEAT_SECONDS", default=60)},
 }
 # `epigrid audit anchor` (run by beat above) appends a signed checkpoint of the audit chain's head
 # here; `epigrid audit verify` checks the chain against every line. Point it at storage the
@@ -227,6 +233,12 @@ if MAP_COORDINATES not in ("WGS-84", "GCJ-02"):
     raise ImproperlyConfigured("EPIGRID_MAP_COORDINATES is WGS-84 or GCJ-02")
 # The demo server runs the sweeps in a thread at this interval (0: off).
 DEMO_SWEEP_SECONDS = env.int("EPIGRID_DEMO_SWEEP_SECONDS", default=60)
+# /readyz (core/health.py): whether Redis and a recent beat heartbeat are required for "ready".
+# On where a worker drains the outbox (production); off in the demo and development, where the
+# sweeps run in-process: the checks are then reported with "required": false and never fail it.
+READY_NEEDS_WORKERS = env.bool("EPIGRID_READY_NEEDS_WORKERS", default=not OUTBOX_DRAIN_INLINE)
+# The oldest beat heartbeat /readyz accepts (a few heartbeat periods).
+READY_BEAT_MAX_AGE_SECONDS = env.int("EPIGRID_READY_BEAT_MAX_AGE_SECONDS", default=300)
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -385,23 +397,53 @@ if PRODUCTION:
 # No ID number or phone in a log line (core/redaction.py): request lines (the development
 # server's django.server, django.request's "Not Found: /path") and whatever reaches the console
 # go through the redacting filter. gunicorn's own logs: epigrid/config/gunicorn.py.
+# Lines are structured (structlog, core/logs.py): one JSON object a line in production
+# (EPIGRID_LOG_FORMAT=json), readable text in development; `epigrid.request` has one line per
+# request (request id, user id, route, status, duration, queries); `epigrid.db.slow` one per query
+# slower than EPIGRID_SLOW_QUERY_MS.
+LOG_FORMAT = env.str("EPIGRID_LOG_FORMAT", default="json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("EPIGRID_LOG_FORMAT must be json or text")
+LOG_SLOW_QUERY_MS = env.int("EPIGRID_SLOW_QUERY_MS", default=500)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "epigrid.core.redaction.RedactingFilter"}},
     "formatters": {
-        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+        "structured": {"()": "epigrid.core.logs.formatter", "fmt": LOG_FORMAT},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "structured", "filters": ["redact"]},
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["redact"]},
     },
     "loggers": {
         "django.request": {"filters": ["redact"]},
         "django.server": {"handlers": ["django.server"], "filters": ["redact"], "level": "INFO", "propagate": False},
+        "epigrid.request": {
+            "handlers": ["console"],
+            "level": env.str("EPIGRID_REQUEST_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
+        "epigrid.db.slow": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
+from epigrid.core.logs import configure_structlog, init_error_reporter  # noqa: E402
+
+configure_structlog()
+# The optional error reporter: sentry-sdk, only when SENTRY_DSN is set; no personal data is sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+init_error_reporter(
+    SENTRY_DSN,
+    environment=env.str("SENTRY_ENVIRONMENT", default="production" if PRODUCTION else "development"),
+    release=env.str("SENTRY_RELEASE", default="epigrid@0.1.0"),
+    traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+)
 
 PAGE_SIZE = 50
 # The default period of a control order when no rule is configured (the article: 14 days).

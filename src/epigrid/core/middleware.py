@@ -12,7 +12,7 @@ from .context import Origin, reset_origin, set_origin
 
 # A client's request id is kept only when it is a plain token that fits the audit log's column
 # (36: a UUID with its dashes); anything else gets an id of ours.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,36}")
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,36}")
 # The browser features a page may use: the camera (the gate's QR scan), nothing else.
 PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=(), payment=(), usb=()"
 
@@ -114,8 +114,11 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        asked = request.headers.get("X-Request-ID", "")
-        request_id = asked if _REQUEST_ID.fullmatch(asked) else uuid.uuid4().hex
+        # Chosen by core.logs.RequestLogMiddleware when it runs first (its request line carries it).
+        request_id = getattr(request, "request_id", None)
+        if not request_id:
+            asked = request.headers.get("X-Request-ID", "")
+            request_id = asked if REQUEST_ID_PATTERN.fullmatch(asked) else uuid.uuid4().hex
         channel = "api" if request.path.startswith("/api/") else "web"
         token = set_origin(Origin(remote_addr=request.META.get("REMOTE_ADDR"), request_id=request_id, channel=channel))
         try:

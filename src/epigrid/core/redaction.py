@@ -76,6 +76,8 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_epigrid_redacted", False):
             return True
+        if isinstance(record.msg, dict):  # a structlog line: core.logs.redact_event redacts its values
+            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string: leave it to the handler to report
