@@ -175,3 +175,22 @@ def test_the_api_gives_the_same_figures(busy):
     assert sum(body["series"]["orders_started"]) == 2
     assert call("get", "/api/v1/dashboard/S-C-G2").status_code == 404
     assert call("get", "/api/v1/dashboard/S-C-G1?since=2020-01-01&until=2019-01-01").status_code == 400
+
+
+def test_inspection_scores_coverage_gaps_and_wishes_on_the_dashboard(busy):
+    from tests.oversight.world import add_inspections
+
+    world = busy
+    add_inspections(world)  # a completed round of 第1网格 with both items failed: score 0
+    rollup.refresh()
+    client = Client()
+    client.force_login(world.users["commander"])
+    page = client.get("/dashboard/S/").content.decode()
+    scores = page[page.index('data-testid="scores"') :]
+    assert "S-C-G1 name" in scores.split("</table>")[0]
+    # The base world has gaps (e.g. 第2网格's building without a head): counted where they lie.
+    gaps = _figures(world, "S")["coverage_gaps"]
+    from epigrid.oversight.selectors import coverage_audit
+
+    assert gaps == sum(coverage_audit(user=world.users["commander"]).gap_counts.values())
+    assert 'data-figure="coverage_gaps"' in page and 'data-figure="wishes_open"' in page

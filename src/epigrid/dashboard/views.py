@@ -24,8 +24,8 @@ from epigrid.core.xlsx import write_ledger, xlsx_response
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, lineage_paths
 from epigrid.grids.selectors import grid_node_get
-from epigrid.oversight import rollup
-from epigrid.oversight.models import Threshold
+from epigrid.oversight import inspections, rollup
+from epigrid.oversight.models import InspectionRound, Threshold
 from epigrid.response.choices import PointStatus
 from epigrid.response.models import EpidemicPoint
 
@@ -55,6 +55,8 @@ TILES = [
     "alerts_open",
     "checkpoints_uncovered",
     "rectifications_open",
+    "wishes_open",
+    "coverage_gaps",
 ]
 # The children table's columns ("completeness" is derived: received ÷ due).
 COLUMNS = [
@@ -171,6 +173,13 @@ def node_page(request, code):
         for p in points[:20]
     ]
 
+    scores = list(
+        inspections.grid_scores(
+            InspectionRound.objects.restrict(request.user).filter(
+                grid__path__startswith=node.path, completed_at__gte=timezone.now() - dt.timedelta(days=183)
+            )
+        )[:40]
+    )
     outlined = (
         node.boundary
         or GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1, boundary__isnull=False).exists()
@@ -216,6 +225,7 @@ def node_page(request, code):
             "table_days": _day_rows(days, series),
             "series_labels": [s.label for s in rollup.SERIES],
             "tip_rows": list(zip(chart_data["tip"]["labels"], chart_data["tip"]["values"], strict=True)),
+            "scores": scores,
             "can_set_thresholds": allows(request.user, SET_THRESHOLDS),
             "map_data": {
                 **maps.map_data(request.user, node),

@@ -23,6 +23,7 @@ from epigrid.alerts.models import Alert
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.models import ControlOrder, KeyPerson
 from epigrid.core import audit
+from epigrid.core.capabilities import Capability
 from epigrid.core.scoping import SystemPrincipal
 from epigrid.gates.choices import Verdict
 from epigrid.gates.models import Checkpoint, Passage, Shift, ShiftGuard
@@ -30,14 +31,18 @@ from epigrid.grids.models import GridNode, lineage_paths
 from epigrid.health.choices import CaseStatus, SampleResult
 from epigrid.health.models import Case, Sample, TemperatureReport
 from epigrid.health.services import MONITORED_KINDS, policy, slot_moment
+from epigrid.mobilization.choices import WishStatus
+from epigrid.mobilization.models import Wish
 from epigrid.people.models import Person
 from epigrid.response.choices import PointStatus, TaskStatus
 from epigrid.response.models import EpidemicPoint, Task
 
 from .choices import RectificationStatus
 from .models import NodeDay, NodeFigure, Rectification
+from .selectors import coverage_audit
 
 ROLLUP = SystemPrincipal("system:dashboard-rollup", ())
+AUDITOR = SystemPrincipal("system:dashboard-rollup", (Capability.VIEW,))
 # Tip → control: how long from the first tip to the order, cumulative buckets (hours).
 TIP_TO_CONTROL_HOURS = (2, 6, 24, 72)
 
@@ -113,6 +118,22 @@ def _uncovered_checkpoints(now: dt.datetime):
                 totals[path] += 1
                 break
     return totals.items()
+
+
+def _coverage_gaps(now: dt.datetime):
+    """The 零疏漏 audit's gaps, counted where each lies (the audit as the system sees it)."""
+    report = coverage_audit(user=AUDITOR, limit=50_000)
+    paths = dict(GridNode.objects.values_list("code", "path"))
+    totals: dict[str, int] = defaultdict(int)
+    for finding in report.gaps:
+        path = paths.get(finding.grid_code)
+        if path:
+            totals[path] += 1
+    return totals.items()
+
+
+def _open_wishes(now: dt.datetime):
+    return _grouped(Wish.objects.filter(status__in=(WishStatus.OPEN, WishStatus.CLAIMED)))
 
 
 CURRENT: list[Figure] = [
@@ -213,6 +234,8 @@ CURRENT: list[Figure] = [
         lambda now: _grouped(Rectification.objects.exclude(status=RectificationStatus.CLOSED)),
         ("inspections:rectifications", ""),
     ),
+    Figure("coverage_gaps", _("Coverage gaps"), _coverage_gaps, ("oversight:coverage", "grid={grid}")),
+    Figure("wishes_open", _("Open wishes"), _open_wishes, ("mobilization:wishes", "")),
     Figure(
         "controlled_total",
         _("Key persons under control"),
