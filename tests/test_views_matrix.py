@@ -968,7 +968,16 @@ PAGES = [
     Page(
         "response:plan",
         kind=SHARED,
-        post={"name": "预案", "steps": "成立工作专班 | commander | 1 | note"},
+        post={
+            "name": "预案",
+            "steps-TOTAL_FORMS": "1",
+            "steps-INITIAL_FORMS": "0",
+            "steps-0-title": "成立工作专班",
+            "steps-0-responsible_role": "commander",
+            "steps-0-deadline_hours": "1",
+            "steps-0-evidence": "note",
+            "steps-0-ORDER": "1",
+        },
         user="commander",
     ),
     Page("response:incident", {"pk": "{activation}"}, shows="李四"),

@@ -70,17 +70,52 @@ def test_incident_page_tasks_and_contacts(world, incident, as_user, settings, tm
     assert logged.changes["rows"][1] > 0
 
 
+def _plan_post(name, rows, delete=()):
+    """The plan editor's form: one row per step (title, role, hours, evidence, position)."""
+    data = {
+        "name": name,
+        "steps-TOTAL_FORMS": str(len(rows)),
+        "steps-INITIAL_FORMS": "0",
+        "steps-MIN_NUM_FORMS": "1",
+        "steps-MAX_NUM_FORMS": "60",
+    }
+    for i, (title, role, hours, evidence, order) in enumerate(rows):
+        data.update(
+            {
+                f"steps-{i}-title": title,
+                f"steps-{i}-responsible_role": role,
+                f"steps-{i}-deadline_hours": hours,
+                f"steps-{i}-evidence": evidence,
+                f"steps-{i}-ORDER": order,
+            }
+        )
+        if i in delete:
+            data[f"steps-{i}-DELETE"] = "on"
+    return data
+
+
 def test_plan_page_saves_a_new_version(world, as_user):
     client = as_user("commander")
     assert client.get("/response/plan/").status_code == 200
-    response = client.post(
-        "/response/plan/", {"name": "新预案", "steps": "成立专班 | commander | 1 | note\n消杀 | grid_head | 12 | photo"}
-    )
+    page = client.get("/response/plan/").content.decode()
+    assert page.count('data-testid="plan-step"') == services.plan_current().steps.count() + 3  # + empty rows
+    rows = [("成立专班", "commander", "1", "note", "2"), ("消杀", "grid_head", "12", "photo", "1")]
+    response = client.post("/response/plan/", _plan_post("新预案", rows))
     assert response.status_code == 302
-    assert services.plan_current().version == 2 and services.plan_current().steps.count() == 2
-    # A grid member may not change the plan: refused as such (403), not as a form error, and nothing saved.
-    assert as_user("member1").post("/response/plan/", {"name": "x", "steps": "a | commander | 1"}).status_code == 403
+    saved = services.plan_current()
+    assert saved.version == 2 and [s.title for s in saved.steps.order_by("position")] == ["消杀", "成立专班"]
+    # A bad row is shown on its row (in the same form), nothing is saved.
+    bad = client.post("/response/plan/", _plan_post("新预案", [("成立专班", "commander", "0", "note", "1")]))
+    assert bad.status_code == 400 and 'class="error"' in bad.content.decode()
     assert services.plan_current().version == 2
+    # A removed row is dropped.
+    rows = [("成立专班", "commander", "1", "note", "1"), ("消杀", "grid_head", "12", "photo", "2")]
+    client.post("/response/plan/", _plan_post("新预案", rows, delete={1}))
+    assert [s.title for s in services.plan_current().steps.all()] == ["成立专班"]
+    # A grid member may not change the plan: refused as such (403), not as a form error, and nothing saved.
+    refused = as_user("member1").post("/response/plan/", _plan_post("x", [("a", "commander", "1", "note", "1")]))
+    assert refused.status_code == 403
+    assert services.plan_current().version == 3
 
 
 def test_point_release_from_the_page(world, incident, as_user):

@@ -1,7 +1,9 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .choices import ExposureDegree, Setting
+from epigrid.accounts.choices import Role
+
+from .choices import Evidence, ExposureDegree, Setting
 
 
 class TaskDoneForm(forms.Form):
@@ -39,7 +41,19 @@ class PointForm(forms.Form):
 
 class PlanForm(forms.Form):
     name = forms.CharField(label=_("Plan name"), max_length=100)
-    steps = forms.CharField(
-        label=_("Steps, one a line: title | role | hours | evidence (note, photo, count)"),
-        widget=forms.Textarea(attrs={"rows": 12}),
-    )
+
+
+class PlanStepForm(forms.Form):
+    """One step of the plan: what, who, within how many hours, with what evidence."""
+
+    title = forms.CharField(label=_("Step"), max_length=100)
+    responsible_role = forms.ChoiceField(label=_("Responsible role"), choices=Role.choices)
+    deadline_hours = forms.IntegerField(label=_("Deadline (hours)"), min_value=1, max_value=24 * 30)
+    evidence = forms.ChoiceField(label=_("Evidence"), choices=Evidence.choices, initial=Evidence.NOTE)
+
+
+# One row per step, three empty rows for new ones; a row is removed with its box, reordered by
+# its number (Django's formset ORDER and DELETE fields).
+PlanStepFormSet = forms.formset_factory(
+    PlanStepForm, extra=3, can_delete=True, can_order=True, min_num=1, validate_min=True, max_num=60
+)

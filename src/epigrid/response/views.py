@@ -5,11 +5,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.accounts.choices import Role
 from epigrid.control.choices import OrderKind
 from epigrid.core import access, extensions
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError
+from epigrid.core.errors import DomainError, Forbidden
 from epigrid.core.scoping import allows
 from epigrid.core.uploads import photo_response
 from epigrid.core.views import domain_errors, form_error
@@ -18,7 +17,7 @@ from epigrid.people import selectors as people_selectors
 from epigrid.people import services as people_services
 
 from . import ledgers, selectors, services
-from .forms import ExposureForm, PlanForm, PointForm, TaskDoneForm
+from .forms import ExposureForm, PlanForm, PlanStepFormSet, PointForm, TaskDoneForm
 from .models import EpidemicPoint
 
 
@@ -162,26 +161,37 @@ def timeline_export(request, pk):
 @login_required
 @domain_errors
 def plan(request):
+    """The emergency plan and, for who may change it, the editor of a new version: one row per
+    step (title, role, deadline, evidence), rows added, removed and reordered."""
     current = services.plan_current()
-    lines = "\n".join(
-        f"{s.title} | {s.responsible_role} | {s.deadline_hours} | {s.evidence}" for s in current.steps.all()
-    )
-    form = PlanForm(request.POST or None, initial={"name": current.name, "steps": lines})
-    if request.method == "POST" and form.is_valid():
-        steps = []
-        for line in form.cleaned_data["steps"].splitlines():
-            parts = [p.strip() for p in line.split("|")]
-            if len(parts) >= 3 and parts[0]:
-                steps.append(
-                    {
-                        "title": parts[0],
-                        "responsible_role": parts[1],
-                        "deadline_hours": parts[2] if parts[2].isdigit() else 0,
-                        "evidence": parts[3] if len(parts) > 3 else "note",
-                    }
-                )
+    can_edit = allows(request.user, Capability.MANAGE_PLANS)
+    initial = [
+        {
+            "title": s.title,
+            "responsible_role": s.responsible_role,
+            "deadline_hours": s.deadline_hours,
+            "evidence": s.evidence,
+            "ORDER": i,
+        }
+        for i, s in enumerate(current.steps.all(), start=1)
+    ]
+    if request.method == "POST" and not can_edit:
+        raise Forbidden("forbidden", _("Your role does not allow this here."))
+    data = request.POST if request.method == "POST" else None
+    form = PlanForm(data, initial={"name": current.name})
+    # A bound editor compares with nothing: every row sent is a step (unchanged rows included).
+    steps = PlanStepFormSet(data, initial=None if data is not None else initial, prefix="steps")
+    if data is not None and form.is_valid() and steps.is_valid():
+        kept = [f for f in steps.ordered_forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
         try:
-            services.plan_save(name=form.cleaned_data["name"], steps=steps, principal=request.user)
+            services.plan_save(
+                name=form.cleaned_data["name"],
+                steps=[
+                    {k: f.cleaned_data[k] for k in ("title", "responsible_role", "deadline_hours", "evidence")}
+                    for f in kept
+                ],
+                principal=request.user,
+            )
         except DomainError as exc:
             form_error(form, exc)
         else:
@@ -190,13 +200,8 @@ def plan(request):
     return render(
         request,
         "response/plan.html",
-        {
-            "plan": current,
-            "form": form,
-            "roles": Role.choices,
-            "can_edit": allows(request.user, Capability.MANAGE_PLANS),
-        },
-        status=400 if form.errors else 200,
+        {"plan": current, "form": form, "steps": steps, "can_edit": can_edit},
+        status=400 if data is not None else 200,
     )
 
 
