@@ -278,3 +278,15 @@ def test_a_refused_row_action_shows_on_its_page_not_a_separate_one(world, as_use
     assert again.redirect_chain[-1][0] == "/gates/passes/S-C-G1/"
     assert "msg-error" in page and "操作未完成" not in page
     assert HouseholdPass.objects.filter(household=world.households["h1"]).count() == 2
+
+
+def test_a_refusal_page_links_back_to_where_the_user_was_never_to_javascript(world):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.users["member1"])
+    response = client.post("/response/plan/", {"name": "x"}, HTTP_REFERER="http://testserver/response/plan/")
+    body = response.content.decode()
+    assert response.status_code == 403 and 'href="/response/plan/"' in body and "javascript:" not in body
+    foreign = client.post("/response/plan/", {"name": "x"}, HTTP_REFERER="https://evil.example/x").content.decode()
+    assert "evil.example" not in foreign

@@ -22,9 +22,17 @@ def domain_errors(view):
             raise Http404(exc.render()) from None
         except DomainError as exc:
             messages.error(request, exc.render())
-            return render(request, "core/refused.html", {"error": exc}, status=exc.status)
+            return render(request, "core/refused.html", {"error": exc, "back": _back(request)}, status=exc.status)
 
     return wrapper
+
+
+def _back(request) -> str:
+    """The page the user came from, when it is one of ours (a javascript: link is blocked by the
+    CSP, and a foreign Referer must not become a link)."""
+    referer = request.META.get("HTTP_REFERER", "")
+    ours = f"{request.scheme}://{request.get_host()}/"
+    return referer[len(ours) - 1 :] if referer.startswith(ours) else "/"
 
 
 def form_error(form, exc: DomainError) -> None:
