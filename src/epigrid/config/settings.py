@@ -377,7 +377,8 @@ SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
-    "img-src": [CSP.SELF, "data:"],
+    # the map's tile server, when the deployment sets one (网格地图)
+    "img-src": [CSP.SELF, "data:", *(["/".join(MAP_TILE_URL.split("/")[:3])] if MAP_TILE_URL else [])],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],

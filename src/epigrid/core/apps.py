@@ -16,3 +16,6 @@ class CoreConfig(AppConfig):
             "epigrid.core.jobs.ACTION_LABELS",
         ],
     }
+
+    def ready(self):
+        from . import checks  # noqa: F401 - registers the deployment checks
