@@ -11,15 +11,24 @@ PORT ?= 8000
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.14 python3 $$HOME/.pyenv/versions/3.1[234]*/bin/python3 /usr/local/bin/python3.1[234] /usr/bin/python3.1[234]; do \
 	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: venv demo test test-sqlite test-postgres test-browser lint bench bench-small fuzz fuzz-small screenshots messages clean
+.PHONY: venv demo test test-sqlite test-postgres test-browser lint bench bench-small fuzz fuzz-small screenshots messages clean lock
 
-$(STAMP): pyproject.toml
+# Installs exactly requirements.lock (every transitive package pinned, each file's hash checked),
+# then epigrid itself without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ]; then echo "epigrid needs Python 3.12 or newer (Django 6.1). Install python3.12 or python3.13, or run: make PYTHON=/path/to/python3.12 ..." >&2; exit 1; fi
 	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Refresh requirements.lock from pyproject.toml's pins (on purpose only: then run make test).
+lock:
+	@if [ -z "$(PYTHON)" ]; then echo "epigrid needs Python 3.12 or newer" >&2; exit 1; fi
+	test -x var/uv/bin/uv || ($(PYTHON) -m venv var/uv && var/uv/bin/pip install --quiet uv)
+	var/uv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.12 --no-header -o requirements.lock.new
+	(sed -n '1,2p' requirements.lock; cat requirements.lock.new) > requirements.lock.tmp && rm requirements.lock.new && mv requirements.lock.tmp requirements.lock
 
 venv: $(STAMP)
 

@@ -107,3 +107,23 @@ def test_demo_is_the_reference_scenario(capsys):
     wish = Wish.objects.get(source="resident")
     assert wish.status == "done" and wish.volunteer.team.name == "红色管家" and wish.household.number == "1-301"
     call_command("audit", "verify")
+
+
+def test_the_lock_file_pins_what_pyproject_pins():
+    """requirements.lock (what `make venv` installs, hashes checked) holds every pin of
+    pyproject.toml at the same version: a pin moved in one place only fails here."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pins = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    lock = (root / "requirements.lock").read_text()
+    locked = {
+        name.lower().replace("_", "-"): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", lock, re.M)
+    }
+    for pin in pins:
+        name, version = re.match(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)", pin).groups()
+        assert locked.get(name.lower().replace("_", "-")) == version, pin
+    assert lock.count("--hash=sha256:") >= len(locked)  # every package with its hashes
