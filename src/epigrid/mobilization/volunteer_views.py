@@ -132,10 +132,10 @@ def volunteer_decide(request, pk, action):
     except (NotFound, Forbidden):
         raise
     except DomainError as exc:
-        if not request.htmx:
+        if not request.headers.get("HX-Request"):
             return refused_back(request, exc, back)
         error = exc.render()
-    if request.htmx:
+    if request.headers.get("HX-Request"):
         row = vol.volunteer_get(user=request.user, pk=pk)
         row.can_manage = True
         row.can_decide = row.status == VolunteerStatus.PENDING
@@ -291,10 +291,10 @@ def wish_action(request, pk, action):
     except (NotFound, Forbidden):
         raise
     except DomainError as exc:
-        if not request.htmx:
+        if not request.headers.get("HX-Request"):
             return refused_back(request, exc, back)
         error = exc.render()
-    if request.htmx:
+    if request.headers.get("HX-Request"):
         row = vol.wish_get(user=request.user, pk=pk)
         row.can_act = True
         row.claimable = list(vol.claimable_volunteers(row)) if row.status == WishStatus.OPEN else []
