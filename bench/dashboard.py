@@ -1,6 +1,6 @@
 """The command dashboard (issue 13 §1): the subdistrict's and a community's page as the commander
 gets it (`dashboard.views.node_page`: tiles, children table, chart series, open points), against
-reading the same rollup rows by hand (`SELECT … FROM dashboard_nodefigure / dashboard_nodeday`).
+reading the same rollup rows by hand (`SELECT … FROM oversight_nodefigure / oversight_nodeday`).
 Target: the subdistrict under 50 ms p50.
 
 Also the rollup's refresh (what the sweep runs every two minutes), once, with what the dashboard
@@ -24,15 +24,17 @@ from .city import ROOT_CODE, community_code
 from .report import line, ms, note, paired, verdict
 
 P50_TARGET = 0.050  # the subdistrict's page
+# Counts from the rollup (issue 15 §3): a node's figures and its children's, read by hand.
+COUNT_TARGETS = {"community": 0.005, "subdistrict": 0.050}
 REFRESH_TARGET = 60.0  # well inside the sweep's two minutes
 
 RAW_FIGURES = """
-SELECT f.node_id, f.figure, f.value FROM dashboard_nodefigure f
+SELECT f.node_id, f.figure, f.value FROM oversight_nodefigure f
  WHERE f.node_id IN (SELECT id FROM grids_gridnode WHERE path = %(p)s
                      OR (path LIKE %(p)s || '%%' AND depth = %(d)s + 1))
 """
 RAW_DAYS = """
-SELECT figure, day, value FROM dashboard_nodeday
+SELECT figure, day, value FROM oversight_nodeday
  WHERE node_id = %(n)s AND day >= current_date - 89 ORDER BY day
 """
 GROUP_BY = """
@@ -89,6 +91,21 @@ def run(scale, raw_conn) -> None:
         note(f"dashboard: {label} page, ours and raw in turns ({runs} runs)")
         a, b = paired(_page(user, node), _raw(node), runs=runs, warmup=3)
         ok = a.p50 < P50_TARGET if label == "subdistrict" else True
+        children = list(
+            GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1).values_list("pk", flat=True)
+        )
+        counts, _raw_counts = paired(
+            lambda node=node, children=children: rollup.figures_for([node.pk, *children]),
+            lambda node=node: _raw(node)(),
+            runs=runs,
+            warmup=3,
+        )
+        target = COUNT_TARGETS[label]
+        line(
+            f"rollup_counts.{label} nodes={1 + len(children)} runs={runs} ours_p50={ms(counts.p50)} "
+            f"ours_p99={ms(counts.p99)} raw_p50={ms(_raw_counts.p50)} ratio={counts.p50 / _raw_counts.p50:.2f}x "
+            f"target<{target * 1000:g}ms {verdict(counts.p50 < target)}"
+        )
         line(
             f"dashboard.{label} runs={runs} ours_p50={ms(a.p50)} ours_p99={ms(a.p99)} raw_p50={ms(b.p50)} "
             f"ratio={a.p50 / b.p50:.1f}x target_p50<{P50_TARGET * 1000:g}ms {verdict(ok)}"
