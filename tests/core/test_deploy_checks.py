@@ -15,7 +15,7 @@ def _check(tmp_path, **env):
         k: v for k, v in os.environ.items() if not k.startswith(("EPIGRID_", "DATABASE_URL", "SECRET_KEY", "DEBUG"))
     }
     base.update(EPIGRID_VAR_DIR=str(tmp_path), **env)
-    return subprocess.run(  # noqa: S603 - our own command, fixed arguments
+    return subprocess.run(
         [EPIGRID, "check", "--deploy"], env=base, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
 
