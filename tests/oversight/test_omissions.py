@@ -187,3 +187,28 @@ def test_a_confirmed_case_with_fewer_contacts_than_household_members(world):
     # 张三 lives with 李四; no contact was recorded: the case's file names fewer than its household.
     finding = OmissionFinding.objects.get(kind="few_contacts")
     assert finding.person == world.persons["p1"] and finding.evidence == {"contacts": 0, "household_members": 1}
+
+
+def test_findings_feed_the_inspection_round_the_dashboard_and_the_daily_report(world):
+    import datetime as dt
+
+    from epigrid.oversight import inspections, rollup
+    from epigrid.oversight.models import Checklist
+
+    add_verification(world)
+    later = timezone.now() + dt.timedelta(days=2)
+    omissions.omissions_check(now=later, force=True)
+    planned = inspections.round_plan(
+        grid=world.nodes["S-C-G1"],
+        checklist=Checklist.objects.get(grid__isnull=True),
+        planned_for=timezone.localdate(),
+        principal=world.users["inspector"],
+    )
+    client = Client()
+    client.force_login(world.users["inspector"])
+    page = client.get(f"/inspections/{planned.pk}/").content.decode()
+    assert 'data-testid="round-omissions"' in page
+    rollup.refresh()
+    reports.reports_draft(now=timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time(18, 0))))
+    report = DailyReport.objects.get(grid=world.nodes["S-C-G1"], day=timezone.localdate())
+    assert report.figures["omissions_open"] == 1

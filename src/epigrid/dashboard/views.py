@@ -57,6 +57,7 @@ TILES = [
     "rectifications_open",
     "wishes_open",
     "coverage_gaps",
+    "omissions_open",
 ]
 # The children table's columns ("completeness" is derived: received ÷ due).
 COLUMNS = [

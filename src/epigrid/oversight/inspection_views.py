@@ -98,6 +98,11 @@ def round_page(request, pk):
             "can_rectify": can_rectify,
             "owners": owners,
             "default_due": (timezone.localtime() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+            # 漏报/瞒报 found in this grid feed the round: what to look at on the spot.
+            "omissions": omissions.findings_for(request.user, capability=INSPECT)
+            .filter(grid__path__startswith=inspection.grid.path)
+            .exclude(status=OmissionStatus.DISMISSED)
+            .order_by("status", "-found_at")[:20],
         },
     )
 

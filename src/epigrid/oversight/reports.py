@@ -50,6 +50,7 @@ CURRENT_FIGURES = [
     "orders_health_monitoring",
     "tasks_overdue",
     "alerts_open",
+    "omissions_open",
 ]
 FIGURES = DAY_FIGURES + CURRENT_FIGURES
 # Whom a late report alerts: the level above.

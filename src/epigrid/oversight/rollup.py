@@ -37,8 +37,8 @@ from epigrid.people.models import Person
 from epigrid.response.choices import PointStatus, TaskStatus
 from epigrid.response.models import EpidemicPoint, Task
 
-from .choices import RectificationStatus
-from .models import NodeDay, NodeFigure, Rectification
+from .choices import OmissionStatus, RectificationStatus
+from .models import NodeDay, NodeFigure, OmissionFinding, Rectification
 from .selectors import coverage_audit
 
 ROLLUP = SystemPrincipal("system:dashboard-rollup", ())
@@ -232,6 +232,12 @@ CURRENT: list[Figure] = [
     ),
     Figure("coverage_gaps", _("Coverage gaps"), _coverage_gaps, ("oversight:coverage", "grid={grid}")),
     Figure("wishes_open", _("Open wishes"), _open_wishes, ("mobilization:wishes", "")),
+    Figure(
+        "omissions_open",
+        _("Possible omissions to review"),
+        lambda now: _grouped(OmissionFinding.objects.filter(status=OmissionStatus.OPEN)),
+        ("inspections:omissions", ""),
+    ),
     Figure(
         "controlled_total",
         _("Key persons under control"),
