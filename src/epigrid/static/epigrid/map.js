@@ -21,12 +21,14 @@
       l.bindTooltip(f.properties.name + ": " + (f.properties.figures[data.figure] || 0), { sticky: true });
       l.on("click", function () { window.location.href = f.properties.url; });
     }
-  }).addTo(map);
+  });
+  // The view first: Leaflet cannot place a layer on a map without one.
+  map.fitBounds(layer.getBounds(), { padding: [12, 12] });
+  layer.addTo(map);
   data.markers.forEach(function (m) {
     L.circleMarker([m.at[1], m.at[0]], {
       radius: 7, weight: 2, color: "#fff", fillOpacity: 1, fillColor: m.kind === "point" ? "#cf222e" : "#0969da"
     }).bindTooltip(data.labels[m.kind] + " · " + m.label).on("click", function () { window.location.href = m.url; })
       .addTo(map);
   });
-  map.fitBounds(layer.getBounds(), { padding: [12, 12] });
 })();
