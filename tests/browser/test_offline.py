@@ -79,3 +79,8 @@ def test_the_gate_offline_records_only_and_never_shows_allowed(phone, log_in):
     expect(outbox).not_to_contain_text("待上传", timeout=15_000)
     expect(outbox).to_contain_text("已上传 1 条")
     expect(page.locator("#recent")).to_contain_text("JZXC-HYL-09-0004")
+
+    # Logging out forgets the kept pages (names, addresses): a shared phone keeps nothing of them.
+    page.locator("form[data-logout] button").click()
+    expect(page).to_have_url(re.compile("/login/"))
+    page.wait_for_function("caches.has('epigrid-pages').then(kept => !kept)")

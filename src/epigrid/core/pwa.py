@@ -8,6 +8,7 @@ only tells it the URLs of those files, which carry a content hash in production.
 
 import json
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import reverse
@@ -51,7 +52,7 @@ def manifest(request):
 def service_worker(request):
     config = {
         "workbox": {m: static(f"vendor/workbox/workbox-{m}.prod.js") for m in WORKBOX_MODULES},
-        "static": static(""),
+        "static": settings.STATIC_URL,  # not static(""): the manifest storage has no entry for it
     }
     code = (
         f"self.EPIGRID_SW = {json.dumps(config)};\n"

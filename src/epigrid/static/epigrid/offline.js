@@ -182,8 +182,12 @@
   // One batch: stored rows leave the queue; rows the server refuses (422, each listed by index)
   // stay, marked, so that the rest can go; anything else (401 after a long time offline, 5xx)
   // leaves the queue as it is, for the next try.
+  var loggedOut = false;
   function send(url, items, body) {
     return post(url, body).then(function (answer) {
+      // The session ended while offline (30 idle minutes) or the page's token is old: the rows
+      // wait for the next login, on this phone.
+      if (answer.status === 401 || answer.status === 403) loggedOut = true;
       if (answer.status === 200) {
         return remove(items.map(function (i) { return i.client_id; })).then(function () { return answer.data; });
       }
@@ -204,6 +208,7 @@
   function flush() {
     if (sending || !navigator.onLine || !user) return Promise.resolve();
     sending = true;
+    loggedOut = false;
     return mine().then(function (items) {
       items = items.filter(function (i) { return !i.rejected; });
       var readings = items.filter(function (i) { return i.kind === "reading"; });
@@ -231,6 +236,7 @@
       var notes = [];
       if (done) notes.push(say(box.dataset.uploaded, done));
       if (sent.refused) notes.push(say(box.dataset.refused, sent.refused));
+      if (loggedOut) notes.push(box.dataset.login);
       return show(notes.join(" · ")).then(function (waiting) {
         if (sent.passages && window.htmx) window.htmx.trigger(document.body, "passage-recorded");
         if (sent.readings && !waiting && document.getElementById("slots") && !typing()) window.location.reload();

@@ -4,7 +4,8 @@
 // - the pages a grid member and a guard work from (the day page, a gate page): network first, the
 //   last copy when the network fails, so that they open in a stairwell or at a gate;
 // - the static files (CSS, scripts, icons): served from the cache, refreshed behind.
-// Nothing is sent from here: readings and scans taken offline wait in IndexedDB and are sent by the
+// The page deletes the kept pages (they show names and addresses) at logout and on the login
+// page, so that a shared phone keeps nothing of the last user. Nothing is sent from here: readings and scans taken offline wait in IndexedDB and are sent by the
 // page (static/epigrid/offline.js) with the logged-in session when the network returns.
 (function () {
   var config = self.EPIGRID_SW;
@@ -44,10 +45,4 @@
     },
     new strategies.StaleWhileRevalidate({ cacheName: "epigrid-static", plugins: [onlyThePage] })
   );
-
-  // The page asks to forget the kept pages (they show names and addresses) at logout and on the
-  // login page: a shared phone keeps nothing of the last user.
-  self.addEventListener("message", function (event) {
-    if (event.data === "forget-pages") event.waitUntil(caches.delete(PAGES));
-  });
 })();
