@@ -39,6 +39,7 @@ def test_a_reading_taken_offline_waits_then_is_stored(phone, log_in):
     expect(outbox).to_be_visible()
     expect(outbox).to_have_text("1 条待上传")
     expect(row.locator("input[name=value]")).to_have_value("")
+    expect(row.get_by_test_id("queued-reading")).to_have_text("36.3 · 待上传")
 
     page.context.set_offline(False)  # the network returns: sent, and the page shows it stored
     expect(outbox).to_be_hidden(timeout=15_000)

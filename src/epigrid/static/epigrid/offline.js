@@ -102,7 +102,7 @@
       input.addEventListener("input", function () { input.setCustomValidity(""); }, { once: true });
       return null;
     }
-    return { kind: "reading", row: { person_id: Number(form.dataset.person), value: Number(value) } };
+    return { kind: "reading", shown: value, row: { person_id: Number(form.dataset.person), value: Number(value) } };
   }
 
   function passage(form, submitter) {
@@ -151,8 +151,13 @@
     put(item).then(function () {
       show();
       if (kind === "reading") {
+        // The row shows what it took, marked as not sent yet.
+        var mark = document.createElement("span");
+        mark.className = "slot slot-queued";
+        mark.dataset.testid = "queued-reading";
+        mark.textContent = item.shown + " · " + box.dataset.queued;
+        form.parentNode.insertBefore(mark, form);
         form.querySelector("input[name=value]").value = "";
-        form.classList.add("queued");
       } else {
         var shown = item.row.number || "✓";
         verdict(document.getElementById("answer"), form.dataset.offlineText, "offline", shown);
