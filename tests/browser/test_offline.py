@@ -85,3 +85,33 @@ def test_the_gate_offline_records_only_and_never_shows_allowed(phone, log_in):
     page.locator("form[data-logout] button").click()
     expect(page).to_have_url(re.compile("/login/"))
     page.wait_for_function("caches.has('epigrid-pages').then(kept => !kept)")
+
+
+def test_a_reading_whose_request_gets_no_answer_is_kept_too(phone, log_in):
+    """A stairwell: the browser still thinks it is online, the request does not get through."""
+    page = log_in(phone, "member9")
+    page.goto("/health/today/")
+    page.route("**/health/persons/*/temperature/", lambda route: route.abort("internetdisconnected"))
+    row = page.get_by_test_id("slot-row").filter(has=page.locator("form[data-offline=reading]")).last
+    person = int(row.locator("form").get_attribute("data-person"))
+    row.locator("input[name=value]").fill("36.4")
+    row.locator("button").click()
+    expect(page.get_by_test_id("outbox")).to_have_text("1 条待上传")
+    expect(row.get_by_test_id("queued-reading")).to_have_text("36.4 · 待上传")
+
+    page.unroute("**/health/persons/*/temperature/")
+    page.reload()  # each page load sends what waits
+    expect(page.get_by_test_id("outbox")).to_be_hidden(timeout=15_000)
+    stored = page.request.get(f"/api/v1/temperatures?person={person}&limit=5").json()["items"]
+    assert 36.4 in [r["value"] for r in stored if r["source"] == "device"], stored
+
+
+def test_online_the_form_records_as_before(phone, log_in):
+    page = log_in(phone, "member9")
+    page.goto("/health/today/")
+    row = page.get_by_test_id("slot-row").filter(has=page.locator("form[data-offline=reading]")).first
+    name = row.locator("a b").first.inner_text()
+    row.locator("input[name=value]").fill("36.6")
+    row.locator("button").click()
+    expect(page.locator(".messages")).to_contain_text(name)
+    expect(page.get_by_test_id("outbox")).to_be_hidden()

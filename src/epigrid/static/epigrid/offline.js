@@ -3,7 +3,9 @@
 // - Registers the service worker (/sw.js), which keeps the day page and the gate pages for offline use.
 // - While the browser is offline, a temperature form (form[data-offline=reading]) or the gate's scan
 //   form (form[data-offline=passage]) is not sent: the reading or the scan waits in IndexedDB with
-//   its own client id (a UUID) and the time it was taken, and #outbox says "3 条待上传".
+//   its own client id (a UUID) and the time it was taken, and #outbox says "3 条待上传". Online,
+//   a temperature form whose request gets no answer (a stairwell: the browser still thinks it is
+//   online) keeps its reading the same way.
 // - When the network returns (and on every page load, and every 20 s) the waiting rows go through
 //   the batch endpoints the API already has (POST /api/v1/temperatures/batch, /passages/batch),
 //   with the logged-in session and the page's CSRF token, the way htmx sends the page's requests.
@@ -135,19 +137,14 @@
     target.replaceChildren(v);
   }
 
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var kind = form.dataset && form.dataset.offline;
-    if (!kind || navigator.onLine || !user) return;
-    // Offline: neither the form's own POST nor htmx's request goes (this listener runs first).
-    event.preventDefault();
-    event.stopImmediatePropagation();
-    var item = kind === "reading" ? reading(form) : passage(form, event.submitter);
+  // Keeps the row taken with the form (at `takenAt`) for later, and says so on the page.
+  function take(form, kind, submitter, takenAt) {
+    var item = kind === "reading" ? reading(form) : passage(form, submitter);
     if (!item) return;
     item.client_id = uuid();
     item.user = user;
     item.row.client_id = item.client_id;
-    item.row[kind === "reading" ? "measured_at" : "at"] = new Date().toISOString();
+    item.row[kind === "reading" ? "measured_at" : "at"] = takenAt;
     put(item).then(function () {
       show();
       if (kind === "reading") {
@@ -164,6 +161,50 @@
         ["token", "number", "temperature"].forEach(function (name) { form.querySelector("[name=" + name + "]").value = ""; });
       }
     });
+  }
+
+  // Online as far as the browser knows, but in a stairwell the request may still not get through:
+  // a temperature form is sent by fetch; the server's redirect (stored, its message waiting in the
+  // session) is followed; any other answer is the server's to show (the form sent again the usual
+  // way: nothing was stored); no answer within 15 s keeps the reading for later, like offline.
+  // (A reading whose answer alone was lost is then sent twice: two readings of the same moment.)
+  function sendOrKeep(form) {
+    var takenAt = new Date().toISOString();
+    var button = form.querySelector("button");
+    button.disabled = true;
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, 15000);
+    fetch(form.action, {
+      method: "POST", body: new FormData(form), credentials: "same-origin", redirect: "manual", signal: controller.signal,
+    }).then(function (response) {
+      clearTimeout(timer);
+      if (response.type === "opaqueredirect") {
+        var next = form.querySelector("input[name=next]");
+        window.location.assign(next ? next.value : window.location.pathname);
+        return;
+      }
+      button.disabled = false;
+      HTMLFormElement.prototype.submit.call(form);
+    }, function () {
+      clearTimeout(timer);
+      button.disabled = false;
+      take(form, "reading", null, takenAt);
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var kind = form.dataset && form.dataset.offline;
+    if (!kind || !user) return;
+    if (!navigator.onLine) {
+      // Offline: neither the form's own POST nor htmx's request goes (this listener runs first).
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      take(form, kind, event.submitter, new Date().toISOString());
+    } else if (kind === "reading" && window.fetch && window.AbortController) {
+      event.preventDefault();
+      sendOrKeep(form);
+    }
   }, true);
 
   // ------------------------------------------------------------------ sending
