@@ -160,8 +160,9 @@ class Shots:
                 raise SystemExit(f"could not log in as {username}")
         return page
 
-    def take(self, page, role: str, name: str) -> None:
-        page.wait_for_load_state("networkidle")
+    def take(self, page, role: str, name: str, *, idle: bool = True) -> None:
+        if idle:  # (offline, nothing is loading anyway)
+            page.wait_for_load_state("networkidle")
         self.n += 1
         path = self.out / f"{self.n:02d}-{role}-{name}.png"
         # The whole page as one tall phone screen (not full_page, which would leave the fixed tab
@@ -280,6 +281,38 @@ def _take_all(shots: Shots, scene: dict, case_person: int, env: dict) -> None:
     expect(page.locator("h1")).to_have_text("返乡申报")
     shots.take(page, "resident", "self-registration")
     page.context.close()
+
+    # Offline (the service worker's copies): the gate records a scan without a verdict, the day
+    # page keeps a reading; both show what waits to be uploaded.
+    page = shots.context("guard")
+    page.goto("/gates/")
+    page.locator("ul.rows li a[href^='/gates/']").first.click()
+    _offline(page)
+    page.fill("#number", PASS_NUMBER)
+    page.fill("#temperature", "36.5")
+    page.click("button[name=direction][value=out]")
+    expect(page.get_by_test_id("outbox")).to_be_visible()
+    shots.take(page, "guard", "gate-offline", idle=False)
+    page.context.close()
+    page = shots.context("member9")
+    page.goto("/health/today/")
+    _offline(page)
+    row = page.get_by_test_id("slot-row").filter(has=page.locator("form[data-offline=reading]")).first
+    row.locator("input[name=value]").fill("36.5")
+    row.locator("button").click()
+    expect(page.get_by_test_id("outbox")).to_be_visible()
+    shots.take(page, "member9", "today-offline", idle=False)
+    page.context.close()
+
+
+def _offline(page) -> None:
+    """Once the service worker controls the page and keeps its copy: the network cut, the page
+    reloaded from that copy."""
+    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+    page.reload()
+    page.wait_for_function("caches.open('epigrid-pages').then(c => c.match(location.href)).then(r => !!r)")
+    page.context.set_offline(True)
+    page.reload()
 
 
 def main() -> int:

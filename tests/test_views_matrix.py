@@ -47,6 +47,7 @@ LIST = "list"  # everyone's own rows: 200, empty for a user without a role
 SHARED = "shared"  # configuration every user reads (rules, the plan): not grid data
 TOKEN = "token"  # the resident's own link, a password reset link: the token is the credential
 OWN = "own"  # one's own account (password, second factor): every logged-in user's, nobody else's
+PUBLIC = "public"  # the installable app's files (manifest, service worker): nobody's data, GET only
 HOME, LOGIN, LOGOUT = "home", "login", "logout"
 
 LOGIN_URL = "/login/"
@@ -90,6 +91,9 @@ PAGES = [
     Page("home", kind=HOME),
     Page("login", kind=LOGIN, post=lambda w: {"username": "member1", "password": "x-test-password-1"}),
     Page("logout", kind=LOGOUT, get=None, post={}),
+    # The installable app (issue 11 "Offline"): served to anyone, the same for everyone.
+    Page("manifest", kind=PUBLIC, shows="standalone"),
+    Page("service_worker", kind=PUBLIC, shows="importScripts"),
     Page("account", kind=OWN),
     Page(
         "password_change",
@@ -1048,6 +1052,10 @@ def expected(page: Page, method: str, who: str) -> int | None:
         if method == "GET":
             return 200 if who in (ANONYMOUS, IN_SCOPE) else None
         return 302 if who == IN_SCOPE else None  # anonymous with the right password
+    if page.kind == PUBLIC:
+        if method == "GET":
+            return 200 if who in (ANONYMOUS, NO_ROLE, IN_SCOPE) else None
+        return 405 if who in (ANONYMOUS, IN_SCOPE) else None
     if page.kind == LOGOUT:
         if method == "GET":
             return 405 if who == IN_SCOPE else None

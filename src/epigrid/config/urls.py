@@ -1,10 +1,14 @@
 from django.urls import include, path
 
 from epigrid.care.views import resident_request
+from epigrid.core import pwa
 from epigrid.health.views import resident
 from epigrid.mobilization.volunteer_views import resident_wish_post, resident_wish_thank
 
 urlpatterns = [
+    # The installable app: at the root, so that the service worker's scope covers every page.
+    path("sw.js", pwa.service_worker, name="service_worker"),
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("epigrid.api.urls")),
     path("", include("epigrid.accounts.urls")),
