@@ -41,6 +41,7 @@ PERSONAL_KEYS = frozenset(
         "comment",
         "text",
         "description",
+        "value",  # a temperature: health data
     }
 )
 PERSONAL_SUFFIXES = ("_name", "_phone", "_note", "_reason", "_text", "_address")
