@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from epigrid.care import services as care_services
 from epigrid.control import services as control_services
 from epigrid.control.choices import OrderKind, OrderReason
 from epigrid.core import audit, shred
@@ -17,6 +18,7 @@ from epigrid.core.scoping import SystemPrincipal
 from epigrid.gates import services as gate_services
 from epigrid.gates.models import HouseholdPass, Passage
 from epigrid.health.models import TemperatureReport
+from epigrid.mobilization import volunteers
 from epigrid.oversight import retention
 from epigrid.people import selectors as people_selectors
 from epigrid.people import services as people_services
@@ -88,6 +90,7 @@ def test_purge_erases_in_place_and_shreds_the_audit_values_while_the_chain_verif
         "households",
         "keys",
         "links",
+        "notes",
         "temperature_reports",
         "gate_passages",
         "retention_days",
@@ -104,6 +107,25 @@ def test_a_household_left_without_anyone_loses_its_address(world):
     assert counts["persons"] == 1 and counts["households"] == 1
     household = Household.objects.get(pk=world.households["h2"].pk)
     assert household.address == ERASED_NAME and household.archived_at and household.number.startswith("erased-")
+
+
+def test_their_requests_and_wishes_lose_the_text(world):
+    person = world.persons["p1b"]
+    request = care_services.supply_request_create(person=person, text="需要胰岛素，找李四")
+    wish = volunteers.wish_post(
+        household=world.households["h1"], text="李四想买降压药", person=person, principal=world.admin
+    )
+    other = care_services.supply_request_create(person=world.persons["p1"], text="买米")
+    _leave(world)
+    assert retention.purge(principal=OPERATOR, dry_run=True, now=timezone.now() + LATER)["notes"] == 2
+    assert retention.purge(principal=OPERATOR, now=timezone.now() + LATER)["notes"] == 2
+    request.refresh_from_db()
+    wish.refresh_from_db()
+    other.refresh_from_db()
+    assert request.text == ERASED_NAME and wish.text == ERASED_NAME and other.text == "买米"
+    everything = str(list(AuditEvent.objects.values_list("changes", flat=True)))
+    assert "胰岛素" not in everything and "降压药" not in everything
+    assert audit.verify().ok
 
 
 def test_dry_run_counts_and_writes_nothing(world, capsys):

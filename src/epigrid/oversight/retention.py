@@ -23,7 +23,8 @@ from django.db.models.functions import Coalesce, Greatest, Substr
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.control.models import ControlOrder
+from epigrid.care.models import SupplyRequest
+from epigrid.control.models import ControlOrder, KeyPerson
 from epigrid.core import audit, shred
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Forbidden
@@ -32,13 +33,40 @@ from epigrid.gates.models import Passage
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import LEVEL_DEPTH, STEP
 from epigrid.health.choices import CaseStatus, SampleResult
-from epigrid.health.models import Case, ResidentLink, Sample, TemperatureReport
-from epigrid.people.models import Household, Person
+from epigrid.health.models import Case, ExpertConsultation, ResidentLink, Sample, TemperatureReport
+from epigrid.mobilization.models import Volunteer, Wish
+from epigrid.people.models import ERASED_NAME, Household, Person
 from epigrid.people.services import persons_erase
 from epigrid.response.models import Activation
 
+from .models import VerificationEntry
+
 # The compound (楼院网格) of a person's grid, in SQL: the unit an incident (activation) covers.
 COMPOUND_CHARS = LEVEL_DEPTH[GridLevel.GRID] * STEP
+
+
+# What other apps keep about a person in free text or identifying fields, erased with the person:
+# (model, the lookup to the person, the fields' erased values).
+ALSO_ERASED = (
+    (SupplyRequest, "person", {"text": ERASED_NAME, "note": ""}),
+    (Wish, "person", {"text": ERASED_NAME, "done_note": ""}),
+    (
+        Volunteer,
+        "person",
+        {"name": ERASED_NAME, "phone_sealed": None, "phone_hash": "", "phone_masked": "", "note": ""},
+    ),
+    (
+        VerificationEntry,
+        "person",
+        {"name": "", "id_number_hash": "", "id_number_masked": "", "phone_masked": "", "detail": "", "note": ""},
+    ),
+    (KeyPerson, "person", {"assessment": ""}),
+    (ExpertConsultation, "case__person", {"note": ""}),
+)
+
+
+def _also(ids):
+    return [(model.objects.filter(**{f"{lookup}__in": ids}), values) for model, lookup, values in ALSO_ERASED]
 
 
 def cutoff(now: dt.datetime | None = None) -> dt.datetime:
@@ -112,8 +140,10 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None) -
             counts = {"persons": len(ids), **{kind: rows.count() for kind, rows in old.items()}}
             # Households left empty: counted as the erasure would find them.
             counts["households"] = _emptied_households(ids)
+            counts["notes"] = sum(rows.count() for rows, _ in _also(ids))
             return counts
         counts = persons_erase(person_ids=ids, now=now)
+        counts["notes"] = sum(rows.update(**values) for rows, values in _also(ids))
         counts["keys"] = shred.forget(ids)
         counts["links"] = ResidentLink.objects.filter(person_id__in=ids, revoked_at__isnull=True).update(revoked_at=now)
         for kind, rows in old.items():

@@ -9,6 +9,7 @@ from epigrid.oversight.retention import purge
 KINDS = {
     "persons": "persons erased (anonymised in place)",
     "households": "households left without anyone (address erased)",
+    "notes": "their free text and identifying fields in other records (requests, wishes, volunteers…)",
     "keys": "person keys deleted (their audit values unreadable)",
     "links": "personal links revoked",
     "temperature_reports": "temperature reports older than the retention",
