@@ -100,13 +100,22 @@ def test_purge_erases_in_place_and_shreds_the_audit_values_while_the_chain_verif
     assert "李四" not in texts and "独居老人" not in texts
 
 
-def test_a_household_left_without_anyone_loses_its_address(world):
-    person = world.persons["p2"]  # alone in h2
-    people_services.person_archive(person=person, reason="迁出", principal=world.admin)
+def test_a_household_left_without_anyone_loses_its_address(world, monkeypatch):
+    monkeypatch.setattr(retention, "CHUNK", 1)  # one person a statement: the household empties in the second
+    for key in ("p1", "p1b", "p2"):  # h1 has 张三 and 李四, h2 王五 alone
+        people_services.person_archive(person=world.persons[key], reason="迁出", principal=world.admin)
+    people_services.household_create(
+        grid=world.nodes["S-C-G1-B1"], number="1-102", address="无人户", principal=world.admin
+    )
+    dry = retention.purge(principal=OPERATOR, dry_run=True, now=timezone.now() + LATER)
+    assert dry["persons"] == 3 and dry["households"] == 2
     counts = retention.purge(principal=OPERATOR, now=timezone.now() + LATER)
-    assert counts["persons"] == 1 and counts["households"] == 1
-    household = Household.objects.get(pk=world.households["h2"].pk)
-    assert household.address == ERASED_NAME and household.archived_at and household.number.startswith("erased-")
+    assert counts["persons"] == 3 and counts["households"] == 2 and counts["keys"] == 3
+    for key in ("h1", "h2"):
+        household = Household.objects.get(pk=world.households[key].pk)
+        assert household.address == ERASED_NAME and household.archived_at and household.number.startswith("erased-")
+    assert Household.objects.filter(address="无人户", archived_at=None).exists()  # nobody of it was erased
+    assert audit.verify().ok
 
 
 def test_their_requests_and_wishes_lose_the_text(world):

@@ -182,8 +182,9 @@ def record_many(*, principal, entries: list[AuditEntry], using: str | None = Non
     key_version = settings.AUDIT_KEY_VERSION
     db = using or DEFAULT_DB_ALIAS
     with transaction.atomic(using=db):
-        head = AuditChainHead.objects.using(db).select_for_update().get(pk=1)
+        # Before the head's lock, which every writer waits for: a person's key may need making.
         shred.seal_changes(entries, _person_of, using=db)
+        head = AuditChainHead.objects.using(db).select_for_update().get(pk=1)
         events = []
         prev_hash, next_id = head.last_hash, head.last_id
         for entry in entries:

@@ -65,15 +65,27 @@ def keys_for(person_ids, *, create: bool, using: str | None = None) -> dict[int,
     ids = {int(pk) for pk in person_ids}
     if not ids:
         return {}
-    rows = {row.person_id: row for row in PersonKey.objects.using(db).filter(person_id__in=ids)}
+    rows = _read(db, ids)
     missing = ids - rows.keys()
     if missing and create:
         PersonKey.objects.using(db).bulk_create(
             [PersonKey(person_id=pk, key_sealed=seal(base64.b64encode(os.urandom(32)).decode())) for pk in missing],
+            batch_size=CHUNK,
             ignore_conflicts=True,  # a concurrent writer made one first: read it back
         )
-        rows.update({row.person_id: row for row in PersonKey.objects.using(db).filter(person_id__in=missing)})
+        rows.update(_read(db, missing))
     return {pk: _open_key(row) for pk, row in rows.items()}
+
+
+CHUNK = 500  # ids per query: an import's 200,000 rows stay under SQLite's parameter limit
+
+
+def _read(db: str, ids: set[int]) -> dict[int, PersonKey]:
+    ordered, rows = sorted(ids), {}
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        rows.update({row.person_id: row for row in PersonKey.objects.using(db).filter(person_id__in=chunk)})
+    return rows
 
 
 def _seal_value(person_id: int, aead: AESGCM, value) -> dict:
@@ -144,5 +156,8 @@ def open_many(changes_list) -> list[dict]:
 
 def forget(person_ids, *, using: str | None = None) -> int:
     """Delete the persons' keys: their sealed audit values can never be read again."""
-    deleted, _ = PersonKey.objects.using(using or DEFAULT_DB_ALIAS).filter(person_id__in=list(person_ids)).delete()
+    ordered, deleted = sorted(int(pk) for pk in person_ids), 0
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        deleted += PersonKey.objects.using(using or DEFAULT_DB_ALIAS).filter(person_id__in=chunk).delete()[0]
     return deleted

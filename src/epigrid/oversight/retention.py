@@ -35,7 +35,7 @@ from epigrid.grids.models import LEVEL_DEPTH, STEP
 from epigrid.health.choices import CaseStatus, SampleResult
 from epigrid.health.models import Case, ExpertConsultation, ResidentLink, Sample, TemperatureReport
 from epigrid.mobilization.models import Volunteer, Wish
-from epigrid.people.models import ERASED_NAME, Household, Person
+from epigrid.people.models import ERASED_NAME, Person
 from epigrid.people.services import persons_erase
 from epigrid.response.models import Activation
 
@@ -140,12 +140,18 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None) -
             counts = {"persons": len(ids), **{kind: rows.count() for kind, rows in old.items()}}
             # Households left empty: counted as the erasure would find them.
             counts["households"] = _emptied_households(ids)
-            counts["notes"] = sum(rows.count() for rows, _ in _also(ids))
+            counts["notes"] = sum(rows.count() for chunk in _chunks(ids) for rows, _ in _also(chunk))
             return counts
-        counts = persons_erase(person_ids=ids, now=now)
-        counts["notes"] = sum(rows.update(**values) for rows, values in _also(ids))
-        counts["keys"] = shred.forget(ids)
-        counts["links"] = ResidentLink.objects.filter(person_id__in=ids, revoked_at__isnull=True).update(revoked_at=now)
+        counts = dict.fromkeys(("persons", "households", "notes", "keys", "links"), 0)
+        for chunk in _chunks(ids):  # a few statements per chunk, whatever the chunk's size
+            erased = persons_erase(person_ids=chunk, now=now)
+            counts["persons"] += erased["persons"]
+            counts["households"] += erased["households"]
+            counts["notes"] += sum(rows.update(**values) for rows, values in _also(chunk))
+            counts["keys"] += shred.forget(chunk)
+            counts["links"] += ResidentLink.objects.filter(person_id__in=chunk, revoked_at__isnull=True).update(
+                revoked_at=now
+            )
         for kind, rows in old.items():
             counts[kind] = rows.delete()[0]  # nothing refers to these rows: one DELETE each
         if any(counts.values()):
@@ -161,13 +167,27 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None) -
     return counts
 
 
+CHUNK = 500  # persons per statement: ids stay under SQLite's parameter limit
+
+
+def _chunks(ids):
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
 def _emptied_households(ids) -> int:
-    return (
-        Household.objects.filter(members__pk__in=ids)
-        .exclude(Exists(Person.objects.filter(household=OuterRef("pk"), erased_at__isnull=True).exclude(pk__in=ids)))
-        .distinct()
-        .count()
-    )
+    """How many households the erasure of `ids` would leave with nobody unerased."""
+    due, households = set(ids), set()
+    for chunk in _chunks(ids):
+        households.update(
+            Person.objects.filter(pk__in=chunk).exclude(household=None).values_list("household_id", flat=True)
+        )
+    ordered, emptied = sorted(households), 0
+    for chunk in _chunks(ordered):
+        remaining = Person.objects.filter(household_id__in=chunk, erased_at__isnull=True)
+        kept = {household for household, pk in remaining.values_list("household_id", "pk") if pk not in due}
+        emptied += len(set(chunk) - kept)
+    return emptied
 
 
 def purge_scheduled() -> dict[str, int] | None:
