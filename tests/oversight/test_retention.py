@@ -216,23 +216,57 @@ def test_an_erased_persons_id_cannot_be_revealed_and_pages_show_the_placeholder(
     assert refused_page.status_code == 409
 
 
+def _report(person, days_ago, now=None):
+    at = (now or timezone.now()) - dt.timedelta(days=days_ago)
+    return TemperatureReport.objects.create(
+        person=person,
+        grid=person.grid,
+        value="36.5",
+        measured_at=at,
+        received_at=at,
+        local_date=at.date(),
+        source="liaison",
+        client_id=uuid.uuid4(),
+    )
+
+
+def test_nothing_about_a_person_is_deleted_before_their_retention_ends(world):
+    """Old readings of a person under an order, or whose order ended within the retention, or in a
+    compound with an open incident, stay; so does everything else about them."""
+    far = timezone.now() + dt.timedelta(days=90)
+    quarantined, released, other = world.persons["p1"], world.persons["p1b"], world.persons["p2"]
+    order = control_services.control_order_start(
+        person=quarantined, kind=OrderKind.HOME_QUARANTINE, reason=OrderReason.CLOSE_CONTACT, principal=world.admin
+    )
+    readings = {key: _report(world.persons[key], 40, now=far) for key in ("p1", "p1b", "p2")}
+    # 李四's order ends 80 days from now: 10 days before `far`, well inside the retention.
+    ended = control_services.control_order_start(
+        person=released, kind=OrderKind.HOME_QUARANTINE, reason=OrderReason.CLOSE_CONTACT, principal=world.admin
+    )
+    type(ended).objects.filter(pk=ended.pk).update(
+        status="released", released_at=far - dt.timedelta(days=10), ends_at=far - dt.timedelta(days=10)
+    )
+    people_services.person_archive(person=_fresh(released), reason="迁出", principal=world.admin)
+    counts = retention.purge(principal=OPERATOR, now=far)
+    assert counts["persons"] == 0 and counts["temperature_reports"] == 1  # only 王五's: nothing held him
+    assert TemperatureReport.objects.filter(pk__in=[readings["p1"].pk, readings["p1b"].pk]).count() == 2
+    assert not TemperatureReport.objects.filter(pk=readings["p2"].pk)
+    assert _fresh(released).name == "李四" and PersonKey.objects.filter(person_id=released.pk).exists()
+    # An open incident in 王五's compound holds his readings as well.
+    plan = PlanTemplate.objects.create(name="预案", version=1)
+    Activation.objects.create(grid=world.nodes["S-C-G2"], plan=plan, activated_at=timezone.now())
+    kept = _report(other, 40, now=far)
+    assert retention.purge(principal=OPERATOR, now=far)["temperature_reports"] == 0
+    assert TemperatureReport.objects.filter(pk=kept.pk).exists()
+    # Released, and the retention over: his readings may go.
+    control_services.control_order_release(order=order, early_reason="解除", principal=world.admin)
+    assert retention.purge(principal=OPERATOR, now=far + dt.timedelta(days=200))["temperature_reports"] == 2
+    assert audit.verify().ok
+
+
 def test_old_temperatures_and_passages_go_recent_ones_stay(world):
     person, now = world.persons["p1"], timezone.now()
-
-    def report(days_ago):
-        at = now - dt.timedelta(days=days_ago)
-        return TemperatureReport.objects.create(
-            person=person,
-            grid=person.grid,
-            value="36.5",
-            measured_at=at,
-            received_at=at,
-            local_date=at.date(),
-            source="staff",
-            client_id=uuid.uuid4(),
-        )
-
-    old, recent = report(40), report(5)
+    old, recent = _report(person, 40), _report(person, 5)
     gate = gate_services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.admin)
     gate_services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.admin)
     household_pass = HouseholdPass.objects.get(household=world.households["h1"], revoked_at__isnull=True)
@@ -250,6 +284,8 @@ def test_old_temperatures_and_passages_go_recent_ones_stay(world):
         )
 
     old_passage, recent_passage = passage(40), passage(5)
+    # 张三 and 李四 were registered just now (their retention runs from then): as if a year ago.
+    Person.objects.filter(household=world.households["h1"]).update(created_at=now - dt.timedelta(days=365))
     assert retention.purge(principal=OPERATOR, dry_run=True)["temperature_reports"] == 1
     counts = retention.purge(principal=OPERATOR)
     assert counts["temperature_reports"] == 1 and counts["gate_passages"] == 1 and counts["persons"] == 0

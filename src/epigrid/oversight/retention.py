@@ -10,15 +10,17 @@ open in their compound. By default only closed (archived) files are erased
 `purge` then anonymises those persons in place (`people.services.persons_erase`), deletes their
 keys (`core.shred.forget`: their values in the audit log can no longer be read, the chain still
 verifies), revokes their personal links, and deletes temperature reports and gate passages
-older than the retention (a set-based DELETE; partitions on PostgreSQL are left for later). It is
-audited once: what and how many, never who.
+older than the retention (a set-based DELETE; partitions on PostgreSQL are left for later) —
+but none of a person whose retention has not ended (`held`), whose file is open or not: nothing
+about a person is hard-deleted before their retention ends. It is audited once: what and how
+many, never who.
 """
 
 import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, Exists, F, Max, OuterRef, Subquery, Value
+from django.db.models import DateTimeField, Exists, F, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest, Substr
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -81,22 +83,28 @@ def _latest(queryset, expression):
     )
 
 
-def retention_ended(*, now: dt.datetime | None = None):
-    """Persons whose retention has ended and who are not erased yet: one query, whatever the
-    count (set-based). See the module's docstring for the rule."""
-    compound = Substr(OuterRef("grid__path"), 1, COMPOUND_CHARS)
-    incidents = Activation.objects.filter(grid__path=compound)
-    persons = Person.objects.filter(erased_at__isnull=True)
-    if settings.RETENTION_ARCHIVED_ONLY:
-        persons = persons.filter(archived_at__isnull=False)
-    persons = persons.exclude(
+def _open():
+    """Something about the person still open: an order in force, a sample without its result, a
+    suspected case, an incident open in their compound."""
+    return (
         Exists(ControlOrder.objects.open().filter(person=OuterRef("pk")))
         | Exists(Sample.objects.filter(person=OuterRef("pk"), result=SampleResult.PENDING))
         | Exists(Case.objects.filter(person=OuterRef("pk"), status=CaseStatus.SUSPECTED))
-        | Exists(incidents.filter(closed_at__isnull=True))
+        | Exists(_incidents().filter(closed_at__isnull=True))
     )
+
+
+def _incidents():
+    """The incidents (plan activations) of the outer person's compound."""
+    return Activation.objects.filter(grid__path=Substr(OuterRef("grid__path"), 1, COMPOUND_CHARS))
+
+
+def _retention_from():
+    """When the person's retention starts to run: the latest of their file's creation and
+    closing, their orders' ends, test results, case decisions and their compound's incidents'
+    closings."""
     created = F("created_at")
-    ended = Greatest(
+    return Greatest(
         created,
         Coalesce("archived_at", created),
         Coalesce(_latest(ControlOrder.objects.all(), Coalesce("released_at", "ends_at")), created),
@@ -107,21 +115,45 @@ def retention_ended(*, now: dt.datetime | None = None):
         ),
         Coalesce(
             Subquery(
-                incidents.values("grid").annotate(latest=Max("closed_at")).values("latest")[:1],
+                _incidents().values("grid").annotate(latest=Max("closed_at")).values("latest")[:1],
                 output_field=DateTimeField(),
             ),
             created,
         ),
         output_field=DateTimeField(),
     )
-    return persons.annotate(retention_from=ended).filter(retention_from__lt=Value(cutoff(now)))
+
+
+def retention_ended(*, now: dt.datetime | None = None):
+    """Persons whose retention has ended and who are not erased yet: one query, whatever the
+    count (set-based). See the module's docstring for the rule."""
+    persons = Person.objects.filter(erased_at__isnull=True)
+    if settings.RETENTION_ARCHIVED_ONLY:
+        persons = persons.filter(archived_at__isnull=False)
+    return (
+        persons.exclude(_open())
+        .annotate(retention_from=_retention_from())
+        .filter(retention_from__lt=Value(cutoff(now)))
+    )
+
+
+def held(*, now: dt.datetime | None = None):
+    """Persons whose retention has not ended (whatever their file): nothing about them is deleted."""
+    return (
+        Person.objects.annotate(retention_from=_retention_from())
+        .filter(_open() | Q(retention_from__gte=Value(cutoff(now))))
+        .values("pk")
+    )
 
 
 def _old_records(now):
+    """Temperature reports and gate passages older than the retention, but none of a person still
+    held, nor a passage of a household with someone held."""
     limit = cutoff(now)
+    kept = held(now=now)
     return {
-        "temperature_reports": TemperatureReport.objects.filter(received_at__lt=limit),
-        "gate_passages": Passage.objects.filter(at__lt=limit),
+        "temperature_reports": TemperatureReport.objects.filter(received_at__lt=limit).exclude(person__in=kept),
+        "gate_passages": Passage.objects.filter(at__lt=limit).exclude(household_pass__household__members__in=kept),
     }
 
 
