@@ -212,6 +212,7 @@ def test_an_erased_persons_id_cannot_be_revealed_and_pages_show_the_placeholder(
     assert page.status_code == 200
     text = page.content.decode()
     assert ERASED_NAME in text and "李四" not in text
+    assert "已删除（保存期满）" in text and "/reveal/" not in text  # no "Show" buttons left
     refused_page = client.post(f"/people/{gone.pk}/reveal/id_number/")
     assert refused_page.status_code == 409
 
