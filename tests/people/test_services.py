@@ -2,6 +2,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from epigrid.core import shred
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import Conflict, DomainError, Forbidden, NotFound
 from epigrid.core.models import AuditEvent
@@ -72,7 +73,9 @@ def test_update_is_audited_and_idempotent(world):
     services.person_update(person=person, note="独居老人", principal=world.users["member1"])
     events = AuditEvent.objects.filter(action="person.update", object_id=str(person.pk))
     assert events.count() == 1
-    assert events.get().changes == {"note": [None, "独居老人"]}
+    # The note is free text: sealed with the person's key, open while the person is not erased.
+    assert "独居老人" not in str(events.get().changes)
+    assert shred.open_changes(events.get().changes) == {"note": [None, "独居老人"]}
     assert events.get().actor == world.users["member1"]
 
 

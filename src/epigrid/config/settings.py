@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -203,6 +204,16 @@ CELERY_BEAT_SCHEDULE = {
     # Stamps a heartbeat in Redis that /readyz reads (core/health.py): beat, broker and a worker alive.
     "heartbeat": {"task": "epigrid.heartbeat", "schedule": env.int("EPIGRID_HEARTBEAT_SECONDS", default=60)},
 }
+# Retention (PIPL; docs/architecture.md "Retention and erasure"): a person's identifying data is
+# erased this many days after the last order, test, case and incident of their compound ended
+# (never while one is open); temperature reports and gate passages older than this are deleted.
+RETENTION_DAYS = env.int("EPIGRID_RETENTION_DAYS", default=30)
+# Erase only closed (archived) files: a resident still living in the grid keeps theirs.
+RETENTION_ARCHIVED_ONLY = env.bool("EPIGRID_RETENTION_ARCHIVED_ONLY", default=True)
+# The daily purge (Celery beat, 03:30 local time) is irreversible: off unless enabled.
+RETENTION_PURGE_ENABLED = env.bool("EPIGRID_RETENTION_PURGE", default=False)
+if RETENTION_PURGE_ENABLED:
+    CELERY_BEAT_SCHEDULE["retention-purge"] = {"task": "epigrid.purge", "schedule": crontab(hour=3, minute=30)}
 # `epigrid audit anchor` (run by beat above) appends a signed checkpoint of the audit chain's head
 # here; `epigrid audit verify` checks the chain against every line. Point it at storage the
 # database's users cannot rewrite (another host, an append-only mount).

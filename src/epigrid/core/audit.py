@@ -7,7 +7,10 @@ a row and recompute the later hashes; each row names its key version, so keys ca
 Rows from before the chain was keyed (key version 0, up to head.unkeyed_through) keep their plain
 sha256. `epigrid audit anchor` (Celery beat) appends a signed checkpoint of the head to a file
 outside the database, so a deleted tail with a rewound head is caught too.
-Never put personal values (ID numbers, phones) into `changes`: use `redact`.
+Never put personal values (ID numbers, phones) into `changes`: use `redact`. The values of
+personal and free-text fields (names, notes, masks) of a row about a person are sealed with the
+person's own key (core/shred.py), so erasing the person makes them unreadable (crypto-shredding)
+while the chain, which hashes the stored sealed bytes, still verifies.
 """
 
 import datetime as dt
@@ -20,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
+from . import shred
 from .bulk import bulk_insert
 from .context import current_origin
 from .models import AuditChainHead, AuditEvent
@@ -38,6 +43,33 @@ class AuditEntry:
     object_id: str = ""
     grid_path: str = ""
     changes: dict = field(default_factory=dict)
+    # The person the row is about (their values are sealed with their key): the object itself
+    # when it is a person, else given (an order's person).
+    person_id: int | None = None
+
+
+PERSON_TYPE = "people.person"
+
+
+def _person_of(entry: AuditEntry) -> int | None:
+    if entry.person_id:
+        return entry.person_id
+    if entry.object_type == PERSON_TYPE and str(entry.object_id).isdigit():
+        return int(entry.object_id)
+    return None
+
+
+def person_of_object(obj) -> int | None:
+    """The person an audited object is about: a person, or an object with a `person` field."""
+    if obj is None:
+        return None
+    if obj._meta.label_lower == PERSON_TYPE:
+        return obj.pk
+    try:
+        obj._meta.get_field("person")
+    except FieldDoesNotExist:  # not about one person
+        return None
+    return getattr(obj, "person_id", None)
 
 
 GENESIS = "0" * 64
@@ -121,12 +153,14 @@ def record(
     grid_path: str = "",
     changes: dict | None = None,
     using: str | None = None,
+    person_id: int | None = None,
 ) -> AuditEvent:
     if obj is not None:
         object_type, object_id = object_ref(obj)
+        person_id = person_id or person_of_object(obj)
     return record_many(
         principal=principal,
-        entries=[AuditEntry(action, object_type, str(object_id), grid_path, changes or {})],
+        entries=[AuditEntry(action, object_type, str(object_id), grid_path, changes or {}, person_id)],
         using=using,
     )[0]
 
@@ -148,6 +182,8 @@ def record_many(*, principal, entries: list[AuditEntry], using: str | None = Non
     key_version = settings.AUDIT_KEY_VERSION
     db = using or DEFAULT_DB_ALIAS
     with transaction.atomic(using=db):
+        # Before the head's lock, which every writer waits for: a person's key may need making.
+        shred.seal_changes(entries, _person_of, using=db)
         head = AuditChainHead.objects.using(db).select_for_update().get(pk=1)
         events = []
         prev_hash, next_id = head.last_hash, head.last_id

@@ -273,3 +273,21 @@ class Job(models.Model):
         if not self.rows_total:
             return 0
         return min(100, round(100 * (self.rows_checked + self.rows_written) / (2 * self.rows_total)))
+
+
+class PersonKey(models.Model):
+    """A person's own key (crypto-shredding, docs/architecture.md "Retention and erasure"): the
+    personal values and free-text notes of audit rows about the person are sealed with it
+    (core/shred.py), and the key itself is sealed with the field key. Deleting the row when the
+    person is erased makes those values unreadable for good, while the chain, which hashes the
+    sealed bytes, still verifies. By the person's id, not a foreign key: core sits below people."""
+
+    person_id = models.BigIntegerField(primary_key=True)
+    key_sealed = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("person key")
+
+    def __str__(self) -> str:
+        return f"key of person {self.person_id}"

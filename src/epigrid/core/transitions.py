@@ -78,7 +78,11 @@ def move(
 def _entries(row, action: str, diff: dict) -> list:
     """The audit record of a move: on the row, and on each object named in AUDIT_ALSO."""
     model = type(row)
-    entries = [audit.AuditEntry(action, model._meta.label_lower, str(row.pk), row.grid.path, diff)]
+    entries = [
+        audit.AuditEntry(
+            action, model._meta.label_lower, str(row.pk), row.grid.path, diff, person_id=audit.person_of_object(row)
+        )
+    ]
     for name in getattr(model, "AUDIT_ALSO", ()):
         related = model._meta.get_field(name).related_model._meta.label_lower
         also = {model._meta.model_name: [None, row.pk], **diff}

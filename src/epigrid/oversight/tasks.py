@@ -4,6 +4,7 @@ from celery import shared_task
 
 from epigrid.core import audit, jobs, outbox
 
+from .retention import purge_scheduled
 from .sweeps import sweep_all
 
 
@@ -26,3 +27,9 @@ def audit_anchor() -> int:
 def run_job(job_id: int) -> str | None:
     job = jobs.run(job_id)
     return job.status if job else None
+
+
+@shared_task(name="epigrid.purge")
+def purge() -> dict[str, int] | None:
+    """The daily retention purge; does nothing unless settings.RETENTION_PURGE_ENABLED."""
+    return purge_scheduled()

@@ -260,7 +260,8 @@ def person_update(request, pk: int, payload: PersonPatch):
     description=(
         "Who may call: a user with `unmask_pii` (held only with a verified second factor) over the person's "
         "grid (403 in sight without it, 404 out of sight, `person_not_found`). Answers the full `id_number`, "
-        "`birth_date` or `phone`; each reveal is audited (the field's name, never its value). No cascade."
+        "`birth_date` or `phone`; each reveal is audited (the field's name, never its value). A person erased "
+        "when their retention ended has nothing left to reveal: 409 `person_erased`. No cascade."
     ),
 )
 def person_reveal(request, pk: int, payload: RevealIn):

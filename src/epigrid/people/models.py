@@ -37,6 +37,10 @@ class Household(models.Model):
         return self.address
 
 
+# What an erased person's name reads (docs/architecture.md "Retention and erasure").
+ERASED_NAME = "（已删除）"
+
+
 class PersonQuerySet(GridScopedQuerySet):
     def current(self):
         return self.filter(archived_at__isnull=True)
@@ -80,6 +84,8 @@ class Person(models.Model):
     )
     import_row = models.PositiveIntegerField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Erased when the retention ended (oversight.retention): the row stays, anonymised.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

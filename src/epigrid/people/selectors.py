@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.core import extensions, throttle
+from epigrid.core import extensions, shred, throttle
 from epigrid.core.errors import DomainError, NotFound, Throttled
 from epigrid.core.models import AuditEvent
 from epigrid.core.scoping import VIEW, subtree_q
@@ -154,15 +154,18 @@ def person_timeline(*, person: Person) -> list[dict]:
         Q(object_type="people.person", object_id=str(person.pk))
         | (Q(object_type="people.household", object_id=str(person.household_id)) if person.household_id else Q(pk=None))
     ).order_by("-id")[:500]
+    events = list(events)
+    # Values sealed with a person's key are opened here; an erased person's read "[erased]".
+    opened = shred.open_many(event.changes for event in events)
     entries = [
         {
             "at": event.occurred_at,
             "kind": event.action,
             "actor": event.actor_label,
-            "changes": event.changes,
+            "changes": changes,
             "source": "audit",
         }
-        for event in events
+        for event, changes in zip(events, opened, strict=True)
     ]
     # Other apps add their entries (temperatures, orders, passages…) through "timeline_providers".
     for provider in extensions.get("timeline_providers"):

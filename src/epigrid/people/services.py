@@ -5,6 +5,8 @@ from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
@@ -19,7 +21,7 @@ from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import STEP, GridNode
 
 from .choices import Relationship
-from .models import Household, Person
+from .models import ERASED_NAME, Household, Person
 
 # Never in clear outside `person_reveal` (and never in the audit log's `changes`): the birth
 # date is the 8 digits the masked ID number hides.
@@ -352,6 +354,12 @@ def person_reveal(*, person: Person, field: str, principal) -> str:
     if field not in REVEALABLE:
         raise DomainError("field_unknown", _("This field cannot be revealed."), field="field")
     authorize(principal, Capability.UNMASK_PII, person.grid.path)
+    if person.erased_at:
+        raise Conflict(
+            "person_erased",
+            _("This person's data was erased when its retention ended: there is nothing left to reveal."),
+            field=field,
+        )
     sealed = {
         "id_number": person.id_number_sealed,
         "birth_date": person.birth_date_sealed,
@@ -367,6 +375,52 @@ def person_reveal(*, person: Person, field: str, principal) -> str:
         changes={"field": [None, field]},
     )
     return unseal(sealed)
+
+
+# ---------------------------------------------------------------- erasure (retention)
+
+
+def persons_erase(*, person_ids, now=None) -> dict[str, int]:
+    """Anonymise the persons in place (docs/architecture.md "Retention and erasure"): name → a
+    placeholder, ID number (sealed, hash, mask), birth date, phone and note emptied, the file
+    archived and stamped `erased_at`; the row stays, so counts by grid, sex and birth year keep
+    counting. A household with nobody left unerased loses its address and number (archived).
+    Set-based (a few UPDATEs whatever the count). Called only by `oversight.retention.purge`, in its
+    transaction, which has checked who may and audits the purge once (what and how many, never
+    who): this writes no audit row, so nothing here names the persons."""
+    now = now or timezone.now()
+    ids = list(person_ids)
+    if not ids:
+        return {"persons": 0, "households": 0}
+    persons = Person.objects.filter(pk__in=ids, erased_at__isnull=True)
+    household_ids = set(persons.exclude(household=None).values_list("household_id", flat=True))
+    erased = persons.update(
+        name=ERASED_NAME,
+        name_pinyin="",
+        name_initials="",
+        id_number_sealed=b"",
+        # Unique and never a real number's hash (a hash is 64 hex digits).
+        id_number_hash=Concat(Value("erased:"), Cast("pk", CharField())),
+        id_number_masked="",
+        birth_date_sealed=b"",
+        phone_sealed=None,
+        phone_hash="",
+        phone_masked="",
+        note="",
+        archived_at=Coalesce("archived_at", Value(now)),
+        erased_at=now,
+        updated_at=now,
+    )
+    emptied = Household.objects.filter(pk__in=household_ids).exclude(
+        Exists(Person.objects.filter(household=OuterRef("pk"), erased_at__isnull=True))
+    )
+    households = emptied.update(
+        address=ERASED_NAME,
+        number=Concat(Value("erased-"), Cast("pk", CharField())),
+        archived_at=Coalesce("archived_at", Value(now)),
+        updated_at=now,
+    )
+    return {"persons": erased, "households": households}
 
 
 # ---------------------------------------------------------------- exact search

@@ -13,6 +13,7 @@ from epigrid.accounts.models import GridAssignment, User
 from epigrid.core import extensions
 from epigrid.core.audit import REDACTED
 from epigrid.core.labels import action_label
+from epigrid.core.shred import ERASED
 from epigrid.grids.models import GridNode
 
 from .choices import Relationship
@@ -72,6 +73,8 @@ def _actors(labels: set[str]) -> dict[str, str]:
 def _value(field: str, value, actors: dict) -> str:
     if value is None or value == "":
         return "—"
+    if value == ERASED:  # sealed with the key of a person since erased
+        return _t("(erased)")
     if field in MASKED:
         return _t("(hidden)") if value == REDACTED else str(value)
     if field == "user":

@@ -166,7 +166,8 @@ def person_detail(request, pk):
             "household_members": selectors.person_list(user=request.user, household_id=person.household_id)
             if person.household_id
             else [],
-            "can_unmask": allows(request.user, Capability.UNMASK_PII, person.grid.path),
+            # An erased person has nothing left to reveal (person_reveal answers 409).
+            "can_unmask": not person.erased_at and allows(request.user, Capability.UNMASK_PII, person.grid.path),
             "can_edit": allows(request.user, Capability.EDIT_PEOPLE, person.grid.path),
             "staff_roles": staff_roles,
             "panels": selectors.panels("person_panels", request, person),

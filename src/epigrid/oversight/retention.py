@@ -1,0 +1,229 @@
+"""Retention and erasure (PIPL; docs/architecture.md "Retention and erasure").
+
+Personal data is kept for its purpose. A person's retention ends `RETENTION_DAYS` after the last
+thing that concerned them ended — their file's closing (archive), a control order, a test, a
+case, and the incident (plan activation) of their compound — and never while one of these is
+still open: an order in force, a sample without its result, a suspected case, or an incident still
+open in their compound. By default only closed (archived) files are erased
+(`RETENTION_ARCHIVED_ONLY`): a resident still living in the grid keeps theirs.
+
+`purge` then anonymises those persons in place (`people.services.persons_erase`), deletes their
+keys (`core.shred.forget`: their values in the audit log can no longer be read, the chain still
+verifies), revokes their personal links, and deletes temperature reports and gate passages
+older than the retention (a set-based DELETE; partitions on PostgreSQL are left for later) —
+but none of a person whose retention has not ended (`held`), whose file is open or not: nothing
+about a person is hard-deleted before their retention ends. It is audited once: what and how
+many, never who.
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import DateTimeField, Exists, F, Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest, Substr
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.care.models import SupplyRequest
+from epigrid.control.models import ControlOrder, KeyPerson
+from epigrid.core import audit, shred
+from epigrid.core.capabilities import Capability
+from epigrid.core.errors import Forbidden
+from epigrid.core.scoping import grant_paths, system
+from epigrid.gates.models import Passage
+from epigrid.grids.choices import GridLevel
+from epigrid.grids.models import LEVEL_DEPTH, STEP
+from epigrid.health.choices import CaseStatus, SampleResult
+from epigrid.health.models import Case, ExpertConsultation, ResidentLink, Sample, TemperatureReport
+from epigrid.mobilization.models import Volunteer, Wish
+from epigrid.people.models import ERASED_NAME, Person
+from epigrid.people.services import persons_erase
+from epigrid.response.models import Activation
+
+from .models import VerificationEntry
+
+# The compound (楼院网格) of a person's grid, in SQL: the unit an incident (activation) covers.
+COMPOUND_CHARS = LEVEL_DEPTH[GridLevel.GRID] * STEP
+
+
+# What other apps keep about a person in free text or identifying fields, erased with the person:
+# (model, the lookup to the person, the fields' erased values).
+ALSO_ERASED = (
+    (SupplyRequest, "person", {"text": ERASED_NAME, "note": ""}),
+    (Wish, "person", {"text": ERASED_NAME, "done_note": ""}),
+    (
+        Volunteer,
+        "person",
+        {"name": ERASED_NAME, "phone_sealed": None, "phone_hash": "", "phone_masked": "", "note": ""},
+    ),
+    (
+        VerificationEntry,
+        "person",
+        {"name": "", "id_number_hash": "", "id_number_masked": "", "phone_masked": "", "detail": "", "note": ""},
+    ),
+    (KeyPerson, "person", {"assessment": ""}),
+    (ExpertConsultation, "case__person", {"note": ""}),
+)
+
+
+def _also(ids):
+    return [(model.objects.filter(**{f"{lookup}__in": ids}), values) for model, lookup, values in ALSO_ERASED]
+
+
+def cutoff(now: dt.datetime | None = None) -> dt.datetime:
+    return (now or timezone.now()) - dt.timedelta(days=settings.RETENTION_DAYS)
+
+
+def _latest(queryset, expression):
+    """The latest `expression` of the person's rows in `queryset`, as a subquery (NULL: none)."""
+    return Subquery(
+        queryset.filter(person=OuterRef("pk")).values("person").annotate(latest=Max(expression)).values("latest")[:1],
+        output_field=DateTimeField(),
+    )
+
+
+def _open():
+    """Something about the person still open: an order in force, a sample without its result, a
+    suspected case, an incident open in their compound."""
+    return (
+        Exists(ControlOrder.objects.open().filter(person=OuterRef("pk")))
+        | Exists(Sample.objects.filter(person=OuterRef("pk"), result=SampleResult.PENDING))
+        | Exists(Case.objects.filter(person=OuterRef("pk"), status=CaseStatus.SUSPECTED))
+        | Exists(_incidents().filter(closed_at__isnull=True))
+    )
+
+
+def _incidents():
+    """The incidents (plan activations) of the outer person's compound."""
+    return Activation.objects.filter(grid__path=Substr(OuterRef("grid__path"), 1, COMPOUND_CHARS))
+
+
+def _retention_from():
+    """When the person's retention starts to run: the latest of their file's creation and
+    closing, their orders' ends, test results, case decisions and their compound's incidents'
+    closings."""
+    created = F("created_at")
+    return Greatest(
+        created,
+        Coalesce("archived_at", created),
+        Coalesce(_latest(ControlOrder.objects.all(), Coalesce("released_at", "ends_at")), created),
+        Coalesce(_latest(Sample.objects.all(), Coalesce("result_at", "sampled_at")), created),
+        Coalesce(
+            _latest(Case.objects.all(), Coalesce("excluded_at", "confirmed_at", "suspected_at")),
+            created,
+        ),
+        Coalesce(
+            Subquery(
+                _incidents().values("grid").annotate(latest=Max("closed_at")).values("latest")[:1],
+                output_field=DateTimeField(),
+            ),
+            created,
+        ),
+        output_field=DateTimeField(),
+    )
+
+
+def retention_ended(*, now: dt.datetime | None = None):
+    """Persons whose retention has ended and who are not erased yet: one query, whatever the
+    count (set-based). See the module's docstring for the rule."""
+    persons = Person.objects.filter(erased_at__isnull=True)
+    if settings.RETENTION_ARCHIVED_ONLY:
+        persons = persons.filter(archived_at__isnull=False)
+    return (
+        persons.exclude(_open())
+        .annotate(retention_from=_retention_from())
+        .filter(retention_from__lt=Value(cutoff(now)))
+    )
+
+
+def held(*, now: dt.datetime | None = None):
+    """Persons whose retention has not ended (whatever their file): nothing about them is deleted."""
+    return (
+        Person.objects.annotate(retention_from=_retention_from())
+        .filter(_open() | Q(retention_from__gte=Value(cutoff(now))))
+        .values("pk")
+    )
+
+
+def _old_records(now):
+    """Temperature reports and gate passages older than the retention, but none of a person still
+    held, nor a passage of a household with someone held."""
+    limit = cutoff(now)
+    kept = held(now=now)
+    return {
+        "temperature_reports": TemperatureReport.objects.filter(received_at__lt=limit).exclude(person__in=kept),
+        "gate_passages": Passage.objects.filter(at__lt=limit).exclude(household_pass__household__members__in=kept),
+    }
+
+
+def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None) -> dict[str, int]:
+    """Erase what the retention no longer allows (see the module's docstring), all or nothing, and
+    audit it once (`retention.purge`: counts only). `dry_run` counts what would go and writes
+    nothing. Irreversible: only a principal that may edit people everywhere (the console
+    operator, the scheduled purge) runs it."""
+    if grant_paths(principal, Capability.EDIT_PEOPLE) is not None:
+        raise Forbidden("purge_forbidden", _("Only the operator may purge personal data."))
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(retention_ended(now=now).values_list("pk", flat=True))
+        old = _old_records(now)
+        if dry_run:
+            counts = {"persons": len(ids), **{kind: rows.count() for kind, rows in old.items()}}
+            # Households left empty: counted as the erasure would find them.
+            counts["households"] = _emptied_households(ids)
+            counts["notes"] = sum(rows.count() for chunk in _chunks(ids) for rows, _ in _also(chunk))
+            return counts
+        counts = dict.fromkeys(("persons", "households", "notes", "keys", "links"), 0)
+        for chunk in _chunks(ids):  # a few statements per chunk, whatever the chunk's size
+            erased = persons_erase(person_ids=chunk, now=now)
+            counts["persons"] += erased["persons"]
+            counts["households"] += erased["households"]
+            counts["notes"] += sum(rows.update(**values) for rows, values in _also(chunk))
+            counts["keys"] += shred.forget(chunk)
+            counts["links"] += ResidentLink.objects.filter(person_id__in=chunk, revoked_at__isnull=True).update(
+                revoked_at=now
+            )
+        for kind, rows in old.items():
+            counts[kind] = rows.delete()[0]  # nothing refers to these rows: one DELETE each
+        if any(counts.values()):
+            audit.record(
+                principal=principal,
+                action="retention.purge",
+                object_type="retention",
+                changes={
+                    **{kind: [None, count] for kind, count in sorted(counts.items())},
+                    "retention_days": [None, settings.RETENTION_DAYS],
+                },
+            )
+    return counts
+
+
+CHUNK = 500  # persons per statement: ids stay under SQLite's parameter limit
+
+
+def _chunks(ids):
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _emptied_households(ids) -> int:
+    """How many households the erasure of `ids` would leave with nobody unerased."""
+    due, households = set(ids), set()
+    for chunk in _chunks(ids):
+        households.update(
+            Person.objects.filter(pk__in=chunk).exclude(household=None).values_list("household_id", flat=True)
+        )
+    ordered, emptied = sorted(households), 0
+    for chunk in _chunks(ordered):
+        remaining = Person.objects.filter(household_id__in=chunk, erased_at__isnull=True)
+        kept = {household for household, pk in remaining.values_list("household_id", "pk") if pk not in due}
+        emptied += len(set(chunk) - kept)
+    return emptied
+
+
+def purge_scheduled() -> dict[str, int] | None:
+    """The daily purge (Celery beat), only when RETENTION_PURGE_ENABLED: it is irreversible."""
+    if not settings.RETENTION_PURGE_ENABLED:
+        return None
+    return purge(principal=system("system:retention", [Capability.EDIT_PEOPLE]))
