@@ -666,6 +666,47 @@ PAGES = [
         )
         for action in ("claim", "release", "done", "cancel")
     ),
+    # 双报到 (tests/mobilization/world.py add_units): 花园路社区's units and appeals are its office's (staff).
+    Page(
+        "mobilization:units",
+        kind=LIST,
+        user="staff",
+        other="staff2",
+        shows="建新供电所",
+        post={
+            "action": "unit",
+            "grid": "S-C",
+            "kind": "new_org",
+            "name": "花园路物业公司",
+            "contact_name": "蒋经理",
+            "contact_phone": "13900000041",
+        },
+    ),
+    Page(
+        "mobilization:unit",
+        {"pk": "{unit}"},
+        user="staff",
+        other="staff2",
+        shows="陈党员",
+        post={"name": "韩党员", "phone": "13900000042"},
+    ),
+    Page(
+        "mobilization:unit_member_assign",
+        {"pk": "{unit_member}"},
+        get=None,
+        post={"target": "duty:gate_duty"},
+        user="staff",
+        other="staff2",
+    ),
+    Page("mobilization:appeal", {"pk": "{appeal}"}, user="staff", other="staff2", shows="建新供电所"),
+    Page(
+        "mobilization:appeal_ack",
+        {"pk": "{appeal_ack}"},
+        get=None,
+        post={"by_name": "冯主任"},
+        user="staff",
+        other="staff2",
+    ),
     Page("resident_wish", {"token": "{token}"}, kind=TOKEN, get=302, post={"text": "送报纸"}),
     Page(
         "resident_wish_thank",
@@ -1247,7 +1288,7 @@ def _build_world():
         arrival_date=timezone.localdate(),
         address="1号楼301",
     )
-    from tests.mobilization.world import add_chain, add_volunteers
+    from tests.mobilization.world import add_chain, add_units, add_volunteers
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     chain = add_chain(world)
@@ -1263,6 +1304,7 @@ def _build_world():
         "job": job.pk,
         **chain,
         **add_volunteers(world),
+        **add_units(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

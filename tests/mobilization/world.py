@@ -106,3 +106,24 @@ def add_volunteers(world) -> dict:
         # Signed, but not for a sign-up: nobody's form.
         "stale_signup_token": signing.dumps(community.pk, salt="another-purpose", compress=True),
     }
+
+
+def add_units(world) -> dict:
+    """双报到 of 花园路社区 (S-C): 建新供电所 registered with one party member (not assigned yet), and
+    an appeal issued to it, not acknowledged yet. Nothing in another community."""
+    from epigrid.mobilization import units
+
+    community, staff = world.nodes["S-C"], world.admin
+    unit = units.unit_register(
+        grid=community,
+        kind="resident_unit",
+        name="建新供电所",
+        contact_name="冯主任",
+        contact_phone="13900000031",
+        skills="电工",
+        hours_offered=8,
+        principal=staff,
+    )
+    member = units.unit_member_add(unit=unit, name="陈党员", phone="13900000032", skills="开车", principal=staff)
+    appeal = units.appeal_issue(grid=community, title="致驻区单位的倡议书", text="共同抗疫。", principal=staff)
+    return {"unit": unit.pk, "unit_member": member.pk, "appeal": appeal.pk, "appeal_ack": appeal.acks.get().pk}

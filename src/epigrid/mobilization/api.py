@@ -515,3 +515,8 @@ def temporary_member_end(request, pk: int):
 from .volunteer_api import router as volunteer_router  # noqa: E402
 
 router.add_router("", volunteer_router)
+
+# 双报到: registered units and appeals, mobilization/unit_api.py.
+from .unit_api import router as unit_router  # noqa: E402
+
+router.add_router("", unit_router)

@@ -30,6 +30,11 @@ ACTION_LABELS = {
     "wish.done": _("Wish done"),
     "wish.thanked": _("Wish thanked"),
     "wish.cancelled": _("Wish cancelled"),
+    "reporting_unit.register": _("Unit registered with the community"),
+    "unit_member.add": _("Party member of a unit registered"),
+    "unit_member.assign": _("Party member of a unit assigned"),
+    "appeal.issue": _("Appeal issued to the registered units"),
+    "appeal.ack": _("Appeal acknowledged by a unit"),
 }
 
 

@@ -114,3 +114,22 @@ class ShiftKind(models.TextChoices):
     DISINFECTION = "disinfection", _("Disinfection round")
     PUBLICITY = "publicity", _("Publicity round")
     SERVICE = "service", _("Service to households")
+
+
+# ---------------------------------------------------------------- 双报到 (units reporting to the community)
+
+
+class UnitKind(models.TextChoices):
+    """Who reports in to the community (双报到): the article's three kinds of organisation."""
+
+    RESIDENT_UNIT = "resident_unit", _("Unit based in the area")
+    NEW_ORG = "new_org", _("New economic or social organisation")
+    BUILDING_ENTERPRISE = "building_enterprise", _("Enterprise in an office building")
+
+
+class AssignmentKind(models.TextChoices):
+    """Where the community sends a registered unit's party member."""
+
+    BRANCH = "branch", _("Temporary party branch")
+    DUTY = "duty", _("Duty")
+    WISH = "wish", _("Wish")

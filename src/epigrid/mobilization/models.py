@@ -12,11 +12,13 @@ from .choices import (
     VOLUNTEER_TRANSITIONS,
     WISH_STAMPS,
     WISH_TRANSITIONS,
+    AssignmentKind,
     BranchRole,
     MemberRole,
     OrgKind,
     ShiftKind,
     SiteKind,
+    UnitKind,
     VolunteerSource,
     VolunteerStatus,
     WishSource,
@@ -367,3 +369,118 @@ class VolunteerShift(models.Model):
 
     def __str__(self) -> str:
         return f"{self.volunteer} · {self.get_kind_display()}"
+
+
+# ---------------------------------------------------------------- 双报到 (units reporting to the community)
+
+
+class ReportingUnit(models.Model):
+    """A unit registered with its community (双报到): a unit based in the area, a new economic or
+    social organisation, or an enterprise of an office building, with its contact, the skills and
+    the hours a week it offers. Its party members are `UnitMember` rows."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=24, choices=UnitKind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    contact_name = models.CharField(_("contact"), max_length=50)
+    contact_phone_sealed = models.BinaryField(editable=False, null=True)
+    contact_phone_masked = models.CharField(_("contact phone"), max_length=20, blank=True, editable=False)
+    skills = models.CharField(_("skills"), max_length=200, blank=True)
+    hours_offered = models.PositiveIntegerField(_("hours offered a week"), default=0)
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("registered unit")
+        constraints = [models.UniqueConstraint(fields=["grid", "name"], name="reporting_unit_name_once")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UnitMember(models.Model):
+    """A party member of a registered unit reporting to the community, and where the community
+    sent them: a temporary branch, a duty or a wish (one at a time; none until assigned)."""
+
+    unit = models.ForeignKey(ReportingUnit, on_delete=models.PROTECT, related_name="members")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the unit's
+    name = models.CharField(_("name"), max_length=50)
+    phone_sealed = models.BinaryField(editable=False, null=True)
+    phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
+    skills = models.CharField(_("skills"), max_length=200, blank=True)
+    hours_offered = models.PositiveIntegerField(_("hours offered a week"), default=0)
+    assignment = models.CharField(_("assigned to"), max_length=8, choices=AssignmentKind.choices, blank=True)
+    branch = models.ForeignKey(TemporaryBranch, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    duty = models.CharField(_("duty"), max_length=16, choices=ShiftKind.choices, blank=True)
+    wish = models.ForeignKey(Wish, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("party member of a registered unit")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(assignment="", branch__isnull=True, duty="", wish__isnull=True, assigned_at__isnull=True)
+                | Q(assignment="branch", branch__isnull=False, duty="", wish__isnull=True, assigned_at__isnull=False)
+                | Q(assignment="duty", branch__isnull=True, wish__isnull=True, assigned_at__isnull=False) & ~Q(duty="")
+                | Q(assignment="wish", branch__isnull=True, duty="", wish__isnull=False, assigned_at__isnull=False),
+                name="unit_member_one_assignment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Appeal(models.Model):
+    """倡议书: an appeal the community issues to all its registered units; each unit's
+    acknowledgement is an `AppealAck` made at issue."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"), max_length=5000)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("appeal")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AppealAck(models.Model):
+    """One unit's acknowledgement of an appeal: pending until the community records who at the
+    unit acknowledged it, and when."""
+
+    appeal = models.ForeignKey(Appeal, on_delete=models.PROTECT, related_name="acks")
+    unit = models.ForeignKey(ReportingUnit, on_delete=models.PROTECT, related_name="acks")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the appeal's
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_name = models.CharField(_("acknowledged by"), max_length=50, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("acknowledgement of an appeal")
+        constraints = [
+            models.UniqueConstraint(fields=["appeal", "unit"], name="appeal_ack_once"),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True, acknowledged_name="")
+                | Q(acknowledged_at__isnull=False) & ~Q(acknowledged_name=""),
+                name="appeal_ack_names_who",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.appeal} · {self.unit}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, volunteer_views
+from . import unit_views, views, volunteer_views
 
 app_name = "mobilization"
 urlpatterns = [
@@ -34,4 +34,11 @@ urlpatterns += [
     path("v/<str:token>/wishes/<int:pk>/claim/", volunteer_views.volunteer_claim, name="volunteer_claim"),
     path("wishes/", volunteer_views.wishes, name="wishes"),
     path("wishes/<int:pk>/<str:action>/", volunteer_views.wish_action, name="wish_action"),
+]
+urlpatterns += [
+    path("units/", unit_views.unit_list, name="units"),
+    path("units/<int:pk>/", unit_views.unit, name="unit"),
+    path("unit-members/<int:pk>/assign/", unit_views.unit_member_assign, name="unit_member_assign"),
+    path("appeals/<int:pk>/", unit_views.appeal, name="appeal"),
+    path("appeal-acks/<int:pk>/acknowledge/", unit_views.appeal_ack, name="appeal_ack"),
 ]
