@@ -707,6 +707,17 @@ PAGES = [
         user="staff",
         other="staff2",
     ),
+    # Notices to households (tests/mobilization/world.py add_notices): 第1网格's, issued by its grid head.
+    Page(
+        "mobilization:notices",
+        kind=LIST,
+        user="head1",
+        other="head2",
+        shows="关于小区封闭管理的告知书",
+        post={"scope": "grid", "grid": "S-C-G1", "audience": "all", "title": "防控知识手册", "text": "请阅读。"},
+    ),
+    Page("mobilization:notice", {"pk": "{notice}"}, shows="关于小区封闭管理的告知书"),
+    Page("resident_notice_read", {"token": "{token}", "pk": "{notice}"}, kind=TOKEN, get=302, post={}),
     Page("resident_wish", {"token": "{token}"}, kind=TOKEN, get=302, post={"text": "送报纸"}),
     Page(
         "resident_wish_thank",
@@ -1288,7 +1299,7 @@ def _build_world():
         arrival_date=timezone.localdate(),
         address="1号楼301",
     )
-    from tests.mobilization.world import add_chain, add_units, add_volunteers
+    from tests.mobilization.world import add_chain, add_notices, add_units, add_volunteers
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     chain = add_chain(world)
@@ -1305,6 +1316,7 @@ def _build_world():
         **chain,
         **add_volunteers(world),
         **add_units(world),
+        **add_notices(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

@@ -654,6 +654,16 @@ ENDPOINTS = [
         body={"by_name": "冯主任"},
         in_scope_user="staff",
     ),
+    # Notices to households: 第1网格's, issued by its grid head.
+    Endpoint("GET", "/api/v1/mobilization/notices", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/notices",
+        body={"grid": "S-C-G1", "title": "防控知识手册", "link": "https://example.org/booklet.pdf"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/notices/{notice}"),
     Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -820,7 +830,7 @@ def world(world):
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
     from epigrid.core.models import Job
-    from tests.mobilization.world import add_chain, add_units, add_volunteers
+    from tests.mobilization.world import add_chain, add_notices, add_units, add_volunteers
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     job = Job.objects.create(
@@ -834,6 +844,7 @@ def world(world):
         **add_chain(world),
         **add_volunteers(world),
         **add_units(world),
+        **add_notices(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

@@ -127,3 +127,13 @@ def add_units(world) -> dict:
     member = units.unit_member_add(unit=unit, name="陈党员", phone="13900000032", skills="开车", principal=staff)
     appeal = units.appeal_issue(grid=community, title="致驻区单位的倡议书", text="共同抗疫。", principal=staff)
     return {"unit": unit.pk, "unit_member": member.pk, "appeal": appeal.pk, "appeal_ack": appeal.acks.get().pk}
+
+
+def add_notices(world) -> dict:
+    """A notice to every household of 第1网格 (张三's among them), not read yet."""
+    from epigrid.mobilization import notices
+
+    notice = notices.notice_issue(
+        grid=world.nodes["S-C-G1"], title="关于小区封闭管理的告知书", text="即日起实行封闭管理。", principal=world.admin
+    )
+    return {"notice": notice.pk}

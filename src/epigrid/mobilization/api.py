@@ -520,3 +520,8 @@ router.add_router("", volunteer_router)
 from .unit_api import router as unit_router  # noqa: E402
 
 router.add_router("", unit_router)
+
+# Notices to households (告知书), mobilization/notice_api.py.
+from .notice_api import router as notice_router  # noqa: E402
+
+router.add_router("", notice_router)

@@ -35,6 +35,8 @@ ACTION_LABELS = {
     "unit_member.assign": _("Party member of a unit assigned"),
     "appeal.issue": _("Appeal issued to the registered units"),
     "appeal.ack": _("Appeal acknowledged by a unit"),
+    "notice.issue": _("Notice to households issued"),
+    "notice.read": _("Notice read by a household"),
 }
 
 
@@ -47,8 +49,11 @@ class MobilizationConfig(AppConfig):
     extensions = {
         "household_panels": ["epigrid.mobilization.views.household_chain_panel"],
         "checkpoint_panels": ["epigrid.mobilization.views.checkpoint_branches_panel"],
-        "resident_panels": ["epigrid.mobilization.volunteer_views.resident_wishes_panel"],
-        "sweeps": ["epigrid.mobilization.volunteers.OVERDUE_SWEEP"],
+        "resident_panels": [
+            "epigrid.mobilization.notice_views.resident_notices_panel",
+            "epigrid.mobilization.volunteer_views.resident_wishes_panel",
+        ],
+        "sweeps": ["epigrid.mobilization.volunteers.OVERDUE_SWEEP", "epigrid.mobilization.notices.UNREAD_SWEEP"],
         "gap_checks": [
             "epigrid.mobilization.selectors.COMMUNITY_GAP",
             "epigrid.mobilization.selectors.BRANCH_GAP",

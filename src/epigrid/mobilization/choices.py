@@ -133,3 +133,16 @@ class AssignmentKind(models.TextChoices):
     BRANCH = "branch", _("Temporary party branch")
     DUTY = "duty", _("Duty")
     WISH = "wish", _("Wish")
+
+
+# ---------------------------------------------------------------- notices to households (告知书)
+
+
+class NoticeAudience(models.TextChoices):
+    ALL = "all", _("Every household")
+    QUARANTINED = "quarantined", _("Households under home quarantine")
+
+
+class NoticeScope(models.TextChoices):
+    GRID = "grid", _("A grid and everything under it")
+    CLOSED_COMPOUND = "closed_compound", _("A compound under closed management")

@@ -15,6 +15,8 @@ from .choices import (
     AssignmentKind,
     BranchRole,
     MemberRole,
+    NoticeAudience,
+    NoticeScope,
     OrgKind,
     ShiftKind,
     SiteKind,
@@ -484,3 +486,52 @@ class AppealAck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.appeal} · {self.unit}"
+
+
+# ---------------------------------------------------------------- notices to households (告知书)
+
+
+class Notice(models.Model):
+    """告知书: a notice to the households of a grid subtree (or of a compound under closed
+    management), shown on each affected resident's personal link with a "read" button; a link
+    (a video, a booklet) makes it material pushed to the households. `audience` narrows it to the
+    households under home quarantine."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("for"), on_delete=models.PROTECT, related_name="+")
+    scope = models.CharField(_("for"), max_length=16, choices=NoticeScope.choices, default=NoticeScope.GRID)
+    audience = models.CharField(_("audience"), max_length=12, choices=NoticeAudience.choices)
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"), max_length=5000, blank=True)
+    link = models.URLField(_("link"), max_length=500, blank=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notice to households")
+        constraints = [
+            models.CheckConstraint(condition=~Q(text="") | ~Q(link=""), name="notice_text_or_link"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class NoticeRead(models.Model):
+    """A household's read receipt of a notice (the first tap of "read" on the personal link)."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.PROTECT, related_name="reads")
+    household = models.ForeignKey("people.Household", on_delete=models.PROTECT, related_name="+")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the household's
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="+")
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("read receipt")
+        constraints = [models.UniqueConstraint(fields=["notice", "household"], name="notice_read_once")]
+
+    def __str__(self) -> str:
+        return f"{self.notice} · {self.household}"

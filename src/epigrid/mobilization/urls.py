@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import unit_views, views, volunteer_views
+from . import notice_views, unit_views, views, volunteer_views
 
 app_name = "mobilization"
 urlpatterns = [
@@ -41,4 +41,8 @@ urlpatterns += [
     path("unit-members/<int:pk>/assign/", unit_views.unit_member_assign, name="unit_member_assign"),
     path("appeals/<int:pk>/", unit_views.appeal, name="appeal"),
     path("appeal-acks/<int:pk>/acknowledge/", unit_views.appeal_ack, name="appeal_ack"),
+]
+urlpatterns += [
+    path("notices/", notice_views.notice_list, name="notices"),
+    path("notices/<int:pk>/", notice_views.notice, name="notice"),
 ]
