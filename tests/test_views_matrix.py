@@ -718,6 +718,33 @@ PAGES = [
     ),
     Page("mobilization:notice", {"pk": "{notice}"}, shows="关于小区封闭管理的告知书"),
     Page("resident_notice_read", {"token": "{token}", "pk": "{notice}"}, kind=TOKEN, get=302, post={}),
+    # Publicity campaigns (tests/mobilization/world.py add_campaigns): 第1网格's, run by its grid head.
+    Page(
+        "mobilization:campaigns",
+        kind=LIST,
+        user="head1",
+        other="head2",
+        shows="疫情防控宣传周",
+        post={"grid": "S-C-G1", "title": "防疫知识进万家", "target": "controlled"},
+    ),
+    Page("mobilization:campaign", {"pk": "{campaign}"}, shows="抗疫抖音"),
+    Page(
+        "mobilization:campaign_material_add",
+        {"pk": "{campaign}"},
+        get=None,
+        post={"kind": "video", "title": "防控知识", "link": "https://example.org/v2"},
+        user="head1",
+        other="head2",
+    ),
+    Page(
+        "mobilization:campaign_post_log",
+        {"pk": "{campaign}"},
+        get=None,
+        post={"channel": "douyin", "link": "https://example.org/d"},
+        user="head1",
+        other="head2",
+    ),
+    Page("mobilization:campaign_file", {"which": "post", "pk": "{campaign_post}"}),
     Page("resident_wish", {"token": "{token}"}, kind=TOKEN, get=302, post={"text": "送报纸"}),
     Page(
         "resident_wish_thank",
@@ -1299,7 +1326,7 @@ def _build_world():
         arrival_date=timezone.localdate(),
         address="1号楼301",
     )
-    from tests.mobilization.world import add_chain, add_notices, add_units, add_volunteers
+    from tests.mobilization.world import add_campaigns, add_chain, add_notices, add_units, add_volunteers
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     chain = add_chain(world)
@@ -1317,6 +1344,7 @@ def _build_world():
         **add_volunteers(world),
         **add_units(world),
         **add_notices(world),
+        **add_campaigns(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

@@ -664,6 +664,30 @@ ENDPOINTS = [
         in_scope_user="head1",
     ),
     Endpoint("GET", "/api/v1/mobilization/notices/{notice}"),
+    # Publicity campaigns: 第1网格's, run by its grid head.
+    Endpoint("GET", "/api/v1/mobilization/campaigns", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/campaigns",
+        body={"grid": "S-C-G1", "title": "防疫知识进万家", "target": "grid"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/campaigns/{campaign}"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/campaigns/{campaign}/materials",
+        body={"kind": "text", "title": "告居民书", "text": "请配合防控。"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/campaigns/{campaign}/posts",
+        body={"channel": "official_account", "link": "https://example.org/a"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
     Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -830,7 +854,7 @@ def world(world):
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
     from epigrid.core.models import Job
-    from tests.mobilization.world import add_chain, add_notices, add_units, add_volunteers
+    from tests.mobilization.world import add_campaigns, add_chain, add_notices, add_units, add_volunteers
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     job = Job.objects.create(
@@ -845,6 +869,7 @@ def world(world):
         **add_volunteers(world),
         **add_units(world),
         **add_notices(world),
+        **add_campaigns(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

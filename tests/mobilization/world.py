@@ -137,3 +137,31 @@ def add_notices(world) -> dict:
         grid=world.nodes["S-C-G1"], title="关于小区封闭管理的告知书", text="即日起实行封闭管理。", principal=world.admin
     )
     return {"notice": notice.pk}
+
+
+def _jpeg():
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 30, 30)).save(out, "JPEG")
+    return SimpleUploadedFile("banner.jpg", out.getvalue(), content_type="image/jpeg")
+
+
+def add_campaigns(world) -> dict:
+    """A publicity campaign of 第1网格: a video link, a banner put up (place and photo) and a post
+    in the WeChat group (link)."""
+    from epigrid.mobilization import publicity
+
+    admin = world.admin
+    campaign = publicity.campaign_create(
+        grid=world.nodes["S-C-G1"], title="疫情防控宣传周", target="all", principal=admin
+    )
+    material = publicity.material_add(
+        campaign=campaign, kind="video", title="抗疫抖音", link="https://example.org/video", principal=admin
+    )
+    banner = publicity.post_log(campaign=campaign, channel="banner", place="1号门", photo=_jpeg(), principal=admin)
+    publicity.post_log(campaign=campaign, channel="wechat_group", link="https://example.org/post", principal=admin)
+    return {"campaign": campaign.pk, "campaign_material": material.pk, "campaign_post": banner.pk}

@@ -525,3 +525,8 @@ router.add_router("", unit_router)
 from .notice_api import router as notice_router  # noqa: E402
 
 router.add_router("", notice_router)
+
+# Publicity campaigns (宣传), mobilization/campaign_api.py.
+from .campaign_api import router as campaign_router  # noqa: E402
+
+router.add_router("", campaign_router)

@@ -37,6 +37,9 @@ ACTION_LABELS = {
     "appeal.ack": _("Appeal acknowledged by a unit"),
     "notice.issue": _("Notice to households issued"),
     "notice.read": _("Notice read by a household"),
+    "campaign.create": _("Publicity campaign set up"),
+    "campaign.material": _("Publicity material added"),
+    "campaign.post": _("Publicity logged on a channel"),
 }
 
 

@@ -146,3 +146,33 @@ class NoticeAudience(models.TextChoices):
 class NoticeScope(models.TextChoices):
     GRID = "grid", _("A grid and everything under it")
     CLOSED_COMPOUND = "closed_compound", _("A compound under closed management")
+
+
+# ---------------------------------------------------------------- publicity campaigns (宣传)
+
+
+class CampaignTarget(models.TextChoices):
+    GRID = "grid", _("The households of a grid")
+    CONTROLLED = "controlled", _("Households under control")
+    ALL = "all", _("All residents")
+
+
+class MaterialKind(models.TextChoices):
+    TEXT = "text", _("Text")
+    IMAGE = "image", _("Image")
+    LINK = "link", _("Link (booklet, article)")
+    VIDEO = "video", _("Video link")
+
+
+class Channel(models.TextChoices):
+    BANNER = "banner", _("Banner (条幅)")
+    BOARD = "board", _("Bulletin board (宣传栏)")
+    LED = "led", _("LED screen")
+    WECHAT_GROUP = "wechat_group", _("WeChat group")
+    OFFICIAL_ACCOUNT = "official_account", _("Official account (公众号)")
+    DOUYIN = "douyin", _("Douyin (抖音)")
+    LOUDSPEAKER = "loudspeaker", _("Mobile loudspeaker (流动喇叭)")
+
+
+# Offline channels are logged as done with place, time and photo; online ones as posted with a link.
+OFFLINE_CHANNELS = frozenset({Channel.BANNER, Channel.BOARD, Channel.LED, Channel.LOUDSPEAKER})

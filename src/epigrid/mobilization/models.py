@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
 from epigrid.core.transitions import stamp_constraints
+from epigrid.core.uploads import private_storage
 
 from .choices import (
     SINGLE_ROLES,
@@ -14,6 +15,9 @@ from .choices import (
     WISH_TRANSITIONS,
     AssignmentKind,
     BranchRole,
+    CampaignTarget,
+    Channel,
+    MaterialKind,
     MemberRole,
     NoticeAudience,
     NoticeScope,
@@ -535,3 +539,68 @@ class NoticeRead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.notice} · {self.household}"
+
+
+# ---------------------------------------------------------------- publicity campaigns (宣传)
+
+
+class Campaign(models.Model):
+    """A publicity campaign over a grid subtree, aimed at its households, those under control, or
+    all its residents; its materials and the log of where it went out, channel by channel."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(_("title"), max_length=100)
+    target = models.CharField(_("target"), max_length=12, choices=CampaignTarget.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("publicity campaign")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CampaignMaterial(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="materials")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the campaign's
+    kind = models.CharField(_("kind"), max_length=8, choices=MaterialKind.choices)
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"), max_length=5000, blank=True)
+    link = models.URLField(_("link"), max_length=500, blank=True)
+    image = models.FileField(upload_to="publicity/%Y/%m/", storage=private_storage, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("campaign material")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CampaignPost(models.Model):
+    """One time the campaign went out on a channel: offline (banner, board, LED, loudspeaker) with
+    place, time and photo; online (WeChat group, official account, Douyin) with the link."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="posts")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the campaign's
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    done_at = models.DateTimeField(_("when"))
+    place = models.CharField(_("place"), max_length=100, blank=True)
+    photo = models.FileField(upload_to="publicity/%Y/%m/", storage=private_storage, blank=True)
+    link = models.URLField(_("link"), max_length=500, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("campaign post")
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · {self.get_channel_display()}"

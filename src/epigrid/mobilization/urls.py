@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import notice_views, unit_views, views, volunteer_views
+from . import campaign_views, notice_views, unit_views, views, volunteer_views
 
 app_name = "mobilization"
 urlpatterns = [
@@ -45,4 +45,11 @@ urlpatterns += [
 urlpatterns += [
     path("notices/", notice_views.notice_list, name="notices"),
     path("notices/<int:pk>/", notice_views.notice, name="notice"),
+]
+urlpatterns += [
+    path("campaigns/", campaign_views.campaign_list, name="campaigns"),
+    path("campaigns/<int:pk>/", campaign_views.campaign, name="campaign"),
+    path("campaigns/<int:pk>/materials/", campaign_views.material_add, name="campaign_material_add"),
+    path("campaigns/<int:pk>/posts/", campaign_views.post_log, name="campaign_post_log"),
+    path("campaign-files/<str:which>/<int:pk>/", campaign_views.campaign_file, name="campaign_file"),
 ]
