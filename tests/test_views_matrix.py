@@ -745,6 +745,16 @@ PAGES = [
         other="head2",
     ),
     Page("mobilization:campaign_file", {"which": "post", "pk": "{campaign_post}"}),
+    # After release (tests/mobilization/world.py add_followups): 李四's visit is the grid lead's.
+    Page("mobilization:followups", kind=LIST, shows="李四"),
+    Page(
+        "mobilization:followup_done",
+        {"pk": "{followup_visit}"},
+        get=None,
+        post={"note": "上门慰问，情况良好"},
+        user="head1",
+        other="head2",
+    ),
     Page("resident_wish", {"token": "{token}"}, kind=TOKEN, get=302, post={"text": "送报纸"}),
     Page(
         "resident_wish_thank",
@@ -1326,7 +1336,14 @@ def _build_world():
         arrival_date=timezone.localdate(),
         address="1号楼301",
     )
-    from tests.mobilization.world import add_campaigns, add_chain, add_notices, add_units, add_volunteers
+    from tests.mobilization.world import (
+        add_campaigns,
+        add_chain,
+        add_followups,
+        add_notices,
+        add_units,
+        add_volunteers,
+    )
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     chain = add_chain(world)
@@ -1345,6 +1362,7 @@ def _build_world():
         **add_units(world),
         **add_notices(world),
         **add_campaigns(world),
+        **add_followups(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

@@ -688,6 +688,16 @@ ENDPOINTS = [
         in_scope_status=201,
         in_scope_user="head1",
     ),
+    # After release: 李四's visit (grid lead) and health check (grid member: record_health).
+    Endpoint("GET", "/api/v1/mobilization/followups", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/followups/{followup_visit}/done",
+        body={"note": "上门慰问"},
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("POST", "/api/v1/mobilization/followups/{followup_check}/done", body={"note": "体温正常"}),
     Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -854,7 +864,14 @@ def world(world):
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
     from epigrid.core.models import Job
-    from tests.mobilization.world import add_campaigns, add_chain, add_notices, add_units, add_volunteers
+    from tests.mobilization.world import (
+        add_campaigns,
+        add_chain,
+        add_followups,
+        add_notices,
+        add_units,
+        add_volunteers,
+    )
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     job = Job.objects.create(
@@ -870,6 +887,7 @@ def world(world):
         **add_units(world),
         **add_notices(world),
         **add_campaigns(world),
+        **add_followups(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

@@ -165,3 +165,18 @@ def add_campaigns(world) -> dict:
     banner = publicity.post_log(campaign=campaign, channel="banner", place="1号门", photo=_jpeg(), principal=admin)
     publicity.post_log(campaign=campaign, channel="wechat_group", link="https://example.org/post", principal=admin)
     return {"campaign": campaign.pk, "campaign_material": material.pk, "campaign_post": banner.pk}
+
+
+def add_followups(world) -> dict:
+    """李四 (第1网格) released early from home quarantine: the cascade sets his household's visit and
+    his 14-day health check."""
+    from epigrid.control import services as control
+    from epigrid.mobilization.models import FollowUp
+
+    order = control.control_order_start(
+        person=world.persons["p1b"], kind="home_quarantine", reason="other", principal=world.admin
+    )
+    control.control_order_release(order=order, early_reason="核酸阴性", principal=world.admin)
+    visit = FollowUp.objects.get(kind="visit", person=world.persons["p1b"])
+    check = FollowUp.objects.get(kind="health_check", person=world.persons["p1b"])
+    return {"followup_visit": visit.pk, "followup_check": check.pk}

@@ -530,3 +530,8 @@ router.add_router("", notice_router)
 from .campaign_api import router as campaign_router  # noqa: E402
 
 router.add_router("", campaign_router)
+
+# The follow-ups after release, mobilization/followup_api.py.
+from .followup_api import router as followup_router  # noqa: E402
+
+router.add_router("", followup_router)

@@ -40,6 +40,8 @@ ACTION_LABELS = {
     "campaign.create": _("Publicity campaign set up"),
     "campaign.material": _("Publicity material added"),
     "campaign.post": _("Publicity logged on a channel"),
+    "followup.create": _("Follow-up after release set"),
+    "followup.done": _("Follow-up after release done"),
 }
 
 
@@ -63,5 +65,7 @@ class MobilizationConfig(AppConfig):
             "epigrid.mobilization.selectors.GROUP_GAP",
             "epigrid.mobilization.selectors.CENTRAL_GAP",
         ],
+        "order_ended": ["epigrid.mobilization.followups.followups_on_order_ended"],
+        "compound_reopened": ["epigrid.mobilization.followups.followups_on_compound_reopened"],
         "action_labels": ["epigrid.mobilization.apps.ACTION_LABELS"],
     }

@@ -176,3 +176,20 @@ class Channel(models.TextChoices):
 
 # Offline channels are logged as done with place, time and photo; online ones as posted with a link.
 OFFLINE_CHANNELS = frozenset({Channel.BANNER, Channel.BOARD, Channel.LED, Channel.LOUDSPEAKER})
+
+
+# ---------------------------------------------------------------- after release ("1": residents first)
+
+
+class FollowUpKind(models.TextChoices):
+    VISIT = "visit", _("Visit (登门慰问)")
+    HEALTH_CHECK = "health_check", _("14-day post-release health check")
+
+
+class FollowUpStatus(models.TextChoices):
+    OPEN = "open", _("To do")
+    DONE = "done", _("Done")
+
+
+FOLLOWUP_TRANSITIONS = {FollowUpStatus.OPEN: {FollowUpStatus.DONE}, FollowUpStatus.DONE: set()}
+FOLLOWUP_STAMPS = {FollowUpStatus.DONE: "done_at"}

@@ -8,6 +8,8 @@ from epigrid.core.transitions import stamp_constraints
 from epigrid.core.uploads import private_storage
 
 from .choices import (
+    FOLLOWUP_STAMPS,
+    FOLLOWUP_TRANSITIONS,
     SINGLE_ROLES,
     VOLUNTEER_STAMPS,
     VOLUNTEER_TRANSITIONS,
@@ -17,6 +19,8 @@ from .choices import (
     BranchRole,
     CampaignTarget,
     Channel,
+    FollowUpKind,
+    FollowUpStatus,
     MaterialKind,
     MemberRole,
     NoticeAudience,
@@ -604,3 +608,49 @@ class CampaignPost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} · {self.get_channel_display()}"
+
+
+# ---------------------------------------------------------------- after release ("1": residents first)
+
+
+class FollowUp(models.Model):
+    """The follow-up of a release (docs/method.md "3" item 5): a visit (登门慰问) by the community
+    and street leaders of the chain, or a 14-day post-release health check by the medical grid.
+    Made by the system when a control order is released or an epidemic point's compound reopens
+    (`key` makes it once); done with a date and a note."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=FollowUpKind.choices)
+    key = models.CharField(max_length=80, unique=True, editable=False)
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    household = models.ForeignKey("people.Household", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    released_on = models.DateField(_("released on"))
+    due_on = models.DateField(_("due on"))
+    leaders = models.CharField(_("by"), max_length=200, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=8, choices=FollowUpStatus.choices, default=FollowUpStatus.OPEN)
+    done_on = models.DateField(_("done on"), null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    TRANSITIONS = FOLLOWUP_TRANSITIONS
+    STATUS_STAMPS = FOLLOWUP_STAMPS
+    AUDIT_PREFIX = "followup"
+
+    class Meta:
+        verbose_name = _("follow-up after release")
+        constraints = [
+            *stamp_constraints("followup", {FollowUpStatus.DONE: "done_at"}),
+            models.CheckConstraint(
+                condition=Q(status="open", done_on__isnull=True) | Q(status="done", done_on__isnull=False),
+                name="followup_done_on_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.household or self.grid}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import campaign_views, notice_views, unit_views, views, volunteer_views
+from . import campaign_views, followup_views, notice_views, unit_views, views, volunteer_views
 
 app_name = "mobilization"
 urlpatterns = [
@@ -52,4 +52,8 @@ urlpatterns += [
     path("campaigns/<int:pk>/materials/", campaign_views.material_add, name="campaign_material_add"),
     path("campaigns/<int:pk>/posts/", campaign_views.post_log, name="campaign_post_log"),
     path("campaign-files/<str:which>/<int:pk>/", campaign_views.campaign_file, name="campaign_file"),
+]
+urlpatterns += [
+    path("followups/", followup_views.followup_list, name="followups"),
+    path("followups/<int:pk>/done/", followup_views.followup_done, name="followup_done"),
 ]
