@@ -66,6 +66,7 @@ class MobilizationConfig(AppConfig):
             "epigrid.mobilization.selectors.CENTRAL_GAP",
         ],
         "order_ended": ["epigrid.mobilization.followups.followups_on_order_ended"],
+        "consequences": ["epigrid.mobilization.followups.consequences"],
         "compound_reopened": ["epigrid.mobilization.followups.followups_on_compound_reopened"],
         "action_labels": ["epigrid.mobilization.apps.ACTION_LABELS"],
     }

@@ -172,3 +172,11 @@ def followup_get(*, user, pk, capability: str = VIEW) -> FollowUp:
     return FollowUp.objects.select_related("grid", "household", "person").get_for(
         user, capability, pk=pk, missing=NotFound("followup_not_found", _("No such follow-up."))
     )
+
+
+def consequences(action: str, obj) -> list[str]:
+    """ "consequences": what the release will set, for the confirm step (reads only)."""
+    if action != "order_release":
+        return []
+    text = _("%(name)s gets a visit by the chain's leaders within %(v)s days and a %(h)s-day health check.")
+    return [text % {"name": obj.person.name, "v": VISIT_DAYS, "h": HEALTH_CHECK_DAYS}]
