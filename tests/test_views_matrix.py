@@ -670,6 +670,95 @@ PAGES = [
         )
         for action in ("claim", "release", "done", "cancel")
     ),
+    # 双报到 (tests/mobilization/world.py add_units): 花园路社区's units and appeals are its office's (staff).
+    Page(
+        "mobilization:units",
+        kind=LIST,
+        user="staff",
+        other="staff2",
+        shows="建新供电所",
+        post={
+            "action": "unit",
+            "grid": "S-C",
+            "kind": "new_org",
+            "name": "花园路物业公司",
+            "contact_name": "蒋经理",
+            "contact_phone": "13900000041",
+        },
+    ),
+    Page(
+        "mobilization:unit",
+        {"pk": "{unit}"},
+        user="staff",
+        other="staff2",
+        shows="陈党员",
+        post={"name": "韩党员", "phone": "13900000042"},
+    ),
+    Page(
+        "mobilization:unit_member_assign",
+        {"pk": "{unit_member}"},
+        get=None,
+        post={"target": "duty:gate_duty"},
+        user="staff",
+        other="staff2",
+    ),
+    Page("mobilization:appeal", {"pk": "{appeal}"}, user="staff", other="staff2", shows="建新供电所"),
+    Page(
+        "mobilization:appeal_ack",
+        {"pk": "{appeal_ack}"},
+        get=None,
+        post={"by_name": "冯主任"},
+        user="staff",
+        other="staff2",
+    ),
+    # Notices to households (tests/mobilization/world.py add_notices): 第1网格's, issued by its grid head.
+    Page(
+        "mobilization:notices",
+        kind=LIST,
+        user="head1",
+        other="head2",
+        shows="关于小区封闭管理的告知书",
+        post={"scope": "grid", "grid": "S-C-G1", "audience": "all", "title": "防控知识手册", "text": "请阅读。"},
+    ),
+    Page("mobilization:notice", {"pk": "{notice}"}, shows="关于小区封闭管理的告知书"),
+    Page("resident_notice_read", {"token": "{token}", "pk": "{notice}"}, kind=TOKEN, get=302, post={}),
+    # Publicity campaigns (tests/mobilization/world.py add_campaigns): 第1网格's, run by its grid head.
+    Page(
+        "mobilization:campaigns",
+        kind=LIST,
+        user="head1",
+        other="head2",
+        shows="疫情防控宣传周",
+        post={"grid": "S-C-G1", "title": "防疫知识进万家", "target": "controlled"},
+    ),
+    Page("mobilization:campaign", {"pk": "{campaign}"}, shows="抗疫抖音"),
+    Page(
+        "mobilization:campaign_material_add",
+        {"pk": "{campaign}"},
+        get=None,
+        post={"kind": "video", "title": "防控知识", "link": "https://example.org/v2"},
+        user="head1",
+        other="head2",
+    ),
+    Page(
+        "mobilization:campaign_post_log",
+        {"pk": "{campaign}"},
+        get=None,
+        post={"channel": "douyin", "link": "https://example.org/d"},
+        user="head1",
+        other="head2",
+    ),
+    Page("mobilization:campaign_file", {"which": "post", "pk": "{campaign_post}"}),
+    # After release (tests/mobilization/world.py add_followups): 李四's visit is the grid lead's.
+    Page("mobilization:followups", kind=LIST, shows="李四"),
+    Page(
+        "mobilization:followup_done",
+        {"pk": "{followup_visit}"},
+        get=None,
+        post={"note": "上门慰问，情况良好"},
+        user="head1",
+        other="head2",
+    ),
     Page("resident_wish", {"token": "{token}"}, kind=TOKEN, get=302, post={"text": "送报纸"}),
     Page(
         "resident_wish_thank",
@@ -1264,7 +1353,14 @@ def _build_world():
         arrival_date=timezone.localdate(),
         address="1号楼301",
     )
-    from tests.mobilization.world import add_chain, add_volunteers
+    from tests.mobilization.world import (
+        add_campaigns,
+        add_chain,
+        add_followups,
+        add_notices,
+        add_units,
+        add_volunteers,
+    )
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     chain = add_chain(world)
@@ -1280,6 +1376,10 @@ def _build_world():
         "job": job.pk,
         **chain,
         **add_volunteers(world),
+        **add_units(world),
+        **add_notices(world),
+        **add_campaigns(world),
+        **add_followups(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

@@ -610,6 +610,94 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/release"),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/done", body={"note": "已送到"}),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/cancel", body={}),
+    # 双报到: 花园路社区's units and appeals are its office's (staff).
+    Endpoint("GET", "/api/v1/mobilization/units", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/units",
+        body={
+            "grid": "S-C",
+            "kind": "building_enterprise",
+            "name": "花园大厦物业",
+            "contact_name": "蒋经理",
+            "contact_phone": "13900000041",
+        },
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/units/{unit}", in_scope_user="staff"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/units/{unit}/members",
+        body={"name": "韩党员"},
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/unit-members/{unit_member}/assign",
+        body={"duty": "disinfection"},
+        in_scope_user="staff",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/appeals", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/appeals",
+        body={"grid": "S-C", "title": "倡议书", "text": "共同抗疫。"},
+        in_scope_status=201,
+        in_scope_user="staff",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/appeals/{appeal}", in_scope_user="staff"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/appeal-acks/{appeal_ack}/acknowledge",
+        body={"by_name": "冯主任"},
+        in_scope_user="staff",
+    ),
+    # Notices to households: 第1网格's, issued by its grid head.
+    Endpoint("GET", "/api/v1/mobilization/notices", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/notices",
+        body={"grid": "S-C-G1", "title": "防控知识手册", "link": "https://example.org/booklet.pdf"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/notices/{notice}"),
+    # Publicity campaigns: 第1网格's, run by its grid head.
+    Endpoint("GET", "/api/v1/mobilization/campaigns", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/campaigns",
+        body={"grid": "S-C-G1", "title": "防疫知识进万家", "target": "grid"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
+    Endpoint("GET", "/api/v1/mobilization/campaigns/{campaign}"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/campaigns/{campaign}/materials",
+        body={"kind": "text", "title": "告居民书", "text": "请配合防控。"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/campaigns/{campaign}/posts",
+        body={"channel": "official_account", "link": "https://example.org/a"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
+    # After release: 李四's visit (grid lead) and health check (grid member: record_health).
+    Endpoint("GET", "/api/v1/mobilization/followups", no_role_status=200, out_of_scope_status=200),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/followups/{followup_visit}/done",
+        body={"note": "上门慰问"},
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
+    Endpoint("POST", "/api/v1/mobilization/followups/{followup_check}/done", body={"note": "体温正常"}),
     Endpoint("GET", "/api/v1/checkpoints", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -776,7 +864,14 @@ def world(world):
     foreign_pass = HouseholdPass.objects.get(household=world.households["h2"], revoked_at__isnull=True)
     from epigrid.accounts.services import api_token_grant
     from epigrid.core.models import Job
-    from tests.mobilization.world import add_chain, add_volunteers
+    from tests.mobilization.world import (
+        add_campaigns,
+        add_chain,
+        add_followups,
+        add_notices,
+        add_units,
+        add_volunteers,
+    )
     from tests.oversight.world import add_inspections, add_omissions, add_reports, add_verification
 
     job = Job.objects.create(
@@ -789,6 +884,10 @@ def world(world):
         "job": job.pk,
         **add_chain(world),
         **add_volunteers(world),
+        **add_units(world),
+        **add_notices(world),
+        **add_campaigns(world),
+        **add_followups(world),
         **add_inspections(world),
         **add_reports(world),
         **add_verification(world),

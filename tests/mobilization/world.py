@@ -106,3 +106,77 @@ def add_volunteers(world) -> dict:
         # Signed, but not for a sign-up: nobody's form.
         "stale_signup_token": signing.dumps(community.pk, salt="another-purpose", compress=True),
     }
+
+
+def add_units(world) -> dict:
+    """双报到 of 花园路社区 (S-C): 建新供电所 registered with one party member (not assigned yet), and
+    an appeal issued to it, not acknowledged yet. Nothing in another community."""
+    from epigrid.mobilization import units
+
+    community, staff = world.nodes["S-C"], world.admin
+    unit = units.unit_register(
+        grid=community,
+        kind="resident_unit",
+        name="建新供电所",
+        contact_name="冯主任",
+        contact_phone="13900000031",
+        skills="电工",
+        hours_offered=8,
+        principal=staff,
+    )
+    member = units.unit_member_add(unit=unit, name="陈党员", phone="13900000032", skills="开车", principal=staff)
+    appeal = units.appeal_issue(grid=community, title="致驻区单位的倡议书", text="共同抗疫。", principal=staff)
+    return {"unit": unit.pk, "unit_member": member.pk, "appeal": appeal.pk, "appeal_ack": appeal.acks.get().pk}
+
+
+def add_notices(world) -> dict:
+    """A notice to every household of 第1网格 (张三's among them), not read yet."""
+    from epigrid.mobilization import notices
+
+    notice = notices.notice_issue(
+        grid=world.nodes["S-C-G1"], title="关于小区封闭管理的告知书", text="即日起实行封闭管理。", principal=world.admin
+    )
+    return {"notice": notice.pk}
+
+
+def _jpeg():
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 30, 30)).save(out, "JPEG")
+    return SimpleUploadedFile("banner.jpg", out.getvalue(), content_type="image/jpeg")
+
+
+def add_campaigns(world) -> dict:
+    """A publicity campaign of 第1网格: a video link, a banner put up (place and photo) and a post
+    in the WeChat group (link)."""
+    from epigrid.mobilization import publicity
+
+    admin = world.admin
+    campaign = publicity.campaign_create(
+        grid=world.nodes["S-C-G1"], title="疫情防控宣传周", target="all", principal=admin
+    )
+    material = publicity.material_add(
+        campaign=campaign, kind="video", title="抗疫抖音", link="https://example.org/video", principal=admin
+    )
+    banner = publicity.post_log(campaign=campaign, channel="banner", place="1号门", photo=_jpeg(), principal=admin)
+    publicity.post_log(campaign=campaign, channel="wechat_group", link="https://example.org/post", principal=admin)
+    return {"campaign": campaign.pk, "campaign_material": material.pk, "campaign_post": banner.pk}
+
+
+def add_followups(world) -> dict:
+    """李四 (第1网格) released early from home quarantine: the cascade sets his household's visit and
+    his 14-day health check."""
+    from epigrid.control import services as control
+    from epigrid.mobilization.models import FollowUp
+
+    order = control.control_order_start(
+        person=world.persons["p1b"], kind="home_quarantine", reason="other", principal=world.admin
+    )
+    control.control_order_release(order=order, early_reason="核酸阴性", principal=world.admin)
+    visit = FollowUp.objects.get(kind="visit", person=world.persons["p1b"])
+    check = FollowUp.objects.get(kind="health_check", person=world.persons["p1b"])
+    return {"followup_visit": visit.pk, "followup_check": check.pk}

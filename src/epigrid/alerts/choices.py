@@ -13,6 +13,7 @@ class AlertKind(models.TextChoices):
     RECTIFICATION_OVERDUE = "rectification_overdue", _("Rectification overdue")
     REPORT_LATE = "report_late", _("Daily report not signed in time")
     WISH_OVERDUE = "wish_overdue", _("Wish open too long")
+    NOTICE_UNREAD = "notice_unread", _("Notice unread by a quarantined household")
 
 
 class Severity(models.TextChoices):

@@ -322,6 +322,8 @@ THROTTLE_RATES = {
 }
 # A wish (心愿) still open this long raises an alert to its community (mobilization's sweep).
 WISH_OPEN_ALERT_HOURS = env.int("EPIGRID_WISH_OPEN_ALERT_HOURS", default=24)
+# A notice to households unread by a household under home quarantine this long alerts its liaison.
+NOTICE_UNREAD_ALERT_HOURS = env.int("EPIGRID_NOTICE_UNREAD_ALERT_HOURS", default=12)
 NINJA_NUM_PROXIES = 0  # ninja's throttles take REMOTE_ADDR, never a client's X-Forwarded-For
 
 # Second factor (django-otp, TOTP): required for the roles in accounts.choices.MFA_ROLES and for

@@ -3,6 +3,7 @@ from django.urls import include, path
 from epigrid.care.views import resident_request
 from epigrid.core import pwa
 from epigrid.health.views import resident
+from epigrid.mobilization.notice_views import resident_notice_read
 from epigrid.mobilization.volunteer_views import resident_wish_post, resident_wish_thank
 
 urlpatterns = [
@@ -31,5 +32,6 @@ urlpatterns = [
     path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/wishes/", resident_wish_post, name="resident_wish"),
     path("r/<str:token>/wishes/<int:pk>/thank/", resident_wish_thank, name="resident_wish_thank"),
+    path("r/<str:token>/notices/<int:pk>/read/", resident_notice_read, name="resident_notice_read"),
     path("r/<str:token>/", resident, name="resident"),
 ]

@@ -244,6 +244,8 @@ def load(*, seed: int = 531, live: bool = True) -> dict:
     if live:
         _control_and_monitoring(admin=admin, node=node, logins={**logins, "doctor": medical}, rng=rng)
         _wishes(node=node, logins=logins)
+        _closing_notice(node=node, logins=logins)
+    _reporting_units(node=node, logins=logins)
     return {"nodes": len(node), "persons": persons, "logins": DEMO_LOGINS}
 
 
@@ -423,6 +425,53 @@ def _volunteers(*, node, logins, rng) -> None:
         vol.volunteer_decide(volunteer=volunteer, approve=True, principal=staff)
     vol.volunteer_signup(
         grid=community, name=demo_name(rng), phone=demo_phone(rng), skills="医护", availability="周末", team=teams[1]
+    )
+
+
+def _reporting_units(*, node, logins) -> None:
+    """双报到: a unit based in the area reports to 花园路社区 with two party members, one sent to
+    gate duty; the community's appeal to its registered units, acknowledged by the unit."""
+    from epigrid.mobilization import units
+
+    staff, community = logins["community"], node[COMMUNITY]
+    unit = units.unit_register(
+        grid=community,
+        kind="resident_unit",
+        name="历下区某驻区单位",
+        contact_name="周建国",
+        contact_phone="13905310001",
+        skills="卡点值守、物资转运",
+        hours_offered=20,
+        principal=staff,
+    )
+    first = units.unit_member_add(unit=unit, name="孟庆华", phone="13905310002", skills="开车", principal=staff)
+    units.unit_member_add(unit=unit, name="刘晓燕", phone="13905310003", skills="宣传", principal=staff)
+    units.unit_member_assign(member=first, duty="gate_duty", note="利农庄路23号院北门", principal=staff)
+    appeal = units.appeal_issue(
+        grid=community,
+        title="致辖区双报到单位和党员的倡议书",
+        text="疫情就是命令，防控就是责任。请各报到单位和在职党员就近就便参与卡点值守、入户排查和志愿服务。",
+        principal=staff,
+    )
+    units.appeal_acknowledge(ack=appeal.acks.get(unit=unit), by_name="周建国", principal=staff)
+
+
+def _closing_notice(*, node, logins) -> None:
+    """The article's notice on closing 利农庄路23号院 (关于实行封闭管理的告知书), issued to the
+    compound's households (for the compound under closed management when it is one)."""
+    from epigrid.mobilization import notices
+
+    compound = node[GRID9]
+    closed = notices.closed_compounds().filter(pk=compound.pk).exists()
+    notices.notice_issue(
+        grid=compound,
+        scope="closed_compound" if closed else "grid",
+        title="关于利农庄路23号院实行封闭管理的告知书",
+        text=(
+            "各位居民：因疫情防控需要，利农庄路23号院自即日起实行封闭管理，只保留北门一个出入口，"
+            "进出人员须测温、登记。生活物资由社区统一配送，有困难请联系网格员。感谢您的理解和配合！"
+        ),
+        principal=logins["community"],
     )
 
 

@@ -515,3 +515,23 @@ def temporary_member_end(request, pk: int):
 from .volunteer_api import router as volunteer_router  # noqa: E402
 
 router.add_router("", volunteer_router)
+
+# 双报到: registered units and appeals, mobilization/unit_api.py.
+from .unit_api import router as unit_router  # noqa: E402
+
+router.add_router("", unit_router)
+
+# Notices to households (告知书), mobilization/notice_api.py.
+from .notice_api import router as notice_router  # noqa: E402
+
+router.add_router("", notice_router)
+
+# Publicity campaigns (宣传), mobilization/campaign_api.py.
+from .campaign_api import router as campaign_router  # noqa: E402
+
+router.add_router("", campaign_router)
+
+# The follow-ups after release, mobilization/followup_api.py.
+from .followup_api import router as followup_router  # noqa: E402
+
+router.add_router("", followup_router)

@@ -30,6 +30,18 @@ ACTION_LABELS = {
     "wish.done": _("Wish done"),
     "wish.thanked": _("Wish thanked"),
     "wish.cancelled": _("Wish cancelled"),
+    "reporting_unit.register": _("Unit registered with the community"),
+    "unit_member.add": _("Party member of a unit registered"),
+    "unit_member.assign": _("Party member of a unit assigned"),
+    "appeal.issue": _("Appeal issued to the registered units"),
+    "appeal.ack": _("Appeal acknowledged by a unit"),
+    "notice.issue": _("Notice to households issued"),
+    "notice.read": _("Notice read by a household"),
+    "campaign.create": _("Publicity campaign set up"),
+    "campaign.material": _("Publicity material added"),
+    "campaign.post": _("Publicity logged on a channel"),
+    "followup.create": _("Follow-up after release set"),
+    "followup.done": _("Follow-up after release done"),
 }
 
 
@@ -42,13 +54,19 @@ class MobilizationConfig(AppConfig):
     extensions = {
         "household_panels": ["epigrid.mobilization.views.household_chain_panel"],
         "checkpoint_panels": ["epigrid.mobilization.views.checkpoint_branches_panel"],
-        "resident_panels": ["epigrid.mobilization.volunteer_views.resident_wishes_panel"],
-        "sweeps": ["epigrid.mobilization.volunteers.OVERDUE_SWEEP"],
+        "resident_panels": [
+            "epigrid.mobilization.notice_views.resident_notices_panel",
+            "epigrid.mobilization.volunteer_views.resident_wishes_panel",
+        ],
+        "sweeps": ["epigrid.mobilization.volunteers.OVERDUE_SWEEP", "epigrid.mobilization.notices.UNREAD_SWEEP"],
         "gap_checks": [
             "epigrid.mobilization.selectors.COMMUNITY_GAP",
             "epigrid.mobilization.selectors.BRANCH_GAP",
             "epigrid.mobilization.selectors.GROUP_GAP",
             "epigrid.mobilization.selectors.CENTRAL_GAP",
         ],
+        "order_ended": ["epigrid.mobilization.followups.followups_on_order_ended"],
+        "consequences": ["epigrid.mobilization.followups.consequences"],
+        "compound_reopened": ["epigrid.mobilization.followups.followups_on_compound_reopened"],
         "action_labels": ["epigrid.mobilization.apps.ACTION_LABELS"],
     }

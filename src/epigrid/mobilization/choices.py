@@ -114,3 +114,82 @@ class ShiftKind(models.TextChoices):
     DISINFECTION = "disinfection", _("Disinfection round")
     PUBLICITY = "publicity", _("Publicity round")
     SERVICE = "service", _("Service to households")
+
+
+# ---------------------------------------------------------------- 双报到 (units reporting to the community)
+
+
+class UnitKind(models.TextChoices):
+    """Who reports in to the community (双报到): the article's three kinds of organisation."""
+
+    RESIDENT_UNIT = "resident_unit", _("Unit based in the area")
+    NEW_ORG = "new_org", _("New economic or social organisation")
+    BUILDING_ENTERPRISE = "building_enterprise", _("Enterprise in an office building")
+
+
+class AssignmentKind(models.TextChoices):
+    """Where the community sends a registered unit's party member."""
+
+    BRANCH = "branch", _("Temporary party branch")
+    DUTY = "duty", _("Duty")
+    WISH = "wish", _("Wish")
+
+
+# ---------------------------------------------------------------- notices to households (告知书)
+
+
+class NoticeAudience(models.TextChoices):
+    ALL = "all", _("Every household")
+    QUARANTINED = "quarantined", _("Households under home quarantine")
+
+
+class NoticeScope(models.TextChoices):
+    GRID = "grid", _("A grid and everything under it")
+    CLOSED_COMPOUND = "closed_compound", _("A compound under closed management")
+
+
+# ---------------------------------------------------------------- publicity campaigns (宣传)
+
+
+class CampaignTarget(models.TextChoices):
+    GRID = "grid", _("The households of a grid")
+    CONTROLLED = "controlled", _("Households under control")
+    ALL = "all", _("All residents")
+
+
+class MaterialKind(models.TextChoices):
+    TEXT = "text", _("Text")
+    IMAGE = "image", _("Image")
+    LINK = "link", _("Link (booklet, article)")
+    VIDEO = "video", _("Video link")
+
+
+class Channel(models.TextChoices):
+    BANNER = "banner", _("Banner (条幅)")
+    BOARD = "board", _("Bulletin board (宣传栏)")
+    LED = "led", _("LED screen")
+    WECHAT_GROUP = "wechat_group", _("WeChat group")
+    OFFICIAL_ACCOUNT = "official_account", _("Official account (公众号)")
+    DOUYIN = "douyin", _("Douyin (抖音)")
+    LOUDSPEAKER = "loudspeaker", _("Mobile loudspeaker (流动喇叭)")
+
+
+# Offline channels are logged as done with place, time and photo; online ones as posted with a link.
+OFFLINE_CHANNELS = frozenset({Channel.BANNER, Channel.BOARD, Channel.LED, Channel.LOUDSPEAKER})
+
+
+# ---------------------------------------------------------------- after release ("1": residents first)
+
+
+class FollowUpKind(models.TextChoices):
+    VISIT = "visit", _("Visit (登门慰问)")
+    HEALTH_CHECK = "health_check", _("14-day post-release health check")
+
+
+class FollowUpStatus(models.TextChoices):
+    OPEN = "open", _("To do")
+    DONE = "done", _("Done")
+
+
+FOLLOWUP_TRANSITIONS = {FollowUpStatus.OPEN: {FollowUpStatus.DONE}, FollowUpStatus.DONE: set()}
+FOLLOWUP_STAMPS = {FollowUpStatus.DONE: "done_at"}

@@ -5,18 +5,30 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.core.scoping import GridScopedQuerySet
 from epigrid.core.transitions import stamp_constraints
+from epigrid.core.uploads import private_storage
 
 from .choices import (
+    FOLLOWUP_STAMPS,
+    FOLLOWUP_TRANSITIONS,
     SINGLE_ROLES,
     VOLUNTEER_STAMPS,
     VOLUNTEER_TRANSITIONS,
     WISH_STAMPS,
     WISH_TRANSITIONS,
+    AssignmentKind,
     BranchRole,
+    CampaignTarget,
+    Channel,
+    FollowUpKind,
+    FollowUpStatus,
+    MaterialKind,
     MemberRole,
+    NoticeAudience,
+    NoticeScope,
     OrgKind,
     ShiftKind,
     SiteKind,
+    UnitKind,
     VolunteerSource,
     VolunteerStatus,
     WishSource,
@@ -367,3 +379,278 @@ class VolunteerShift(models.Model):
 
     def __str__(self) -> str:
         return f"{self.volunteer} · {self.get_kind_display()}"
+
+
+# ---------------------------------------------------------------- 双报到 (units reporting to the community)
+
+
+class ReportingUnit(models.Model):
+    """A unit registered with its community (双报到): a unit based in the area, a new economic or
+    social organisation, or an enterprise of an office building, with its contact, the skills and
+    the hours a week it offers. Its party members are `UnitMember` rows."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=24, choices=UnitKind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    contact_name = models.CharField(_("contact"), max_length=50)
+    contact_phone_sealed = models.BinaryField(editable=False, null=True)
+    contact_phone_masked = models.CharField(_("contact phone"), max_length=20, blank=True, editable=False)
+    skills = models.CharField(_("skills"), max_length=200, blank=True)
+    hours_offered = models.PositiveIntegerField(_("hours offered a week"), default=0)
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("registered unit")
+        constraints = [models.UniqueConstraint(fields=["grid", "name"], name="reporting_unit_name_once")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UnitMember(models.Model):
+    """A party member of a registered unit reporting to the community, and where the community
+    sent them: a temporary branch, a duty or a wish (one at a time; none until assigned)."""
+
+    unit = models.ForeignKey(ReportingUnit, on_delete=models.PROTECT, related_name="members")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the unit's
+    name = models.CharField(_("name"), max_length=50)
+    phone_sealed = models.BinaryField(editable=False, null=True)
+    phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
+    skills = models.CharField(_("skills"), max_length=200, blank=True)
+    hours_offered = models.PositiveIntegerField(_("hours offered a week"), default=0)
+    assignment = models.CharField(_("assigned to"), max_length=8, choices=AssignmentKind.choices, blank=True)
+    branch = models.ForeignKey(TemporaryBranch, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    duty = models.CharField(_("duty"), max_length=16, choices=ShiftKind.choices, blank=True)
+    wish = models.ForeignKey(Wish, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("party member of a registered unit")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(assignment="", branch__isnull=True, duty="", wish__isnull=True, assigned_at__isnull=True)
+                | Q(assignment="branch", branch__isnull=False, duty="", wish__isnull=True, assigned_at__isnull=False)
+                | Q(assignment="duty", branch__isnull=True, wish__isnull=True, assigned_at__isnull=False) & ~Q(duty="")
+                | Q(assignment="wish", branch__isnull=True, duty="", wish__isnull=False, assigned_at__isnull=False),
+                name="unit_member_one_assignment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Appeal(models.Model):
+    """倡议书: an appeal the community issues to all its registered units; each unit's
+    acknowledgement is an `AppealAck` made at issue."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("community"), on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"), max_length=5000)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("appeal")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AppealAck(models.Model):
+    """One unit's acknowledgement of an appeal: pending until the community records who at the
+    unit acknowledged it, and when."""
+
+    appeal = models.ForeignKey(Appeal, on_delete=models.PROTECT, related_name="acks")
+    unit = models.ForeignKey(ReportingUnit, on_delete=models.PROTECT, related_name="acks")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the appeal's
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_name = models.CharField(_("acknowledged by"), max_length=50, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("acknowledgement of an appeal")
+        constraints = [
+            models.UniqueConstraint(fields=["appeal", "unit"], name="appeal_ack_once"),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True, acknowledged_name="")
+                | Q(acknowledged_at__isnull=False) & ~Q(acknowledged_name=""),
+                name="appeal_ack_names_who",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.appeal} · {self.unit}"
+
+
+# ---------------------------------------------------------------- notices to households (告知书)
+
+
+class Notice(models.Model):
+    """告知书: a notice to the households of a grid subtree (or of a compound under closed
+    management), shown on each affected resident's personal link with a "read" button; a link
+    (a video, a booklet) makes it material pushed to the households. `audience` narrows it to the
+    households under home quarantine."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("for"), on_delete=models.PROTECT, related_name="+")
+    scope = models.CharField(_("for"), max_length=16, choices=NoticeScope.choices, default=NoticeScope.GRID)
+    audience = models.CharField(_("audience"), max_length=12, choices=NoticeAudience.choices)
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"), max_length=5000, blank=True)
+    link = models.URLField(_("link"), max_length=500, blank=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notice to households")
+        constraints = [
+            models.CheckConstraint(condition=~Q(text="") | ~Q(link=""), name="notice_text_or_link"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class NoticeRead(models.Model):
+    """A household's read receipt of a notice (the first tap of "read" on the personal link)."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.PROTECT, related_name="reads")
+    household = models.ForeignKey("people.Household", on_delete=models.PROTECT, related_name="+")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the household's
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="+")
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("read receipt")
+        constraints = [models.UniqueConstraint(fields=["notice", "household"], name="notice_read_once")]
+
+    def __str__(self) -> str:
+        return f"{self.notice} · {self.household}"
+
+
+# ---------------------------------------------------------------- publicity campaigns (宣传)
+
+
+class Campaign(models.Model):
+    """A publicity campaign over a grid subtree, aimed at its households, those under control, or
+    all its residents; its materials and the log of where it went out, channel by channel."""
+
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(_("title"), max_length=100)
+    target = models.CharField(_("target"), max_length=12, choices=CampaignTarget.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("publicity campaign")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CampaignMaterial(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="materials")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the campaign's
+    kind = models.CharField(_("kind"), max_length=8, choices=MaterialKind.choices)
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"), max_length=5000, blank=True)
+    link = models.URLField(_("link"), max_length=500, blank=True)
+    image = models.FileField(upload_to="publicity/%Y/%m/", storage=private_storage, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("campaign material")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CampaignPost(models.Model):
+    """One time the campaign went out on a channel: offline (banner, board, LED, loudspeaker) with
+    place, time and photo; online (WeChat group, official account, Douyin) with the link."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="posts")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the campaign's
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    done_at = models.DateTimeField(_("when"))
+    place = models.CharField(_("place"), max_length=100, blank=True)
+    photo = models.FileField(upload_to="publicity/%Y/%m/", storage=private_storage, blank=True)
+    link = models.URLField(_("link"), max_length=500, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("campaign post")
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · {self.get_channel_display()}"
+
+
+# ---------------------------------------------------------------- after release ("1": residents first)
+
+
+class FollowUp(models.Model):
+    """The follow-up of a release (docs/method.md "3" item 5): a visit (登门慰问) by the community
+    and street leaders of the chain, or a 14-day post-release health check by the medical grid.
+    Made by the system when a control order is released or an epidemic point's compound reopens
+    (`key` makes it once); done with a date and a note."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=FollowUpKind.choices)
+    key = models.CharField(max_length=80, unique=True, editable=False)
+    grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
+    household = models.ForeignKey("people.Household", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    released_on = models.DateField(_("released on"))
+    due_on = models.DateField(_("due on"))
+    leaders = models.CharField(_("by"), max_length=200, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=8, choices=FollowUpStatus.choices, default=FollowUpStatus.OPEN)
+    done_on = models.DateField(_("done on"), null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    TRANSITIONS = FOLLOWUP_TRANSITIONS
+    STATUS_STAMPS = FOLLOWUP_STAMPS
+    AUDIT_PREFIX = "followup"
+
+    class Meta:
+        verbose_name = _("follow-up after release")
+        constraints = [
+            *stamp_constraints("followup", {FollowUpStatus.DONE: "done_at"}),
+            models.CheckConstraint(
+                condition=Q(status="open", done_on__isnull=True) | Q(status="done", done_on__isnull=False),
+                name="followup_done_on_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.household or self.grid}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, volunteer_views
+from . import campaign_views, followup_views, notice_views, unit_views, views, volunteer_views
 
 app_name = "mobilization"
 urlpatterns = [
@@ -34,4 +34,26 @@ urlpatterns += [
     path("v/<str:token>/wishes/<int:pk>/claim/", volunteer_views.volunteer_claim, name="volunteer_claim"),
     path("wishes/", volunteer_views.wishes, name="wishes"),
     path("wishes/<int:pk>/<str:action>/", volunteer_views.wish_action, name="wish_action"),
+]
+urlpatterns += [
+    path("units/", unit_views.unit_list, name="units"),
+    path("units/<int:pk>/", unit_views.unit, name="unit"),
+    path("unit-members/<int:pk>/assign/", unit_views.unit_member_assign, name="unit_member_assign"),
+    path("appeals/<int:pk>/", unit_views.appeal, name="appeal"),
+    path("appeal-acks/<int:pk>/acknowledge/", unit_views.appeal_ack, name="appeal_ack"),
+]
+urlpatterns += [
+    path("notices/", notice_views.notice_list, name="notices"),
+    path("notices/<int:pk>/", notice_views.notice, name="notice"),
+]
+urlpatterns += [
+    path("campaigns/", campaign_views.campaign_list, name="campaigns"),
+    path("campaigns/<int:pk>/", campaign_views.campaign, name="campaign"),
+    path("campaigns/<int:pk>/materials/", campaign_views.material_add, name="campaign_material_add"),
+    path("campaigns/<int:pk>/posts/", campaign_views.post_log, name="campaign_post_log"),
+    path("campaign-files/<str:which>/<int:pk>/", campaign_views.campaign_file, name="campaign_file"),
+]
+urlpatterns += [
+    path("followups/", followup_views.followup_list, name="followups"),
+    path("followups/<int:pk>/done/", followup_views.followup_done, name="followup_done"),
 ]

@@ -1,0 +1,272 @@
+"""Notices to households (告知书, docs/method.md "3", SPEC "3" §4): the community office issues a
+notice for a grid subtree or for a compound under closed management (the notice on closing the
+compound); each affected household sees it on its residents' personal links with a "read"
+button, and the notice's page counts the read receipts per grid. A notice with a link is
+material pushed to the households (a video, a booklet); `audience` may narrow it to the
+households under home quarantine.
+
+A household under home quarantine that has not read a notice meant for it
+settings.NOTICE_UNREAD_ALERT_HOURS after issue raises one alert to its liaison (the sweep
+`notices_unread`; one alert per notice and household, by its dedup key).
+
+Who does what: issuing is `manage_teams` over the notice's grid (the community's secretary and
+staff, the subdistrict, the command center, a grid head for their grid); whoever sees the grid
+reads the notice and its counts; reading is the resident's own link (the token names the person)."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from epigrid.alerts.choices import AlertKind, EscalationLevel
+from epigrid.alerts.services import NewAlert, alerts_raise
+from epigrid.control.choices import OrderKind
+from epigrid.control.models import ControlOrder
+from epigrid.control.selectors import liaison_for
+from epigrid.core import audit, extensions
+from epigrid.core.capabilities import Capability
+from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.scoping import VIEW, SystemPrincipal, authorize, subtree_q, system, user_of
+from epigrid.grids.choices import GridLevel
+from epigrid.grids.models import GridNode, compound_path
+from epigrid.people.models import Household, Person
+
+from .choices import NoticeAudience, NoticeScope
+from .models import Notice, NoticeRead
+from .volunteers import _text
+
+MANAGE = Capability.MANAGE_TEAMS
+# The resident's own link marking a notice read (the token names the person).
+RESIDENT_NOTICE = SystemPrincipal("system:resident-notice", set())
+NOTICE_WATCH = system("system:notice-watch", {Capability.HANDLE_ALERTS})
+# How long a notice stays on the personal link, and is watched for unread quarantined households.
+NOTICE_DAYS = 30
+
+
+def closed_compounds():
+    """The compounds under closed management, as the emergency response says ("closed_compounds")."""
+    closed = Q(pk__in=[])
+    for compounds in extensions.get("closed_compounds"):
+        closed |= Q(pk__in=compounds().values("pk"))
+    return GridNode.objects.filter(closed)
+
+
+def _link(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        return ""
+    if len(value) > 500:
+        raise DomainError("link_too_long", _("At most %(n)s characters."), field="link", params={"n": 500})
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        raise DomainError(
+            "link_invalid", _("Give a web address starting with http:// or https://."), field="link"
+        ) from None
+    return value
+
+
+def notice_issue(
+    *,
+    grid: GridNode,
+    title: str,
+    text: str = "",
+    link: str = "",
+    audience: str = NoticeAudience.ALL,
+    scope: str = NoticeScope.GRID,
+    principal,
+) -> Notice:
+    """Issue a notice for the households under `grid` (scope `closed_compound`: `grid` must be a
+    compound under closed management now)."""
+    authorize(principal, MANAGE, grid.path)
+    if grid.level in (GridLevel.THEMATIC,) or (grid.level == GridLevel.SUBDISTRICT and scope != NoticeScope.GRID):
+        raise DomainError("notice_grid", _("Choose a community, a compound grid or a building."), field="grid")
+    if audience not in NoticeAudience.values:
+        raise DomainError("notice_audience", _("Choose who the notice is for."), field="audience")
+    if scope not in NoticeScope.values:
+        raise DomainError("notice_scope", _("Choose who the notice is for."), field="scope")
+    if scope == NoticeScope.CLOSED_COMPOUND and not closed_compounds().filter(pk=grid.pk).exists():
+        raise DomainError("compound_not_closed", _("This compound is not under closed management."), field="grid")
+    title = _text(title, field="title", required=True, limit=100)
+    text = (text or "").strip()
+    if len(text) > 5000:
+        raise DomainError("text_too_long", _("At most %(n)s characters."), field="text", params={"n": 5000})
+    link = _link(link)
+    if not text and not link:
+        raise DomainError("notice_empty", _("Write the notice, or give the link to the material."), field="text")
+    with transaction.atomic():
+        notice = Notice.objects.create(
+            grid=grid,
+            scope=scope,
+            audience=audience,
+            title=title,
+            text=text,
+            link=link,
+            issued_by=user_of(principal),
+        )
+        audit.record(
+            principal=principal,
+            action="notice.issue",
+            obj=notice,
+            grid_path=grid.path,
+            changes={"title": [None, title], "audience": [None, audience], "scope": [None, scope]},
+        )
+    return notice
+
+
+def _quarantined_households(path: str):
+    """Households under `path` with someone under home quarantine now."""
+    return (
+        ControlOrder.objects.open()
+        .filter(subtree_q("grid__path", path), kind=OrderKind.HOME_QUARANTINE, person__household__isnull=False)
+        .values("person__household")
+    )
+
+
+def affected_households(notice: Notice):
+    rows = Household.objects.filter(subtree_q("grid__path", notice.grid.path), archived_at__isnull=True)
+    if notice.audience == NoticeAudience.QUARANTINED:
+        rows = rows.filter(pk__in=_quarantined_households(notice.grid.path))
+    return rows
+
+
+def notices_for(person: Person):
+    """The recent notices meant for the person's household, newest first, with `read_at` set."""
+    if person.household_id is None:
+        return []
+    household = person.household
+    since = timezone.now() - dt.timedelta(days=NOTICE_DAYS)
+    paths = household.grid.lineage_paths
+    rows = list(
+        Notice.objects.filter(grid__path__in=paths, issued_at__gte=since)
+        .select_related("grid")
+        .order_by("-issued_at")[:20]
+    )
+    quarantined = None
+    reads = dict(NoticeRead.objects.filter(household=household, notice__in=rows).values_list("notice_id", "read_at"))
+    shown = []
+    for notice in rows:
+        if notice.audience == NoticeAudience.QUARANTINED:
+            if quarantined is None:
+                quarantined = (
+                    ControlOrder.objects.open()
+                    .filter(kind=OrderKind.HOME_QUARANTINE, person__household=household)
+                    .exists()
+                )
+            if not quarantined:
+                continue
+        notice.read_at = reads.get(notice.pk)
+        shown.append(notice)
+    return shown
+
+
+def notice_read(*, notice: Notice, person: Person) -> NoticeRead:
+    """The resident taps "read": the household's receipt, once (a second tap changes nothing). A
+    notice not meant for the household is not found."""
+    if person.household_id is None or notice.pk not in {n.pk for n in notices_for(person)}:
+        raise NotFound("notice_not_found", _("No such notice."))
+    household = person.household
+    earlier = NoticeRead.objects.filter(notice=notice, household=household).first()
+    if earlier is not None:
+        return earlier
+    try:
+        with transaction.atomic():
+            receipt = NoticeRead.objects.create(notice=notice, household=household, grid=household.grid, person=person)
+            audit.record(
+                principal=RESIDENT_NOTICE,
+                action="notice.read",
+                obj=notice,
+                grid_path=household.grid.path,
+                changes={"household": [None, household.pk]},
+            )
+    except IntegrityError:  # a concurrent tap of the same household
+        return NoticeRead.objects.get(notice=notice, household=household)
+    return receipt
+
+
+def read_counts(notice: Notice) -> list[dict]:
+    """Per compound grid under the notice: households meant, households that read it."""
+    households = list(affected_households(notice).select_related("grid"))
+    read = set(NoticeRead.objects.filter(notice=notice).values_list("household_id", flat=True))
+    by_grid: dict[str, dict] = {}
+    for household in households:
+        key = compound_path(household.grid.path) or household.grid.path
+        row = by_grid.setdefault(key, {"path": key, "households": 0, "read": 0})
+        row["households"] += 1
+        row["read"] += household.pk in read
+    names = dict(GridNode.objects.filter(path__in=list(by_grid)).values_list("path", "name"))
+    codes = dict(GridNode.objects.filter(path__in=list(by_grid)).values_list("path", "code"))
+    for row in by_grid.values():
+        row["name"], row["code"] = names.get(row["path"], ""), codes.get(row["path"], "")
+        row["unread"] = row["households"] - row["read"]
+    return sorted(by_grid.values(), key=lambda r: r["path"])
+
+
+def notices_unread(*, now: dt.datetime | None = None) -> int:
+    """The sweep: a household under home quarantine that has not read a notice meant for it
+    settings.NOTICE_UNREAD_ALERT_HOURS after issue raises one alert to its liaison."""
+    now = now or timezone.now()
+    late = now - dt.timedelta(hours=settings.NOTICE_UNREAD_ALERT_HOURS)
+    raised = 0
+    notices = Notice.objects.filter(issued_at__lt=late, issued_at__gte=now - dt.timedelta(days=NOTICE_DAYS))
+    for notice in notices.select_related("grid").order_by("pk")[:200]:
+        read = NoticeRead.objects.filter(notice=notice).values("household_id")
+        orders = (
+            ControlOrder.objects.open()
+            .filter(
+                subtree_q("grid__path", notice.grid.path),
+                kind=OrderKind.HOME_QUARANTINE,
+                person__household__isnull=False,
+                person__household__archived_at__isnull=True,
+            )
+            .exclude(person__household__in=read)
+            .select_related("person__grid", "person__household__grid")
+            .order_by("person__household_id", "id")
+        )
+        alerts, seen = [], set()
+        for order in orders[:2000]:
+            person, household = order.person, order.person.household
+            if household.pk in seen:
+                continue
+            seen.add(household.pk)
+            owner = liaison_for(person)
+            alerts.append(
+                NewAlert(
+                    kind=AlertKind.NOTICE_UNREAD,
+                    dedup_key=f"notice:{notice.pk}:{household.pk}",
+                    grid_id=household.grid_id,
+                    grid_path=household.grid.path,
+                    person_id=person.pk,
+                    owner_id=getattr(owner, "pk", None),
+                    level=EscalationLevel.LIAISON,
+                    detail={
+                        "notice": notice.pk,
+                        "notice_title": notice.title,
+                        "household": household.address,
+                        "issued_at": notice.issued_at.isoformat(),
+                    },
+                )
+            )
+        raised += len(alerts_raise(alerts=alerts, principal=NOTICE_WATCH, now=now))
+    return raised
+
+
+UNREAD_SWEEP = ("notices_unread", notices_unread)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def notice_list(*, user):
+    return Notice.objects.restrict(user).select_related("grid").order_by("-issued_at", "-id")
+
+
+def notice_get(*, user, pk, capability: str = VIEW) -> Notice:
+    return Notice.objects.select_related("grid", "issued_by").get_for(
+        user, capability, pk=pk, missing=NotFound("notice_not_found", _("No such notice."))
+    )
