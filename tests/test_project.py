@@ -21,6 +21,9 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
             "EPIGRID_AUDIT_KEY": "a-long-random-production-audit-key-0531-xyz",
             "ALLOWED_HOSTS": "epigrid.example.org",
             "EPIGRID_VAR_DIR": str(tmp_path),
+            # a deployment as docs/deploy.md has it: PostgreSQL, the anchors off the app's disk
+            "DATABASE_URL": "postgres://epigrid@db.example.org:5432/epigrid",
+            "EPIGRID_AUDIT_ANCHOR_FILE": "/srv/anchors/epigrid-anchors.jsonl",
         }
     )
     result = subprocess.run(
