@@ -146,3 +146,13 @@ def test_importing_on_the_page(world):
         },
     )
     assert bad.status_code == 422 and VerificationList.objects.count() == 1
+
+
+def test_the_api_answers_4xx_to_odd_input(pushed):
+    from tests.factories import api
+
+    call = api(pushed, "staff")
+    assert call("get", "/api/v1/verification-lists/9223372036854775808").status_code == 404
+    assert call("get", "/api/v1/verification-lists/241797153484161438218885072420864/entries").status_code == 404
+    assert call("get", "/api/v1/reports?day=0").status_code == 422
+    assert call("get", "/api/v1/reports?day=2020-02-06").status_code == 200

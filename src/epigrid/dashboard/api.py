@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS
+from epigrid.core.api import ERRORS, FilterDate
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.grids.choices import GridLevel
@@ -43,7 +43,7 @@ class DashboardOut(NodeFiguresOut):
         "`until` (default: the last 30 days, at most 366). Aggregates only, no personal data. Reads only: no cascade."
     ),
 )
-def dashboard(request, code: str, since: dt.date | None = None, until: dt.date | None = None):
+def dashboard(request, code: str, since: FilterDate | None = None, until: FilterDate | None = None):
     node = grid_node_get(user=request.user, code=code, capability=Capability.VIEW_DASHBOARD)
     until = until or timezone.localdate()
     since = since or until - dt.timedelta(days=29)

@@ -6,7 +6,7 @@ import datetime as dt
 from django.utils import timezone
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS
+from epigrid.core.api import ERRORS, FilterDate
 
 from . import reports
 from .models import DailyReport
@@ -71,7 +71,7 @@ def _detail(report: DailyReport) -> dict:
         "row per grid node). Reads only: no cascade."
     ),
 )
-def report_list(request, day: dt.date | None = None):
+def report_list(request, day: FilterDate | None = None):
     return [_out(r) for r in reports.reports_for(request.user, day=day or timezone.localdate())]
 
 
