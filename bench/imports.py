@@ -101,6 +101,7 @@ def prepare_raw(conn: psycopg.Connection, rows: list[LedgerRow], *, batch: Impor
             "import_batch_id": batch.pk,
             "import_row": row_number,
             "archived_at": None,
+            "erased_at": None,
             "created_at": now,
             "updated_at": now,
         }
