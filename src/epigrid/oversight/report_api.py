@@ -6,7 +6,7 @@ import datetime as dt
 from django.utils import timezone
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS, FilterDate
+from epigrid.core.api import ERRORS, FilterDate, In
 
 from . import reports
 from .models import DailyReport
@@ -34,7 +34,7 @@ class DailyReportDetailOut(DailyReportOut):
     version: str
 
 
-class SignIn(Schema):
+class SignIn(In):
     remarks: str = ""
     version: str
 
