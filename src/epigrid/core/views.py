@@ -32,7 +32,8 @@ def _back(request) -> str:
     CSP, and a foreign Referer must not become a link)."""
     referer = request.META.get("HTTP_REFERER", "")
     ours = f"{request.scheme}://{request.get_host()}/"
-    return referer[len(ours) - 1 :] if referer.startswith(ours) else "/"
+    path = referer[len(ours) - 1 :] if referer.startswith(ours) else "/"
+    return "/" if path.startswith("//") else path  # "//host" would leave the site
 
 
 def form_error(form, exc: DomainError) -> None:
