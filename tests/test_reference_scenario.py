@@ -8,6 +8,7 @@ import time_machine
 
 from epigrid.demo import scenario, timeline
 from epigrid.demo.timeline import at
+from epigrid.health import codes
 from epigrid.oversight import rollup
 
 
@@ -129,6 +130,7 @@ def test_the_article_day_by_day(replayed):
     assert (figures["orders_hospital_isolation"], figures["points_open"]) == (1, 1)
     grid9 = see.board(at(2, 6, 19), "JZXC-HYL-09")  # all of it in 第9网格
     assert {k: v for k, v in grid9.items() if k != "persons"} == {k: v for k, v in figures.items() if k != "persons"}
+    assert codes.drifted() == []  # the stored health-code facts followed every step (issue 15)
 
     assert advance().label == "disinfection"  # terminal disinfection; 2 households inside at home
     point = see(at(2, 10, 12), f"/epidemic-points/{incident['points'][0]['id']}")
@@ -144,5 +146,6 @@ def test_the_article_day_by_day(replayed):
     assert see(at(2, 21, 8), "/orders?status=active&kind=home_quarantine")["items"] == []
     figures = see.board(at(2, 21, 8))  # released: no open point, nobody at home under an order
     assert "points_open" not in figures and "orders_home_quarantine" not in figures
+    assert codes.drifted() == []
     with pytest.raises(StopIteration):
         advance()

@@ -151,6 +151,7 @@ class KeyPerson(models.Model):
     TRANSITIONS = KEY_PERSON_TRANSITIONS
     STATUS_STAMPS = KEY_PERSON_STAMPS
     AUDIT_PREFIX = "key_person"
+    AFFECTS_HEALTH_CODE = True
     AUDIT_ALSO = ("person",)
 
     class Meta:
@@ -222,6 +223,7 @@ class ControlOrder(models.Model):
     TRANSITIONS = ORDER_TRANSITIONS
     STATUS_STAMPS = ORDER_STAMPS
     AUDIT_PREFIX = "control_order"
+    AFFECTS_HEALTH_CODE = True
     AUDIT_ALSO = ("person",)
 
     class Meta:

@@ -192,6 +192,7 @@ def tip_record(
                 ],
             ],
         )
+        extensions.run("person_facts_changed", person_ids=[kp.person_id for kp in key_persons])
     return tip
 
 
@@ -332,6 +333,7 @@ def control_order_start(
             grid_path=person.grid.path,
             changes={"order": [None, order.pk], "kind": [None, kind]},
         )
+        extensions.run("person_facts_changed", person_ids=[person.pk])
         if key_person is not None:
             # Under control from when the measure starts, not when it was entered (tip → control).
             move(
@@ -441,6 +443,7 @@ def control_order_transfer(
             grid_path=new.grid.path,
             changes={**audit.diff({}, _order_state(new)), "previous": [None, old.pk]},
         )
+        extensions.run("person_facts_changed", person_ids=[new.person_id])
         extensions.run("order_ended", order=old, cause=principal)
         extensions.run("order_started", order=new, cause=principal)
     return new

@@ -181,7 +181,9 @@ def record_many(*, principal, entries: list[AuditEntry], using: str | None = Non
     label = principal.name if isinstance(principal, SystemPrincipal) else principal.get_username()
     key_version = settings.AUDIT_KEY_VERSION
     db = using or DEFAULT_DB_ALIAS
-    with transaction.atomic(using=db):
+    # No savepoint of its own: an audit record that fails fails its caller's whole change anyway,
+    # and every audited write saves two round trips.
+    with transaction.atomic(using=db, savepoint=False):
         # Before the head's lock, which every writer waits for: a person's key may need making.
         shred.seal_changes(entries, _person_of, using=db)
         head = AuditChainHead.objects.using(db).select_for_update().get(pk=1)

@@ -37,7 +37,9 @@ POINTS = {
     "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules
     "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",
-    "exit_suspensions": "callable(household) -> str | None: why the household may not go out",
+    "exit_suspensions": "callable(prefix) -> (reason, boolean expression): why a household may not go out, "
+    "as an expression on the household at OuterRef(prefix + 'pk' / prefix + 'grid__path'), so a gate asks "
+    "every reason in the query that finds the pass",
     "release_conditions": "callable(orders) -> orders: the due orders that also meet this condition",
     "sweeps": "(name, callable(now=None) -> int): periodic work run by the sweep",
     "action_labels": "dict {audit action: label}: readable names of audit actions",
@@ -49,6 +51,8 @@ POINTS = {
     "case_confirmed": "callable(*, case, cause): after a case is confirmed",
     "order_started": "callable(*, order, cause): after a control order starts or changes measure",
     "order_ended": "callable(*, order, cause): after a control order is released or transferred",
+    "person_facts_changed": "callable(*, person_ids): after a case, control order or key person report of "
+    "these persons was created or changed status (the stored health-code facts follow)",
     "closed_compounds": "callable() -> GridNode queryset: compounds under closed management (epidemic points)",
     "compound_reopened": "callable(*, grid, cause): after a compound's closed management ended",
     "outbox_handlers": "(topic, callable(payload, principal)): consumers of the transactional outbox",

@@ -6,7 +6,9 @@ A model with a state machine declares, beside its `status` field:
   status to its stamp with a CheckConstraint, so a status without its time cannot be stored;
 - `AUDIT_PREFIX`: the audit action's prefix ("control_order" → "control_order.released");
 - optionally `AUDIT_ALSO`: foreign keys whose objects get the record too (("person",): the move
-  shows on the person's file, 一人一档).
+  shows on the person's file, 一人一档);
+- optionally `AFFECTS_HEALTH_CODE = True` when the status is a fact of the person's health code:
+  the move tells the `person_facts_changed` extension point, in the same transaction.
 
 `move` locks the row, returns it as is when the target is already reached (retries are
 harmless), refuses a move TRANSITIONS does not list, stamps the time, applies the other
@@ -18,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import audit
+from . import audit, extensions
 from .errors import DomainError
 
 
@@ -71,8 +73,16 @@ def move(
         audit.record_many(
             principal=principal, entries=_entries(locked, action or f"{model.AUDIT_PREFIX}.{target}", diff)
         )
+        _facts_changed(model, [locked])
     obj.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
     return locked
+
+
+def _facts_changed(model, rows) -> None:
+    """A model whose status is a fact of the person's health code (AFFECTS_HEALTH_CODE) tells the
+    app that stores those facts, in the same transaction."""
+    if getattr(model, "AFFECTS_HEALTH_CODE", False):
+        extensions.run("person_facts_changed", person_ids={row.person_id for row in rows})
 
 
 def _entries(row, action: str, diff: dict) -> list:
@@ -128,4 +138,5 @@ def move_many(queryset, target: str, *, principal, at=None, limit: int = 20000) 
             entries += _entries(row, action, {"status": [row.status, target]})
             row.status = target
         audit.record_many(principal=principal, entries=entries)
+        _facts_changed(model, rows)
     return rows

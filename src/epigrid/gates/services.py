@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -37,6 +37,7 @@ from epigrid.core.transitions import move
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import compound_path
+from epigrid.health.models import MonitoringPolicy
 from epigrid.health.services import parse_temperature, policy
 from epigrid.people.models import Household, Person
 
@@ -383,19 +384,35 @@ class GateAnswer:
     repeated: bool = False
 
 
-def _exit_suspension(household) -> str | None:
+def _suspension_checks(prefix: str) -> list[tuple[str, object]]:
+    """Why a household may not go out, each as (reason, a boolean expression on the household at
+    OuterRef(prefix + "…")), the first that holds wins: home quarantine, then what other apps add
+    ("exit_suspensions": the emergency response's closed epidemic point). As expressions, every
+    reason is asked in the same query as the pass or the households."""
     quarantined = ControlOrder.objects.filter(
-        person__household=household, status__in=OPEN_ORDER_STATUSES, kind=OrderKind.HOME_QUARANTINE
-    ).exists()
-    if quarantined:
-        return RefusalReason.QUARANTINE
-    # Other apps add reasons to suspend a household's exit ("exit_suspensions": the emergency
-    # response's closed epidemic point): f(household) -> RefusalReason or None.
-    for check in extensions.get("exit_suspensions"):
-        reason = check(household)
-        if reason:
-            return reason
-    return None
+        person__household=OuterRef(f"{prefix}pk"), status__in=OPEN_ORDER_STATUSES, kind=OrderKind.HOME_QUARANTINE
+    )
+    checks = [(RefusalReason.QUARANTINE, Exists(quarantined))]
+    checks += [check(prefix) for check in extensions.get("exit_suspensions")]
+    return checks
+
+
+def _with_suspensions(queryset, checks):
+    return queryset.annotate(**{f"suspension_{i}": expression for i, (_, expression) in enumerate(checks)})
+
+
+def _suspension_of(row, checks) -> str:
+    return next((reason for i, (reason, _) in enumerate(checks) if getattr(row, f"suspension_{i}")), "")
+
+
+def exit_suspensions(household_ids: Iterable[int]) -> dict[int, str]:
+    """Why each household may not go out ("" when it may), in one query."""
+    ids = set(household_ids)
+    if not ids:
+        return {}
+    checks = _suspension_checks("")
+    rows = _with_suspensions(Household.objects.filter(pk__in=ids).only("pk"), checks)
+    return {row.pk: _suspension_of(row, checks) for row in rows}
 
 
 def _open_checkpoint(checkpoint: Checkpoint, principal) -> None:
@@ -441,11 +458,9 @@ VISIT_REFUSALS = {
 }
 
 
-def _refusal(
-    household_pass: HouseholdPass, *, checkpoint: Checkpoint, direction: str, value, at, threshold, suspended: dict
-) -> str:
-    """Why this pass may not go this way here ("" when it may). `suspended` caches each
-    household's exit suspension for a batch."""
+def _refusal(household_pass: HouseholdPass, *, direction: str, value, at, threshold, suspension: str) -> str:
+    """Why this pass may not go this way here ("" when it may); `suspension` is why its household
+    may not go out (`exit_suspensions`), asked only for a way out."""
     # A pass revoked after an offline passage was still good when it was shown.
     # Only passes the checkpoint serves come here (`_passes_by_key`): a pass of another compound
     # is answered as not found, and RefusalReason.WRONG_CHECKPOINT is left to rows of before.
@@ -454,10 +469,7 @@ def _refusal(
     if value is not None and value >= threshold:
         return RefusalReason.FEVER
     if direction == Direction.OUT:
-        household = household_pass.household
-        if household.pk not in suspended:
-            suspended[household.pk] = _exit_suspension(household) or ""
-        return suspended[household.pk]
+        return suspension
     return ""
 
 
@@ -472,12 +484,37 @@ def _repeats(same_way: Iterable[Passage], at: dt.datetime) -> Passage | None:
     return min(after, key=lambda p: p.at) if after else None
 
 
-def _codes(household) -> list[tuple[str, str]]:
-    from epigrid.health.selectors import health_codes
+def _codes(household_id: int) -> list[tuple[str, str]]:
+    """(name, colour) of the household's members, in one query: the codes' facts are stored with
+    each person (`health.codes`), the colour derived from them under the current rules."""
+    from epigrid.health.selectors import derive
 
-    members = list(Person.objects.current().filter(household=household))
-    codes = health_codes(members)
-    return [(p.name, codes[p.pk].colour) for p in members]
+    members = Person.objects.current().filter(household_id=household_id).order_by("pk")
+    return [(name, derive(facts or []).colour) for name, facts in members.values_list("name", "code_facts__facts")]
+
+
+def _pass_at_gate(checkpoint: Checkpoint, direction: str, fever: bool, **match) -> HouseholdPass | None:
+    """The pass shown, found, locked and checked in one query: only a pass this checkpoint serves
+    (`_served_passes`), with its household and grid; for a way out, why its household may not go
+    out (`suspension`); with a temperature, the fever threshold. The lock serialises scans of one
+    pass (the double-scan rule)."""
+    rows = _served_passes(checkpoint).filter(**match).select_related("household__grid", "grid")
+    checks = _suspension_checks("household__") if direction == Direction.OUT else []
+    rows = _with_suspensions(rows, checks).select_for_update(of=("self",))
+    if fever:
+        rows = rows.annotate(fever_threshold=Subquery(MonitoringPolicy.objects.filter(pk=1).values("fever_threshold")))
+    if "number" in match:
+        # A typed number finds the active pass, else the newest revoked one (to say it is revoked).
+        rows = rows.order_by(F("revoked_at").desc(nulls_first=True), "-issued_at")
+    household_pass = rows.first()
+    if household_pass is not None:
+        household_pass.suspension = _suspension_of(household_pass, checks)
+    return household_pass
+
+
+def _match(key: tuple[str, str]) -> dict:
+    kind, value = key
+    return {"token_hash": _token_hash(value)} if kind == "token" else {"number": value}
 
 
 def gate_scan(
@@ -498,59 +535,105 @@ def gate_scan(
     direction = _direction(direction)
     key = _pass_key(token, number)
     value = _temperature(temperature)
-    household_pass = _passes_by_key([key], checkpoint).get(key)
-    if household_pass is None and key[0] == "number":
-        household_pass = _pass_by_short_number(key[1], checkpoint)
-    if household_pass is None:
+    answer = None
+    with transaction.atomic():
+        fever = value is not None
+        household_pass = _pass_at_gate(checkpoint, direction, fever, **_match(key))
+        if household_pass is None and key[0] == "number":
+            short = _pass_by_short_number(key[1], checkpoint)  # may answer with choices
+            if short is not None:
+                household_pass = _pass_at_gate(checkpoint, direction, fever, pk=short.pk)
+        if household_pass is not None:
+            _temperature_taken(checkpoint, direction, value)
+            threshold = getattr(household_pass, "fever_threshold", None)
+            if fever and threshold is None:  # no policy row yet: made with its defaults
+                threshold = policy().fever_threshold
+            answer = _scan_record(household_pass, checkpoint, direction, value, threshold, guard, principal, now)
+    if answer is None:
         if key[0] == "number":
             _typed_misses(guard=guard, count=1, checkpoint=checkpoint, principal=principal)
         raise _pass_not_found(key)
-    _temperature_taken(checkpoint, direction, value)
-    with transaction.atomic():
-        HouseholdPass.objects.select_for_update().filter(pk=household_pass.pk).first()  # serialise scans of a pass
+    return GateAnswer(answer.passage, _codes(household_pass.household_id), repeated=answer.repeated)
+
+
+def _scan_record(household_pass, checkpoint, direction, value, threshold, guard, principal, now) -> GateAnswer:
+    """The passage of a locked pass: the one it repeats within 60 s, else a new one, allowed or
+    refused (a refusal alerts at once), and its audit record."""
+    reason = _refusal(
+        household_pass,
+        direction=direction,
+        value=value,
+        at=now,
+        threshold=threshold,
+        suspension=getattr(household_pass, "suspension", ""),
+    )
+    passage = Passage(
+        checkpoint=checkpoint,
+        grid=checkpoint.grid,
+        household_pass=household_pass,
+        direction=direction,
+        temperature=value,
+        verdict=Verdict.REFUSED if reason else Verdict.ALLOWED,
+        reason=reason,
+        guard=guard,
+        at=now,
+    )
+    if not _insert_unless_repeated(passage):
         near = Passage.objects.filter(
             household_pass=household_pass, direction=direction, at__gte=now - DOUBLE_SCAN, at__lte=now + DOUBLE_SCAN
         )
-        recent = _repeats(near, now)
-        if recent is not None:
-            return GateAnswer(recent, _codes(household_pass.household), repeated=True)
-        reason = _refusal(
-            household_pass,
-            checkpoint=checkpoint,
-            direction=direction,
-            value=value,
-            at=now,
-            threshold=policy().fever_threshold,
-            suspended={},
-        )
-        passage = Passage.objects.create(
-            checkpoint=checkpoint,
-            grid=checkpoint.grid,
-            household_pass=household_pass,
-            direction=direction,
-            temperature=value,
-            verdict=Verdict.REFUSED if reason else Verdict.ALLOWED,
-            reason=reason,
-            guard=guard,
-            at=now,
-        )
-        if reason:
-            _gate_alerts([(passage, household_pass.household)], principal=principal, now=now)
-        # Last in the transaction: the audit chain's head is locked from here to the commit.
-        audit.record(
-            principal=principal,
-            action="passage.record",
-            obj=passage,
-            grid_path=checkpoint.grid.path,
-            changes={
-                "checkpoint": [None, checkpoint.pk],
-                "household_pass": [None, household_pass.pk],
-                "direction": [None, direction],
-                "verdict": [None, passage.verdict],
-                "reason": [None, reason],
-            },
-        )
-    return GateAnswer(passage, _codes(household_pass.household))
+        return GateAnswer(_repeats(near, now), [], repeated=True)
+    if reason:
+        _gate_alerts([(passage, household_pass.household)], principal=principal, now=now)
+    # Last in the transaction: the audit chain's head is locked from here to the commit.
+    audit.record(
+        principal=principal,
+        action="passage.record",
+        obj=passage,
+        grid_path=checkpoint.grid.path,
+        changes={
+            "checkpoint": [None, checkpoint.pk],
+            "household_pass": [None, household_pass.pk],
+            "direction": [None, direction],
+            "verdict": [None, passage.verdict],
+            "reason": [None, reason],
+        },
+    )
+    return GateAnswer(passage, [])
+
+
+def _insert_unless_repeated(passage: Passage) -> bool:
+    """Write the passage unless one of the same pass the same way lies within 60 s (a double
+    scan), in one statement: INSERT … SELECT … WHERE NOT EXISTS … RETURNING id. The lock on the
+    pass makes the check and the write one step. False when nothing was written."""
+    ops = connection.ops
+    fields = {
+        "checkpoint_id": passage.checkpoint_id,
+        "grid_id": passage.grid_id,
+        "household_pass_id": passage.household_pass_id,
+        "direction": passage.direction,
+        "temperature": ops.adapt_decimalfield_value(passage.temperature, 3, 1),
+        "verdict": passage.verdict,
+        "reason": passage.reason,
+        "guard_id": passage.guard_id,
+        "at": ops.adapt_datetimefield_value(passage.at),
+    }
+    window = [ops.adapt_datetimefield_value(passage.at + step) for step in (-DOUBLE_SCAN, DOUBLE_SCAN)]
+    q = ops.quote_name
+    table = q(Passage._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(map(q, fields))}) SELECT {', '.join(['%s'] * len(fields))} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {q('household_pass_id')} = %s AND {q('direction')} = %s "
+        f"AND {q('at')} >= %s AND {q('at')} <= %s) RETURNING {q('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*fields.values(), passage.household_pass_id, passage.direction, *window])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    passage.pk = row[0]
+    passage._state.adding = False
+    return True
 
 
 def _gate_alerts(refused: list[tuple[Passage, Household]], *, principal, now) -> None:
@@ -606,13 +689,13 @@ def visitor_register(
     phone_number = parse_phone(phone)
     value = _temperature(temperature)
     _temperature_taken(checkpoint, direction, value)
-    reason = ""
+    refusal = ""
     if value is not None and value >= policy().fever_threshold:
-        reason = RefusalReason.FEVER
+        refusal = RefusalReason.FEVER
     elif direction == Direction.IN:
         # Like the household's own exit: no visit into home quarantine or a closed epidemic point.
-        suspension = _exit_suspension(visiting) or ""
-        reason = VISIT_REFUSALS.get(suspension, suspension)
+        suspension = exit_suspensions([visiting.pk]).get(visiting.pk, "")
+        refusal = VISIT_REFUSALS.get(suspension, suspension)
     with transaction.atomic():
         visitor = Visitor.objects.create(
             name=name.strip()[:50],
@@ -630,8 +713,8 @@ def visitor_register(
             visitor=visitor,
             direction=direction,
             temperature=value,
-            verdict=Verdict.REFUSED if reason else Verdict.ALLOWED,
-            reason=reason,
+            verdict=Verdict.REFUSED if refusal else Verdict.ALLOWED,
+            reason=refusal,
             guard=guard,
             at=timezone.now(),
         )
@@ -643,7 +726,7 @@ def visitor_register(
             grid_path=visiting.grid.path,
             changes={"visitor": [None, visitor.pk], "verdict": [None, passage.verdict]},
         )
-        if reason:
+        if refusal:
             _gate_alerts([(passage, visiting)], principal=principal, now=passage.at)
     return GateAnswer(passage, [])
 
@@ -817,7 +900,9 @@ def passages_record_batch(
                 household_pass_id__in=pass_ids, at__gte=start - DOUBLE_SCAN, at__lte=end + DOUBLE_SCAN
             ):
                 same_way[(p.household_pass_id, p.direction)].append(p)
-        threshold, suspended, new = policy().fever_threshold, {}, []
+        threshold, new = policy().fever_threshold, []
+        going_out = {item.household_pass.household_id for item in fresh if item.direction == Direction.OUT}
+        suspended = exit_suspensions(going_out)
         for item in sorted(fresh, key=lambda i: (i.at, i.index)):
             if item.client_id in decided:
                 continue
@@ -831,12 +916,11 @@ def passages_record_batch(
                 continue
             reason = _refusal(
                 item.household_pass,
-                checkpoint=checkpoint,
                 direction=item.direction,
                 value=item.value,
                 at=item.at,
                 threshold=threshold,
-                suspended=suspended,
+                suspension=suspended.get(item.household_pass.household_id, ""),
             )
             passage = Passage(
                 checkpoint=checkpoint,

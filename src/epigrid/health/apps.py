@@ -41,4 +41,7 @@ class HealthConfig(AppConfig):
         "action_labels": [
             "epigrid.health.apps.ACTION_LABELS",
         ],
+        "person_facts_changed": [
+            "epigrid.health.codes.persons_changed",
+        ],
     }

@@ -172,6 +172,7 @@ class Case(models.Model):
     TRANSITIONS = CASE_TRANSITIONS
     STATUS_STAMPS = CASE_STAMPS
     AUDIT_PREFIX = "case"
+    AFFECTS_HEALTH_CODE = True
     AUDIT_ALSO = ("person",)
 
     class Meta:
@@ -199,3 +200,22 @@ class ExpertConsultation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_conclusion_display()} {self.held_at:%Y-%m-%d}"
+
+
+class CodeFacts(models.Model):
+    """What a person's health code is derived from (open case, open control orders, pending key
+    person report), kept current by the services that change those facts (`health.codes`), so
+    that a gate reads a household's codes with its members in one query instead of recomputing
+    them per member per scan. The colour itself is derived on reading, from the current rules."""
+
+    person = models.OneToOneField(
+        "people.Person", primary_key=True, on_delete=models.CASCADE, related_name="code_facts"
+    )
+    facts = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("health code facts")
+
+    def __str__(self) -> str:
+        return f"{self.person_id}: {', '.join(self.facts) or '-'}"

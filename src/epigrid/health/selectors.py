@@ -9,13 +9,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.control.choices import KeyPersonStatus, OrderKind
-from epigrid.control.models import ControlOrder, KeyPerson
+from epigrid.control.choices import OrderKind
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.scoping import VIEW, subtree_q
 from epigrid.people.models import Person
 
-from .choices import CaseStatus, CodeColour, SampleResult
+from .choices import CodeColour, SampleResult
+from .codes import stored
 from .models import Case, Sample, TemperatureReport, TestList
 
 
@@ -129,25 +129,12 @@ def health_code_with(person, fact: str) -> HealthCode:
 
 
 def health_codes(persons) -> dict[int, HealthCode]:
-    """Codes for several people in three queries (a household at a gate)."""
-    ids = [p.pk for p in persons]
-    facts: dict[int, list[str]] = {pk: [] for pk in ids}
-    for pk, status in (
-        Case.objects.filter(person_id__in=ids).exclude(status=CaseStatus.EXCLUDED).values_list("person_id", "status")
-    ):
-        facts[pk].append("case_confirmed" if status == CaseStatus.CONFIRMED else "case_suspected")
-    for pk, kind in ControlOrder.objects.open().filter(person_id__in=ids).values_list("person_id", "kind"):
-        facts[pk].append(kind)
-    for pk in set(
-        KeyPerson.objects.filter(
-            person_id__in=ids, status__in=[KeyPersonStatus.REPORTED, KeyPersonStatus.ASSESSED]
-        ).values_list("person_id", flat=True)
-    ):
-        facts[pk].append("key_person_pending")
-    return {pk: _derive(person_facts) for pk, person_facts in facts.items()}
+    """Codes for several people in one query, from the stored facts (`health.codes`)."""
+    return {pk: derive(facts) for pk, facts in stored(p.pk for p in persons).items()}
 
 
-def _derive(facts: list[str]) -> HealthCode:
+def derive(facts: list[str]) -> HealthCode:
+    """The colour the strongest fact gives under the current rules, and every fact as a reason."""
     rules = {**DEFAULT_RULES, **getattr(settings, "HEALTH_CODE_RULES", {})}
     colour, reasons = CodeColour.GREEN, []
     for fact in facts:

@@ -29,6 +29,7 @@ from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, user_
 from epigrid.core.transitions import move
 from epigrid.people.models import Person
 
+from . import codes
 from .choices import CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
 from .models import (
     Case,
@@ -631,6 +632,7 @@ def _case_suspect(*, sample: Sample, person: Person, principal) -> Case:
             grid_path=person.grid.path,
             changes={"status": [None, CaseStatus.SUSPECTED]},
         )
+        codes.refresh([person.pk])
     elif case.status == CaseStatus.EXCLUDED:
         # Excluded by the experts, positive again: suspected again, and the experts decide anew.
         case = move(case, CaseStatus.SUSPECTED, principal=principal, at=now, fields={"positive_sample": sample})

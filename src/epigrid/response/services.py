@@ -5,7 +5,8 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import CharField, Exists, Max, OuterRef, Q
+from django.db.models.functions import Length, Substr
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -539,15 +540,14 @@ def point_quarantine_households(*, point: EpidemicPoint, households, principal) 
     return orders
 
 
-def exit_suspended_by_point(household) -> str | None:
-    """A household inside an epidemic point under closed management may not go out."""
-    if (
-        EpidemicPoint.objects.filter(grid__path__in=household.grid.lineage_paths)
-        .exclude(status=PointStatus.RELEASED)
-        .exists()
-    ):
-        return "epidemic_point"
-    return None
+def exit_suspended_by_point(prefix: str):
+    """A household inside an epidemic point under closed management may not go out: a point not
+    released on the household's grid or one above it (the point's path begins the household's)."""
+    household_path = OuterRef(f"{prefix}grid__path")
+    closed = EpidemicPoint.objects.exclude(status=PointStatus.RELEASED).filter(
+        grid__path=Substr(household_path, 1, Length("grid__path"), output_field=CharField())
+    )
+    return "epidemic_point", Exists(closed)
 
 
 POINT_RELEASE_SWEEP = ("epidemic_points_proposed", points_propose_release)

@@ -1,0 +1,163 @@
+"""The thin gate (issue 15 §1): a scan finds, locks and checks the pass in one query, writes the
+passage in one statement unless it repeats one, and reads the household's codes from the facts
+stored with each person, kept current by the services that change them."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from epigrid.control import services as control
+from epigrid.control.models import KeyPerson
+from epigrid.core.crypto import unseal
+from epigrid.gates import services
+from epigrid.gates.models import HouseholdPass, Passage
+from epigrid.health import codes
+from epigrid.health import services as health
+
+TRANSACTION_CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT|BEGIN|COMMIT)", re.I)
+
+
+@pytest.fixture
+def gate(world):
+    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.users["secretary"])
+    services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.users["head1"])
+    return checkpoint
+
+
+def _token(world, key="h1"):
+    return unseal(HouseholdPass.objects.get(household=world.households[key], revoked_at__isnull=True).token_sealed)
+
+
+def _statements(scan):
+    """The statements a scan sends, besides transaction control, split into the audit chain's
+    append (core_audit*) and the scan's own."""
+    with CaptureQueriesContext(connection) as captured:
+        answer = scan()
+    sent = [q["sql"] for q in captured.captured_queries if not TRANSACTION_CONTROL.match(q["sql"])]
+    audit = [sql for sql in sent if "core_audit" in sql]
+    return answer, [sql for sql in sent if sql not in audit], audit
+
+
+@pytest.mark.parametrize(
+    "direction,temperature", [("out", None), ("in", "36.5")], ids=["way-out-no-temperature", "way-in-temperature"]
+)
+def test_an_allowed_scan_takes_three_statements_and_the_audit_append(world, gate, direction, temperature):
+    guard = world.users["guard1"]
+    token = _token(world)
+    # The first scan of a process warms what is read once (the policy row exists from here).
+    services.gate_scan(checkpoint=gate, direction="in", temperature="36.4", number="S-C-G1-0001", principal=guard)
+    later = timezone.now() + dt.timedelta(minutes=5)
+    answer, own, audit = _statements(
+        lambda: services.gate_scan(
+            checkpoint=gate, direction=direction, temperature=temperature, token=token, principal=guard, now=later
+        )
+    )
+    assert answer.passage.verdict == "allowed" and not answer.repeated
+    assert dict(answer.codes) == {"张三": "green", "李四": "green"}
+    # Find + lock + refusal checks (+ fever threshold), the conditional insert, the members' codes.
+    assert len(own) <= 3, own
+    assert len(own) + len(audit) <= 6, (own, audit)
+
+
+def test_a_refused_way_out_is_decided_in_the_query_that_finds_the_pass(world, gate):
+    control.control_order_start(
+        person=world.persons["p1b"], kind="home_quarantine", reason="other", principal=world.admin
+    )
+    token = _token(world)
+    answer, own, _ = _statements(
+        lambda: services.gate_scan(checkpoint=gate, direction="out", token=token, principal=world.users["guard1"])
+    )
+    assert (answer.passage.verdict, answer.passage.reason) == ("refused", "quarantine")
+    assert dict(answer.codes) == {"张三": "green", "李四": "red"}
+    # The quarantine check rode on the query that found the pass; no query of its own.
+    assert [sql for sql in own if "control_controlorder" in sql and "gates_householdpass" in sql]
+    assert not [sql for sql in own if sql.startswith('SELECT 1 AS "a" FROM "control_controlorder"')]
+
+
+def test_a_double_scan_writes_nothing_and_answers_with_the_first(world, gate):
+    guard, token, now = world.users["guard1"], _token(world), timezone.now()
+    first = services.gate_scan(checkpoint=gate, direction="out", token=token, principal=guard, now=now)
+    again = services.gate_scan(
+        checkpoint=gate, direction="out", token=token, principal=guard, now=now + dt.timedelta(seconds=30)
+    )
+    assert again.repeated and again.passage.pk == first.passage.pk
+    assert Passage.objects.filter(household_pass__household=world.households["h1"]).count() == 1
+    # The other way, or a minute later, is a passage of its own.
+    services.gate_scan(
+        checkpoint=gate,
+        direction="in",
+        temperature="36.5",
+        token=token,
+        principal=guard,
+        now=now + dt.timedelta(seconds=30),
+    )
+    services.gate_scan(
+        checkpoint=gate, direction="out", token=token, principal=guard, now=now + dt.timedelta(seconds=61)
+    )
+    assert Passage.objects.filter(household_pass__household=world.households["h1"]).count() == 3
+
+
+def _colours(world, gate, at):
+    answer = services.gate_scan(
+        checkpoint=gate,
+        direction="in",
+        temperature="36.5",
+        token=_token(world),
+        principal=world.users["guard1"],
+        now=at,
+    )
+    return dict(answer.codes)
+
+
+def test_the_stored_codes_follow_every_change_of_their_facts(world, gate, settings):
+    at = timezone.now()
+
+    def step(minutes):
+        return at + dt.timedelta(minutes=minutes)
+
+    p1, p1b = world.persons["p1"], world.persons["p1b"]
+    assert _colours(world, gate, step(0)) == {"张三": "green", "李四": "green"}
+    tip = control.tip_record(
+        persons=[p1],
+        reported_at=at,
+        reporter="社区",
+        origin_code="110101",
+        travel_mode="self_drive",
+        principal=world.admin,
+    )
+    assert _colours(world, gate, step(2)) == {"张三": "yellow", "李四": "green"}  # reported key person
+    key_person = KeyPerson.objects.get(tip=tip, person=p1)
+    order = control.control_order_start(
+        person=p1, kind="health_monitoring", reason="other", key_person=key_person, principal=world.admin
+    )
+    assert _colours(world, gate, step(4)) == {"张三": "yellow", "李四": "green"}  # monitoring, report decided
+    order = control.control_order_transfer(
+        order=order, kind="centralized_quarantine", reason="other", site="隔离酒店", principal=world.admin
+    )
+    assert _colours(world, gate, step(6))["张三"] == "red"
+    control.control_order_release(order=order, principal=world.admin, early_reason="误报")
+    assert _colours(world, gate, step(8))["张三"] == "green"
+    sample = health.sample_record(person=p1b, specimen_number="S1", sampled_at=at, principal=world.admin)
+    health.results_record(
+        results=[health.ResultIn(specimen_number=sample.specimen_number, result="positive", result_at=at)],
+        principal=world.admin,
+    )
+    assert _colours(world, gate, step(10)) == {"张三": "green", "李四": "red"}  # suspected case
+    # A change of the rules applies at once: the colour is derived on reading.
+    settings.HEALTH_CODE_RULES = {"case_suspected": "yellow"}
+    assert _colours(world, gate, step(12))["李四"] == "yellow"
+    assert codes.drifted() == []
+
+
+def test_a_write_around_the_services_is_found_and_mended(world):
+    p1 = world.persons["p1"]
+    control.control_order_start(person=p1, kind="home_quarantine", reason="other", principal=world.admin)
+    assert codes.stored([p1.pk]) == {p1.pk: ["home_quarantine"]}
+    codes.CodeFacts.objects.filter(person=p1).update(facts=[])  # as a raw import would leave it
+    assert codes.drifted() == [p1.pk]
+    assert codes.rebuild() == 1
+    assert codes.stored([p1.pk]) == {p1.pk: ["home_quarantine"]} and codes.drifted() == []
