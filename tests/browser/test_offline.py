@@ -46,7 +46,7 @@ def test_a_reading_taken_offline_waits_then_is_stored(phone, log_in):
     row = page.get_by_test_id("slot-row").filter(has_text=name).first
     expect(row).to_contain_text("36.3")
     stored = page.request.get(f"/api/v1/temperatures?person={person}&limit=5").json()["items"]
-    assert [r["value"] for r in stored if r["source"] == "device"][:1] == [36.3], stored
+    assert [r["value"] for r in stored if r["source"] == "liaison"][:1] == [36.3], stored
 
 
 def test_the_gate_offline_records_only_and_never_shows_allowed(phone, log_in):
@@ -108,7 +108,7 @@ def test_a_reading_whose_request_gets_no_answer_is_kept_too(browser, live_server
     page.reload()  # each page load sends what waits
     expect(page.get_by_test_id("outbox")).to_be_hidden(timeout=15_000)
     stored = page.request.get(f"/api/v1/temperatures?person={person}&limit=5").json()["items"]
-    assert 36.4 in [r["value"] for r in stored if r["source"] == "device"], stored
+    assert 36.4 in [r["value"] for r in stored if r["source"] == "liaison"], stored
     context.close()
 
 

@@ -194,3 +194,30 @@ def test_resident_link(world, quarantined):
     new = services.resident_link_issue(person=quarantined, principal=world.users["member1"])
     assert services.resident_link_person(token) is None and services.resident_link_person(new) == quarantined
     assert services.resident_link_token(person=quarantined) == new
+
+
+def test_a_batch_says_who_took_its_readings(world):
+    """The offline queue sends a grid member's readings as the liaison's, not a device's; any other
+    source is refused (a batch cannot pass readings off as the resident's own or the gate's)."""
+    from tests.factories import api
+
+    call = api(world, "head1")
+    person = world.persons["p1"]
+    now = dt.datetime.now(dt.UTC)
+
+    def batch(minutes, **more):
+        row = {
+            "person_id": person.pk,
+            "value": "36.4",
+            "measured_at": (now - dt.timedelta(minutes=minutes)).isoformat(),
+            "client_id": str(uuid.uuid4()),
+        }
+        return call("post", "/api/v1/temperatures/batch", {"readings": [row], **more})
+
+    assert batch(5, source="liaison").status_code == 200
+    assert batch(3).status_code == 200
+    assert batch(1, source="self").status_code == 422
+    sources = list(
+        TemperatureReport.objects.filter(person=person).order_by("measured_at").values_list("source", flat=True)
+    )
+    assert sources == ["liaison", "device"]

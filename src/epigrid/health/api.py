@@ -1,5 +1,6 @@
 import datetime as dt
 import uuid
+from typing import Literal
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -60,6 +61,9 @@ class ReadingIn(In):
 
 class BatchIn(In):
     readings: list[ReadingIn]
+    # Who took the readings: a device (a thermometer's upload, the default) or the liaison (a grid
+    # member's temperature form, queued offline and sent when the signal returns).
+    source: Literal["device", "liaison"] = "device"
 
 
 class BatchOut(Schema):
@@ -76,7 +80,8 @@ class BatchOut(Schema):
         "Who may call: a user with `record_health` over each reading's person (a person out of sight is a row "
         "error `person_not_found`, one in sight without the right `forbidden`). All rows are checked first: "
         "any bad row refuses the batch (422, every bad row listed) and nothing is stored; a resent `client_id` "
-        "is stored once. At most 5000 readings. No system cascade: each reading at or above the fever "
+        "is stored once. At most 5000 readings. `source` says who took them: `device` (default) or `liaison` (a "
+        "grid member's form, queued offline). No system cascade: each reading at or above the fever "
         "threshold raises a `fever` alert in the same transaction, as the caller."
     ),
 )
@@ -85,7 +90,7 @@ def temperatures_batch(request, payload: BatchIn):
         raise DomainError("batch_too_large", _("At most 5000 readings per batch."), field="readings")
     result = services.temperature_reports_record(
         readings=[services.Reading(r.person_id, r.value, r.measured_at, r.client_id) for r in payload.readings],
-        source=ReportSource.DEVICE,
+        source=ReportSource(payload.source),
         principal=request.user,
     )
     return result.__dict__

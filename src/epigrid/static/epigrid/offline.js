@@ -265,7 +265,7 @@
       var jobs = [];
       var sent = { readings: 0, passages: 0, refused: 0 };
       if (readings.length) {
-        jobs.push(send(box.dataset.readingsUrl, readings, { readings: readings.map(function (i) { return i.row; }) })
+        jobs.push(send(box.dataset.readingsUrl, readings, { source: "liaison", readings: readings.map(function (i) { return i.row; }) })
           .then(function (out) { if (out) sent.readings += readings.length; }));
       }
       Object.keys(byCheckpoint).forEach(function (checkpoint) {
