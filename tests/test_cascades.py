@@ -755,7 +755,7 @@ def assert_whole_release(scene, point, user):
     # The household's default services end with its last home-quarantine order.
     assert not ServiceSchedule.objects.filter(household=scene.households["h1d"], ended_at__isnull=True).exists()
     # And the gate lets the compound out again.
-    assert response.exit_suspended_by_point(scene.households["h1d"]) is None
+    assert response.household_closed_by_point(scene.households["h1d"]) is None
     assert scene.scan(scene.households["h1d"], Direction.OUT).verdict == Verdict.ALLOWED
 
 
@@ -800,7 +800,7 @@ def test_release_by_a_role_that_may_not_changes_nothing(scene, who, via_api):
     assert snapshot() == before
     point.refresh_from_db()
     assert point.status == PointStatus.RELEASE_PROPOSED
-    assert response.exit_suspended_by_point(scene.households["h1d"]) == RefusalReason.EPIDEMIC_POINT
+    assert response.household_closed_by_point(scene.households["h1d"]) == RefusalReason.EPIDEMIC_POINT
 
 
 # ---------------------------------------------------------------- all or nothing
@@ -889,7 +889,7 @@ def test_a_failing_release_step_leaves_the_point_closed(scene, broken):
     assert snapshot() == before
     point.refresh_from_db()
     assert point.status == PointStatus.RELEASE_PROPOSED and point.activation.status == ActivationStatus.ACTIVE
-    assert response.exit_suspended_by_point(scene.households["h1d"]) == RefusalReason.EPIDEMIC_POINT
+    assert response.household_closed_by_point(scene.households["h1d"]) == RefusalReason.EPIDEMIC_POINT
 
 
 # ---------------------------------------------------------------- found by the state machine

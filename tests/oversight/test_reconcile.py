@@ -141,7 +141,7 @@ def test_a_confirmed_case_without_its_activation_is_completed(scene):
     assert activation.tasks.count() == 9 and not activation.tasks.filter(owner__isnull=True).exists()
     assert EpidemicPoint.objects.get(activation=activation).status == PointStatus.CLOSED
     assert open_order(scene.persons["p1c"]).kind == OrderKind.CENTRALIZED_QUARANTINE
-    assert response.exit_suspended_by_point(scene.households["h1d"]) == RefusalReason.EPIDEMIC_POINT
+    assert response.household_closed_by_point(scene.households["h1d"]) == RefusalReason.EPIDEMIC_POINT
     # Done as the system, for the operator who asked.
     done = AuditEvent.objects.get(action="reconcile.complete")
     assert (done.actor_label, done.actor) == ("system:reconcile", commander)
@@ -225,11 +225,11 @@ def test_the_coverage_audit_shows_a_released_point_with_orders_in_force(scene):
 def test_a_completed_release_closes_the_activation_so_a_new_case_gets_a_new_point(scene):
     point = _released_point_with_its_orders_in_force(scene)
     assert reconcile()[0] == 0
-    assert response.exit_suspended_by_point(scene.households["h1d"]) is None
+    assert response.household_closed_by_point(scene.households["h1d"]) is None
     # A new case in the compound: closed management again, under a new activation.
     case = scene.confirmed(scene.persons["p1c"])
     assert EpidemicPoint.objects.exclude(status=PointStatus.RELEASED).filter(grid=point.grid).exists()
-    assert response.exit_suspended_by_point(scene.households["h1d"]) == RefusalReason.EPIDEMIC_POINT
+    assert response.household_closed_by_point(scene.households["h1d"]) == RefusalReason.EPIDEMIC_POINT
     assert Activation.objects.get(cases=case) != point.activation
     point.activation.refresh_from_db()
     assert point.activation.status == ActivationStatus.CLOSED

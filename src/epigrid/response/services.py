@@ -28,6 +28,7 @@ from epigrid.core.uploads import verified_photo
 from epigrid.grids.models import GridNode, within
 from epigrid.health.choices import CaseStatus
 from epigrid.health.models import Case
+from epigrid.people.models import Household
 
 from .choices import ActivationStatus, Evidence, ExposureDegree, PointStatus, TaskStatus
 from .models import Activation, EpidemicPoint, Exposure, PlanStep, PlanTemplate, PointOrder, Task
@@ -548,6 +549,12 @@ def exit_suspended_by_point(prefix: str):
         grid__path=Substr(household_path, 1, Length("grid__path"), output_field=CharField())
     )
     return "epidemic_point", Exists(closed)
+
+
+def household_closed_by_point(household) -> str | None:
+    """The same rule for one household: "epidemic_point" when a point closes it, else None."""
+    reason, closed = exit_suspended_by_point("")
+    return reason if Household.objects.filter(pk=household.pk).filter(closed).exists() else None
 
 
 POINT_RELEASE_SWEEP = ("epidemic_points_proposed", points_propose_release)
