@@ -278,14 +278,12 @@ def run(scale, raw: psycopg.Connection) -> None:
                 return _request(port, "POST", path, token, body)[0] == 200
 
             open_samples, open_errors = _open_loop(OPEN_LOOP_RATE, OPEN_LOOP_SECONDS[scale.name], open_scan)
-            # The resident's personal link, closed loop like the scans.
-            links = resident_links
 
+            # The resident's personal link, closed loop like the scans.
             def report(i: int) -> bool:
                 body = {"value": "36.5"}
-                return (
-                    _request(port, "POST", f"/api/v1/resident/{links[i % len(links)]}/temperature", "", body)[0] == 200
-                )
+                url = f"/api/v1/resident/{resident_links[i % len(resident_links)]}/temperature"
+                return _request(port, "POST", url, "", body)[0] == 200
 
             for i in range(WARMUP):
                 report(i)

@@ -1,21 +1,12 @@
 import datetime as dt
 import uuid
 
-import pytest
 from django.test import Client
 
 from epigrid.accounts.services import api_token_issue
 from epigrid.alerts.models import Alert
 from epigrid.control import services as control
-from epigrid.gates import services
 from epigrid.gates.models import HouseholdPass, Passage
-
-
-@pytest.fixture
-def gate(world):
-    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.users["secretary"])
-    services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.users["head1"])
-    return checkpoint
 
 
 def _post(world, username, path, body):

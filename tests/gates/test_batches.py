@@ -22,13 +22,6 @@ from epigrid.gates.services import PassageRow
 START = dt.datetime(2020, 2, 6, 2, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def gate(world):
-    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.users["secretary"])
-    services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.users["head1"])
-    return checkpoint
-
-
 def _number(world, key="h1"):
     return HouseholdPass.objects.get(household=world.households[key], revoked_at__isnull=True).number
 

@@ -16,13 +16,6 @@ from epigrid.oversight.selectors import coverage_audit
 from tests.factories import make_id_number
 
 
-@pytest.fixture
-def gate(world):
-    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.users["secretary"])
-    services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.users["head1"])
-    return checkpoint
-
-
 def _pass(world, key="h1"):
     return HouseholdPass.objects.get(household=world.households[key], revoked_at__isnull=True)
 
@@ -239,4 +232,3 @@ def test_command_center_opens_and_closes_checkpoints_from_the_page(world):
     guard = Client()
     guard.force_login(world.users["guard1"])
     assert guard.post("/gates/", {"grid": "S-C-G1", "name": "东门"}).status_code == 403
-

@@ -21,13 +21,6 @@ from epigrid.health import services as health
 TRANSACTION_CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT|BEGIN|COMMIT)", re.I)
 
 
-@pytest.fixture
-def gate(world):
-    checkpoint = services.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.users["secretary"])
-    services.passes_issue(grid=world.nodes["S-C-G1"], principal=world.users["head1"])
-    return checkpoint
-
-
 def _token(world, key="h1"):
     return unseal(HouseholdPass.objects.get(household=world.households[key], revoked_at__isnull=True).token_sealed)
 

@@ -333,9 +333,9 @@ def control_order_start(
             grid_path=person.grid.path,
             changes={"order": [None, order.pk], "kind": [None, kind]},
         )
-        extensions.run("person_facts_changed", person_ids=[person.pk])
         if key_person is not None:
             # Under control from when the measure starts, not when it was entered (tip → control).
+            # The move stores the person's code facts anew, the new order among them.
             move(
                 key_person,
                 KeyPersonStatus.CONTROLLED,
@@ -343,6 +343,8 @@ def control_order_start(
                 at=starts_at,
                 fields={"assessed_at": key_person.assessed_at or min(timezone.now(), starts_at)},
             )
+        else:
+            extensions.run("person_facts_changed", person_ids=[person.pk])
         # What follows an order by the method's rules (the household's support services…), in
         # this transaction, as the system: "order_started" contributions.
         extensions.run("order_started", order=order, cause=principal)

@@ -38,6 +38,7 @@ from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import compound_path
 from epigrid.health.models import MonitoringPolicy
+from epigrid.health.selectors import derive
 from epigrid.health.services import parse_temperature, policy
 from epigrid.people.models import Household, Person
 
@@ -198,6 +199,10 @@ def _pass_key(token: str = "", number: str = "") -> tuple[str, str]:
     raise DomainError("pass_required", _("Scan the pass or type its number."), field="number")
 
 
+# A typed number finds the active pass, else the newest revoked one (to say it is revoked).
+ACTIVE_FIRST = (F("revoked_at").desc(nulls_first=True), "-issued_at")
+
+
 def _passes_by_key(keys: Iterable[tuple[str, str]], checkpoint: Checkpoint) -> dict[tuple[str, str], HouseholdPass]:
     """The passes shown at the gate, by `_pass_key`, in two queries: only passes this checkpoint
     serves (its compound's, for a household of its compound). A pass of another compound is not
@@ -214,12 +219,7 @@ def _passes_by_key(keys: Iterable[tuple[str, str]], checkpoint: Checkpoint) -> d
         for household_pass in served.filter(token_hash__in=list(hashes)).select_related(*related):
             found[("token", hashes[household_pass.token_hash])] = household_pass
     if numbers:
-        # A typed number finds the active pass, else the newest revoked one (to say it is revoked).
-        rows = (
-            served.filter(number__in=numbers)
-            .select_related(*related)
-            .order_by(F("revoked_at").desc(nulls_first=True), "-issued_at")
-        )
+        rows = served.filter(number__in=numbers).select_related(*related).order_by(*ACTIVE_FIRST)
         for household_pass in rows:
             found.setdefault(("number", household_pass.number), household_pass)
     return found
@@ -487,8 +487,6 @@ def _repeats(same_way: Iterable[Passage], at: dt.datetime) -> Passage | None:
 def _codes(household_id: int) -> list[tuple[str, str]]:
     """(name, colour) of the household's members, in one query: the codes' facts are stored with
     each person (`health.codes`), the colour derived from them under the current rules."""
-    from epigrid.health.selectors import derive
-
     members = Person.objects.current().filter(household_id=household_id).order_by("pk")
     return [(name, derive(facts or []).colour) for name, facts in members.values_list("name", "code_facts__facts")]
 
@@ -504,8 +502,7 @@ def _pass_at_gate(checkpoint: Checkpoint, direction: str, fever: bool, **match) 
     if fever:
         rows = rows.annotate(fever_threshold=Subquery(MonitoringPolicy.objects.filter(pk=1).values("fever_threshold")))
     if "number" in match:
-        # A typed number finds the active pass, else the newest revoked one (to say it is revoked).
-        rows = rows.order_by(F("revoked_at").desc(nulls_first=True), "-issued_at")
+        rows = rows.order_by(*ACTIVE_FIRST)
     household_pass = rows.first()
     if household_pass is not None:
         household_pass.suspension = _suspension_of(household_pass, checks)
@@ -567,17 +564,7 @@ def _scan_record(household_pass, checkpoint, direction, value, threshold, guard,
         threshold=threshold,
         suspension=getattr(household_pass, "suspension", ""),
     )
-    passage = Passage(
-        checkpoint=checkpoint,
-        grid=checkpoint.grid,
-        household_pass=household_pass,
-        direction=direction,
-        temperature=value,
-        verdict=Verdict.REFUSED if reason else Verdict.ALLOWED,
-        reason=reason,
-        guard=guard,
-        at=now,
-    )
+    passage = _passage(checkpoint, guard, direction, value, reason, now, household_pass=household_pass)
     if not _insert_unless_repeated(passage):
         near = Passage.objects.filter(
             household_pass=household_pass, direction=direction, at__gte=now - DOUBLE_SCAN, at__lte=now + DOUBLE_SCAN
@@ -600,6 +587,22 @@ def _scan_record(household_pass, checkpoint, direction, value, threshold, guard,
         },
     )
     return GateAnswer(passage, [])
+
+
+def _passage(checkpoint, guard, direction: str, value, reason: str, at, **who) -> Passage:
+    """A passage (not saved) at the checkpoint's grid, refused when there is a reason; `who` is
+    the household pass or the visitor (and an offline row's client id)."""
+    return Passage(
+        checkpoint=checkpoint,
+        grid=checkpoint.grid,
+        direction=direction,
+        temperature=value,
+        verdict=Verdict.REFUSED if reason else Verdict.ALLOWED,
+        reason=reason,
+        guard=guard,
+        at=at,
+        **who,
+    )
 
 
 def _insert_unless_repeated(passage: Passage) -> bool:
@@ -707,17 +710,8 @@ def visitor_register(
             visiting=visiting,
             reason=reason.strip()[:100],
         )
-        passage = Passage.objects.create(
-            checkpoint=checkpoint,
-            grid=checkpoint.grid,
-            visitor=visitor,
-            direction=direction,
-            temperature=value,
-            verdict=Verdict.REFUSED if refusal else Verdict.ALLOWED,
-            reason=refusal,
-            guard=guard,
-            at=timezone.now(),
-        )
+        passage = _passage(checkpoint, guard, direction, value, refusal, timezone.now(), visitor=visitor)
+        passage.save()
         audit.record(
             principal=principal,
             action="visitor.register",
@@ -922,16 +916,14 @@ def passages_record_batch(
                 threshold=threshold,
                 suspension=suspended.get(item.household_pass.household_id, ""),
             )
-            passage = Passage(
-                checkpoint=checkpoint,
-                grid=checkpoint.grid,
+            passage = _passage(
+                checkpoint,
+                guard,
+                item.direction,
+                item.value,
+                reason,
+                item.at,
                 household_pass=item.household_pass,
-                direction=item.direction,
-                temperature=item.value,
-                verdict=Verdict.REFUSED if reason else Verdict.ALLOWED,
-                reason=reason,
-                guard=guard,
-                at=item.at,
                 client_id=item.client_id,
             )
             near.append(passage)
