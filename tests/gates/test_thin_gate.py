@@ -17,6 +17,7 @@ from epigrid.gates import services
 from epigrid.gates.models import HouseholdPass, Passage
 from epigrid.health import codes
 from epigrid.health import services as health
+from tests.factories import api
 
 TRANSACTION_CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT|BEGIN|COMMIT)", re.I)
 
@@ -154,3 +155,19 @@ def test_a_write_around_the_services_is_found_and_mended(world):
     assert codes.drifted() == [p1.pk]
     assert codes.rebuild() == 1
     assert codes.stored([p1.pk]) == {p1.pk: ["home_quarantine"]} and codes.drifted() == []
+
+
+def test_a_scan_over_the_api_reads_the_token_device_and_roles_once(world, gate):
+    """The whole HTTP request of an allowed scan by a guard whose token was issued with a second
+    factor: the token, its device, the guard's roles, the checkpoint, then the scan's own three and
+    the audit append. The device is not looked up again to ask whether the guard must verify."""
+    call = api(world, "guard1")
+    token = _token(world)
+    warm = {"number": "S-C-G1-0002", "direction": "in", "temperature": "36.5"}
+    call("post", f"/api/v1/checkpoints/{gate.pk}/scan", warm)
+    with CaptureQueriesContext(connection) as captured:
+        answer = call("post", f"/api/v1/checkpoints/{gate.pk}/scan", {"token": token, "direction": "out"})
+    assert answer.status_code == 200 and answer.json()["verdict"] == "allowed"
+    sent = [q["sql"] for q in captured.captured_queries if not TRANSACTION_CONTROL.match(q["sql"])]
+    assert sum("otp_totp_totpdevice" in sql for sql in sent) == 1, sent
+    assert len(sent) <= 10, sent

@@ -137,8 +137,9 @@ class SecondFactorRequired(DomainError):
 
 
 def require_verified_login(user) -> None:
-    """The API's check after authentication: a user who must verify and has not is refused."""
-    if must_verify(user) and not second_factor_verified(user):
+    """The API's check after authentication: a user who must verify and has not is refused. A
+    verified login is asked nothing more (no roles or devices read for it: one request, one scan)."""
+    if not second_factor_verified(user) and must_verify(user):
         raise SecondFactorRequired(
             "second_factor_required",
             _("This login has not given its second factor: log in again with the 6-digit code (a token: otp)."),
