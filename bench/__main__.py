@@ -1,5 +1,7 @@
-"""python -m bench small|full — needs DATABASE_URL=postgres://... (the server; the benchmark
-creates and drops its own database, `epigrid_bench` or $BENCH_DATABASE)."""
+"""python -m bench small|full [MODULE ...] — needs DATABASE_URL=postgres://... (the server; the benchmark
+creates and drops its own database, `epigrid_bench` or $BENCH_DATABASE). Naming modules (reads,
+imports, monitoring, response, gates, login, export, dashboard, verification, backup) runs only
+those, after the city is built."""
 
 import os
 import sys
@@ -9,11 +11,23 @@ from .city import SCALES
 from .db import BenchDatabase, setup_django
 from .report import line, note
 
-USAGE = "usage: python -m bench small|full   (DATABASE_URL=postgres://user@host:port/db)"
+MODULES = (
+    "reads",
+    "imports",
+    "monitoring",
+    "response",
+    "gates",
+    "login",
+    "export",
+    "dashboard",
+    "verification",
+    "backup",
+)
+USAGE = f"usage: python -m bench small|full [{'|'.join(MODULES)} ...]   (DATABASE_URL=postgres://user@host:port/db)"
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in SCALES:
+    if not argv or argv[0] not in SCALES or any(name not in MODULES for name in argv[1:]):
         print(USAGE, file=sys.stderr)
         return 2
     scale = SCALES[argv[0]]
@@ -24,9 +38,13 @@ def main(argv: list[str]) -> int:
     try:
         setup_django(database.url)
         # Imported only now: they need Django set up.
+        import importlib
+
         from django.db import connections
 
-        from . import backup, city, dashboard, export, gates, imports, login, monitoring, reads, response, verification
+        from . import city
+
+        chosen = argv[1:] or MODULES
 
         with database.connect(autocommit=True) as raw:
             start = time.perf_counter()
@@ -38,11 +56,14 @@ def main(argv: list[str]) -> int:
                 f"assignments={counts['accounts_gridassignment']} build={seconds:.1f}s "
                 f"rate={counts['people_person'] / seconds:.0f} persons/s OK"
             )
-            reads.run(scale, raw)
-            imports.run(scale, city.building_codes(scale), raw)
-            # Modules of later issues, same contract: run(scale, raw) prints their own lines.
-            for module in (monitoring, response, gates, login, export, dashboard, verification, backup):
-                module.run(scale, raw)
+            for name in chosen:
+                module = importlib.import_module(f"bench.{name}")
+                # Every module's contract is run(scale, raw) printing its own lines, but imports
+                # also takes the city's buildings.
+                if name == "imports":
+                    module.run(scale, city.building_codes(scale), raw)
+                else:
+                    module.run(scale, raw)
         connections.close_all()
     finally:
         if os.environ.get("BENCH_KEEP"):
