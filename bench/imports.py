@@ -7,6 +7,9 @@ keys) and moves the audit chain head.
 """
 
 import json
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 
 import psycopg
@@ -23,13 +26,14 @@ from epigrid.people.ledgers import ledger_import
 from epigrid.people.models import Household, Person
 from epigrid.people.services import CleanPerson, person_row
 
+from .city import grid_code
 from .ledger import RELATIONSHIP_LABELS, LedgerRow, csv_bytes, ledger_rows, xlsx_bytes
-from .report import line, note, timed, verdict
+from .report import Samples, line, ms, note, timed, verdict
 
 TARGET = 0.25  # ours ≥ 25 % of raw COPY rows/s
 _RELATIONSHIP_BY_LABEL = {v: k for k, v in RELATIONSHIP_LABELS.items()}
 
-SET_XLSX, SET_XLSX_RAW, SET_WARM_RAW, SET_WARM = 2, 3, 8, 9
+SET_XLSX, SET_XLSX_RAW, SET_BESIDE, SET_WARM_RAW, SET_WARM = 2, 3, 4, 8, 9
 
 
 @dataclass
@@ -231,4 +235,69 @@ def run(scale, codes: list[str], raw_conn: psycopg.Connection) -> None:
     line(
         f"import.xlsx rows={x} ours={xlsx:.0f} rows/s csv={csv_rate:.0f} rows/s raw_copy={raw_x:.0f} rows/s "
         f"ratio={ratio:.1%} target>={TARGET:.0%} {verdict(ratio >= TARGET)}"
+    )
+    writes_during_import(scale, codes, principal)
+
+
+# ---------------------------------------------------------------- other writers during an import
+
+WRITES_P99 = 0.5  # s: a temperature report waits at most this long while a large import runs
+
+
+def _reporter():
+    """A grid member of the first compound grid and a person of theirs: the other writer."""
+    from epigrid.health.choices import ReportSource
+    from epigrid.health.services import Reading, temperature_reports_record
+
+    member = console_verified(User.objects.get(username=f"gm-{grid_code(1, 1)}"))
+    node = member.grid_assignments.filter(ended_at__isnull=True).select_related("node").first().node
+    person = Person.objects.filter(grid__path__startswith=node.path, archived_at__isnull=True).first()
+
+    def write() -> float:
+        start = time.perf_counter()
+        temperature_reports_record(
+            readings=[Reading(person_id=person.pk, value="36.6", client_id=uuid.uuid4())],
+            source=ReportSource.LIAISON,
+            principal=member,
+        )
+        return time.perf_counter() - start
+
+    return write
+
+
+def writes_during_import(scale, codes: list[str], principal: User) -> None:
+    """Issue 14 §3: the p99 of a grid member's temperature reports (each audited, so each locks
+    the audit chain's head) while a 100,000-row import runs on another connection, beside the
+    same reports' p99 with nothing else running."""
+    n = 100_000 if scale.name == "full" else scale.import_rows
+    write = _reporter()
+    for _ in range(20):
+        write()
+    idle = Samples([write() for _ in range(200)])
+    data = csv_bytes(ledger_rows(building_codes=codes, rows=n, set_index=SET_BESIDE))
+    outcome: dict = {}
+
+    def run_import():
+        try:
+            outcome["seconds"] = ours_seconds(data, "beside.csv", n, principal)
+        except Exception as exc:  # reported in the line, not lost in the thread
+            outcome["error"] = repr(exc)
+        finally:
+            connection.close()
+
+    note(f"import: {n} rows on one connection while a grid member reports temperatures on another")
+    thread = threading.Thread(target=run_import)
+    thread.start()
+    during = []
+    while thread.is_alive():
+        during.append(write())
+    thread.join()
+    busy = Samples(during)
+    p99 = busy.percentile(0.99)
+    ok = "error" not in outcome and p99 < WRITES_P99
+    line(
+        f"import.writes_during rows={n} import={outcome.get('seconds', 0):.1f}s writes={len(during)} "
+        f"idle_p50={ms(idle.percentile(0.5))} idle_p99={ms(idle.percentile(0.99))} "
+        f"during_p50={ms(busy.percentile(0.5))} during_p99={ms(p99)} ratio={p99 / idle.percentile(0.99):.1f}x "
+        f"target_p99<{WRITES_P99 * 1000:g}ms{' ' + outcome['error'] if 'error' in outcome else ''} {verdict(ok)}"
     )

@@ -136,4 +136,3 @@ def run(scale, raw_conn) -> None:
     bench_counts("community", community, scale.count_runs)
     note("subtree_counts: the whole subdistrict")
     bench_counts("subdistrict", root, scale.count_runs_root)
-

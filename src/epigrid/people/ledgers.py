@@ -165,6 +165,10 @@ class _Importer:
         self.importable: set[str] = set()  # codes of nodes the principal may import into
         self.present: set[str] = set()  # the keys of the columns the file has
         self.refused_rows: set[int] = set()
+        # The audit entries of every chunk, appended to the chain once at the end: the chain's
+        # head is locked from an append to the commit, so appending per chunk would stop every
+        # other audited write in the city (a temperature report, a gate scan) for the whole import.
+        self.audit_entries: list[audit.AuditEntry] = []
 
     def preload(self, chunk) -> None:
         """The chunk's grid codes in two queries, not two per code (a city file names thousands)."""
@@ -397,9 +401,8 @@ class _ResidentImporter(_Importer):
             bulk_insert(Household, new)
             for household in new:
                 self.households[(household.grid_id, household.number)] = household.pk
-        audit.record_many(
-            principal=self.principal,
-            entries=[
+        self.audit_entries.extend(
+            [
                 audit.AuditEntry(
                     "household.update",
                     "people.household",
@@ -474,7 +477,7 @@ class _ResidentImporter(_Importer):
             ]
             + entries
         )
-        audit.record_many(principal=self.principal, entries=entries)
+        self.audit_entries.extend(entries)
 
     def _updated(self, holder: dict, grid: GridNode, household_id: int, clean: CleanPerson) -> tuple[Person, dict]:
         """The registered person as the row has them, and the audit diff (empty: unchanged). A
@@ -610,9 +613,8 @@ class _PlaceImporter(_Importer):
             return
         bulk_insert(Place, places)
         self.written += len(places)
-        audit.record_many(
-            principal=self.principal,
-            entries=[
+        self.audit_entries.extend(
+            [
                 audit.AuditEntry(
                     "place.import", "grids.place", str(p.pk), p.grid.path, {"import_batch": [None, self.batch.pk]}
                 )
@@ -669,6 +671,7 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, principal, progress
             batch.row_count, batch.finished_at = count, timezone.now()
             batch.save(update_fields=["row_count", "finished_at"])
             batch.report = _report(importer, count)
+            audit.record_many(principal=principal, entries=importer.audit_entries)
             changes = {"kind": [None, kind], "rows": [None, count], "file_sha256": [None, digest]}
             changes.update({key: [None, batch.report[key]] for key in OUTCOMES if key in batch.report})
             audit.record(principal=principal, action="import.commit", obj=batch, changes=changes)
