@@ -17,6 +17,7 @@ MODULES = (
     "monitoring",
     "response",
     "gates",
+    "scale",
     "login",
     "export",
     "dashboard",

@@ -66,10 +66,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(port: int, log) -> subprocess.Popen:
+def _start_server(port: int, log, workers: int = WORKERS) -> subprocess.Popen:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     return subprocess.Popen(  # noqa: S603 - our own gunicorn, fixed arguments
-        [str(gunicorn), "epigrid.config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(WORKERS), "--log-level", "warning"],
+        [str(gunicorn), "epigrid.config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning"],
         # DATABASE_URL of the bench database, set by setup_django. The per-link throttle is lifted: the
         # figure is what the server can carry, with 200 links standing for a city's residents.
         env={**os.environ, "EPIGRID_RATE_RESIDENT_LINK": "1000000/min"},
