@@ -174,6 +174,11 @@ def run(scale, raw: psycopg.Connection) -> None:
                     "report_p99": reports.p99,
                     "errors": scan_errors + report_errors,
                     "cpu": {k: (after[k] - before[k]) / wall for k in after},
+                    # CPU time per request, which load elsewhere on the machine hardly changes:
+                    # the figure to size a city's processes with (docs/scaling.md).
+                    "per_request": {
+                        k: (after[k] - before[k]) / max(1, scan_done + report_done) for k in ("gunicorn", "postgres")
+                    },
                 }
         finally:
             stop.set()
@@ -191,7 +196,9 @@ def run(scale, raw: psycopg.Connection) -> None:
             f"(x{r['scans'] / one['scans']:.2f} of 1 worker, p99={ms(r['scan_p99'])}) reports={r['reports']:.0f} req/s "
             f"(x{r['reports'] / one['reports']:.2f}, p99={ms(r['report_p99'])}) errors={r['errors']} "
             f"cpu_cores_busy: gunicorn={cpu['gunicorn']:.2f} postgres={cpu['postgres']:.2f} "
-            f"celery={cpu['celery']:.2f} machine={cpu['machine']:.2f} {'OK' if r['errors'] == 0 else 'ERRORS'}"
+            f"celery={cpu['celery']:.2f} machine={cpu['machine']:.2f} "
+            f"cpu_per_request: web={ms(r['per_request']['gunicorn'])} db={ms(r['per_request']['postgres'])} "
+            f"{'OK' if r['errors'] == 0 else 'ERRORS'}"
         )
     busiest = max(results.values(), key=lambda r: r["scans"])["cpu"]
     ours = busiest["gunicorn"] + busiest["postgres"] + busiest["celery"]
