@@ -171,3 +171,16 @@ def test_a_scan_over_the_api_reads_the_token_device_and_roles_once(world, gate):
     sent = [q["sql"] for q in captured.captured_queries if not TRANSACTION_CONTROL.match(q["sql"])]
     assert sum("otp_totp_totpdevice" in sql for sql in sent) == 1, sent
     assert len(sent) <= 10, sent
+
+
+def test_a_transfer_stores_the_persons_code_facts_once(world):
+    p1 = world.persons["p1"]
+    order = control.control_order_start(person=p1, kind="home_quarantine", reason="other", principal=world.admin)
+    with CaptureQueriesContext(connection) as captured:
+        control.control_order_transfer(
+            order=order, kind="centralized_quarantine", reason="other", site="隔离酒店", principal=world.admin
+        )
+    # One store is one insert-if-missing and one update of the person's row.
+    stores = [q["sql"] for q in captured.captured_queries if re.match(r'\s*INSERT\b.*"health_codefacts"', q["sql"])]
+    assert len(stores) == 1, stores
+    assert codes.stored([p1.pk]) == {p1.pk: ["centralized_quarantine"]}

@@ -366,8 +366,10 @@ def control_orders_start_household(*, household: Household, kind: str, reason: s
         ]
 
 
-def _order_move(*, order: ControlOrder, target: str, principal, changes: dict | None = None, **fields) -> ControlOrder:
-    return move(order, target, principal=principal, fields=fields, changes=changes, refresh=True)
+def _order_move(
+    *, order: ControlOrder, target: str, principal, changes: dict | None = None, facts: bool = True, **fields
+) -> ControlOrder:
+    return move(order, target, principal=principal, fields=fields, changes=changes, refresh=True, facts=facts)
 
 
 def control_order_change_period(*, order: ControlOrder, days: int, reason_text: str, principal) -> ControlOrder:
@@ -420,7 +422,10 @@ def control_order_transfer(
                     "order_transferred", _("This order was already transferred: transfer the person's current order.")
                 )
             return following
-        old = _order_move(order=order, target=OrderStatus.TRANSFERRED, principal=principal, transferred_at=at)
+        # The person's code facts are stored once, after the new order exists (not also between).
+        old = _order_move(
+            order=order, target=OrderStatus.TRANSFERRED, principal=principal, transferred_at=at, facts=False
+        )
         days, needs_test = control_rule_for(kind, reason)
         new = ControlOrder.objects.create(
             person=old.person,

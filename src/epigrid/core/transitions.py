@@ -39,9 +39,11 @@ def move(
     changes: dict | None = None,
     action: str | None = None,
     refresh: bool = False,
+    facts: bool = True,
 ):
     """Move `obj` to `target`; returns the locked, saved row. With `refresh`, a row already in a
-    non-final `target` still takes `fields` (an order in force gets a new end date)."""
+    non-final `target` still takes `fields` (an order in force gets a new end date). `facts=False`:
+    the caller tells `person_facts_changed` itself, once, after its other changes to the person."""
     model = type(obj)
     fields = dict(fields or {})
     with transaction.atomic():
@@ -73,7 +75,8 @@ def move(
         audit.record_many(
             principal=principal, entries=_entries(locked, action or f"{model.AUDIT_PREFIX}.{target}", diff)
         )
-        _facts_changed(model, [locked])
+        if facts:
+            _facts_changed(model, [locked])
     obj.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
     return locked
 
