@@ -378,7 +378,7 @@ ENDPOINTS = [
         out_of_scope_user="head2",
     ),
     # 核查名单 (tests/oversight/world.py): pushed to 花园社区; 张三's row is 第1网格's member's.
-    Endpoint("POST", "/api/v1/verification-lists", body="verification", in_scope_status=201, in_scope_user="staff"),
+    Endpoint("POST", "/api/v1/verification-lists", body="verification", in_scope_status=202, in_scope_user="staff"),
     Endpoint("GET", "/api/v1/verification-lists", no_role_status=200, out_of_scope_status=200),
     Endpoint("GET", "/api/v1/verification-lists/{verification_list}"),
     Endpoint("GET", "/api/v1/verification-lists/{verification_list}/entries"),

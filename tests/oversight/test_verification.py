@@ -8,11 +8,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from python_calamine import CalamineWorkbook
 
+from epigrid.accounts.services import api_token_issue
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import Conflict, DomainError, Forbidden, NotFound, RowErrors
+from epigrid.core.models import Job
 from epigrid.oversight import verification
 from epigrid.oversight.models import VerificationEntry, VerificationList
-from tests.factories import make_id_number
+from tests.factories import api, make_id_number
 from tests.oversight.world import add_verification, verification_xlsx
 
 
@@ -125,7 +127,7 @@ def test_a_new_arrival_goes_on_to_the_tip_form(pushed):
     assert response["Location"] == f"/control/tips/new/?person={world.persons['p1'].pk}"
 
 
-def test_importing_on_the_page(world):
+def test_importing_on_the_page_runs_a_job_whose_page_links_the_list(world):
     client = Client()
     client.force_login(world.users["staff"])
     data = verification_xlsx([["张三", unseal(world.persons["p1"].id_number_sealed), "", ""]])
@@ -133,9 +135,13 @@ def test_importing_on_the_page(world):
         "/verification/",
         {"grid": "S-C", "name": "名单一", "due_hours": "24", "file": SimpleUploadedFile("l.xlsx", data)},
     )
-    assert response.status_code == 302
-    page = client.get(response["Location"]).content.decode()
+    assert response.status_code == 302 and response["Location"].startswith("/jobs/")
+    job_page = client.get(response["Location"]).content.decode()
+    created = VerificationList.objects.get()
+    assert f'href="/verification/{created.pk}/"' in job_page
+    page = client.get(f"/verification/{created.pk}/").content.decode()
     assert "名单一" in page and "张三" in page
+    # A bad row: the job fails, its page lists the row, and nothing is written.
     bad = client.post(
         "/verification/",
         {
@@ -145,11 +151,41 @@ def test_importing_on_the_page(world):
             "file": SimpleUploadedFile("l.xlsx", verification_xlsx([["x", "123", "", ""]])),
         },
     )
-    assert bad.status_code == 422 and VerificationList.objects.count() == 1
+    assert bad.status_code == 302
+    refused = client.get(bad["Location"]).content.decode()
+    assert 'id="import-refused"' in refused and "<td>2</td>" in refused
+    assert VerificationList.objects.count() == 1
+    # What refuses the file before a row is read is answered at once, without a job.
+    wrong_type = client.post(
+        "/verification/",
+        {"grid": "S-C", "name": "名单三", "due_hours": "24", "file": SimpleUploadedFile("l.pdf", b"%PDF")},
+    )
+    assert wrong_type.status_code == 302 and wrong_type["Location"] == "/verification/"
+    assert Job.objects.count() == 2
+
+
+def test_the_api_queues_the_import_and_the_job_tells_the_list(world):
+    call = api(world, "staff")
+    client_data = verification_xlsx([["张三", unseal(world.persons["p1"].id_number_sealed), "", ""]])
+    token = api_token_issue(user=world.users["staff"])  # multipart: the test client with a bearer token
+    response = Client().post(
+        "/api/v1/verification-lists",
+        {"grid": "S-C", "name": "名单", "due_hours": "24", "file": SimpleUploadedFile("l.xlsx", client_data)},
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 202, response.content
+    job = call("get", f"/api/v1/jobs/{response.json()['id']}").json()
+    assert job["status"] == "done" and job["result"]["rows"] == 1 and job["result"]["matched"] == 1
+    assert VerificationList.objects.get(pk=job["result"]["list"]).name == "名单"
+    too_long = Client().post(
+        "/api/v1/verification-lists",
+        {"grid": "S-C", "name": "名单", "due_hours": "999", "file": SimpleUploadedFile("l.xlsx", client_data)},
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert too_long.status_code == 400 and too_long.json()["code"] == "due_hours"
 
 
 def test_the_api_answers_4xx_to_odd_input(pushed):
-    from tests.factories import api
 
     call = api(pushed, "staff")
     assert call("get", "/api/v1/verification-lists/9223372036854775808").status_code == 404

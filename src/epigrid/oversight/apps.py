@@ -35,6 +35,9 @@ class OversightConfig(AppConfig):
         "action_labels": [
             "epigrid.oversight.apps.ACTION_LABELS",
         ],
+        "job_kinds": [
+            "epigrid.oversight.verification.IMPORT_JOB_KIND",
+        ],
         "today_panels": [
             "epigrid.oversight.inspection_views.today_rectifications_panel",
             "epigrid.oversight.verification_views.today_verification_panel",

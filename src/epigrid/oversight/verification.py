@@ -15,12 +15,13 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
-from epigrid.core import audit
+from epigrid.accounts.permissions import job_user, second_factor_verified
+from epigrid.core import audit, jobs
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash
 from epigrid.core.errors import Conflict, DomainError, Forbidden, NotFound, RowErrors
 from epigrid.core.scoping import VIEW, authorize, user_of
-from epigrid.core.tabular import iter_table
+from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import mask_id_number, mask_phone, parse_id_number, parse_phone
 from epigrid.grids.choices import LEAF_LEVELS
 from epigrid.grids.models import GridNode, compound_path
@@ -131,17 +132,43 @@ def _members(paths) -> dict[str, int]:
     return members
 
 
-def list_import(
-    *, node: GridNode, name: str, source: str, data: bytes, file_name: str, due_hours: int, principal
-) -> VerificationList:
+def list_import_check(*, node: GridNode, name: str, due_hours, data: bytes, file_name: str, principal) -> str:
+    """What refuses a list before its rows are read (the request's 4xx, before a job is queued):
+    the right, the name, the deadline, the file's type, size and header. Returns the clean name."""
     authorize(principal, IMPORT, node.path)
     name = (name or "").strip()[:100]
     if not name:
         raise DomainError("name_required", _("Give the list a name."), field="name")
-    if not 1 <= int(due_hours) <= 24 * 14:
+    try:
+        due_hours = int(due_hours)
+    except (TypeError, ValueError):
+        due_hours = 0
+    if not 1 <= due_hours <= 24 * 14:
         raise DomainError("due_hours", _("The deadline is 1 to 336 hours away."), field="due_hours")
+    if not (file_name or "").lower().endswith((".xlsx", ".csv")):
+        raise DomainError("file_type", _("Upload an .xlsx (or .csv) file."), field="file")
+    check_size(len(data))
+    header = next((cells for cells in iter_table(data, file_name) if any(cells)), None)
+    if header is None:
+        raise DomainError("file_empty", _("The file is empty."), field="file")
+    _columns(header)
+    return name
+
+
+def list_import(
+    *, node: GridNode, name: str, source: str, data: bytes, file_name: str, due_hours: int, principal, progress=None
+) -> VerificationList:
+    """Import a pushed list at once; `progress` (core.jobs.Progress, from the job) hears the rows
+    read, then the rows written."""
+    name = list_import_check(
+        node=node, name=name, due_hours=due_hours, data=data, file_name=file_name, principal=principal
+    )
     rows = _parse(data, file_name)
+    if progress is not None:
+        progress.total(len(rows))
     _match(rows, node)
+    if progress is not None:
+        progress.step(checked=len(rows), written=0)
     now = timezone.now()
     due = now + dt.timedelta(hours=int(due_hours))
     members = _members({compound_path(r["person"][2]) for r in rows if r["person"]})
@@ -181,7 +208,63 @@ def list_import(
             grid_path=node.path,
             changes={"rows": [None, verification.rows], "matched": [None, verification.matched]},
         )
+        if progress is not None:
+            progress.step(checked=len(rows), written=len(rows))
     return verification
+
+
+# ---------------------------------------------------------------- as a background job
+
+IMPORT_JOB = "verification_import"
+
+
+def list_import_start(*, node: GridNode, name: str, source: str, data: bytes, file_name: str, due_hours, principal):
+    """Queue the import of a pushed list as a background job (core.jobs), after what refuses the
+    file before a row is read has been answered (4xx); the job's page follows it."""
+    name = list_import_check(
+        node=node, name=name, due_hours=due_hours, data=data, file_name=file_name, principal=principal
+    )
+    return jobs.job_start(
+        kind=IMPORT_JOB,
+        principal=principal,
+        params={
+            "grid": node.pk,
+            "name": name,
+            "source": (source or "").strip()[:100],
+            "due_hours": int(due_hours),
+            "file_name": (file_name or "")[:200],
+            "second_factor": second_factor_verified(principal),
+        },
+        grid_path=node.path,
+        data=data,
+        file_name=file_name,
+    )
+
+
+def _run_import_job(job, progress) -> dict:
+    principal = job_user(job.created_by, verified=job.params.get("second_factor", False))
+    node = GridNode.objects.filter(pk=job.params["grid"]).first()
+    if node is None:
+        raise NotFound("grid_not_found", _("No such grid."))
+    with job.upload.open("rb") as fh:
+        data = fh.read()
+    created = list_import(
+        node=node,
+        name=job.params["name"],
+        source=job.params["source"],
+        data=data,
+        file_name=job.params["file_name"],
+        due_hours=job.params["due_hours"],
+        principal=principal,
+        progress=progress,
+    )
+    return {"list": created.pk, "name": created.name, "rows": created.rows, "matched": created.matched}
+
+
+# Contributed to "job_kinds" (oversight.apps).
+IMPORT_JOB_KIND = jobs.JobKind(
+    IMPORT_JOB, _("Verification list import"), _run_import_job, "oversight/verification/import_report.html"
+)
 
 
 def entry_verify(*, entry: VerificationEntry, outcome: str, note: str, principal) -> VerificationEntry:

@@ -7,9 +7,10 @@ from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from epigrid.core.api import ERRORS, In, page
+from epigrid.core.job_api import JobOut
+from epigrid.core.models import Job
 from epigrid.core.tabular import read_upload
 from epigrid.grids.selectors import grid_node_get
-from epigrid.health.api import BatchErrorOut
 
 from . import verification
 from .models import VerificationEntry, VerificationList
@@ -98,15 +99,18 @@ def _entry_out(e: VerificationEntry) -> dict:
 
 @router.post(
     "/verification-lists",
-    response={201: VerificationListOut, **ERRORS, 422: BatchErrorOut},
-    summary="Import a list pushed from above and match it against the residents",
+    response={202: JobOut, **ERRORS},
+    summary="Import a list pushed from above as a background job, and match it against the residents",
     description=(
         "Who may call: a user with `import_export` over `grid` (community staff and above; a second factor); "
         "403 in sight without it, 404 out of sight. Multipart: `file` (.xlsx/.csv, first row names the columns "
-        "身份证号 and/or 手机号, optionally 姓名, 备注), `name`, `source`, `grid`, `due_hours` (1–336). Every row "
-        "is checked first (422 `list_rejected` with each bad row; nothing written). Rows are matched by keyed "
-        "hash to the residents under `grid` (ID number, else a phone only one resident has). Cascade: each match "
-        "becomes a verification task of the grid member of the person's compound; audited once."
+        "身份证号 and/or 手机号, optionally 姓名, 备注), `name`, `source`, `grid`, `due_hours` (1–336). What "
+        "refuses the file before a row is read (no right 403; no name, a deadline out of range, not .xlsx/.csv, "
+        "too large, no such columns 400) is answered now; else 202 with the job (`/api/v1/jobs/{id}`). The job "
+        "checks every row first: it ends `failed` with each bad row in `error.rows` and nothing written, or "
+        "`done` with `result` {list, name, rows, matched}. Rows are matched by keyed hash to the residents under "
+        "`grid` (ID number, else a phone only one resident has). Cascade: each match becomes a verification task "
+        "of the grid member of the person's compound; audited once."
     ),
 )
 def list_import(
@@ -118,16 +122,16 @@ def list_import(
     due_hours: Form[int] = 24,
 ):
     node = grid_node_get(user=request.user, code=grid, capability=verification.IMPORT)
-    created = verification.list_import(
+    job = verification.list_import_start(
         node=node,
         name=name,
         source=source,
         data=read_upload(file),
-        file_name=file.name,
+        file_name=file.name or "upload.xlsx",
         due_hours=due_hours,
         principal=request.user,
     )
-    return Status(201, _list_out(created, with_counts=True))
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
 
 
 @router.get(

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.errors import DomainError
 from epigrid.core.scoping import allows, grant_paths
 from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, paginate, refused_back
@@ -32,27 +32,19 @@ def list_page(request):
         try:
             if upload is None:
                 raise DomainError("file_required", _("Choose the list's .xlsx file."), field="file")
-            created = verification.list_import(
+            job = verification.list_import_start(
                 node=node,
                 name=request.POST.get("name", ""),
                 source=request.POST.get("source", ""),
                 data=read_upload(upload),
                 file_name=upload.name,
-                due_hours=int(request.POST.get("due_hours") or 24),
+                due_hours=request.POST.get("due_hours") or 24,
                 principal=request.user,
             )
-        except RowErrors as exc:
-            return render(request, "oversight/verification/rejected.html", {"report": exc}, status=422)
-        except (DomainError, ValueError) as exc:
-            if isinstance(exc, ValueError):
-                exc = DomainError("due_hours", _("The deadline is 1 to 336 hours away."), field="due_hours")
+        except DomainError as exc:
             return refused_back(request, exc, "verification:list")
-        messages.success(
-            request,
-            _("List imported: %(rows)s rows, %(matched)s matched to residents.")
-            % {"rows": created.rows, "matched": created.matched},
-        )
-        return redirect("verification:detail", pk=created.pk)
+        # The rows are read, matched and written by the job; its page follows them.
+        return redirect(job.get_absolute_url())
     mine = verification.entries_for(request.user).filter(owner_id=request.user.pk, outcome="pending")
     return render(
         request,
