@@ -905,11 +905,14 @@ PAGES = [
         kind=LIST,
         get=None,
         post="results",
+        post_status=302,
         user="staff",
         other="staff2",
         reader="member1",
         list_post=403,
-        other_post=422,
+        # Another community's specimens: the job fails (specimen_unknown), nothing stored.
+        other_post=302,
+        logged_refusal=("job.running", "job.failed"),
     ),
     Page(
         "health:result_record",

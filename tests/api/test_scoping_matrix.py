@@ -293,6 +293,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/results/import",
         body="results",
+        in_scope_status=202,
         in_scope_user="staff",
         no_role_status=403,
         out_of_scope_status=403,

@@ -22,6 +22,8 @@ from epigrid.core.api import (
 )
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.job_api import JobOut
+from epigrid.core.models import Job
 from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -475,19 +477,24 @@ def results_batch(request, payload: ResultsIn):
 
 @router.post(
     "/results/import",
-    response={200: ResultsOut, **ERRORS, 422: BatchErrorOut},
-    summary="Import results from .xlsx (样本编号, 检测结果, 报告时间, 检测机构)",
+    response={202: JobOut, **ERRORS, 422: BatchErrorOut},
+    summary="Import results from .xlsx (样本编号, 检测结果, 报告时间, 检测机构) as a background job",
     description=(
-        "Who may call: a user with `manage_tests` in at least one grid (403 otherwise); each specimen must be "
-        "a sample the caller sees (else a row error `specimen_unknown`). The file's rows are checked like POST "
-        "/results/batch: any bad row refuses the file (422, every bad row listed). No system cascade: a "
-        "positive result makes the person a suspected case and raises an urgent `positive_test` alert for the "
-        "command center, in the same transaction, as the caller."
+        "Who may call: a user with `manage_tests` in at least one grid (403 otherwise). The file is read at "
+        "once: no right 403; not .xlsx/.csv, too large, unreadable or no such columns 400; a badly written row "
+        "(result, time) 422 with every bad row and nothing queued. Else 202 with the job (`/api/v1/jobs/{id}`), "
+        "which checks the rows like POST /results/batch (each specimen must be a sample the caller sees, else "
+        "`specimen_unknown`): any bad row fails the job with "
+        "every bad row in `error.rows` and nothing stored; else it ends `done` with `result` {stored, "
+        "unchanged, positive}. No system cascade: a positive result makes the person a suspected case and "
+        "raises an urgent `positive_test` alert for the command center, in the job's transaction, as the caller."
     ),
 )
 def results_import(request, file: File[UploadedFile]):
-    results = ledgers.read_results(read_upload(file), file.name or "results.xlsx")
-    return services.results_record(results=results, principal=request.user)
+    job = ledgers.results_import_start(
+        data=read_upload(file), file_name=file.name or "results.xlsx", principal=request.user
+    )
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
 
 
 class ConsultationIn(In):

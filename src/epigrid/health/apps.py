@@ -44,4 +44,7 @@ class HealthConfig(AppConfig):
         "person_facts_changed": [
             "epigrid.health.codes.persons_changed",
         ],
+        "job_kinds": [
+            "epigrid.health.ledgers.RESULTS_JOB_KIND",
+        ],
     }

@@ -6,18 +6,21 @@ import datetime as dt
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from epigrid.accounts.permissions import job_user, second_factor_verified
 from epigrid.control.models import ControlOrder, KeyPerson
-from epigrid.core import audit
+from epigrid.core import audit, jobs
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError, RowErrors
-from epigrid.core.scoping import allows, authorize
+from epigrid.core.scoping import allows, authorize, grant_paths
+from epigrid.core.tabular import check_size
 from epigrid.core.xlsx import write_ledger
+from epigrid.grids.models import common_root
 from epigrid.people.ledgers import iter_rows
 
 from .choices import SampleResult
 from .models import Sample, TemperatureReport
-from .services import ResultIn
+from .services import ResultIn, results_record
 
 RESULT_LABELS = {
     "阴性": SampleResult.NEGATIVE,
@@ -190,10 +193,7 @@ def ledger_export(*, name: str, node, principal):
     return out, f"{title}-{node.code}-{timezone.localtime():%Y%m%d-%H%M}.xlsx"
 
 
-def read_results(data: bytes, file_name: str) -> list[ResultIn]:
-    """Lab results from .xlsx/.csv; every bad row is listed and nothing is stored if one is bad."""
-    rows = iter_rows(data, file_name)
-    header = next(rows, None)
+def _result_positions(header: list[str] | None) -> dict[str, int]:
     if header is None:
         raise DomainError("file_empty", _("The file is empty."))
     positions = {h.strip(): i for i, h in enumerate(header)}
@@ -204,6 +204,13 @@ def read_results(data: bytes, file_name: str) -> list[ResultIn]:
             _("The first row must hold the column headers; missing: %(columns)s."),
             params={"columns": "、".join(missing)},
         )
+    return positions
+
+
+def read_results(data: bytes, file_name: str) -> list[ResultIn]:
+    """Lab results from .xlsx/.csv; every bad row is listed and nothing is stored if one is bad."""
+    rows = iter_rows(data, file_name)
+    positions = _result_positions(next(rows, None))
     results, errors = [], []
     for number, cells in enumerate(rows, start=2):
         if not any(cells):
@@ -251,3 +258,49 @@ def read_results(data: bytes, file_name: str) -> list[ResultIn]:
     if errors:
         raise RowErrors("results_rejected", _("Some results are not valid; none were stored."), rows=errors)
     return results
+
+
+# ---------------------------------------------------------------- results as a background job
+
+RESULTS_JOB = "results_import"
+
+
+def results_import_check(*, data: bytes, file_name: str, principal) -> None:
+    """What refuses a results file at the request (4xx): the right, the file's type and size,
+    and the file read through — an unreadable file or a badly written row (a lab's file is a
+    few thousand rows: reading it is quick; matching the specimens and storing is the job's)."""
+    authorize(principal, Capability.MANAGE_TESTS)
+    if not (file_name or "").lower().endswith((".xlsx", ".csv")):
+        raise DomainError("file_type", _("Upload an .xlsx (or .csv) file."), field="file")
+    check_size(len(data))
+    read_results(data, file_name)
+
+
+def results_import_start(*, data: bytes, file_name: str, principal):
+    """Queue a results file as a background job (core.jobs): its page follows it; a positive
+    result's cascade (suspected case, urgent alert) runs in the job, as the uploader."""
+    results_import_check(data=data, file_name=file_name, principal=principal)
+    paths = grant_paths(principal, Capability.MANAGE_TESTS)
+    return jobs.job_start(
+        kind=RESULTS_JOB,
+        principal=principal,
+        params={"file_name": (file_name or "")[:200], "second_factor": second_factor_verified(principal)},
+        grid_path="" if paths is None else common_root(paths),
+        data=data,
+        file_name=file_name,
+    )
+
+
+def _run_results_job(job, progress) -> dict:
+    principal = job_user(job.created_by, verified=job.params.get("second_factor", False))
+    with job.upload.open("rb") as fh:
+        data = fh.read()
+    results = read_results(data, job.params["file_name"])
+    progress.total(len(results))
+    counts = results_record(results=results, principal=principal)
+    progress.step(checked=len(results), written=counts["stored"])
+    return counts
+
+
+# Contributed to "job_kinds" (health.apps).
+RESULTS_JOB_KIND = jobs.JobKind(RESULTS_JOB, _("Test results import"), _run_results_job, "health/results_report.html")

@@ -432,15 +432,12 @@ def results_import(request):
         raise DomainError("file_required", _("Choose the results file."), field="file")
     upload = form.cleaned_data["file"]
     try:
-        counts = services.results_record(
-            results=ledgers.read_results(read_upload(upload), upload.name), principal=request.user
-        )
+        job = ledgers.results_import_start(data=read_upload(upload), file_name=upload.name, principal=request.user)
     except RowErrors as exc:
         return render(request, "health/results_rejected.html", {"report": exc}, status=422)
-    messages.success(
-        request, _("%(stored)s result(s) stored, %(unchanged)s unchanged, %(positive)s positive.") % counts
-    )
-    return redirect("health:test_lists")
+    # The file was read and its rows checked; the job matches the specimens and stores the
+    # results (a positive one's cascade with them), and its page shows the counts.
+    return redirect(job.get_absolute_url())
 
 
 @login_required
