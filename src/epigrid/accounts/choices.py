@@ -54,13 +54,9 @@ _GRID_LEAD = _GRID_WORK | {
 _COMMUNITY = _GRID_LEAD | {_C.IMPORT_EXPORT, _C.MANAGE_TESTS, _C.ISSUE_PASSES, _C.MANAGE_CHECKPOINTS, _C.GUARD_GATE}
 _ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.COMMANDER: frozenset(_C.values),
-    Role.SUBDISTRICT_STAFF: frozenset(
-        _COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE, _C.MANAGE_PLANS, _C.INSPECT}
-    ),
+    Role.SUBDISTRICT_STAFF: frozenset(_COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE, _C.MANAGE_PLANS, _C.INSPECT}),
     # The community office answers for who read its residents' files (the access log).
-    Role.COMMUNITY_SECRETARY: frozenset(
-        _COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE, _C.VIEW_AUDIT, _C.INSPECT}
-    ),
+    Role.COMMUNITY_SECRETARY: frozenset(_COMMUNITY | {_C.MANAGE_GRIDS, _C.APPROVE_RELEASE, _C.VIEW_AUDIT, _C.INSPECT}),
     Role.COMMUNITY_STAFF: frozenset(_COMMUNITY),
     Role.GRID_HEAD: frozenset(_GRID_LEAD),
     # The grid member is the household's liaison: registers tips, takes temperatures, calls.

@@ -15,9 +15,10 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext_lazy as _
 from django_otp import user_has_device
 
+from epigrid.core import jobs
 from epigrid.core.errors import DomainError, Forbidden
-from epigrid.core.scoping import EVERYWHERE, SystemPrincipal, allows, minimal_paths
-from epigrid.grids.models import STEP
+from epigrid.core.scoping import EVERYWHERE, SystemPrincipal, allows, grant_paths, minimal_paths
+from epigrid.grids.models import STEP, common_root
 
 from .choices import MFA_CAPABILITIES, MFA_ROLES, ROLE_CAPABILITIES, Capability
 
@@ -74,6 +75,23 @@ def job_user(user, *, verified: bool):
     if verified:
         user.otp_device = JOB
     return user
+
+
+def job_start_for(*, kind: str, principal, capability: str, params: dict, data: bytes, file_name: str, grid_path=None):
+    """Queue an upload's job (core.jobs) for `principal`: the job records whether their login gave
+    its second factor (the job acts with it: `job_user`), and is over `grid_path`, else over the
+    grids where they hold `capability` (those who read the audit log there may follow it)."""
+    if grid_path is None:
+        paths = grant_paths(principal, capability)
+        grid_path = "" if paths is None else common_root(paths)
+    return jobs.job_start(
+        kind=kind,
+        principal=principal,
+        params={**params, "second_factor": second_factor_verified(principal)},
+        grid_path=grid_path,
+        data=data,
+        file_name=file_name,
+    )
 
 
 def second_factor_verified(user) -> bool:

@@ -6,16 +6,15 @@ import datetime as dt
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.permissions import job_user, second_factor_verified
+from epigrid.accounts.permissions import job_start_for, job_user
 from epigrid.control.models import ControlOrder, KeyPerson
 from epigrid.core import audit, jobs
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError, RowErrors
-from epigrid.core.scoping import allows, authorize, grant_paths
+from epigrid.core.scoping import allows, authorize
 from epigrid.core.tabular import check_size
 from epigrid.core.xlsx import write_ledger
-from epigrid.grids.models import common_root
 from epigrid.people.ledgers import iter_rows
 
 from .choices import SampleResult
@@ -280,12 +279,11 @@ def results_import_start(*, data: bytes, file_name: str, principal):
     """Queue a results file as a background job (core.jobs): its page follows it; a positive
     result's cascade (suspected case, urgent alert) runs in the job, as the uploader."""
     results_import_check(data=data, file_name=file_name, principal=principal)
-    paths = grant_paths(principal, Capability.MANAGE_TESTS)
-    return jobs.job_start(
+    return job_start_for(
         kind=RESULTS_JOB,
         principal=principal,
-        params={"file_name": (file_name or "")[:200], "second_factor": second_factor_verified(principal)},
-        grid_path="" if paths is None else common_root(paths),
+        capability=Capability.MANAGE_TESTS,
+        params={"file_name": (file_name or "")[:200]},
         data=data,
         file_name=file_name,
     )

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
-from epigrid.accounts.permissions import job_user, second_factor_verified
+from epigrid.accounts.permissions import job_start_for, job_user
 from epigrid.core import audit, jobs
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash
@@ -224,16 +224,16 @@ def list_import_start(*, node: GridNode, name: str, source: str, data: bytes, fi
     name = list_import_check(
         node=node, name=name, due_hours=due_hours, data=data, file_name=file_name, principal=principal
     )
-    return jobs.job_start(
+    return job_start_for(
         kind=IMPORT_JOB,
         principal=principal,
+        capability=IMPORT,
         params={
             "grid": node.pk,
             "name": name,
             "source": (source or "").strip()[:100],
             "due_hours": int(due_hours),
             "file_name": (file_name or "")[:200],
-            "second_factor": second_factor_verified(principal),
         },
         grid_path=node.path,
         data=data,

@@ -19,19 +19,19 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from epigrid.accounts.permissions import job_user, second_factor_verified
+from epigrid.accounts.permissions import job_start_for, job_user
 from epigrid.core import audit, jobs, throttle
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
-from epigrid.core.scoping import allows, authorize, grant_paths, subtree_q
+from epigrid.core.scoping import allows, authorize, subtree_q
 from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.choices import GridLevel, PlaceKind
-from epigrid.grids.models import GridNode, Place, common_root
+from epigrid.grids.models import GridNode, Place
 from epigrid.grids.services import clean_place_fields
 
 from .choices import Relationship
@@ -842,12 +842,11 @@ def ledger_import_start(*, data: bytes, file_name: str, kind: str, principal):
     """Queue the import of a ledger as a background job (core.jobs): what refuses the file before
     any row is read is answered now (4xx); the rows are read by the job, whose page follows it."""
     ledger_import_check(data=data, file_name=file_name, kind=kind, principal=principal)
-    paths = grant_paths(principal, Capability.IMPORT_EXPORT)
-    return jobs.job_start(
+    return job_start_for(
         kind=IMPORT_JOB,
         principal=principal,
-        params={"kind": kind, "file_name": file_name[:200], "second_factor": second_factor_verified(principal)},
-        grid_path="" if paths is None else common_root(paths),
+        capability=Capability.IMPORT_EXPORT,
+        params={"kind": kind, "file_name": file_name[:200]},
         data=data,
         file_name=file_name,
     )
