@@ -527,6 +527,31 @@ PAGES = [
         other="staff2",
         shows="第1网格党支部",
     ),
+    # The ledgers of the "3" (tests/mobilization/world.py add_units, add_volunteers): 花园路社区's office's.
+    Page(
+        "mobilization:ledger",
+        {"kind": "units"},
+        kind=LIST,
+        post="units_ledger",
+        post_status=200,
+        user="staff",
+        other="staff2",
+        list_post=403,
+        other_post=422,
+    ),
+    *(
+        Page(
+            "mobilization:ledger_export",
+            {"kind": kind},
+            query="grid=S-C",
+            gated=True,
+            user="staff",
+            other="staff2",
+            shows=shows,
+            variant=kind,
+        )
+        for kind, shows in (("units", "建新供电所"), ("volunteers", "吴志愿"), ("hours", "开始时间"))
+    ),
     Page("mobilization:org", {"pk": "{org}"}, user="head1", other="head2", shows="张三"),
     Page(
         "mobilization:org_dissolve",
@@ -1475,6 +1500,15 @@ def _body(world, page: Page):
         )
         upload.name = "roster.xlsx"
         return {"kind": "residents", "file": upload}
+    if page.post == "units_ledger":
+        upload = _xlsx(
+            [
+                ["类型", "社区编码", "单位名称", "单位类别", "姓名", "联系电话"],
+                ["党员", "S-C", "建新供电所", "", "韩党员", ""],
+            ]
+        )
+        upload.name = "units.xlsx"
+        return {"file": upload}
     if page.post == "chain":
         upload = _xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]])
         upload.name = "chain.xlsx"

@@ -520,6 +520,19 @@ ENDPOINTS = [
         out_of_scope_status=403,
     ),
     Endpoint("GET", "/api/v1/mobilization/chain/export?grid={grid}", in_scope_user="staff"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/ledgers/units/import",
+        body="units_ledger",
+        in_scope_status=201,
+        in_scope_user="staff",
+        no_role_status=403,
+        out_of_scope_status=403,
+    ),
+    *(
+        Endpoint("GET", f"/api/v1/mobilization/ledgers/{kind}/export?grid=S-C", in_scope_user="staff")
+        for kind in ("units", "volunteers", "hours")
+    ),
     Endpoint("GET", "/api/v1/mobilization/temporary-branches", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -604,9 +617,7 @@ ENDPOINTS = [
         foreign_body=lambda w: {"household_id": w.households["h2"].pk, "text": "送菜上门"},
     ),
     Endpoint("GET", "/api/v1/mobilization/wishes/{wish_open}"),
-    Endpoint(
-        "POST", "/api/v1/mobilization/wishes/{wish_open}/claim", body={"volunteer_id": "{approved_volunteer}"}
-    ),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/claim", body={"volunteer_id": "{approved_volunteer}"}),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/release"),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/done", body={"note": "已送到"}),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/cancel", body={}),
@@ -948,6 +959,14 @@ def _call(world, endpoint: Endpoint, username: str | None, body=None):
             )
         )
         upload.name = "results.xlsx"
+        return method(path, {"file": upload}, **headers)
+    if endpoint.body == "units_ledger":
+        rows = [
+            ["类型", "社区编码", "单位名称", "单位类别", "姓名", "联系电话"],
+            ["党员", "S-C", "建新供电所", "", "韩党员", ""],
+        ]
+        upload = io.BytesIO(_xlsx(rows))
+        upload.name = "units.xlsx"
         return method(path, {"file": upload}, **headers)
     if endpoint.body == "chain":
         upload = io.BytesIO(_xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]]))

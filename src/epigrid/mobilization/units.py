@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
-from epigrid.core.crypto import seal
+from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound
 from epigrid.core.scoping import VIEW, authorize, subtree_q, user_of
 from epigrid.core.validators import parse_phone
@@ -121,6 +121,75 @@ def unit_member_add(
             changes={"unit": [None, unit.pk], "name": [None, name]},
         )
     return member
+
+
+def _apply(obj, fields: dict, *, action: str, principal, sensitive=()) -> bool:
+    """Set the fields that differ, save them and audit the change (a sealed value by name only);
+    False when nothing differed."""
+    changed = {k: v for k, v in fields.items() if getattr(obj, k) != v}
+    if not changed:
+        return False
+    changes = {k: [None, "changed"] if k in sensitive else [getattr(obj, k), v] for k, v in changed.items()}
+    for key, value in changed.items():
+        setattr(obj, key, value)
+    obj.save(update_fields=list(changed))
+    audit.record(principal=principal, action=action, obj=obj, grid_path=obj.grid.path, changes=changes)
+    return True
+
+
+def unit_update(
+    *,
+    unit: ReportingUnit,
+    kind: str,
+    contact_name: str,
+    contact_phone: str | None,
+    skills: str = "",
+    hours_offered=0,
+    principal,
+) -> bool:
+    """Correct a registered unit's details (its name and community are its key, never changed);
+    `contact_phone` None keeps the phone on file. True when something changed."""
+    authorize(principal, MANAGE, unit.grid.path)
+    if kind not in UnitKind.values:
+        raise DomainError("unit_kind", _("Choose what kind of organisation it is."), field="kind")
+    fields = {
+        "kind": kind,
+        "contact_name": _text(contact_name, field="contact_name", required=True, limit=50),
+        "skills": _text(skills, field="skills"),
+        "hours_offered": _hours(hours_offered),
+    }
+    with transaction.atomic():
+        locked = ReportingUnit.objects.select_for_update().select_related("grid").get(pk=unit.pk)
+        if contact_phone is not None:
+            phone = parse_phone(contact_phone, field="contact_phone")
+            if phone.masked != locked.contact_phone_masked or unseal(locked.contact_phone_sealed) != phone.number:
+                fields.update(contact_phone_sealed=seal(phone.number), contact_phone_masked=phone.masked)
+        return _apply(
+            locked,
+            fields,
+            action="reporting_unit.update",
+            principal=principal,
+            sensitive=("contact_phone_sealed", "contact_phone_masked"),
+        )
+
+
+def unit_member_update(*, member: UnitMember, phone: str | None, skills: str = "", hours_offered=0, principal) -> bool:
+    """Correct a unit member's phone, skills and hours (`phone` None keeps the one on file)."""
+    authorize(principal, MANAGE, member.grid.path)
+    fields = {"skills": _text(skills, field="skills"), "hours_offered": _hours(hours_offered)}
+    with transaction.atomic():
+        locked = UnitMember.objects.select_for_update().select_related("grid").get(pk=member.pk)
+        if phone is not None:
+            number = parse_phone(phone)
+            if locked.phone_sealed is None or unseal(locked.phone_sealed) != number.number:
+                fields.update(phone_sealed=seal(number.number), phone_masked=number.masked)
+        return _apply(
+            locked,
+            fields,
+            action="unit_member.update",
+            principal=principal,
+            sensitive=("phone_sealed", "phone_masked"),
+        )
 
 
 def unit_member_assign(

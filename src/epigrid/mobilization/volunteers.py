@@ -251,6 +251,87 @@ def volunteer_team_set(*, volunteer: Volunteer, team: VolunteerTeam | None, prin
     return locked
 
 
+def volunteer_update(
+    *, volunteer: Volunteer, skills: str, availability: str, team: VolunteerTeam | None, principal
+) -> bool:
+    """Correct a volunteer's skills, availability and team (a ledger's row); True when something
+    changed. Their status is the community's verification, never set here."""
+    authorize(principal, MANAGE, volunteer.grid.path)
+    fields = {
+        "skills": _text(skills, field="skills"),
+        "availability": _text(availability, field="availability"),
+        "team_id": getattr(_team(team, volunteer.grid), "pk", None),
+    }
+    with transaction.atomic():
+        locked = Volunteer.objects.select_for_update().select_related("grid").get(pk=volunteer.pk)
+        changed = {k: v for k, v in fields.items() if getattr(locked, k) != v}
+        if not changed:
+            return False
+        before = {k: getattr(locked, k) for k in changed}
+        for key, value in changed.items():
+            setattr(locked, key, value)
+        locked.save(update_fields=list(changed))
+        audit.record(
+            principal=principal,
+            action="volunteer.update",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes={k.removesuffix("_id"): [before[k], v] for k, v in changed.items()},
+        )
+    return True
+
+
+def volunteer_register(
+    *,
+    grid: GridNode,
+    name: str,
+    phone: str,
+    skills: str = "",
+    availability: str = "",
+    team: VolunteerTeam | None = None,
+    principal,
+) -> Volunteer:
+    """The community registers someone not on file by name and phone (a row of the 泉心愿
+    platform's export): pending until verified, like a sign-up. The same phone again is answered
+    as it is."""
+    _community(grid)
+    authorize(principal, MANAGE, grid.path)
+    name = _text(name, field="name", required=True, limit=50)
+    number = parse_phone(phone)
+    skills = _text(skills, field="skills")
+    availability = _text(availability, field="availability")
+    team = _team(team, grid)
+    phone_hash = lookup_hash("phone", number.number)
+    with transaction.atomic():
+        earlier = (
+            Volunteer.objects.select_for_update()
+            .filter(grid=grid, phone_hash=phone_hash)
+            .exclude(status=VolunteerStatus.REFUSED)
+            .first()
+        )
+        if earlier is not None:
+            return earlier
+        volunteer = Volunteer.objects.create(
+            grid=grid,
+            team=team,
+            name=name,
+            phone_sealed=seal(number.number),
+            phone_masked=number.masked,
+            phone_hash=phone_hash,
+            skills=skills,
+            availability=availability,
+            source=VolunteerSource.STAFF,
+        )
+        audit.record(
+            principal=principal,
+            action="volunteer.add",
+            obj=volunteer,
+            grid_path=grid.path,
+            changes={"team": [None, getattr(team, "name", "")]},
+        )
+    return volunteer
+
+
 def _link_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -514,6 +595,39 @@ def shift_record(
             changes={"kind": [None, kind], "minutes": [None, shift.minutes], "shift": [None, shift.pk]},
         )
     return shift
+
+
+def shift_update(*, shift: VolunteerShift, ends_at: dt.datetime, note: str = "", principal) -> bool:
+    """Correct when a recorded shift ended and its note (its volunteer, duty and start are its
+    key); the same checks as recording it. True when something changed."""
+    authorize(principal, MANAGE, shift.grid.path)
+    starts_at = shift.starts_at
+    if not starts_at < ends_at <= timezone.now() + dt.timedelta(minutes=5) or ends_at - starts_at > MAX_SHIFT:
+        raise DomainError(
+            "shift_times", _("A shift ends after it starts, at most 24 hours later, and is over."), field="ends_at"
+        )
+    note = _text(note, field="note")
+    with transaction.atomic():
+        Volunteer.objects.select_for_update().get(pk=shift.volunteer_id)
+        locked = VolunteerShift.objects.select_related("grid").get(pk=shift.pk)
+        if locked.ends_at == ends_at and locked.note == note:
+            return False
+        others = VolunteerShift.objects.filter(volunteer_id=locked.volunteer_id).exclude(pk=locked.pk)
+        if others.filter(starts_at__lt=ends_at, ends_at__gt=starts_at).exists():
+            raise Conflict("shift_overlaps", _("This volunteer has another shift at that time."), field="ends_at")
+        before = {"ends_at": locked.ends_at.isoformat(), "note": locked.note}
+        locked.ends_at, locked.note = ends_at, note
+        locked.minutes = int((ends_at - starts_at).total_seconds() // 60)
+        locked.save(update_fields=["ends_at", "note", "minutes"])
+        after = {"ends_at": ends_at.isoformat(), "note": note}
+        audit.record(
+            principal=principal,
+            action="volunteer.shift_update",
+            obj=locked.volunteer,
+            grid_path=locked.grid.path,
+            changes={"shift": [None, locked.pk], **{k: [before[k], after[k]] for k in before if before[k] != after[k]}},
+        )
+    return True
 
 
 def hours_by_volunteer(*, user):
