@@ -59,6 +59,7 @@ class MobilizationConfig(AppConfig):
     extensions = {
         "household_panels": ["epigrid.mobilization.views.household_chain_panel"],
         "checkpoint_panels": ["epigrid.mobilization.views.checkpoint_branches_panel"],
+        "roster_cover": ["epigrid.mobilization.volunteers.gate_duty_cover"],
         "resident_panels": [
             "epigrid.mobilization.notice_views.resident_notices_panel",
             "epigrid.mobilization.volunteer_views.resident_wishes_panel",

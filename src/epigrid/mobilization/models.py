@@ -362,6 +362,16 @@ class VolunteerShift(models.Model):
     grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the volunteer's
     team = models.ForeignKey(VolunteerTeam, on_delete=models.PROTECT, null=True, blank=True, related_name="shifts")
     kind = models.CharField(_("duty"), max_length=16, choices=ShiftKind.choices)
+    # 值守 at a gate of the community: counts in that checkpoint's 24-hour roster (gates asks the
+    # "roster_cover" extension point), and may be planned ahead (its hours count once it is over).
+    checkpoint = models.ForeignKey(
+        "gates.Checkpoint",
+        verbose_name=_("checkpoint"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     starts_at = models.DateTimeField(_("from"))
     ends_at = models.DateTimeField(_("until"))
     minutes = models.PositiveIntegerField(editable=False)
@@ -374,8 +384,12 @@ class VolunteerShift(models.Model):
     class Meta:
         verbose_name = _("volunteer shift")
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="volunteer_shift_ends_after")
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="volunteer_shift_ends_after"),
+            models.CheckConstraint(
+                condition=Q(checkpoint__isnull=True) | Q(kind="gate_duty"), name="volunteer_shift_checkpoint_gate_duty"
+            ),
         ]
+        indexes = [models.Index(fields=["checkpoint", "starts_at"], name="volunteer_shift_checkpoint_idx")]
 
     def __str__(self) -> str:
         return f"{self.volunteer} · {self.get_kind_display()}"

@@ -98,6 +98,7 @@ def volunteers(request):
             "hours": _with_hours(vol.hours_by_volunteer(user=request.user)[:100]),
             "team_hours": _with_hours(vol.hours_by_team(user=request.user)),
             "shift_kinds": ShiftKind,
+            "checkpoints": vol.duty_checkpoints(request.user) if communities else [],
             "now": timezone.localtime(),
         },
     )
@@ -153,12 +154,16 @@ def shift_record(request, pk):
     back = reverse("mobilization:volunteers") + "#hours"
     try:
         starts_at, ends_at = (_moment(request.POST.get(name, ""), name) for name in ("starts_at", "ends_at"))
+        checkpoint = None
+        if request.POST.get("checkpoint", "").isdigit():
+            checkpoint = vol.checkpoint_get(user=request.user, pk=int(request.POST["checkpoint"]))
         shift = vol.shift_record(
             volunteer=volunteer,
             kind=request.POST.get("kind", ""),
             starts_at=starts_at,
             ends_at=ends_at,
             note=request.POST.get("note", ""),
+            checkpoint=checkpoint,
             principal=request.user,
         )
     except DomainError as exc:

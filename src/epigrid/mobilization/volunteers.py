@@ -546,14 +546,37 @@ OVERDUE_SWEEP = ("wishes_overdue", wishes_overdue)
 # ---------------------------------------------------------------- shifts and hours
 
 MAX_SHIFT = dt.timedelta(hours=24)
+PLAN_AHEAD = dt.timedelta(days=7)  # 值守 at a gate may be planned for the roster's week
+
+
+def gate_duty_cover(*, checkpoint_ids, start: dt.datetime, end: dt.datetime):
+    """Contributed to gates' "roster_cover": approved volunteers' 值守 shifts at these checkpoints
+    count in their 24-hour roster."""
+    return VolunteerShift.objects.filter(
+        checkpoint_id__in=list(checkpoint_ids),
+        kind=ShiftKind.GATE_DUTY,
+        volunteer__status=VolunteerStatus.APPROVED,
+        starts_at__lt=end,
+        ends_at__gt=start,
+    ).values_list("checkpoint_id", "starts_at", "ends_at")
 
 
 def shift_record(
-    *, volunteer: Volunteer, kind: str, starts_at: dt.datetime, ends_at: dt.datetime, note: str = "", principal
+    *,
+    volunteer: Volunteer,
+    kind: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    note: str = "",
+    checkpoint=None,
+    principal,
 ) -> VolunteerShift:
     """A shift an approved volunteer served (值守, 排查, 消杀, 宣传, a service), recorded by the
     community once it is over; it counts for the volunteer and for their team at the time. A shift
-    overlapping another of the same volunteer is refused; the same shift again is answered as it is."""
+    overlapping another of the same volunteer is refused; the same shift again is answered as it is.
+
+    值守 at a `checkpoint` (an open gate of the volunteer's community) counts in the gate's 24-hour
+    roster, so it may be planned up to PLAN_AHEAD ahead; its hours count once it is over."""
     authorize(principal, MANAGE, volunteer.grid.path)
     if kind not in ShiftKind.values:
         raise DomainError("shift_kind", _("Unknown duty."), field="kind")
@@ -563,7 +586,16 @@ def shift_record(
             _("Only a volunteer the community has approved is given duties."),
             field="volunteer",
         )
-    if not starts_at < ends_at <= timezone.now() + dt.timedelta(minutes=5) or ends_at - starts_at > MAX_SHIFT:
+    latest = timezone.now() + dt.timedelta(minutes=5)
+    if checkpoint is not None:
+        if kind != ShiftKind.GATE_DUTY:
+            raise DomainError("shift_checkpoint", _("Only gate duty is served at a checkpoint."), field="checkpoint")
+        if community_path(checkpoint.grid.path) != volunteer.grid.path:
+            raise NotFound("checkpoint_not_found", _("No such checkpoint in this community."))
+        if not checkpoint.is_open:
+            raise Conflict("checkpoint_closed", _("This checkpoint is closed."), field="checkpoint")
+        latest = timezone.now() + PLAN_AHEAD
+    if not starts_at < ends_at <= latest or ends_at - starts_at > MAX_SHIFT:
         raise DomainError(
             "shift_times", _("A shift ends after it starts, at most 24 hours later, and is over."), field="ends_at"
         )
@@ -581,6 +613,7 @@ def shift_record(
             grid=volunteer.grid,
             team_id=volunteer.team_id,
             kind=kind,
+            checkpoint=checkpoint,
             starts_at=starts_at,
             ends_at=ends_at,
             minutes=int((ends_at - starts_at).total_seconds() // 60),
@@ -592,7 +625,12 @@ def shift_record(
             action="volunteer.shift",
             obj=volunteer,
             grid_path=volunteer.grid.path,
-            changes={"kind": [None, kind], "minutes": [None, shift.minutes], "shift": [None, shift.pk]},
+            changes={
+                "kind": [None, kind],
+                "minutes": [None, shift.minutes],
+                "shift": [None, shift.pk],
+                **({"checkpoint": [None, checkpoint.pk]} if checkpoint is not None else {}),
+            },
         )
     return shift
 
@@ -630,13 +668,42 @@ def shift_update(*, shift: VolunteerShift, ends_at: dt.datetime, note: str = "",
     return True
 
 
+def _checkpoints():
+    # The gate's model through the shift's relation: mobilization does not import gates (a sibling).
+    return VolunteerShift._meta.get_field("checkpoint").related_model.objects
+
+
+def checkpoint_get(*, user, pk):
+    """A checkpoint in the user's sight, for a 值守 shift (404 otherwise)."""
+    return (
+        _checkpoints()
+        .select_related("grid")
+        .get_for(
+            user, VIEW, pk=pk, missing=NotFound("checkpoint_not_found", _("No such checkpoint in this community."))
+        )
+    )
+
+
+def duty_checkpoints(user):
+    """The open checkpoints where the user may record volunteers' 值守."""
+    return _checkpoints().restrict(user, MANAGE).filter(is_open=True).select_related("grid").order_by("name")[:100]
+
+
+def _served(prefix: str) -> Q:
+    """Shifts that are over (a planned 值守 counts for recognition once served)."""
+    return Q(**{f"{prefix}ends_at__lte": timezone.now()})
+
+
 def hours_by_volunteer(*, user):
     """Approved volunteers in sight with their shifts' hours, most first."""
     return (
         Volunteer.objects.restrict(user)
         .filter(status=VolunteerStatus.APPROVED)
         .select_related("grid", "team")
-        .annotate(minutes=Coalesce(Sum("shifts__minutes"), 0), shift_count=Count("shifts"))
+        .annotate(
+            minutes=Coalesce(Sum("shifts__minutes", filter=_served("shifts__")), 0),
+            shift_count=Count("shifts", filter=_served("shifts__")),
+        )
         .order_by("-minutes", "name", "id")
     )
 
@@ -646,7 +713,10 @@ def hours_by_team(*, user):
     return (
         VolunteerTeam.objects.restrict(user)
         .select_related("grid")
-        .annotate(minutes=Coalesce(Sum("shifts__minutes"), 0), shift_count=Count("shifts"))
+        .annotate(
+            minutes=Coalesce(Sum("shifts__minutes", filter=_served("shifts__")), 0),
+            shift_count=Count("shifts", filter=_served("shifts__")),
+        )
         .order_by("grid__path", "name")
     )
 
