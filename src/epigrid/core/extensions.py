@@ -57,6 +57,9 @@ POINTS = {
     "these persons was created or changed status (the stored health-code facts follow)",
     "closed_compounds": "callable() -> GridNode queryset: compounds under closed management (epidemic points)",
     "compound_reopened": "callable(*, grid, cause): after a compound's closed management ended",
+    "disinfection_done": "callable(*, grid, household, starts_at, ends_at, note, cause) -> int: a disinfection "
+    "round was done at this compound (household None) or household between these times (a volunteer's 消杀 "
+    "shift); the open disinfection tasks it answers are completed, their number returned",
     "outbox_handlers": "(topic, callable(payload, principal)): consumers of the transactional outbox",
     "reconcile_checks": "HandoffCheck: a hand-off `epigrid reconcile` can find unfinished and complete",
     "job_kinds": "JobKind: a kind of background job (core.jobs): its name, label, runner and report template",

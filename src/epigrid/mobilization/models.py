@@ -372,6 +372,19 @@ class VolunteerShift(models.Model):
         blank=True,
         related_name="+",
     )
+    # 消杀 of a compound (`site`) or of one household in it: the round completes the open care
+    # disinfection tasks it answers (the "disinfection_done" extension point).
+    site = models.ForeignKey(
+        "grids.GridNode", verbose_name=_("compound"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    household = models.ForeignKey(
+        "people.Household",
+        verbose_name=_("household"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     starts_at = models.DateTimeField(_("from"))
     ends_at = models.DateTimeField(_("until"))
     minutes = models.PositiveIntegerField(editable=False)
@@ -387,6 +400,10 @@ class VolunteerShift(models.Model):
             models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="volunteer_shift_ends_after"),
             models.CheckConstraint(
                 condition=Q(checkpoint__isnull=True) | Q(kind="gate_duty"), name="volunteer_shift_checkpoint_gate_duty"
+            ),
+            models.CheckConstraint(
+                condition=Q(site__isnull=True, household__isnull=True) | Q(kind="disinfection", site__isnull=False),
+                name="volunteer_shift_site_disinfection",
             ),
         ]
         indexes = [models.Index(fields=["checkpoint", "starts_at"], name="volunteer_shift_checkpoint_idx")]

@@ -157,6 +157,10 @@ def shift_record(request, pk):
         checkpoint = None
         if request.POST.get("checkpoint", "").isdigit():
             checkpoint = vol.checkpoint_get(user=request.user, pk=int(request.POST["checkpoint"]))
+        site = grid_node_get(user=request.user, code=request.POST["site"]) if request.POST.get("site") else None
+        household = None
+        if request.POST.get("household", "").isdigit():
+            household = vol.site_household_get(user=request.user, pk=int(request.POST["household"]))
         shift = vol.shift_record(
             volunteer=volunteer,
             kind=request.POST.get("kind", ""),
@@ -164,6 +168,8 @@ def shift_record(request, pk):
             ends_at=ends_at,
             note=request.POST.get("note", ""),
             checkpoint=checkpoint,
+            site=site,
+            household=household,
             principal=request.user,
         )
     except DomainError as exc:
@@ -171,6 +177,8 @@ def shift_record(request, pk):
     messages.success(
         request, _("%(name)s: %(hours)s h recorded.") % {"name": volunteer.name, "hours": round(shift.minutes / 60, 1)}
     )
+    if getattr(shift, "tasks_done", 0):
+        messages.success(request, _("%(n)s disinfection task(s) completed by this round.") % {"n": shift.tasks_done})
     return redirect(back)
 
 

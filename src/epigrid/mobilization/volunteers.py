@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel
 from epigrid.alerts.services import NewAlert, alerts_raise, level_owner
-from epigrid.core import audit
+from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound
@@ -38,7 +38,7 @@ from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, subtr
 from epigrid.core.transitions import move
 from epigrid.core.validators import parse_phone
 from epigrid.grids.choices import GridLevel
-from epigrid.grids.models import GridNode, community_path
+from epigrid.grids.models import GridNode, community_path, compound_path
 from epigrid.people.models import Household, Person
 
 from .choices import ShiftKind, VolunteerSource, VolunteerStatus, WishSource, WishStatus
@@ -569,6 +569,8 @@ def shift_record(
     ends_at: dt.datetime,
     note: str = "",
     checkpoint=None,
+    site: GridNode | None = None,
+    household: Household | None = None,
     principal,
 ) -> VolunteerShift:
     """A shift an approved volunteer served (值守, 排查, 消杀, 宣传, a service), recorded by the
@@ -576,7 +578,11 @@ def shift_record(
     overlapping another of the same volunteer is refused; the same shift again is answered as it is.
 
     值守 at a `checkpoint` (an open gate of the volunteer's community) counts in the gate's 24-hour
-    roster, so it may be planned up to PLAN_AHEAD ahead; its hours count once it is over."""
+    roster, so it may be planned up to PLAN_AHEAD ahead; its hours count once it is over.
+
+    消杀 of a compound (`site`, a compound grid of the community or any node in it) or of one
+    `household` is a round done: the open care disinfection tasks it answers are completed in the
+    same transaction ("disinfection_done"), and the shift's `tasks_done` says how many."""
     authorize(principal, MANAGE, volunteer.grid.path)
     if kind not in ShiftKind.values:
         raise DomainError("shift_kind", _("Unknown duty."), field="kind")
@@ -595,6 +601,16 @@ def shift_record(
         if not checkpoint.is_open:
             raise Conflict("checkpoint_closed", _("This checkpoint is closed."), field="checkpoint")
         latest = timezone.now() + PLAN_AHEAD
+    if household is not None:
+        site = household.grid
+    if site is not None:
+        if kind != ShiftKind.DISINFECTION:
+            raise DomainError("shift_site", _("Only a disinfection round is done at a compound."), field="site")
+        if community_path(site.path) != volunteer.grid.path or not compound_path(site.path):
+            raise NotFound("site_not_found", _("No such compound or household in this community."))
+        if household is not None and household.archived_at is not None:
+            raise NotFound("site_not_found", _("No such compound or household in this community."))
+        site = GridNode.objects.get(path=compound_path(site.path))
     if not starts_at < ends_at <= latest or ends_at - starts_at > MAX_SHIFT:
         raise DomainError(
             "shift_times", _("A shift ends after it starts, at most 24 hours later, and is over."), field="ends_at"
@@ -614,6 +630,8 @@ def shift_record(
             team_id=volunteer.team_id,
             kind=kind,
             checkpoint=checkpoint,
+            site=site,
+            household=household,
             starts_at=starts_at,
             ends_at=ends_at,
             minutes=int((ends_at - starts_at).total_seconds() // 60),
@@ -630,8 +648,24 @@ def shift_record(
                 "minutes": [None, shift.minutes],
                 "shift": [None, shift.pk],
                 **({"checkpoint": [None, checkpoint.pk]} if checkpoint is not None else {}),
+                **({"site": [None, site.code], "household": [None, getattr(household, "pk", None)]} if site else {}),
             },
         )
+        shift.tasks_done = 0
+        if site is not None:
+            # The cascade, as its own system principal for the recorder (care does not know volunteers).
+            shift.tasks_done = sum(
+                done(
+                    grid=site,
+                    household=household,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    note=_("Disinfection round by volunteer %(name)s") % {"name": volunteer.name},
+                    cause=principal,
+                )
+                or 0
+                for done in extensions.get("disinfection_done")
+            )
     return shift
 
 
@@ -681,6 +715,13 @@ def checkpoint_get(*, user, pk):
         .get_for(
             user, VIEW, pk=pk, missing=NotFound("checkpoint_not_found", _("No such checkpoint in this community."))
         )
+    )
+
+
+def site_household_get(*, user, pk) -> Household:
+    """A household in the user's sight, for a 消杀 round (404 otherwise)."""
+    return Household.objects.select_related("grid").get_for(
+        user, VIEW, pk=pk, missing=NotFound("site_not_found", _("No such compound or household in this community."))
     )
 
 
