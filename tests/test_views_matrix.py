@@ -746,6 +746,14 @@ PAGES = [
         post={"scope": "grid", "grid": "S-C-G1", "audience": "all", "title": "防控知识手册", "text": "请阅读。"},
     ),
     Page("mobilization:notice", {"pk": "{notice}"}, shows="关于小区封闭管理的告知书"),
+    Page(
+        "mobilization:task_notice_issue",
+        {"pk": "{task}"},
+        get=None,
+        post={"title": "关于小区封闭管理的告知书", "text": "即日起小区封闭管理。"},
+        user="head1",
+        other="head2",
+    ),
     Page("resident_notice_read", {"token": "{token}", "pk": "{notice}"}, kind=TOKEN, get=302, post={}),
     # Publicity campaigns (tests/mobilization/world.py add_campaigns): 第1网格's, run by its grid head.
     Page(

@@ -674,6 +674,14 @@ ENDPOINTS = [
         in_scope_status=201,
         in_scope_user="head1",
     ),
+    # … and from an incident's task (张贴告知书 of 第1网格's activation): the task's grid by default.
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/notices",
+        body={"task_id": "{task}", "title": "关于小区封闭管理的告知书", "text": "即日起小区封闭管理。"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
     Endpoint("GET", "/api/v1/mobilization/notices/{notice}"),
     # Publicity campaigns: 第1网格's, run by its grid head.
     Endpoint("GET", "/api/v1/mobilization/campaigns", no_role_status=200, out_of_scope_status=200),

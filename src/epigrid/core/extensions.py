@@ -34,6 +34,8 @@ POINTS = {
     "resident_panels": "callable(request, person, token) -> (template, context) | None: a panel on the "
     "resident's personal-link page (no account: show only what concerns this person and household)",
     "incident_panels": "callable(request, activation) -> (template, context) | None: a panel on the incident page",
+    "task_panels": "callable(request, task) -> (template, context) | None: a panel under an emergency task "
+    "on the incident page",
     "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules
     "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",

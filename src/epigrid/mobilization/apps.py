@@ -60,6 +60,7 @@ class MobilizationConfig(AppConfig):
         "household_panels": ["epigrid.mobilization.views.household_chain_panel"],
         "checkpoint_panels": ["epigrid.mobilization.views.checkpoint_branches_panel"],
         "roster_cover": ["epigrid.mobilization.volunteers.gate_duty_cover"],
+        "task_panels": ["epigrid.mobilization.notice_views.task_notice_panel"],
         "resident_panels": [
             "epigrid.mobilization.notice_views.resident_notices_panel",
             "epigrid.mobilization.volunteer_views.resident_wishes_panel",

@@ -542,6 +542,11 @@ class Notice(models.Model):
     title = models.CharField(_("title"), max_length=100)
     text = models.TextField(_("text"), max_length=5000, blank=True)
     link = models.URLField(_("link"), max_length=500, blank=True)
+    # Issued from an emergency task (张贴告知书 of an incident): shown under that task. A string
+    # reference, so mobilization does not import response (a sibling).
+    task = models.ForeignKey(
+        "response.Task", verbose_name=_("task"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     issued_at = models.DateTimeField(auto_now_add=True)
 

@@ -47,6 +47,7 @@ urlpatterns += [
 urlpatterns += [
     path("notices/", notice_views.notice_list, name="notices"),
     path("notices/<int:pk>/", notice_views.notice, name="notice"),
+    path("tasks/<int:pk>/notice/", notice_views.task_notice_issue, name="task_notice_issue"),
 ]
 urlpatterns += [
     path("campaigns/", campaign_views.campaign_list, name="campaigns"),
