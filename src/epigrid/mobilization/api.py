@@ -397,10 +397,18 @@ class SeatOut(Schema):
     name: str
     user_id: int | None
     person_id: int | None
+    unit_member_id: int | None = None  # a party member of a registered unit (双报到)
 
     @staticmethod
     def from_model(s: TemporaryBranchMember) -> dict:
-        return {"id": s.pk, "role": s.role, "name": s.display_name, "user_id": s.user_id, "person_id": s.person_id}
+        return {
+            "id": s.pk,
+            "role": s.role,
+            "name": s.display_name,
+            "user_id": s.user_id,
+            "person_id": s.person_id,
+            "unit_member_id": s.unit_member_id,
+        }
 
 
 class BranchOut(Schema):

@@ -192,6 +192,8 @@ class TemporaryBranchMember(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # A party member of a unit registered with the community (双报到), sent to this branch.
+    unit_member = models.ForeignKey("UnitMember", on_delete=models.PROTECT, null=True, blank=True, related_name="seats")
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -201,8 +203,15 @@ class TemporaryBranchMember(models.Model):
         verbose_name = _("temporary branch member")
         constraints = [
             models.CheckConstraint(
-                condition=Q(user__isnull=True, person__isnull=False) | Q(user__isnull=False, person__isnull=True),
-                name="temporary_member_user_or_person",
+                condition=Q(user__isnull=True, person__isnull=False, unit_member__isnull=True)
+                | Q(user__isnull=False, person__isnull=True, unit_member__isnull=True)
+                | Q(user__isnull=True, person__isnull=True, unit_member__isnull=False, role="unit_member"),
+                name="temporary_member_user_person_or_unit_member",
+            ),
+            models.UniqueConstraint(
+                fields=["branch", "unit_member"],
+                condition=Q(ended_at__isnull=True),
+                name="temporary_member_unit_member_once",
             ),
             models.UniqueConstraint(
                 fields=["branch"],
@@ -222,6 +231,8 @@ class TemporaryBranchMember(models.Model):
 
     @property
     def display_name(self) -> str:
+        if self.unit_member_id:
+            return f"{self.unit_member.name}（{self.unit_member.unit.name}）"
         return self.person.name if self.person_id else (self.user.full_name or self.user.username)
 
 

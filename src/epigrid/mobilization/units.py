@@ -21,8 +21,9 @@ from epigrid.core.scoping import VIEW, authorize, subtree_q, user_of
 from epigrid.core.validators import parse_phone
 from epigrid.grids.models import GridNode, community_path
 
-from .choices import AssignmentKind, ShiftKind, UnitKind, WishStatus
-from .models import Appeal, AppealAck, ReportingUnit, TemporaryBranch, UnitMember, Wish
+from . import services
+from .choices import AssignmentKind, BranchRole, ShiftKind, UnitKind, WishStatus
+from .models import Appeal, AppealAck, ReportingUnit, TemporaryBranch, TemporaryBranchMember, UnitMember, Wish
 from .volunteers import _community, _text
 
 MANAGE = Capability.MANAGE_TEAMS
@@ -226,8 +227,9 @@ def unit_member_assign(
         if wish.status not in (WishStatus.OPEN, WishStatus.CLAIMED):
             raise Conflict("wish_not_open", _("This wish is no longer open."), field="wish")
         fields.update(assignment=AssignmentKind.WISH, wish_id=wish.pk)
+    branch_pk = getattr(branch, "pk", None)
     with transaction.atomic():
-        locked = UnitMember.objects.select_for_update().get(pk=member.pk)
+        locked = UnitMember.objects.select_for_update().select_related("grid").get(pk=member.pk)
         before = {k: getattr(locked, k) for k in ("assignment", "branch_id", "duty", "wish_id", "note")}
         after = {k: fields[k] for k in before}
         if before == after:
@@ -243,6 +245,14 @@ def unit_member_assign(
             grid_path=locked.grid.path,
             changes={k: [before[k], after[k]] for k in before if before[k] != after[k]},
         )
+        # Sent to a branch: a seat in it; sent elsewhere: the seat of the last branch ends.
+        for seat in TemporaryBranchMember.objects.active().filter(unit_member=locked).exclude(branch_id=branch_pk):
+            services.temporary_member_end(member=seat, principal=principal)
+        if branch is not None:
+            services.temporary_member_add(
+                branch=branch, role=BranchRole.UNIT_MEMBER, unit_member=locked, principal=principal
+            )
+            locked.refresh_from_db()
     return locked
 
 
