@@ -248,3 +248,22 @@ def test_the_api_and_the_page_import_and_export(world):
     assert page.status_code == 422 and "无此单位" not in page.content.decode()
     assert client.get("/mobilization/ledgers/nothing/").status_code == 404
     assert call("get", "/api/v1/mobilization/ledgers/nothing/export?grid=S-C").status_code in (404, 422)
+
+
+def test_a_planned_gate_duty_re_imports_unchanged(world):
+    from epigrid.gates import services as gates
+
+    approved = _shifts(world)
+    gate = gates.checkpoint_open(grid=world.nodes["S-C-G1"], name="北门", principal=world.users["secretary"])
+    start = timezone.localtime().replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    vol.shift_record(
+        volunteer=approved,
+        kind="gate_duty",
+        checkpoint=gate,
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=4),
+        principal=world.users["staff"],
+    )
+    data, name = _export(world, "hours")
+    report = team_ledgers.team_ledger_import(kind="hours", data=data, file_name=name, principal=world.users["staff"])
+    assert (report["unchanged"], report["updated"], report["created"]) == (3, 0, 0)

@@ -673,12 +673,15 @@ def shift_update(*, shift: VolunteerShift, ends_at: dt.datetime, note: str = "",
     """Correct when a recorded shift ended and its note (its volunteer, duty and start are its
     key); the same checks as recording it. True when something changed."""
     authorize(principal, MANAGE, shift.grid.path)
+    note = _text(note, field="note")
+    if shift.ends_at == ends_at and shift.note == note:
+        return False  # as recorded: nothing to check again (a planned 值守 stays planned)
     starts_at = shift.starts_at
-    if not starts_at < ends_at <= timezone.now() + dt.timedelta(minutes=5) or ends_at - starts_at > MAX_SHIFT:
+    latest = timezone.now() + (PLAN_AHEAD if shift.checkpoint_id else dt.timedelta(minutes=5))
+    if not starts_at < ends_at <= latest or ends_at - starts_at > MAX_SHIFT:
         raise DomainError(
             "shift_times", _("A shift ends after it starts, at most 24 hours later, and is over."), field="ends_at"
         )
-    note = _text(note, field="note")
     with transaction.atomic():
         Volunteer.objects.select_for_update().get(pk=shift.volunteer_id)
         locked = VolunteerShift.objects.select_related("grid").get(pk=shift.pk)
