@@ -522,7 +522,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/mobilization/chain/export?grid={grid}", in_scope_user="staff"),
     Endpoint(
         "POST",
-        "/api/v1/mobilization/ledgers/units/import",
+        "/api/v1/mobilization/ledgers/{team_ledger}/import",
         body="units_ledger",
         in_scope_status=201,
         in_scope_user="staff",
@@ -530,8 +530,8 @@ ENDPOINTS = [
         out_of_scope_status=403,
     ),
     *(
-        Endpoint("GET", f"/api/v1/mobilization/ledgers/{kind}/export?grid=S-C", in_scope_user="staff")
-        for kind in ("units", "volunteers", "hours")
+        Endpoint("GET", f"/api/v1/mobilization/ledgers/{{{key}}}/export?grid=S-C", in_scope_user="staff")
+        for key in ("team_ledger", "team_ledger_v", "team_ledger_h")
     ),
     Endpoint("GET", "/api/v1/mobilization/temporary-branches", no_role_status=200, out_of_scope_status=200),
     Endpoint(
@@ -940,6 +940,9 @@ def _fill(world, template: str) -> str:
         **getattr(world, "extra", {}),
         "grid": "S-C-G1",
         "kind": "residents",
+        "team_ledger": "units",  # the units, volunteers and hours ledgers of the "3" (mobilization)
+        "team_ledger_v": "volunteers",
+        "team_ledger_h": "hours",
         "building": "S-C-G1-B1",
         "person": world.persons["p1"].pk,
         "household": world.households["h1"].pk,
