@@ -527,6 +527,31 @@ PAGES = [
         other="staff2",
         shows="第1网格党支部",
     ),
+    # The ledgers of the "3" (tests/mobilization/world.py add_units, add_volunteers): 花园路社区's office's.
+    Page(
+        "mobilization:ledger",
+        {"kind": "units"},
+        kind=LIST,
+        post="units_ledger",
+        post_status=200,
+        user="staff",
+        other="staff2",
+        list_post=403,
+        other_post=422,
+    ),
+    *(
+        Page(
+            "mobilization:ledger_export",
+            {"kind": kind},
+            query="grid=S-C",
+            gated=True,
+            user="staff",
+            other="staff2",
+            shows=shows,
+            variant=kind,
+        )
+        for kind, shows in (("units", "建新供电所"), ("volunteers", "吴志愿"), ("hours", "开始时间"))
+    ),
     Page("mobilization:org", {"pk": "{org}"}, user="head1", other="head2", shows="张三"),
     Page(
         "mobilization:org_dissolve",
@@ -721,6 +746,14 @@ PAGES = [
         post={"scope": "grid", "grid": "S-C-G1", "audience": "all", "title": "防控知识手册", "text": "请阅读。"},
     ),
     Page("mobilization:notice", {"pk": "{notice}"}, shows="关于小区封闭管理的告知书"),
+    Page(
+        "mobilization:task_notice_issue",
+        {"pk": "{task}"},
+        get=None,
+        post={"title": "关于小区封闭管理的告知书", "text": "即日起小区封闭管理。"},
+        user="head1",
+        other="head2",
+    ),
     Page("resident_notice_read", {"token": "{token}", "pk": "{notice}"}, kind=TOKEN, get=302, post={}),
     # Publicity campaigns (tests/mobilization/world.py add_campaigns): 第1网格's, run by its grid head.
     Page(
@@ -1478,6 +1511,15 @@ def _body(world, page: Page):
         )
         upload.name = "roster.xlsx"
         return {"kind": "residents", "file": upload}
+    if page.post == "units_ledger":
+        upload = _xlsx(
+            [
+                ["类型", "社区编码", "单位名称", "单位类别", "姓名", "联系电话"],
+                ["党员", "S-C", "建新供电所", "", "韩党员", ""],
+            ]
+        )
+        upload.name = "units.xlsx"
+        return {"file": upload}
     if page.post == "chain":
         upload = _xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]])
         upload.name = "chain.xlsx"

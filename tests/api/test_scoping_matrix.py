@@ -521,6 +521,19 @@ ENDPOINTS = [
         out_of_scope_status=403,
     ),
     Endpoint("GET", "/api/v1/mobilization/chain/export?grid={grid}", in_scope_user="staff"),
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/ledgers/{team_ledger}/import",
+        body="units_ledger",
+        in_scope_status=201,
+        in_scope_user="staff",
+        no_role_status=403,
+        out_of_scope_status=403,
+    ),
+    *(
+        Endpoint("GET", f"/api/v1/mobilization/ledgers/{{{key}}}/export?grid=S-C", in_scope_user="staff")
+        for key in ("team_ledger", "team_ledger_v", "team_ledger_h")
+    ),
     Endpoint("GET", "/api/v1/mobilization/temporary-branches", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -605,9 +618,7 @@ ENDPOINTS = [
         foreign_body=lambda w: {"household_id": w.households["h2"].pk, "text": "送菜上门"},
     ),
     Endpoint("GET", "/api/v1/mobilization/wishes/{wish_open}"),
-    Endpoint(
-        "POST", "/api/v1/mobilization/wishes/{wish_open}/claim", body={"volunteer_id": "{approved_volunteer}"}
-    ),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/claim", body={"volunteer_id": "{approved_volunteer}"}),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/release"),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/done", body={"note": "已送到"}),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/cancel", body={}),
@@ -661,6 +672,14 @@ ENDPOINTS = [
         "POST",
         "/api/v1/mobilization/notices",
         body={"grid": "S-C-G1", "title": "防控知识手册", "link": "https://example.org/booklet.pdf"},
+        in_scope_status=201,
+        in_scope_user="head1",
+    ),
+    # … and from an incident's task (张贴告知书 of 第1网格's activation): the task's grid by default.
+    Endpoint(
+        "POST",
+        "/api/v1/mobilization/notices",
+        body={"task_id": "{task}", "title": "关于小区封闭管理的告知书", "text": "即日起小区封闭管理。"},
         in_scope_status=201,
         in_scope_user="head1",
     ),
@@ -922,6 +941,9 @@ def _fill(world, template: str) -> str:
         **getattr(world, "extra", {}),
         "grid": "S-C-G1",
         "kind": "residents",
+        "team_ledger": "units",  # the units, volunteers and hours ledgers of the "3" (mobilization)
+        "team_ledger_v": "volunteers",
+        "team_ledger_h": "hours",
         "building": "S-C-G1-B1",
         "person": world.persons["p1"].pk,
         "household": world.households["h1"].pk,
@@ -949,6 +971,14 @@ def _call(world, endpoint: Endpoint, username: str | None, body=None):
             )
         )
         upload.name = "results.xlsx"
+        return method(path, {"file": upload}, **headers)
+    if endpoint.body == "units_ledger":
+        rows = [
+            ["类型", "社区编码", "单位名称", "单位类别", "姓名", "联系电话"],
+            ["党员", "S-C", "建新供电所", "", "韩党员", ""],
+        ]
+        upload = io.BytesIO(_xlsx(rows))
+        upload.name = "units.xlsx"
         return method(path, {"file": upload}, **headers)
     if endpoint.body == "chain":
         upload = io.BytesIO(_xlsx([["类型", "网格编码", "名称"], ["楼院党小组", "S-C-G1-B2", "2号楼党小组"]]))

@@ -31,6 +31,9 @@ class CareConfig(AppConfig):
         "compound_reopened": [
             "epigrid.care.services.support_on_compound_reopened",
         ],
+        "disinfection_done": [
+            "epigrid.care.services.disinfection_tasks_on_round",
+        ],
         "outbox_handlers": [
             "epigrid.care.services.OUTBOX_MATERIALIZE",
         ],

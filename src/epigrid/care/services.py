@@ -394,6 +394,31 @@ def service_task_complete(*, task: ServiceTask, note: str = "", photo=None, prin
     return locked
 
 
+# A disinfection round answers the tasks due from shortly before it started to shortly after it
+# ended (每日 08:00、16:00: a round from 07:30 to 08:30 is the 08:00 one), never an older miss.
+ROUND_ANSWERS = dt.timedelta(hours=2)
+DISINFECTION_ROUND = frozenset({Capability.DO_TASKS})
+
+
+def disinfection_tasks_on_round(*, grid, household, starts_at, ends_at, note: str = "", cause) -> int:
+    """ "disinfection_done" (a volunteer's 消杀 shift recorded done): the open disinfection tasks of
+    that compound (or household) due around the round are completed, as the system for whoever
+    recorded it. Answers how many."""
+    principal = system("system:disinfection-round", DISINFECTION_ROUND, cause=cause)
+    tasks = ServiceTask.objects.filter(
+        schedule__kind=ServiceKind.DISINFECTION,
+        done_at__isnull=True,
+        due_at__gte=starts_at - ROUND_ANSWERS,
+        due_at__lte=ends_at + ROUND_ANSWERS,
+    ).select_related("grid", "schedule")
+    tasks = tasks.filter(household=household) if household is not None else tasks.filter(grid=grid, household=None)
+    done = 0
+    for task in tasks.order_by("due_at"):
+        service_task_complete(task=task, note=note, principal=principal)
+        done += 1
+    return done
+
+
 def supply_request_create(*, person: Person, text: str) -> SupplyRequest:
     """From the resident's own link: lands with their liaison."""
     text = (text or "").strip()

@@ -34,12 +34,16 @@ POINTS = {
     "resident_panels": "callable(request, person, token) -> (template, context) | None: a panel on the "
     "resident's personal-link page (no account: show only what concerns this person and household)",
     "incident_panels": "callable(request, activation) -> (template, context) | None: a panel on the incident page",
+    "task_panels": "callable(request, task) -> (template, context) | None: a panel under an emergency task "
+    "on the incident page",
     "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules
     "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",
     "exit_suspensions": "callable(prefix) -> (reason, boolean expression): why a household may not go out, "
     "as an expression on the household at OuterRef(prefix + 'pk' / prefix + 'grid__path'), so a gate asks "
     "every reason in the query that finds the pass",
+    "roster_cover": "callable(*, checkpoint_ids, start, end) -> iterable of (checkpoint_id, starts_at, ends_at): "
+    "further spans when someone is on duty at these checkpoints, counted in their 24-hour roster",
     "release_conditions": "callable(orders) -> orders: the due orders that also meet this condition",
     "sweeps": "(name, callable(now=None) -> int): periodic work run by the sweep",
     "action_labels": "dict {audit action: label}: readable names of audit actions",
@@ -55,6 +59,9 @@ POINTS = {
     "these persons was created or changed status (the stored health-code facts follow)",
     "closed_compounds": "callable() -> GridNode queryset: compounds under closed management (epidemic points)",
     "compound_reopened": "callable(*, grid, cause): after a compound's closed management ended",
+    "disinfection_done": "callable(*, grid, household, starts_at, ends_at, note, cause) -> int: a disinfection "
+    "round was done at this compound (household None) or household between these times (a volunteer's 消杀 "
+    "shift); the open disinfection tasks it answers are completed, their number returned",
     "outbox_handlers": "(topic, callable(payload, principal)): consumers of the transactional outbox",
     "reconcile_checks": "HandoffCheck: a hand-off `epigrid reconcile` can find unfinished and complete",
     "job_kinds": "JobKind: a kind of background job (core.jobs): its name, label, runner and report template",

@@ -1040,28 +1040,54 @@ def shift_check(*, shift: Shift, principal, out: bool = False) -> ShiftGuard:
     return attendance
 
 
-def uncovered_hours(*, checkpoint: Checkpoint, start: dt.datetime, hours: int = 7 * 24) -> list[dt.datetime]:
-    """The hours (from `start`, on the hour) when no guard is on duty at the checkpoint."""
-    start = start.replace(minute=0, second=0, microsecond=0)
-    end = start + dt.timedelta(hours=hours)
-    shifts = list(
-        Shift.objects.filter(checkpoint=checkpoint, starts_at__lt=end, ends_at__gt=start)
+def duty_spans(checkpoint_ids, start: dt.datetime, end: dt.datetime) -> dict[int, list[tuple]]:
+    """Who is on duty at these checkpoints between `start` and `end`, as (starts_at, ends_at) per
+    checkpoint: the guard shifts with someone on them, and what other apps add to the 24-hour
+    roster through the "roster_cover" extension point (mobilization: volunteers' 值守 shifts)."""
+    ids = list(checkpoint_ids)
+    spans: dict[int, list[tuple]] = defaultdict(list)
+    for checkpoint_id, starts_at, ends_at in (
+        Shift.objects.filter(checkpoint_id__in=ids, starts_at__lt=end, ends_at__gt=start)
         .filter(Exists(ShiftGuard.objects.filter(shift=OuterRef("pk"))))
-        .values_list("starts_at", "ends_at")
-    )
+        .values_list("checkpoint_id", "starts_at", "ends_at")
+    ):
+        spans[checkpoint_id].append((starts_at, ends_at))
+    for cover in extensions.get("roster_cover"):
+        for checkpoint_id, starts_at, ends_at in cover(checkpoint_ids=ids, start=start, end=end):
+            spans[checkpoint_id].append((starts_at, ends_at))
+    return spans
+
+
+def _gaps(spans: list[tuple], start: dt.datetime, hours: int) -> list[dt.datetime]:
+    # An hour is covered when one span holds all of it.
     gaps = []
     for h in range(hours):
         hour = start + dt.timedelta(hours=h)
-        if not any(s <= hour and e >= hour + dt.timedelta(hours=1) for s, e in shifts):
+        if not any(s <= hour and e >= hour + dt.timedelta(hours=1) for s, e in spans):
             gaps.append(hour)
     return gaps
 
 
+def uncovered_hours(*, checkpoint: Checkpoint, start: dt.datetime, hours: int = 7 * 24) -> list[dt.datetime]:
+    """The hours (from `start`, on the hour) when no one is on duty at the checkpoint."""
+    start = start.replace(minute=0, second=0, microsecond=0)
+    spans = duty_spans([checkpoint.pk], start, start + dt.timedelta(hours=hours))
+    return _gaps(spans[checkpoint.pk], start, hours)
+
+
+def uncovered_checkpoints(*, start: dt.datetime, hours: int = 7 * 24) -> dict[int, str]:
+    """The open checkpoints with an hour of the next `hours` (from `start`, on the hour) when no
+    one is on duty, by id with their grid's path: the one rule the gate page, the coverage audit
+    and the dashboard share (one query for the shifts of all of them)."""
+    start = start.replace(minute=0, second=0, microsecond=0)
+    checkpoints = dict(Checkpoint.objects.filter(is_open=True).values_list("pk", "grid__path"))
+    spans = duty_spans(checkpoints, start, start + dt.timedelta(hours=hours))
+    return {pk: path for pk, path in checkpoints.items() if _gaps(spans.get(pk, []), start, hours)}
+
+
 def checkpoints_with_gaps():
     """Open checkpoints with an uncovered hour in the next 7 days (a coverage gap)."""
-    now = timezone.now()
-    ids = [c.pk for c in Checkpoint.objects.filter(is_open=True) if uncovered_hours(checkpoint=c, start=now)]
-    return Checkpoint.objects.filter(pk__in=ids)
+    return Checkpoint.objects.filter(pk__in=list(uncovered_checkpoints(start=timezone.now())))
 
 
 CHECKPOINT_GAP = GapCheck(

@@ -1,6 +1,7 @@
 """/api/v1/mobilization: the party chain (六级链条)."""
 
 import datetime as dt
+from typing import Literal
 
 from django.utils.translation import gettext_lazy as _
 from ninja import File, Router, Schema, Status
@@ -17,7 +18,7 @@ from epigrid.people import selectors as people_selectors
 from epigrid.people.api import ImportErrorOut
 from epigrid.people.models import Household
 
-from . import ledgers, selectors, services
+from . import ledgers, selectors, services, team_ledgers
 from .choices import BranchRole, MemberRole, OrgKind, SiteKind
 from .models import CentralHousehold, PartyMember, PartyOrg, TemporaryBranch, TemporaryBranchMember
 
@@ -330,6 +331,63 @@ def chain_export(request, grid: str):
     return xlsx_response(out, name)
 
 
+# ---------------------------------------------------------------- the units, volunteers and hours ledgers
+
+
+LedgerKind = Literal["units", "volunteers", "hours"]
+
+
+class LedgerRowOut(Schema):
+    row: int
+    outcome: Literal["created", "updated", "unchanged"]
+
+
+class LedgerImportOut(Schema):
+    created: int
+    updated: int
+    unchanged: int
+    refused: int
+    rows: list[LedgerRowOut]
+
+
+@router.post(
+    "/mobilization/ledgers/{kind}/import",
+    response={201: LedgerImportOut, **ERRORS, 422: ImportErrorOut},
+    summary="Import the 双报到 units, volunteers or volunteer hours ledger (.xlsx); all rows or none",
+    description=(
+        "Who may call: a user with `import_export` (command center, subdistrict staff, community secretary "
+        "and staff; held only with a verified second factor) in at least one grid (403 otherwise); each row's "
+        "community must be in sight and under `import_export` there, and the writes need `manage_teams`, else "
+        "that row is refused. A row matches what is on file by its natural key (units: community and name, a "
+        "member row its unit and name; volunteers: ID number of a resident on file, else phone; hours: the "
+        "volunteer, duty and start) and is updated, or added. All rows or none: any refused row is 422 with the "
+        "rows listed and nothing written; 201 answers each row's outcome (created, updated, unchanged) sorted "
+        "by row. Audited (the import and each row's write). No cascade."
+    ),
+)
+def team_ledger_import(request, kind: LedgerKind, file: File[UploadedFile]):
+    report = team_ledgers.team_ledger_import(
+        kind=kind, data=read_upload(file), file_name=file.name or f"{kind}.xlsx", principal=request.user
+    )
+    return Status(201, report)
+
+
+@router.get(
+    "/mobilization/ledgers/{kind}/export",
+    response={200: None, **ERRORS},
+    summary="Export the 双报到 units, volunteers or volunteer hours ledger of a subtree",
+    description=(
+        "Who may call: a user with `import_export` over `grid` (403 in sight without it, 404 out of sight, "
+        "`grid_not_found`). That subtree's ledger as the .xlsx the import reads; full ID numbers and phones "
+        "only where the caller also holds `unmask_pii`. Each export is audited. Reads only: no cascade."
+    ),
+)
+def team_ledger_export(request, kind: LedgerKind, grid: str):
+    node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)
+    out, name = team_ledgers.team_ledger_export(kind=kind, node=node, principal=request.user)
+    return xlsx_response(out, name)
+
+
 # ---------------------------------------------------------------- temporary branches (临时党支部)
 
 
@@ -339,10 +397,18 @@ class SeatOut(Schema):
     name: str
     user_id: int | None
     person_id: int | None
+    unit_member_id: int | None = None  # a party member of a registered unit (双报到)
 
     @staticmethod
     def from_model(s: TemporaryBranchMember) -> dict:
-        return {"id": s.pk, "role": s.role, "name": s.display_name, "user_id": s.user_id, "person_id": s.person_id}
+        return {
+            "id": s.pk,
+            "role": s.role,
+            "name": s.display_name,
+            "user_id": s.user_id,
+            "person_id": s.person_id,
+            "unit_member_id": s.unit_member_id,
+        }
 
 
 class BranchOut(Schema):

@@ -12,6 +12,11 @@ ACTION_LABELS = {
     "looked_after.assign": _("Household assigned to a central household"),
     "looked_after.release": _("Household taken off its central household"),
     "chain.import": _("Party chain ledger imported"),
+    "team_ledger.import": _("Units, volunteers or hours ledger imported"),
+    "reporting_unit.update": _("Registered unit's details corrected"),
+    "unit_member.update": _("Party member of a unit: details corrected"),
+    "volunteer.update": _("Volunteer's details corrected"),
+    "volunteer.shift_update": _("Volunteer shift corrected"),
     "temporary_branch.open": _("Temporary party branch set up"),
     "temporary_branch.close": _("Temporary party branch closed"),
     "temporary_branch.member": _("Seat in a temporary party branch"),
@@ -54,6 +59,8 @@ class MobilizationConfig(AppConfig):
     extensions = {
         "household_panels": ["epigrid.mobilization.views.household_chain_panel"],
         "checkpoint_panels": ["epigrid.mobilization.views.checkpoint_branches_panel"],
+        "roster_cover": ["epigrid.mobilization.volunteers.gate_duty_cover"],
+        "task_panels": ["epigrid.mobilization.notice_views.task_notice_panel"],
         "resident_panels": [
             "epigrid.mobilization.notice_views.resident_notices_panel",
             "epigrid.mobilization.volunteer_views.resident_wishes_panel",

@@ -192,6 +192,8 @@ class TemporaryBranchMember(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # A party member of a unit registered with the community (双报到), sent to this branch.
+    unit_member = models.ForeignKey("UnitMember", on_delete=models.PROTECT, null=True, blank=True, related_name="seats")
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -201,8 +203,15 @@ class TemporaryBranchMember(models.Model):
         verbose_name = _("temporary branch member")
         constraints = [
             models.CheckConstraint(
-                condition=Q(user__isnull=True, person__isnull=False) | Q(user__isnull=False, person__isnull=True),
-                name="temporary_member_user_or_person",
+                condition=Q(user__isnull=True, person__isnull=False, unit_member__isnull=True)
+                | Q(user__isnull=False, person__isnull=True, unit_member__isnull=True)
+                | Q(user__isnull=True, person__isnull=True, unit_member__isnull=False, role="unit_member"),
+                name="temporary_member_user_person_or_unit_member",
+            ),
+            models.UniqueConstraint(
+                fields=["branch", "unit_member"],
+                condition=Q(ended_at__isnull=True),
+                name="temporary_member_unit_member_once",
             ),
             models.UniqueConstraint(
                 fields=["branch"],
@@ -222,6 +231,8 @@ class TemporaryBranchMember(models.Model):
 
     @property
     def display_name(self) -> str:
+        if self.unit_member_id:
+            return f"{self.unit_member.name}（{self.unit_member.unit.name}）"
         return self.person.name if self.person_id else (self.user.full_name or self.user.username)
 
 
@@ -362,6 +373,29 @@ class VolunteerShift(models.Model):
     grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")  # the volunteer's
     team = models.ForeignKey(VolunteerTeam, on_delete=models.PROTECT, null=True, blank=True, related_name="shifts")
     kind = models.CharField(_("duty"), max_length=16, choices=ShiftKind.choices)
+    # 值守 at a gate of the community: counts in that checkpoint's 24-hour roster (gates asks the
+    # "roster_cover" extension point), and may be planned ahead (its hours count once it is over).
+    checkpoint = models.ForeignKey(
+        "gates.Checkpoint",
+        verbose_name=_("checkpoint"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # 消杀 of a compound (`site`) or of one household in it: the round completes the open care
+    # disinfection tasks it answers (the "disinfection_done" extension point).
+    site = models.ForeignKey(
+        "grids.GridNode", verbose_name=_("compound"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    household = models.ForeignKey(
+        "people.Household",
+        verbose_name=_("household"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     starts_at = models.DateTimeField(_("from"))
     ends_at = models.DateTimeField(_("until"))
     minutes = models.PositiveIntegerField(editable=False)
@@ -374,8 +408,16 @@ class VolunteerShift(models.Model):
     class Meta:
         verbose_name = _("volunteer shift")
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="volunteer_shift_ends_after")
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="volunteer_shift_ends_after"),
+            models.CheckConstraint(
+                condition=Q(checkpoint__isnull=True) | Q(kind="gate_duty"), name="volunteer_shift_checkpoint_gate_duty"
+            ),
+            models.CheckConstraint(
+                condition=Q(site__isnull=True, household__isnull=True) | Q(kind="disinfection", site__isnull=False),
+                name="volunteer_shift_site_disinfection",
+            ),
         ]
+        indexes = [models.Index(fields=["checkpoint", "starts_at"], name="volunteer_shift_checkpoint_idx")]
 
     def __str__(self) -> str:
         return f"{self.volunteer} · {self.get_kind_display()}"
@@ -511,6 +553,11 @@ class Notice(models.Model):
     title = models.CharField(_("title"), max_length=100)
     text = models.TextField(_("text"), max_length=5000, blank=True)
     link = models.URLField(_("link"), max_length=500, blank=True)
+    # Issued from an emergency task (张贴告知书 of an incident): shown under that task. A string
+    # reference, so mobilization does not import response (a sibling).
+    task = models.ForeignKey(
+        "response.Task", verbose_name=_("task"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     issued_at = models.DateTimeField(auto_now_add=True)
 

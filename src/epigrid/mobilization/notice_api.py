@@ -3,9 +3,11 @@ on the mobilization router."""
 
 import datetime as dt
 
+from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
 from epigrid.core.api import ERRORS, In
+from epigrid.core.errors import DomainError
 from epigrid.core.scoping import allows
 from epigrid.grids.selectors import grid_node_get
 
@@ -24,6 +26,7 @@ class NoticeOut(Schema):
     title: str
     text: str
     link: str
+    task_id: int | None
     issued_at: dt.datetime
 
     @staticmethod
@@ -36,6 +39,7 @@ class NoticeOut(Schema):
             "title": n.title,
             "text": n.text,
             "link": n.link,
+            "task_id": n.task_id,
             "issued_at": n.issued_at,
         }
 
@@ -52,7 +56,8 @@ class NoticeDetailOut(NoticeOut):
 
 
 class NoticeIn(In):
-    grid: str
+    grid: str | None = None  # required unless `task_id` is given (then the task's grid by default)
+    task_id: int | None = None  # issued from this emergency task (张贴告知书): the households it concerns
     title: str
     text: str = ""
     link: str = ""
@@ -81,13 +86,22 @@ def notice_list(request):
         "staff, grid heads) over `grid` (403 in sight without it, 404 out of sight). `scope` `closed_compound` "
         "needs a compound under closed management now (400 `compound_not_closed`); `audience` `quarantined` "
         "narrows it to the households under home quarantine. Text or `link` (http/https, 400 `link_invalid`) is "
-        "required (400 `notice_empty`). Shown on the affected residents' personal links. Audited. No cascade; "
+        "required (400 `notice_empty`). With `task_id` (an emergency task in sight, 404 `task_not_found`) the "
+        "notice is issued from that task: `grid` defaults to the task's and must lie under it (400 "
+        "`notice_task_grid`); it is shown under the task on the incident page. "
+        "Shown on the affected residents' personal links. Audited. No cascade; "
         "the sweep `notices_unread` alerts the liaison of a quarantined household that has not read it after "
         "`EPIGRID_NOTICE_UNREAD_ALERT_HOURS`."
     ),
 )
 def notice_issue(request, payload: NoticeIn):
-    grid = grid_node_get(user=request.user, code=payload.grid)
+    task = notices.task_get(user=request.user, pk=payload.task_id) if payload.task_id else None
+    if payload.grid:
+        grid = grid_node_get(user=request.user, code=payload.grid)
+    elif task is not None:
+        grid = task.grid
+    else:
+        raise DomainError("grid_required", _("Choose the grid."), field="grid")
     notice = notices.notice_issue(
         grid=grid,
         title=payload.title,
@@ -95,6 +109,7 @@ def notice_issue(request, payload: NoticeIn):
         link=payload.link,
         audience=payload.audience,
         scope=payload.scope,
+        task=task,
         principal=request.user,
     )
     return Status(201, NoticeOut.from_model(notice))

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import allows
@@ -109,3 +110,37 @@ def resident_notice_read(request, token, pk):
         else:
             messages.success(request, _("Thank you: the community knows you have read it."))
     return redirect("resident", token=token)
+
+
+def task_notice_panel(request, task):
+    """Under an emergency task (张贴告知书 and the others): the notices issued from it, and where the
+    user may issue one for the task's grid, the form to issue a 告知书 to its households."""
+    issued = list(notices.task_notices(task)[:5])
+    can_issue = allows(request.user, notices.MANAGE, task.grid.path)
+    if not issued and not can_issue:
+        return None
+    return "mobilization/_task_notices.html", {
+        "task": task,
+        "issued": issued,
+        "can_issue": can_issue,
+        "audiences": NoticeAudience,
+    }
+
+
+@login_required
+@require_POST
+@domain_errors
+def task_notice_issue(request, pk):
+    """A 告知书 issued from an emergency task to the households of its grid."""
+    task = notices.task_get(user=request.user, pk=pk)
+    notice = notices.notice_issue(
+        grid=task.grid,
+        task=task,
+        audience=request.POST.get("audience", NoticeAudience.ALL),
+        title=request.POST.get("title", ""),
+        text=request.POST.get("text", ""),
+        link=request.POST.get("link", ""),
+        principal=request.user,
+    )
+    messages.success(request, _("The notice is issued: %(title)s") % {"title": notice.title})
+    return redirect("mobilization:notice", pk=notice.pk)

@@ -33,7 +33,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
 from epigrid.core.scoping import VIEW, SystemPrincipal, authorize, subtree_q, system, user_of
 from epigrid.grids.choices import GridLevel
-from epigrid.grids.models import GridNode, compound_path
+from epigrid.grids.models import GridNode, compound_path, within
 from epigrid.people.models import Household, Person
 
 from .choices import NoticeAudience, NoticeScope
@@ -79,11 +79,17 @@ def notice_issue(
     link: str = "",
     audience: str = NoticeAudience.ALL,
     scope: str = NoticeScope.GRID,
+    task=None,
     principal,
 ) -> Notice:
     """Issue a notice for the households under `grid` (scope `closed_compound`: `grid` must be a
-    compound under closed management now)."""
+    compound under closed management now). From an emergency `task` (张贴告知书): the households
+    it concerns, `grid` its grid or a node under it; the notice is shown under the task."""
     authorize(principal, MANAGE, grid.path)
+    if task is not None and not within(grid.path, task.grid.path):
+        raise DomainError(
+            "notice_task_grid", _("A notice from a task is for the task's grid or a grid under it."), field="grid"
+        )
     if grid.level in (GridLevel.THEMATIC,) or (grid.level == GridLevel.SUBDISTRICT and scope != NoticeScope.GRID):
         raise DomainError("notice_grid", _("Choose a community, a compound grid or a building."), field="grid")
     if audience not in NoticeAudience.values:
@@ -107,6 +113,7 @@ def notice_issue(
             title=title,
             text=text,
             link=link,
+            task=task,
             issued_by=user_of(principal),
         )
         audit.record(
@@ -114,9 +121,30 @@ def notice_issue(
             action="notice.issue",
             obj=notice,
             grid_path=grid.path,
-            changes={"title": [None, title], "audience": [None, audience], "scope": [None, scope]},
+            changes={
+                "title": [None, title],
+                "audience": [None, audience],
+                "scope": [None, scope],
+                **({"task": [None, task.pk]} if task is not None else {}),
+            },
         )
     return notice
+
+
+def _tasks():
+    # The task's model through the notice's relation: mobilization does not import response.
+    return Notice._meta.get_field("task").related_model.objects
+
+
+def task_get(*, user, pk):
+    """An emergency task in the user's sight (404 otherwise)."""
+    return _tasks().select_related("grid", "activation").get_for(
+        user, VIEW, pk=pk, missing=NotFound("task_not_found", _("No such task."))
+    )
+
+
+def task_notices(task):
+    return Notice.objects.filter(task=task).select_related("grid").order_by("-issued_at", "-id")
 
 
 def _quarantined_households(path: str):

@@ -242,7 +242,9 @@ def _with_seats(branches):
     return branches.select_related("grid").prefetch_related(
         Prefetch(
             "members",
-            queryset=TemporaryBranchMember.objects.active().select_related("user", "person").order_by("role", "id"),
+            queryset=TemporaryBranchMember.objects.active()
+            .select_related("user", "person", "unit_member__unit")
+            .order_by("role", "id"),
             to_attr="seats",
         )
     )

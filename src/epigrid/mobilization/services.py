@@ -17,7 +17,7 @@ from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, community_path, compound_path, lineage_paths, within
 from epigrid.people.models import Household, Person
 
-from .choices import KIND_FOR_LEVEL, SINGLE_ROLES, BranchRole, MemberRole, OrgKind, SiteKind
+from .choices import KIND_FOR_LEVEL, SINGLE_ROLES, AssignmentKind, BranchRole, MemberRole, OrgKind, SiteKind
 from .models import (
     CentralHousehold,
     LookedAfter,
@@ -25,6 +25,7 @@ from .models import (
     PartyOrg,
     TemporaryBranch,
     TemporaryBranchMember,
+    UnitMember,
 )
 
 # Who sets up the chain: the grid heads and the community and street offices (the bundle that
@@ -399,6 +400,10 @@ def temporary_branch_close(*, branch: TemporaryBranch, closed_on: dt.date, princ
         locked.closed_on = closed_on
         locked.save(update_fields=["closed_on"])
         ended = TemporaryBranchMember.objects.active().filter(branch=locked).update(ended_at=timezone.now())
+        # The registered units' members sent to it are free again.
+        UnitMember.objects.filter(assignment=AssignmentKind.BRANCH, branch=locked).update(
+            assignment="", branch=None, assigned_at=None
+        )
         audit.record(
             principal=principal,
             action="temporary_branch.close",
@@ -410,16 +415,31 @@ def temporary_branch_close(*, branch: TemporaryBranch, closed_on: dt.date, princ
 
 
 def temporary_member_add(
-    *, branch: TemporaryBranch, role: str, user=None, person: Person | None = None, principal
+    *,
+    branch: TemporaryBranch,
+    role: str,
+    user=None,
+    person: Person | None = None,
+    unit_member: UnitMember | None = None,
+    principal,
 ) -> TemporaryBranchMember:
-    """Seat a staff account or a person in a temporary branch. Staff serve in the branch's
-    community (an assignment there); a person is one the caller found in their own area."""
+    """Seat a staff account, a person or a party member of a registered unit (双报到) in a
+    temporary branch. Staff serve in the branch's community (an assignment there); a person is one
+    the caller found in their own area; a unit member belongs to a unit of the branch's community,
+    sits as such, and is thereby assigned to the branch (UnitMember.assignment, kept in step)."""
     authorize(principal, MANAGE, branch.grid.path)
     if role not in BranchRole.values:
         raise DomainError("branch_role", _("Unknown role in a temporary branch."), field="role")
-    if (user is None) == (person is None):
+    if sum(x is not None for x in (user, person, unit_member)) != 1:
         raise DomainError("branch_member_who", _("Choose one staff member or one person."), field="user")
-    if user is not None:
+    if unit_member is not None:
+        if role != BranchRole.UNIT_MEMBER:
+            raise DomainError("branch_role", _("Unknown role in a temporary branch."), field="role")
+        if unit_member.grid.path != community_path(branch.grid.path):
+            raise DomainError(
+                "branch_member_elsewhere", _("This unit has not registered with this community."), field="unit_member"
+            )
+    elif user is not None:
         community = community_path(branch.grid.path) or branch.grid.path
         serves = (
             GridAssignment.objects.active()
@@ -435,7 +455,13 @@ def temporary_member_add(
         if locked.closed_on:
             raise Conflict("branch_closed", _("This temporary branch is closed."))
         seats = TemporaryBranchMember.objects.active().filter(branch=locked)
-        current = seats.filter(user=user).first() if user is not None else seats.filter(person=person).first()
+        if unit_member is not None:
+            current = seats.filter(unit_member=unit_member).first()
+            _unit_member_sent_to(unit_member, locked, principal=principal)
+        elif user is not None:
+            current = seats.filter(user=user).first()
+        else:
+            current = seats.filter(person=person).first()
         if current is not None and current.role == role:
             return current
         if (
@@ -453,7 +479,7 @@ def temporary_member_add(
         else:
             before = None
             member = TemporaryBranchMember.objects.create(
-                branch=locked, grid=locked.grid, role=role, user=user, person=person
+                branch=locked, grid=locked.grid, role=role, user=user, person=person, unit_member=unit_member
             )
         audit.record(
             principal=principal,
@@ -465,12 +491,42 @@ def temporary_member_add(
     return member
 
 
+def _unit_member_sent_to(member: UnitMember, branch: TemporaryBranch | None, *, principal, from_branch=None) -> None:
+    """Keep a unit member's assignment in step with their seat: sent to `branch`, or (None) no
+    longer assigned to `from_branch`. Inside the caller's transaction; audited when it changes."""
+    locked = UnitMember.objects.select_for_update().get(pk=member.pk)
+    if branch is not None:
+        if locked.assignment == AssignmentKind.BRANCH and locked.branch_id == branch.pk:
+            return
+        fields = {"assignment": AssignmentKind.BRANCH, "branch_id": branch.pk, "duty": "", "wish_id": None}
+        stamp = timezone.now()
+    else:
+        if locked.assignment != AssignmentKind.BRANCH or locked.branch_id != from_branch:
+            return
+        fields = {"assignment": "", "branch_id": None, "duty": "", "wish_id": None}
+        stamp = None
+    before = {k: getattr(locked, k) for k in fields}
+    for key, value in fields.items():
+        setattr(locked, key, value)
+    locked.assigned_at = stamp
+    locked.save(update_fields=[*fields, "assigned_at"])
+    audit.record(
+        principal=principal,
+        action="unit_member.assign",
+        obj=locked,
+        grid_path=locked.grid.path,
+        changes={k: [before[k], v] for k, v in fields.items() if before[k] != v},
+    )
+
+
 def temporary_member_end(*, member: TemporaryBranchMember, principal) -> TemporaryBranchMember:
     authorize(principal, MANAGE, member.grid.path)
     with transaction.atomic():
         locked, ended = _end_once(TemporaryBranchMember, member.pk)
         if not ended:
             return locked
+        if locked.unit_member_id:  # no longer in the branch: no longer assigned to it
+            _unit_member_sent_to(locked.unit_member, None, principal=principal, from_branch=locked.branch_id)
         audit.record(
             principal=principal,
             action="temporary_branch.member_end",

@@ -15,14 +15,15 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
-from epigrid.core.crypto import seal
+from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound
 from epigrid.core.scoping import VIEW, authorize, subtree_q, user_of
 from epigrid.core.validators import parse_phone
 from epigrid.grids.models import GridNode, community_path
 
-from .choices import AssignmentKind, ShiftKind, UnitKind, WishStatus
-from .models import Appeal, AppealAck, ReportingUnit, TemporaryBranch, UnitMember, Wish
+from . import services
+from .choices import AssignmentKind, BranchRole, ShiftKind, UnitKind, WishStatus
+from .models import Appeal, AppealAck, ReportingUnit, TemporaryBranch, TemporaryBranchMember, UnitMember, Wish
 from .volunteers import _community, _text
 
 MANAGE = Capability.MANAGE_TEAMS
@@ -123,6 +124,75 @@ def unit_member_add(
     return member
 
 
+def _apply(obj, fields: dict, *, action: str, principal, sensitive=()) -> bool:
+    """Set the fields that differ, save them and audit the change (a sealed value by name only);
+    False when nothing differed."""
+    changed = {k: v for k, v in fields.items() if getattr(obj, k) != v}
+    if not changed:
+        return False
+    changes = {k: [None, "changed"] if k in sensitive else [getattr(obj, k), v] for k, v in changed.items()}
+    for key, value in changed.items():
+        setattr(obj, key, value)
+    obj.save(update_fields=list(changed))
+    audit.record(principal=principal, action=action, obj=obj, grid_path=obj.grid.path, changes=changes)
+    return True
+
+
+def unit_update(
+    *,
+    unit: ReportingUnit,
+    kind: str,
+    contact_name: str,
+    contact_phone: str | None,
+    skills: str = "",
+    hours_offered=0,
+    principal,
+) -> bool:
+    """Correct a registered unit's details (its name and community are its key, never changed);
+    `contact_phone` None keeps the phone on file. True when something changed."""
+    authorize(principal, MANAGE, unit.grid.path)
+    if kind not in UnitKind.values:
+        raise DomainError("unit_kind", _("Choose what kind of organisation it is."), field="kind")
+    fields = {
+        "kind": kind,
+        "contact_name": _text(contact_name, field="contact_name", required=True, limit=50),
+        "skills": _text(skills, field="skills"),
+        "hours_offered": _hours(hours_offered),
+    }
+    with transaction.atomic():
+        locked = ReportingUnit.objects.select_for_update().select_related("grid").get(pk=unit.pk)
+        if contact_phone is not None:
+            phone = parse_phone(contact_phone, field="contact_phone")
+            if phone.masked != locked.contact_phone_masked or unseal(locked.contact_phone_sealed) != phone.number:
+                fields.update(contact_phone_sealed=seal(phone.number), contact_phone_masked=phone.masked)
+        return _apply(
+            locked,
+            fields,
+            action="reporting_unit.update",
+            principal=principal,
+            sensitive=("contact_phone_sealed", "contact_phone_masked"),
+        )
+
+
+def unit_member_update(*, member: UnitMember, phone: str | None, skills: str = "", hours_offered=0, principal) -> bool:
+    """Correct a unit member's phone, skills and hours (`phone` None keeps the one on file)."""
+    authorize(principal, MANAGE, member.grid.path)
+    fields = {"skills": _text(skills, field="skills"), "hours_offered": _hours(hours_offered)}
+    with transaction.atomic():
+        locked = UnitMember.objects.select_for_update().select_related("grid").get(pk=member.pk)
+        if phone is not None:
+            number = parse_phone(phone)
+            if locked.phone_sealed is None or unseal(locked.phone_sealed) != number.number:
+                fields.update(phone_sealed=seal(number.number), phone_masked=number.masked)
+        return _apply(
+            locked,
+            fields,
+            action="unit_member.update",
+            principal=principal,
+            sensitive=("phone_sealed", "phone_masked"),
+        )
+
+
 def unit_member_assign(
     *,
     member: UnitMember,
@@ -157,8 +227,9 @@ def unit_member_assign(
         if wish.status not in (WishStatus.OPEN, WishStatus.CLAIMED):
             raise Conflict("wish_not_open", _("This wish is no longer open."), field="wish")
         fields.update(assignment=AssignmentKind.WISH, wish_id=wish.pk)
+    branch_pk = getattr(branch, "pk", None)
     with transaction.atomic():
-        locked = UnitMember.objects.select_for_update().get(pk=member.pk)
+        locked = UnitMember.objects.select_for_update().select_related("grid").get(pk=member.pk)
         before = {k: getattr(locked, k) for k in ("assignment", "branch_id", "duty", "wish_id", "note")}
         after = {k: fields[k] for k in before}
         if before == after:
@@ -174,6 +245,14 @@ def unit_member_assign(
             grid_path=locked.grid.path,
             changes={k: [before[k], after[k]] for k in before if before[k] != after[k]},
         )
+        # Sent to a branch: a seat in it; sent elsewhere: the seat of the last branch ends.
+        for seat in TemporaryBranchMember.objects.active().filter(unit_member=locked).exclude(branch_id=branch_pk):
+            services.temporary_member_end(member=seat, principal=principal)
+        if branch is not None:
+            services.temporary_member_add(
+                branch=branch, role=BranchRole.UNIT_MEMBER, unit_member=locked, principal=principal
+            )
+            locked.refresh_from_db()
     return locked
 
 

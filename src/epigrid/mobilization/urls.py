@@ -7,6 +7,8 @@ urlpatterns = [
     path("chain/", views.chain, name="chain"),
     path("chain/import/", views.chain_import, name="import"),
     path("chain/export/", views.chain_export, name="export"),
+    path("ledgers/<str:kind>/", views.team_ledger, name="ledger"),
+    path("ledgers/<str:kind>/export/", views.team_ledger_export, name="ledger_export"),
     path("orgs/<int:pk>/", views.org, name="org"),
     path("orgs/<int:pk>/dissolve/", views.org_dissolve, name="org_dissolve"),
     path("orgs/<int:pk>/members/", views.member_add, name="member_add"),
@@ -45,6 +47,7 @@ urlpatterns += [
 urlpatterns += [
     path("notices/", notice_views.notice_list, name="notices"),
     path("notices/<int:pk>/", notice_views.notice, name="notice"),
+    path("tasks/<int:pk>/notice/", notice_views.task_notice_issue, name="task_notice_issue"),
 ]
 urlpatterns += [
     path("campaigns/", campaign_views.campaign_list, name="campaigns"),

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import GridAssignment
@@ -20,9 +21,10 @@ from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household
 
-from . import ledgers, selectors, services
+from . import ledgers, selectors, services, team_ledgers
 from .choices import KIND_FOR_LEVEL, BranchRole, MemberRole, OrgKind, SiteKind
 from .models import CentralHousehold, LookedAfter, PartyMember, TemporaryBranchMember
+from .volunteers import community_grids
 
 MANAGE = services.MANAGE
 PERSON_CHOICES = 300  # persons offered in the "add a member" list; a name filter narrows it
@@ -261,6 +263,64 @@ def household_chain_panel(request, household):
 def chain_export(request):
     node = grid_node_get(user=request.user, code=request.GET.get("grid", ""), capability=Capability.IMPORT_EXPORT)
     out, name = ledgers.chain_export(node=node, principal=request.user)
+    return xlsx_response(out, name)
+
+
+# ---------------------------------------------------------------- the units, volunteers and hours ledgers
+
+LEDGER_TITLES = {
+    "units": _lazy("Ledger of registered units (双报到)"),
+    "volunteers": _lazy("Ledger of volunteers"),
+    "hours": _lazy("Ledger of volunteer hours"),
+}
+
+
+@login_required
+@domain_errors
+def team_ledger(request, kind):
+    """A ledger of the "3": download it for a grid, upload it back (all rows or none; each row
+    created, updated or unchanged)."""
+    if kind not in team_ledgers.SHEETS:
+        raise NotFound("import_kind", _("Unknown ledger kind."))
+    report, refused, error, status = None, None, None, 200
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise DomainError("file_required", _("Choose a file."), field="file")
+            report = team_ledgers.team_ledger_import(
+                kind=kind, data=read_upload(upload), file_name=upload.name, principal=request.user
+            )
+        except RowErrors as exc:
+            refused, status = exc, exc.status
+        except (NotFound, Forbidden):
+            raise
+        except DomainError as exc:
+            error, status = exc, exc.status
+    return render(
+        request,
+        "mobilization/team_ledger.html",
+        {
+            "kind": kind,
+            "title": LEDGER_TITLES[kind],
+            "kinds": LEDGER_TITLES,
+            "columns": team_ledgers.ledger_columns(kind),
+            "report": report,
+            "refused": refused,
+            "error": error,
+            "grids": community_grids(request.user, Capability.IMPORT_EXPORT),
+        },
+        status=status,
+    )
+
+
+@login_required
+@domain_errors
+def team_ledger_export(request, kind):
+    if kind not in team_ledgers.SHEETS:
+        raise NotFound("import_kind", _("Unknown ledger kind."))
+    node = grid_node_get(user=request.user, code=request.GET.get("grid", ""), capability=Capability.IMPORT_EXPORT)
+    out, name = team_ledgers.team_ledger_export(kind=kind, node=node, principal=request.user)
     return xlsx_response(out, name)
 
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 
-from epigrid.core.api import ERRORS, EventTime, In
+from epigrid.core.api import ERRORS, In, PlanTime
 from epigrid.core.errors import NotFound
 from epigrid.core.rates import PathTokenThrottle
 from epigrid.grids.selectors import grid_node_get
@@ -450,9 +450,12 @@ def wish_cancel(request, pk: int, payload: WishNoteIn):
 
 class VolunteerShiftIn(In):
     kind: ShiftKind
-    starts_at: EventTime
-    ends_at: EventTime
+    starts_at: PlanTime  # over, except 值守 at a checkpoint, planned up to 7 days ahead (the service checks)
+    ends_at: PlanTime
     note: str = ""
+    checkpoint_id: int | None = None  # 值守 at this gate: counts in its 24-hour roster, may be planned ahead
+    site: str | None = None  # 消杀 of this compound (grid code) …
+    household_id: int | None = None  # … or of this household: completes the disinfection tasks it answers
 
 
 class VolunteerShiftOut(Schema):
@@ -464,6 +467,10 @@ class VolunteerShiftOut(Schema):
     ends_at: dt.datetime
     minutes: int
     note: str
+    checkpoint_id: int | None
+    site: str | None
+    household_id: int | None
+    tasks_done: int  # care disinfection tasks this round completed
 
     @staticmethod
     def from_model(s: VolunteerShift) -> dict:
@@ -476,6 +483,10 @@ class VolunteerShiftOut(Schema):
             "ends_at": s.ends_at,
             "minutes": s.minutes,
             "note": s.note,
+            "checkpoint_id": s.checkpoint_id,
+            "site": s.site.code if s.site_id else None,
+            "household_id": s.household_id,
+            "tasks_done": getattr(s, "tasks_done", 0),
         }
 
 
@@ -496,19 +507,29 @@ class VolunteerHoursRowOut(Schema):
     description=(
         f"Who may call: a user with {MANAGERS} over the volunteer's community (403 in sight without it, 404 out "
         "of sight, `volunteer_not_found`). Only an approved volunteer (409 `volunteer_not_approved`); the shift "
-        "is over, ends after it starts and lasts at most 24 hours (400 `shift_times`); one overlapping another "
+        "is over, ends after it starts and lasts at most 24 hours (400 `shift_times`); 值守 at `checkpoint_id` (an "
+        "open gate of the community, 404 `checkpoint_not_found` otherwise) counts in the gate's 24-hour roster "
+        "and may be planned up to 7 days ahead; a disinfection round at `site` (a compound) or `household_id` "
+        "completes, as the system, the open care disinfection tasks due there around it (`tasks_done`); "
+        "one overlapping another "
         "of the volunteer is 409 `shift_overlaps`; the same shift again is answered as it is. Counts for the "
         "volunteer and their team at the time. Audited. No cascade."
     ),
 )
 def shift_record(request, pk: int, payload: VolunteerShiftIn):
     volunteer = vol.volunteer_get(user=request.user, pk=pk, capability=vol.MANAGE)
+    checkpoint = vol.checkpoint_get(user=request.user, pk=payload.checkpoint_id) if payload.checkpoint_id else None
+    site = grid_node_get(user=request.user, code=payload.site) if payload.site else None
+    household = vol.site_household_get(user=request.user, pk=payload.household_id) if payload.household_id else None
     shift = vol.shift_record(
         volunteer=volunteer,
         kind=payload.kind.value,
         starts_at=payload.starts_at,
         ends_at=payload.ends_at,
         note=payload.note,
+        checkpoint=checkpoint,
+        site=site,
+        household=household,
         principal=request.user,
     )
     return Status(201, VolunteerShiftOut.from_model(shift))

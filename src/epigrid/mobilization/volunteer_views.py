@@ -98,6 +98,7 @@ def volunteers(request):
             "hours": _with_hours(vol.hours_by_volunteer(user=request.user)[:100]),
             "team_hours": _with_hours(vol.hours_by_team(user=request.user)),
             "shift_kinds": ShiftKind,
+            "checkpoints": vol.duty_checkpoints(request.user) if communities else [],
             "now": timezone.localtime(),
         },
     )
@@ -153,12 +154,22 @@ def shift_record(request, pk):
     back = reverse("mobilization:volunteers") + "#hours"
     try:
         starts_at, ends_at = (_moment(request.POST.get(name, ""), name) for name in ("starts_at", "ends_at"))
+        checkpoint = None
+        if request.POST.get("checkpoint", "").isdigit():
+            checkpoint = vol.checkpoint_get(user=request.user, pk=int(request.POST["checkpoint"]))
+        site = grid_node_get(user=request.user, code=request.POST["site"]) if request.POST.get("site") else None
+        household = None
+        if request.POST.get("household", "").isdigit():
+            household = vol.site_household_get(user=request.user, pk=int(request.POST["household"]))
         shift = vol.shift_record(
             volunteer=volunteer,
             kind=request.POST.get("kind", ""),
             starts_at=starts_at,
             ends_at=ends_at,
             note=request.POST.get("note", ""),
+            checkpoint=checkpoint,
+            site=site,
+            household=household,
             principal=request.user,
         )
     except DomainError as exc:
@@ -166,6 +177,8 @@ def shift_record(request, pk):
     messages.success(
         request, _("%(name)s: %(hours)s h recorded.") % {"name": volunteer.name, "hours": round(shift.minutes / 60, 1)}
     )
+    if getattr(shift, "tasks_done", 0):
+        messages.success(request, _("%(n)s disinfection task(s) completed by this round.") % {"n": shift.tasks_done})
     return redirect(back)
 
 

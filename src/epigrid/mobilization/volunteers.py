@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel
 from epigrid.alerts.services import NewAlert, alerts_raise, level_owner
-from epigrid.core import audit
+from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound
@@ -38,7 +38,7 @@ from epigrid.core.scoping import VIEW, SystemPrincipal, allows, authorize, subtr
 from epigrid.core.transitions import move
 from epigrid.core.validators import parse_phone
 from epigrid.grids.choices import GridLevel
-from epigrid.grids.models import GridNode, community_path
+from epigrid.grids.models import GridNode, community_path, compound_path
 from epigrid.people.models import Household, Person
 
 from .choices import ShiftKind, VolunteerSource, VolunteerStatus, WishSource, WishStatus
@@ -249,6 +249,87 @@ def volunteer_team_set(*, volunteer: Volunteer, team: VolunteerTeam | None, prin
             changes={"team": [before, getattr(team, "pk", None)]},
         )
     return locked
+
+
+def volunteer_update(
+    *, volunteer: Volunteer, skills: str, availability: str, team: VolunteerTeam | None, principal
+) -> bool:
+    """Correct a volunteer's skills, availability and team (a ledger's row); True when something
+    changed. Their status is the community's verification, never set here."""
+    authorize(principal, MANAGE, volunteer.grid.path)
+    fields = {
+        "skills": _text(skills, field="skills"),
+        "availability": _text(availability, field="availability"),
+        "team_id": getattr(_team(team, volunteer.grid), "pk", None),
+    }
+    with transaction.atomic():
+        locked = Volunteer.objects.select_for_update().select_related("grid").get(pk=volunteer.pk)
+        changed = {k: v for k, v in fields.items() if getattr(locked, k) != v}
+        if not changed:
+            return False
+        before = {k: getattr(locked, k) for k in changed}
+        for key, value in changed.items():
+            setattr(locked, key, value)
+        locked.save(update_fields=list(changed))
+        audit.record(
+            principal=principal,
+            action="volunteer.update",
+            obj=locked,
+            grid_path=locked.grid.path,
+            changes={k.removesuffix("_id"): [before[k], v] for k, v in changed.items()},
+        )
+    return True
+
+
+def volunteer_register(
+    *,
+    grid: GridNode,
+    name: str,
+    phone: str,
+    skills: str = "",
+    availability: str = "",
+    team: VolunteerTeam | None = None,
+    principal,
+) -> Volunteer:
+    """The community registers someone not on file by name and phone (a row of the 泉心愿
+    platform's export): pending until verified, like a sign-up. The same phone again is answered
+    as it is."""
+    _community(grid)
+    authorize(principal, MANAGE, grid.path)
+    name = _text(name, field="name", required=True, limit=50)
+    number = parse_phone(phone)
+    skills = _text(skills, field="skills")
+    availability = _text(availability, field="availability")
+    team = _team(team, grid)
+    phone_hash = lookup_hash("phone", number.number)
+    with transaction.atomic():
+        earlier = (
+            Volunteer.objects.select_for_update()
+            .filter(grid=grid, phone_hash=phone_hash)
+            .exclude(status=VolunteerStatus.REFUSED)
+            .first()
+        )
+        if earlier is not None:
+            return earlier
+        volunteer = Volunteer.objects.create(
+            grid=grid,
+            team=team,
+            name=name,
+            phone_sealed=seal(number.number),
+            phone_masked=number.masked,
+            phone_hash=phone_hash,
+            skills=skills,
+            availability=availability,
+            source=VolunteerSource.STAFF,
+        )
+        audit.record(
+            principal=principal,
+            action="volunteer.add",
+            obj=volunteer,
+            grid_path=grid.path,
+            changes={"team": [None, getattr(team, "name", "")]},
+        )
+    return volunteer
 
 
 def _link_hash(token: str) -> str:
@@ -465,14 +546,43 @@ OVERDUE_SWEEP = ("wishes_overdue", wishes_overdue)
 # ---------------------------------------------------------------- shifts and hours
 
 MAX_SHIFT = dt.timedelta(hours=24)
+PLAN_AHEAD = dt.timedelta(days=7)  # 值守 at a gate may be planned for the roster's week
+
+
+def gate_duty_cover(*, checkpoint_ids, start: dt.datetime, end: dt.datetime):
+    """Contributed to gates' "roster_cover": approved volunteers' 值守 shifts at these checkpoints
+    count in their 24-hour roster."""
+    return VolunteerShift.objects.filter(
+        checkpoint_id__in=list(checkpoint_ids),
+        kind=ShiftKind.GATE_DUTY,
+        volunteer__status=VolunteerStatus.APPROVED,
+        starts_at__lt=end,
+        ends_at__gt=start,
+    ).values_list("checkpoint_id", "starts_at", "ends_at")
 
 
 def shift_record(
-    *, volunteer: Volunteer, kind: str, starts_at: dt.datetime, ends_at: dt.datetime, note: str = "", principal
+    *,
+    volunteer: Volunteer,
+    kind: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    note: str = "",
+    checkpoint=None,
+    site: GridNode | None = None,
+    household: Household | None = None,
+    principal,
 ) -> VolunteerShift:
     """A shift an approved volunteer served (值守, 排查, 消杀, 宣传, a service), recorded by the
     community once it is over; it counts for the volunteer and for their team at the time. A shift
-    overlapping another of the same volunteer is refused; the same shift again is answered as it is."""
+    overlapping another of the same volunteer is refused; the same shift again is answered as it is.
+
+    值守 at a `checkpoint` (an open gate of the volunteer's community) counts in the gate's 24-hour
+    roster, so it may be planned up to PLAN_AHEAD ahead; its hours count once it is over.
+
+    消杀 of a compound (`site`, a compound grid of the community or any node in it) or of one
+    `household` is a round done: the open care disinfection tasks it answers are completed in the
+    same transaction ("disinfection_done"), and the shift's `tasks_done` says how many."""
     authorize(principal, MANAGE, volunteer.grid.path)
     if kind not in ShiftKind.values:
         raise DomainError("shift_kind", _("Unknown duty."), field="kind")
@@ -482,7 +592,26 @@ def shift_record(
             _("Only a volunteer the community has approved is given duties."),
             field="volunteer",
         )
-    if not starts_at < ends_at <= timezone.now() + dt.timedelta(minutes=5) or ends_at - starts_at > MAX_SHIFT:
+    latest = timezone.now() + dt.timedelta(minutes=5)
+    if checkpoint is not None:
+        if kind != ShiftKind.GATE_DUTY:
+            raise DomainError("shift_checkpoint", _("Only gate duty is served at a checkpoint."), field="checkpoint")
+        if community_path(checkpoint.grid.path) != volunteer.grid.path:
+            raise NotFound("checkpoint_not_found", _("No such checkpoint in this community."))
+        if not checkpoint.is_open:
+            raise Conflict("checkpoint_closed", _("This checkpoint is closed."), field="checkpoint")
+        latest = timezone.now() + PLAN_AHEAD
+    if household is not None:
+        site = household.grid
+    if site is not None:
+        if kind != ShiftKind.DISINFECTION:
+            raise DomainError("shift_site", _("Only a disinfection round is done at a compound."), field="site")
+        if community_path(site.path) != volunteer.grid.path or not compound_path(site.path):
+            raise NotFound("site_not_found", _("No such compound or household in this community."))
+        if household is not None and household.archived_at is not None:
+            raise NotFound("site_not_found", _("No such compound or household in this community."))
+        site = GridNode.objects.get(path=compound_path(site.path))
+    if not starts_at < ends_at <= latest or ends_at - starts_at > MAX_SHIFT:
         raise DomainError(
             "shift_times", _("A shift ends after it starts, at most 24 hours later, and is over."), field="ends_at"
         )
@@ -500,6 +629,9 @@ def shift_record(
             grid=volunteer.grid,
             team_id=volunteer.team_id,
             kind=kind,
+            checkpoint=checkpoint,
+            site=site,
+            household=household,
             starts_at=starts_at,
             ends_at=ends_at,
             minutes=int((ends_at - starts_at).total_seconds() // 60),
@@ -511,9 +643,99 @@ def shift_record(
             action="volunteer.shift",
             obj=volunteer,
             grid_path=volunteer.grid.path,
-            changes={"kind": [None, kind], "minutes": [None, shift.minutes], "shift": [None, shift.pk]},
+            changes={
+                "kind": [None, kind],
+                "minutes": [None, shift.minutes],
+                "shift": [None, shift.pk],
+                **({"checkpoint": [None, checkpoint.pk]} if checkpoint is not None else {}),
+                **({"site": [None, site.code], "household": [None, getattr(household, "pk", None)]} if site else {}),
+            },
         )
+        shift.tasks_done = 0
+        if site is not None:
+            # The cascade, as its own system principal for the recorder (care does not know volunteers).
+            shift.tasks_done = sum(
+                done(
+                    grid=site,
+                    household=household,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    note=_("Disinfection round by volunteer %(name)s") % {"name": volunteer.name},
+                    cause=principal,
+                )
+                or 0
+                for done in extensions.get("disinfection_done")
+            )
     return shift
+
+
+def shift_update(*, shift: VolunteerShift, ends_at: dt.datetime, note: str = "", principal) -> bool:
+    """Correct when a recorded shift ended and its note (its volunteer, duty and start are its
+    key); the same checks as recording it. True when something changed."""
+    authorize(principal, MANAGE, shift.grid.path)
+    note = _text(note, field="note")
+    if shift.ends_at == ends_at and shift.note == note:
+        return False  # as recorded: nothing to check again (a planned 值守 stays planned)
+    starts_at = shift.starts_at
+    latest = timezone.now() + (PLAN_AHEAD if shift.checkpoint_id else dt.timedelta(minutes=5))
+    if not starts_at < ends_at <= latest or ends_at - starts_at > MAX_SHIFT:
+        raise DomainError(
+            "shift_times", _("A shift ends after it starts, at most 24 hours later, and is over."), field="ends_at"
+        )
+    with transaction.atomic():
+        Volunteer.objects.select_for_update().get(pk=shift.volunteer_id)
+        locked = VolunteerShift.objects.select_related("grid").get(pk=shift.pk)
+        if locked.ends_at == ends_at and locked.note == note:
+            return False
+        others = VolunteerShift.objects.filter(volunteer_id=locked.volunteer_id).exclude(pk=locked.pk)
+        if others.filter(starts_at__lt=ends_at, ends_at__gt=starts_at).exists():
+            raise Conflict("shift_overlaps", _("This volunteer has another shift at that time."), field="ends_at")
+        before = {"ends_at": locked.ends_at.isoformat(), "note": locked.note}
+        locked.ends_at, locked.note = ends_at, note
+        locked.minutes = int((ends_at - starts_at).total_seconds() // 60)
+        locked.save(update_fields=["ends_at", "note", "minutes"])
+        after = {"ends_at": ends_at.isoformat(), "note": note}
+        audit.record(
+            principal=principal,
+            action="volunteer.shift_update",
+            obj=locked.volunteer,
+            grid_path=locked.grid.path,
+            changes={"shift": [None, locked.pk], **{k: [before[k], after[k]] for k in before if before[k] != after[k]}},
+        )
+    return True
+
+
+def _checkpoints():
+    # The gate's model through the shift's relation: mobilization does not import gates (a sibling).
+    return VolunteerShift._meta.get_field("checkpoint").related_model.objects
+
+
+def checkpoint_get(*, user, pk):
+    """A checkpoint in the user's sight, for a 值守 shift (404 otherwise)."""
+    return (
+        _checkpoints()
+        .select_related("grid")
+        .get_for(
+            user, VIEW, pk=pk, missing=NotFound("checkpoint_not_found", _("No such checkpoint in this community."))
+        )
+    )
+
+
+def site_household_get(*, user, pk) -> Household:
+    """A household in the user's sight, for a 消杀 round (404 otherwise)."""
+    return Household.objects.select_related("grid").get_for(
+        user, VIEW, pk=pk, missing=NotFound("site_not_found", _("No such compound or household in this community."))
+    )
+
+
+def duty_checkpoints(user):
+    """The open checkpoints where the user may record volunteers' 值守."""
+    return _checkpoints().restrict(user, MANAGE).filter(is_open=True).select_related("grid").order_by("name")[:100]
+
+
+def _served(prefix: str) -> Q:
+    """Shifts that are over (a planned 值守 counts for recognition once served)."""
+    return Q(**{f"{prefix}ends_at__lte": timezone.now()})
 
 
 def hours_by_volunteer(*, user):
@@ -522,7 +744,10 @@ def hours_by_volunteer(*, user):
         Volunteer.objects.restrict(user)
         .filter(status=VolunteerStatus.APPROVED)
         .select_related("grid", "team")
-        .annotate(minutes=Coalesce(Sum("shifts__minutes"), 0), shift_count=Count("shifts"))
+        .annotate(
+            minutes=Coalesce(Sum("shifts__minutes", filter=_served("shifts__")), 0),
+            shift_count=Count("shifts", filter=_served("shifts__")),
+        )
         .order_by("-minutes", "name", "id")
     )
 
@@ -532,7 +757,10 @@ def hours_by_team(*, user):
     return (
         VolunteerTeam.objects.restrict(user)
         .select_related("grid")
-        .annotate(minutes=Coalesce(Sum("shifts__minutes"), 0), shift_count=Count("shifts"))
+        .annotate(
+            minutes=Coalesce(Sum("shifts__minutes", filter=_served("shifts__")), 0),
+            shift_count=Count("shifts", filter=_served("shifts__")),
+        )
         .order_by("grid__path", "name")
     )
 

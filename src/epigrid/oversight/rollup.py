@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, F
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -26,7 +26,8 @@ from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.scoping import SystemPrincipal
 from epigrid.gates.choices import Verdict
-from epigrid.gates.models import Checkpoint, Passage, Shift, ShiftGuard
+from epigrid.gates.models import Passage
+from epigrid.gates.services import uncovered_checkpoints
 from epigrid.grids.models import GridNode, lineage_paths
 from epigrid.health.choices import CaseStatus, SampleResult
 from epigrid.health.models import Case, Sample, TemperatureReport
@@ -98,25 +99,11 @@ def _tip_to_control(hours: int | None):
 
 
 def _uncovered_checkpoints(now: dt.datetime):
-    """Open checkpoints with an hour of the next 24 without a guard: one query for the shifts
-    of all of them, the hours checked in Python per checkpoint (rows are shifts, not people)."""
-    start = now.replace(minute=0, second=0, microsecond=0)
-    end = start + dt.timedelta(hours=24)
-    shifts = defaultdict(list)
-    for checkpoint_id, starts_at, ends_at in (
-        Shift.objects.filter(checkpoint__is_open=True, starts_at__lt=end, ends_at__gt=start)
-        .filter(Exists(ShiftGuard.objects.filter(shift=OuterRef("pk"))))
-        .values_list("checkpoint_id", "starts_at", "ends_at")
-    ):
-        shifts[checkpoint_id].append((starts_at, ends_at))
+    """Open checkpoints with an hour of the next 24 without anyone on duty, counted where each
+    lies: the gate's own rule (gates.services.uncovered_checkpoints, volunteers' 值守 included)."""
     totals: dict[str, int] = defaultdict(int)
-    for checkpoint_id, path in Checkpoint.objects.filter(is_open=True).values_list("pk", "grid__path"):
-        covered = shifts.get(checkpoint_id, [])
-        for h in range(24):
-            hour = start + dt.timedelta(hours=h)
-            if not any(s <= hour and e >= hour + dt.timedelta(hours=1) for s, e in covered):
-                totals[path] += 1
-                break
+    for path in uncovered_checkpoints(start=now, hours=24).values():
+        totals[path] += 1
     return totals.items()
 
 

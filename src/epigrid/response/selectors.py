@@ -70,7 +70,7 @@ def incident(*, activation: Activation) -> dict:
         "activation": activation,
         "tasks": list(
             Task.objects.filter(activation=activation)
-            .select_related("owner", "done_by", "step")
+            .select_related("owner", "done_by", "step", "grid")
             .order_by("step__position")
         ),
         "cases": list(activation.cases.select_related("person").order_by("confirmed_at", "id")[:200]),

@@ -42,6 +42,10 @@ def incident(request, pk):
     data = selectors.incident(activation=activation)
     data["contact_orders"] = {OrderKind(kind).label: n for kind, n in data["contact_orders"].items()}
     path = activation.grid.path
+    data["tasks"] = list(data["tasks"])
+    task_panels = extensions.get("task_panels")
+    for task in data["tasks"]:
+        task.panels = [p for p in (panel(request, task) for panel in task_panels) if p]
     return render(
         request,
         "response/incident.html",
