@@ -74,6 +74,9 @@ def test_a_volunteers_gate_duty_fills_the_gap_for_the_gate_page_and_the_dashboar
     assert "checkpoint_uncovered" not in coverage_audit(user=world.users["commander"]).gap_counts
     page = _roster_page(world, checkpoint)
     assert '<p class="error">' not in page and '<p class="ok">' in page  # every hour of the week covered
+    # The roster lists who covers those hours, not only that they are covered.
+    covers = page[page.index('id="roster-covers"') :]
+    assert "吴志愿" in covers and timezone.localtime(gaps[0]).strftime("%m-%d %H:%M") in covers
     # Planned, not served yet: no hours for recognition until it is over.
     assert vol.hours_by_volunteer(user=world.users["staff"]).get(pk=approved.pk).minutes == 0
 

@@ -42,8 +42,9 @@ POINTS = {
     "exit_suspensions": "callable(prefix) -> (reason, boolean expression): why a household may not go out, "
     "as an expression on the household at OuterRef(prefix + 'pk' / prefix + 'grid__path'), so a gate asks "
     "every reason in the query that finds the pass",
-    "roster_cover": "callable(*, checkpoint_ids, start, end) -> iterable of (checkpoint_id, starts_at, ends_at): "
-    "further spans when someone is on duty at these checkpoints, counted in their 24-hour roster",
+    "roster_cover": "callable(*, checkpoint_ids, start, end) -> iterable of (checkpoint_id, starts_at, ends_at, "
+    "label): further spans when someone is on duty at these checkpoints, counted in their 24-hour roster and "
+    "listed on it under `label` (who: 志愿者 name（team）)",
     "release_conditions": "callable(orders) -> orders: the due orders that also meet this condition",
     "sweeps": "(name, callable(now=None) -> int): periodic work run by the sweep",
     "action_labels": "dict {audit action: label}: readable names of audit actions",

@@ -1052,10 +1052,17 @@ def duty_spans(checkpoint_ids, start: dt.datetime, end: dt.datetime) -> dict[int
         .values_list("checkpoint_id", "starts_at", "ends_at")
     ):
         spans[checkpoint_id].append((starts_at, ends_at))
-    for cover in extensions.get("roster_cover"):
-        for checkpoint_id, starts_at, ends_at in cover(checkpoint_ids=ids, start=start, end=end):
-            spans[checkpoint_id].append((starts_at, ends_at))
+    for checkpoint_id, starts_at, ends_at, _label in roster_cover(ids, start, end):
+        spans[checkpoint_id].append((starts_at, ends_at))
     return spans
+
+
+def roster_cover(checkpoint_ids, start: dt.datetime, end: dt.datetime) -> list[tuple]:
+    """What other apps add to these checkpoints' roster ("roster_cover"), as (checkpoint_id,
+    starts_at, ends_at, label) in time order: counted in the gaps, listed on the roster page."""
+    ids = list(checkpoint_ids)
+    rows = [row for cover in extensions.get("roster_cover") for row in cover(checkpoint_ids=ids, start=start, end=end)]
+    return sorted(rows, key=lambda row: (row[1], row[0]))
 
 
 def _gaps(spans: list[tuple], start: dt.datetime, hours: int) -> list[dt.datetime]:

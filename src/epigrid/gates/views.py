@@ -294,6 +294,8 @@ def roster(request, pk):
             .prefetch_related("attendance__user")
             .select_related("leader")
             .order_by("starts_at")[:60],
+            # Volunteers' 值守 and the like (other apps, "roster_cover"): counted in the gaps above.
+            "covers": services.roster_cover([cp.pk], now - dt.timedelta(hours=12), now + dt.timedelta(days=7))[:60],
             "can_plan": allows(request.user, Capability.MANAGE_CHECKPOINTS, cp.grid.path),
         },
     )

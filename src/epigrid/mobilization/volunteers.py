@@ -552,13 +552,18 @@ PLAN_AHEAD = dt.timedelta(days=7)  # 值守 at a gate may be planned for the ros
 def gate_duty_cover(*, checkpoint_ids, start: dt.datetime, end: dt.datetime):
     """Contributed to gates' "roster_cover": approved volunteers' 值守 shifts at these checkpoints
     count in their 24-hour roster."""
-    return VolunteerShift.objects.filter(
+    shifts = VolunteerShift.objects.filter(
         checkpoint_id__in=list(checkpoint_ids),
         kind=ShiftKind.GATE_DUTY,
         volunteer__status=VolunteerStatus.APPROVED,
         starts_at__lt=end,
         ends_at__gt=start,
-    ).values_list("checkpoint_id", "starts_at", "ends_at")
+    ).values_list("checkpoint_id", "starts_at", "ends_at", "volunteer__name", "volunteer__team__name")
+    label = _("Volunteer %(name)s")
+    return [
+        (checkpoint_id, starts_at, ends_at, (label % {"name": name}) + (f"（{team}）" if team else ""))
+        for checkpoint_id, starts_at, ends_at, name, team in shifts
+    ]
 
 
 def shift_record(
