@@ -885,6 +885,12 @@ PAGES = [
     ),
     Page("health:report_link_issue", {"person_pk": "{person}"}, get=None, post={"confirm": "1"}),
     Page(
+        "health:staff_contact_record",
+        {"person_pk": "{person}"},
+        get=None,
+        post={"kind": "visit", "note": "入户"},
+    ),
+    Page(
         "health:test_lists",
         kind=LIST,
         post={"name": "第二轮", "test_date": "2020-02-08", "selection": "grid", "grid": "S-C-G1"},

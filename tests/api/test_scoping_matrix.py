@@ -262,6 +262,10 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/temperatures", no_role_status=200, out_of_scope_status=200),
     Endpoint("POST", "/api/v1/persons/{person}/report-link"),
     Endpoint("GET", "/api/v1/persons/{person}/health-code"),
+    Endpoint("GET", "/api/v1/persons/{person}/contacts"),
+    Endpoint(
+        "POST", "/api/v1/persons/{person}/contacts", body={"kind": "phone", "note": "电话询问"}, in_scope_status=201
+    ),
     Endpoint("GET", "/api/v1/health-code-rules", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint("GET", "/api/v1/test-lists", no_role_status=200, out_of_scope_status=200),
     Endpoint(
@@ -604,9 +608,7 @@ ENDPOINTS = [
         foreign_body=lambda w: {"household_id": w.households["h2"].pk, "text": "送菜上门"},
     ),
     Endpoint("GET", "/api/v1/mobilization/wishes/{wish_open}"),
-    Endpoint(
-        "POST", "/api/v1/mobilization/wishes/{wish_open}/claim", body={"volunteer_id": "{approved_volunteer}"}
-    ),
+    Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/claim", body={"volunteer_id": "{approved_volunteer}"}),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/release"),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_claimed}/done", body={"note": "已送到"}),
     Endpoint("POST", "/api/v1/mobilization/wishes/{wish_open}/cancel", body={}),
