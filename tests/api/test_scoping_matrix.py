@@ -321,6 +321,15 @@ ENDPOINTS = [
         no_role_status=403,
         out_of_scope_status=403,
     ),
+    Endpoint("GET", "/api/v1/dashboard-thresholds", no_role_status=200, out_of_scope_status=200, shared=True),
+    Endpoint(
+        "PUT",
+        "/api/v1/dashboard-thresholds",
+        body={"thresholds": {"fevers_today": 3}},
+        in_scope_user="commander",
+        no_role_status=403,
+        out_of_scope_status=403,
+    ),
     Endpoint("GET", "/api/v1/ledgers/{ledger}?grid={grid}", in_scope_user="staff"),
     # Emergency response
     Endpoint("GET", "/api/v1/plans/current", no_role_status=200, out_of_scope_status=200, shared=True),

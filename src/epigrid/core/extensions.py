@@ -34,6 +34,8 @@ POINTS = {
     "resident_panels": "callable(request, person, token) -> (template, context) | None: a panel on the "
     "resident's personal-link page (no account: show only what concerns this person and household)",
     "incident_panels": "callable(request, activation) -> (template, context) | None: a panel on the incident page",
+    "rules_panels": "callable(request) -> (template, context) | None: a panel on the Rules page (规则设置), "
+    "for a higher app's rules (the dashboard's thresholds); the panel's form posts to its own app's view",
     "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules
     "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",

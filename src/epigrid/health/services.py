@@ -724,7 +724,9 @@ def staff_contact_record(
         at = timezone.make_aware(at)
     earliest = timezone.make_aware(dt.datetime.combine(CONTACT_EARLIEST, dt.time()))
     if not earliest <= at <= now + CONTACT_SKEW:
-        raise DomainError("contact_time_invalid", _("The contact time must lie between 1 December 2019 and now."), field="at")
+        raise DomainError(
+            "contact_time_invalid", _("The contact time must lie between 1 December 2019 and now."), field="at"
+        )
     note = (note or "").strip()
     if len(note) > 300:
         raise DomainError("note_too_long", _("Keep the note under 300 characters."), field="note")

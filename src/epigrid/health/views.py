@@ -568,5 +568,6 @@ def rules(request):
             "reasons": OrderReason.choices,
             "default_days": django_settings.CONTROL_DEFAULT_DAYS,
             "can_edit": allows(request.user, Capability.APPROVE_RELEASE),
+            "panels": [p for p in (panel(request) for panel in extensions.get("rules_panels")) if p is not None],
         },
     )
