@@ -445,6 +445,20 @@ ENDPOINTS = [
         in_scope_user="inspector",
         out_of_scope_user="head2",
     ),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/findings/{failed_finding}/photo",
+        body="photo",
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/rectifications/{rectification_open}/evidence",
+        body="photo",
+        in_scope_user="head1",
+        out_of_scope_user="head2",
+    ),
     Endpoint("GET", "/api/v1/rectifications", no_role_status=200, out_of_scope_status=200),
     Endpoint(
         "POST",
@@ -968,6 +982,14 @@ def _call(world, endpoint: Endpoint, username: str | None, body=None):
         upload = io.BytesIO(_xlsx([["姓名", "身份证号"], ["钱七", make_id_number()]]))
         upload.name = "list.xlsx"
         return method(path, {"grid": "S-C", "name": "名单", "file": upload}, **headers)
+    if endpoint.body == "photo":
+        from PIL import Image
+
+        upload = io.BytesIO()
+        Image.new("RGB", (40, 30), "green").save(upload, "JPEG")
+        upload.seek(0)
+        upload.name = "photo.jpg"
+        return method(path, {"photo": upload}, **headers)
     if endpoint.body == "multipart":
         rows = [
             ["网格编码", "户号", "住址", "姓名", "身份证号码"],

@@ -315,9 +315,7 @@ class OmissionFinding(models.Model):
     kind = models.CharField(_("kind"), max_length=32, choices=OmissionKind.choices)
     grid = models.ForeignKey("grids.GridNode", verbose_name=_("grid"), on_delete=models.PROTECT, related_name="+")
     person = models.ForeignKey("people.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    household = models.ForeignKey(
-        "people.Household", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    household = models.ForeignKey("people.Household", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     evidence = models.JSONField(_("evidence"), default=dict)
     dedup_key = models.CharField(max_length=120, unique=True)
     found_at = models.DateTimeField(_("found"))
