@@ -2,6 +2,7 @@
 table, and the charts of its days, all read from the rollup (`rollup.py`)."""
 
 import datetime as dt
+import json
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,8 +20,9 @@ from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound
 from epigrid.core.scoping import EVERYWHERE, allows, grant_paths
-from epigrid.core.views import domain_errors, safe_next
+from epigrid.core.views import domain_errors, refused_back, safe_next
 from epigrid.core.xlsx import write_ledger, xlsx_response
+from epigrid.grids import geo
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, lineage_paths
 from epigrid.grids.selectors import grid_node_get
@@ -331,6 +333,7 @@ def map_page(request, code):
     """网格地图: the node's grids coloured by a figure, epidemic points and checkpoints as markers;
     a click opens the grid's dashboard."""
     node = grid_node_get(user=request.user, code=code, capability=VIEW_DASHBOARD)
+    can_draw = allows(request.user, Capability.MANAGE_GRIDS, node.path)
     figure = request.GET.get("figure", maps.COLOUR_BY[0])
     if figure not in maps.COLOUR_BY:
         figure = maps.COLOUR_BY[0]
@@ -348,7 +351,37 @@ def map_page(request, code):
                 "tiles": settings.MAP_TILE_URL,
                 "attribution": settings.MAP_TILE_ATTRIBUTION,
                 "labels": {"point": _("Epidemic point"), "checkpoint": _("Checkpoint")},
+                # The node's own outline, to draw or edit (those who edit the grid tree there).
+                "edit": {"code": node.code, "boundary": node.boundary, "around": _around(node)} if can_draw else None,
             },
             "has_outlines": bool(data["features"]),
+            "can_draw": can_draw,
         },
     )
+
+
+def _around(node):
+    """Where to put the map for a node without an outline yet: its nearest ancestor's outline."""
+    for ancestor in GridNode.objects.filter(path__in=lineage_paths(node.path)).exclude(pk=node.pk).order_by("-depth"):
+        if ancestor.boundary:
+            return ancestor.boundary
+    return None
+
+
+@login_required
+@require_POST
+@domain_errors
+def outline_save(request, code):
+    """The outline drawn on the map page (a GeoJSON geometry in the form's `boundary`)."""
+    node = grid_node_get(user=request.user, code=code, capability=Capability.MANAGE_GRIDS)
+    back = reverse("dashboard:map", args=[node.code])
+    try:
+        boundary = json.loads(request.POST.get("boundary", ""))
+    except ValueError:
+        boundary = None
+    try:
+        geo.grid_boundary_save(node=node, boundary=boundary, principal=request.user)
+    except DomainError as exc:
+        return refused_back(request, exc, back)
+    messages.success(request, _("Outline of %(name)s saved.") % {"name": node.name})
+    return redirect(back)

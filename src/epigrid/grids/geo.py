@@ -169,6 +169,33 @@ def _features_import(features: list, *, principal, source: str) -> dict:
     return {"grids": len(grids), "places": len(points)}
 
 
+def grid_boundary_save(*, node: GridNode, boundary, principal) -> GridNode:
+    """A grid's outline drawn or edited on the map page: checked as an imported one (a Polygon or
+    MultiPolygon, closed rings, positions in range, size), by who edits the grid tree there.
+    Audited with the number of positions before and after (not the coordinates)."""
+    authorize(principal, Capability.MANAGE_GRIDS, node.path)
+    cleaned = clean_boundary(boundary, str(node.code))
+    with transaction.atomic():
+        before = GridNode.objects.select_for_update().values_list("boundary", flat=True).get(pk=node.pk)
+        GridNode.objects.filter(pk=node.pk).update(boundary=cleaned)
+        audit.record(
+            principal=principal,
+            action="grid.boundary_save",
+            obj=node,
+            grid_path=node.path,
+            changes={"positions": [_positions(before), _positions(cleaned)]},
+        )
+    node.boundary = cleaned
+    return node
+
+
+def _positions(boundary) -> int | None:
+    if not boundary:
+        return None
+    polygons = [boundary["coordinates"]] if boundary["type"] == "Polygon" else boundary["coordinates"]
+    return sum(len(ring) for polygon in polygons for ring in polygon)
+
+
 # ---------------------------------------------------------------- KML
 
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
