@@ -411,6 +411,23 @@ PAGES = [
         gated=True,
         shows="S-C-G1 name",
     ),
+    # 网格地图: an outline drawn on the map page, by who edits the grid tree there.
+    Page(
+        "dashboard:outline",
+        {"code": "S-C-G1"},
+        get=None,
+        post={
+            "boundary": json.dumps(
+                {
+                    "type": "Polygon",
+                    "coordinates": [[[117.03, 36.67], [117.031, 36.67], [117.031, 36.671], [117.03, 36.67]]],
+                }
+            )
+        },
+        user="secretary",
+        other="staff2",
+        reader="head1",
+    ),
     # 网格地图: outlines from GeoJSON, by who edits the grid tree.
     Page(
         "oversight:map_import",
@@ -917,6 +934,12 @@ PAGES = [
         post={"value": "36.6"},
     ),
     Page("health:report_link_issue", {"person_pk": "{person}"}, get=None, post={"confirm": "1"}),
+    Page(
+        "health:staff_contact_record",
+        {"person_pk": "{person}"},
+        get=None,
+        post={"kind": "visit", "note": "入户"},
+    ),
     Page(
         "health:test_lists",
         kind=LIST,

@@ -262,6 +262,10 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/temperatures", no_role_status=200, out_of_scope_status=200),
     Endpoint("POST", "/api/v1/persons/{person}/report-link"),
     Endpoint("GET", "/api/v1/persons/{person}/health-code"),
+    Endpoint("GET", "/api/v1/persons/{person}/contacts"),
+    Endpoint(
+        "POST", "/api/v1/persons/{person}/contacts", body={"kind": "phone", "note": "电话询问"}, in_scope_status=201
+    ),
     Endpoint("GET", "/api/v1/health-code-rules", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint("GET", "/api/v1/test-lists", no_role_status=200, out_of_scope_status=200),
     Endpoint(
@@ -314,6 +318,15 @@ ENDPOINTS = [
         "PUT",
         "/api/v1/monitoring-policy",
         body={"slot_times": ["08:00", "12:00", "16:00", "20:00"], "window_minutes": 60, "fever_threshold": 37.3},
+        in_scope_user="commander",
+        no_role_status=403,
+        out_of_scope_status=403,
+    ),
+    Endpoint("GET", "/api/v1/dashboard-thresholds", no_role_status=200, out_of_scope_status=200, shared=True),
+    Endpoint(
+        "PUT",
+        "/api/v1/dashboard-thresholds",
+        body={"thresholds": {"fevers_today": 3}},
         in_scope_user="commander",
         no_role_status=403,
         out_of_scope_status=403,
@@ -431,6 +444,20 @@ ENDPOINTS = [
         },
         in_scope_status=201,
         in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/findings/{failed_finding}/photo",
+        body="photo",
+        in_scope_user="inspector",
+        out_of_scope_user="head2",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/inspections/rectifications/{rectification_open}/evidence",
+        body="photo",
+        in_scope_user="head1",
         out_of_scope_user="head2",
     ),
     Endpoint("GET", "/api/v1/rectifications", no_role_status=200, out_of_scope_status=200),
@@ -988,6 +1015,14 @@ def _call(world, endpoint: Endpoint, username: str | None, body=None):
         upload = io.BytesIO(_xlsx([["姓名", "身份证号"], ["钱七", make_id_number()]]))
         upload.name = "list.xlsx"
         return method(path, {"grid": "S-C", "name": "名单", "file": upload}, **headers)
+    if endpoint.body == "photo":
+        from PIL import Image
+
+        upload = io.BytesIO()
+        Image.new("RGB", (40, 30), "green").save(upload, "JPEG")
+        upload.seek(0)
+        upload.name = "photo.jpg"
+        return method(path, {"photo": upload}, **headers)
     if endpoint.body == "multipart":
         rows = [
             ["网格编码", "户号", "住址", "姓名", "身份证号码"],

@@ -212,3 +212,70 @@ def test_findings_feed_the_inspection_round_the_dashboard_and_the_daily_report(w
     reports.reports_draft(now=timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time(18, 0))))
     report = DailyReport.objects.get(grid=world.nodes["S-C-G1"], day=timezone.localdate())
     assert report.figures["omissions_open"] == 1
+
+
+def test_readings_reported_by_staff_on_a_day_without_contact_with_the_person(world):
+    from epigrid.health import services as health
+
+    now = timezone.now()
+    pol = health.policy()
+    yesterday = timezone.localdate(now) - dt.timedelta(days=1)
+    morning, noon = health.slot_moment(yesterday, 0, pol), health.slot_moment(yesterday, 1, pol)
+    p1, p1b, p2 = world.persons["p1"], world.persons["p1b"], world.persons["p2"]
+    member1 = world.users["member1"]
+
+    def liaison(person, at):
+        return Reading(person_id=person.pk, value=Decimal("36.5"), measured_at=at)
+
+    # 张三: two slots yesterday typed by the liaison, and a phone call only the day before: found.
+    # p1b: the same readings, and a home visit yesterday evening: not found.
+    # p2: a device's readings yesterday, no contact: not staff's report, not found.
+    temperature_reports_record(
+        readings=[liaison(p1, morning), liaison(p1, noon), liaison(p1b, morning), liaison(p1b, noon)],
+        source="liaison",
+        principal=member1,
+        now=now,
+    )
+    temperature_reports_record(readings=[liaison(p2, morning)], source="device", principal=world.admin, now=now)
+    health.staff_contact_record(person=p1, kind="phone", at=morning - dt.timedelta(days=1), principal=member1)
+    health.staff_contact_record(person=p1b, kind="visit", at=noon + dt.timedelta(hours=6), principal=member1)
+    # Today's readings without a contact yet: the day is not over, nothing found for it.
+    temperature_reports_record(
+        readings=[liaison(p1b, now - dt.timedelta(minutes=5))], source="liaison", principal=member1, now=now
+    )
+
+    assert omissions.omissions_check(now=now, force=True) == 1
+    finding = OmissionFinding.objects.get()
+    assert (finding.kind, finding.person, finding.grid) == ("reading_without_contact", p1, p1.grid)
+    assert finding.evidence["day"] == yesterday.isoformat()
+    assert (finding.evidence["readings"], finding.evidence["slots"]) == (2, 2)
+    assert finding.evidence["reported_by"] == "member1"
+    assert omissions.omissions_check(now=now, force=True) == 0  # found once
+
+    # Seen on the inspector's list with its evidence; member2 (the other compound) sees nothing.
+    client = Client()
+    client.force_login(world.users["inspector"])
+    body = client.get("/inspections/omissions/").content.decode()
+    assert p1.name in body and yesterday.isoformat() in body
+    assert not omissions.findings_for(world.users["member2"]).exists()
+
+
+def test_a_contact_recorded_the_same_day_clears_the_day(world):
+    from epigrid.health import services as health
+
+    now = timezone.now()
+    pol = health.policy()
+    yesterday = timezone.localdate(now) - dt.timedelta(days=1)
+    at = health.slot_moment(yesterday, 2, pol)
+    p1 = world.persons["p1"]
+    temperature_reports_record(
+        readings=[Reading(person_id=p1.pk, value=Decimal("36.6"), measured_at=at)],
+        source="liaison",
+        principal=world.users["member1"],
+        now=now,
+    )
+    # Any staff member's contact counts (here the grid head's video call), at any hour of that day.
+    late = timezone.make_aware(dt.datetime.combine(yesterday, dt.time(22, 30)))
+    health.staff_contact_record(person=p1, kind="video", at=late, principal=world.users["head1"])
+    assert omissions.omissions_check(now=now, force=True) == 0
+    assert not OmissionFinding.objects.exists()

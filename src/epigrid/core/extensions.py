@@ -36,6 +36,8 @@ POINTS = {
     "incident_panels": "callable(request, activation) -> (template, context) | None: a panel on the incident page",
     "task_panels": "callable(request, task) -> (template, context) | None: a panel under an emergency task "
     "on the incident page",
+    "rules_panels": "callable(request) -> (template, context) | None: a panel on the Rules page (规则设置), "
+    "for a higher app's rules (the dashboard's thresholds); the panel's form posts to its own app's view",
     "home_pages": "callable(user) -> str | None: the page a user lands on after login (the first given wins)",
     # Rules
     "gap_checks": "GapCheck: a kind of coverage gap (零疏漏)",

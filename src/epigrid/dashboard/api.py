@@ -6,15 +6,56 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS, FilterDate
+from epigrid.core.api import ERRORS, FilterDate, In
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode
 from epigrid.grids.selectors import grid_node_get
-from epigrid.oversight import rollup
+from epigrid.oversight import rollup, thresholds
 
 router = Router(tags=["dashboard"])
+
+
+class ThresholdOut(Schema):
+    figure: str
+    label: str
+    value: int | None  # None: the figure never shows red
+
+
+class ThresholdsIn(In):
+    # {figure: whole number ≥ 0, or null for none}; the figures not named keep theirs.
+    thresholds: dict[str, int | None]
+
+
+@router.get(
+    "/dashboard-thresholds",
+    response={200: list[ThresholdOut], **ERRORS},
+    summary="The dashboard's thresholds: a child node is red in the table from this value",
+    description=(
+        "Who may call: any signed-in user (configuration, not grid data). Every figure of the dashboard's "
+        "children table that may have a threshold, its label in the caller's language, and its value "
+        "(null: none). Reads only: no cascade."
+    ),
+)
+def thresholds_list(request):
+    return thresholds.thresholds_rows()
+
+
+@router.put(
+    "/dashboard-thresholds",
+    response={200: list[ThresholdOut], **ERRORS},
+    summary="Set dashboard thresholds (the figures named; null removes one)",
+    description=(
+        "Who may call: a user with `approve_release` (who sets the rules: the command center, subdistrict "
+        "staff, community secretaries); 403 otherwise. An unknown figure (400 `threshold_unknown`) or a "
+        "value outside 0–10,000,000 (400 `threshold_invalid`) refuses the whole change. Answers every "
+        "threshold after the change. Audited (`dashboard.thresholds`, before and after). No cascade."
+    ),
+)
+def thresholds_put(request, payload: ThresholdsIn):
+    thresholds.thresholds_save(values=payload.thresholds, principal=request.user)
+    return thresholds.thresholds_rows()
 
 
 class NodeFiguresOut(Schema):

@@ -2,12 +2,12 @@
 table, and the charts of its days, all read from the rollup (`rollup.py`)."""
 
 import datetime as dt
+import json
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,21 +18,23 @@ from django.views.decorators.http import require_POST
 
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
+from epigrid.core.errors import DomainError, Forbidden, NotFound
 from epigrid.core.scoping import EVERYWHERE, allows, grant_paths
-from epigrid.core.views import domain_errors
+from epigrid.core.views import domain_errors, refused_back, safe_next
 from epigrid.core.xlsx import write_ledger, xlsx_response
+from epigrid.grids import geo
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, lineage_paths
 from epigrid.grids.selectors import grid_node_get
-from epigrid.oversight import inspections, rollup
-from epigrid.oversight.models import InspectionRound, Threshold
+from epigrid.oversight import inspections, rollup, thresholds
+from epigrid.oversight.models import InspectionRound
 from epigrid.response.choices import PointStatus
 from epigrid.response.models import EpidemicPoint
 
 from . import maps
 
 VIEW_DASHBOARD = Capability.VIEW_DASHBOARD
-SET_THRESHOLDS = Capability.APPROVE_RELEASE
+SET_THRESHOLDS = thresholds.SET_THRESHOLDS
 CHART_DAYS = 90  # the charts show at most the last 90 days
 
 # The tiles, in the order of the method: people, control, health, response, gates, oversight.
@@ -73,7 +75,7 @@ COLUMNS = [
     "tasks_overdue",
     "alerts_open",
 ]
-THRESHOLD_FIGURES = [key for key in COLUMNS if key != "completeness"]
+THRESHOLD_FIGURES = thresholds.FIGURES  # every column but the derived completeness
 
 
 def _label(key: str) -> str:
@@ -113,7 +115,7 @@ def node_page(request, code):
     )
     figures, refreshed = rollup.figures_for([node.pk, *[c.pk for c in children]])
     mine = figures[node.pk]
-    thresholds = dict(Threshold.objects.values_list("figure", "value"))
+    limits = thresholds.thresholds_current()
     today = timezone.localdate()
     first = rollup.first_day(node.pk) or today
     since = max(first, today - dt.timedelta(days=CHART_DAYS - 1))
@@ -147,7 +149,7 @@ def node_page(request, code):
         cells = []
         for key in COLUMNS:
             value = values.get(key, 0)
-            limit = thresholds.get(key)
+            limit = limits.get(key)
             cells.append({"value": value, "red": limit is not None and value is not None and value >= limit})
         rows.append({"node": child, "values": values, "cells": cells})
     sort = request.GET.get("sort", "")
@@ -238,7 +240,7 @@ def node_page(request, code):
             if outlined
             else None,
             "thresholds": [
-                {"key": key, "label": _label(key), "value": thresholds.get(key, "")} for key in THRESHOLD_FIGURES
+                {"key": key, "label": _label(key), "value": limits.get(key, "")} for key in THRESHOLD_FIGURES
             ],
         },
     )
@@ -301,48 +303,28 @@ def _download(request, node, which, days, series, children, figures, mine):
 @login_required
 @require_POST
 def thresholds_save(request):
-    """Red-from levels of the children table's figures (blank: none)."""
-    if not allows(request.user, SET_THRESHOLDS):
-        raise PermissionDenied
-    changes = {}
-    errors = []
-    wanted: dict[str, int | None] = {}
-    for key in THRESHOLD_FIGURES:
-        raw = request.POST.get(key, "").strip()
-        if raw == "":
-            wanted[key] = None
-        elif raw.isdigit() and int(raw) <= 10_000_000:
-            wanted[key] = int(raw)
-        else:
-            errors.append(_label(key))
-    back = request.POST.get("next", "") or reverse("dashboard:home")
-    if not back.startswith("/dashboard/"):
-        back = reverse("dashboard:home")
-    if errors:
-        messages.error(
-            request,
-            _("Give a whole number (or leave blank) for: %(figures)s") % {"figures": "、".join(errors)},
+    """Red-from levels of the children table's figures (blank: none), from the dashboard's form
+    or the Rules page's panel; back to the page the form is on."""
+    back = safe_next(request, "dashboard:home")
+    try:
+        thresholds.thresholds_save(
+            values={key: request.POST.get(key, "") for key in THRESHOLD_FIGURES}, principal=request.user
         )
+    except DomainError as exc:
+        if isinstance(exc, NotFound | Forbidden):
+            raise PermissionDenied from exc  # a global rule: in sight or not, the role does not allow it
+        messages.error(request, exc.render())
         return redirect(back)
-    current = dict(Threshold.objects.values_list("figure", "value"))
-    with transaction.atomic():
-        for key, value in wanted.items():
-            if current.get(key) == value:
-                continue
-            changes[key] = [current.get(key), value]
-            if value is None:
-                Threshold.objects.filter(figure=key).delete()
-            else:
-                Threshold.objects.update_or_create(figure=key, defaults={"value": value})
-        if changes:
-            audit.record(
-                principal=request.user,
-                action="dashboard.thresholds",
-                object_type="dashboard.threshold",
-                changes=changes,
-            )
     messages.success(request, _("Thresholds saved."))
     return redirect(back)
+
+
+def rules_thresholds_panel(request):
+    """The Rules page's panel (the "rules_panels" point): the thresholds of the dashboard's table."""
+    return "dashboard/_rules_thresholds.html", {
+        "rows": thresholds.thresholds_rows(),
+        "can_edit": allows(request.user, thresholds.SET_THRESHOLDS),
+    }
 
 
 @login_required
@@ -351,6 +333,7 @@ def map_page(request, code):
     """网格地图: the node's grids coloured by a figure, epidemic points and checkpoints as markers;
     a click opens the grid's dashboard."""
     node = grid_node_get(user=request.user, code=code, capability=VIEW_DASHBOARD)
+    can_draw = allows(request.user, Capability.MANAGE_GRIDS, node.path)
     figure = request.GET.get("figure", maps.COLOUR_BY[0])
     if figure not in maps.COLOUR_BY:
         figure = maps.COLOUR_BY[0]
@@ -368,7 +351,37 @@ def map_page(request, code):
                 "tiles": settings.MAP_TILE_URL,
                 "attribution": settings.MAP_TILE_ATTRIBUTION,
                 "labels": {"point": _("Epidemic point"), "checkpoint": _("Checkpoint")},
+                # The node's own outline, to draw or edit (those who edit the grid tree there).
+                "edit": {"code": node.code, "boundary": node.boundary, "around": _around(node)} if can_draw else None,
             },
             "has_outlines": bool(data["features"]),
+            "can_draw": can_draw,
         },
     )
+
+
+def _around(node):
+    """Where to put the map for a node without an outline yet: its nearest ancestor's outline."""
+    for ancestor in GridNode.objects.filter(path__in=lineage_paths(node.path)).exclude(pk=node.pk).order_by("-depth"):
+        if ancestor.boundary:
+            return ancestor.boundary
+    return None
+
+
+@login_required
+@require_POST
+@domain_errors
+def outline_save(request, code):
+    """The outline drawn on the map page (a GeoJSON geometry in the form's `boundary`)."""
+    node = grid_node_get(user=request.user, code=code, capability=Capability.MANAGE_GRIDS)
+    back = reverse("dashboard:map", args=[node.code])
+    try:
+        boundary = json.loads(request.POST.get("boundary", ""))
+    except ValueError:
+        boundary = None
+    try:
+        geo.grid_boundary_save(node=node, boundary=boundary, principal=request.user)
+    except DomainError as exc:
+        return refused_back(request, exc, back)
+    messages.success(request, _("Outline of %(name)s saved.") % {"name": node.name})
+    return redirect(back)

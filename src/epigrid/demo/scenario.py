@@ -301,6 +301,30 @@ def _control_and_monitoring(*, admin, node, logins, rng) -> None:
                 readings.append(health.Reading(person.pk, value, at))
     health.temperature_reports_record(readings=readings, source="device", principal=logins["member9"], now=now)
     health.missed_slots_sweep(now=now)
+    # 走访: the liaison's home visit the day the quarantine started, then a phone call a day to each
+    # member; the doctor's video call on the evening of the fever.
+    starts = reported + dt.timedelta(hours=6)
+    for person in family:
+        health.staff_contact_record(
+            person=person, kind="visit", at=starts, note="入户告知居家隔离要求", principal=logins["member9"]
+        )
+    for back in range(3, -1, -1):
+        at = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=back), dt.time(9, 30)))
+        if at <= starts or at > now:
+            continue
+        for person in family:
+            health.staff_contact_record(
+                person=person,
+                kind="phone",
+                at=at + dt.timedelta(minutes=rng.randint(0, 20)),
+                note="电话询问",
+                principal=logins["member9"],
+            )
+    fever_evening = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=1), dt.time(21, 10)))
+    if fever_evening <= now:
+        health.staff_contact_record(
+            person=family[0], kind="video", at=fever_evening, note="视频问诊，建议复测", principal=medical
+        )
 
     # The compound's one entrance: a checkpoint, a pass per household, a guard on duty round the clock.
     from epigrid.gates import services as gates

@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 ACTION_LABELS = {
     "grid_node.create": _("Grid created"),
+    "grid.boundary_save": _("Grid outline drawn on the map"),
     "place.create": _("Place registered"),
     "place.update": _("Place changed"),
     "place.archive": _("Place archived"),

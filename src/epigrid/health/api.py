@@ -30,7 +30,7 @@ from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
 from . import ledgers, selectors, services
-from .choices import CaseStatus, CodeColour, Conclusion, ReportSource, SampleResult
+from .choices import CaseStatus, CodeColour, Conclusion, ReportSource, SampleResult, StaffContactKind
 from .models import Case, Sample, TemperatureReport, TestList
 
 router = Router(tags=["health"])
@@ -215,6 +215,75 @@ def person_health_code(request, pk: int):
     access.log_read(request, "person.health_code", person, person.grid.path)
     code = selectors.health_code(person)
     return {"colour": code.colour, "label": str(code.label), "reasons": code.reasons}
+
+
+class StaffContactIn(In):
+    kind: StaffContactKind
+    at: EventTime | None = None  # when the contact was; empty: now
+    note: str = ""
+
+
+class StaffContactOut(Schema):
+    id: int
+    person_id: int
+    staff: str
+    kind: StaffContactKind
+    at: dt.datetime
+    local_date: dt.date
+    note: str
+
+
+def _contact_out(c) -> dict:
+    return {
+        "id": c.pk,
+        "person_id": c.person_id,
+        "staff": str(c.staff),
+        "kind": c.kind,
+        "at": c.at,
+        "local_date": c.local_date,
+        "note": c.note,
+    }
+
+
+class StaffContactPage(Schema):
+    items: list[StaffContactOut]
+    next_offset: int | None
+
+
+@router.get(
+    "/persons/{pk}/contacts",
+    response={200: StaffContactPage, **ERRORS},
+    summary="The person's contacts with staff (走访: visits, phone and video calls)",
+    description=(
+        "Who may call: a user who sees the person's grid (else 404 `person_not_found`). Latest first, "
+        "then by id; filter `date` (the local day); `next_offset` pages. Reads only: no cascade."
+    ),
+)
+def staff_contact_list(request, pk: int, date: FilterDate | None = None, limit: int = 100, offset: int = 0):
+    person = people_selectors.person_get(user=request.user, pk=pk)
+    items, next_offset, _total = page(
+        selectors.staff_contact_list(user=request.user, person=person, day=date), limit=limit, offset=offset
+    )
+    return {"items": [_contact_out(c) for c in items], "next_offset": next_offset}
+
+
+@router.post(
+    "/persons/{pk}/contacts",
+    response={201: StaffContactOut, **ERRORS},
+    summary="Record the caller's contact with the person (a home visit, a phone or video call)",
+    description=(
+        "Who may call: a user with `record_health` over the person's grid (403 in sight without it, 404 out "
+        "of sight, `person_not_found`). `at` is when the contact was (naive = Asia/Shanghai; not in the "
+        "future; empty = now); `note` up to 300 characters (400 `note_too_long`). The contact is the "
+        "caller's. Audited (`staff_contact.record`, without the note). No cascade."
+    ),
+)
+def staff_contact_create(request, pk: int, payload: StaffContactIn):
+    person = people_selectors.person_get(user=request.user, pk=pk, capability=Capability.RECORD_HEALTH)
+    contact = services.staff_contact_record(
+        person=person, kind=payload.kind.value, at=payload.at, note=payload.note, principal=request.user
+    )
+    return Status(201, _contact_out(contact))
 
 
 class HealthCodeRuleOut(Schema):

@@ -14,6 +14,7 @@ ACTION_LABELS = {
     "case.excluded": _("Excluded by expert consultation"),
     "test_list.create": _("Test list created"),
     "monitoring_policy.update": _("Report times changed"),
+    "staff_contact.record": _("Staff contact recorded"),
 }
 
 

@@ -44,3 +44,11 @@ class CodeColour(models.TextChoices):
     RED = "red", _("Red")
     YELLOW = "yellow", _("Yellow")
     GREEN = "green", _("Green")
+
+
+class StaffContactKind(models.TextChoices):
+    """How a staff member reached a person (入户, 电话, 视频)."""
+
+    VISIT = "visit", _("Home visit")
+    PHONE = "phone", _("Phone call")
+    VIDEO = "video", _("Video call")

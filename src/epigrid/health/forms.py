@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from .choices import Conclusion
+from .choices import Conclusion, StaffContactKind
 
 
 class TemperatureForm(forms.Form):
@@ -45,3 +45,12 @@ class ConsultationForm(forms.Form):
         label=_("Conclusion"), choices=[("", _("— choose the conclusion —")), *Conclusion.choices]
     )
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+
+class StaffContactForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=StaffContactKind.choices)
+    # Empty: now. A datetime-local field gives local (Asia/Shanghai) time.
+    at = forms.DateTimeField(
+        label=_("When"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)

@@ -10,7 +10,15 @@ from epigrid.core.scoping import EVERYWHERE, VIEW, GridScopedQuerySet, grant_pat
 from epigrid.core.transitions import stamp_constraints
 from epigrid.grids.models import lineage_paths
 
-from .choices import CASE_STAMPS, CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
+from .choices import (
+    CASE_STAMPS,
+    CASE_TRANSITIONS,
+    CaseStatus,
+    Conclusion,
+    ReportSource,
+    SampleResult,
+    StaffContactKind,
+)
 
 
 def default_slots() -> list[str]:
@@ -85,6 +93,29 @@ class TemperatureReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} °C"
+
+
+class StaffContact(models.Model):
+    """走访/联系: a staff member's contact with a person at a time (a home visit, a phone or video
+    call), with a short note. The omission checks compare the readings staff report with these."""
+
+    person = models.ForeignKey("people.Person", on_delete=models.PROTECT, related_name="staff_contacts")
+    grid = models.ForeignKey("grids.GridNode", on_delete=models.PROTECT, related_name="+")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=8, choices=StaffContactKind.choices)
+    at = models.DateTimeField(_("at"))
+    local_date = models.DateField(_("day"))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GridScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("staff contact")
+        indexes = [models.Index(fields=["person", "local_date"], name="staff_contact_person_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 class TestListQuerySet(GridScopedQuerySet):

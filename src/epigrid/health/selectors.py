@@ -16,7 +16,7 @@ from epigrid.people.models import Person
 
 from .choices import CodeColour, SampleResult
 from .codes import stored
-from .models import Case, Sample, TemperatureReport, TestList
+from .models import Case, Sample, StaffContact, TemperatureReport, TestList
 
 
 def negative_test_condition(orders):
@@ -214,3 +214,13 @@ def health_code_rules() -> list[dict]:
         }
     )
     return rows
+
+
+def staff_contact_list(*, user, person=None, day: dt.date | None = None):
+    """Staff contacts (走访) in the user's sight, latest first; the person's when given."""
+    rows = StaffContact.objects.restrict(user).select_related("staff")
+    if person is not None:
+        rows = rows.filter(person=person)
+    if day is not None:
+        rows = rows.filter(local_date=day)
+    return rows.order_by("-at", "-id")

@@ -30,13 +30,14 @@ from epigrid.core.transitions import move
 from epigrid.people.models import Person
 
 from . import codes
-from .choices import CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult
+from .choices import CASE_TRANSITIONS, CaseStatus, Conclusion, ReportSource, SampleResult, StaffContactKind
 from .models import (
     Case,
     ExpertConsultation,
     MonitoringPolicy,
     ResidentLink,
     Sample,
+    StaffContact,
     TemperatureReport,
     TestList,
     TestListEntry,
@@ -700,6 +701,56 @@ def consultation_record(
 
 
 MISSED_SLOT_SWEEP = ("missed_slot_alerts", missed_slots_sweep)
+
+
+# ---------------------------------------------------------------- staff contacts (走访)
+
+CONTACT_EARLIEST = dt.date(2019, 12, 1)  # as core.api.EPIDEMIC_START
+CONTACT_SKEW = dt.timedelta(minutes=10)  # a phone's clock may run a little ahead
+
+
+def staff_contact_record(
+    *, person: Person, kind: str, at: dt.datetime | None = None, note: str = "", principal
+) -> StaffContact:
+    """走访: the caller's own contact with a person (a home visit, a phone or video call) at `at`
+    (now by default; not before the epidemic, not in the future). The note stays out of the audit
+    row (it may say personal things); the audit names the kind and the day."""
+    authorize(principal, Capability.RECORD_HEALTH, person.grid.path)
+    if kind not in StaffContactKind.values:
+        raise DomainError("contact_kind_invalid", _("Choose a home visit, a phone call or a video call."), field="kind")
+    now = timezone.now()
+    at = at or now
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at)
+    earliest = timezone.make_aware(dt.datetime.combine(CONTACT_EARLIEST, dt.time()))
+    if not earliest <= at <= now + CONTACT_SKEW:
+        raise DomainError(
+            "contact_time_invalid", _("The contact time must lie between 1 December 2019 and now."), field="at"
+        )
+    note = (note or "").strip()
+    if len(note) > 300:
+        raise DomainError("note_too_long", _("Keep the note under 300 characters."), field="note")
+    staff = user_of(principal)
+    if staff is None:  # a contact is a person's: the system has none to record
+        raise DomainError("contact_staff_required", _("Only a staff member records their own contact."))
+    with transaction.atomic():
+        contact = StaffContact.objects.create(
+            person=person,
+            grid=person.grid,
+            staff=staff,
+            kind=kind,
+            at=at,
+            local_date=timezone.localdate(at),
+            note=note,
+        )
+        audit.record(
+            principal=principal,
+            action="staff_contact.record",
+            obj=contact,
+            grid_path=person.grid.path,
+            changes={"kind": [None, kind], "person": [None, person.pk], "day": [None, contact.local_date.isoformat()]},
+        )
+    return contact
 
 
 # A reading this far from the one just before it is more likely a slip of the finger or a bad

@@ -7,6 +7,7 @@ urlpatterns = [
     path("today/", views.today, name="today"),
     path("rules/", views.rules, name="rules"),
     path("persons/<int:person_pk>/temperature/", views.temperature_record, name="temperature_record"),
+    path("persons/<int:person_pk>/contacts/", views.staff_contact_record, name="staff_contact_record"),
     path("persons/<int:person_pk>/report-link/", views.report_link_issue, name="report_link_issue"),
     path("test-lists/", views.test_lists, name="test_lists"),
     path("test-lists/<int:pk>/", views.test_list, name="test_list"),

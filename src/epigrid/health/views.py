@@ -37,6 +37,7 @@ from .forms import (
     ResidentTemperatureForm,
     ResultsImportForm,
     SampleForm,
+    StaffContactForm,
     TemperatureForm,
     TestListForm,
 )
@@ -204,6 +205,31 @@ def temperature_record(request, person_pk):
 @login_required
 @require_POST
 @domain_errors
+def staff_contact_record(request, person_pk):
+    """走访: the caller records their contact with the person (a visit, a phone or video call)."""
+    person = people_selectors.person_get(user=request.user, pk=person_pk, capability=Capability.RECORD_HEALTH)
+    back = reverse("people:person", args=[person.pk]) + "#contacts"
+    form = StaffContactForm(request.POST)
+    if not form.is_valid():
+        field_name, errors = next(iter(form.errors.items()))
+        return refused_back(request, DomainError("contact_invalid", errors[0], field=field_name), back)
+    try:
+        services.staff_contact_record(
+            person=person,
+            kind=form.cleaned_data["kind"],
+            at=form.cleaned_data["at"],
+            note=form.cleaned_data["note"],
+            principal=request.user,
+        )
+    except DomainError as exc:
+        return refused_back(request, exc, back)
+    messages.success(request, _("Contact with %(name)s recorded.") % {"name": person.name})
+    return redirect(back)
+
+
+@login_required
+@require_POST
+@domain_errors
 def report_link_issue(request, person_pk):
     person = people_selectors.person_get(user=request.user, pk=person_pk, capability=Capability.RECORD_HEALTH)
     back = reverse("people:person", args=[person.pk])
@@ -268,6 +294,8 @@ def person_health_panel(request, person):
         "can_confirm": allows(request.user, Capability.CONFIRM_CASES, path),
         "form": TemperatureForm(),
         "consultation_form": ConsultationForm(),
+        "contacts": selectors.staff_contact_list(user=request.user, person=person)[:10],
+        "contact_form": StaffContactForm(),
     }
 
 
@@ -537,5 +565,6 @@ def rules(request):
             "reasons": OrderReason.choices,
             "default_days": django_settings.CONTROL_DEFAULT_DAYS,
             "can_edit": allows(request.user, Capability.APPROVE_RELEASE),
+            "panels": [p for p in (panel(request) for panel in extensions.get("rules_panels")) if p is not None],
         },
     )

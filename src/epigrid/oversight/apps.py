@@ -8,6 +8,8 @@ ACTION_LABELS = {
     "inspection.finding": _("Inspection finding recorded"),
     "inspection.complete": _("Inspection completed"),
     "rectification.order": _("Rectification ordered"),
+    "rectification.evidence": _("Rectification evidence photo added"),
+    "inspection.photo": _("Inspection photo added"),
     "rectification.answered": _("Rectification answered"),
     "rectification.closed": _("Rectification closed"),
     "rectification.open": _("Rectification sent back"),

@@ -53,6 +53,10 @@ class OmissionKind(models.TextChoices):
     FEW_CONTACTS = "few_contacts", _("Confirmed case with fewer recorded contacts than household members")
     GATE_FEVER_UNREPORTED = "gate_fever_unreported", _("Fever at a gate missing from the grid's daily report")
     REPORTS_LATE = "reports_late", _("Grid whose daily reports are often late")
+    READING_WITHOUT_CONTACT = (
+        "reading_without_contact",
+        _("Readings reported by staff on a day with no contact with the person"),
+    )
 
 
 class OmissionStatus(models.TextChoices):

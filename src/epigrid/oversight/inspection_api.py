@@ -3,7 +3,8 @@
 import datetime as dt
 
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema, Status
+from ninja import File, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from epigrid.accounts.models import User
 from epigrid.core.api import ERRORS, In, PlanDate, PlanTime, page
@@ -121,10 +122,12 @@ class RectificationOut(Schema):
     answered_at: dt.datetime | None
     recheck_note: str
     closed_at: dt.datetime | None
+    has_evidence_photo: bool
 
     @staticmethod
     def from_model(r: Rectification) -> dict:
         return {
+            "has_evidence_photo": bool(r.answer_photo),
             "id": r.pk,
             "finding_id": r.finding_id,
             "inspection_id": r.finding.inspection_id,
@@ -240,7 +243,7 @@ def round_detail(request, pk: int):
         f"Who may call: a user with `inspect` ({WHO_INSPECTS}) over the round's grid (403 in sight without "
         "it, 404 out of sight). `item` is the index in the round's items (400 `finding_item`); a failed item "
         "needs a `note` (400 `finding_note`). Recorded again, it replaces the earlier result; a completed "
-        "round is 409 `inspection_completed`. Photos are taken on the round's page. Audited. No cascade."
+        "round is 409 `inspection_completed`. The photo: POST /inspections/findings/{id}/photo. Audited. No cascade."
     ),
 )
 def finding_record(request, pk: int, payload: FindingIn):
@@ -249,6 +252,45 @@ def finding_record(request, pk: int, payload: FindingIn):
         inspection=inspection, item=payload.item, passed=payload.passed, note=payload.note, principal=request.user
     )
     return InspectionFindingOut.from_model(finding)
+
+
+@router.post(
+    "/inspections/findings/{int:pk}/photo",
+    response={200: InspectionFindingOut, **ERRORS},
+    summary="Attach a photo to a finding (from a phone)",
+    description=(
+        f"Who may call: a user with `inspect` ({WHO_INSPECTS}) over the finding's grid (403 in sight without "
+        "it, 404 out of sight). Multipart, the image in `photo`: a JPEG, PNG or WebP image of at most "
+        "UPLOAD_IMAGE_MAX_BYTES (10 MB by default) and UPLOAD_IMAGE_MAX_PIXELS; anything else is 400 "
+        "(`photo_type`, `photo_too_large`, `photo_damaged`, `photo_payload`) and nothing is stored. The image "
+        "is re-encoded (no EXIF, no GPS position) and kept private; a second photo replaces the first. A "
+        "completed round is 409 `inspection_completed`. Audited. No cascade."
+    ),
+)
+def finding_photo(request, pk: int, photo: File[UploadedFile]):
+    finding = inspections.finding_get(user=request.user, pk=pk, capability=INSPECT)
+    return InspectionFindingOut.from_model(
+        inspections.finding_photo_attach(finding=finding, photo=photo, principal=request.user)
+    )
+
+
+@router.post(
+    "/inspections/rectifications/{int:pk}/evidence",
+    response={200: RectificationOut, **ERRORS},
+    summary="Attach the evidence photo to a rectification (its owner, from a phone)",
+    description=(
+        "Who may call: the rectification's owner only (another user who sees it: 403 "
+        "`rectification_not_owner`; out of sight: 404). Multipart, the image in `photo`, checked as for a "
+        "finding's photo (400 `photo_type`, `photo_too_large`, `photo_damaged`, `photo_payload`; nothing is "
+        "stored). While open or answered; a closed one is 409 `rectification_closed`. Then answer it "
+        "(POST /rectifications/{id}/answer). Audited. No cascade."
+    ),
+)
+def rectification_evidence(request, pk: int, photo: File[UploadedFile]):
+    rectification = inspections.rectification_get(user=request.user, pk=pk)
+    return RectificationOut.from_model(
+        inspections.rectification_evidence_attach(rectification=rectification, photo=photo, principal=request.user)
+    )
 
 
 @router.post(
@@ -314,8 +356,8 @@ def rectification_list(
     description=(
         "Who may call: the rectification's owner only (another user who sees it: 403 "
         "`rectification_not_owner`; out of sight: 404). An open one becomes answered, for the inspector's "
-        "re-check; answering again while answered changes nothing, a closed one is 400. The evidence photo is "
-        "sent from the rectification's page. Audited. No cascade."
+        "re-check; answering again while answered changes nothing, a closed one is 400. The evidence photo: "
+        "POST /inspections/rectifications/{id}/evidence. Audited. No cascade."
     ),
 )
 def rectification_answer(request, pk: int, payload: AnswerIn):

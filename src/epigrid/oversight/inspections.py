@@ -170,6 +170,32 @@ def finding_record(
     return finding
 
 
+def finding_photo_attach(*, finding: Finding, photo, principal) -> Finding:
+    """A photo of what the inspector found (sent from a phone after the item's result; a second
+    photo replaces the first). The photo is verified and re-encoded first (`verified_photo`: a
+    JPEG, PNG or WebP image within the size limits), so a refused file writes nothing."""
+    authorize(principal, INSPECT, finding.grid.path)
+    if not photo:
+        raise DomainError("photo_required", _("Attach the photo."), field="photo")
+    stored = verified_photo(photo)
+    with transaction.atomic():
+        locked = InspectionRound.objects.select_for_update().get(pk=finding.inspection_id)
+        if locked.status != RoundStatus.PLANNED:
+            raise Conflict("inspection_completed", _("This round is completed: its findings are final."))
+        current = Finding.objects.select_for_update().get(pk=finding.pk)
+        replaced = bool(current.photo)
+        current.photo = stored
+        current.save(update_fields=["photo"])
+        audit.record(
+            principal=principal,
+            action="inspection.photo",
+            obj=locked,
+            grid_path=finding.grid.path,
+            changes={"item": [None, locked.items[current.item]], "photo": ["replaced" if replaced else None, "added"]},
+        )
+    return current
+
+
 def round_complete(*, inspection: InspectionRound, principal, now=None) -> InspectionRound:
     """Close the round: every item has a finding; the score is the share of items passed."""
     authorize(principal, INSPECT, inspection.grid.path)
@@ -244,6 +270,34 @@ def rectification_answer(*, rectification: Rectification, answer: str, photo=Non
     if photo:
         fields["answer_photo"] = verified_photo(photo)
     return move(rectification, RectificationStatus.ANSWERED, principal=principal, fields=fields)
+
+
+def rectification_evidence_attach(*, rectification: Rectification, photo, principal) -> Rectification:
+    """The owner's evidence photo, sent from a phone before (or with) the answer; while the
+    rectification is open or awaiting its re-check (a closed one is final: 409). Verified like
+    every photo; a refused file writes nothing."""
+    if user_of(principal) is None or user_of(principal).pk != rectification.owner_id:
+        if not allows(principal, VIEW, rectification.grid.path):
+            raise NotFound("rectification_not_found", _("No such rectification."))
+        raise Forbidden("rectification_not_owner", _("Only its owner answers a rectification."))
+    if not photo:
+        raise DomainError("photo_required", _("Attach the photo."), field="photo")
+    stored = verified_photo(photo)
+    with transaction.atomic():
+        locked = Rectification.objects.select_for_update().get(pk=rectification.pk)
+        if locked.status == RectificationStatus.CLOSED:
+            raise Conflict("rectification_closed", _("This rectification is closed."))
+        replaced = bool(locked.answer_photo)
+        locked.answer_photo = stored
+        locked.save(update_fields=["answer_photo"])
+        audit.record(
+            principal=principal,
+            action="rectification.evidence",
+            obj=locked,
+            grid_path=rectification.grid.path,
+            changes={"photo": ["replaced" if replaced else None, "added"]},
+        )
+    return locked
 
 
 def rectification_recheck(*, rectification: Rectification, passed: bool, note: str = "", principal) -> Rectification:

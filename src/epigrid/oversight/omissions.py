@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, ExtractHour, ExtractMinute
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -27,8 +27,8 @@ from epigrid.core.transitions import move
 from epigrid.gates.choices import Direction, Verdict
 from epigrid.gates.models import Passage, Visitor
 from epigrid.grids.models import compound_path
-from epigrid.health.choices import CaseStatus
-from epigrid.health.models import Case, TemperatureReport
+from epigrid.health.choices import CaseStatus, ReportSource
+from epigrid.health.models import Case, StaffContact, TemperatureReport
 from epigrid.health.services import policy
 from epigrid.people.models import Person
 
@@ -207,6 +207,47 @@ def _reports_late(now) -> Iterator[Hit]:
         yield Hit(f"late:{grid_id}:{week.year}-{week.week}", grid_id, {"late_reports": n, "since": since.isoformat()})
 
 
+def _reading_without_contact(now) -> Iterator[Hit]:
+    """A person's day (the last 14, today excepted: the visit may come later) with slot readings
+    that staff reported (source liaison) and no contact of any staff member with the person that
+    day (StaffContact): the reading was taken without seeing or calling them, or the contact went
+    unrecorded. One query: the readings grouped by person and day, less the days with a contact."""
+    today = timezone.localdate(now)
+    since = today - dt.timedelta(days=14)
+    contacted = StaffContact.objects.filter(person_id=OuterRef("person_id"), local_date=OuterRef("local_date"))
+    rows = (
+        TemperatureReport.objects.filter(
+            source=ReportSource.LIAISON, slot__isnull=False, local_date__gte=since, local_date__lt=today
+        )
+        .filter(~Exists(contacted))
+        .values("person_id", "local_date")
+        .annotate(
+            grid=Max("grid_id"),
+            n=Count("*"),
+            slots=Count("slot", distinct=True),
+            reporter=Max("reported_by__username"),
+            reporters=Count("reported_by", distinct=True),
+            first=Min("measured_at"),
+        )
+        .order_by()
+        .values_list("person_id", "local_date", "grid", "n", "slots", "reporter", "reporters", "first")
+    )
+    for person_id, day, grid_id, n, slots, reporter, reporters, first in rows.iterator(chunk_size=2000):
+        yield Hit(
+            f"no_contact:{person_id}:{day.isoformat()}",
+            grid_id,
+            {
+                "day": day.isoformat(),
+                "readings": n,
+                "slots": slots,
+                "reported_by": reporter or "",
+                "reporters": reporters,
+                "first_at": timezone.localtime(first).isoformat(),
+            },
+            person_id=person_id,
+        )
+
+
 CHECKS = {
     OmissionKind.PUSHED_NOT_REGISTERED: _pushed_not_registered,
     OmissionKind.VISITOR_FROM_RISK_AREA: _visitor_from_risk_area,
@@ -215,6 +256,7 @@ CHECKS = {
     OmissionKind.FEW_CONTACTS: _few_contacts,
     OmissionKind.GATE_FEVER_UNREPORTED: _gate_fever_unreported,
     OmissionKind.REPORTS_LATE: _reports_late,
+    OmissionKind.READING_WITHOUT_CONTACT: _reading_without_contact,
 }
 
 

@@ -175,7 +175,7 @@ def coverage(request):
 @login_required
 @domain_errors
 def map_import(request):
-    """网格地图: outlines (and place points) from a GeoJSON file, for those who edit the grid tree."""
+    """网格地图: outlines (and place points) from a GeoJSON or KML file, for those who edit the grid tree."""
     can_import = grant_paths(request.user, Capability.MANAGE_GRIDS) != []
     if request.method == "POST":
         if not can_import:
@@ -183,8 +183,8 @@ def map_import(request):
         upload = request.FILES.get("file")
         try:
             if upload is None:
-                raise DomainError("file_required", _("Choose a GeoJSON file."), field="file")
-            counts = geo.geojson_import(data=read_upload(upload), principal=request.user)
+                raise DomainError("file_required", _("Choose a GeoJSON or KML file."), field="file")
+            counts = geo.map_file_import(data=read_upload(upload), principal=request.user)
         except RowErrors as exc:
             return render(request, "grids/map_import.html", {"report": exc}, status=422)
         except DomainError as exc:
