@@ -32,6 +32,9 @@ class OversightConfig(AppConfig):
     verbose_name = _("oversight")
     # Contributions to lower apps (core.extensions): dotted paths, loaded on first use.
     extensions = {
+        "job_kinds": [
+            "epigrid.oversight.retention.PURGE_JOB_KIND",
+        ],
         "action_labels": [
             "epigrid.oversight.apps.ACTION_LABELS",
         ],
