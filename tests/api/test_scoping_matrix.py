@@ -376,6 +376,24 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/alert-timing", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint("POST", "/api/v1/alerts/{alert}/acknowledge"),
     Endpoint("POST", "/api/v1/alerts/{alert}/resolve", body={"resolution": "已电话联系,复测正常"}),
+    # Moves taken offline: each row names its alert; one the caller may not handle is a row error
+    # (422, alert_not_found) and nothing moves.
+    Endpoint(
+        "POST",
+        "/api/v1/alerts/actions/batch",
+        body=lambda w: {
+            "actions": [
+                {
+                    "client_id": str(uuid.uuid4()),
+                    "alert_id": w.extra["alert"],
+                    "action": "acknowledge",
+                    "at": _now_iso(),
+                }
+            ]
+        },
+        no_role_status=422,
+        out_of_scope_status=422,
+    ),
     # Checkpoints (北门 on 第1网格, its passes issued)
     # 督查: inspections of 第1网格 (tests/oversight/world.py); the inspector (at the subdistrict)
     # inspects, 第1网格's staff read, the head of 第1网格 owns the rectifications.
@@ -807,6 +825,22 @@ ENDPOINTS = [
             "direction": "in",
         },
     ),
+    # Visitors registered offline: the household visited is looked up in the checkpoint's compound
+    # only; another compound's address is a row error (422) with nothing of it.
+    Endpoint(
+        "POST",
+        "/api/v1/visitors/batch",
+        body=lambda w: {
+            "checkpoint_id": w.extra["checkpoint"],
+            "visitors": [_offline_visitor(w.households["h1"].address)],
+        },
+        in_scope_user="guard1",
+        foreign_body=lambda w: {
+            "checkpoint_id": w.extra["checkpoint"],
+            "visitors": [_offline_visitor(w.households["h2"].address)],
+        },
+        foreign_status=422,
+    ),
     Endpoint("POST", "/api/v1/households/passes", body={"grid": "{grid}"}, in_scope_user="head1"),
     Endpoint("GET", "/api/v1/households/{household}/passes"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/reissue", in_scope_user="head1"),
@@ -833,6 +867,19 @@ ENDPOINTS = [
 
 def _now_iso():
     return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _offline_visitor(visiting: str) -> dict:
+    return {
+        "name": "来访者",
+        "phone": "13800138000",
+        "id_number": make_id_number(),
+        "visiting": visiting,
+        "reason": "送药",
+        "temperature": 36.4,
+        "at": _now_iso(),
+        "client_id": str(uuid.uuid4()),
+    }
 
 
 @pytest.fixture

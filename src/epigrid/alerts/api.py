@@ -1,8 +1,10 @@
 import datetime as dt
+import uuid
+from typing import Literal
 
 from ninja import Router, Schema
 
-from epigrid.core.api import ERRORS, FilterTime, In, page
+from epigrid.core.api import ERRORS, FilterTime, In, IsoTime, page
 from epigrid.core.capabilities import Capability
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
@@ -122,6 +124,88 @@ def alert_resolve(request, pk: int, payload: ResolveIn):
     alert = selectors.alert_get(user=request.user, pk=pk, capability=Capability.HANDLE_ALERTS)
     alert = services.alert_resolve(alert=alert, resolution=payload.resolution, principal=request.user)
     return AlertOut.from_model(selectors.alert_get(user=request.user, pk=alert.pk))
+
+
+class AlertActionIn(In):
+    client_id: uuid.UUID
+    alert_id: int
+    action: Literal["acknowledge", "resolve"]
+    resolution: str = ""
+    at: IsoTime  # when it was taken; with its offset as given, without one Asia/Shanghai time
+
+
+class AlertActionsIn(In):
+    actions: list[AlertActionIn]
+
+
+class AlertActionResultOut(Schema):
+    index: int
+    client_id: uuid.UUID
+    alert_id: int
+    status: AlertStatus
+    # stored: made by this request; resent: made when this client id was sent before;
+    # already: the alert had got there meanwhile (another user), nothing was changed.
+    outcome: Literal["stored", "resent", "already"]
+
+
+class AlertActionsOut(Schema):
+    stored: int
+    results: list[AlertActionResultOut]
+
+
+class AlertActionErrorOut(Schema):
+    index: int
+    code: str
+    message: str
+    messages: dict[str, str] = {}
+    field: str | None = None
+
+
+class AlertActionsErrorOut(Schema):
+    code: str
+    message: str
+    messages: dict[str, str] = {}
+    field: str | None = None
+    rows: list[AlertActionErrorOut] = []
+
+
+@router.post(
+    "/alerts/actions/batch",
+    response={200: AlertActionsOut, **ERRORS, 422: AlertActionsErrorOut},
+    summary="Acknowledgements and resolutions taken offline on a grid member's phone, each with its client id; "
+    "a resent batch changes nothing twice; any bad row refuses the whole batch",
+    description=(
+        "Who may call: any user with a role; each row needs `handle_alerts` over its alert's grid (a row "
+        "error: 404 out of sight, 403 in sight without it). Made in the order taken, each at its own time; "
+        "a client id sent before for the same move answers `resent`, for another move 409 `client_id_reused`; "
+        "an alert already acknowledged or resolved by someone else answers `already`. Any bad row (unknown "
+        "alert, a resolution without a note, a time in the future or older than 7 days) refuses the batch: "
+        "422 listing every bad row, nothing moved. Audited per move. No cascade."
+    ),
+)
+def alert_actions_batch(request, payload: AlertActionsIn):
+    results = services.alert_actions_record_batch(
+        actions=[
+            services.AlertActionRow(
+                client_id=a.client_id, alert_id=a.alert_id, action=a.action, at=a.at, resolution=a.resolution
+            )
+            for a in payload.actions
+        ],
+        principal=request.user,
+    )
+    return {
+        "stored": sum(1 for r in results if r.outcome == services.ActionOutcome.STORED),
+        "results": [
+            {
+                "index": r.index,
+                "client_id": r.client_id,
+                "alert_id": r.alert.pk,
+                "status": r.alert.status,
+                "outcome": r.outcome,
+            }
+            for r in results
+        ],
+    }
 
 
 class AlertTimingOut(Schema):

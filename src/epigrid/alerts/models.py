@@ -49,6 +49,10 @@ class Alert(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     resolution = models.CharField(_("resolution"), max_length=200, blank=True)
+    # The ids a grid member's phone gave an acknowledgement or a resolution taken offline: sent
+    # again (the answer lost), it is recognised and changes nothing. Empty for moves made online.
+    acknowledged_client_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    resolved_client_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     objects = AlertQuerySet.as_manager()
 

@@ -263,6 +263,10 @@ def passages_batch(request, payload: PassagesIn):
         ],
         principal=request.user,
     )
+    return _batch_out(result)
+
+
+def _batch_out(result: services.BatchResult) -> dict:
     return {
         "stored": result.stored,
         "repeated": result.repeated,
@@ -330,6 +334,63 @@ def visitor_register(request, pk: int, payload: VisitorIn):
         principal=request.user,
     )
     return Status(201, _scan_out(answer))
+
+
+class VisitorBatchIn(In):
+    name: str
+    phone: str
+    id_number: str
+    visiting: str  # as the guard typed it: address, unit-room or pass number
+    reason: str
+    direction: Direction = Direction.IN
+    temperature: Temperature | None = None
+    at: IsoTime  # with its offset as given; without one, Asia/Shanghai time
+    client_id: uuid.UUID
+
+
+class VisitorsIn(In):
+    checkpoint_id: int
+    visitors: list[VisitorBatchIn]
+
+
+@router.post(
+    "/visitors/batch",
+    response={200: PassagesOut, **ERRORS, 422: PassagesErrorOut, 429: ErrorOut},
+    summary="Visitors registered offline on a guard's phone, each at its own time and with its client id; a "
+    "resent batch registers no visitor twice; any bad row refuses the whole batch",
+    description=(
+        "Who may call: a user with `guard_gate` over the checkpoint's grid (403 in sight without it, 404 out "
+        "of sight). Each row is checked when it arrives, as at the gate: the household visited is found in "
+        "the checkpoint's compound (`visiting`), and a visit into home quarantine or a closed epidemic point, "
+        "or with a fever, is refused with the reason. Any bad row (including a household not found or "
+        "ambiguous) refuses the batch (422, every bad row listed) and nothing is stored. A client id stored "
+        "before answers with its passage (`resent`); sent before for something else: 409 `client_id_reused`. "
+        "Cascade, run as `system:gate`: each refusal raises an urgent alert for the household's liaison, in "
+        "the same transaction; the alerts' clock starts when the batch arrives."
+    ),
+)
+def visitors_batch(request, payload: VisitorsIn):
+    result = services.visitors_record_batch(
+        checkpoint=Checkpoint.objects.select_related("grid").get_for(
+            request.user, Capability.GUARD_GATE, pk=payload.checkpoint_id
+        ),
+        visitors=[
+            services.VisitorRow(
+                client_id=v.client_id,
+                at=v.at,
+                name=v.name,
+                phone=v.phone,
+                id_number=v.id_number,
+                visiting=v.visiting,
+                reason=v.reason,
+                direction=v.direction.value,
+                temperature=v.temperature,
+            )
+            for v in payload.visitors
+        ],
+        principal=request.user,
+    )
+    return _batch_out(result)
 
 
 # ---------------------------------------------------------------- passes

@@ -668,21 +668,22 @@ def _gate_alerts(refused: list[tuple[Passage, Household]], *, principal, now) ->
     alerts_raise(principal=system("system:gate", {Capability.HANDLE_ALERTS}, cause=principal), now=now, alerts=alerts)
 
 
-def visitor_register(
-    *,
-    checkpoint: Checkpoint,
-    name: str,
-    phone: str,
-    id_number: str,
-    visiting: Household,
-    reason: str,
-    direction: str = Direction.IN,
-    temperature=None,
-    principal,
-) -> GateAnswer:
-    """来访人员: register a visitor at the gate, with the passage they make."""
-    _open_checkpoint(checkpoint, principal)
-    guard = _guard(principal)
+@dataclass(frozen=True)
+class _VisitorChecked:
+    """A visitor's registration, checked: what is stored, and the verdict at the gate."""
+
+    name: str
+    reason: str
+    direction: str
+    id_number: str
+    phone_number: object
+    value: Decimal | None
+    refusal: str
+
+
+def _visitor_checked(
+    checkpoint: Checkpoint, *, name, phone, id_number, visiting: Household, reason, direction, temperature
+) -> _VisitorChecked:
     if compound_path(visiting.grid.path) != checkpoint.grid.path:
         raise DomainError("visiting_unknown", _("The household visited is not in this compound."), field="visiting")
     if not (name or "").strip() or not (reason or "").strip():
@@ -699,28 +700,66 @@ def visitor_register(
         # Like the household's own exit: no visit into home quarantine or a closed epidemic point.
         suspension = exit_suspensions([visiting.pk]).get(visiting.pk, "")
         refusal = VISIT_REFUSALS.get(suspension, suspension)
+    return _VisitorChecked(name.strip()[:50], reason.strip()[:100], direction, number, phone_number, value, refusal)
+
+
+def _visitor_write(
+    checkpoint: Checkpoint, guard, visiting: Household, checked: _VisitorChecked, *, at, principal, client_id=None
+) -> Passage:
+    """The visitor and their passage, audited (inside the caller's transaction)."""
+    visitor = Visitor.objects.create(
+        name=checked.name,
+        phone_sealed=seal(checked.phone_number.number),
+        phone_masked=checked.phone_number.masked,
+        id_number_sealed=seal(checked.id_number),
+        id_number_hash=lookup_hash("id", checked.id_number),
+        id_number_masked=checked.id_number[:6] + "*" * 8 + checked.id_number[-4:],
+        visiting=visiting,
+        reason=checked.reason,
+    )
+    passage = _passage(
+        checkpoint, guard, checked.direction, checked.value, checked.refusal, at, visitor=visitor, client_id=client_id
+    )
+    passage.save()
+    audit.record(
+        principal=principal,
+        action="visitor.register",
+        object_type="people.household",
+        object_id=str(visiting.pk),
+        grid_path=visiting.grid.path,
+        changes={"visitor": [None, visitor.pk], "verdict": [None, passage.verdict]},
+    )
+    return passage
+
+
+def visitor_register(
+    *,
+    checkpoint: Checkpoint,
+    name: str,
+    phone: str,
+    id_number: str,
+    visiting: Household,
+    reason: str,
+    direction: str = Direction.IN,
+    temperature=None,
+    principal,
+) -> GateAnswer:
+    """来访人员: register a visitor at the gate, with the passage they make."""
+    _open_checkpoint(checkpoint, principal)
+    guard = _guard(principal)
+    checked = _visitor_checked(
+        checkpoint,
+        name=name,
+        phone=phone,
+        id_number=id_number,
+        visiting=visiting,
+        reason=reason,
+        direction=direction,
+        temperature=temperature,
+    )
     with transaction.atomic():
-        visitor = Visitor.objects.create(
-            name=name.strip()[:50],
-            phone_sealed=seal(phone_number.number),
-            phone_masked=phone_number.masked,
-            id_number_sealed=seal(number),
-            id_number_hash=lookup_hash("id", number),
-            id_number_masked=number[:6] + "*" * 8 + number[-4:],
-            visiting=visiting,
-            reason=reason.strip()[:100],
-        )
-        passage = _passage(checkpoint, guard, direction, value, refusal, timezone.now(), visitor=visitor)
-        passage.save()
-        audit.record(
-            principal=principal,
-            action="visitor.register",
-            object_type="people.household",
-            object_id=str(visiting.pk),
-            grid_path=visiting.grid.path,
-            changes={"visitor": [None, visitor.pk], "verdict": [None, passage.verdict]},
-        )
-        if refusal:
+        passage = _visitor_write(checkpoint, guard, visiting, checked, at=timezone.now(), principal=principal)
+        if checked.refusal:
             _gate_alerts([(passage, visiting)], principal=principal, now=passage.at)
     return GateAnswer(passage, [])
 
@@ -994,6 +1033,117 @@ def _too_old() -> DomainError:
 
 def _client_id_reused() -> Conflict:
     return Conflict("client_id_reused", _("This client id was sent before for another passage."), field="client_id")
+
+
+# ---------------------------------------------------------------- visitors registered offline
+
+VISITOR_BATCH_MAX = 200
+
+
+@dataclass(frozen=True)
+class VisitorRow:
+    """A visitor as a guard's phone registered them while offline, with the id the phone gave the
+    registration. The household visited is as the guard typed it (address, "1-301", pass number)."""
+
+    client_id: object
+    at: dt.datetime | None
+    name: str
+    phone: str
+    id_number: str
+    visiting: str
+    reason: str
+    direction: str = Direction.IN
+    temperature: object = None
+
+
+def visitors_record_batch(
+    *, checkpoint: Checkpoint, visitors: Iterable[VisitorRow], principal, now: dt.datetime | None = None
+) -> BatchResult:
+    """Visitors a guard's phone registered offline, each at its own time: checked when they
+    arrive (the household visited found in the compound, refused into home quarantine or a closed
+    epidemic point, as at the gate). Any bad row refuses the batch, listing every bad row, and
+    nothing is stored. Each passage keeps the phone's client id: a batch sent again stores no
+    visitor twice and answers each row with the passage stored for it; a client id sent before
+    for anything else is refused (client_id_reused)."""
+    authorize(principal, Capability.GUARD_GATE, checkpoint.grid.path)
+    guard = _guard(principal)
+    rows = list(visitors)
+    if len(rows) > VISITOR_BATCH_MAX:
+        raise DomainError("batch_too_large", _("At most 200 visitors per batch."), field="visitors")
+    now = now or timezone.now()
+    client_ids = [_as_uuid(row.client_id) for row in rows]
+    sent_before = {
+        p.client_id: p for p in Passage.objects.filter(client_id__in={c for c in client_ids if c is not None})
+    }
+    errors: list[dict] = []
+    answered: dict[int, PassageResult] = {}
+    fresh: list[tuple[int, uuid.UUID, dt.datetime, Household, _VisitorChecked]] = []
+    first_of: dict[uuid.UUID, int] = {}
+    again: dict[int, int] = {}  # a row repeating an earlier row of the batch -> that row's index
+    for index, (row, client_id) in enumerate(zip(rows, client_ids, strict=True)):
+        try:
+            if client_id is None:
+                raise DomainError("client_id_invalid", _("The client id must be a UUID."), field="client_id")
+            at = _aware(row.at)
+            stored = sent_before.get(client_id)
+            if stored is not None:
+                if stored.visitor_id is None or (stored.checkpoint_id, stored.at) != (checkpoint.pk, at):
+                    raise _client_id_reused()
+                answered[index] = PassageResult(index, client_id, stored, BatchOutcome.RESENT)
+                continue
+            if client_id in first_of:
+                if rows[first_of[client_id]] != row:
+                    raise _client_id_reused()
+                again[index] = first_of[client_id]
+                continue
+            first_of[client_id] = index
+            if at > now + CLOCK_SKEW:
+                raise DomainError("at_in_future", _("The passage time is in the future."), field="at")
+            if at < now - BATCH_MAX_AGE:
+                raise _too_old()
+            household = visited_household_find(checkpoint=checkpoint, text=row.visiting, principal=principal)
+            checked = _visitor_checked(
+                checkpoint,
+                name=row.name,
+                phone=row.phone,
+                id_number=row.id_number,
+                visiting=household,
+                reason=row.reason,
+                direction=row.direction,
+                temperature=row.temperature,
+            )
+        except DomainError as exc:
+            errors.append(_row_error(index, exc))
+            continue
+        fresh.append((index, client_id, at, household, checked))
+    if errors:
+        raise RowErrors("visitors_rejected", _("Some visitors are not valid; none were stored."), rows=errors)
+
+    stored_at: dict[int, Passage] = {}
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                for index, client_id, at, household, checked in sorted(fresh, key=lambda f: (f[2], f[0])):
+                    stored_at[index] = _visitor_write(
+                        checkpoint, guard, household, checked, at=at, principal=principal, client_id=client_id
+                    )
+        except IntegrityError:
+            # The same client id stored meanwhile (this batch sent twice at once): nothing of this
+            # one is stored; sent again, it is answered by what the other stored.
+            raise _client_id_reused() from None
+        refused = [(stored_at[index], household) for index, _c, _a, household, checked in fresh if checked.refusal]
+        if refused:
+            _gate_alerts(refused, principal=principal, now=now)
+
+    results = []
+    for index, client_id in enumerate(client_ids):
+        if index in answered:
+            results.append(answered[index])
+        elif index in again:
+            results.append(PassageResult(index, client_id, stored_at[again[index]], BatchOutcome.RESENT))
+        else:
+            results.append(PassageResult(index, client_id, stored_at[index], BatchOutcome.STORED))
+    return BatchResult(results)
 
 
 # ---------------------------------------------------------------- duty roster

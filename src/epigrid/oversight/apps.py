@@ -34,11 +34,12 @@ class OversightConfig(AppConfig):
     verbose_name = _("oversight")
     # Contributions to lower apps (core.extensions): dotted paths, loaded on first use.
     extensions = {
+        "job_kinds": [
+            "epigrid.oversight.retention.PURGE_JOB_KIND",
+            "epigrid.oversight.verification.IMPORT_JOB_KIND",
+        ],
         "action_labels": [
             "epigrid.oversight.apps.ACTION_LABELS",
-        ],
-        "job_kinds": [
-            "epigrid.oversight.verification.IMPORT_JOB_KIND",
         ],
         "today_panels": [
             "epigrid.oversight.inspection_views.today_rectifications_panel",

@@ -14,6 +14,10 @@ older than the retention (a set-based DELETE; partitions on PostgreSQL are left 
 but none of a person whose retention has not ended (`held`), whose file is open or not: nothing
 about a person is hard-deleted before their retention ends. It is audited once: what and how
 many, never who.
+
+`purge_start` queues the same purge as a background job (core.jobs, kind `retention_purge`),
+followed on its job page: persons checked and erased of the total as it goes, the counts at the
+end; a cancel rolls everything back.
 """
 
 import datetime as dt
@@ -25,9 +29,10 @@ from django.db.models.functions import Coalesce, Greatest, Substr
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from epigrid.accounts.permissions import job_user, second_factor_verified
 from epigrid.care.models import SupplyRequest
 from epigrid.control.models import ControlOrder, KeyPerson
-from epigrid.core import audit, shred
+from epigrid.core import audit, jobs, shred
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Forbidden
 from epigrid.core.scoping import grant_paths, system
@@ -157,16 +162,18 @@ def _old_records(now):
     }
 
 
-def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None) -> dict[str, int]:
+def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None, progress=None) -> dict[str, int]:
     """Erase what the retention no longer allows (see the module's docstring), all or nothing, and
     audit it once (`retention.purge`: counts only). `dry_run` counts what would go and writes
     nothing. Irreversible: only a principal that may edit people everywhere (the console
-    operator, the scheduled purge) runs it."""
-    if grant_paths(principal, Capability.EDIT_PEOPLE) is not None:
-        raise Forbidden("purge_forbidden", _("Only the operator may purge personal data."))
+    operator, the scheduled purge) runs it. `progress` (a job's, core.jobs.Progress) hears the
+    persons checked and erased after each chunk, and may cancel: everything rolls back."""
+    _may_purge(principal)
     now = now or timezone.now()
     with transaction.atomic():
         ids = list(retention_ended(now=now).values_list("pk", flat=True))
+        if progress is not None:
+            progress.total(len(ids))
         old = _old_records(now)
         if dry_run:
             counts = {"persons": len(ids), **{kind: rows.count() for kind, rows in old.items()}}
@@ -175,6 +182,7 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None) -
             counts["notes"] = sum(rows.count() for chunk in _chunks(ids) for rows, _ in _also(chunk))
             return counts
         counts = dict.fromkeys(("persons", "households", "notes", "keys", "links"), 0)
+        checked = 0
         for chunk in _chunks(ids):  # a few statements per chunk, whatever the chunk's size
             erased = persons_erase(person_ids=chunk, now=now)
             counts["persons"] += erased["persons"]
@@ -184,6 +192,9 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None) -
             counts["links"] += ResidentLink.objects.filter(person_id__in=chunk, revoked_at__isnull=True).update(
                 revoked_at=now
             )
+            checked += len(chunk)
+            if progress is not None:
+                progress.step(checked=checked, written=counts["persons"])
         for kind, rows in old.items():
             counts[kind] = rows.delete()[0]  # nothing refers to these rows: one DELETE each
         if any(counts.values()):
@@ -197,6 +208,38 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None) -
                 },
             )
     return counts
+
+
+def _may_purge(principal) -> None:
+    if grant_paths(principal, Capability.EDIT_PEOPLE) is not None:
+        raise Forbidden("purge_forbidden", _("Only the operator may purge personal data."))
+
+
+PURGE_JOB = "retention_purge"
+
+
+def purge_start(*, principal, dry_run: bool = False):
+    """Queue the purge as a background job of `principal` (a user: the operator): refused now
+    (403) when they may not purge; checked again when it runs (their roles then)."""
+    _may_purge(principal)
+    return jobs.job_start(
+        kind=PURGE_JOB,
+        principal=principal,
+        params={"dry_run": bool(dry_run), "second_factor": second_factor_verified(principal)},
+    )
+
+
+def _run_purge_job(job, progress) -> dict:
+    principal = job_user(job.created_by, verified=job.params.get("second_factor", False))
+    dry_run = bool(job.params.get("dry_run"))
+    counts = purge(principal=principal, dry_run=dry_run, progress=progress)
+    if dry_run and job.rows_total:
+        progress.step(checked=job.rows_total, written=0)
+    return {"dry_run": dry_run, "retention_days": settings.RETENTION_DAYS, "counts": counts}
+
+
+# Contributed to "job_kinds" (oversight.apps).
+PURGE_JOB_KIND = jobs.JobKind(PURGE_JOB, _("Retention purge"), _run_purge_job, "oversight/purge_report.html")
 
 
 CHUNK = 500  # persons per statement: ids stay under SQLite's parameter limit

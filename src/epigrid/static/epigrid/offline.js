@@ -1,17 +1,21 @@
 // Working without a network (issue 11 "Offline"): grid members and guards lose signal in
 // stairwells and at gates.
 // - Registers the service worker (/sw.js), which keeps the day page and the gate pages for offline use.
-// - While the browser is offline, a temperature form (form[data-offline=reading]) or the gate's scan
-//   form (form[data-offline=passage]) is not sent: the reading or the scan waits in IndexedDB with
-//   its own client id (a UUID) and the time it was taken, and #outbox says "3 条待上传". Online,
+// - While the browser is offline, a temperature form (form[data-offline=reading]), the gate's scan
+//   form (form[data-offline=passage]), the gate's visitor form (form[data-offline=visitor]) or an
+//   alert's acknowledge/resolve form (form[data-offline=alert]) is not sent: the row waits in
+//   IndexedDB with its own client id (a UUID) and the time it was taken, and #outbox says
+//   "3 条待上传". Online,
 //   a temperature form whose request gets no answer (a stairwell: the browser still thinks it is
 //   online) keeps its reading the same way.
 // - When the network returns (and on every page load, and every 20 s) the waiting rows go through
-//   the batch endpoints the API already has (POST /api/v1/temperatures/batch, /passages/batch),
-//   with the logged-in session and the page's CSRF token, the way htmx sends the page's requests.
-//   Both endpoints store each client id once: a batch sent twice (the answer lost) stores nothing twice.
-// - A scan taken offline is never shown as 放行: the gate could not check it. It says
+//   the batch endpoints (POST /api/v1/temperatures/batch, /passages/batch, /visitors/batch,
+//   /alerts/actions/batch), with the logged-in session and the page's CSRF token, the way htmx
+//   sends the page's requests. Every endpoint takes each client id once: a batch sent twice (the
+//   answer lost) stores nothing twice.
+// - A scan or a visitor taken offline is never shown as 放行: the gate could not check it. It says
 //   "离线：仅记录，稍后核验"; the server checks it when it arrives (a refusal raises its alert there).
+//   (A visitor's name, phone and ID number wait on the phone until sent, then leave it.)
 // Each row belongs to the user who took it: only that user's session sends it (a shared phone).
 (function () {
   var box = document.getElementById("outbox");
@@ -122,6 +126,46 @@
     return { kind: "passage", checkpoint: Number(form.dataset.checkpoint), row: row };
   }
 
+  function visitor(form, submitter) {
+    var row = { direction: "in" };
+    ["name", "phone", "id_number", "visiting", "reason", "direction", "temperature"].forEach(function (name) {
+      var input = form.querySelector("[name=" + name + "]");
+      if (input && input.value.trim()) row[name] = input.value.trim();
+    });
+    return { kind: "visitor", checkpoint: Number(form.dataset.checkpoint), shown: row.name, row: row };
+  }
+
+  function alertAction(form, submitter) {
+    var action = (submitter && submitter.dataset.action) || "resolve";
+    var note = form.querySelector("input[name=resolution]");
+    var resolution = note ? note.value.trim() : "";
+    if (action === "resolve" && !resolution) {
+      note.setCustomValidity(box.dataset.noteRequired);
+      note.reportValidity();
+      note.addEventListener("input", function () { note.setCustomValidity(""); }, { once: true });
+      return null;
+    }
+    return { kind: "alert", row: { alert_id: Number(form.dataset.alert), action: action, resolution: resolution } };
+  }
+
+  // An alert with a move waiting: the row says so, and its form offers only what is left to do.
+  function markAlert(item) {
+    var form = document.querySelector("form[data-offline=alert][data-alert='" + item.row.alert_id + "']");
+    if (!form) return;
+    var text = item.row.action === "resolve" ? box.dataset.alertResolved : box.dataset.alertAcknowledged;
+    var mark = form.parentNode.querySelector("[data-testid=queued-alert]");
+    if (!mark) {
+      mark = document.createElement("span");
+      mark.className = "slot slot-queued";
+      mark.dataset.testid = "queued-alert";
+      form.parentNode.insertBefore(mark, form);
+    }
+    if (item.row.action === "resolve" || !mark.textContent) mark.textContent = text + " · " + box.dataset.queued;
+    if (item.row.action === "resolve") form.hidden = true;
+    var ack = form.querySelector("[data-action=acknowledge]");
+    if (ack) ack.remove();
+  }
+
   function verdict(target, text, kind, detail) {
     var v = document.createElement("div");
     v.className = "verdict verdict-" + kind;
@@ -138,8 +182,11 @@
   }
 
   // Keeps the row taken with the form (at `takenAt`) for later, and says so on the page.
+  var TAKERS = { reading: reading, passage: passage, visitor: visitor, alert: alertAction };
+
   function take(form, kind, submitter, takenAt) {
-    var item = kind === "reading" ? reading(form) : passage(form, submitter);
+    if (!TAKERS[kind]) return;
+    var item = TAKERS[kind](form, submitter);
     if (!item) return;
     item.client_id = uuid();
     item.user = user;
@@ -155,6 +202,13 @@
         mark.textContent = item.shown + " · " + box.dataset.queued;
         form.parentNode.insertBefore(mark, form);
         form.querySelector("input[name=value]").value = "";
+      } else if (kind === "visitor") {
+        verdict(document.getElementById("visitor-answer"), form.dataset.offlineText, "offline", item.shown);
+        form.reset();
+      } else if (kind === "alert") {
+        markAlert(item);
+        var note = form.querySelector("input[name=resolution]");
+        if (note) note.value = "";
       } else {
         var shown = item.row.number || "✓";
         verdict(document.getElementById("answer"), form.dataset.offlineText, "offline", shown);
@@ -263,7 +317,7 @@
         (byCheckpoint[i.checkpoint] = byCheckpoint[i.checkpoint] || []).push(i);
       });
       var jobs = [];
-      var sent = { readings: 0, passages: 0, refused: 0 };
+      var sent = { readings: 0, passages: 0, refused: 0, alerts: 0, already: 0 };
       if (readings.length) {
         jobs.push(send(box.dataset.readingsUrl, readings, { source: "liaison", readings: readings.map(function (i) { return i.row; }) })
           .then(function (out) { if (out) sent.readings += readings.length; }));
@@ -275,17 +329,40 @@
           if (out) { sent.passages += rows.length; sent.refused += out.refused || 0; }
         }));
       });
+      var visitorsAt = {};
+      items.filter(function (i) { return i.kind === "visitor"; }).forEach(function (i) {
+        (visitorsAt[i.checkpoint] = visitorsAt[i.checkpoint] || []).push(i);
+      });
+      Object.keys(visitorsAt).forEach(function (checkpoint) {
+        var rows = visitorsAt[checkpoint];
+        var body = { checkpoint_id: Number(checkpoint), visitors: rows.map(function (i) { return i.row; }) };
+        jobs.push(send(box.dataset.visitorsUrl, rows, body).then(function (out) {
+          if (out) { sent.passages += rows.length; sent.refused += out.refused || 0; }
+        }));
+      });
+      var moves = items.filter(function (i) { return i.kind === "alert"; });
+      if (moves.length) {
+        jobs.push(send(box.dataset.alertsUrl, moves, { actions: moves.map(function (i) { return i.row; }) })
+          .then(function (out) {
+            if (!out) return;
+            sent.alerts += moves.length;
+            sent.already += (out.results || []).filter(function (r) { return r.outcome === "already"; }).length;
+          }));
+      }
       return Promise.all(jobs).then(function () { return sent; });
     }).then(function (sent) {
       sending = false;
-      var done = sent.readings + sent.passages;
+      var done = sent.readings + sent.passages + sent.alerts;
       var notes = [];
       if (done) notes.push(say(box.dataset.uploaded, done));
       if (sent.refused) notes.push(say(box.dataset.refused, sent.refused));
+      if (sent.already) notes.push(say(box.dataset.already, sent.already));
       if (loggedOut) notes.push(box.dataset.login);
       return show(notes.join(" · ")).then(function (waiting) {
         if (sent.passages && window.htmx) window.htmx.trigger(document.body, "passage-recorded");
-        if (sent.readings && !waiting && document.getElementById("slots") && !typing()) window.location.reload();
+        var reload = (sent.readings && document.getElementById("slots")) ||
+          (sent.alerts && document.querySelector("form[data-offline=alert]"));
+        if (reload && !waiting && !typing()) window.location.reload();
       });
     }, function () { sending = false; show(); });
   }
@@ -299,5 +376,8 @@
   window.addEventListener("online", function () { flush(); });
   window.addEventListener("offline", function () { show(); });
   setInterval(flush, 20000);
+  mine().then(function (items) {
+    items.filter(function (i) { return i.kind === "alert" && !i.rejected; }).forEach(markAlert);
+  }).catch(function () {});
   show().then(flush);
 })();

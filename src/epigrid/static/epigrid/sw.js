@@ -1,7 +1,7 @@
 // The service worker's code, imported by /sw.js (core/pwa.py), which sets self.EPIGRID_SW to the
 // URLs of the vendored Workbox modules (hashed in production) and the static prefix.
 // What it keeps for use without a network:
-// - the pages a grid member and a guard work from (the day page, a gate page): network first, the
+// - the pages a grid member and a guard work from (the day page, the alerts, a gate page): network first, the
 //   last copy when the network fails, so that they open in a stairwell or at a gate;
 // - the static files (CSS, scripts, icons): served from the cache, refreshed behind.
 // The page deletes the kept pages (they show names and addresses) at logout and on the login
@@ -18,7 +18,7 @@
   var strategies = workbox.strategies;
 
   var PAGES = "epigrid-pages";
-  var SHELL = /^\/(health\/today\/|gates\/\d+\/)$/;
+  var SHELL = /^\/(health\/today\/|gates\/\d+\/|alerts\/)$/;
 
   self.addEventListener("install", function () { self.skipWaiting(); });
   core.clientsClaim();

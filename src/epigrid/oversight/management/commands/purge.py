@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from epigrid.accounts.permissions import principal_from_option
 from epigrid.core.errors import DomainError
-from epigrid.oversight.retention import purge
+from epigrid.oversight.retention import purge, purge_start
 
 # What each count is, for the operator (never who: the command prints counts only).
 KINDS = {
@@ -27,9 +27,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="count what would go; write nothing")
         parser.add_argument("--user", help="the operator to record as having asked for it")
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="run it as a background job of --user (its page shows the progress and the report); print its id",
+        )
 
-    def handle(self, *args, dry_run=False, user=None, **options):
+    def handle(self, *args, dry_run=False, user=None, background=False, **options):
+        if background and not user:
+            raise CommandError("--background needs --user: the job is that user's, followed on their job page")
         try:
+            if background:
+                job = purge_start(principal=principal_from_option(user), dry_run=dry_run)
+                self.stdout.write(f"job {job.pk} {job.status}: {job.get_absolute_url()}")
+                return
             counts = purge(principal=principal_from_option(user), dry_run=dry_run)
         except DomainError as exc:
             raise CommandError(exc.render("en")) from None
