@@ -156,3 +156,36 @@ def test_an_alert_handled_offline_waits_then_moves_once(phone, log_in, epigrid_c
     _replayed(page, queued)
     epigrid_cli("shell", "-c", ALERT_MOVED_ONCE.format(key=key, ack=moves["acknowledge"], res=moves["resolve"]))
     assert json.dumps(queued)  # the queue held nothing that could not be sent as JSON
+
+
+def test_a_row_the_server_refuses_is_listed_with_why_and_can_be_removed(phone, log_in):
+    page = log_in(phone, "guard")
+    expect(page).to_have_url(re.compile(r"/gates/\d+/$"))
+    _kept_for_offline(page)
+    name = f"无此户访客{uuid.uuid4().hex[:4]}"
+
+    page.context.set_offline(True)
+    page.reload()
+    page.click("details#visitor summary")
+    page.fill("#v-name", name)
+    page.fill("#v-phone", "13912345678")
+    page.fill("#v-id", make_id_number())
+    page.fill("#v-visiting", "99-9-999")  # no such household in this compound
+    page.fill("#v-reason", "送菜")
+    page.fill("#v-temperature", "36.5")
+    page.click("#visitor-form button.primary")
+    outbox = page.get_by_test_id("outbox")
+    expect(outbox).to_contain_text("1 条待上传")
+
+    page.context.set_offline(False)
+    refused = page.get_by_test_id("outbox-refused")
+    expect(refused).to_be_visible(timeout=15_000)
+    refused.locator("summary").click()
+    expect(refused.locator("li")).to_have_count(1)
+    expect(refused.locator("li")).to_contain_text(name)  # what was typed, and why the server refused it
+    assert len(page.evaluate(READ_QUEUE)) == 1  # kept on the phone until its user has seen it
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    refused.locator("[data-outbox-clear]").click()
+    expect(outbox).to_be_hidden()
+    assert page.evaluate(READ_QUEUE) == []

@@ -92,9 +92,34 @@
       box.querySelector("[data-testid=outbox-text]").textContent = parts.join(" · ");
       box.hidden = !parts.length;
       box.classList.toggle("outbox-error", rejected > 0);
+      listRefused(items.filter(function (i) { return i.rejected; }));
       return waiting;
     });
   }
+
+  // A row the server refused stays on the phone (it holds what was typed, perhaps a visitor's
+  // name and phone) until its user has seen why and removes it: listed here, one button clears.
+  function listRefused(items) {
+    var details = document.getElementById("outbox-refused");
+    if (!details) return;
+    var list = details.querySelector("ul");
+    list.textContent = "";
+    items.forEach(function (item) {
+      var li = document.createElement("li");
+      li.textContent = (item.shown || item.kind) + " — " + item.rejected;
+      list.appendChild(li);
+    });
+    details.hidden = !items.length;
+  }
+
+  var refusedBox = document.getElementById("outbox-refused");
+  if (refusedBox) refusedBox.addEventListener("click", function (event) {
+    if (!event.target.closest("[data-outbox-clear]")) return;
+    if (!window.confirm(box.dataset.clearConfirm)) return;
+    mine().then(function (items) {
+      return remove(items.filter(function (i) { return i.rejected; }).map(function (i) { return i.client_id; }));
+    }).then(function () { show(); });
+  });
 
   // ------------------------------------------------------------------ taking rows offline
   var TEMPERATURE = /^\d{2}(\.\d{1,2})?$/;
