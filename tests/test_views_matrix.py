@@ -1107,6 +1107,16 @@ PAGES = [
         other="head2",
         reader="member1",
     ),
+    # The whole sheet as a background job: 302 to the job's page (tests/gates/test_pass_sheet_job.py).
+    Page(
+        "gates:pass_sheet_job",
+        {"code": "S-C-G1"},
+        get=None,
+        post={},
+        user="head1",
+        other="head2",
+        reader="member1",
+    ),
     Page(
         "gates:pass_action",
         {"pk": "{household_pass}", "action": "reissue"},

@@ -851,6 +851,13 @@ ENDPOINTS = [
         foreign_status=422,
     ),
     Endpoint("POST", "/api/v1/households/passes", body={"grid": "{grid}"}, in_scope_user="head1"),
+    Endpoint(
+        "POST",
+        "/api/v1/passes/sheet-jobs",
+        body={"grid": "{grid}"},
+        in_scope_status=202,  # queued as a background job (tests/gates/test_pass_sheet_job.py)
+        in_scope_user="head1",
+    ),
     Endpoint("GET", "/api/v1/households/{household}/passes"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/reissue", in_scope_user="head1"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/revoke", in_scope_user="head1"),

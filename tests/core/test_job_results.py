@@ -178,9 +178,7 @@ def _api(world, name):
 
 def test_the_api_answers_202_and_the_job_offers_its_download_to_its_starter_alone(world):
     client, auth = _api(world, "staff")
-    response = client.post(
-        "/api/v1/exports/residents/jobs", {"grid": "S-C"}, content_type="application/json", **auth
-    )
+    response = client.post("/api/v1/exports/residents/jobs", {"grid": "S-C"}, content_type="application/json", **auth)
     assert response.status_code == 202, response.content
     answer = response.json()
     assert answer["kind"] == "ledger_export" and answer["params"]["grid"] == "S-C"
@@ -205,9 +203,7 @@ def test_the_api_answers_202_and_the_job_offers_its_download_to_its_starter_alon
 
 def test_the_api_refuses_an_export_job_where_the_caller_may_not_export(world):
     client, auth = _api(world, "member1")
-    response = client.post(
-        "/api/v1/exports/residents/jobs", {"grid": "S-C"}, content_type="application/json", **auth
-    )
+    response = client.post("/api/v1/exports/residents/jobs", {"grid": "S-C"}, content_type="application/json", **auth)
     assert response.status_code in (403, 404)
     client, auth = _api(world, "staff")
     response = client.post("/api/v1/exports/residents/jobs", {"grid": "NOPE"}, content_type="application/json", **auth)
