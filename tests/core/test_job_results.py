@@ -209,3 +209,26 @@ def test_the_api_refuses_an_export_job_where_the_caller_may_not_export(world):
     response = client.post("/api/v1/exports/residents/jobs", {"grid": "NOPE"}, content_type="application/json", **auth)
     assert response.status_code == 404
     assert not Job.objects.exists()
+
+
+def test_the_places_ledger_exports_as_a_job_too(world):
+    job = ledgers.ledger_export_start(kind="places", node=world.nodes["S-C"], principal=world.users["staff"])
+    response, body = _download(_login(world, "staff"), job)
+    assert response.status_code == 200
+    cells = _cells(body)
+    assert "卫生室" in cells and "超市" in cells
+
+
+def test_a_starter_whose_role_ended_before_the_job_ran_gets_no_file(world, settings):
+    from epigrid.accounts.models import GridAssignment
+    from epigrid.accounts.services import grid_assignment_end
+
+    settings.JOBS_RUNNER = "thread"  # queued: it runs after the commit, which a test never makes
+    job = _export(world)
+    assert job.status == JobStatus.QUEUED
+    assignment = GridAssignment.objects.get(user=world.users["staff"], ended_at__isnull=True)
+    grid_assignment_end(assignment=assignment, principal=world.admin)
+    job = jobs.run(job.pk)
+    assert job.status == JobStatus.FAILED and not job.result_file and job.result_expires_at is None
+    assert not AuditEvent.objects.filter(action="ledger.export").exists()
+    assert _download(_login(world, "staff"), job)[0].status_code == 404
