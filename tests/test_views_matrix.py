@@ -287,6 +287,18 @@ PAGES = [
     Page("jobs:list", kind=LIST, user="staff", other="staff2", shows="jobs-roster.xlsx"),
     Page("jobs:detail", {"pk": "{job}"}, user="staff", other="staff2", shows="jobs-roster.xlsx"),
     Page("jobs:cancel", {"pk": "{job}"}, get=None, post={}, user="staff", other="staff2"),
+    # The file a job made (staff's residents export of 建新社区): its starter alone downloads it;
+    # anyone else, the inspector who reads the job too, 404 (tests/core/test_job_results.py).
+    Page("jobs:download", {"pk": "{export_job}"}, user="staff", other="staff2", reader=None, shows="张三"),
+    # The residents' export as a background job: 302 to the job's page (tests/core/test_job_results.py).
+    Page(
+        "people:export_job",
+        {"kind": "residents"},
+        get=None,
+        post={"grid": "S-C"},
+        user="staff",
+        other="staff2",
+    ),
     Page(
         "people:export",
         {"kind": "residents"},
@@ -1095,6 +1107,16 @@ PAGES = [
         other="head2",
         reader="member1",
     ),
+    # The whole sheet as a background job: 302 to the job's page (tests/gates/test_pass_sheet_job.py).
+    Page(
+        "gates:pass_sheet_job",
+        {"code": "S-C-G1"},
+        get=None,
+        post={},
+        user="head1",
+        other="head2",
+        reader="member1",
+    ),
     Page(
         "gates:pass_action",
         {"pk": "{household_pass}", "action": "reissue"},
@@ -1431,8 +1453,14 @@ def _build_world():
         created_by=world.users["staff"],
         grid_path=world.nodes["S-C"].path,
     )
+    from epigrid.core import jobs
+    from epigrid.people.ledgers import ledger_export_start
+
+    export_job = ledger_export_start(kind="residents", node=world.nodes["S-C"], principal=world.users["staff"])
+    jobs.run(export_job.pk)  # the world is built inside a transaction: run it now, not after a commit
     world.extra = {
         "job": job.pk,
+        "export_job": export_job.pk,
         **chain,
         **add_volunteers(world),
         **add_units(world),

@@ -173,6 +173,15 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/jobs", no_role_status=200, out_of_scope_status=200, in_scope_user="staff"),
     Endpoint("GET", "/api/v1/jobs/{job}", in_scope_user="staff"),
     Endpoint("POST", "/api/v1/jobs/{job}/cancel", in_scope_user="staff"),
+    # The file of staff's export job: its starter alone downloads it (tests/core/test_job_results.py).
+    Endpoint("GET", "/api/v1/jobs/{export_job}/download", in_scope_user="staff"),
+    Endpoint(
+        "POST",
+        "/api/v1/exports/{kind}/jobs",
+        body={"grid": "{grid}"},
+        in_scope_status=202,  # queued as a background job; its file is downloaded from the job
+        in_scope_user="staff",
+    ),
     # Control (issue: key persons, orders, teams)
     Endpoint("GET", "/api/v1/risk-areas", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint(
@@ -842,6 +851,13 @@ ENDPOINTS = [
         foreign_status=422,
     ),
     Endpoint("POST", "/api/v1/households/passes", body={"grid": "{grid}"}, in_scope_user="head1"),
+    Endpoint(
+        "POST",
+        "/api/v1/passes/sheet-jobs",
+        body={"grid": "{grid}"},
+        in_scope_status=202,  # queued as a background job (tests/gates/test_pass_sheet_job.py)
+        in_scope_user="head1",
+    ),
     Endpoint("GET", "/api/v1/households/{household}/passes"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/reissue", in_scope_user="head1"),
     Endpoint("POST", "/api/v1/passes/{household_pass}/revoke", in_scope_user="head1"),
@@ -974,8 +990,14 @@ def world(world):
         created_by=world.users["staff"],
         grid_path=world.nodes["S-C"].path,
     )
+    from epigrid.core import jobs
+    from epigrid.people.ledgers import ledger_export_start
+
+    export_job = ledger_export_start(kind="residents", node=world.nodes["S-C"], principal=world.users["staff"])
+    jobs.run(export_job.pk)  # at once: the world's transaction never commits
     world.extra = {
         "job": job.pk,
+        "export_job": export_job.pk,
         **add_chain(world),
         **add_volunteers(world),
         **add_units(world),

@@ -77,7 +77,9 @@ def job_user(user, *, verified: bool):
     return user
 
 
-def job_start_for(*, kind: str, principal, capability: str, params: dict, data: bytes, file_name: str, grid_path=None):
+def job_start_for(
+    *, kind: str, principal, capability: str, params: dict, data: bytes | None, file_name: str, grid_path=None
+):
     """Queue an upload's job (core.jobs) for `principal`: the job records whether their login gave
     its second factor (the job acts with it: `job_user`), and is over `grid_path`, else over the
     grids where they hold `capability` (those who read the audit log there may follow it)."""

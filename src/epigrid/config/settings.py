@@ -234,6 +234,9 @@ DAILY_REPORT_DUE = {
 JOBS_RUNNER = env.str("EPIGRID_JOBS_RUNNER", default="celery" if PRODUCTION else "thread")
 if JOBS_RUNNER not in ("celery", "thread", "inline"):
     raise ImproperlyConfigured("EPIGRID_JOBS_RUNNER is one of celery, thread, inline")
+# How long a job's file (an export made in the background) waits for its download; then the
+# sweep deletes it (personal data).
+JOB_RESULT_HOURS = env.int("EPIGRID_JOB_RESULT_HOURS", default=24)
 # 网格地图: the tile server behind the grid outlines (none by default: outlines on a plain
 # background; set your own or a licensed one, e.g. https://tiles.example.gov.cn/{z}/{x}/{y}.png),
 # its attribution, and the coordinate system the outlines are given in (stored as given).

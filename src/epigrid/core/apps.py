@@ -10,6 +10,7 @@ class CoreConfig(AppConfig):
         "sweeps": [
             "epigrid.core.access.PURGE_SWEEP",
             "epigrid.core.jobs.REDISPATCH_SWEEP",
+            "epigrid.core.jobs.RESULTS_SWEEP",
         ],
         "action_labels": [
             "epigrid.core.access.ACTION_LABELS",

@@ -54,6 +54,12 @@ class Conflict(DomainError):
     status = 409
 
 
+class Gone(DomainError):
+    """The thing was there and is no more for good (a job's download past its time): ask anew."""
+
+    status = 410
+
+
 class Invalid(DomainError):
     """The input is malformed or out of range (a 422 naming the field): fix it and resend."""
 

@@ -2,10 +2,11 @@
 
 import datetime as dt
 
+from django.http import FileResponse
 from ninja import Router, Schema
 
 from . import jobs
-from .api import ERRORS, page
+from .api import ERRORS, ErrorOut, page
 from .models import Job, JobStatus
 
 router = Router(tags=["jobs"])
@@ -24,6 +25,10 @@ class JobOut(Schema):
     cancel_requested: bool
     result: dict  # done: the job's report (a ledger import: created/updated/unchanged/refused, rows by number)
     error: dict  # failed: code, message, messages (a refused ledger: rows, refused)
+    # A job that made a file (an export): its download for the starter, until it expires.
+    download_url: str | None
+    result_expires_at: dt.datetime | None
+    result_expired: bool
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -44,6 +49,9 @@ class JobOut(Schema):
             "cancel_requested": job.cancel_requested_at is not None,
             "result": job.result,
             "error": job.error,
+            "download_url": f"/api/v1/jobs/{job.pk}/download" if job.result_ready else None,
+            "result_expires_at": job.result_expires_at,
+            "result_expired": job.result_expired,
             "created_at": job.created_at,
             "started_at": job.started_at,
             "finished_at": job.finished_at,
@@ -110,3 +118,19 @@ def job_get(request, job_id: int):
 def job_cancel(request, job_id: int):
     job = jobs.job_cancel(job=jobs.job_get(user=request.user, pk=job_id), principal=request.user)
     return JobOut.from_model(job)
+
+
+@router.get(
+    "/jobs/{job_id}/download",
+    response={200: None, 410: ErrorOut, **ERRORS},
+    summary="Download the file one's background job made (an export)",
+    description=(
+        "Who may call: the user who started the job, only (anyone else, a reader of the audit log too, 404). "
+        "A job that is not done or made no file is 404; a file past `result_expires_at` (or already deleted by "
+        "the sweep) is 410 `job_result_expired`: run the export again. Each download is audited "
+        "(`job.download`). No cascade."
+    ),
+)
+def job_download(request, job_id: int):
+    handle, file_name = jobs.job_result_open(user=request.user, pk=job_id)
+    return FileResponse(handle, as_attachment=True, filename=file_name)

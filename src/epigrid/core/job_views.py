@@ -1,8 +1,9 @@
 """The pages of background jobs (core.jobs): one's jobs, one job with its progress bar (polled by
-htmx while it runs), its cancel button and, at the end, its report."""
+htmx while it runs), its cancel button and, at the end, its report and the file it made."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -20,7 +21,9 @@ def _context(request, job) -> dict:
         "job": job,
         "kind_label": kind.label if kind else job.kind,
         "report_template": kind.template if kind else "",
+        "makes_file": bool(kind and kind.makes_file),
         "can_cancel": jobs.may_cancel(request.user, job),
+        "is_owner": job.created_by_id == request.user.pk,
         "poll_seconds": POLL_SECONDS,
     }
 
@@ -56,3 +59,11 @@ def job_cancel(request, pk):
     else:
         messages.success(request, _("Cancelling: the job stops at its next rows."))
     return redirect(job.get_absolute_url())
+
+
+@login_required
+@domain_errors
+def job_download(request, pk):
+    """The file the job made (an export), for who started it only; past its time it says so (410)."""
+    handle, file_name = jobs.job_result_open(user=request.user, pk=pk)
+    return FileResponse(handle, as_attachment=True, filename=file_name)

@@ -11,7 +11,13 @@ storage, and after the commit hands it to the runner `settings.JOBS_RUNNER` name
 `run(job_id)` moves the job to running, calls its kind's `run(job, progress)` (a `JobKind` on the
 "job_kinds" extension point), and moves it to done with the result, failed with the error
 (a DomainError's dict: code, bilingual message, and a ledger's rows) or cancelled. The file is
-deleted once the job has ended. Every move goes through `core.transitions.move`, audited as
+deleted once the job has ended.
+
+**A result file** (an export made in the background): the kind's runner hands it to `result_keep`;
+it is kept on the job when the job ends done (deleted else), downloaded by its starter alone
+(`job_result_open`: anyone else 404, even a reader of the audit log; each download audited), until
+`result_expires_at` (settings.JOB_RESULT_HOURS); then it is refused as expired (410) and the sweep
+deletes it (`jobs_results_expire`: personal data). Every move goes through `core.transitions.move`, audited as
 `system:jobs` on behalf of the starter (`job.running`, `job.done`, …).
 
 **Progress** (`Progress.step(checked=, written=)`, called by the work between its chunks) is
@@ -33,13 +39,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import extensions
-from .errors import Conflict, DomainError, Forbidden, NotFound
+from . import audit, extensions
+from .errors import Conflict, DomainError, Forbidden, Gone, NotFound
 from .models import Job, JobStatus
 from .scoping import SystemPrincipal, user_of
 from .transitions import move
@@ -51,6 +57,8 @@ ACTION_LABELS = {
     "job.done": _("Background job done"),
     "job.failed": _("Background job failed"),
     "job.cancelled": _("Background job cancelled"),
+    "job.download": _("Background job's file downloaded"),
+    "job.results_expired": _("Expired files of background jobs deleted"),
 }
 CACHE_SECONDS = 24 * 3600
 
@@ -58,12 +66,14 @@ CACHE_SECONDS = 24 * 3600
 @dataclass(frozen=True)
 class JobKind:
     """A kind of job: `run(job, progress) -> result dict` (raises DomainError to fail, with
-    nothing written); `template` shows the result on the job page."""
+    nothing written); `template` shows the result on the job page; `makes_file`: the job ends
+    with a file to download (`result_keep`)."""
 
     name: str
     label: object
     run: object
     template: str = ""
+    makes_file: bool = False
 
 
 class Cancelled(Exception):
@@ -236,6 +246,72 @@ def jobs_redispatch(*, now: dt.datetime | None = None) -> int:
 REDISPATCH_SWEEP = ("jobs_redispatched", jobs_redispatch)
 
 
+# ---------------------------------------------------------------- the result file
+
+
+def result_keep(job: Job, content, file_name: str) -> None:
+    """Called by a kind's runner: keep `content` (a file object) as the job's download under
+    `file_name`; it is saved on the job when the job ends done, deleted if it does not."""
+    content.seek(0)
+    job.result_file.save(file_name.rsplit("/", 1)[-1][-100:] or "result", File(content), save=False)
+    job.result_expires_at = timezone.now() + dt.timedelta(hours=getattr(settings, "JOB_RESULT_HOURS", 24))
+
+
+def job_result_open(*, user, pk):
+    """The job's file, opened, and its name, for the user who started the job: anyone else, and a
+    job without a file, 404; a file past its time (or already deleted by the sweep) 410. Each
+    download is audited (`job.download`, like the export it carries)."""
+    try:
+        job = Job.objects.filter(pk=pk, created_by_id=getattr(user, "pk", None)).first()
+    except (ValueError, TypeError):
+        job = None
+    if job is None or job.status != JobStatus.DONE or job.result_expires_at is None:
+        raise NotFound("not_found", _("Not found."))
+    if job.result_expired:
+        raise _expired()
+    try:
+        handle = job.result_file.open("rb")
+    except FileNotFoundError:
+        raise _expired() from None
+    audit.record(
+        principal=user,
+        action="job.download",
+        object_type="core.job",
+        object_id=str(job.pk),
+        grid_path=job.grid_path,
+        changes={"kind": [None, job.kind]},
+    )
+    return handle, job.result.get("file_name") or job.result_file.name.rsplit("/", 1)[-1]
+
+
+def _expired() -> Gone:
+    return Gone(
+        "job_result_expired",
+        _("This file has expired and was deleted (it holds personal data): run the export again."),
+    )
+
+
+def jobs_results_expire(*, now: dt.datetime | None = None) -> int:
+    """Delete the files of jobs past their time (personal data); the job keeps its expiry, so its
+    page and download say the file expired. Sweep step."""
+    now = now or timezone.now()
+    expired = list(Job.objects.filter(result_expires_at__lte=now).exclude(result_file="").order_by("id")[:500])
+    for job in expired:
+        job.result_file.delete(save=False)
+    if expired:
+        Job.objects.filter(pk__in=[job.pk for job in expired]).update(result_file="")
+        audit.record(
+            principal=SystemPrincipal("system:jobs", ()),
+            action="job.results_expired",
+            object_type="core.job",
+            changes={"files": [None, len(expired)]},
+        )
+    return len(expired)
+
+
+RESULTS_SWEEP = ("job_results_expired", jobs_results_expire)
+
+
 def _error(exc: DomainError) -> dict:
     return exc.as_dict()
 
@@ -248,6 +324,11 @@ def _end(job: Job, status: str, system, *, progress: Progress | None = None, res
             fields["rows_written"] = 0  # rolled back: nothing of it stayed
         if job.rows_total is not None:
             fields["rows_total"] = job.rows_total
+    if status == JobStatus.DONE and job.result_file:
+        fields.update(result_file=job.result_file.name, result_expires_at=job.result_expires_at)
+    elif job.result_file:
+        job.result_file.delete(save=False)  # rolled back: no file without its work
+        job.result_expires_at = None
     changes = {"kind": [None, job.kind]}
     if error:
         changes["error"] = [None, error.get("code")]

@@ -211,8 +211,8 @@ class _Place:
 class Job(models.Model):
     """后台任务: heavy work (a ledger import) run off the request by a worker, followed on its page
     and through /api/v1/jobs. Who started it, what (kind and params), how far (rows checked and
-    written of the total), how it ended (the result, or the error), and the uploaded file until it
-    is done (then deleted: it holds personal data)."""
+    written of the total), how it ended (the result, or the error), the uploaded file until it
+    is done (then deleted: it holds personal data), and the file it made (an export) until it expires."""
 
     TRANSITIONS = JOB_TRANSITIONS
     STATUS_STAMPS = JOB_STAMPS
@@ -225,6 +225,10 @@ class Job(models.Model):
     # Where the work acts (the subtree of the starter's right): who reads the audit log there sees it.
     grid_path = models.CharField(max_length=255, blank=True)
     upload = models.FileField(storage=private_storage, upload_to="jobs/", blank=True)
+    # What a job made for its starter to download (an export): kept until `result_expires_at`,
+    # then deleted by the sweep (it holds personal data); the expiry stays to say so.
+    result_file = models.FileField(storage=private_storage, upload_to="job_results/", blank=True, max_length=255)
+    result_expires_at = models.DateTimeField(null=True, blank=True)
     rows_total = models.PositiveIntegerField(_("rows"), null=True, blank=True)
     rows_checked = models.PositiveIntegerField(_("rows checked"), default=0)
     rows_written = models.PositiveIntegerField(_("rows written"), default=0)
@@ -265,6 +269,19 @@ class Job(models.Model):
     @property
     def finished(self) -> bool:
         return not JOB_TRANSITIONS[self.status]
+
+    @property
+    def result_expired(self) -> bool:
+        """A file was made and is gone: expired (the sweep deleted it) or past its time."""
+        from django.utils import timezone
+
+        if self.result_expires_at is None:
+            return False
+        return not self.result_file or self.result_expires_at <= timezone.now()
+
+    @property
+    def result_ready(self) -> bool:
+        return self.status == JobStatus.DONE and bool(self.result_file) and not self.result_expired
 
     @property
     def percent(self) -> int:

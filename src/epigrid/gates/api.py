@@ -14,10 +14,12 @@ from epigrid.core import access
 from epigrid.core.api import ERRORS, ErrorOut, FilterTime, In, IsoTime, PlanTime, Temperature, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
+from epigrid.core.job_api import JobOut
+from epigrid.core.models import Job
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
-from . import services
+from . import ledgers, services
 from .choices import BatchOutcome, Direction, PassStatus, RefusalReason, Verdict
 from .models import Checkpoint, HouseholdPass, Passage, Shift
 
@@ -667,3 +669,22 @@ def passage_list(
         rows = rows.filter(at__lt=at_to)
     items, next_offset, total = page(rows.order_by("-at", "-id"), limit=limit, offset=offset, with_total=with_total)
     return {"items": [_passage_out(p) for p in items], "next_offset": next_offset, "total": total}
+
+
+@router.post(
+    "/passes/sheet-jobs",
+    response={202: JobOut, **ERRORS},
+    summary="The print sheet of all of a grid's pass cards, drawn in a background job",
+    description=(
+        "Who may call: a user with `issue_passes` over `grid` (403 in sight without it, 404 out of sight, "
+        "`grid_not_found`). 202 with the job (`/api/v1/jobs/{id}`: follow it, cancel it); when it is `done`, "
+        "its `download_url` serves one HTML file of A4 pages (every card's QR code, number and address; print "
+        "it or save it as PDF from a browser) to the caller alone until `result_expires_at` (then 410, and the "
+        "sweep deletes it). The cards carry the passes' tokens: the printing is audited (`passes.print`, how "
+        "many cards), and each download. No cascade."
+    ),
+)
+def pass_sheet_job(request, payload: PassesIn):
+    grid = grid_node_get(user=request.user, code=payload.grid, capability=Capability.ISSUE_PASSES)
+    job = ledgers.pass_sheet_start(grid=grid, principal=request.user)
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))

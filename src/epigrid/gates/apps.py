@@ -40,4 +40,7 @@ class GatesConfig(AppConfig):
         "home_pages": [
             "epigrid.gates.views.guard_home",
         ],
+        "job_kinds": [
+            "epigrid.gates.ledgers.PASS_SHEET_JOB_KIND",
+        ],
     }

@@ -13,5 +13,6 @@ urlpatterns = [
     path("shifts/<int:pk>/<str:action>/", views.shift_check, name="shift_check"),
     path("passes/<str:code>/", views.passes, name="passes"),
     path("passes/<str:code>/sheet/", views.pass_sheet, name="pass_sheet"),
+    path("passes/<str:code>/sheet/job/", views.pass_sheet_job, name="pass_sheet_job"),
     path("pass/<int:pk>/<str:action>/", views.pass_action, name="pass_action"),
 ]

@@ -211,6 +211,17 @@ def pass_sheet(request, code):
 @login_required
 @require_POST
 @domain_errors
+def pass_sheet_job(request, code):
+    """The whole sheet of a grid's cards in the background (a large grid's QR codes take minutes):
+    the job's page follows it and offers the file when it is drawn."""
+    grid = GridNode.objects.get_for(request.user, Capability.ISSUE_PASSES, code=code)
+    job = ledgers.pass_sheet_start(grid=grid, principal=request.user)
+    return redirect(job.get_absolute_url())
+
+
+@login_required
+@require_POST
+@domain_errors
 def pass_action(request, pk, action):
     """作废 (revoke) or 重新生成 (reissue: same number, new card) a household's pass. Either makes
     the card the household holds useless at the gate: the page asks first (core.confirm)."""

@@ -28,5 +28,6 @@ class PeopleConfig(AppConfig):
         ],
         "job_kinds": [
             "epigrid.people.ledgers.IMPORT_JOB_KIND",
+            "epigrid.people.ledgers.EXPORT_JOB_KIND",
         ],
     }

@@ -48,6 +48,7 @@ from .services import (
 
 CHUNK = 2000
 IMPORT_JOB = "ledger_import"
+EXPORT_JOB = "ledger_export"
 MAX_REPORTED_ERRORS = 1000
 
 
@@ -810,6 +811,21 @@ def _export_rows(kind: str, node: GridNode, reveal: bool):
 def ledger_export(*, kind: str, node: GridNode, principal) -> tuple[tempfile.SpooledTemporaryFile, str]:
     """Write the ledger of a subtree to .xlsx; full ID numbers and phones only for users who may
     unmask them (and the export is logged as an unmasking)."""
+    out, name, _count = _ledger_export(kind=kind, node=node, principal=principal)
+    return out, name
+
+
+def _counted(rows, progress):
+    """The rows, telling the job's progress after each chunk (where it also learns of a cancel)."""
+    done = 0
+    for done, row in enumerate(rows, 1):
+        yield row
+        if done % CHUNK == 0:
+            progress.step(checked=done, written=done)
+    progress.step(checked=done, written=done)
+
+
+def _ledger_export(*, kind: str, node: GridNode, principal, progress=None):
     if kind not in COLUMNS:
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
     # Callers load the node with get_for(IMPORT_EXPORT); the export checks once more at its entry,
@@ -817,10 +833,14 @@ def ledger_export(*, kind: str, node: GridNode, principal) -> tuple[tempfile.Spo
     authorize(principal, Capability.IMPORT_EXPORT, node.path)
     reveal = allows(principal, Capability.UNMASK_PII, node.path)
     columns = COLUMNS[kind]
+    rows = _export_rows(kind, node, reveal)
+    if progress is not None:
+        progress.total(_export_count(kind, node))
+        rows = _counted(rows, progress)
     out, count = write_ledger(
         sheet_name=SHEET_NAMES[kind],
         headers=[column.header for column in columns],
-        rows=_export_rows(kind, node, reveal),
+        rows=rows,
         wide={col for col, column in enumerate(columns) if column.key in {"id_number", "address", "name"}},
     )
     audit.record(
@@ -832,7 +852,13 @@ def ledger_export(*, kind: str, node: GridNode, principal) -> tuple[tempfile.Spo
         changes={"kind": [None, kind], "rows": [None, count], "unmasked": [None, reveal]},
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return out, f"{SHEET_NAMES[kind]}-{node.code}-{stamp}.xlsx"
+    return out, f"{SHEET_NAMES[kind]}-{node.code}-{stamp}.xlsx", count
+
+
+def _export_count(kind: str, node: GridNode) -> int:
+    if kind == ImportKind.RESIDENTS:
+        return Person.objects.current().filter(subtree_q("grid__path", node.path)).count()
+    return Place.objects.filter(archived_at__isnull=True).filter(subtree_q("grid__path", node.path)).count()
 
 
 # ---------------------------------------------------------------- as a background job
@@ -864,3 +890,36 @@ def _run_import_job(job, progress) -> dict:
 
 # Contributed to "job_kinds" (people.apps).
 IMPORT_JOB_KIND = jobs.JobKind(IMPORT_JOB, _("Ledger import"), _run_import_job, "people/import_report.html")
+
+
+def ledger_export_start(*, kind: str, node: GridNode, principal):
+    """Queue the export of a subtree's ledger as a background job (a city's ledger is 100,000s of
+    rows): refused now (404/403) where the caller may not export; the job writes the .xlsx, which
+    its starter downloads from the job's page until it expires (core.jobs.job_result_open)."""
+    if kind not in COLUMNS:
+        raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
+    authorize(principal, Capability.IMPORT_EXPORT, node.path)
+    return job_start_for(
+        kind=EXPORT_JOB,
+        principal=principal,
+        capability=Capability.IMPORT_EXPORT,
+        params={"kind": kind, "grid": node.code, "grid_id": node.pk},
+        data=None,
+        file_name="",
+        grid_path=node.path,
+    )
+
+
+def _run_export_job(job, progress) -> dict:
+    principal = job_user(job.created_by, verified=job.params.get("second_factor", False))
+    node = GridNode.objects.filter(pk=job.params["grid_id"]).first()
+    if node is None:
+        raise DomainError("grid_not_found", _("Unknown grid code (or outside your area)."))
+    # The export checks the starter's right again, as it is now (roles may have ended meanwhile).
+    out, name, count = _ledger_export(kind=job.params["kind"], node=node, principal=principal, progress=progress)
+    jobs.result_keep(job, out, name)
+    return {"kind": job.params["kind"], "grid": node.code, "file_name": name, "rows": count}
+
+
+# Contributed to "job_kinds" (people.apps).
+EXPORT_JOB_KIND = jobs.JobKind(EXPORT_JOB, _("Ledger export"), _run_export_job, makes_file=True)

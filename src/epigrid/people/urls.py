@@ -16,4 +16,5 @@ urlpatterns = [
     path("households/<int:pk>/", views.household_detail, name="household"),
     path("import/", views.ledger_import, name="import"),
     path("export/<str:kind>/", views.ledger_export, name="export"),
+    path("export/<str:kind>/job/", views.ledger_export_job, name="export_job"),
 ]
