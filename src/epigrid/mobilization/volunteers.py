@@ -136,40 +136,17 @@ def volunteer_signup(
     to verify. The same phone again while pending or approved is answered with the same row (a
     double tap); nothing here tells whether a phone is known."""
     _community(grid)
-    name = _text(name, field="name", required=True, limit=50)
-    number = parse_phone(phone)
-    skills = _text(skills, field="skills")
-    availability = _text(availability, field="availability")
-    team = _team(team, grid)
-    phone_hash = lookup_hash("phone", number.number)
-    with transaction.atomic():
-        earlier = (
-            Volunteer.objects.select_for_update()
-            .filter(grid=grid, phone_hash=phone_hash)
-            .exclude(status=VolunteerStatus.REFUSED)
-            .first()
-        )
-        if earlier is not None:
-            return earlier
-        volunteer = Volunteer.objects.create(
-            grid=grid,
-            team=team,
-            name=name,
-            phone_sealed=seal(number.number),
-            phone_masked=number.masked,
-            phone_hash=phone_hash,
-            skills=skills,
-            availability=availability,
-            source=VolunteerSource.SIGNUP,
-        )
-        audit.record(
-            principal=SIGNUP,
-            action="volunteer.signup",
-            obj=volunteer,
-            grid_path=grid.path,
-            changes={"team": [None, getattr(team, "name", "")]},
-        )
-    return volunteer
+    return _volunteer_by_phone(
+        grid=grid,
+        name=name,
+        phone=phone,
+        skills=skills,
+        availability=availability,
+        team=team,
+        source=VolunteerSource.SIGNUP,
+        principal=SIGNUP,
+        action="volunteer.signup",
+    )
 
 
 def volunteer_add(
@@ -296,6 +273,22 @@ def volunteer_register(
     as it is."""
     _community(grid)
     authorize(principal, MANAGE, grid.path)
+    return _volunteer_by_phone(
+        grid=grid,
+        name=name,
+        phone=phone,
+        skills=skills,
+        availability=availability,
+        team=team,
+        source=VolunteerSource.STAFF,
+        principal=principal,
+        action="volunteer.add",
+    )
+
+
+def _volunteer_by_phone(*, grid, name, phone, skills, availability, team, source: str, principal, action: str):
+    """A pending volunteer known by name and phone (a QR sign-up, or the community's entry of a row
+    of the 泉心愿 export): the same phone again while pending or approved answers that row."""
     name = _text(name, field="name", required=True, limit=50)
     number = parse_phone(phone)
     skills = _text(skills, field="skills")
@@ -320,11 +313,11 @@ def volunteer_register(
             phone_hash=phone_hash,
             skills=skills,
             availability=availability,
-            source=VolunteerSource.STAFF,
+            source=source,
         )
         audit.record(
             principal=principal,
-            action="volunteer.add",
+            action=action,
             obj=volunteer,
             grid_path=grid.path,
             changes={"team": [None, getattr(team, "name", "")]},
