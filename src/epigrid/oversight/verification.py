@@ -325,14 +325,12 @@ def lists_for(user):
 
 def list_get(*, user, pk, capability: str = VIEW) -> VerificationList:
     """A list, for those who see its node, or who hold one of its rows (a grid member)."""
-    if not str(pk).isdigit() or int(pk) > 2**63 - 1:
-        raise NotFound("list_not_found", _("No such list."))
     try:
         return VerificationList.objects.select_related("grid").get_for(
             user, capability, pk=pk, missing=NotFound("list_not_found", _("No such list."))
         )
     except NotFound:
-        if not entries_for(user).filter(verification_list_id=pk).exists():
+        if not entries_for(user).filter(verification_list__pk=pk).exists():
             raise
         if capability != VIEW:
             raise Forbidden("forbidden", _("Your role does not allow this here.")) from None
