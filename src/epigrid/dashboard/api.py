@@ -9,9 +9,8 @@ from ninja import Router, Schema
 from epigrid.core.api import ERRORS, FilterDate, In
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
-from epigrid.grids.choices import GridLevel
-from epigrid.grids.models import GridNode
-from epigrid.grids.selectors import grid_node_get
+from epigrid.grids.choices import VERTICAL_LEVELS
+from epigrid.grids.selectors import grid_children, grid_node_get
 from epigrid.oversight import rollup, thresholds
 
 router = Router(tags=["dashboard"])
@@ -90,11 +89,7 @@ def dashboard(request, code: str, since: FilterDate | None = None, until: Filter
     since = since or until - dt.timedelta(days=29)
     if since > until or (until - since).days > 365:
         raise DomainError("date_range", _("Give since ≤ until, at most 366 days apart."), field="since")
-    children = list(
-        GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1)
-        .exclude(level=GridLevel.THEMATIC)
-        .order_by("path")
-    )
+    children = list(grid_children(node=node, levels=VERTICAL_LEVELS))
     figures, refreshed = rollup.figures_for([node.pk, *[c.pk for c in children]])
     return {
         "code": node.code,

@@ -23,9 +23,9 @@ from epigrid.core.scoping import EVERYWHERE, allows, grant_paths
 from epigrid.core.views import domain_errors, refused_back, safe_next
 from epigrid.core.xlsx import write_ledger, xlsx_response
 from epigrid.grids import geo
-from epigrid.grids.choices import GridLevel
+from epigrid.grids.choices import VERTICAL_LEVELS, GridLevel
 from epigrid.grids.models import GridNode, lineage_paths
-from epigrid.grids.selectors import grid_node_get
+from epigrid.grids.selectors import grid_children, grid_node_get
 from epigrid.oversight import inspections, rollup, thresholds
 from epigrid.oversight.models import InspectionRound
 from epigrid.response.choices import PointStatus
@@ -108,11 +108,7 @@ def home(request):
 @domain_errors
 def node_page(request, code):
     node = grid_node_get(user=request.user, code=code, capability=VIEW_DASHBOARD)
-    children = list(
-        GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1)
-        .exclude(level=GridLevel.THEMATIC)
-        .order_by("path")
-    )
+    children = list(grid_children(node=node, levels=VERTICAL_LEVELS))
     figures, refreshed = rollup.figures_for([node.pk, *[c.pk for c in children]])
     mine = figures[node.pk]
     limits = thresholds.thresholds_current()

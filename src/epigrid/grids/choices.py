@@ -24,6 +24,8 @@ CHILD_LEVELS = {
 }
 # Levels where a household, person or place may be placed ("leaf grids").
 LEAF_LEVELS = {GridLevel.GRID, GridLevel.BUILDING}
+# The vertical tree, without the thematic grids beside it (the dashboard's and reports' children).
+VERTICAL_LEVELS = {GridLevel.SUBDISTRICT, GridLevel.COMMUNITY, GridLevel.GRID, GridLevel.BUILDING}
 
 
 class ThematicCategory(models.TextChoices):

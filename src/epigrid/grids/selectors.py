@@ -31,8 +31,13 @@ def grid_roots(*, user):
     return GridNode.objects.filter(path__in=paths)
 
 
-def grid_children(*, node: GridNode):
-    return GridNode.objects.in_subtree(node.path).filter(depth=node.depth + 1)
+def grid_children(*, node: GridNode, levels=None):
+    """The node's direct children in path order; `levels` keeps only those levels (the dashboard
+    leaves out thematic grids, the daily reports buildings too)."""
+    children = GridNode.objects.in_subtree(node.path).filter(depth=node.depth + 1)
+    if levels is not None:
+        children = children.filter(level__in=list(levels))
+    return children.order_by("path")
 
 
 def grid_ancestors(*, node: GridNode):

@@ -25,6 +25,7 @@ from epigrid.core.scoping import VIEW, authorize, system, user_of
 from epigrid.core.transitions import move
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode
+from epigrid.grids.selectors import grid_children
 
 from . import rollup
 from .choices import ReportStatus
@@ -98,7 +99,7 @@ def _leaf_figures(node_ids: list[int], day: dt.date) -> dict[int, dict[str, int]
 
 
 def _children(node: GridNode):
-    return GridNode.objects.filter(path__startswith=node.path, depth=node.depth + 1, level__in=LEVELS).order_by("path")
+    return grid_children(node=node, levels=LEVELS)
 
 
 def rolled_up(report: DailyReport) -> tuple[dict[str, int], list[str], list[DailyReport]]:
