@@ -569,7 +569,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/mobilization/chain/import",
         body="chain",
-        in_scope_status=201,
+        in_scope_status=202,  # queued as a background job (tests/mobilization/test_ledger_jobs.py)
         in_scope_user="staff",
         no_role_status=403,
         out_of_scope_status=403,
@@ -579,7 +579,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/mobilization/ledgers/{team_ledger}/import",
         body="units_ledger",
-        in_scope_status=201,
+        in_scope_status=202,  # queued as a background job (tests/mobilization/test_ledger_jobs.py)
         in_scope_user="staff",
         no_role_status=403,
         out_of_scope_status=403,

@@ -239,13 +239,19 @@ def test_the_api_and_the_page_import_and_export(world):
     client.force_login(world.users["staff"])
     upload = io.BytesIO(data)
     upload.name = "units.xlsx"
-    page = client.post("/mobilization/ledgers/units/", {"file": upload})
-    assert page.status_code == 200 and "新增 0 条，更新 0 条，未变 2 条" in page.content.decode()
+    # Queued as a background job (mobilization.ledger_jobs); its page shows the report
+    # (tests/mobilization/test_ledger_jobs.py).
+    page = client.post("/mobilization/ledgers/units/", {"file": upload}, follow=True)
+    assert page.redirect_chain[0][0].startswith("/jobs/")
+    text = page.content.decode()
+    for key, value in (("created", 0), ("updated", 0), ("unchanged", 2)):
+        assert f'data-count="{key}">{value}<' in text
     header = [c.header for c in team_ledgers.ledger_columns("units")]
     upload = io.BytesIO(_xlsx([header, ["党员", "S-C", "无此单位", "", "乙", "", "", ""]]))
     upload.name = "units.xlsx"
-    page = client.post("/mobilization/ledgers/units/", {"file": upload})
-    assert page.status_code == 422 and "无此单位" not in page.content.decode()
+    page = client.post("/mobilization/ledgers/units/", {"file": upload}, follow=True)
+    assert page.redirect_chain[0][0].startswith("/jobs/")
+    assert 'data-row="2"' in page.content.decode() and "无此单位" not in page.content.decode()
     assert client.get("/mobilization/ledgers/nothing/").status_code == 404
     assert call("get", "/api/v1/mobilization/ledgers/nothing/export?grid=S-C").status_code in (404, 422)
 

@@ -11,14 +11,15 @@ from epigrid.accounts.models import GridAssignment
 from epigrid.core.api import ERRORS, EventDate, In
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
+from epigrid.core.job_api import JobOut
+from epigrid.core.models import Job
 from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
-from epigrid.people.api import ImportErrorOut
 from epigrid.people.models import Household
 
-from . import ledgers, selectors, services, team_ledgers
+from . import ledger_jobs, ledgers, selectors, services, team_ledgers
 from .choices import BranchRole, MemberRole, OrgKind, SiteKind
 from .models import CentralHousehold, PartyMember, PartyOrg, TemporaryBranch, TemporaryBranchMember
 
@@ -119,10 +120,6 @@ class ChainLinkOut(Schema):
     name: str
     org_id: int | None
     responsible: list[str]
-
-
-class ChainImportOut(Schema):
-    rows: int
 
 
 @router.get(
@@ -298,19 +295,24 @@ def household_chain(request, pk: int):
 
 @router.post(
     "/mobilization/chain/import",
-    response={201: ChainImportOut, **ERRORS, 422: ImportErrorOut},
-    summary="Import the chain ledger (.xlsx); all rows or none",
+    response={202: JobOut, **ERRORS},
+    summary="Import the chain ledger (.xlsx) as a background job; all rows or none",
     description=(
         "Who may call: a user with `import_export` (command center, subdistrict staff, community secretary "
-        "and staff; held only with a verified second factor) in at least one grid (403 otherwise); each row's "
+        "and staff; held only with a verified second factor) in at least one grid (403 otherwise). What refuses "
+        "the file before a row is read (no right 403; not .xlsx/.csv, too large, unreadable or a missing column "
+        "400) is answered now; else 202 with the job (`/api/v1/jobs/{id}`: follow it, cancel it). Each row's "
         "grid must be in sight and under `import_export` there, else that row is refused. All rows or none: "
-        "any refused row is 422 with the rows listed and nothing written; a file imported twice changes "
+        "the job ends `done` with `result` {kind: chain, row_count, orgs, members, centrals, looked_after}, or "
+        "`failed` with every refused row in `error.rows` and nothing written; a file imported twice changes "
         "nothing. Audited (the import and each row's write). No cascade."
     ),
 )
 def chain_import(request, file: File[UploadedFile]):
-    rows = ledgers.chain_import(data=read_upload(file), file_name=file.name or "chain.xlsx", principal=request.user)
-    return Status(201, {"rows": rows})
+    job = ledger_jobs.ledger_import_start(
+        kind=ledger_jobs.CHAIN, data=read_upload(file), file_name=file.name or "chain.xlsx", principal=request.user
+    )
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
 
 
 @router.get(
@@ -337,39 +339,29 @@ def chain_export(request, grid: str):
 LedgerKind = Literal["units", "volunteers", "hours"]
 
 
-class LedgerRowOut(Schema):
-    row: int
-    outcome: Literal["created", "updated", "unchanged"]
-
-
-class LedgerImportOut(Schema):
-    created: int
-    updated: int
-    unchanged: int
-    refused: int
-    rows: list[LedgerRowOut]
-
-
 @router.post(
     "/mobilization/ledgers/{kind}/import",
-    response={201: LedgerImportOut, **ERRORS, 422: ImportErrorOut},
-    summary="Import the 双报到 units, volunteers or volunteer hours ledger (.xlsx); all rows or none",
+    response={202: JobOut, **ERRORS},
+    summary="Import the 双报到 units, volunteers or volunteer hours ledger (.xlsx) as a background job",
     description=(
         "Who may call: a user with `import_export` (command center, subdistrict staff, community secretary "
-        "and staff; held only with a verified second factor) in at least one grid (403 otherwise); each row's "
+        "and staff; held only with a verified second factor) in at least one grid (403 otherwise). What refuses "
+        "the file before a row is read (no right 403; not .xlsx/.csv, too large, unreadable or a missing column "
+        "400) is answered now; else 202 with the job (`/api/v1/jobs/{id}`: follow it, cancel it). Each row's "
         "community must be in sight and under `import_export` there, and the writes need `manage_teams`, else "
         "that row is refused. A row matches what is on file by its natural key (units: community and name, a "
         "member row its unit and name; volunteers: ID number of a resident on file, else phone; hours: the "
-        "volunteer, duty and start) and is updated, or added. All rows or none: any refused row is 422 with the "
-        "rows listed and nothing written; 201 answers each row's outcome (created, updated, unchanged) sorted "
-        "by row. Audited (the import and each row's write). No cascade."
+        "volunteer, duty and start) and is updated, or added. All rows or none: the job ends `done` with "
+        "`result` {kind, row_count, created, updated, unchanged, refused, rows: each row's outcome sorted by "
+        "row}, or `failed` with every refused row in `error.rows` and nothing written. Audited (the import and "
+        "each row's write). No cascade."
     ),
 )
 def team_ledger_import(request, kind: LedgerKind, file: File[UploadedFile]):
-    report = team_ledgers.team_ledger_import(
+    job = ledger_jobs.ledger_import_start(
         kind=kind, data=read_upload(file), file_name=file.name or f"{kind}.xlsx", principal=request.user
     )
-    return Status(201, report)
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
 
 
 @router.get(

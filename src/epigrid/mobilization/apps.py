@@ -76,4 +76,5 @@ class MobilizationConfig(AppConfig):
         "consequences": ["epigrid.mobilization.followups.consequences"],
         "compound_reopened": ["epigrid.mobilization.followups.followups_on_compound_reopened"],
         "action_labels": ["epigrid.mobilization.apps.ACTION_LABELS"],
+        "job_kinds": ["epigrid.mobilization.ledger_jobs.IMPORT_JOB_KIND"],
     }

@@ -22,7 +22,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, unseal
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.scoping import allows, authorize, subtree_q
-from epigrid.core.tabular import iter_table
+from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.models import GridNode
@@ -33,6 +33,7 @@ from .choices import MemberRole, OrgKind
 from .models import CentralHousehold, LookedAfter, PartyMember, PartyOrg
 
 MAX_REPORTED_ERRORS = 1000
+PROGRESS_EVERY = 200  # rows between two reports to a job's progress
 SHEET_NAME = "党建链条台账"
 
 
@@ -229,19 +230,8 @@ class _ChainImporter:
                     exc.field = "looked_after"
                     raise
 
-    def run(self, rows) -> int:
-        try:
-            header = next(rows)
-        except StopIteration:
-            raise DomainError("file_empty", _("The file is empty.")) from None
-        positions = {text.strip(): i for i, text in enumerate(header) if text}
-        missing = [c.header for c in COLUMNS if c.required and c.header not in positions]
-        if missing:
-            raise DomainError(
-                "header_missing",
-                _("The first row must hold the column headers; missing: %(columns)s."),
-                params={"columns": "、".join(missing)},
-            )
+    def run(self, rows, progress=None) -> int:
+        positions = header_positions(rows, COLUMNS)
         count, number = 0, 1
         for cells in rows:
             number += 1
@@ -258,20 +248,69 @@ class _ChainImporter:
                     self.row(values)
             except DomainError as exc:
                 self.error(number, exc.field, exc)
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress.step(checked=count, written=0 if self.error_count else count)
         if count == 0:
             raise DomainError("file_empty", _("The file has no data rows."))
+        if progress is not None:
+            progress.step(checked=count, written=0 if self.error_count else count)
         return count
 
 
-def chain_import(*, data: bytes, file_name: str, principal) -> int:
-    """Import the chain ledger; answers the number of rows, or raises RowErrors (nothing written)."""
+def header_positions(rows, columns) -> dict[str, int]:
+    """Read the header row off `rows`: each column's position; refused when the file is empty or
+    a required column is missing (what the request answers, before a job is queued)."""
+    try:
+        header = next(rows)
+    except StopIteration:
+        raise DomainError("file_empty", _("The file is empty.")) from None
+    positions = {text.strip(): i for i, text in enumerate(header) if text}
+    missing = [c.header for c in columns if c.required and c.header not in positions]
+    if missing:
+        raise DomainError(
+            "header_missing",
+            _("The first row must hold the column headers; missing: %(columns)s."),
+            params={"columns": "、".join(missing)},
+        )
+    return positions
+
+
+def count_rows(data: bytes, file_name: str) -> int:
+    """The data rows of a file (its progress's total): the non-empty rows after the header."""
+    rows = iter_table(data, file_name)
+    next(rows, None)
+    return sum(1 for cells in rows if any(cells))
+
+
+def chain_import_check(*, data: bytes, file_name: str, principal) -> None:
+    """What refuses a chain ledger before any row is read (the request's 4xx, before a job is
+    queued): the right, the file's type and size, an unreadable file or a wrong header."""
     authorize(principal, Capability.IMPORT_EXPORT)
-    if not file_name.lower().endswith((".xlsx", ".csv")):
+    if not (file_name or "").lower().endswith((".xlsx", ".csv")):
         raise DomainError("file_type", _("Upload an .xlsx (or .csv) file."), field="file")
+    check_size(len(data))
+    header_positions(iter_table(data, file_name), COLUMNS)
+
+
+def chain_import(*, data: bytes, file_name: str, principal, progress=None) -> int:
+    """Import the chain ledger; answers the number of rows, or raises RowErrors (nothing written)."""
+    return chain_import_report(data=data, file_name=file_name, principal=principal, progress=progress)["row_count"]
+
+
+def chain_import_report(*, data: bytes, file_name: str, principal, progress=None) -> dict:
+    """Import the chain ledger; answers the report (rows, and the organisations, members, central
+    households and households looked after that the rows named), or raises RowErrors (nothing written).
+
+    With `progress` (a core.jobs.Progress) the rows are counted first (its total), and it is told
+    the rows checked and written every PROGRESS_EVERY rows; a cancel raises from there, inside the
+    transaction, so nothing of the file stays."""
+    chain_import_check(data=data, file_name=file_name, principal=principal)
+    if progress is not None:
+        progress.total(count_rows(data, file_name))
     importer = _ChainImporter(principal)
     try:
         with transaction.atomic():
-            count = importer.run(iter_table(data, file_name))
+            count = importer.run(iter_table(data, file_name), progress)
             if importer.error_count:
                 raise _Rollback
             audit.record(
@@ -280,7 +319,7 @@ def chain_import(*, data: bytes, file_name: str, principal) -> int:
                 object_type="mobilization.partyorg",
                 changes={"rows": [None, count], **{k: [None, v] for k, v in importer.counts.items()}},
             )
-            return count
+            return {"row_count": count, **importer.counts}
     except _Rollback:
         pass
     raise RowErrors(

@@ -31,7 +31,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, unseal
 from epigrid.core.errors import DomainError
 from epigrid.core.scoping import allows, authorize, subtree_q
-from epigrid.core.tabular import iter_table
+from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.choices import GridLevel
@@ -42,6 +42,7 @@ from epigrid.people.models import Person
 from . import units as unit_services
 from . import volunteers as vol
 from .choices import ShiftKind, UnitKind, VolunteerStatus
+from .ledgers import PROGRESS_EVERY, count_rows, header_positions
 from .models import ReportingUnit, UnitMember, Volunteer, VolunteerShift, VolunteerTeam
 
 MAX_REPORTED_ERRORS = 1000
@@ -210,19 +211,8 @@ class _Sheet:
 
     # ------------------------------------------------------------ the loop
 
-    def run(self, rows) -> int:
-        try:
-            header = next(rows)
-        except StopIteration:
-            raise DomainError("file_empty", _("The file is empty.")) from None
-        positions = {text.strip(): i for i, text in enumerate(header) if text}
-        missing = [c.header for c in self.columns if c.required and c.header not in positions]
-        if missing:
-            raise DomainError(
-                "header_missing",
-                _("The first row must hold the column headers; missing: %(columns)s."),
-                params={"columns": "、".join(missing)},
-            )
+    def run(self, rows, progress=None) -> int:
+        positions = header_positions(rows, self.columns)
         count, number = 0, 1
         for cells in rows:
             number += 1
@@ -239,8 +229,12 @@ class _Sheet:
                     self.outcomes.append((number, self.row(number, values)))
             except DomainError as exc:
                 self.error(number, exc)
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress.step(checked=count, written=0 if self.error_count else count)
         if count == 0:
             raise DomainError("file_empty", _("The file has no data rows."))
+        if progress is not None:
+            progress.step(checked=count, written=0 if self.error_count else count)
         return count
 
 
@@ -562,18 +556,29 @@ def _sheet(kind: str) -> type[_Sheet]:
     return SHEETS[kind]
 
 
-def team_ledger_import(*, kind: str, data: bytes, file_name: str, principal) -> dict:
-    """Import a units, volunteers or hours ledger: all rows or none. Answers the report (counts of
-    created, updated, unchanged, and each row's outcome sorted by row) or raises ImportRejected
-    listing every refused row (nothing written)."""
+def team_ledger_import_check(*, kind: str, data: bytes, file_name: str, principal) -> None:
+    """What refuses a ledger before any row is read (the request's 4xx, before a job is queued):
+    the kind, the right, the file's type and size, an unreadable file or a wrong header."""
     sheet_class = _sheet(kind)
     authorize(principal, Capability.IMPORT_EXPORT)
-    if not file_name.lower().endswith((".xlsx", ".csv")):
+    if not (file_name or "").lower().endswith((".xlsx", ".csv")):
         raise DomainError("file_type", _("Upload an .xlsx (or .csv) file."), field="file")
-    sheet = sheet_class(principal)
+    check_size(len(data))
+    header_positions(iter_table(data, file_name), sheet_class.columns)
+
+
+def team_ledger_import(*, kind: str, data: bytes, file_name: str, principal, progress=None) -> dict:
+    """Import a units, volunteers or hours ledger: all rows or none. Answers the report (counts of
+    created, updated, unchanged, and each row's outcome sorted by row) or raises ImportRejected
+    listing every refused row (nothing written). With `progress` (a core.jobs.Progress) the rows
+    are counted first, and it is told the rows checked and written every PROGRESS_EVERY rows."""
+    team_ledger_import_check(kind=kind, data=data, file_name=file_name, principal=principal)
+    if progress is not None:
+        progress.total(count_rows(data, file_name))
+    sheet = _sheet(kind)(principal)
     try:
         with transaction.atomic():
-            count = sheet.run(iter_table(data, file_name))
+            count = sheet.run(iter_table(data, file_name), progress)
             if sheet.error_count:
                 raise _Rollback
             report = {key: 0 for key in OUTCOMES}

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from epigrid.accounts.models import GridAssignment
 from epigrid.core.capabilities import Capability
-from epigrid.core.errors import DomainError, Forbidden, NotFound, RowErrors
+from epigrid.core.errors import DomainError, Forbidden, NotFound
 from epigrid.core.scoping import allows, subtree_q
 from epigrid.core.tabular import read_upload
 from epigrid.core.views import domain_errors, safe_next
@@ -21,7 +21,7 @@ from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 from epigrid.people.models import Household
 
-from . import ledgers, selectors, services, team_ledgers
+from . import ledger_jobs, ledgers, selectors, services, team_ledgers
 from .choices import KIND_FOR_LEVEL, BranchRole, MemberRole, OrgKind, SiteKind
 from .models import CentralHousehold, LookedAfter, PartyMember, TemporaryBranchMember
 from .volunteers import community_grids
@@ -222,24 +222,28 @@ def household_release(request, pk):
 @login_required
 @domain_errors
 def chain_import(request):
-    """The chain ledger (.xlsx): all of it or nothing, like the residents' ledger."""
-    report, count, error, status = None, None, None, 200
+    """The chain ledger (.xlsx): all of it or nothing, like the residents' ledger. The file is
+    checked (the right, type, size, header) and queued as a background job, whose page shows the
+    report or every refused row (ledger_jobs)."""
+    error, status = None, 200
     if request.method == "POST":
         upload = request.FILES.get("file")
         try:
             if upload is None:
                 raise DomainError("file_required", _("Choose a file."), field="file")
-            count = ledgers.chain_import(data=read_upload(upload), file_name=upload.name, principal=request.user)
-        except RowErrors as exc:
-            report, status = exc, exc.status
+            job = ledger_jobs.ledger_import_start(
+                kind=ledger_jobs.CHAIN, data=read_upload(upload), file_name=upload.name, principal=request.user
+            )
         except (NotFound, Forbidden):
             raise
         except DomainError as exc:
             error, status = exc, exc.status
+        else:
+            return redirect(job.get_absolute_url())
     return render(
         request,
         "mobilization/import.html",
-        {"report": report, "count": count, "error": error, "columns": ledgers.COLUMNS, "kinds": ledgers.KIND_LABELS},
+        {"error": error, "columns": ledgers.COLUMNS, "kinds": ledgers.KIND_LABELS},
         status=status,
     )
 
@@ -278,25 +282,25 @@ LEDGER_TITLES = {
 @login_required
 @domain_errors
 def team_ledger(request, kind):
-    """A ledger of the "3": download it for a grid, upload it back (all rows or none; each row
-    created, updated or unchanged)."""
+    """A ledger of the "3": download it for a grid, upload it back as a background job (all rows
+    or none; its page shows each row created, updated or unchanged)."""
     if kind not in team_ledgers.SHEETS:
         raise NotFound("import_kind", _("Unknown ledger kind."))
-    report, refused, error, status = None, None, None, 200
+    error, status = None, 200
     if request.method == "POST":
         upload = request.FILES.get("file")
         try:
             if upload is None:
                 raise DomainError("file_required", _("Choose a file."), field="file")
-            report = team_ledgers.team_ledger_import(
+            job = ledger_jobs.ledger_import_start(
                 kind=kind, data=read_upload(upload), file_name=upload.name, principal=request.user
             )
-        except RowErrors as exc:
-            refused, status = exc, exc.status
         except (NotFound, Forbidden):
             raise
         except DomainError as exc:
             error, status = exc, exc.status
+        else:
+            return redirect(job.get_absolute_url())
     return render(
         request,
         "mobilization/team_ledger.html",
@@ -305,8 +309,6 @@ def team_ledger(request, kind):
             "title": LEDGER_TITLES[kind],
             "kinds": LEDGER_TITLES,
             "columns": team_ledgers.ledger_columns(kind),
-            "report": report,
-            "refused": refused,
             "error": error,
             "grids": community_grids(request.user, Capability.IMPORT_EXPORT),
         },
