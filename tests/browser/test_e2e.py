@@ -65,15 +65,15 @@ def test_a_grid_outside_the_members_area_is_not_found(phone, log_in):
 
 
 def test_five_wrong_passwords_lock_the_account(phone, log_in):
-    # "inspector" is used by no other browser test: the lockout would spoil them.
+    # "gridhead9" is used by no other browser test: the lockout would spoil them.
     page = phone
     for _ in range(5):
-        log_in(page, "inspector", "not-the-password")
+        log_in(page, "gridhead9", "not-the-password")
         expect(page.locator("main [role=alert]")).to_be_visible()
         expect(page).to_have_url(re.compile(r"/login/$"))
     wrong = page.locator("main [role=alert]").inner_text()
 
-    log_in(page, "inspector")  # the right password, too late
+    log_in(page, "gridhead9")  # the right password, too late
     expect(page).to_have_url(re.compile(r"/login/$"))
     alert = page.locator("main [role=alert]")
     expect(alert).to_contain_text(re.compile(r"锁定|locked"))

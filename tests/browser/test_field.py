@@ -69,7 +69,7 @@ def test_confirming_a_case_asks_first_and_says_what_follows(live_server_url, pho
     select = page.locator("select[name=conclusion]")
     expect(select).to_have_value("")  # no default conclusion: the experts' choice is picked
     select.select_option("confirmed")
-    page.locator("#health form button.button", has_text="保存").click()
+    page.locator("#health form:has(select[name=conclusion]) button.button", has_text="保存").click()
 
     step = page.get_by_test_id("confirm-step")
     expect(step).to_be_visible()
