@@ -31,6 +31,7 @@ def _epigrid(*args, env, cwd, timeout=180):
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
 
 
 def _wait_until_up(url: str, server: subprocess.Popen, log: Path, seconds: float = 30) -> None:

@@ -11,6 +11,36 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 
+# When no slot's window holds the present moment (at night), the day page asks for no reading:
+# the policy gets a slot a few minutes ahead for the test, and its own slots back afterwards.
+SLOT_NOW = """
+import json
+import datetime as dt
+from django.utils import timezone
+from epigrid.health.models import MonitoringPolicy
+from epigrid.health.services import slot_of
+policy = MonitoringPolicy.objects.get_or_create(pk=1)[0]
+before = list(policy.slot_times)
+if slot_of(timezone.now(), policy)[1] is None:
+    policy.slot_times = sorted(before + [(timezone.localtime() + dt.timedelta(minutes=5)).strftime("%H:%M")])
+    policy.save()
+print(json.dumps(before))
+"""
+SLOTS_BACK = """
+from epigrid.health.models import MonitoringPolicy
+MonitoringPolicy.objects.filter(pk=1).update(slot_times={times!r})
+"""
+
+
+@pytest.fixture
+def slot_due_now(epigrid_cli):
+    import json
+
+    before = json.loads(epigrid_cli("shell", "-c", SLOT_NOW).strip().splitlines()[-1])
+    yield
+    epigrid_cli("shell", "-c", SLOTS_BACK.format(times=before))
+
+
 def _kept_for_offline(page) -> None:
     """The service worker controls the page and has kept its copy: a reload under its control
     goes network-first and stores the answer."""
@@ -19,7 +49,7 @@ def _kept_for_offline(page) -> None:
     page.wait_for_function("caches.open('epigrid-pages').then(c => c.match(location.href)).then(r => !!r)", polling=200)
 
 
-def test_a_reading_taken_offline_waits_then_is_stored(phone, log_in):
+def test_a_reading_taken_offline_waits_then_is_stored(phone, log_in, slot_due_now):
     page = log_in(phone, "member9")
     page.goto("/health/today/")
     manifest = page.locator("link[rel=manifest]").get_attribute("href")
@@ -87,7 +117,7 @@ def test_the_gate_offline_records_only_and_never_shows_allowed(phone, log_in):
     page.wait_for_function("caches.has('epigrid-pages').then(kept => !kept)")
 
 
-def test_a_reading_whose_request_gets_no_answer_is_kept_too(browser, live_server_url, log_in):
+def test_a_reading_whose_request_gets_no_answer_is_kept_too(browser, live_server_url, log_in, slot_due_now):
     """A stairwell: the browser still thinks it is online, the request does not get through. The
     page's own fetch is what fails here, so the service worker is kept out of the way (a route
     does not see what a service worker sends)."""
@@ -112,7 +142,7 @@ def test_a_reading_whose_request_gets_no_answer_is_kept_too(browser, live_server
     context.close()
 
 
-def test_online_the_form_records_as_before(phone, log_in):
+def test_online_the_form_records_as_before(phone, log_in, slot_due_now):
     page = log_in(phone, "member9")
     page.goto("/health/today/")
     row = page.get_by_test_id("slot-row").filter(has=page.locator("form[data-offline=reading]")).first
