@@ -36,7 +36,7 @@ from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, community_path
-from epigrid.people.ledgers import OUTCOMES, ImportRejected
+from epigrid.people.ledgers import OUTCOMES, ImportRejected, export_recorded
 from epigrid.people.models import Person
 
 from . import units as unit_services
@@ -618,16 +618,10 @@ def team_ledger_export(*, kind: str, node: GridNode, principal):
         rows=sheet.export_rows(node, reveal),
         wide=sheet.wide,
     )
-    audit.record(
-        principal=principal,
-        action="ledger.export",
-        object_type="grids.gridnode",
-        object_id=str(node.pk),
-        grid_path=node.path,
-        changes={"kind": [None, kind], "rows": [None, count], "unmasked": [None, reveal]},
+    name = export_recorded(
+        principal=principal, node=node, kind=kind, sheet=sheet.sheet_name, rows=count, reveal=reveal
     )
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return out, f"{sheet.sheet_name}-{node.code}-{stamp}.xlsx"
+    return out, name
 
 
 def ledger_columns(kind: str) -> list[Column]:

@@ -843,16 +843,24 @@ def _ledger_export(*, kind: str, node: GridNode, principal, progress=None):
         rows=rows,
         wide={col for col, column in enumerate(columns) if column.key in {"id_number", "address", "name"}},
     )
+    name = export_recorded(
+        principal=principal, node=node, kind=kind, sheet=SHEET_NAMES[kind], rows=count, reveal=reveal
+    )
+    return out, name, count
+
+
+def export_recorded(*, principal, node: GridNode, kind: str, sheet: str, rows: int, reveal: bool) -> str:
+    """Audit a ledger's export (how many rows, unmasked or not) and name its file: every ledger
+    of the city is exported the same way (residents, places, the "3"'s units, volunteers, hours)."""
     audit.record(
         principal=principal,
         action="ledger.export",
         object_type="grids.gridnode",
         object_id=str(node.pk),
         grid_path=node.path,
-        changes={"kind": [None, kind], "rows": [None, count], "unmasked": [None, reveal]},
+        changes={"kind": [None, kind], "rows": [None, rows], "unmasked": [None, reveal]},
     )
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return out, f"{SHEET_NAMES[kind]}-{node.code}-{stamp}.xlsx", count
+    return f"{sheet}-{node.code}-{timezone.localtime():%Y%m%d-%H%M}.xlsx"
 
 
 def _export_count(kind: str, node: GridNode) -> int:
