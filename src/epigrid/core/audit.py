@@ -76,8 +76,13 @@ GENESIS = "0" * 64
 
 
 def _canonical(event: AuditEvent) -> bytes:
+    return _chained(_unchained(event), event.id, event.prev_hash, event.key_version)
+
+
+def _unchained(event: AuditEvent) -> bytes:
+    """The canonical form's middle: every field but the row's place in the chain (id, previous
+    hash, key version), so that a batch can be serialised before the head's lock is taken."""
     payload = [
-        event.id,
         event.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         event.actor_id,
         event.actor_label,
@@ -89,11 +94,14 @@ def _canonical(event: AuditEvent) -> bytes:
         event.remote_addr,
         event.request_id,
         event.channel,
-        event.prev_hash,
     ]
-    if event.key_version:  # version 0 keeps the form the unkeyed rows were hashed in
-        payload.append(event.key_version)
-    return _json(payload)
+    return _json(payload)[1:-1]  # a JSON list's items, joined by "," as in the whole list
+
+
+def _chained(middle: bytes, event_id: int, prev_hash: str, key_version: int) -> bytes:
+    """[id, …middle…, prev_hash(, key_version)]: byte for byte json.dumps of the whole list."""
+    tail = b"," + str(key_version).encode() if key_version else b""  # version 0: the unkeyed rows' form
+    return b"[" + str(event_id).encode() + b"," + middle + b"," + _json(prev_hash) + tail + b"]"
 
 
 def _json(payload) -> bytes:
@@ -113,9 +121,13 @@ def _key(version: int) -> bytes:
 
 def compute_hash(event: AuditEvent) -> str:
     """The row's hash under its own key version (0: plain sha256, as before the chain was keyed)."""
-    if not event.key_version:
-        return hashlib.sha256(_canonical(event)).hexdigest()
-    return hmac.new(_key(event.key_version), _canonical(event), hashlib.sha256).hexdigest()
+    return _hash(_canonical(event), event.key_version)
+
+
+def _hash(canonical: bytes, key_version: int) -> str:
+    if not key_version:
+        return hashlib.sha256(canonical).hexdigest()
+    return hmac.new(_key(key_version), canonical, hashlib.sha256).hexdigest()
 
 
 def object_ref(obj) -> tuple[str, str]:
@@ -186,13 +198,11 @@ def record_many(*, principal, entries: list[AuditEntry], using: str | None = Non
     with transaction.atomic(using=db, savepoint=False):
         # Before the head's lock, which every writer waits for: a person's key may need making.
         shred.seal_changes(entries, _person_of, using=db)
-        head = AuditChainHead.objects.using(db).select_for_update().get(pk=1)
-        events = []
-        prev_hash, next_id = head.last_hash, head.last_id
-        for entry in entries:
-            next_id += 1
-            event = AuditEvent(
-                id=next_id,
+        # Everything but the chain's links is built and serialised before the head's lock too:
+        # under it, a batch's rows only get their ids and hashes (an import's thousands of rows
+        # hold every other writer in the city for that long).
+        events = [
+            AuditEvent(
                 occurred_at=now,
                 actor_id=actor_id,
                 actor_label=label,
@@ -204,11 +214,17 @@ def record_many(*, principal, entries: list[AuditEntry], using: str | None = Non
                 remote_addr=origin.remote_addr,
                 request_id=origin.request_id,
                 channel=origin.channel,
-                prev_hash=prev_hash,
                 key_version=key_version,
             )
-            event.hash = prev_hash = compute_hash(event)
-            events.append(event)
+            for entry in entries
+        ]
+        middles = [_unchained(event) for event in events]
+        head = AuditChainHead.objects.using(db).select_for_update().get(pk=1)
+        prev_hash, next_id = head.last_hash, head.last_id
+        for event, middle in zip(events, middles, strict=True):
+            next_id += 1
+            event.id, event.prev_hash = next_id, prev_hash
+            event.hash = prev_hash = _hash(_chained(middle, next_id, event.prev_hash, key_version), key_version)
         bulk_insert(AuditEvent, events, using=db)
         AuditChainHead.objects.using(db).filter(pk=1).update(last_id=next_id, last_hash=prev_hash)
     return events
