@@ -843,6 +843,20 @@ def _row_error(index: int, exc: DomainError) -> dict:
     return {"index": index, **exc.as_dict()}
 
 
+def _batch_start(checkpoint: Checkpoint, rows: Iterable, principal, most: int, too_large: DomainError):
+    """What an offline batch of a gate starts with: the guard's right here, the size, and the
+    passages stored before under the batch's client ids (a resent batch is answered by them)."""
+    authorize(principal, Capability.GUARD_GATE, checkpoint.grid.path)
+    guard = _guard(principal)
+    rows = list(rows)
+    if len(rows) > most:
+        raise too_large
+    client_ids = [_as_uuid(row.client_id) for row in rows]
+    sent = {c for c in client_ids if c is not None}
+    sent_before = {p.client_id: p for p in Passage.objects.filter(client_id__in=sent)}
+    return guard, rows, client_ids, sent_before
+
+
 def passages_record_batch(
     *, checkpoint: Checkpoint, passages: Iterable[PassageRow], principal, now: dt.datetime | None = None
 ) -> BatchResult:
@@ -851,19 +865,12 @@ def passages_record_batch(
     are written in one transaction, in time order, so the 60-second double-scan rule sees them as
     the gate did. Each passage keeps the phone's client id: a batch sent again, a minute or a
     week later, stores nothing twice and answers every row with the passage stored for it."""
-    authorize(principal, Capability.GUARD_GATE, checkpoint.grid.path)
-    guard = _guard(principal)
-    rows = list(passages)
-    if len(rows) > BATCH_MAX:
-        raise DomainError("batch_too_large", _("At most 5000 passages per batch."), field="passages")
+    too_large = DomainError("batch_too_large", _("At most 5000 passages per batch."), field="passages")
+    guard, rows, client_ids, sent_before = _batch_start(checkpoint, passages, principal, BATCH_MAX, too_large)
     now = now or timezone.now()
 
     # 1. Check every row. A row whose client id was stored before is answered by that passage,
     # whatever its age now; it is checked only for being the same passage.
-    client_ids = [_as_uuid(row.client_id) for row in rows]
-    sent_before = {
-        p.client_id: p for p in Passage.objects.filter(client_id__in={c for c in client_ids if c is not None})
-    }
     errors: list[dict] = []
     answered: dict[int, PassageResult] = {}
     fresh: list[_Checked] = []
@@ -1065,16 +1072,9 @@ def visitors_record_batch(
     nothing is stored. Each passage keeps the phone's client id: a batch sent again stores no
     visitor twice and answers each row with the passage stored for it; a client id sent before
     for anything else is refused (client_id_reused)."""
-    authorize(principal, Capability.GUARD_GATE, checkpoint.grid.path)
-    guard = _guard(principal)
-    rows = list(visitors)
-    if len(rows) > VISITOR_BATCH_MAX:
-        raise DomainError("batch_too_large", _("At most 200 visitors per batch."), field="visitors")
+    too_large = DomainError("batch_too_large", _("At most 200 visitors per batch."), field="visitors")
+    guard, rows, client_ids, sent_before = _batch_start(checkpoint, visitors, principal, VISITOR_BATCH_MAX, too_large)
     now = now or timezone.now()
-    client_ids = [_as_uuid(row.client_id) for row in rows]
-    sent_before = {
-        p.client_id: p for p in Passage.objects.filter(client_id__in={c for c in client_ids if c is not None})
-    }
     errors: list[dict] = []
     answered: dict[int, PassageResult] = {}
     fresh: list[tuple[int, uuid.UUID, dt.datetime, Household, _VisitorChecked]] = []
