@@ -36,13 +36,14 @@ class ErrorOut(Schema):
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 
 
-def page(queryset, *, limit: int, offset: int, with_total: bool = False):
+def page(queryset, *, limit: int, offset: int, with_total: bool = False, rows=list):
     """One page, the offset of the next (None: the last) and, when asked, the number of rows the
     filters match. Paging itself needs no COUNT (limit+1 trick); `with_total` costs one COUNT over
-    the caller's filtered rows, or none when this page already holds the end."""
+    the caller's filtered rows, or none when this page already holds the end. `rows` reads the
+    page's slice (a list's own row reader, e.g. `people.selectors.person_rows`)."""
     limit = max(1, min(limit, 500))
     offset = max(0, offset)
-    rows = list(queryset[offset : offset + limit + 1])
+    rows = rows(queryset[offset : offset + limit + 1])
     more = len(rows) > limit
     total = None
     if with_total:

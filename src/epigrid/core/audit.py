@@ -36,7 +36,7 @@ from .scoping import SystemPrincipal, user_of
 REDACTED = "[redacted]"
 
 
-@dataclass
+@dataclass(slots=True)  # an import keeps one per row until its end
 class AuditEntry:
     action: str
     object_type: str
@@ -221,7 +221,8 @@ def record_many(*, principal, entries: list[AuditEntry], using: str | None = Non
         middles = [_unchained(event) for event in events]
         head = AuditChainHead.objects.using(db).select_for_update().get(pk=1)
         prev_hash, next_id = head.last_hash, head.last_id
-        for event, middle in zip(events, middles, strict=True):
+        for index, event in enumerate(events):
+            middle, middles[index] = middles[index], None  # each freed as its hash is made (imports: memory)
             next_id += 1
             event.id, event.prev_hash = next_id, prev_hash
             event.hash = prev_hash = _hash(_chained(middle, next_id, event.prev_hash, key_version), key_version)

@@ -85,13 +85,13 @@ class Page:
         return self.number - 1
 
 
-def paginate(request, queryset, per_page: int = 50) -> Page:
+def paginate(request, queryset, per_page: int = 50, rows=list) -> Page:
     try:
         number = max(1, int(request.GET.get("page", 1)))
     except ValueError:
         number = 1
     start = (number - 1) * per_page
-    return Page(list(queryset[start : start + per_page + 1]), number, per_page)
+    return Page(rows(queryset[start : start + per_page + 1]), number, per_page)
 
 
 def is_local_path(target: str, request) -> bool:

@@ -24,7 +24,7 @@ from epigrid.grids import geo
 from epigrid.grids import selectors as grid_selectors
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import Place
-from epigrid.people.selectors import household_list, person_list
+from epigrid.people.selectors import household_list, person_list, person_rows
 
 from . import selectors
 
@@ -69,7 +69,7 @@ def node(request, code):
     if tab == "households":
         context["page"] = paginate(request, household_list(user=request.user, grid_path=node.path))
     elif tab == "persons":
-        context["page"] = paginate(request, person_list(user=request.user, grid_path=node.path))
+        context["page"] = paginate(request, person_list(user=request.user, grid_path=node.path), rows=person_rows)
     elif tab == "places":
         places = (
             Place.objects.restrict(request.user)

@@ -155,7 +155,9 @@ def person_list(
     persons = selectors.person_list(
         user=request.user, q=q, grid_path=grid_path, household_id=household, include_archived=include_archived
     )
-    items, next_offset, total = page(persons, limit=limit, offset=offset, with_total=with_total)
+    items, next_offset, total = page(
+        persons, limit=limit, offset=offset, with_total=with_total, rows=selectors.person_rows
+    )
     return {"items": [PersonOut.from_model(p) for p in items], "next_offset": next_offset, "total": total}
 
 

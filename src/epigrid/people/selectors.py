@@ -1,6 +1,8 @@
 """Reads about persons and households, always scoped to the user's grid subtrees."""
 
 import re
+from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db.models import Q
@@ -12,6 +14,7 @@ from epigrid.core.models import AuditEvent
 from epigrid.core.scoping import VIEW, subtree_q
 
 from . import timeline
+from .choices import Sex
 from .models import Household, Person
 
 _ASCII_WORD = re.compile(r"^[a-zA-Z]+$")
@@ -120,6 +123,49 @@ def person_list(
     # By grid path first: PostgreSQL then walks the subtree's grids in order and stops after a
     # page, instead of scanning the city in id order (bench: community list 329 ms → 5 ms).
     return persons.order_by("grid__path", "id")
+
+
+@dataclass(slots=True)
+class PersonRow:
+    """A person as a list shows it (the list page, a grid's persons, the API's list): the
+    columns it needs read as values, not a model with its grid and household built per row
+    (bench person_list: the model building was half of the time over raw SQL)."""
+
+    pk: int
+    name: str
+    sex: str
+    birth_year: int
+    id_number_masked: str
+    phone_masked: str
+    relationship: str
+    note: str
+    archived_at: object
+    household_id: int | None
+    grid: SimpleNamespace
+    household: SimpleNamespace | None
+
+    age = Person.age
+
+    def get_sex_display(self) -> str:
+        return Sex(self.sex).label if self.sex in Sex.values else self.sex
+
+
+_ROW_FIELDS = ("name", "sex", "birth_year", "id_number_masked", "phone_masked", "relationship", "note", "archived_at")
+_ROW_VALUES = ("pk", *_ROW_FIELDS, "household_id", "grid__code", "grid__name", "household__address")
+
+
+def person_rows(persons) -> list[PersonRow]:
+    """The rows of a person list (a queryset, or a page's slice of one) as `PersonRow`s."""
+    return [
+        PersonRow(
+            pk=v["pk"],
+            **{name: v[name] for name in _ROW_FIELDS},
+            household_id=v["household_id"],
+            grid=SimpleNamespace(code=v["grid__code"], name=v["grid__name"]),
+            household=SimpleNamespace(address=v["household__address"]) if v["household_id"] else None,
+        )
+        for v in persons.values(*_ROW_VALUES)
+    ]
 
 
 def person_get(*, user, pk, capability: str = VIEW) -> Person:

@@ -56,6 +56,11 @@ def _list_grid(request):
     return grid_node_get(user=request.user, code=code) if code else None
 
 
+def _as_rows(page):
+    page.object_list = selectors.person_rows(page.object_list)
+    return page
+
+
 @login_required
 @domain_errors
 def person_list(request):
@@ -83,7 +88,7 @@ def person_list(request):
     dates, shown = lists.date_range(request, "created_at")
     sort, order = lists.sort_order(request, PERSON_COLUMNS, default="grid")
     context.update(
-        page=lists.numbered_page(request, persons.filter(**dates).order_by(*order)),
+        page=_as_rows(lists.numbered_page(request, persons.filter(**dates).order_by(*order))),
         q=q,
         dates=shown,
         sort_links=lists.sort_links(request, PERSON_COLUMNS, sort),
