@@ -559,6 +559,8 @@ PAGES = [
         other="staff2",
         shows="第1网格党支部",
     ),
+    # The chain ledger as a background job: 302 to the job's page (tests/core/test_ledger_export_jobs.py).
+    Page("mobilization:export_job", get=None, post={"grid": "S-C-G1"}, user="staff", other="staff2"),
     # The ledgers of the "3" (tests/mobilization/world.py add_units, add_volunteers): 花园路社区's office's.
     Page(
         "mobilization:ledger",
@@ -586,6 +588,18 @@ PAGES = [
             variant=kind,
         )
         for kind, shows in (("units", "建新供电所"), ("volunteers", "吴志愿"), ("hours", "开始时间"))
+    ),
+    *(
+        Page(
+            "mobilization:ledger_export_job",
+            {"kind": kind},
+            get=None,
+            post={"grid": "S-C"},
+            user="staff",
+            other="staff2",
+            variant=kind,
+        )
+        for kind in ("units", "volunteers", "hours")
     ),
     Page("mobilization:org", {"pk": "{org}"}, user="head1", other="head2", shows="张三"),
     Page(
@@ -1022,6 +1036,10 @@ PAGES = [
         user="staff",
         other="staff2",
         shows="张三",
+    ),
+    # A health ledger as a background job: 302 to the job's page (tests/core/test_ledger_export_jobs.py).
+    Page(
+        "health:ledger_export_job", {"name": "orders"}, get=None, post={"grid": "S-C-G1"}, user="staff", other="staff2"
     ),
     # gates (幸福里东门 on 第1网格, its passes issued, one passage, one shift of guard1)
     Page(
