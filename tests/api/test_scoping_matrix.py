@@ -875,6 +875,16 @@ ENDPOINTS = [
         foreign_status=422,
     ),
     Endpoint("POST", "/api/v1/households/passes", body={"grid": "{grid}"}, in_scope_user="head1"),
+    # The retention purge (a dry run here): the operator's alone (tests/oversight/test_purge_page.py).
+    Endpoint(
+        "POST",
+        "/api/v1/purge",
+        body={"dry_run": True},
+        in_scope_status=202,
+        in_scope_user="operator",
+        no_role_status=403,
+        out_of_scope_status=403,
+    ),
     Endpoint(
         "POST",
         "/api/v1/passes/sheet-jobs",
@@ -1053,6 +1063,7 @@ def world(world):
         "pass_number": household_pass.number,
         "foreign_pass_number": foreign_pass.number,
     }
+    world.users["operator"] = admin  # who may purge: edits people everywhere
     return world
 
 
