@@ -48,6 +48,7 @@ SHARED = "shared"  # configuration every user reads (rules, the plan): not grid 
 TOKEN = "token"  # the resident's own link, a password reset link: the token is the credential
 OWN = "own"  # one's own account (password, second factor): every logged-in user's, nobody else's
 PUBLIC = "public"  # the installable app's files (manifest, service worker): nobody's data, GET only
+OPERATOR = "operator"  # the operator's alone (the retention purge): anyone else 403, whatever their roles
 HOME, LOGIN, LOGOUT = "home", "login", "logout"
 
 LOGIN_URL = "/login/"
@@ -290,6 +291,25 @@ PAGES = [
     # The file a job made (staff's residents export of 建新社区): its starter alone downloads it;
     # anyone else, the inspector who reads the job too, 404 (tests/core/test_job_results.py).
     Page("jobs:download", {"pk": "{export_job}"}, user="staff", other="staff2", reader=None, shows="张三"),
+    # The retention purge: the operator's page and its start (a dry run here), each a job
+    # (tests/oversight/test_purge_page.py).
+    Page(
+        "retention:purge",
+        kind=OPERATOR,
+        user="operator",
+        other="secretary",
+        reader="commander",
+        shows='data-setting="retention_days"',
+    ),
+    Page(
+        "retention:purge_start",
+        kind=OPERATOR,
+        get=None,
+        post={"dry_run": "1"},
+        user="operator",
+        other="secretary",
+        reader="commander",
+    ),
     # The residents' export as a background job: 302 to the job's page (tests/core/test_job_results.py).
     Page(
         "people:export_job",
@@ -559,6 +579,8 @@ PAGES = [
         other="staff2",
         shows="第1网格党支部",
     ),
+    # The chain ledger as a background job: 302 to the job's page (tests/core/test_ledger_export_jobs.py).
+    Page("mobilization:export_job", get=None, post={"grid": "S-C-G1"}, user="staff", other="staff2"),
     # The ledgers of the "3" (tests/mobilization/world.py add_units, add_volunteers): 花园路社区's office's.
     Page(
         "mobilization:ledger",
@@ -586,6 +608,18 @@ PAGES = [
             variant=kind,
         )
         for kind, shows in (("units", "建新供电所"), ("volunteers", "吴志愿"), ("hours", "开始时间"))
+    ),
+    *(
+        Page(
+            "mobilization:ledger_export_job",
+            {"kind": kind},
+            get=None,
+            post={"grid": "S-C"},
+            user="staff",
+            other="staff2",
+            variant=kind,
+        )
+        for kind in ("units", "volunteers", "hours")
     ),
     Page("mobilization:org", {"pk": "{org}"}, user="head1", other="head2", shows="张三"),
     Page(
@@ -1023,6 +1057,10 @@ PAGES = [
         other="staff2",
         shows="张三",
     ),
+    # A health ledger as a background job: 302 to the job's page (tests/core/test_ledger_export_jobs.py).
+    Page(
+        "health:ledger_export_job", {"name": "orders"}, get=None, post={"grid": "S-C-G1"}, user="staff", other="staff2"
+    ),
     # gates (幸福里东门 on 第1网格, its passes issued, one passage, one shift of guard1)
     Page(
         "gates:list",
@@ -1261,6 +1299,8 @@ def expected(page: Page, method: str, who: str) -> int | None:
         return 302
     if who == IN_SCOPE:
         return page.get if method == "GET" else page.post_status
+    if page.kind == OPERATOR:
+        return 403
     if page.kind == SHARED:
         return 200 if method == "GET" else 403
     if method == "POST":
@@ -1511,6 +1551,7 @@ def _build_world():
         "photo_service_task": photo_service_task.pk,
         "point": activation.points.get().pk,
     }
+    world.users["operator"] = admin  # who may purge: edits people everywhere
     return world
 
 

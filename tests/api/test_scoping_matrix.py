@@ -341,6 +341,13 @@ ENDPOINTS = [
         out_of_scope_status=403,
     ),
     Endpoint("GET", "/api/v1/ledgers/{ledger}?grid={grid}", in_scope_user="staff"),
+    Endpoint(
+        "POST",
+        "/api/v1/ledgers/{ledger}/jobs",
+        body={"grid": "{grid}"},
+        in_scope_status=202,  # the export job (tests/core/test_ledger_export_jobs.py)
+        in_scope_user="staff",
+    ),
     # Emergency response
     Endpoint("GET", "/api/v1/plans/current", no_role_status=200, out_of_scope_status=200, shared=True),
     Endpoint(
@@ -577,6 +584,13 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/mobilization/chain/export?grid={grid}", in_scope_user="staff"),
     Endpoint(
         "POST",
+        "/api/v1/mobilization/chain/export/jobs",
+        body={"grid": "{grid}"},
+        in_scope_status=202,  # the export job (tests/core/test_ledger_export_jobs.py)
+        in_scope_user="staff",
+    ),
+    Endpoint(
+        "POST",
         "/api/v1/mobilization/ledgers/{team_ledger}/import",
         body="units_ledger",
         in_scope_status=202,  # queued as a background job (tests/mobilization/test_ledger_jobs.py)
@@ -586,6 +600,16 @@ ENDPOINTS = [
     ),
     *(
         Endpoint("GET", f"/api/v1/mobilization/ledgers/{{{key}}}/export?grid=S-C", in_scope_user="staff")
+        for key in ("team_ledger", "team_ledger_v", "team_ledger_h")
+    ),
+    *(
+        Endpoint(
+            "POST",
+            f"/api/v1/mobilization/ledgers/{{{key}}}/export/jobs",
+            body={"grid": "S-C"},
+            in_scope_status=202,  # the export job (tests/core/test_ledger_export_jobs.py)
+            in_scope_user="staff",
+        )
         for key in ("team_ledger", "team_ledger_v", "team_ledger_h")
     ),
     Endpoint("GET", "/api/v1/mobilization/temporary-branches", no_role_status=200, out_of_scope_status=200),
@@ -851,6 +875,16 @@ ENDPOINTS = [
         foreign_status=422,
     ),
     Endpoint("POST", "/api/v1/households/passes", body={"grid": "{grid}"}, in_scope_user="head1"),
+    # The retention purge (a dry run here): the operator's alone (tests/oversight/test_purge_page.py).
+    Endpoint(
+        "POST",
+        "/api/v1/purge",
+        body={"dry_run": True},
+        in_scope_status=202,
+        in_scope_user="operator",
+        no_role_status=403,
+        out_of_scope_status=403,
+    ),
     Endpoint(
         "POST",
         "/api/v1/passes/sheet-jobs",
@@ -1029,6 +1063,7 @@ def world(world):
         "pass_number": household_pass.number,
         "foreign_pass_number": foreign_pass.number,
     }
+    world.users["operator"] = admin  # who may purge: edits people everywhere
     return world
 
 

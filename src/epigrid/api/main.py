@@ -24,6 +24,7 @@ from epigrid.mobilization.api import router as mobilization_router
 from epigrid.oversight.api import router as oversight_router
 from epigrid.oversight.inspection_api import router as inspections_router
 from epigrid.oversight.report_api import router as reports_router
+from epigrid.oversight.retention_api import router as retention_router
 from epigrid.oversight.verification_api import router as verification_router
 from epigrid.people.api import router as people_router
 from epigrid.response.api import router as response_router
@@ -88,6 +89,7 @@ api.add_router("", inspections_router)
 api.add_router("", dashboard_router)
 api.add_router("", reports_router)
 api.add_router("", verification_router)
+api.add_router("", retention_router)
 # Before people: its /households/{pk} would otherwise swallow POST /households/passes (405).
 api.add_router("", gates_router)
 api.add_router("", people_router)

@@ -29,6 +29,7 @@ urlpatterns = [
     path("reports/", include("epigrid.oversight.report_urls")),
     path("verification/", include("epigrid.oversight.verification_urls")),
     path("jobs/", include("epigrid.core.job_urls")),
+    path("retention/", include("epigrid.oversight.retention_urls")),
     path("r/<str:token>/request/", resident_request, name="resident_request"),
     path("r/<str:token>/wishes/", resident_wish_post, name="resident_wish"),
     path("r/<str:token>/wishes/<int:pk>/thank/", resident_wish_thank, name="resident_wish_thank"),

@@ -68,6 +68,8 @@ POINTS = {
     "outbox_handlers": "(topic, callable(payload, principal)): consumers of the transactional outbox",
     "reconcile_checks": "HandoffCheck: a hand-off `epigrid reconcile` can find unfinished and complete",
     "job_kinds": "JobKind: a kind of background job (core.jobs): its name, label, runner and report template",
+    "ledger_exports": "list of people.ledgers.LedgerExport: .xlsx ledgers of a subtree (台账) that the one export job "
+    "(people.ledgers `ledger_export`) writes: each one's name (the job's `kind` param), label and writer",
 }
 
 

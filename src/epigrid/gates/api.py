@@ -678,8 +678,8 @@ def passage_list(
     description=(
         "Who may call: a user with `issue_passes` over `grid` (403 in sight without it, 404 out of sight, "
         "`grid_not_found`). 202 with the job (`/api/v1/jobs/{id}`: follow it, cancel it); when it is `done`, "
-        "its `download_url` serves one HTML file of A4 pages (every card's QR code, number and address; print "
-        "it or save it as PDF from a browser) to the caller alone until `result_expires_at` (then 410, and the "
+        "its `download_url` serves one PDF of A4 pages, eight cards a page with cut lines (every card's QR "
+        "code, pass number, address and grid), to the caller alone until `result_expires_at` (then 410, and the "
         "sweep deletes it). The cards carry the passes' tokens: the printing is audited (`passes.print`, how "
         "many cards), and each download. No cascade."
     ),

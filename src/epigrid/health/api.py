@@ -784,3 +784,27 @@ def ledger_export(request, name: str, grid: str):
     node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)
     out, filename = ledgers.ledger_export(name=name, node=node, principal=request.user)
     return xlsx_response(out, filename)
+
+
+class LedgerJobIn(In):
+    grid: str  # the grid's code: its subtree is exported
+
+
+@router.post(
+    "/ledgers/{name}/jobs",
+    response={202: JobOut, **ERRORS},
+    summary="Export 重点人员台账, 隔离台账, 体温台账 or 核酸台账 as .xlsx in a background job (large areas)",
+    description=(
+        "Who may call: a user with `import_export` (held only with a verified second factor) over `grid` (403 "
+        "in sight without it, 404 out of sight, `grid_not_found`; an unknown `name` 400 `ledger_unknown`). 202 "
+        "with the job (`/api/v1/jobs/{id}`: follow it, cancel it); when it is `done`, its `download_url` serves "
+        "the .xlsx to the caller alone until `result_expires_at` (then 410, and the sweep deletes the file). The "
+        "same ledger as `GET /ledgers/{name}`: ID numbers unmasked only where the caller also holds `unmask_pii`. "
+        "The export is audited when the job writes it (kind, row count, unmasked or not), and each download. "
+        "No cascade."
+    ),
+)
+def ledger_export_job(request, name: str, payload: LedgerJobIn):
+    node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.IMPORT_EXPORT)
+    job = ledgers.ledger_export_start(name=name, node=node, principal=request.user)
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))

@@ -48,4 +48,5 @@ class HealthConfig(AppConfig):
         "job_kinds": [
             "epigrid.health.ledgers.RESULTS_JOB_KIND",
         ],
+        "ledger_exports": ["epigrid.health.ledgers.LEDGER_EXPORTS"],
     }

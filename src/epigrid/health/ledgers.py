@@ -8,14 +8,15 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.permissions import job_start_for, job_user
 from epigrid.control.models import ControlOrder, KeyPerson
-from epigrid.core import audit, jobs
+from epigrid.core import jobs
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.scoping import allows, authorize
 from epigrid.core.tabular import check_size
 from epigrid.core.xlsx import write_ledger
-from epigrid.people.ledgers import iter_rows
+from epigrid.people import ledgers as people_ledgers
+from epigrid.people.ledgers import LedgerExport, counted_rows, export_recorded, iter_rows
 
 from .choices import SampleResult
 from .models import Sample, TemperatureReport
@@ -172,24 +173,50 @@ LEDGERS = {
 }
 
 
-def ledger_export(*, name: str, node, principal):
+# How many rows each ledger has (one count query): the export job's page shows how far it is.
+COUNTS = {
+    "key_persons": lambda node: KeyPerson.objects.in_subtree(node.path).count(),
+    "orders": lambda node: ControlOrder.objects.in_subtree(node.path).count(),
+    "temperatures": lambda node: TemperatureReport.objects.in_subtree(node.path).count(),
+    "samples": lambda node: Sample.objects.in_subtree(node.path).count(),
+}
+
+
+def ledger_export(*, name: str, node, principal, progress=None):
     """The ledger of `node`'s subtree; callers load the node with get_for(IMPORT_EXPORT), and the
-    export checks the right once more at its entry, like a service (404 outside the area, else 403)."""
-    if name not in LEDGERS:
+    export checks the right once more at its entry, like a service (404 outside the area, else 403).
+    With `progress` (the export job, people.ledgers `ledger_export`) its rows are reported."""
+    out, filename, _count = _ledger_write(kind=name, node=node, principal=principal, progress=progress)
+    return out, filename
+
+
+def _ledger_write(*, kind: str, node, principal, progress=None):
+    if kind not in LEDGERS:
         raise DomainError("ledger_unknown", _("Unknown ledger."), field="name")
     authorize(principal, Capability.IMPORT_EXPORT, node.path)
     reveal = allows(principal, Capability.UNMASK_PII, node.path)
-    title, headers, rows = LEDGERS[name]
-    out, count = write_ledger(sheet_name=title, headers=headers, rows=rows(node, reveal), wide={1, 2})
-    audit.record(
-        principal=principal,
-        action="ledger.export",
-        object_type="grids.gridnode",
-        object_id=str(node.pk),
-        grid_path=node.path,
-        changes={"kind": [None, name], "rows": [None, count], "unmasked": [None, reveal]},
-    )
-    return out, f"{title}-{node.code}-{timezone.localtime():%Y%m%d-%H%M}.xlsx"
+    title, headers, rows = LEDGERS[kind]
+    rows = counted_rows(rows(node, reveal), progress, COUNTS[kind](node) if progress is not None else None)
+    out, count = write_ledger(sheet_name=title, headers=headers, rows=rows, wide={1, 2})
+    filename = export_recorded(principal=principal, node=node, kind=kind, sheet=title, rows=count, reveal=reveal)
+    return out, filename, count
+
+
+def ledger_export_start(*, name: str, node, principal):
+    """The ledger of `node`'s subtree written by the export job (people.ledgers, the residents'
+    ledger's): refused now (404/403) where the caller may not export; its page follows it."""
+    if name not in LEDGERS:
+        raise DomainError("ledger_unknown", _("Unknown ledger."), field="name")
+    return people_ledgers.ledger_export_start(kind=name, node=node, principal=principal)
+
+
+# Contributed to "ledger_exports" (health.apps): the export job writes them too (large subtrees).
+LEDGER_EXPORTS = [
+    LedgerExport("key_persons", _("Key persons"), _ledger_write),
+    LedgerExport("orders", _("Control orders"), _ledger_write),
+    LedgerExport("temperatures", _("Temperatures"), _ledger_write),
+    LedgerExport("samples", _("Nucleic-acid tests"), _ledger_write),
+]
 
 
 def _result_positions(header: list[str] | None) -> dict[str, int]:

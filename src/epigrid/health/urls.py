@@ -16,4 +16,5 @@ urlpatterns = [
     path("samples/<int:pk>/result/", views.result_record, name="result_record"),
     path("cases/<int:case_pk>/consultations/", views.consultation_create, name="consultation_create"),
     path("ledgers/<str:name>/", views.ledger_export, name="ledger_export"),
+    path("ledgers/<str:name>/job/", views.ledger_export_job, name="ledger_export_job"),
 ]

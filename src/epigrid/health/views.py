@@ -514,6 +514,17 @@ def ledger_export(request, name):
 
 
 @login_required
+@require_POST
+@domain_errors
+def ledger_export_job(request, name):
+    """Export a ledger in the background (a large subtree): the job's page follows it and offers
+    the file when it is written."""
+    node = grid_node_get(user=request.user, code=request.POST.get("grid", ""), capability=Capability.IMPORT_EXPORT)
+    job = ledgers.ledger_export_start(name=name, node=node, principal=request.user)
+    return redirect(job.get_absolute_url())
+
+
+@login_required
 @domain_errors
 def rules(request):
     """The command center's rules, changeable without code: risk areas, control periods, the

@@ -333,6 +333,34 @@ def chain_export(request, grid: str):
     return xlsx_response(out, name)
 
 
+class LedgerExportJobIn(In):
+    grid: str  # the grid's code: its subtree is exported
+
+
+EXPORT_JOB_ANSWER = (
+    "202 with the job (`/api/v1/jobs/{id}`: follow it, cancel it); when it is `done`, its `download_url` serves "
+    "the .xlsx to the caller alone until `result_expires_at` (then 410, and the sweep deletes the file). The "
+    "export is audited when the job writes it (row count, unmasked or not), and each download. No cascade."
+)
+
+
+@router.post(
+    "/mobilization/chain/export/jobs",
+    response={202: JobOut, **ERRORS},
+    summary="Export the chain ledger of a subtree in a background job (large areas)",
+    description=(
+        "Who may call: a user with `import_export` (held only with a verified second factor) over `grid` (403 "
+        "in sight without it, 404 out of sight, `grid_not_found`). The same ledger as `GET "
+        "/mobilization/chain/export` (full ID numbers only where the caller also holds `unmask_pii`). "
+        + EXPORT_JOB_ANSWER
+    ),
+)
+def chain_export_job(request, payload: LedgerExportJobIn):
+    node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.IMPORT_EXPORT)
+    job = ledger_jobs.ledger_export_start(kind=ledger_jobs.CHAIN, node=node, principal=request.user)
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+
+
 # ---------------------------------------------------------------- the units, volunteers and hours ledgers
 
 
@@ -378,6 +406,23 @@ def team_ledger_export(request, kind: LedgerKind, grid: str):
     node = grid_node_get(user=request.user, code=grid, capability=Capability.IMPORT_EXPORT)
     out, name = team_ledgers.team_ledger_export(kind=kind, node=node, principal=request.user)
     return xlsx_response(out, name)
+
+
+@router.post(
+    "/mobilization/ledgers/{kind}/export/jobs",
+    response={202: JobOut, **ERRORS},
+    summary="Export the 双报到 units, volunteers or volunteer hours ledger in a background job (large areas)",
+    description=(
+        "Who may call: a user with `import_export` (held only with a verified second factor) over `grid` (403 "
+        "in sight without it, 404 out of sight, `grid_not_found`). The same ledger as `GET "
+        "/mobilization/ledgers/{kind}/export` (full ID numbers and phones only where the caller also holds "
+        "`unmask_pii`). " + EXPORT_JOB_ANSWER
+    ),
+)
+def team_ledger_export_job(request, kind: LedgerKind, payload: LedgerExportJobIn):
+    node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.IMPORT_EXPORT)
+    job = ledger_jobs.ledger_export_start(kind=kind, node=node, principal=request.user)
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
 
 
 # ---------------------------------------------------------------- temporary branches (临时党支部)

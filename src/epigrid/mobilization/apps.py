@@ -77,4 +77,5 @@ class MobilizationConfig(AppConfig):
         "compound_reopened": ["epigrid.mobilization.followups.followups_on_compound_reopened"],
         "action_labels": ["epigrid.mobilization.apps.ACTION_LABELS"],
         "job_kinds": ["epigrid.mobilization.ledger_jobs.IMPORT_JOB_KIND"],
+        "ledger_exports": ["epigrid.mobilization.ledger_jobs.LEDGER_EXPORTS"],
     }

@@ -3,7 +3,10 @@
 header) is answered at the request (4xx); the rows are read and written by the job, whose page
 follows it and shows the report (each row created, updated or unchanged), or every refused row
 with nothing written. One kind of job for the chain ledger and the units, volunteers and hours
-ledgers: its params carry the ledger's kind."""
+ledgers: its params carry the ledger's kind.
+
+Their exports in the background are the residents' ledger's job (people.ledgers `ledger_export`),
+to which these ledgers are contributed ("ledger_exports")."""
 
 from django.utils.translation import gettext_lazy as _
 
@@ -11,6 +14,8 @@ from epigrid.accounts.permissions import job_start_for, job_user
 from epigrid.core import jobs
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
+from epigrid.people import ledgers as people_ledgers
+from epigrid.people.ledgers import LedgerExport
 
 from . import ledgers, team_ledgers
 
@@ -61,3 +66,27 @@ def _run_import_job(job, progress) -> dict:
 IMPORT_JOB_KIND = jobs.JobKind(
     IMPORT_JOB, _("Mobilization ledger import"), _run_import_job, "mobilization/import_report.html"
 )
+
+
+# ---------------------------------------------------------------- exports as background jobs
+
+
+def ledger_export_start(*, kind: str, node, principal):
+    """The chain, units, volunteers or hours ledger of `node`'s subtree written by the export job:
+    refused now (404/403) where the caller may not export; its page follows it."""
+    if kind not in KINDS:
+        raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
+    return people_ledgers.ledger_export_start(kind=kind, node=node, principal=principal)
+
+
+def _write_chain(*, kind: str, node, principal, progress=None):
+    return ledgers.chain_write(node=node, principal=principal, progress=progress)
+
+
+# Contributed to "ledger_exports" (mobilization.apps).
+LEDGER_EXPORTS = [
+    LedgerExport(CHAIN, _("Party chain"), _write_chain),
+    LedgerExport("units", _("Ledger of registered units (双报到)"), team_ledgers.team_ledger_write),
+    LedgerExport("volunteers", _("Ledger of volunteers"), team_ledgers.team_ledger_write),
+    LedgerExport("hours", _("Ledger of volunteer hours"), team_ledgers.team_ledger_write),
+]

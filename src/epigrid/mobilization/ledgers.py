@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Prefetch
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.core import audit
@@ -26,6 +25,7 @@ from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.models import GridNode
+from epigrid.people.ledgers import counted_rows, export_recorded
 from epigrid.people.models import Household, Person
 
 from . import services
@@ -401,21 +401,27 @@ def _export_rows(node: GridNode, reveal: bool):
         ]
 
 
-def chain_export(*, node: GridNode, principal):
+def chain_export(*, node: GridNode, principal, progress=None):
     """The chain of a subtree as the ledger the import reads; full ID numbers only for users who
-    may unmask them (an unmasking, logged as such)."""
+    may unmask them (an unmasking, logged as such). With `progress` (the export job,
+    people.ledgers `ledger_export`) its rows are reported."""
+    out, name, _count = chain_write(node=node, principal=principal, progress=progress)
+    return out, name
+
+
+def _chain_count(node: GridNode) -> int:
+    return sum(
+        model.objects.active().filter(subtree_q("grid__path", node.path)).count()
+        for model in (PartyOrg, PartyMember, CentralHousehold)
+    )
+
+
+def chain_write(*, node: GridNode, principal, progress=None):
     authorize(principal, Capability.IMPORT_EXPORT, node.path)
     reveal = allows(principal, Capability.UNMASK_PII, node.path)
-    out, count = write_ledger(
-        sheet_name=SHEET_NAME, headers=[c.header for c in COLUMNS], rows=_export_rows(node, reveal), wide={2, 4, 8}
+    rows = counted_rows(_export_rows(node, reveal), progress, _chain_count(node) if progress is not None else None)
+    out, count = write_ledger(sheet_name=SHEET_NAME, headers=[c.header for c in COLUMNS], rows=rows, wide={2, 4, 8})
+    name = export_recorded(
+        principal=principal, node=node, kind="party_chain", sheet=SHEET_NAME, rows=count, reveal=reveal
     )
-    audit.record(
-        principal=principal,
-        action="ledger.export",
-        object_type="grids.gridnode",
-        object_id=str(node.pk),
-        grid_path=node.path,
-        changes={"kind": [None, "party_chain"], "rows": [None, count], "unmasked": [None, reveal]},
-    )
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return out, f"{SHEET_NAME}-{node.code}-{stamp}.xlsx"
+    return out, name, count

@@ -36,7 +36,7 @@ from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import GridNode, community_path
-from epigrid.people.ledgers import OUTCOMES, ImportRejected, export_recorded
+from epigrid.people.ledgers import OUTCOMES, ImportRejected, counted_rows, export_recorded
 from epigrid.people.models import Person
 
 from . import units as unit_services
@@ -209,6 +209,10 @@ class _Sheet:
     def export_rows(self, node: GridNode, reveal: bool):
         raise NotImplementedError
 
+    def export_count(self, node: GridNode) -> int:
+        """How many rows `export_rows` gives (the export job's progress)."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------ the loop
 
     def run(self, rows, progress=None) -> int:
@@ -341,6 +345,12 @@ class UnitSheet(_Sheet):
         )
         return "updated" if changed else "unchanged"
 
+    def export_count(self, node: GridNode) -> int:
+        return (
+            ReportingUnit.objects.filter(subtree_q("grid__path", node.path)).count()
+            + UnitMember.objects.filter(subtree_q("unit__grid__path", node.path)).count()
+        )
+
     def export_rows(self, node: GridNode, reveal: bool):
         units = (
             ReportingUnit.objects.filter(subtree_q("grid__path", node.path))
@@ -443,6 +453,11 @@ class VolunteerSheet(_Sheet):
         )
         return "created"
 
+    def export_count(self, node: GridNode) -> int:
+        return (
+            Volunteer.objects.filter(subtree_q("grid__path", node.path)).exclude(status=VolunteerStatus.REFUSED).count()
+        )
+
     def export_rows(self, node: GridNode, reveal: bool):
         volunteers = (
             Volunteer.objects.filter(subtree_q("grid__path", node.path))
@@ -527,6 +542,9 @@ class HoursSheet(_Sheet):
         changed = vol.shift_update(shift=shift, ends_at=ends_at, note=values.get("note", ""), principal=self.principal)
         return "updated" if changed else "unchanged"
 
+    def export_count(self, node: GridNode) -> int:
+        return VolunteerShift.objects.filter(subtree_q("grid__path", node.path)).count()
+
     def export_rows(self, node: GridNode, reveal: bool):
         shifts = (
             VolunteerShift.objects.filter(subtree_q("grid__path", node.path))
@@ -605,23 +623,29 @@ def team_ledger_import(*, kind: str, data: bytes, file_name: str, principal, pro
     )
 
 
-def team_ledger_export(*, kind: str, node: GridNode, principal):
+def team_ledger_export(*, kind: str, node: GridNode, principal, progress=None):
     """The ledger of a subtree as the .xlsx the import reads; full ID numbers and phones only for
-    users who may unmask them (logged as such)."""
+    users who may unmask them (logged as such). With `progress` (the export job, people.ledgers
+    `ledger_export`) its rows are reported."""
+    out, name, _count = team_ledger_write(kind=kind, node=node, principal=principal, progress=progress)
+    return out, name
+
+
+def team_ledger_write(*, kind: str, node: GridNode, principal, progress=None):
     sheet_class = _sheet(kind)
     authorize(principal, Capability.IMPORT_EXPORT, node.path)
     reveal = allows(principal, Capability.UNMASK_PII, node.path)
     sheet = sheet_class(principal)
+    rows = counted_rows(
+        sheet.export_rows(node, reveal), progress, sheet.export_count(node) if progress is not None else None
+    )
     out, count = write_ledger(
-        sheet_name=sheet.sheet_name,
-        headers=[c.header for c in sheet.columns],
-        rows=sheet.export_rows(node, reveal),
-        wide=sheet.wide,
+        sheet_name=sheet.sheet_name, headers=[c.header for c in sheet.columns], rows=rows, wide=sheet.wide
     )
     name = export_recorded(
         principal=principal, node=node, kind=kind, sheet=sheet.sheet_name, rows=count, reveal=reveal
     )
-    return out, name
+    return out, name, count
 
 
 def ledger_columns(kind: str) -> list[Column]:

@@ -270,6 +270,17 @@ def chain_export(request):
     return xlsx_response(out, name)
 
 
+@login_required
+@require_POST
+@domain_errors
+def chain_export_job(request):
+    """The chain ledger of a large subtree in the background: the job's page follows it and offers
+    the file when it is written."""
+    node = grid_node_get(user=request.user, code=request.POST.get("grid", ""), capability=Capability.IMPORT_EXPORT)
+    job = ledger_jobs.ledger_export_start(kind=ledger_jobs.CHAIN, node=node, principal=request.user)
+    return redirect(job.get_absolute_url())
+
+
 # ---------------------------------------------------------------- the units, volunteers and hours ledgers
 
 LEDGER_TITLES = {
@@ -324,6 +335,18 @@ def team_ledger_export(request, kind):
     node = grid_node_get(user=request.user, code=request.GET.get("grid", ""), capability=Capability.IMPORT_EXPORT)
     out, name = team_ledgers.team_ledger_export(kind=kind, node=node, principal=request.user)
     return xlsx_response(out, name)
+
+
+@login_required
+@require_POST
+@domain_errors
+def team_ledger_export_job(request, kind):
+    """The units, volunteers or hours ledger of a large subtree in the background (the job's page)."""
+    if kind not in team_ledgers.SHEETS:
+        raise NotFound("import_kind", _("Unknown ledger kind."))
+    node = grid_node_get(user=request.user, code=request.POST.get("grid", ""), capability=Capability.IMPORT_EXPORT)
+    job = ledger_jobs.ledger_export_start(kind=kind, node=node, principal=request.user)
+    return redirect(job.get_absolute_url())
 
 
 # ---------------------------------------------------------------- temporary branches (临时党支部)

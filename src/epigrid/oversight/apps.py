@@ -34,6 +34,9 @@ class OversightConfig(AppConfig):
     verbose_name = _("oversight")
     # Contributions to lower apps (core.extensions): dotted paths, loaded on first use.
     extensions = {
+        "rules_panels": [
+            "epigrid.oversight.retention_views.rules_retention_panel",
+        ],
         "job_kinds": [
             "epigrid.oversight.retention.PURGE_JOB_KIND",
             "epigrid.oversight.verification.IMPORT_JOB_KIND",

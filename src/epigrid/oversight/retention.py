@@ -35,6 +35,7 @@ from epigrid.control.models import ControlOrder, KeyPerson
 from epigrid.core import audit, jobs, shred
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Forbidden
+from epigrid.core.models import JobStatus
 from epigrid.core.scoping import grant_paths, system
 from epigrid.gates.models import Passage
 from epigrid.grids.choices import GridLevel
@@ -211,8 +212,13 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None, p
 
 
 def _may_purge(principal) -> None:
-    if grant_paths(principal, Capability.EDIT_PEOPLE) is not None:
+    if not may_purge(principal):
         raise Forbidden("purge_forbidden", _("Only the operator may purge personal data."))
+
+
+def may_purge(principal) -> bool:
+    """Only who may edit people everywhere (the operator, with their second factor) purges."""
+    return grant_paths(principal, Capability.EDIT_PEOPLE) is None
 
 
 PURGE_JOB = "retention_purge"
@@ -227,6 +233,22 @@ def purge_start(*, principal, dry_run: bool = False):
         principal=principal,
         params={"dry_run": bool(dry_run), "second_factor": second_factor_verified(principal)},
     )
+
+
+def purge_overview(*, user) -> dict:
+    """What the purge page shows its operator (refused, 403, to anyone else): the retention
+    settings, the last dry run's counts (what a purge would remove; a dry run is a job: counting a
+    city's persons is not for a page view) and the recent purge jobs."""
+    _may_purge(user)
+    recent = list(jobs.job_list(user=user).filter(kind=PURGE_JOB)[:10])
+    last_dry_run = next((j for j in recent if j.params.get("dry_run") and j.status == JobStatus.DONE), None)
+    return {
+        "retention_days": settings.RETENTION_DAYS,
+        "archived_only": settings.RETENTION_ARCHIVED_ONLY,
+        "scheduled": settings.RETENTION_PURGE_ENABLED,
+        "last_dry_run": last_dry_run,
+        "recent": recent,
+    }
 
 
 def _run_purge_job(job, progress) -> dict:

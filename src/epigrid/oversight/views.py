@@ -24,6 +24,7 @@ from epigrid.grids import geo
 from epigrid.grids import selectors as grid_selectors
 from epigrid.grids.choices import GridLevel
 from epigrid.grids.models import Place
+from epigrid.health.ledgers import LEDGER_EXPORTS as HEALTH_LEDGERS
 from epigrid.people.selectors import household_list, person_list, person_rows
 
 from . import selectors
@@ -63,6 +64,7 @@ def node(request, code):
         # Ancestors above the user's area are named, not linked (their pages would be 404).
         "ancestors": [(a, allows(request.user, VIEW, a.path)) for a in grid_selectors.grid_ancestors(node=node)],
         "can_export": allows(request.user, Capability.IMPORT_EXPORT, node.path),
+        "health_ledgers": [(ledger.name, ledger.label) for ledger in HEALTH_LEDGERS],
         "can_assign": allows(request.user, Capability.MANAGE_ASSIGNMENTS, node.path),
         "can_edit": allows(request.user, Capability.EDIT_PEOPLE, node.path),
     }

@@ -30,4 +30,5 @@ class PeopleConfig(AppConfig):
             "epigrid.people.ledgers.IMPORT_JOB_KIND",
             "epigrid.people.ledgers.EXPORT_JOB_KIND",
         ],
+        "ledger_exports": ["epigrid.people.ledgers.LEDGER_EXPORTS"],
     }

@@ -12,7 +12,7 @@ a new number is registered; the batch's `report` says per row created / updated 
 
 import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.permissions import job_start_for, job_user
-from epigrid.core import audit, jobs, throttle
+from epigrid.core import audit, extensions, jobs, throttle
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
@@ -815,8 +815,15 @@ def ledger_export(*, kind: str, node: GridNode, principal) -> tuple[tempfile.Spo
     return out, name
 
 
-def _counted(rows, progress):
-    """The rows, telling the job's progress after each chunk (where it also learns of a cancel)."""
+def counted_rows(rows, progress, total: int | None = None):
+    """The rows of an export, telling its job's progress after each chunk (where it also learns of
+    a cancel); `total` (one count query) lets the job's page show how far it is. Without a
+    progress (a download in the request), the rows as they are."""
+    if progress is None:
+        yield from rows
+        return
+    if total is not None:
+        progress.total(total)
     done = 0
     for done, row in enumerate(rows, 1):
         yield row
@@ -835,8 +842,7 @@ def _ledger_export(*, kind: str, node: GridNode, principal, progress=None):
     columns = COLUMNS[kind]
     rows = _export_rows(kind, node, reveal)
     if progress is not None:
-        progress.total(_export_count(kind, node))
-        rows = _counted(rows, progress)
+        rows = counted_rows(rows, progress, _export_count(kind, node))
     out, count = write_ledger(
         sheet_name=SHEET_NAMES[kind],
         headers=[column.header for column in columns],
@@ -900,11 +906,39 @@ def _run_import_job(job, progress) -> dict:
 IMPORT_JOB_KIND = jobs.JobKind(IMPORT_JOB, _("Ledger import"), _run_import_job, "people/import_report.html")
 
 
+@dataclass(frozen=True)
+class LedgerExport:
+    """An .xlsx ledger (台账) of a subtree that the export job writes, contributed (in a list) to
+    "ledger_exports" by the app that owns it: `write(kind=, node=, principal=, progress=)` returns
+    (file, file name, rows), checks the caller's `import_export` at its entry, audits the export
+    (`export_recorded`) and reports its rows through `counted_rows`."""
+
+    name: str
+    label: object
+    write: Callable
+
+
+def ledger_exports() -> dict[str, LedgerExport]:
+    return {export.name: export for contributed in extensions.get("ledger_exports") for export in contributed}
+
+
+def _write_people_ledger(*, kind: str, node: GridNode, principal, progress=None):
+    return _ledger_export(kind=kind, node=node, principal=principal, progress=progress)
+
+
+# Contributed to "ledger_exports" (people.apps).
+LEDGER_EXPORTS = [
+    LedgerExport(ImportKind.RESIDENTS, _("Residents"), _write_people_ledger),
+    LedgerExport(ImportKind.PLACES, _("Places"), _write_people_ledger),
+]
+
+
 def ledger_export_start(*, kind: str, node: GridNode, principal):
-    """Queue the export of a subtree's ledger as a background job (a city's ledger is 100,000s of
-    rows): refused now (404/403) where the caller may not export; the job writes the .xlsx, which
-    its starter downloads from the job's page until it expires (core.jobs.job_result_open)."""
-    if kind not in COLUMNS:
+    """Queue the export of a subtree's ledger — any of "ledger_exports": the residents', places',
+    health and mobilization ledgers — as a background job (a city's ledger is 100,000s of rows):
+    refused now (404/403) where the caller may not export; the job writes the .xlsx, which its
+    starter downloads from the job's page until it expires (core.jobs.job_result_open)."""
+    if kind not in ledger_exports():
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
     authorize(principal, Capability.IMPORT_EXPORT, node.path)
     return job_start_for(
@@ -921,12 +955,15 @@ def ledger_export_start(*, kind: str, node: GridNode, principal):
 def _run_export_job(job, progress) -> dict:
     principal = job_user(job.created_by, verified=job.params.get("second_factor", False))
     node = GridNode.objects.filter(pk=job.params["grid_id"]).first()
+    export = ledger_exports().get(job.params["kind"])
     if node is None:
         raise DomainError("grid_not_found", _("Unknown grid code (or outside your area)."))
+    if export is None:
+        raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
     # The export checks the starter's right again, as it is now (roles may have ended meanwhile).
-    out, name, count = _ledger_export(kind=job.params["kind"], node=node, principal=principal, progress=progress)
+    out, name, count = export.write(kind=export.name, node=node, principal=principal, progress=progress)
     jobs.result_keep(job, out, name)
-    return {"kind": job.params["kind"], "grid": node.code, "file_name": name, "rows": count}
+    return {"kind": export.name, "grid": node.code, "file_name": name, "rows": count}
 
 
 # Contributed to "job_kinds" (people.apps).
