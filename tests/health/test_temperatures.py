@@ -4,7 +4,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel
@@ -221,3 +221,38 @@ def test_a_batch_says_who_took_its_readings(world):
         TemperatureReport.objects.filter(person=person).order_by("measured_at").values_list("source", flat=True)
     )
     assert sources == ["liaison", "device"]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=dt.datetime(2020, 1, 25), max_value=dt.datetime(2020, 2, 3), timezones=st.just(SHANGHAI)
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([["08:00", "12:00", "16:00", "20:00"], ["00:00", "06:00", "12:00", "18:00"], ["07:30", "09:00"]]),
+    st.sampled_from([10, 45, 90, 240]),
+)
+def test_batch_slots_are_those_of_one_reading(moments, slot_times, window):
+    # The ingest places a batch by bisection: each reading lands where slot_of puts it alone.
+    pol = MonitoringPolicy(slot_times=slot_times, window_minutes=window)
+    assert services.slots_of(moments, pol) == [services.slot_of(m, pol) for m in moments]
+
+
+def test_resent_and_new_readings_in_one_batch(world, quarantined):
+    # A batch mixing a resent client id with new ones stores only the new, alerts on their fevers.
+    now = at(2020, 2, 1, 12, 30)
+    old = Reading(quarantined.pk, "37.5", at(2020, 2, 1, 8, 5), uuid.uuid4())
+    first = services.temperature_reports_record(readings=[old], source="device", principal=world.admin, now=now)
+    assert (first.stored, first.fevers) == (1, 1)
+    again = services.temperature_reports_record(
+        readings=[old, Reading(quarantined.pk, "37.9", at(2020, 2, 1, 12, 1), uuid.uuid4())],
+        source="device",
+        principal=world.admin,
+        now=now,
+    )
+    assert (again.stored, again.duplicates, again.fevers) == (1, 1, 1)
+    assert Alert.objects.filter(kind=AlertKind.FEVER, person=quarantined).count() == 2
+    assert sorted(TemperatureReport.objects.values_list("slot", flat=True)) == [0, 1]

@@ -8,8 +8,9 @@ Django's execute wrappers, so it is not counted by `assertNumQueries`.
 """
 
 import datetime as dt
+import hashlib
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 _NEXTVAL = "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)"
@@ -97,3 +98,125 @@ def bulk_insert(model, objs, *, using: str | None = None, batch_size: int | None
         obj._state.adding = False
         obj._state.db = db
     return objs
+
+
+def copy_staged_insert(
+    model, rows, *, columns: list[str], returning: list[str], using: str | None = None
+) -> list[tuple]:
+    """Insert `rows` (tuples of the attnames in `columns`, values as the fields take them),
+    skipping every row that conflicts with any unique constraint of the table (a resend, or a
+    concurrent one); returns the `returning` attnames of the rows actually inserted, as tuples.
+
+    PostgreSQL: COPY into a temporary staging table of those columns (dropped at commit),
+    then one `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`. No conflict target is named, so
+    the statement holds whatever the table's unique constraint is (client_id, or client_id with a
+    partition key). Elsewhere (SQLite): multi-row `INSERT … VALUES … ON CONFLICT DO NOTHING
+    RETURNING`, the same answer. Runs inside the caller's transaction (or its own)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    db = using or router.db_for_write(model)
+    connection = connections[db]
+    opts = model._meta
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    fields = [by_attname[name] for name in columns]
+    back = [by_attname[name] for name in returning]
+    quote = connection.ops.quote_name
+    table = quote(opts.db_table)
+    column_sql = ", ".join(quote(f.column) for f in fields)
+    returning_sql = ", ".join(quote(f.column) for f in back)
+    # What Django would do to the values read back (e.g. SQLite's text UUIDs and decimals).
+    readers = []
+    for i, field in enumerate(back):
+        expression = field.get_col(opts.db_table)
+        converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+        if converters:
+            readers.append((i, converters, expression))
+    with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            staging = _staging_name(opts.db_table, column_sql, "insert")
+            # The target's columns and types, none of its constraints (an identity or NOT NULL
+            # column left out of `columns` stays empty here and takes its default in the INSERT).
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS "
+                f"SELECT {column_sql} FROM {table} WITH NO DATA"
+            )
+            with cursor.cursor.copy(f"COPY {staging} ({column_sql}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table} ({column_sql}) SELECT {column_sql} FROM {staging} "
+                f"ON CONFLICT DO NOTHING RETURNING {returning_sql}"
+            )
+            stored = cursor.fetchall()
+            # Empty for a second batch in the same transaction (the table lives until commit).
+            cursor.execute(f"TRUNCATE {staging}")
+        else:
+            preps = [f.get_db_prep_save for f in fields]
+            per = max(1, connection.ops.bulk_batch_size(fields, rows))
+            stored = []
+            for start in range(0, len(rows), per):
+                part = rows[start : start + per]
+                values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(part))
+                params = [prep(value, connection) for row in part for prep, value in zip(preps, row, strict=True)]
+                cursor.execute(
+                    f"INSERT INTO {table} ({column_sql}) VALUES {values} "
+                    f"ON CONFLICT DO NOTHING RETURNING {returning_sql}",
+                    params,
+                )
+                stored.extend(cursor.fetchall())
+    if not readers:
+        return [tuple(row) for row in stored]
+    converted = []
+    for row in stored:
+        row = list(row)
+        for i, converters, expression in readers:
+            value = row[i]
+            for converter in converters:
+                value = converter(value, expression, connection)
+            row[i] = value
+        converted.append(tuple(row))
+    return converted
+
+
+def _staging_name(table: str, column_sql: str, purpose: str) -> str:
+    # One staging table per target, purpose and column list: two calls in one transaction
+    # with other columns do not meet each other's table.
+    digest = hashlib.md5(f"{purpose}:{column_sql}".encode(), usedforsecurity=False).hexdigest()[:8]
+    return f'"{table[:40]}_{purpose}_{digest}"'
+
+
+def copy_staged_update(model, rows, *, columns: list[str], using: str | None = None) -> int:
+    """Update many rows in one statement: `rows` are tuples of the attnames in `columns`, the
+    first of which is the primary key. PostgreSQL: COPY into a staging table, then one
+    `UPDATE … FROM staging`; elsewhere `bulk_update`. Returns the number of rows updated."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    db = using or router.db_for_write(model)
+    connection = connections[db]
+    opts = model._meta
+    if columns[0] not in (opts.pk.attname, opts.pk.name):
+        raise ValueError("copy_staged_update: the first column is the primary key")
+    if connection.vendor != "postgresql":
+        objs = [model(**dict(zip(columns, row, strict=True))) for row in rows]
+        return model._base_manager.using(db).bulk_update(objs, columns[1:], batch_size=2000)
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    fields = [by_attname[name] for name in columns]
+    quote = connection.ops.quote_name
+    table = quote(opts.db_table)
+    column_sql = ", ".join(quote(f.column) for f in fields)
+    staging = _staging_name(opts.db_table, column_sql, "update")
+    pk = quote(fields[0].column)
+    assignments = ", ".join(f"{quote(f.column)} = s.{quote(f.column)}" for f in fields[1:])
+    with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS SELECT {column_sql} FROM {table} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY {staging} ({column_sql}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"UPDATE {table} t SET {assignments} FROM {staging} s WHERE t.{pk} = s.{pk}")
+        updated = cursor.rowcount
+        cursor.execute(f"TRUNCATE {staging}")
+    return updated

@@ -1,6 +1,7 @@
 """Writes of the health app: temperatures (一天四报体温), personal links, test lists, samples,
 results, cases and expert consultations; and the missed-slot sweep."""
 
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -19,8 +20,9 @@ from epigrid.alerts.choices import AlertKind, EscalationLevel, Severity
 from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise, level_owner
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.models import ControlOrder
-from epigrid.control.selectors import liaison_for
+from epigrid.control.selectors import liaison_for, liaisons_for
 from epigrid.core import audit, extensions, throttle
+from epigrid.core.bulk import copy_staged_insert
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
@@ -177,38 +179,57 @@ def temperature_reports_record(
     *, readings: list[Reading], source: str, principal, now: dt.datetime | None = None
 ) -> RecordResult:
     """Record a batch of readings: all rows are validated first (a bad row refuses the batch
-    with every bad row listed), then written in one statement; a resent client id is a no-op."""
+    with every bad row listed), then written in one statement; a resent client id is a no-op.
+
+    The write path is set-based: the persons in two queries, one pass over the readings (each
+    distinct value parsed once, slots found by bisection), then core.bulk.copy_staged_insert
+    (COPY into a staging table, one INSERT … ON CONFLICT DO NOTHING RETURNING) and the fever
+    alerts of the new rows in one bulk raise."""
     now = now or timezone.now()
     pol = policy()
     errors, rows, seen = [], [], set()
     person_ids = {r.person_id for r in readings}
-    persons = Person.objects.filter(pk__in=person_ids, archived_at__isnull=True).select_related("grid")
+    persons = Person.objects.filter(pk__in=person_ids, archived_at__isnull=True)
     # The resident's link reports for the one person its token names; everyone else reports for
     # the persons they see (others: "not found"), where their role records health (others: refused).
     allowed = set(persons.restrict(principal, Capability.RECORD_HEALTH).values_list("pk", flat=True))
     if source != ReportSource.SELF:
         persons = persons.restrict(principal)
-    persons = {p.pk: p for p in persons}
+    grid_of = dict(persons.values_list("pk", "grid_id"))
     reporter = user_of(principal)
     reporter_id = reporter.pk if reporter is not None else None
+    latest, earliest = now + dt.timedelta(minutes=10), now - dt.timedelta(days=7)
+    values: dict = {}  # each distinct value parsed once: a batch repeats a few dozen temperatures
+    threshold = pol.fever_threshold
     for index, reading in enumerate(readings):
-        person = persons.get(reading.person_id)
+        person_id = reading.person_id
         try:
-            if person is None:
+            if person_id not in grid_of:
                 raise NotFound("person_not_found", _("No such person."), field="person_id")
-            if person.pk not in allowed:
+            if person_id not in allowed:
                 raise DomainError("forbidden", _("Your role does not allow this here."), field="person_id")
-            value = parse_temperature(reading.value)
+            raw = reading.value
+            key = (type(raw), raw)
+            try:
+                parsed = values.get(key)
+                if parsed is None:
+                    parsed = values[key] = _parsed(raw)
+            except TypeError:  # an unhashable value: parsed (and refused) on its own
+                parsed = _parsed(raw)
+            if isinstance(parsed, DomainError):
+                raise parsed
             measured_at = reading.measured_at or now
             if timezone.is_naive(measured_at):  # the one time rule: local time
                 measured_at = timezone.make_aware(measured_at)
-            if measured_at > now + dt.timedelta(minutes=10):
+            if measured_at > latest:
                 raise DomainError("measured_in_future", _("The measuring time is in the future."), field="measured_at")
-            if measured_at < now - dt.timedelta(days=7):
+            if measured_at < earliest:
                 raise DomainError(
                     "measured_too_old", _("Readings older than 7 days are not accepted."), field="measured_at"
                 )
-            client_id = uuid.UUID(str(reading.client_id)) if reading.client_id else uuid.uuid4()
+            client_id = reading.client_id
+            if type(client_id) is not uuid.UUID:
+                client_id = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
         except (ValueError, TypeError):
             errors.append(
                 {
@@ -225,45 +246,23 @@ def temperature_reports_record(
         if client_id in seen:
             continue
         seen.add(client_id)
-        day, slot = slot_of(measured_at, pol)
         rows.append(
-            (
-                person.pk,
-                person.grid_id,
-                value,
-                value >= pol.fever_threshold,
-                measured_at,
-                now,
-                day,
-                slot,
-                source,
-                client_id,
-                reporter_id,
-            )
-        )
+            [person_id, grid_of[person_id], parsed, parsed >= threshold, measured_at, now, None, None, source,
+             client_id, reporter_id]
+        )  # fmt: skip
     if errors:
         raise RowErrors("readings_rejected", _("Some readings are not valid; none were stored."), rows=errors)
+    for row, (day, slot) in zip(rows, slots_of([row[4] for row in rows], pol), strict=True):
+        row[6], row[7] = day, slot
     with transaction.atomic():
-        stored = _insert_readings(rows)
-        fevers = [r for r in stored if r[2]]
-        fever_persons = {p.pk: p for p in Person.objects.filter(pk__in={r[1] for r in fevers}).select_related("grid")}
-        alerts_raise(
-            principal=principal,
-            now=now,
-            alerts=[
-                NewAlert(
-                    kind=AlertKind.FEVER,
-                    dedup_key=f"fever:{report_id}",
-                    grid_id=fever_persons[person_id].grid_id,
-                    grid_path=fever_persons[person_id].grid.path,
-                    person_id=person_id,
-                    owner_id=getattr(liaison_for(fever_persons[person_id]), "pk", None),
-                    severity=Severity.URGENT,
-                    detail={"value": str(value), "measured_at": measured_at.isoformat()},
-                )
-                for report_id, person_id, _fever, value, measured_at in fevers
-            ],
+        stored = copy_staged_insert(
+            TemperatureReport,
+            rows,
+            columns=READING_COLUMNS,
+            returning=["id", "person_id", "is_fever", "value", "measured_at"],
         )
+        fevers = [r for r in stored if r[2]]
+        _fever_alerts_raise(fevers, principal=principal, now=now)
         if stored:
             # One audit record per batch: the readings themselves are append-only rows that
             # carry who sent them and when (device and server time).
@@ -276,7 +275,83 @@ def temperature_reports_record(
     return RecordResult(stored=len(stored), duplicates=len(rows) - len(stored), fevers=len(fevers))
 
 
-READING_COLUMNS = (
+def _parsed(value) -> Decimal | DomainError:
+    try:
+        return parse_temperature(value)
+    except DomainError as exc:
+        return exc
+
+
+def slots_of(moments: list[dt.datetime], pol: MonitoringPolicy) -> list[tuple[dt.date, int | None]]:
+    """slot_of for a batch: the slot moments (and midnights) of the days the batch spans are
+    computed once, then each reading is placed by bisection on its timestamp."""
+    if not moments:
+        return []
+    first = timezone.localdate(min(moments)) - dt.timedelta(days=1)
+    last = timezone.localdate(max(moments)) + dt.timedelta(days=1)
+    times = [dt.time.fromisoformat(t) for t in pol.slot_times]
+    slots, midnights, day, order = [], [], first, 0
+    while day <= last:
+        midnights.append((timezone.make_aware(dt.datetime.combine(day, dt.time())).timestamp(), day))
+        for index, start in enumerate(times):
+            # (timestamp, order): on a tie slot_of keeps the first slot it meets, day by day.
+            slots.append((timezone.make_aware(dt.datetime.combine(day, start)).timestamp(), order, day, index))
+            order += 1
+        day += dt.timedelta(days=1)
+    slots.sort()
+    stamps = [s[0] for s in slots]
+    midnight_stamps = [m[0] for m in midnights]
+    window = pol.window_minutes * 60
+    answer = []
+    for moment in moments:
+        t = moment.timestamp()
+        i = bisect.bisect_left(stamps, t)
+        best = None
+        for candidate in (slots[i - 1] if i > 0 else None, slots[i] if i < len(slots) else None):
+            if candidate is None:
+                continue
+            distance = abs(t - candidate[0])
+            if distance <= window and (best is None or (distance, candidate[1]) < best[0]):
+                best = ((distance, candidate[1]), candidate)
+        if best is not None:
+            answer.append((best[1][2], best[1][3]))
+        else:
+            answer.append((midnights[bisect.bisect_right(midnight_stamps, t) - 1][1], None))
+    return answer
+
+
+def _fever_alerts_raise(fevers: list[tuple], *, principal, now: dt.datetime) -> None:
+    """One urgent alert per new fever reading, for the person's liaison: the persons and their
+    owners in three queries, the alerts in one bulk raise (which skips a known dedup key)."""
+    if not fevers:
+        return
+    persons = {
+        pk: (household_id, grid_id, path)
+        for pk, household_id, grid_id, path in Person.objects.filter(pk__in={r[1] for r in fevers}).values_list(
+            "pk", "household_id", "grid_id", "grid__path"
+        )
+    }
+    owners = liaisons_for([(pk, household_id, path) for pk, (household_id, _grid, path) in persons.items()])
+    alerts_raise(
+        principal=principal,
+        now=now,
+        alerts=[
+            NewAlert(
+                kind=AlertKind.FEVER,
+                dedup_key=f"fever:{report_id}",
+                grid_id=persons[person_id][1],
+                grid_path=persons[person_id][2],
+                person_id=person_id,
+                owner_id=owners[person_id],
+                severity=Severity.URGENT,
+                detail={"value": str(value), "measured_at": measured_at.isoformat()},
+            )
+            for report_id, person_id, _fever, value, measured_at in fevers
+        ],
+    )
+
+
+READING_COLUMNS = [
     "person_id",
     "grid_id",
     "value",
@@ -288,48 +363,7 @@ READING_COLUMNS = (
     "source",
     "client_id",
     "reported_by_id",
-)
-
-
-def _insert_readings(rows: list[tuple]) -> list[tuple]:
-    """Insert, skipping client ids already stored (a resend, or a concurrent one); returns the
-    stored rows as (id, person_id, is_fever, value, measured_at). On PostgreSQL: COPY into a
-    temporary table, then one INSERT … ON CONFLICT DO NOTHING RETURNING."""
-    if not rows:
-        return []
-    columns = ", ".join(READING_COLUMNS)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS health_reading_batch ON COMMIT DELETE ROWS AS "
-                f"SELECT {columns} FROM health_temperaturereport WITH NO DATA"
-            )
-            with cursor.cursor.copy(f"COPY health_reading_batch ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(
-                f"INSERT INTO health_temperaturereport ({columns}) "
-                f"SELECT DISTINCT ON (client_id) {columns} FROM health_reading_batch "
-                "ON CONFLICT (client_id) DO NOTHING RETURNING id, person_id, is_fever, value, measured_at"
-            )
-            stored = cursor.fetchall()
-            cursor.execute("DELETE FROM health_reading_batch")
-            return stored
-    # Elsewhere (SQLite: one writer at a time) leave out the ids already stored, insert the rest.
-    known = set(
-        TemperatureReport.objects.filter(client_id__in=[row[9] for row in rows]).values_list("client_id", flat=True)
-    )
-    fresh = [row for row in rows if row[9] not in known]
-    TemperatureReport.objects.bulk_create(
-        [TemperatureReport(**dict(zip(READING_COLUMNS, row, strict=True))) for row in fresh],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-    return list(
-        TemperatureReport.objects.filter(client_id__in=[row[9] for row in fresh]).values_list(
-            "id", "person_id", "is_fever", "value", "measured_at"
-        )
-    )
+]
 
 
 # ---------------------------------------------------------------- personal links

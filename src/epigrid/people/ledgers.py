@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.permissions import job_start_for, job_user
 from epigrid.core import audit, extensions, jobs, throttle
-from epigrid.core.bulk import bulk_insert
+from epigrid.core.bulk import bulk_insert, copy_staged_insert, copy_staged_update
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, RowErrors
@@ -263,9 +263,16 @@ class _ResidentImporter(_Importer):
 
     def process(self, chunk) -> None:
         clean_rows = []
+        today = timezone.localdate()  # once a chunk, not once a row
+        parsers = (
+            ("name", _parse_name),
+            ("id_number", lambda value: parse_id_number(value, today=today)),
+            ("phone", _parse_optional_phone),
+        )
         for row_number, values in chunk:
             before = self.error_count
             grid = None
+            id_hash = None
             try:
                 grid = self.grid(values["grid"])
                 if grid.level not in (GridLevel.GRID, GridLevel.BUILDING):
@@ -291,7 +298,7 @@ class _ResidentImporter(_Importer):
                 )
             # Each cell is checked on its own so the report lists every bad cell of the row.
             cells = {}
-            for key, parse in (("name", _parse_name), ("id_number", parse_id_number), ("phone", _parse_optional_phone)):
+            for key, parse in parsers:
                 try:
                     cells[key] = parse(values.get(key, ""))
                 except DomainError as exc:
@@ -323,7 +330,7 @@ class _ResidentImporter(_Importer):
                     relationship=relationship,
                     note=values.get("note", "")[:200],
                 )
-                clean_rows.append((row_number, grid, number, address, clean))
+                clean_rows.append((row_number, grid, number, address, clean, id_hash))
         registered = self._check_existing(clean_rows)
         if self.error_count:
             return  # keep validating the rest of the file, but write nothing more
@@ -337,7 +344,7 @@ class _ResidentImporter(_Importer):
         A number registered where the importer may not see gets the generic refusal, naming no one
         (services.duplicate_answer); ledger_import logs and counts them. One the importer sees but
         may not import or edit there points to the file, as the person form does."""
-        rows = {lookup_hash("id", row[4].id_number.number): row for row in clean_rows}
+        rows = {row[5]: row for row in clean_rows}
         registered = {}
         # Locked until the import commits: an edit of one of these files meanwhile waits, rather
         # than being overwritten by the file's older values.
@@ -417,44 +424,57 @@ class _ResidentImporter(_Importer):
         return new
 
     def _write(self, clean_rows, registered: dict[str, dict]) -> None:
-        wanted = {(grid.pk, number): (grid, address) for _, grid, number, address, _ in clean_rows}
+        """The chunk's persons: the new ones COPYed through a staging table (one INSERT …
+        RETURNING gives their ids), the registered ones the file changes updated in one
+        UPDATE … FROM staging. Pinyin and sealing are the only work done per row."""
+        wanted = {(grid.pk, number): (grid, address) for _, grid, number, address, _, _ in clean_rows}
         new_households = self._households(wanted)
-        persons, updates, entries = [], [], []
+        new_rows, grids_of_rows, updates, entries = [], {}, [], []
         now = timezone.now()
-        for row_number, grid, number, _address, clean in clean_rows:
+        batch_id = self.batch.pk
+        for row_number, grid, number, _address, clean, id_hash in clean_rows:
             household_id = self.households[(grid.pk, number)]
-            holder = registered.get(lookup_hash("id", clean.id_number.number))
+            holder = registered.get(id_hash)
             if holder is None:
-                persons.append(
-                    Person(
-                        grid=grid,
-                        household_id=household_id,
-                        import_batch=self.batch,
-                        import_row=row_number,
-                        **person_row(clean),
+                values = person_row(clean)
+                new_rows.append(
+                    (
+                        *(values[key] for key in _PERSON_ROW_FIELDS),
+                        household_id,
+                        grid.pk,
+                        batch_id,
+                        row_number,
+                        now,
+                        now,
                     )
                 )
+                grids_of_rows[row_number] = grid
                 continue
-            person, changes = self._updated(holder, grid, household_id, clean)
+            values, changes = self._updated(holder, grid, household_id, clean)
             if not changes:
                 self.outcomes.append((row_number, "unchanged", holder["id"]))
                 continue
-            person.updated_at = now
-            updates.append(person)
+            updates.append((holder["id"], *(values[key] for key in _UPDATED_COLUMNS[1:-1]), now))
             self.outcomes.append((row_number, "updated", holder["id"]))
             entries.append(
                 audit.AuditEntry(
                     "person.update",
                     "people.person",
-                    str(person.pk),
+                    str(holder["id"]),
                     grid.path,
-                    {**changes, "import_batch": [None, self.batch.pk], "row": [None, row_number]},
+                    {**changes, "import_batch": [None, batch_id], "row": [None, row_number]},
                 )
             )
-        bulk_insert(Person, persons)
-        if updates:
-            Person.objects.bulk_update(updates, [*_UPDATED_FIELDS, "updated_at"], batch_size=CHUNK)
-        self.outcomes.extend((p.import_row, "created", p.pk) for p in persons)
+        created = copy_staged_insert(Person, new_rows, columns=_NEW_PERSON_COLUMNS, returning=["import_row", "id"])
+        if len(created) != len(new_rows):
+            # A number registered by someone else since the rows were checked: nothing is kept.
+            raise DomainError(
+                "id_number_registered_meanwhile",
+                _("Someone registered one of these ID numbers during the import; import the file again."),
+            )
+        created.sort()
+        copy_staged_update(Person, updates, columns=_UPDATED_COLUMNS)
+        self.outcomes.extend((row_number, "created", pk) for row_number, pk in created)
         entries = (
             [
                 audit.AuditEntry(
@@ -462,7 +482,7 @@ class _ResidentImporter(_Importer):
                     "people.household",
                     str(h.pk),
                     h.grid.path,
-                    {"import_batch": [None, self.batch.pk]},
+                    {"import_batch": [None, batch_id]},
                 )
                 for h in new_households
             ]
@@ -470,19 +490,20 @@ class _ResidentImporter(_Importer):
                 audit.AuditEntry(
                     "person.import",
                     "people.person",
-                    str(p.pk),
-                    p.grid.path,
-                    {"import_batch": [None, self.batch.pk], "row": [None, p.import_row]},
+                    str(pk),
+                    grids_of_rows[row_number].path,
+                    {"import_batch": [None, batch_id], "row": [None, row_number]},
                 )
-                for p in persons
+                for row_number, pk in created
             ]
             + entries
         )
         self.audit_entries.extend(entries)
 
-    def _updated(self, holder: dict, grid: GridNode, household_id: int, clean: CleanPerson) -> tuple[Person, dict]:
-        """The registered person as the row has them, and the audit diff (empty: unchanged). A
-        column the file leaves out (phone, relationship, note) keeps what is registered."""
+    def _updated(self, holder: dict, grid: GridNode, household_id: int, clean: CleanPerson) -> tuple[dict, dict]:
+        """The registered person's columns as the row has them, and the audit diff (empty:
+        unchanged). A column the file leaves out (phone, relationship, note) keeps what is
+        registered."""
         values = {key: holder[key] for key in _UPDATED_FIELDS if key not in ("household", "grid")}
         values["household_id"], values["grid_id"] = household_id, grid.pk
         if clean.name != holder["name"]:
@@ -503,7 +524,7 @@ class _ResidentImporter(_Importer):
         before = _state(holder, holder["household_id"], holder["grid__code"])
         after = _state(values, household_id, grid.code)
         changes = audit.diff(before, after, sensitive=SENSITIVE)
-        return Person(pk=holder["id"], **values), changes
+        return values, changes
 
 
 # What an import may change on a registered person (the ID number is the key, never changed).
@@ -518,6 +539,38 @@ _UPDATED_FIELDS = [
     "note",
     "household",
     "grid",
+]
+# The columns of a new person, in the order _write gives them (person_row's, then the links).
+_PERSON_ROW_FIELDS = [
+    "name",
+    "name_pinyin",
+    "name_initials",
+    "id_number_sealed",
+    "id_number_hash",
+    "id_number_masked",
+    "sex",
+    "birth_year",
+    "birth_date_sealed",
+    "phone_sealed",
+    "phone_hash",
+    "phone_masked",
+    "relationship",
+    "note",
+]
+_NEW_PERSON_COLUMNS = [
+    *_PERSON_ROW_FIELDS,
+    "household_id",
+    "grid_id",
+    "import_batch_id",
+    "import_row",
+    "created_at",
+    "updated_at",
+]
+# A re-imported person's columns, as copy_staged_update takes them (the key first).
+_UPDATED_COLUMNS = [
+    "id",
+    *(f"{f}_id" if f in ("household", "grid") else f for f in _UPDATED_FIELDS),
+    "updated_at",
 ]
 _HOLDER_FIELDS = [
     "id",
