@@ -294,7 +294,8 @@ READING_COLUMNS = (
 def _insert_readings(rows: list[tuple]) -> list[tuple]:
     """Insert, skipping client ids already stored (a resend, or a concurrent one); returns the
     stored rows as (id, person_id, is_fever, value, measured_at). On PostgreSQL: COPY into a
-    temporary table, then one INSERT … ON CONFLICT DO NOTHING RETURNING."""
+    temporary table, then one INSERT … ON CONFLICT DO NOTHING RETURNING (the table is
+    partitioned by month: the conflict is on (client_id, local_date), a resend's day)."""
     if not rows:
         return []
     columns = ", ".join(READING_COLUMNS)
@@ -309,8 +310,10 @@ def _insert_readings(rows: list[tuple]) -> list[tuple]:
                     copy.write_row(row)
             cursor.execute(
                 f"INSERT INTO health_temperaturereport ({columns}) "
-                f"SELECT DISTINCT ON (client_id) {columns} FROM health_reading_batch "
-                "ON CONFLICT (client_id) DO NOTHING RETURNING id, person_id, is_fever, value, measured_at"
+                f"SELECT DISTINCT ON (client_id) {columns} FROM health_reading_batch b "
+                # The client id on any day (the unique constraint holds the partition key, the day).
+                "WHERE NOT EXISTS (SELECT 1 FROM health_temperaturereport t WHERE t.client_id = b.client_id) "
+                "ON CONFLICT (client_id, local_date) DO NOTHING RETURNING id, person_id, is_fever, value, measured_at"
             )
             stored = cursor.fetchall()
             cursor.execute("DELETE FROM health_reading_batch")
