@@ -199,3 +199,19 @@ def test_a_role_that_owns_no_table_drops_and_creates_nothing(db):
         }
         cursor.execute("RESET ROLE")
     assert partitions.partitions(READINGS) == before
+
+
+def test_beat_runs_ensure_daily(db, settings):
+    from epigrid.core.tasks import partitions_ensure
+
+    entry = settings.CELERY_BEAT_SCHEDULE["partitions"]
+    assert entry["task"] == partitions_ensure.name == "epigrid.partitions_ensure"
+    assert entry["schedule"].hour == {2} and entry["schedule"].minute == {50}
+    created = partitions_ensure()
+    ahead = partitions.add_months(partitions.month_start(timezone.localdate()), settings.PARTITIONS_MONTHS_AHEAD)
+    if connection.vendor == "postgresql":
+        for table in (READINGS, PASSAGES):
+            assert ahead in partitions.partitions(table)
+        assert partitions_ensure() == []  # the next day: nothing more
+    else:
+        assert created == []
