@@ -203,7 +203,11 @@ CELERY_BEAT_SCHEDULE = {
     "audit-anchor": {"task": "epigrid.audit_anchor", "schedule": env.int("EPIGRID_AUDIT_ANCHOR_SECONDS", default=600)},
     # Stamps a heartbeat in Redis that /readyz reads (core/health.py): beat, broker and a worker alive.
     "heartbeat": {"task": "epigrid.heartbeat", "schedule": env.int("EPIGRID_HEARTBEAT_SECONDS", default=60)},
+    # PostgreSQL: the coming months' partitions of readings and passages (core/partitions.py).
+    "partitions": {"task": "epigrid.partitions_ensure", "schedule": crontab(hour=2, minute=50)},
 }
+# Monthly partitions created this many months ahead of the current one (core/partitions.py).
+PARTITIONS_MONTHS_AHEAD = env.int("EPIGRID_PARTITIONS_MONTHS_AHEAD", default=3)
 # Retention (PIPL; docs/architecture.md "Retention and erasure"): a person's identifying data is
 # erased this many days after the last order, test, case and incident of their compound ended
 # (never while one is open); temperature reports and gate passages older than this are deleted.

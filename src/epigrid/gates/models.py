@@ -120,7 +120,10 @@ class Passage(models.Model):
             models.CheckConstraint(
                 condition=Q(household_pass__isnull=False) | Q(visitor__isnull=False), name="passage_has_someone"
             ),
-            models.UniqueConstraint(fields=["client_id"], name="passage_client_id_unique"),
+            # Partitioned by month of `at` on PostgreSQL (core/partitions.py): a unique constraint
+            # there must hold the key. A resend has the same time; the batches look the client id
+            # up on any day first.
+            models.UniqueConstraint(fields=["client_id", "at"], name="passage_client_id_at_unique"),
         ]
         indexes = [models.Index(fields=["household_pass", "at"], name="passage_pass_time_idx")]
 

@@ -77,7 +77,7 @@ class TemperatureReport(models.Model):
     local_date = models.DateField(_("day"))
     slot = models.PositiveSmallIntegerField(_("slot"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=8, choices=ReportSource.choices)
-    client_id = models.UUIDField(unique=True)
+    client_id = models.UUIDField()
     reported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -86,6 +86,10 @@ class TemperatureReport(models.Model):
 
     class Meta:
         verbose_name = _("temperature report")
+        # Partitioned by month of `local_date` on PostgreSQL (core/partitions.py): a unique
+        # constraint there must hold the key. A resend has the same day; the batch also looks
+        # for the client id on any day before storing.
+        constraints = [models.UniqueConstraint(fields=["client_id", "local_date"], name="temp_client_id_day_unique")]
         indexes = [
             models.Index(fields=["person", "local_date", "slot"], name="temp_person_day_idx"),
             models.Index(fields=["local_date", "slot"], name="temp_day_slot_idx"),

@@ -255,9 +255,14 @@ def temperature_reports_record(
     for row, (day, slot) in zip(rows, slots_of([row[4] for row in rows], pol), strict=True):
         row[6], row[7] = day, slot
     with transaction.atomic():
+        # The table is partitioned by day on PostgreSQL, so its unique key is (client id, day): a
+        # client id stored on another day is a resend too (sent again with another time).
+        sent_before = set(
+            TemperatureReport.objects.filter(client_id__in=[row[9] for row in rows]).values_list("client_id", flat=True)
+        )
         stored = copy_staged_insert(
             TemperatureReport,
-            rows,
+            [row for row in rows if row[9] not in sent_before],
             columns=READING_COLUMNS,
             returning=["id", "person_id", "is_fever", "value", "measured_at"],
         )

@@ -10,7 +10,8 @@ open in their compound. By default only closed (archived) files are erased
 `purge` then anonymises those persons in place (`people.services.persons_erase`), deletes their
 keys (`core.shred.forget`: their values in the audit log can no longer be read, the chain still
 verifies), revokes their personal links, and deletes temperature reports and gate passages
-older than the retention (a set-based DELETE; partitions on PostgreSQL are left for later) —
+older than the retention (on PostgreSQL whole months are dropped with their partition,
+core/partitions.py, then a set-based DELETE for the rest; elsewhere the DELETE alone) —
 but none of a person whose retention has not ended (`held`), whose file is open or not: nothing
 about a person is hard-deleted before their retention ends. It is audited once: what and how
 many, never who.
@@ -32,7 +33,7 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.accounts.permissions import job_user, second_factor_verified
 from epigrid.care.models import SupplyRequest
 from epigrid.control.models import ControlOrder, KeyPerson
-from epigrid.core import audit, jobs, shred
+from epigrid.core import audit, jobs, partitions, shred
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Forbidden
 from epigrid.core.models import JobStatus
@@ -163,6 +164,37 @@ def _old_records(now):
     }
 
 
+def _drop_old_months(now) -> dict[str, int]:
+    """PostgreSQL: drop the monthly partitions of readings and passages that hold only rows the
+    purge deletes (the month ended before the cutoff, and none of its rows is kept: held, or a
+    reading received after the cutoff); {kind: rows dropped, "partitions": how many}. Elsewhere
+    nothing (the caller's DELETE does it all)."""
+    limit, kept = cutoff(now), held(now=now)
+    readings = partitions.partitions_drop_before(
+        TemperatureReport._meta.db_table,
+        timezone.localdate(limit),
+        keep=lambda low, high: (
+            TemperatureReport.objects.filter(local_date__gte=low, local_date__lt=high)
+            .filter(Q(received_at__gte=limit) | Q(person__in=kept))
+            .exists()
+        ),
+    )
+    passages = partitions.partitions_drop_before(
+        Passage._meta.db_table,
+        limit,
+        keep=lambda low, high: (
+            Passage.objects.filter(at__gte=low, at__lt=high)
+            .filter(household_pass__household__members__in=kept)
+            .exists()
+        ),
+    )
+    return {
+        "temperature_reports": readings["rows"],
+        "gate_passages": passages["rows"],
+        "partitions": readings["partitions"] + passages["partitions"],
+    }
+
+
 def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None, progress=None) -> dict[str, int]:
     """Erase what the retention no longer allows (see the module's docstring), all or nothing, and
     audit it once (`retention.purge`: counts only). `dry_run` counts what would go and writes
@@ -196,8 +228,10 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None, p
             checked += len(chunk)
             if progress is not None:
                 progress.step(checked=checked, written=counts["persons"])
+        dropped = _drop_old_months(now)
         for kind, rows in old.items():
-            counts[kind] = rows.delete()[0]  # nothing refers to these rows: one DELETE each
+            # Nothing refers to these rows: one DELETE each, for what no dropped month held.
+            counts[kind] = dropped[kind] + rows.delete()[0]
         if any(counts.values()):
             audit.record(
                 principal=principal,
@@ -206,6 +240,7 @@ def purge(*, principal, dry_run: bool = False, now: dt.datetime | None = None, p
                 changes={
                     **{kind: [None, count] for kind, count in sorted(counts.items())},
                     "retention_days": [None, settings.RETENTION_DAYS],
+                    **({"partitions_dropped": [None, dropped["partitions"]]} if dropped["partitions"] else {}),
                 },
             )
     return counts
