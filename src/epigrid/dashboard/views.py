@@ -16,7 +16,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.core import audit
+from epigrid.core import audit, replica
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound
 from epigrid.core.scoping import EVERYWHERE, allows, grant_paths
@@ -106,6 +106,7 @@ def home(request):
 
 @login_required
 @domain_errors
+@replica.from_replica  # its reads on the replica when one is configured and fresh (core/replica.py)
 def node_page(request, code):
     node = grid_node_get(user=request.user, code=code, capability=VIEW_DASHBOARD)
     children = list(grid_children(node=node, levels=VERTICAL_LEVELS))
@@ -215,6 +216,7 @@ def node_page(request, code):
             "crumbs": crumbs,
             "tiles": tiles,
             "refreshed": refreshed,
+            "replica": replica.serving(),  # where the figures were read: how far behind the primary
             "columns": [{"key": key, "label": _label(key)} for key in COLUMNS],
             "rows": rows,
             "sort": sort,
@@ -325,6 +327,7 @@ def rules_thresholds_panel(request):
 
 @login_required
 @domain_errors
+@replica.from_replica
 def map_page(request, code):
     """网格地图: the node's grids coloured by a figure, epidemic points and checkpoints as markers;
     a click opens the grid's dashboard."""

@@ -26,6 +26,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
+from epigrid.core.replica import from_replica
 from epigrid.core.scoping import allows, authorize, subtree_q
 from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number, parse_phone
@@ -825,6 +826,7 @@ def _counted(rows, progress):
     progress.step(checked=done, written=done)
 
 
+@from_replica  # the rows are read on the replica when one is configured and fresh (core/replica.py)
 def _ledger_export(*, kind: str, node: GridNode, principal, progress=None):
     if kind not in COLUMNS:
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
