@@ -13,6 +13,7 @@ database's, which streaming replication copies to the standby like every databas
 import io
 import logging
 import os
+import re
 import time
 
 import environ
@@ -88,6 +89,12 @@ def mirror_replica(transactional_db, settings):
     _remove_alias()
 
 
+def _said(page: str) -> str:
+    """What the dashboard says of the replica ("Read from the replica, N s behind the primary.")."""
+    at = page.index('data-testid="replica">')
+    return page[at : page.index("</span>", at)]
+
+
 def _queries(captured, table):
     return [q["sql"] for q in captured.captured_queries if f'"{table}"' in q["sql"]]
 
@@ -151,13 +158,38 @@ def test_the_dashboard_reads_the_replica_and_the_roles_the_primary(mirror_replic
         CaptureQueriesContext(connections["default"]) as on_primary,
     ):
         page = client.get("/dashboard/S/").content.decode()
-    assert 'data-testid="replica"' in page and "0 s behind the primary" in page
+    assert re.search(r"\b0\b", _said(page))  # "Read from the replica, 0 s behind the primary."
     assert _queries(on_replica, "oversight_nodefigure") and not _queries(on_primary, "oversight_nodefigure")
     assert _queries(on_primary, "accounts_gridassignment") and not _queries(on_replica, "accounts_gridassignment")
     # A page that is not the dashboard's reads on the primary.
     with CaptureQueriesContext(connections[replica.REPLICA]) as on_replica:
         assert client.get("/people/").status_code == 200
     assert not on_replica.captured_queries
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_replica_lost_in_the_middle_of_a_read_is_read_again_on_the_primary(mirror_replica, settings, caplog):
+    settings.REPLICA_CHECK_SECONDS = 60  # checked before the read, not again before each query
+    build_world()
+    rollup.refresh()
+    used = []
+
+    @replica.from_replica
+    def two_counts():
+        used.append(replica.serving() is not None)
+        first = NodeFigure.objects.count()
+        if len(used) == 1:  # the replica goes away: its connection ends, nothing answers any more
+            standby = connections[replica.REPLICA]
+            standby.settings_dict["PORT"] = 1
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [standby.connection.info.backend_pid])
+        return first, NodeFigure.objects.count()
+
+    with caplog.at_level(logging.WARNING, logger="epigrid.core.replica"):
+        first, second = two_counts()
+    assert used == [True, False]  # the replica, then the whole read again on the primary
+    assert first == second == NodeFigure.objects.count() > 0
+    assert "replica failed during a read" in caplog.text and not replica.state().usable
 
 
 # ---------------------------------------------------------------- a real streaming replica
@@ -257,9 +289,10 @@ def test_a_replica_behind_the_limit_leaves_the_dashboard_on_the_primary(streamin
     assert 'data-testid="replica"' not in page
     assert not _queries(on_replica, "oversight_nodefigure")
     assert "reads go to the primary" in caplog.text and "s behind (limit 0.5 s)" in caplog.text
-    # Replayed again: the dashboard goes back to the replica.
+    # Replayed again and within the limit: the dashboard goes back to the replica.
     with streaming_replica.cursor() as cursor:
         cursor.execute("SELECT pg_wal_replay_resume()")
     _replayed(streaming_replica)
+    settings.REPLICA_MAX_LAG_SECONDS = 30
     page = client.get("/dashboard/S/").content.decode()
     assert 'data-testid="replica"' in page and _tile(page, "orders_centralized_quarantine") == "1"

@@ -11,10 +11,10 @@ Who may do what (a user's roles) is read on the primary too (`on_primary`): a ro
 second ago ends at once.
 
 The lag: before sending a read to the replica the router asks it how far behind it is (once per
-`REPLICA_CHECK_SECONDS` per process): a standby that has replayed all the WAL it received while
-its WAL receiver is streaming is current (0 s; on an idle primary the time of the last replayed
-transaction grows old without the replica being behind), else it is `now() -
-pg_last_xact_replay_timestamp()` behind. Beyond `REPLICA_MAX_LAG_SECONDS`, or unreachable, the
+`REPLICA_CHECK_SECONDS` per process): a standby that has replayed all the WAL it received (now,
+or when looked at again 0.1 s later) while its WAL receiver is streaming is current (on an idle
+primary the time of the last replayed transaction grows old without the replica being behind),
+else it is `now() - pg_last_xact_replay_timestamp()` behind. Beyond `REPLICA_MAX_LAG_SECONDS`, or unreachable, the
 reads go to the primary and a warning is logged; `from_replica` also answers a replica that fails
 mid-read by reading again on the primary. A replica down is never an error page.
 """
@@ -123,8 +123,13 @@ LAG_SQL = """
 SELECT pg_is_in_recovery(),
        coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false),
        pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn(),
-       extract(epoch FROM now() - pg_last_xact_replay_timestamp())
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp()),
+       pg_last_wal_receive_lsn()
 """
+# WAL received but not yet replayed: the age of the last replayed commit overstates the lag when
+# the primary was quiet before (an hour's silence, then one write: "3600 s behind" for the few
+# milliseconds its replay takes). So look once more a moment later: replayed by then, it is current.
+SECOND_LOOK_SECONDS = 0.1
 
 
 def check(*, force: bool = False) -> ReplicaState:
@@ -135,15 +140,20 @@ def check(*, force: bool = False) -> ReplicaState:
         connection = connections[REPLICA]
         with connection.cursor() as cursor:
             cursor.execute(LAG_SQL)
-            in_recovery, streaming, replayed_all, since_replay = cursor.fetchone()
+            in_recovery, streaming, replayed_all, since_replay, received = cursor.fetchone()
+            caught_up = 0.0 if replayed_all else None  # seconds it took to replay all it had received
+            if in_recovery and streaming and not replayed_all:
+                time.sleep(SECOND_LOOK_SECONDS)
+                cursor.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [received])
+                caught_up = SECOND_LOOK_SECONDS if cursor.fetchone()[0] else None
     except DatabaseError as exc:
         connections[REPLICA].close()  # the next check connects again
         current = ReplicaState(False, None, f"unreachable ({type(exc).__name__})", time.monotonic())
     else:
         if not in_recovery:
             lag = 0.0  # promoted, or the same database (tests mirror it)
-        elif streaming and replayed_all:
-            lag = 0.0  # caught up with all it received: an idle primary sends nothing new
+        elif streaming and caught_up is not None:
+            lag = caught_up  # all it received is replayed: an idle primary sends nothing new
         else:
             lag = float(since_replay) if since_replay is not None else None
         limit = settings.REPLICA_MAX_LAG_SECONDS
