@@ -161,6 +161,7 @@ def test_the_dashboard_reads_the_replica_and_the_roles_the_primary(mirror_replic
     assert re.search(r"\b0\b", _said(page))  # "Read from the replica, 0 s behind the primary."
     assert _queries(on_replica, "oversight_nodefigure") and not _queries(on_primary, "oversight_nodefigure")
     assert _queries(on_primary, "accounts_gridassignment") and not _queries(on_replica, "accounts_gridassignment")
+    assert _queries(on_primary, "oversight_threshold") and not _queries(on_replica, "oversight_threshold")
     # A page that is not the dashboard's reads on the primary.
     with CaptureQueriesContext(connections[replica.REPLICA]) as on_replica:
         assert client.get("/people/").status_code == 200

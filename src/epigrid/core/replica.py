@@ -3,12 +3,13 @@
 With `DATABASE_REPLICA_URL` set, settings add the database alias "replica" (a PostgreSQL hot
 standby of the primary) and `ReplicaRouter` may send reads there — only reads made under
 `reading_from_replica()` (or a function decorated with `from_replica`), which the heavy readers
-that need not see their caller's own writes ask for: the command dashboard (page, map, API) and
+that need not see their caller's own writes ask for: the command dashboard (page and API) and
 the ledgers' exports (people, health, mobilization, gates; inline, from the CLI or as background
 jobs). Every other read, and every read made inside a transaction of the primary (an audit
 record's chain, a write's own checks), stays on the primary; writes always go to the primary.
 Who may do what (a user's roles) is read on the primary too (`on_primary`): a role ended a
-second ago ends at once.
+second ago ends at once; so are the dashboard's thresholds, which its own form sets. The map
+page, where outlines are drawn and saved, reads the primary.
 
 The lag: before sending a read to the replica the router asks it how far behind it is (once per
 `REPLICA_CHECK_SECONDS` per process): a standby that has replayed all the WAL it received (now,

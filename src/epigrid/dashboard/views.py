@@ -112,7 +112,8 @@ def node_page(request, code):
     children = list(grid_children(node=node, levels=VERTICAL_LEVELS))
     figures, refreshed = rollup.figures_for([node.pk, *[c.pk for c in children]])
     mine = figures[node.pk]
-    limits = thresholds.thresholds_current()
+    with replica.on_primary():  # set on this page a moment ago: the red cells follow at once
+        limits = thresholds.thresholds_current()
     today = timezone.localdate()
     first = rollup.first_day(node.pk) or today
     since = max(first, today - dt.timedelta(days=CHART_DAYS - 1))
@@ -327,7 +328,6 @@ def rules_thresholds_panel(request):
 
 @login_required
 @domain_errors
-@replica.from_replica
 def map_page(request, code):
     """网格地图: the node's grids coloured by a figure, epidemic points and checkpoints as markers;
     a click opens the grid's dashboard."""
