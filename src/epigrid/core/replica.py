@@ -8,7 +8,8 @@ the ledgers' exports (people, health, mobilization, gates; inline, from the CLI 
 jobs). Every other read, and every read made inside a transaction of the primary (an audit
 record's chain, a write's own checks), stays on the primary; writes always go to the primary.
 Who may do what (a user's roles) is read on the primary too (`on_primary`): a role ended a
-second ago ends at once; so are the dashboard's thresholds, which its own form sets. The map
+second ago ends at once; so are a background job's cancel (an export job stops at once) and the
+dashboard's thresholds, which its own form sets. The map
 page, where outlines are drawn and saved, reads the primary.
 
 The lag: before sending a read to the replica the router asks it how far behind it is (once per
