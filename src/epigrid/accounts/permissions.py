@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext_lazy as _
 from django_otp import user_has_device
 
-from epigrid.core import jobs
+from epigrid.core import jobs, replica
 from epigrid.core.errors import DomainError, Forbidden
 from epigrid.core.scoping import EVERYWHERE, SystemPrincipal, allows, grant_paths, minimal_paths
 from epigrid.grids.models import STEP, common_root
@@ -27,7 +27,9 @@ def role_paths(user) -> list[tuple[str, str]]:
     """(node path, role) of the user's active assignments, read once per request."""
     cached = getattr(user, "_epigrid_role_paths", None)
     if cached is None:
-        cached = list(user.grid_assignments.filter(ended_at__isnull=True).values_list("node__path", "role"))
+        # On the primary even where the page reads the replica: a role ended a second ago ends now.
+        with replica.on_primary():
+            cached = list(user.grid_assignments.filter(ended_at__isnull=True).values_list("node__path", "role"))
         user._epigrid_role_paths = cached
     return cached
 

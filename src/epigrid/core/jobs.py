@@ -44,7 +44,7 @@ from django.db import close_old_connections, connection, connections, transactio
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import audit, extensions
+from . import audit, extensions, replica
 from .errors import Conflict, DomainError, Forbidden, Gone, NotFound
 from .models import Job, JobStatus
 from .scoping import SystemPrincipal, user_of
@@ -195,8 +195,10 @@ def cancel_requested(job_id: int) -> bool:
     if cache.get(_cancel_key(job_id)):
         return True
     # On PostgreSQL (read committed) a cancel committed meanwhile is seen from inside the work's
-    # transaction; on SQLite the cancel could not have committed while the work writes.
-    return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
+    # transaction; on SQLite the cancel could not have committed while the work writes. On the
+    # primary even while an export reads the replica (core.replica): a cancel stops it at once.
+    with replica.on_primary():
+        return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
 
 
 def run(job_id: int) -> Job | None:

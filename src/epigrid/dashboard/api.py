@@ -9,6 +9,7 @@ from ninja import Router, Schema
 from epigrid.core.api import ERRORS, FilterDate, In
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
+from epigrid.core.replica import from_replica
 from epigrid.grids.choices import VERTICAL_LEVELS
 from epigrid.grids.selectors import grid_children, grid_node_get
 from epigrid.oversight import rollup, thresholds
@@ -83,6 +84,7 @@ class DashboardOut(NodeFiguresOut):
         "`until` (default: the last 30 days, at most 366). Aggregates only, no personal data. Reads only: no cascade."
     ),
 )
+@from_replica  # read on the replica when one is configured and fresh (core/replica.py)
 def dashboard(request, code: str, since: FilterDate | None = None, until: FilterDate | None = None):
     node = grid_node_get(user=request.user, code=code, capability=Capability.VIEW_DASHBOARD)
     until = until or timezone.localdate()

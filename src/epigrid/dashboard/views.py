@@ -16,7 +16,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from epigrid.core import audit
+from epigrid.core import audit, replica
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, Forbidden, NotFound
 from epigrid.core.scoping import EVERYWHERE, allows, grant_paths
@@ -106,12 +106,14 @@ def home(request):
 
 @login_required
 @domain_errors
+@replica.from_replica  # its reads on the replica when one is configured and fresh (core/replica.py)
 def node_page(request, code):
     node = grid_node_get(user=request.user, code=code, capability=VIEW_DASHBOARD)
     children = list(grid_children(node=node, levels=VERTICAL_LEVELS))
     figures, refreshed = rollup.figures_for([node.pk, *[c.pk for c in children]])
     mine = figures[node.pk]
-    limits = thresholds.thresholds_current()
+    with replica.on_primary():  # set on this page a moment ago: the red cells follow at once
+        limits = thresholds.thresholds_current()
     today = timezone.localdate()
     first = rollup.first_day(node.pk) or today
     since = max(first, today - dt.timedelta(days=CHART_DAYS - 1))
@@ -215,6 +217,7 @@ def node_page(request, code):
             "crumbs": crumbs,
             "tiles": tiles,
             "refreshed": refreshed,
+            "replica": replica.serving(),  # where the figures were read: how far behind the primary
             "columns": [{"key": key, "label": _label(key)} for key in COLUMNS],
             "rows": rows,
             "sort": sort,

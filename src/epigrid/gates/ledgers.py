@@ -14,6 +14,7 @@ from epigrid.core import audit, jobs
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError
+from epigrid.core.replica import from_replica
 from epigrid.core.scoping import VIEW, authorize, grant_paths
 from epigrid.core.xlsx import write_ledger
 from epigrid.grids.models import STEP, GridNode
@@ -39,6 +40,7 @@ def _scope_path(principal) -> str:
     return common
 
 
+@from_replica  # the rows are read on the replica when one is configured and fresh (core/replica.py)
 def passage_ledger_export(
     *, principal, checkpoint_id: int | None = None, day: dt.date | None = None, household_id: int | None = None
 ):

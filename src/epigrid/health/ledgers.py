@@ -12,6 +12,7 @@ from epigrid.core import jobs
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import unseal
 from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.replica import from_replica
 from epigrid.core.scoping import allows, authorize
 from epigrid.core.tabular import check_size
 from epigrid.core.xlsx import write_ledger
@@ -182,6 +183,7 @@ COUNTS = {
 }
 
 
+@from_replica  # the rows are read on the replica when one is configured and fresh (core/replica.py)
 def ledger_export(*, name: str, node, principal, progress=None):
     """The ledger of `node`'s subtree; callers load the node with get_for(IMPORT_EXPORT), and the
     export checks the right once more at its entry, like a service (404 outside the area, else 403).

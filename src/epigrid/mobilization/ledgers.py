@@ -20,6 +20,7 @@ from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, unseal
 from epigrid.core.errors import DomainError, RowErrors
+from epigrid.core.replica import from_replica
 from epigrid.core.scoping import allows, authorize, subtree_q
 from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number
@@ -401,6 +402,7 @@ def _export_rows(node: GridNode, reveal: bool):
         ]
 
 
+@from_replica  # the rows are read on the replica when one is configured and fresh (core/replica.py)
 def chain_export(*, node: GridNode, principal, progress=None):
     """The chain of a subtree as the ledger the import reads; full ID numbers only for users who
     may unmask them (an unmasking, logged as such). With `progress` (the export job,

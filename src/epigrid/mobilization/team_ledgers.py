@@ -30,6 +30,7 @@ from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, unseal
 from epigrid.core.errors import DomainError
+from epigrid.core.replica import from_replica
 from epigrid.core.scoping import allows, authorize, subtree_q
 from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number, parse_phone
@@ -623,6 +624,7 @@ def team_ledger_import(*, kind: str, data: bytes, file_name: str, principal, pro
     )
 
 
+@from_replica  # the rows are read on the replica when one is configured and fresh (core/replica.py)
 def team_ledger_export(*, kind: str, node: GridNode, principal, progress=None):
     """The ledger of a subtree as the .xlsx the import reads; full ID numbers and phones only for
     users who may unmask them (logged as such). With `progress` (the export job, people.ledgers

@@ -26,6 +26,7 @@ from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, RowErrors
 from epigrid.core.models import ImportBatch, ImportKind, ImportStatus
+from epigrid.core.replica import from_replica
 from epigrid.core.scoping import allows, authorize, subtree_q
 from epigrid.core.tabular import check_size, iter_table
 from epigrid.core.validators import parse_id_number, parse_phone
@@ -885,6 +886,7 @@ def counted_rows(rows, progress, total: int | None = None):
     progress.step(checked=done, written=done)
 
 
+@from_replica  # the rows are read on the replica when one is configured and fresh (core/replica.py)
 def _ledger_export(*, kind: str, node: GridNode, principal, progress=None):
     if kind not in COLUMNS:
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
@@ -1013,8 +1015,10 @@ def _run_export_job(job, progress) -> dict:
         raise DomainError("grid_not_found", _("Unknown grid code (or outside your area)."))
     if export is None:
         raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
-    # The export checks the starter's right again, as it is now (roles may have ended meanwhile).
-    out, name, count = export.write(kind=export.name, node=node, principal=principal, progress=progress)
+    # The export checks the starter's right again, as it is now (roles may have ended meanwhile);
+    # every ledger's rows are read on the replica when one is configured and fresh.
+    write = from_replica(export.write)
+    out, name, count = write(kind=export.name, node=node, principal=principal, progress=progress)
     jobs.result_keep(job, out, name)
     return {"kind": export.name, "grid": node.code, "file_name": name, "rows": count}
 
