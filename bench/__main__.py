@@ -1,6 +1,6 @@
 """python -m bench small|full [MODULE ...] — needs DATABASE_URL=postgres://... (the server; the benchmark
 creates and drops its own database, `epigrid_bench` or $BENCH_DATABASE). Naming modules (reads,
-imports, monitoring, response, gates, login, export, dashboard, verification, backup, partitions) runs only
+imports, monitoring, response, gates, login, export, dashboard, verification, backup, partitions, audit) runs only
 those, after the city is built."""
 
 import os
@@ -24,6 +24,7 @@ MODULES = (
     "verification",
     "backup",
     "partitions",
+    "audit",
 )
 USAGE = f"usage: python -m bench small|full [{'|'.join(MODULES)} ...]   (DATABASE_URL=postgres://user@host:port/db)"
 

@@ -286,12 +286,13 @@ def per_row_costs(rows: list[LedgerRow], *, csv_rate: float, raw: float) -> None
 WRITES_P99 = 0.5  # s: a temperature report waits at most this long while a large import runs
 
 
-def _reporter():
-    """A grid member of the first compound grid and a person of theirs: the other writer."""
+def _reporter(grid: int = 1):
+    """A grid member of a compound grid of the first community (the first by default) and a
+    person of theirs: the other writer (bench/audit.py: one a process)."""
     from epigrid.health.choices import ReportSource
     from epigrid.health.services import Reading, temperature_reports_record
 
-    member = console_verified(User.objects.get(username=f"gm-{grid_code(1, 1)}"))
+    member = console_verified(User.objects.get(username=f"gm-{grid_code(1, grid)}"))
     node = member.grid_assignments.filter(ended_at__isnull=True).select_related("node").first().node
     person = Person.objects.filter(grid__path__startswith=node.path, archived_at__isnull=True).first()
 
