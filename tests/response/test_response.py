@@ -205,3 +205,26 @@ def test_two_confirmations_at_once_make_one_activation():
     assert errors == []
     assert Activation.objects.count() == 1 and EpidemicPoint.objects.count() == 1
     assert Activation.objects.get().cases.count() == 2
+
+
+def test_the_chain_tells_cases_close_and_secondary_contacts(world):
+    """The chain page's nodes: the incident's case, its close contact, and the close contact's
+    own contact as secondary (the case is told by the incident, in the chain's one statement)."""
+    from epigrid.response import selectors
+
+    now = timezone.now().replace(microsecond=0)
+    p1, p2, p1b = world.persons["p1"], world.persons["p2"], world.persons["p1b"]
+    case = confirm(world, p1, specimen="CH-1", at=now)
+    services.exposure_record(
+        source=p1, contact=p2, last_exposure_at=now - dt.timedelta(hours=5), degree="close", principal=world.admin
+    )
+    services.exposure_record(
+        source=p2, contact=p1b, last_exposure_at=now - dt.timedelta(hours=2), degree="close", principal=world.admin
+    )
+    data = selectors.chain(activation=case.activations.get())
+    assert {node["id"]: node["kind"] for node in data["nodes"]} == {
+        p1.pk: "case",
+        p2.pk: "close",
+        p1b.pk: "secondary",
+    }
+    assert [(e["source"], e["target"]) for e in data["edges"]] == [(p1.pk, p2.pk), (p2.pk, p1b.pk)]
