@@ -207,3 +207,12 @@ def test_the_units_and_volunteers_ledgers_as_jobs(world, kind):
     )
     assert _login(world, "staff").post("/mobilization/ledgers/nonsense/export/job/", {"grid": "S-C"}).status_code == 404
     assert Job.objects.count() == 2
+
+
+def test_the_residents_page_starts_only_its_own_ledgers(world, health_data):
+    """Each ledger starts from its own app's page: the residents' export page refuses a health
+    ledger's name (400), and nothing is queued."""
+    response = _login(world, "staff").post("/people/export/temperatures/job/", {"grid": "S-C"})
+    assert response.status_code == 400
+    assert not Job.objects.exists()
+    assert _login(world, "staff").post("/people/export/residents/job/", {"grid": "S-C"}).status_code == 302

@@ -325,6 +325,8 @@ def ledger_export(request, kind):
 def ledger_export_job(request, kind):
     """Export a ledger in the background (a large subtree): the job's page follows it and offers
     the file when it is written."""
+    if kind not in ledgers.COLUMNS:  # the residents' and places' ledgers: the others start from their own pages
+        raise DomainError("import_kind", _("Unknown ledger kind."), field="kind")
     node = grid_node_get(user=request.user, code=request.POST.get("grid", ""), capability=Capability.IMPORT_EXPORT)
     job = ledgers.ledger_export_start(kind=kind, node=node, principal=request.user)
     return redirect(job.get_absolute_url())
