@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.db.utils import ProgrammingError
 from django.utils import timezone
 
 from epigrid.core import audit, partitions
@@ -184,9 +185,10 @@ def test_a_month_with_a_held_row_is_not_dropped_its_other_rows_are_deleted(world
 
 
 @postgresql_only
-def test_a_role_that_owns_no_table_drops_and_creates_nothing(db):
-    """The least-privilege application role (core/dbroles.py) may not run DDL: ensure and the
-    drop leave the tables alone (the purge's DELETE then removes the rows), no error."""
+def test_a_role_without_the_functions_grant_drops_and_creates_nothing(db):
+    """A role that owns no table and was not granted the owner's functions (`epigrid dbroles`
+    not applied) may not run DDL: ensure and the drop leave the tables alone (the purge's DELETE
+    then removes the rows), no error."""
     this_month = partitions.month_start(timezone.localdate())
     before = partitions.partitions(READINGS)
     with connection.cursor() as cursor:
@@ -199,6 +201,53 @@ def test_a_role_that_owns_no_table_drops_and_creates_nothing(db):
         }
         cursor.execute("RESET ROLE")
     assert partitions.partitions(READINGS) == before
+
+
+@postgresql_only
+def test_the_application_role_creates_and_drops_months_through_the_owners_functions(world):
+    """Granted EXECUTE on the two functions (as `epigrid dbroles` grants it) and owning no table,
+    the role makes the months ahead, moving a month's rows out of the default partition, and drops
+    old months, but may not run the DDL itself."""
+    person = world.persons["p1"]
+    far = partitions.add_months(partitions.month_start(timezone.localdate()), 9)
+    early = _reading(person, _local(far.replace(day=3)))
+    functions = f"{partitions.MONTH_FUNCTION}, {partitions.DROP_FUNCTION}"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE epigrid_partitions_app NOLOGIN")  # rolled back with the test
+        cursor.execute(f"GRANT EXECUTE ON FUNCTION {functions} TO epigrid_partitions_app")
+        cursor.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO epigrid_partitions_app")
+        cursor.execute("SET LOCAL ROLE epigrid_partitions_app")
+        assert partitions.may_manage()
+        created = partitions.partitions_ensure(months_ahead=1, today=far)
+        assert sorted(created) == sorted(
+            f"{t}_p{m:%Y%m}" for t in (READINGS, PASSAGES) for m in (far, far + dt.timedelta(days=40))
+        )
+        assert _where(READINGS, early.pk) == f"{READINGS}_p{far:%Y%m}"
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the moved row's checks, as at a commit
+        dropped = partitions.partitions_drop_before(READINGS, partitions.add_months(far, 1))
+        assert dropped["rows"] >= 1 and far not in partitions.partitions(READINGS)
+        cursor.execute("SAVEPOINT refused")
+        with pytest.raises(ProgrammingError, match="must be owner"):
+            cursor.execute(f"DROP TABLE {READINGS}_p{partitions.add_months(far, 1):%Y%m}")
+        cursor.execute("ROLLBACK TO SAVEPOINT refused")
+        cursor.execute("RESET ROLE")
+    assert not TemperatureReport.objects.filter(pk=early.pk).exists()
+
+
+@postgresql_only
+@pytest.mark.parametrize(
+    "call",
+    [
+        "SELECT epigrid_partition_drop('people_person'::regclass)",  # not a partition
+        f"SELECT epigrid_partition_drop('{READINGS}_default'::regclass)",  # not a month
+        f"SELECT epigrid_partition_drop('{READINGS}'::regclass)",  # the whole table
+        "SELECT epigrid_partition_month('people_person'::regclass, '2031-01-01', 'Asia/Shanghai')",
+        "SELECT epigrid_partition_month('core_auditevent'::regclass, '2031-01-01', 'Asia/Shanghai')",
+    ],
+)
+def test_the_functions_touch_nothing_but_monthly_partitions(db, call):
+    with connection.cursor() as cursor, pytest.raises(ProgrammingError, match="of ours"):
+        cursor.execute(call)
 
 
 def test_beat_runs_ensure_daily(db, settings):

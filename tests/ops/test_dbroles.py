@@ -136,7 +136,15 @@ def test_the_application_works_as_the_app_role(app_role, tmp_path):
     script = (
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'epigrid.config.settings'); django.setup();"
         "from django.db import connection; from tests.factories import build_world; from epigrid.core import audit;"
-        "w = build_world(); print(connection.settings_dict['USER'], len(w.persons), audit.verify().ok)"
+        "w = build_world(); print(connection.settings_dict['USER'], len(w.persons), audit.verify().ok);"
+        # Beat's partitions and the purge's drop, through the owner's functions: a month far ahead
+        # of both partitioned tables made, then dropped again (nothing left behind).
+        "import datetime as dt; from epigrid.core import partitions as P; far = dt.date(2040, 1, 1);"
+        "made = P.partitions_ensure(months_ahead=0, today=far);"
+        "gone = [P.partitions_drop_before(t, P._bound(k, dt.date(2040, 2, 1)),"
+        " keep=lambda low, high: high <= P._bound(k, far))['partitions']"
+        " for t, (_, k) in P.partitioned_tables().items()];"
+        "print(len(made), sum(gone))"
     )
     env = {
         **os.environ,
@@ -146,4 +154,4 @@ def test_the_application_works_as_the_app_role(app_role, tmp_path):
     }
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == [ROLE, "3", "True"]
+    assert result.stdout.split() == [ROLE, "3", "True", "2", "2"]

@@ -19,6 +19,8 @@ but a protected table re-created by a migration would otherwise have them all).
 from django.apps import apps
 from django.db import connection
 
+from epigrid.core import partitions
+
 DEFAULT_ROLE = "epigrid_app"
 # DML on an ordinary table.
 ORDINARY = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -71,6 +73,9 @@ def statements(*, role: str, owner: str, database: str, schema: str = "public", 
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {s} GRANT {', '.join(ORDINARY)} ON TABLES TO {r}",
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {s} GRANT USAGE, SELECT ON SEQUENCES TO {r}",
     ]
+    # DDL only through the owner's functions, which create or drop one monthly partition each.
+    functions = ", ".join(f"{s}.{name}" for name in (partitions.MONTH_FUNCTION, partitions.DROP_FUNCTION))
+    sql += [f"GRANT EXECUTE ON FUNCTION {functions} TO {r}"]
     for table in READ_ONLY_TABLES:
         sql += [f"REVOKE ALL ON {s}.{_ident(table)} FROM {r}", f"GRANT SELECT ON {s}.{_ident(table)} TO {r}"]
     for table, privileges in protected_tables().items():

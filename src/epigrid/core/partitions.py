@@ -11,9 +11,14 @@ primary key is (id, key) while the model keeps `id` as its pk, and the models de
 client-id uniqueness with the key (for both backends). Months are local months (Asia/Shanghai),
 named `<table>_pYYYYMM`; rows of a month without a partition go to `<table>_default`.
 
-Creating and dropping tables is DDL: the database role running beat and the purge must own the
-tables (the migration's role); under the least-privilege application role (core/dbroles.py)
-`epigrid partitions` runs `partitions_ensure` as the owner.
+Creating and dropping tables is DDL, which the least-privilege application role (core/dbroles.py)
+may not run. So both go through two functions a migration creates as the owner, SECURITY DEFINER
+(`FUNCTIONS`): `epigrid_partition_month` creates one month of a partitioned table and
+`epigrid_partition_drop` drops one monthly partition, and nothing else: a table that is not a
+monthly partition of a partitioned table of the schema is refused. `epigrid dbroles` grants the
+application role EXECUTE on them, so beat's daily task and the purge work under it; a role
+without that grant creates and drops nothing (rows of a month without a partition still land in
+the default one, and the purge's DELETE removes old rows).
 """
 
 import datetime as dt
@@ -71,11 +76,14 @@ def partitioned_tables() -> dict[str, tuple[str, str]]:
         return {table: (column, "date" if kind == "date" else "timestamptz") for table, column, kind in cursor}
 
 
-def may_alter(table: str) -> bool:
-    """Whether this connection's role owns the table (creating and dropping partitions is DDL)."""
+def may_manage() -> bool:
+    """Whether this connection's role may create and drop monthly partitions (EXECUTE on the
+    owner's functions: the owner, and the application role after `epigrid dbroles --apply`)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = %s::regclass", [table]
+            "SELECT to_regprocedure(%s) IS NOT NULL AND has_function_privilege(%s, 'EXECUTE') "
+            "AND has_function_privilege(%s, 'EXECUTE')",
+            [MONTH_FUNCTION, MONTH_FUNCTION, DROP_FUNCTION],
         )
         return bool(cursor.fetchone()[0])
 
@@ -98,46 +106,30 @@ def partitions(table: str) -> dict[dt.date, str]:
         return found
 
 
-def _create_month(cursor, table: str, key: str, kind: str, month: dt.date) -> str:
-    """Create the month's partition; rows of that month already in the default partition move
-    into it (detach the default, create, move, attach again: one transaction)."""
-    name = f"{table}_p{month:%Y%m}"
-    default = f"{table}_default"
-    low, high = _bound(kind, month), _bound(kind, add_months(month, 1))
-    create = f"CREATE TABLE {_q(name)} PARTITION OF {_q(table)} FOR VALUES FROM ({_literal(low)}) TO ({_literal(high)})"
-    in_month = f"{_q(key)} >= %s AND {_q(key)} < %s"
-    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(default)} WHERE {in_month})", [low, high])
-    if not cursor.fetchone()[0]:
-        cursor.execute(create)
-        return name
-    cursor.execute(f"ALTER TABLE {_q(table)} DETACH PARTITION {_q(default)}")
-    cursor.execute(create)
-    cursor.execute(f"INSERT INTO {_q(name)} SELECT * FROM {_q(default)} WHERE {in_month}", [low, high])
-    cursor.execute(f"DELETE FROM {_q(default)} WHERE {in_month}", [low, high])
-    cursor.execute(f"ALTER TABLE {_q(table)} ATTACH PARTITION {_q(default)} DEFAULT")
-    return name
-
-
 def partitions_ensure(*, months_ahead: int = 3, today: dt.date | None = None) -> list[str]:
     """Create the missing monthly partitions of every partitioned table, from the current local
-    month to `months_ahead` months after it; idempotent. Returns the partitions created."""
+    month to `months_ahead` months after it; idempotent. Returns the partitions created. A month's
+    rows already in the default partition move into the new one (`epigrid_partition_month`)."""
     if not enabled():
         return []
+    if not may_manage():
+        # Rows of a month without a partition go to the default one: nothing is lost.
+        log.warning("partitions_ensure: this role may not create partitions (run `epigrid dbroles --apply`)")
+        return []
     this_month = month_start(today or timezone.localdate())
+    zone = timezone.get_current_timezone_name()
     created = []
-    for table, (key, kind) in partitioned_tables().items():
-        if not may_alter(table):
-            # The least-privilege application role: rows of a month without a partition go to
-            # the default one (nothing lost); `epigrid partitions ensure` as the owner makes them.
-            log.warning("partitions_ensure: role may not create partitions of %s", table)
-            continue
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {_q(table)} IN SHARE ROW EXCLUSIVE MODE")  # one creator at a time
-            have = partitions(table)
-            for n in range(months_ahead + 1):
-                month = add_months(this_month, n)
-                if month not in have:
-                    created.append(_create_month(cursor, table, key, kind, month))
+    for table in partitioned_tables():
+        have = partitions(table)
+        for n in range(months_ahead + 1):
+            month = add_months(this_month, n)
+            if month in have:
+                continue
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT epigrid_partition_month(%s::regclass, %s, %s)", [table, month, zone])
+                name = cursor.fetchone()[0]
+            if name:  # None: another process made it meanwhile
+                created.append(name)
     return created
 
 
@@ -148,8 +140,8 @@ def partitions_drop_before(table: str, before, *, keep: Callable[[object, object
     transaction: a rollback brings the months back."""
     dropped = {"partitions": 0, "rows": 0}
     tables = partitioned_tables()
-    if table not in tables or not may_alter(table):
-        return dropped  # the caller's DELETE removes the rows (the application role owns no table)
+    if table not in tables or not may_manage():
+        return dropped  # the caller's DELETE removes the rows
     _, kind = tables[table]
     with connection.cursor() as cursor:
         for month, name in sorted(partitions(table).items()):
@@ -158,12 +150,111 @@ def partitions_drop_before(table: str, before, *, keep: Callable[[object, object
                 break
             if keep is not None and keep(low, high):
                 continue
-            cursor.execute(f"SELECT count(*) FROM {_q(name)}")
-            rows = cursor.fetchone()[0]
-            cursor.execute(f"DROP TABLE {_q(name)}")
+            cursor.execute("SELECT epigrid_partition_drop(%s::regclass)", [name])
             dropped["partitions"] += 1
-            dropped["rows"] += rows
+            dropped["rows"] += cursor.fetchone()[0]
     return dropped
+
+
+# ---------------------------------------------------------------- the owner's functions
+
+MONTH_FUNCTION = "epigrid_partition_month(regclass, date, text)"
+DROP_FUNCTION = "epigrid_partition_drop(regclass)"
+
+# Both run as their owner (the migration's role) whoever calls them, so each checks its argument
+# itself: only a range-partitioned table of the function's own schema, only `<table>_pYYYYMM`
+# partitions of one. search_path is pinned and every name is quoted (format %I/%L). {schema} is the
+# schema migrated into, as a literal.
+FUNCTIONS = r"""
+CREATE OR REPLACE FUNCTION epigrid_partition_month(parent regclass, month date, zone text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  ns text; tbl text; key text; kind text; part text; low text; high text; first date; moving boolean;
+BEGIN
+  SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod) INTO ns, tbl, key, kind
+    FROM pg_partitioned_table p
+    JOIN pg_class c ON c.oid = p.partrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = p.partattrs[0]
+   WHERE p.partrelid = parent AND p.partstrat = 'r'
+     AND n.nspname = {schema};
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'epigrid_partition_month: % is not a partitioned table of ours', parent
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  -- One creator at a time; a month made meanwhile is not made twice.
+  EXECUTE format('LOCK TABLE %I.%I IN SHARE ROW EXCLUSIVE MODE', ns, tbl);
+  first := date_trunc('month', month)::date;
+  part := tbl || '_p' || to_char(first, 'YYYYMM');
+  IF to_regclass(format('%I.%I', ns, part)) IS NOT NULL THEN
+    RETURN NULL;
+  END IF;
+  IF kind = 'date' THEN
+    low := format('%L', first);
+    high := format('%L', (first + interval '1 month')::date);
+  ELSE  -- local midnights of the month's first days
+    low := format('%L', first::timestamp AT TIME ZONE zone);
+    high := format('%L', (first + interval '1 month')::timestamp AT TIME ZONE zone);
+  END IF;
+  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE %I >= %s AND %I < %s)',
+                 ns, tbl || '_default', key, low, key, high) INTO moving;
+  IF moving THEN  -- the month's rows in the default partition move into the new one
+    EXECUTE format('ALTER TABLE %I.%I DETACH PARTITION %I.%I', ns, tbl, ns, tbl || '_default');
+  END IF;
+  EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.%I FOR VALUES FROM (%s) TO (%s)', ns, part, ns, tbl, low, high);
+  IF moving THEN
+    EXECUTE format('INSERT INTO %I.%I SELECT * FROM %I.%I WHERE %I >= %s AND %I < %s',
+                   ns, part, ns, tbl || '_default', key, low, key, high);
+    EXECUTE format('DELETE FROM %I.%I WHERE %I >= %s AND %I < %s', ns, tbl || '_default', key, low, key, high);
+    EXECUTE format('ALTER TABLE %I.%I ATTACH PARTITION %I.%I DEFAULT', ns, tbl, ns, tbl || '_default');
+  END IF;
+  RETURN part;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION epigrid_partition_drop(partition regclass) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  ns text; tbl text; part text; found_rows bigint;
+BEGIN
+  SELECT n.nspname, parent.relname, c.relname INTO ns, tbl, part
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    JOIN pg_class parent ON parent.oid = i.inhparent
+    JOIN pg_partitioned_table p ON p.partrelid = parent.oid
+    JOIN pg_namespace n ON n.oid = parent.relnamespace
+   WHERE i.inhrelid = partition
+     AND n.nspname = {schema};
+  IF NOT FOUND OR left(part, length(tbl) + 2) <> tbl || '_p'
+     OR substr(part, length(tbl) + 3) !~ '^[0-9]{6}$' THEN
+    RAISE EXCEPTION 'epigrid_partition_drop: % is not a monthly partition of ours', partition
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  EXECUTE format('SELECT count(*) FROM %I.%I', ns, part) INTO found_rows;
+  EXECUTE format('DROP TABLE %I.%I', ns, part);
+  RETURN found_rows;
+END
+$fn$;
+
+REVOKE ALL ON FUNCTION epigrid_partition_month(regclass, date, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION epigrid_partition_drop(regclass) FROM PUBLIC;
+"""
+
+DROP_FUNCTIONS = f"DROP FUNCTION IF EXISTS {MONTH_FUNCTION}; DROP FUNCTION IF EXISTS {DROP_FUNCTION};"
+
+
+def create_functions(schema_editor) -> None:
+    """The migration's step (PostgreSQL only)."""
+    if schema_editor.connection.vendor == "postgresql":
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT quote_literal(current_schema())")
+            schema = cursor.fetchone()[0]
+        schema_editor.execute(FUNCTIONS.replace("{schema}", schema), params=None)
+
+
+def drop_functions(schema_editor) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP_FUNCTIONS, params=None)
 
 
 # ---------------------------------------------------------------- the migration's rebuild
