@@ -3,10 +3,10 @@
 import datetime as dt
 
 from django.http import FileResponse
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from . import jobs
-from .api import ERRORS, ErrorOut, page
+from .api import ERRORS, ErrorOut, In, page
 from .models import Job, JobStatus
 
 router = Router(tags=["jobs"])
@@ -56,6 +56,15 @@ class JobOut(Schema):
             "started_at": job.started_at,
             "finished_at": job.finished_at,
         }
+
+
+class GridJobIn(In):
+    grid: str  # the grid's code: its subtree is exported
+
+
+def job_accepted(job: Job) -> Status:
+    """The 202 answer of an endpoint that started a job: the job, to follow at /api/v1/jobs/{id}."""
+    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
 
 
 class JobPage(Schema):

@@ -14,8 +14,7 @@ from epigrid.core import access
 from epigrid.core.api import ERRORS, ErrorOut, FilterTime, In, IsoTime, PlanTime, Temperature, page
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
-from epigrid.core.job_api import JobOut
-from epigrid.core.models import Job
+from epigrid.core.job_api import JobOut, job_accepted
 from epigrid.grids.selectors import grid_node_get
 from epigrid.people import selectors as people_selectors
 
@@ -687,4 +686,4 @@ def passage_list(
 def pass_sheet_job(request, payload: PassesIn):
     grid = grid_node_get(user=request.user, code=payload.grid, capability=Capability.ISSUE_PASSES)
     job = ledgers.pass_sheet_start(grid=grid, principal=request.user)
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)

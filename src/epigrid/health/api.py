@@ -22,8 +22,7 @@ from epigrid.core.api import (
 )
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.job_api import JobOut
-from epigrid.core.models import Job
+from epigrid.core.job_api import GridJobIn, JobOut, job_accepted
 from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -563,7 +562,7 @@ def results_import(request, file: File[UploadedFile]):
     job = ledgers.results_import_start(
         data=read_upload(file), file_name=file.name or "results.xlsx", principal=request.user
     )
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)
 
 
 class ConsultationIn(In):
@@ -786,10 +785,6 @@ def ledger_export(request, name: str, grid: str):
     return xlsx_response(out, filename)
 
 
-class LedgerJobIn(In):
-    grid: str  # the grid's code: its subtree is exported
-
-
 @router.post(
     "/ledgers/{name}/jobs",
     response={202: JobOut, **ERRORS},
@@ -804,7 +799,7 @@ class LedgerJobIn(In):
         "No cascade."
     ),
 )
-def ledger_export_job(request, name: str, payload: LedgerJobIn):
+def ledger_export_job(request, name: str, payload: GridJobIn):
     node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.IMPORT_EXPORT)
     job = ledgers.ledger_export_start(name=name, node=node, principal=request.user)
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)

@@ -11,8 +11,7 @@ from epigrid.accounts.models import GridAssignment
 from epigrid.core.api import ERRORS, EventDate, In
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
-from epigrid.core.job_api import JobOut
-from epigrid.core.models import Job
+from epigrid.core.job_api import GridJobIn, JobOut, job_accepted
 from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -312,7 +311,7 @@ def chain_import(request, file: File[UploadedFile]):
     job = ledger_jobs.ledger_import_start(
         kind=ledger_jobs.CHAIN, data=read_upload(file), file_name=file.name or "chain.xlsx", principal=request.user
     )
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)
 
 
 @router.get(
@@ -333,10 +332,6 @@ def chain_export(request, grid: str):
     return xlsx_response(out, name)
 
 
-class LedgerExportJobIn(In):
-    grid: str  # the grid's code: its subtree is exported
-
-
 EXPORT_JOB_ANSWER = (
     "202 with the job (`/api/v1/jobs/{id}`: follow it, cancel it); when it is `done`, its `download_url` serves "
     "the .xlsx to the caller alone until `result_expires_at` (then 410, and the sweep deletes the file). The "
@@ -355,10 +350,10 @@ EXPORT_JOB_ANSWER = (
         + EXPORT_JOB_ANSWER
     ),
 )
-def chain_export_job(request, payload: LedgerExportJobIn):
+def chain_export_job(request, payload: GridJobIn):
     node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.IMPORT_EXPORT)
     job = ledger_jobs.ledger_export_start(kind=ledger_jobs.CHAIN, node=node, principal=request.user)
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)
 
 
 # ---------------------------------------------------------------- the units, volunteers and hours ledgers
@@ -389,7 +384,7 @@ def team_ledger_import(request, kind: LedgerKind, file: File[UploadedFile]):
     job = ledger_jobs.ledger_import_start(
         kind=kind, data=read_upload(file), file_name=file.name or f"{kind}.xlsx", principal=request.user
     )
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)
 
 
 @router.get(
@@ -419,10 +414,10 @@ def team_ledger_export(request, kind: LedgerKind, grid: str):
         "`unmask_pii`). " + EXPORT_JOB_ANSWER
     ),
 )
-def team_ledger_export_job(request, kind: LedgerKind, payload: LedgerExportJobIn):
+def team_ledger_export_job(request, kind: LedgerKind, payload: GridJobIn):
     node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.IMPORT_EXPORT)
     job = ledger_jobs.ledger_export_start(kind=kind, node=node, principal=request.user)
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)
 
 
 # ---------------------------------------------------------------- temporary branches (临时党支部)

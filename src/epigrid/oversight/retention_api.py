@@ -1,10 +1,9 @@
 """POST /api/v1/purge: the retention purge (or its dry run) as a background job, for the operator."""
 
-from ninja import Router, Status
+from ninja import Router
 
 from epigrid.core.api import ERRORS, In
-from epigrid.core.job_api import JobOut
-from epigrid.core.models import Job
+from epigrid.core.job_api import JobOut, job_accepted
 
 from . import retention
 
@@ -31,4 +30,4 @@ class PurgeIn(In):
 )
 def purge_start(request, payload: PurgeIn):
     job = retention.purge_start(principal=request.user, dry_run=payload.dry_run)
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)

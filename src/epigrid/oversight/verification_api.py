@@ -3,12 +3,11 @@ a row's outcome, place a row that matched nobody."""
 
 import datetime as dt
 
-from ninja import File, Form, Router, Schema, Status
+from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
 from epigrid.core.api import ERRORS, In, page
-from epigrid.core.job_api import JobOut
-from epigrid.core.models import Job
+from epigrid.core.job_api import JobOut, job_accepted
 from epigrid.core.tabular import read_upload
 from epigrid.grids.selectors import grid_node_get
 
@@ -131,7 +130,7 @@ def list_import(
         due_hours=due_hours,
         principal=request.user,
     )
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)
 
 
 @router.get(

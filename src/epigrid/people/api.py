@@ -6,8 +6,8 @@ from ninja.files import UploadedFile
 from epigrid.core import access
 from epigrid.core.api import ERRORS, ErrorOut, In, page
 from epigrid.core.capabilities import Capability
-from epigrid.core.job_api import JobOut
-from epigrid.core.models import ImportKind, Job
+from epigrid.core.job_api import GridJobIn, JobOut, job_accepted
+from epigrid.core.models import ImportKind
 from epigrid.core.tabular import read_upload
 from epigrid.core.xlsx import xlsx_response
 from epigrid.grids.selectors import grid_node_get
@@ -439,7 +439,7 @@ def ledger_import(request, kind: Form[ImportKind], file: File[UploadedFile]):
     job = ledgers.ledger_import_start(
         data=read_upload(file), file_name=file.name or "upload.xlsx", kind=kind.value, principal=request.user
     )
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)
 
 
 @router.get(
@@ -459,10 +459,6 @@ def ledger_export(request, kind: ImportKind, grid: str):
     return xlsx_response(out, name)
 
 
-class ExportJobIn(In):
-    grid: str  # the grid's code: its subtree is exported
-
-
 @router.post(
     "/exports/{kind}/jobs",
     response={202: JobOut, **ERRORS},
@@ -477,7 +473,7 @@ class ExportJobIn(In):
         "each download. No cascade."
     ),
 )
-def ledger_export_job(request, kind: ImportKind, payload: ExportJobIn):
+def ledger_export_job(request, kind: ImportKind, payload: GridJobIn):
     node = grid_node_get(user=request.user, code=payload.grid, capability=Capability.IMPORT_EXPORT)
     job = ledgers.ledger_export_start(kind=kind.value, node=node, principal=request.user)
-    return Status(202, JobOut.from_model(Job.objects.select_related("created_by").get(pk=job.pk)))
+    return job_accepted(job)
