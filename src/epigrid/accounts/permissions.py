@@ -10,15 +10,18 @@ its roles; `must_verify` says who is asked for the code before anything else
 (`accounts.middleware.SecondFactorMiddleware` for pages, `accounts.api` for the API).
 """
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils.translation import gettext_lazy as _
 from django_otp import user_has_device
 
-from epigrid.core import jobs, replica
+from epigrid.core import jobs
 from epigrid.core.errors import DomainError, Forbidden
 from epigrid.core.scoping import EVERYWHERE, SystemPrincipal, allows, grant_paths, minimal_paths
-from epigrid.grids.models import STEP, common_root
+from epigrid.grids.models import STEP, GridNode, common_root
 
 from .choices import MFA_CAPABILITIES, MFA_ROLES, ROLE_CAPABILITIES, Capability
 
@@ -27,11 +30,28 @@ def role_paths(user) -> list[tuple[str, str]]:
     """(node path, role) of the user's active assignments, read once per request."""
     cached = getattr(user, "_epigrid_role_paths", None)
     if cached is None:
-        # On the primary even where the page reads the replica: a role ended a second ago ends now.
-        with replica.on_primary():
-            cached = list(user.grid_assignments.filter(ended_at__isnull=True).values_list("node__path", "role"))
+        # On the primary (the default connection) even where the page reads the replica: a role
+        # ended a second ago ends now.
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(_role_paths_sql(), [user.pk])
+            cached = cursor.fetchall()
         user._epigrid_role_paths = cached
     return cached
+
+
+@functools.cache
+def _role_paths_sql() -> str:
+    """role_paths' one query, written once: every request asks it, and building and compiling it
+    with the ORM each time cost three times the query itself (bench person_list: 0.63 ms against
+    0.18 ms)."""
+    from .models import GridAssignment  # accounts.models imports this module
+
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    assignment, node = quote(GridAssignment._meta.db_table), quote(GridNode._meta.db_table)
+    return (
+        f"SELECT n.path, a.role FROM {assignment} a JOIN {node} n ON n.id = a.node_id "
+        "WHERE a.user_id = %s AND a.ended_at IS NULL"
+    )
 
 
 def user_grant_paths(user, capability: str) -> list[str] | None:

@@ -155,16 +155,17 @@ _ROW_VALUES = ("pk", *_ROW_FIELDS, "household_id", "grid__code", "grid__name", "
 
 
 def person_rows(persons) -> list[PersonRow]:
-    """The rows of a person list (a queryset, or a page's slice of one) as `PersonRow`s."""
+    """The rows of a person list (a queryset, or a page's slice of one) as `PersonRow`s (read as
+    tuples, in `_ROW_VALUES`' order: a dict per row cost a tenth of the list's time)."""
     return [
         PersonRow(
-            pk=v["pk"],
-            **{name: v[name] for name in _ROW_FIELDS},
-            household_id=v["household_id"],
-            grid=SimpleNamespace(code=v["grid__code"], name=v["grid__name"]),
-            household=SimpleNamespace(address=v["household__address"]) if v["household_id"] else None,
+            pk,
+            *fields,
+            household_id,
+            SimpleNamespace(code=grid_code, name=grid_name),
+            SimpleNamespace(address=address) if household_id else None,
         )
-        for v in persons.values(*_ROW_VALUES)
+        for pk, *fields, household_id, grid_code, grid_name, address in persons.values_list(*_ROW_VALUES)
     ]
 
 
