@@ -173,6 +173,22 @@ def test_a_scan_over_the_api_reads_the_token_device_and_roles_once(world, gate):
     assert len(sent) <= 10, sent
 
 
+def test_a_double_scan_over_the_api_answers_the_number_without_reading_the_pass_again(world, gate):
+    """A rescan within 60 s (a guard's second tap) answers with the first passage and its pass
+    number: the pass found by the scan's own query, not read again for the answer."""
+    call = api(world, "guard1")
+    number = HouseholdPass.objects.get(household=world.households["h1"], revoked_at__isnull=True).number
+    first = call("post", f"/api/v1/checkpoints/{gate.pk}/scan", {"number": number, "direction": "out"})
+    with CaptureQueriesContext(connection) as captured:
+        again = call("post", f"/api/v1/checkpoints/{gate.pk}/scan", {"number": number, "direction": "out"})
+    assert again.status_code == 200, again.content
+    body = again.json()
+    assert body["repeated"] and body["passage_id"] == first.json()["passage_id"]
+    assert body["household_pass_number"] == number
+    sent = [q["sql"] for q in captured.captured_queries if not TRANSACTION_CONTROL.match(q["sql"])]
+    assert sum('FROM "gates_householdpass"' in sql for sql in sent) == 1, sent
+
+
 def test_a_transfer_stores_the_persons_code_facts_once(world):
     p1 = world.persons["p1"]
     order = control.control_order_start(person=p1, kind="home_quarantine", reason="other", principal=world.admin)

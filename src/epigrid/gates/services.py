@@ -569,7 +569,10 @@ def _scan_record(household_pass, checkpoint, direction, value, threshold, guard,
         near = Passage.objects.filter(
             household_pass=household_pass, direction=direction, at__gte=now - DOUBLE_SCAN, at__lte=now + DOUBLE_SCAN
         )
-        return GateAnswer(_repeats(near, now), [], repeated=True)
+        repeated = _repeats(near, now)
+        if repeated is not None:
+            repeated.household_pass = household_pass  # the pass it was found by: the answer's number, not reread
+        return GateAnswer(repeated, [], repeated=True)
     if reason:
         _gate_alerts([(passage, household_pass.household)], principal=principal, now=now)
     # Last in the transaction: the audit chain's head is locked from here to the commit.
