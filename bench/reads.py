@@ -2,8 +2,9 @@
 
 Both sides do the whole job of one request on the same connection: resolve the user's scope
 (one query on their assignments), then fetch. The raw side sends the SQL through the bare
-psycopg cursor and keeps the rows as tuples; ours reads the list's rows through the ORM
-(`people.selectors.person_rows`: the columns a list shows, as values).
+psycopg cursor and keeps the rows as tuples; ours reads the page as the API's list does
+(`people.selectors.person_page`: the columns a list shows, its SQL compiled by the ORM once per
+shape, core.compiled).
 """
 
 from django.db import connection
@@ -12,7 +13,7 @@ from epigrid.accounts.models import GridAssignment, User
 from epigrid.core.scoping import minimal_paths
 from epigrid.grids.models import GridNode, Place
 from epigrid.oversight.selectors import subtree_counts
-from epigrid.people.selectors import person_list, person_rows
+from epigrid.people.selectors import person_page
 
 from .city import ROOT_CODE, community_code, grid_code
 from .report import line, ms, note, paired, verdict
@@ -68,7 +69,7 @@ def bench_list(label: str, user: User, runs: int) -> None:
 
     def ours():
         _fresh_scope(user)
-        return person_rows(person_list(user=user)[:PAGE])
+        return person_page(user=user, start=0, stop=PAGE)
 
     def raw():
         cursor.execute(SCOPE_SQL, [user.pk])

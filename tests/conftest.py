@@ -24,6 +24,12 @@ def _fast_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _compiled_reads_checked(settings):
+    # Every compiled read (core.compiled) is also read through the ORM, and a difference fails.
+    settings.EPIGRID_CHECK_COMPILED_READS = True
+
+
+@pytest.fixture(autouse=True)
 def _jobs_inline(settings):
     # Background jobs run right after the request's commit (core.jobs); browser tests use threads.
     settings.JOBS_RUNNER = "inline"

@@ -36,14 +36,16 @@ class ErrorOut(Schema):
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 
 
-def page(queryset, *, limit: int, offset: int, with_total: bool = False, rows=list):
+def page(queryset, *, limit: int, offset: int, with_total: bool = False, rows=list, read=None):
     """One page, the offset of the next (None: the last) and, when asked, the number of rows the
     filters match. Paging itself needs no COUNT (limit+1 trick); `with_total` costs one COUNT over
     the caller's filtered rows, or none when this page already holds the end. `rows` reads the
-    page's slice (a list's own row reader, e.g. `people.selectors.person_rows`)."""
+    page's slice (a list's own row reader, e.g. `people.selectors.person_rows`); `read(start,
+    stop)`, when given, reads the page instead of the slice (a compiled read of the same rows,
+    e.g. `people.selectors.person_page`)."""
     limit = max(1, min(limit, 500))
     offset = max(0, offset)
-    rows = rows(queryset[offset : offset + limit + 1])
+    rows = read(offset, offset + limit + 1) if read else rows(queryset[offset : offset + limit + 1])
     more = len(rows) > limit
     total = None
     if with_total:

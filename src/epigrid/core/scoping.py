@@ -127,9 +127,14 @@ class GridScopedQuerySet(models.QuerySet):
             return self
         if not paths:
             return self.none()
+        return self.within(minimal_paths(paths))
+
+    def within(self, paths: list[str]):
+        """The rows inside any of these subtrees (the paths `grant_paths` answered, made minimal):
+        `restrict`'s filter, for a read that resolved the grant itself (core.compiled)."""
         condition = Q()
         for lookup in self.grid_path_lookups:
-            for path in minimal_paths(paths):
+            for path in paths:
                 condition |= subtree_q(lookup, path)
         return self.filter(condition)
 

@@ -152,11 +152,20 @@ def person_list(
     with_total: bool = False,
 ):
     grid_path = grid_node_get(user=request.user, code=grid).path if grid else ""
-    persons = selectors.person_list(
-        user=request.user, q=q, grid_path=grid_path, household_id=household, include_archived=include_archived
-    )
+    read = persons = None
+    if not q.strip() and not household:  # the plain list: its SQL compiled once (core.compiled)
+
+        def read(start, stop):
+            return selectors.person_page(
+                user=request.user, grid_path=grid_path, include_archived=include_archived, start=start, stop=stop
+            )
+
+    if read is None or with_total:  # the queryset: to slice, or to count
+        persons = selectors.person_list(
+            user=request.user, q=q, grid_path=grid_path, household_id=household, include_archived=include_archived
+        )
     items, next_offset, total = page(
-        persons, limit=limit, offset=offset, with_total=with_total, rows=selectors.person_rows
+        persons, limit=limit, offset=offset, with_total=with_total, rows=selectors.person_rows, read=read
     )
     return {"items": [PersonOut.from_model(p) for p in items], "next_offset": next_offset, "total": total}
 
