@@ -15,6 +15,7 @@ from .report import line, ms, note, paired, verdict
 SIZES = {"small": (200, 800), "full": (5_000, 20_000)}
 RUNS = {"small": 20, "full": 50}
 TARGET = 2.0  # ours within 2x of the hand-written SQL
+CHAIN_TARGET = 1.5  # issue 15 §3: the chain page within 1.5x
 
 CHAIN_SQL = """
 WITH cases AS (SELECT hc.person_id FROM health_case hc
@@ -130,8 +131,8 @@ def run(scale, raw: psycopg.Connection) -> None:
     ratio = a.p50 / b.p50
     line(
         f"response.chain cases={cases} contacts={contacts} page_edges={got} runs={runs} ours_p50={ms(a.p50)} "
-        f"ours_p99={ms(a.p99)} raw_p50={ms(b.p50)} raw_p99={ms(b.p99)} ratio={ratio:.2f}x target<={TARGET:g}x"
-        f"{'' if got == want else f' MISMATCH raw={want}'} {verdict(ratio <= TARGET and got == want)}"
+        f"ours_p99={ms(a.p99)} raw_p50={ms(b.p50)} raw_p99={ms(b.p99)} ratio={ratio:.2f}x target<={CHAIN_TARGET:g}x"
+        f"{'' if got == want else f' MISMATCH raw={want}'} {verdict(ratio <= CHAIN_TARGET and got == want)}"
     )
 
     def ours_incident():

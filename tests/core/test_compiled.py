@@ -2,6 +2,8 @@
 each call's values, and it answers exactly what the ORM answers: the same rows, in the same
 order, for every user's own area, never another's."""
 
+import datetime as dt
+
 import pytest
 from django.conf import settings
 from hypothesis import HealthCheck, given
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from epigrid.accounts.choices import Role
 from epigrid.accounts.services import grid_assignment_create
+from epigrid.core import compiled
 from epigrid.core.compiled import CompiledRead
 from epigrid.people import selectors
 from epigrid.people import services as people_services
@@ -129,3 +132,43 @@ def test_the_api_list_reads_through_the_compiled_page(world):
     # A search still goes through the ORM's list, in the same answer's shape.
     found = call("get", "/api/v1/persons?q=张")
     assert [p["name"] for p in found.json()["items"]] == ["张三"]
+
+
+def _by_household(*, household_id, stop):
+    return (
+        Person.objects.filter(household_id=household_id).order_by("pk").values_list("pk", "name", "created_at")[:stop]
+    )
+
+
+def test_an_id_named_in_numbers_is_a_parameter_and_other_ints_are_the_shape(world, settings):
+    """One plan serves every household (the id is sent as a value); the page bound is part of the
+    shape, as in person_page; each household answers its own persons, dated as the ORM dates them."""
+    settings.EPIGRID_CHECK_COMPILED_READS = False
+    read = CompiledRead(Person, _by_household, numbers=("household_id",))
+    for key in ("h1", "h2"):
+        household = world.households[key]
+        assert read(household_id=household.pk, stop=10) == list(_by_household(household_id=household.pk, stop=10))
+        assert {name for _, name, _ in read(household_id=household.pk, stop=10)} == set(
+            household.members.values_list("name", flat=True)
+        )
+    assert len(read._plans()) == 1
+    rows = read(household_id=world.households["h1"].pk, stop=1)
+    assert len(rows) == 1 and len(read._plans()) == 2
+    # The dates come as the ORM's: aware, in UTC.
+    assert rows[0][2].utcoffset() == dt.timedelta(0) and rows[0][2].tzinfo == dt.UTC
+    assert read(household_id=0, stop=10) == []
+
+
+def test_an_id_the_build_changes_is_not_compiled_and_still_answers(world):
+    """An id the build computes with (here id - 1) is not in the SQL as sent: the plan is refused."""
+
+    def by_next_household(*, household_id):
+        return Person.objects.filter(household_id=household_id - 1).order_by("pk").values_list("name", flat=True)
+
+    read = CompiledRead(Person, by_next_household, numbers=("household_id",))
+    for key in ("h1", "h2"):
+        household = world.households[key]
+        assert read(household_id=household.pk + 1) == list(
+            household.members.order_by("pk").values_list("name", flat=True)
+        )
+    assert list(read._plans().values()) == [compiled._UNCACHEABLE]

@@ -6,8 +6,9 @@ first time a shape is asked for, with a marker in place of each parameter; it ke
 where each marker landed among the SQL's parameters, and from then on sends that SQL with the
 call's own values. The ORM stays the one definition of the read: only its compilation is reused.
 
-A parameter is a non-empty string or a non-empty list of them. The build function must pass it
-to the ORM unchanged, or as the start of a value it derives (a subtree's upper bound, path +
+A parameter is a non-empty string or a non-empty list of them, or an int named in `numbers` (an
+id: other ints, such as page bounds, are the shape). The build function must pass it to the ORM
+unchanged, or as the start of a value it derives (a subtree's upper bound, path +
 PATH_END); it must never look inside it (branch on it, cut it, sort by it), for then the shape it
 builds for the marker is not the one it would build for the value. Everything else (flags, page
 bounds, an empty value, the length of a list) is the shape, given to the build as it is, and part
@@ -26,24 +27,33 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
 
 _UNCACHEABLE = object()
+# An int parameter's marker: negative, so never an id or a count the SQL might also carry, and
+# inside every integer column's range (a value out of a column's range makes the ORM drop the
+# condition, and then the plan is refused, as a marker not found).
+_INT_MARKER = -1_987_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
     sql: str
-    # Per SQL parameter: (parameter name, list index or None, suffix), or (None, None, constant).
+    # Per SQL parameter: (parameter name, list index or None, suffix: "" or 0 for an int), or
+    # (None, None, constant).
     slots: tuple
     compiler: object  # applies the fields' converters (dates, JSON) as the ORM's own rows do
 
 
 class CompiledRead:
-    def __init__(self, model, build, *, size: int = 128):
-        self.model, self.build, self.size = model, build, size
+    def __init__(self, model, build, *, numbers: tuple[str, ...] = (), size: int = 128):
+        self.model, self.build, self.numbers, self.size = model, build, frozenset(numbers), size
         self._local = threading.local()  # plans per thread: a compiler holds its thread's connection
 
     def __call__(self, **values) -> list[tuple]:
         """The rows (tuples) of `build(**values)`, which must be a `values_list` queryset."""
-        params = {name: value for name, value in values.items() if _is_parameter(value)}
+        params = {
+            name: value
+            for name, value in values.items()
+            if (_is_int(value) if name in self.numbers else _is_parameter(value))
+        }
         shape = {name: value for name, value in values.items() if name not in params}
         sizes = tuple(sorted((name, len(value) if isinstance(value, list) else 0) for name, value in params.items()))
         alias = router.db_for_read(self.model)
@@ -62,7 +72,10 @@ class CompiledRead:
             constant_or_suffix if name is None else _value(params[name], index) + constant_or_suffix
             for name, index, constant_or_suffix in plan.slots
         ]
-        with connections[alias].cursor() as cursor:
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql" and connection.timezone_name == "UTC":
+                _load_timestamps_as_psycopg(cursor.cursor)
             cursor.execute(plan.sql, args)
             fetched = cursor.fetchall()
         if plan.compiler.has_extra_select:  # columns the SQL needs but the rows do not show
@@ -88,8 +101,17 @@ class CompiledRead:
             markers[marker] = (name, index)
             return marker
 
+        def mark_int(name):
+            marker = _INT_MARKER - len(markers)
+            markers[marker] = (name, None)
+            return marker
+
         marked = {
-            name: [mark(name, i) for i in range(len(value))] if isinstance(value, list) else mark(name, None)
+            name: mark_int(name)
+            if isinstance(value, int)
+            else [mark(name, i) for i in range(len(value))]
+            if isinstance(value, list)
+            else mark(name, None)
             for name, value in params.items()
         }
         compiler = self.build(**marked, **shape).query.get_compiler(using=alias)
@@ -101,10 +123,17 @@ class CompiledRead:
             return _UNCACHEABLE
         slots, found = [], set()
         for param in sql_params:
+            if _is_int(param) and param in markers:
+                slots.append((*markers[param], 0))
+                found.add(param)
+                continue
             if not (isinstance(param, str) and "\x00" in param):
                 slots.append((None, None, param))
                 continue
-            marker = next((m for m in markers if param.startswith(m) and "\x00" not in param[len(m) :]), None)
+            marker = next(
+                (m for m in markers if isinstance(m, str) and param.startswith(m) and "\x00" not in param[len(m) :]),
+                None,
+            )
             if marker is None:  # a marker cut, wrapped or joined: the value is looked inside
                 return _UNCACHEABLE
             name, index = markers[marker]
@@ -115,10 +144,23 @@ class CompiledRead:
         return _Plan(sql, tuple(slots), compiler)
 
 
+def _load_timestamps_as_psycopg(cursor) -> None:
+    """Django reads each timestamptz through a Python loader that wraps psycopg's and sets the
+    value's tzinfo to the connection's; on a session in UTC psycopg's own (C) loader already
+    gives datetime.timezone.utc, in half the time (a page of 2,000 dated rows: about 1.5 ms)."""
+    from psycopg.types.datetime import TimestamptzLoader
+
+    cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+
+
 def _is_parameter(value) -> bool:
     if isinstance(value, str):
         return bool(value)
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _hashable(value):
