@@ -188,6 +188,33 @@ def test_person_who_started_after_the_slot_is_not_missed(world):
     assert services.missed_slots_sweep(now=at(2020, 2, 1, 13, 31)) == 1  # 12:00 only, not 08:00
 
 
+def test_the_sweep_locks_the_audit_head_only_after_every_slot_is_written(world, quarantined):
+    """The audit chain's head is locked from an append to the commit, and every audited write in
+    the city (a gate scan, a report) waits for it: the sweep appends its slots' rows last, so the
+    head is not held through the other slots' INSERTs (seconds each for a city)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from epigrid.core.models import AuditChainHead, AuditEvent
+
+    before = AuditEvent.objects.filter(action="sweep.missed_slots").count()
+    with CaptureQueriesContext(connection) as queries:
+        # 2020-02-01 20:00: yesterday's four slots and today's three closed windows, all missed.
+        raised = services.missed_slots_sweep(now=at(2020, 2, 1, 20, 0))
+    assert raised == 7 and Alert.objects.filter(kind=AlertKind.MISSED_SLOT, person=quarantined).count() == 7
+    events = AuditEvent.objects.filter(action="sweep.missed_slots").order_by("id")
+    assert events.count() == before + 7
+    assert {(e.changes["day"][1], e.changes["slot"][1]) for e in events} == {
+        *(("2020-01-31", slot) for slot in range(4)),
+        *(("2020-02-01", slot) for slot in range(3)),
+    }
+    sql = [q["sql"] for q in queries.captured_queries]
+    head = AuditChainHead._meta.db_table
+    head_locked = next(i for i, statement in enumerate(sql) if head in statement)
+    assert not any("alerts_alert" in statement for statement in sql[head_locked:])
+    assert services.missed_slots_sweep(now=at(2020, 2, 1, 20, 5)) == 0  # a rerun adds nothing
+
+
 def test_resident_link(world, quarantined):
     token = services.resident_link_issue(person=quarantined, principal=world.users["member1"])
     assert services.resident_link_person(token) == quarantined
