@@ -93,6 +93,37 @@ def test_services_follow_home_quarantine(world):
     assert services.schedules_reconcile() == 0
 
 
+def test_the_sweep_gives_missing_services_and_locks_the_audit_head_only_at_the_end(world):
+    """A household under quarantine without its services (orders from before them) gets them from
+    the sweep, each audited; the audit chain's head, which every audited write in the city waits
+    for, is locked only after the last schedule is written."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from epigrid.core.models import AuditChainHead, AuditEvent
+
+    control.team_member_add(
+        household=world.households["h1"], user=world.users["member1"], role="liaison", principal=world.admin
+    )
+    control.control_order_start(
+        person=world.persons["p1"], kind="home_quarantine", reason="other", principal=world.admin
+    )
+    ServiceSchedule.objects.all().delete()
+    with CaptureQueriesContext(connection) as queries:
+        assert services.schedules_reconcile() == 3
+    schedules = ServiceSchedule.objects.filter(household=world.households["h1"], ended_at__isnull=True)
+    assert sorted(schedules.values_list("kind", flat=True)) == ["checkin", "shopping", "supplies"]
+    assert schedules.get(kind="shopping").owner == world.users["member1"]
+    assert schedules.get(kind="shopping").created_by is None and schedules.get(kind="shopping").rule == "每日 09:00"
+    audited = AuditEvent.objects.filter(action="service.schedule", object_type="care.serviceschedule")
+    assert {int(e.object_id) for e in audited} >= set(schedules.values_list("pk", flat=True))
+    sql = [q["sql"] for q in queries.captured_queries]
+    head_locked = next(i for i, statement in enumerate(sql) if AuditChainHead._meta.db_table in statement)
+    assert any(ServiceSchedule._meta.db_table in statement for statement in sql[:head_locked])
+    assert not any(ServiceSchedule._meta.db_table in statement for statement in sql[head_locked:])
+    assert services.schedules_reconcile() == 0  # a rerun adds nothing
+
+
 def test_overdue_services_alert_and_done_ones_do_not(world):
     with time_machine.travel(timezone.now() - dt.timedelta(days=2)):
         control.control_order_start(

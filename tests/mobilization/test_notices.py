@@ -130,3 +130,41 @@ def test_material_to_quarantined_households_and_the_unread_alert(world):
     )
     resident.post(reverse("resident_notice_read", args=[quarantined, second.pk]))
     assert notices.notices_unread(now=later) == 0
+
+
+@override_settings(NOTICE_UNREAD_ALERT_HOURS=12)
+def test_the_unread_sweep_alerts_each_liaison_and_locks_the_audit_head_only_at_the_end(world):
+    """Two notices unread by two quarantined households: four alerts, each to the household's
+    liaison (its team's, else the compound's grid member), raised together after every notice was
+    read through: the audit chain's head, which every audited write in the city waits for, is
+    not held through the other notices."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from epigrid.core.models import AuditChainHead
+
+    control.team_member_add(
+        household=world.households["h1"], user=world.users["member1"], role="liaison", principal=world.admin
+    )
+    for key in ("p1", "p2"):
+        control.control_order_start(
+            person=world.persons[key], kind="home_quarantine", reason="other", principal=world.admin
+        )
+    issued = [
+        notices.notice_issue(
+            grid=world.nodes["S-C"], title=title, text="x", audience="quarantined", principal=world.admin
+        )
+        for title in ("防控知识手册", "解除告知")
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        assert notices.notices_unread(now=timezone.now() + dt.timedelta(hours=13)) == 4
+    alerts = Alert.objects.filter(kind="notice_unread")
+    assert {(a.detail["notice"], a.person_id, a.owner_id) for a in alerts} == {
+        (notice.pk, world.persons[person].pk, world.users[owner].pk)
+        for notice in issued
+        for person, owner in (("p1", "member1"), ("p2", "member2"))
+    }
+    sql = [q["sql"] for q in queries.captured_queries]
+    head_locked = next(i for i, statement in enumerate(sql) if AuditChainHead._meta.db_table in statement)
+    assert not any("control_controlorder" in statement for statement in sql[head_locked:])
+    assert notices.notices_unread(now=timezone.now() + dt.timedelta(hours=14)) == 0

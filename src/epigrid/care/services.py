@@ -98,9 +98,12 @@ def schedule_create(
 
 def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
     """Give controlled households and epidemic-point compounds their default services; end the
-    services of those no longer controlled. Only the changes are written."""
+    services of those no longer controlled. Only the changes are written.
+
+    The audit rows are appended last, in one step: the audit chain's head is locked from an
+    append to the commit, and a row appended per schedule held every audited write in the city
+    (gate scans, reports) through all the schedules after it."""
     now = now or timezone.now()
-    changed = 0
     controlled = Household.objects.filter(
         Exists(
             ControlOrder.objects.filter(
@@ -108,22 +111,26 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
             )
         )
     )
+    new = []
     for kind, rule, role in HOUSEHOLD_DEFAULTS:
+        text = parse_rule(rule).text()
         missing = controlled.exclude(
             Exists(ServiceSchedule.objects.filter(household=OuterRef("pk"), kind=kind, ended_at__isnull=True))
         ).select_related("grid")
-        for household in missing[:5000]:
-            schedule_create(
-                kind=kind,
-                rule=rule,
+        new += [
+            ServiceSchedule(
                 household=household,
+                grid=household.grid,
+                kind=kind,
+                rule=text,
                 owner=_team_owner(household, role),
-                principal=HOUSEHOLD_SUPPORT,
-                now=now,
+                starts_at=now,
             )
-            changed += 1
+            for household in missing[:5000]
+        ]
     closed = closed_compounds()
     for kind, rule, role in COMPOUND_DEFAULTS:
+        text = parse_rule(rule).text()
         missing = closed.exclude(
             Exists(
                 ServiceSchedule.objects.filter(
@@ -131,32 +138,55 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
                 )
             )
         )
-        for grid in missing:
-            schedule_create(
-                kind=kind, rule=rule, grid=grid, owner=_grid_owner(grid, role), principal=HOUSEHOLD_SUPPORT, now=now
-            )
-            changed += 1
+        new += [
+            ServiceSchedule(grid=grid, kind=kind, rule=text, owner=_grid_owner(grid, role), starts_at=now)
+            for grid in missing
+        ]
+    # The system's defaults have no creator: they end with their cause.
+    ServiceSchedule.objects.bulk_create(new)
     ended = ServiceSchedule.objects.filter(ended_at__isnull=True, created_by__isnull=True).filter(
         ~Exists(controlled.filter(pk=OuterRef("household_id"))) & ~Exists(closed.filter(pk=OuterRef("grid_id")))
     )
-    changed += _schedules_end(ended, principal=HOUSEHOLD_SUPPORT, now=now)
-    return changed
+    ending = _schedules_ending(ended, now=now)
+    audit.record_many(
+        principal=HOUSEHOLD_SUPPORT,
+        entries=[
+            *(
+                audit.AuditEntry(
+                    "service.schedule",
+                    "care.serviceschedule",
+                    str(schedule.pk),
+                    schedule.grid.path,
+                    {"kind": [None, schedule.kind], "rule": [None, schedule.rule]},
+                )
+                for schedule in new
+            ),
+            *_schedule_end_entries(ending),
+        ],
+    )
+    return len(new) + len(ending)
 
 
 def _schedules_end(schedules, *, principal, now) -> int:
     """End default schedules set-based, with one audit record each."""
-    ending = list(schedules.select_related("grid")[:20000])
-    if not ending:
-        return 0
-    ServiceSchedule.objects.filter(pk__in=[s.pk for s in ending]).update(ended_at=now)
-    audit.record_many(
-        principal=principal,
-        entries=[
-            audit.AuditEntry("service.end", "care.serviceschedule", str(s.pk), s.grid.path, {"kind": [s.kind, None]})
-            for s in ending
-        ],
-    )
+    ending = _schedules_ending(schedules, now=now)
+    audit.record_many(principal=principal, entries=_schedule_end_entries(ending))
     return len(ending)
+
+
+def _schedules_ending(schedules, *, now) -> list[ServiceSchedule]:
+    """End (at most 20,000 of) `schedules` set-based: the ended ones, for their audit entries."""
+    ending = list(schedules.select_related("grid")[:20000])
+    if ending:
+        ServiceSchedule.objects.filter(pk__in=[s.pk for s in ending]).update(ended_at=now)
+    return ending
+
+
+def _schedule_end_entries(ending) -> list:
+    return [
+        audit.AuditEntry("service.end", "care.serviceschedule", str(s.pk), s.grid.path, {"kind": [s.kind, None]})
+        for s in ending
+    ]
 
 
 def service_tasks_materialize(*, now: dt.datetime | None = None, hours: int = 24, schedules=None) -> int:

@@ -19,15 +19,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import CharField, Exists, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel
+from epigrid.alerts.models import Alert
 from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control.choices import OrderKind
 from epigrid.control.models import ControlOrder
-from epigrid.control.selectors import liaison_for
+from epigrid.control.selectors import liaisons_for
 from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError, NotFound
@@ -237,13 +239,21 @@ def read_counts(notice: Notice) -> list[dict]:
 
 def notices_unread(*, now: dt.datetime | None = None) -> int:
     """The sweep: a household under home quarantine that has not read a notice meant for it
-    settings.NOTICE_UNREAD_ALERT_HOURS after issue raises one alert to its liaison."""
+    settings.NOTICE_UNREAD_ALERT_HOURS after issue raises one alert to its liaison.
+
+    The newest notices first; a notice's households already alerted are not looked at again, so
+    the next run reaches the rest. All alerts are raised together, last: raising them locks the
+    audit chain's head to the commit, and a raise per notice held every audited write in the
+    city (gate scans, reports) through the other notices' reads."""
     now = now or timezone.now()
     late = now - dt.timedelta(hours=settings.NOTICE_UNREAD_ALERT_HOURS)
-    raised = 0
     notices = Notice.objects.filter(issued_at__lt=late, issued_at__gte=now - dt.timedelta(days=NOTICE_DAYS))
-    for notice in notices.select_related("grid").order_by("pk")[:200]:
+    alerts = []
+    for notice in notices.select_related("grid").order_by("-issued_at", "-pk")[:200]:
         read = NoticeRead.objects.filter(notice=notice).values("household_id")
+        alerted = Alert.objects.filter(
+            dedup_key=Concat(Value(f"notice:{notice.pk}:"), Cast(OuterRef("person__household_id"), CharField()))
+        )
         orders = (
             ControlOrder.objects.open()
             .filter(
@@ -253,35 +263,40 @@ def notices_unread(*, now: dt.datetime | None = None) -> int:
                 person__household__archived_at__isnull=True,
             )
             .exclude(person__household__in=read)
-            .select_related("person__grid", "person__household__grid")
+            .exclude(Exists(alerted))
             .order_by("person__household_id", "id")
-        )
-        alerts, seen = [], set()
-        for order in orders[:2000]:
-            person, household = order.person, order.person.household
-            if household.pk in seen:
-                continue
-            seen.add(household.pk)
-            owner = liaison_for(person)
-            alerts.append(
-                NewAlert(
-                    kind=AlertKind.NOTICE_UNREAD,
-                    dedup_key=f"notice:{notice.pk}:{household.pk}",
-                    grid_id=household.grid_id,
-                    grid_path=household.grid.path,
-                    person_id=person.pk,
-                    owner_id=getattr(owner, "pk", None),
-                    level=EscalationLevel.LIAISON,
-                    detail={
-                        "notice": notice.pk,
-                        "notice_title": notice.title,
-                        "household": household.address,
-                        "issued_at": notice.issued_at.isoformat(),
-                    },
-                )
+            .values_list(
+                "person_id",
+                "person__household_id",
+                "person__household__grid_id",
+                "person__household__grid__path",
+                "person__grid__path",
+                "person__household__address",
             )
-        raised += len(alerts_raise(alerts=alerts, principal=NOTICE_WATCH, now=now))
-    return raised
+        )
+        first = {}  # household -> its first order's row
+        for row in orders[:2000]:
+            first.setdefault(row[1], row)
+        owners = liaisons_for([(person, household, path) for person, household, _, _, path, _ in first.values()])
+        alerts += [
+            NewAlert(
+                kind=AlertKind.NOTICE_UNREAD,
+                dedup_key=f"notice:{notice.pk}:{household}",
+                grid_id=grid_id,
+                grid_path=grid_path,
+                person_id=person,
+                owner_id=owners.get(person),
+                level=EscalationLevel.LIAISON,
+                detail={
+                    "notice": notice.pk,
+                    "notice_title": notice.title,
+                    "household": address,
+                    "issued_at": notice.issued_at.isoformat(),
+                },
+            )
+            for person, household, grid_id, grid_path, _, address in first.values()
+        ]
+    return len(alerts_raise(alerts=alerts, principal=NOTICE_WATCH, now=now))
 
 
 UNREAD_SWEEP = ("notices_unread", notices_unread)
