@@ -86,14 +86,19 @@ def schedule_create(
             # Only a schedule set up by hand has a creator; the system's defaults end with their cause.
             created_by=None if isinstance(principal, SystemPrincipal) else principal,
         )
-        audit.record(
-            principal=principal,
-            action="service.schedule",
-            obj=schedule,
-            grid_path=grid.path,
-            changes={"kind": [None, kind], "rule": [None, text]},
-        )
+        audit.record_many(principal=principal, entries=[_schedule_entry(schedule)])
     return schedule
+
+
+def _schedule_entry(schedule) -> audit.AuditEntry:
+    """The audit entry of a schedule set up (by hand or by the system)."""
+    return audit.AuditEntry(
+        "service.schedule",
+        "care.serviceschedule",
+        str(schedule.pk),
+        schedule.grid.path,
+        {"kind": [None, schedule.kind], "rule": [None, schedule.rule]},
+    )
 
 
 def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
@@ -151,16 +156,7 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
     audit.record_many(
         principal=HOUSEHOLD_SUPPORT,
         entries=[
-            *(
-                audit.AuditEntry(
-                    "service.schedule",
-                    "care.serviceschedule",
-                    str(schedule.pk),
-                    schedule.grid.path,
-                    {"kind": [None, schedule.kind], "rule": [None, schedule.rule]},
-                )
-                for schedule in new
-            ),
+            *(_schedule_entry(schedule) for schedule in new),
             *_schedule_end_entries(ending),
         ],
     )
