@@ -3,6 +3,7 @@ language — whether it comes from a service, from validation, from ninja or fro
 
 import datetime as dt
 import json
+import uuid
 
 import pytest
 from django.test import Client, override_settings
@@ -225,3 +226,28 @@ def test_an_unnamed_query_parameter_is_ignored_even_twice(world):
     echoed its NUL characters."""
     answer = api(world, "member1")("get", "/api/v1/orders?%C3%84%00=1&%C3%84%00=2")
     assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("dry_run", [0, 1, "true", "off", None])
+def test_a_boolean_is_true_or_false_and_nothing_else_starts_a_purge(world, dry_run):
+    """`dry_run: 0` was taken as false: a client's slip ran the irreversible purge instead of its
+    dry run (the fuzzer's finding). Only JSON true/false is a boolean."""
+    from epigrid.accounts.permissions import console_verified
+    from epigrid.core.models import Job
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_token_issue(user=console_verified(world.admin))}"}
+    answer = Client().post("/api/v1/purge", {"dry_run": dry_run}, content_type="application/json", **auth)
+    body = _shaped(answer, 422, "invalid")
+    assert body["field"] == "dry_run" and body["messages"]["en"] == "Give true or false."
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("person_id", ["{pk}", True, [1]])
+def test_a_number_is_a_json_number_not_text_or_a_boolean(world, person_id):
+    person = world.persons["p1"]
+    at = dt.datetime.now(dt.UTC).isoformat()
+    given = person_id.format(pk=person.pk) if isinstance(person_id, str) else person_id
+    batch = {"readings": [{"person_id": given, "value": 36.5, "measured_at": at, "client_id": str(uuid.uuid4())}]}
+    body = _shaped(api(world, "admin")("post", "/api/v1/temperatures/batch", batch), 422, "invalid")
+    assert body["field"] == "readings.0.person_id" and body["messages"]["en"] == "Give a whole number."
+    assert not person.temperatures.exists()

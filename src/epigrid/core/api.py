@@ -8,13 +8,15 @@ clock skew; planned times (an order's start, a shift, an arrival) up to a year a
 
 import datetime as dt
 import re
+import types
+import typing
 from typing import Annotated
 
 from django.utils import timezone
 from ninja import Schema
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationInfo, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -24,6 +26,39 @@ class In(Schema):
     (`additionalProperties: false`)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_scalars_as_declared(cls, value, info: ValidationInfo):
+        """A boolean is `true` or `false` and a number is a JSON number, as the schema says:
+        pydantic alone would take `0`, `"yes"` or `"off"` for a boolean and `"12"` or `true` for
+        a number, so a client's mistake (a purge's `dry_run: 0`) would act instead of failing."""
+        kind, is_list = _json_scalar(cls.model_fields[info.field_name].annotation)
+        items = value if is_list else [value]
+        if kind is not None and value is not None and isinstance(items, list):  # not a list: pydantic says so
+            for item in items:
+                _check_json_scalar(kind, item)
+        return value
+
+
+def _json_scalar(annotation) -> tuple[type | None, bool]:
+    """(bool, int or float, whether a list of them) when a field takes that JSON scalar, alone,
+    optional or as a list's items; (None, False) for any other field."""
+    is_list = typing.get_origin(annotation) is list
+    if is_list:
+        (annotation,) = typing.get_args(annotation) or (None,)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        annotation = kinds[0] if len(kinds) == 1 else None
+    return (annotation, is_list) if annotation in (bool, int, float) else (None, False)
+
+
+def _check_json_scalar(kind: type, value) -> None:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise PydanticCustomError("bool_type", "Input should be true or false")
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type" if kind is int else "float_type", "Input should be a number")
 
 
 class ErrorOut(Schema):
