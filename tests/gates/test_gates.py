@@ -191,9 +191,12 @@ def test_gate_page_answers_at_once(world, gate):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_twenty_simultaneous_scans_make_one_passage():
+def test_twenty_simultaneous_scans_make_one_passage(settings):
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL")
+    # The test settings' second reading of a compiled read is a new statement, so a new snapshot:
+    # here it would see what another scan committed meanwhile (the policy row the first one makes).
+    settings.EPIGRID_CHECK_COMPILED_READS = False
     from tests.factories import build_world
 
     world = build_world()

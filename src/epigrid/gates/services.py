@@ -3,6 +3,7 @@ the gate, or a batch of passages a guard's phone recorded offline), visitors, th
 roster."""
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -15,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +30,7 @@ from epigrid.control.selectors import liaison_for
 from epigrid.core import audit, extensions
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
+from epigrid.core.compiled import CompiledRead
 from epigrid.core.crypto import lookup_hash, seal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.extensions import GapCheck
@@ -36,7 +38,7 @@ from epigrid.core.scoping import authorize, subtree_q, system, user_of
 from epigrid.core.transitions import move
 from epigrid.core.validators import parse_id_number, parse_phone
 from epigrid.grids.choices import GridLevel
-from epigrid.grids.models import compound_path
+from epigrid.grids.models import GridNode, compound_path
 from epigrid.health.models import MonitoringPolicy
 from epigrid.health.selectors import derive
 from epigrid.health.services import parse_temperature, policy
@@ -227,9 +229,11 @@ def _passes_by_key(keys: Iterable[tuple[str, str]], checkpoint: Checkpoint) -> d
 
 def _served_passes(checkpoint: Checkpoint):
     """The passes this checkpoint serves: its compound's, of a household of its compound."""
-    return HouseholdPass.objects.in_subtree(checkpoint.grid.path).filter(
-        subtree_q("household__grid__path", checkpoint.grid.path)
-    )
+    return _served_at(checkpoint.grid.path)
+
+
+def _served_at(path: str):
+    return HouseholdPass.objects.in_subtree(path).filter(subtree_q("household__grid__path", path))
 
 
 class Choices(Conflict):
@@ -397,6 +401,12 @@ def _suspension_checks(prefix: str) -> list[tuple[str, object]]:
     return checks
 
 
+@functools.cache
+def _suspension_reasons() -> list[str]:
+    """The reasons of `_suspension_checks`, in its order (the apps' extensions are fixed once loaded)."""
+    return [reason for reason, _ in _suspension_checks("")]
+
+
 def _with_suspensions(queryset, checks):
     return queryset.annotate(**{f"suspension_{i}": expression for i, (_, expression) in enumerate(checks)})
 
@@ -484,11 +494,49 @@ def _repeats(same_way: Iterable[Passage], at: dt.datetime) -> Passage | None:
     return min(after, key=lambda p: p.at) if after else None
 
 
+def _member_codes(*, household_id: int):
+    members = Person.objects.current().filter(household_id=household_id).order_by("pk")
+    return members.values_list("name", "code_facts__facts")
+
+
+# Every scan reads these two: compiled once (a scan's ORM work cost more than its queries).
+_MEMBER_CODES = CompiledRead(Person, _member_codes, numbers=("household_id",))
+
+
 def _codes(household_id: int) -> list[tuple[str, str]]:
     """(name, colour) of the household's members, in one query: the codes' facts are stored with
     each person (`health.codes`), the colour derived from them under the current rules."""
-    members = Person.objects.current().filter(household_id=household_id).order_by("pk")
-    return [(name, derive(facts or []).colour) for name, facts in members.values_list("name", "code_facts__facts")]
+    return [(name, derive(facts or []).colour) for name, facts in _MEMBER_CODES(household_id=household_id)]
+
+
+# What a scan reads of the pass it locks: the pass, its household (the address a refusal's alert
+# shows) and grid, and its own grid.
+_GATE_PASS_COLUMNS = (
+    "pk",
+    "household_id",
+    "grid_id",
+    "number",
+    "revoked_at",
+    "household__address",
+    "household__grid_id",
+    "household__grid__path",
+    "grid__path",
+)
+
+
+def _gate_pass_rows(*, path: str, out: bool, fever: bool, **match):
+    rows = _served_at(path).filter(**match)
+    checks = _suspension_checks("household__") if out else []
+    rows = _with_suspensions(rows, checks)
+    extra = [f"suspension_{i}" for i in range(len(checks))]
+    if fever:
+        rows = rows.annotate(fever_threshold=Subquery(MonitoringPolicy.objects.filter(pk=1).values("fever_threshold")))
+        extra.append("fever_threshold")
+    rows = rows.order_by(*ACTIVE_FIRST) if "number" in match else rows.order_by("pk")
+    return rows.select_for_update(of=("self",)).values_list(*_GATE_PASS_COLUMNS, *extra)[:1]
+
+
+_GATE_PASS = CompiledRead(HouseholdPass, _gate_pass_rows, numbers=("pk",))
 
 
 def _pass_at_gate(checkpoint: Checkpoint, direction: str, fever: bool, **match) -> HouseholdPass | None:
@@ -496,17 +544,36 @@ def _pass_at_gate(checkpoint: Checkpoint, direction: str, fever: bool, **match) 
     (`_served_passes`), with its household and grid; for a way out, why its household may not go
     out (`suspension`); with a temperature, the fever threshold. The lock serialises scans of one
     pass (the double-scan rule)."""
-    rows = _served_passes(checkpoint).filter(**match).select_related("household__grid", "grid")
-    checks = _suspension_checks("household__") if direction == Direction.OUT else []
-    rows = _with_suspensions(rows, checks).select_for_update(of=("self",))
-    if fever:
-        rows = rows.annotate(fever_threshold=Subquery(MonitoringPolicy.objects.filter(pk=1).values("fever_threshold")))
-    if "number" in match:
-        rows = rows.order_by(*ACTIVE_FIRST)
-    household_pass = rows.first()
-    if household_pass is not None:
-        household_pass.suspension = _suspension_of(household_pass, checks)
+    out = direction == Direction.OUT
+    rows = _GATE_PASS(path=checkpoint.grid.path, out=out, fever=fever, **match)
+    if not rows:
+        return None
+    row = dict(zip(_GATE_PASS_COLUMNS, rows[0], strict=False))
+    extra = rows[0][len(_GATE_PASS_COLUMNS) :]
+    household_pass = _partial(
+        HouseholdPass,
+        id=row["pk"],
+        household_id=row["household_id"],
+        grid_id=row["grid_id"],
+        number=row["number"],
+        revoked_at=row["revoked_at"],
+    )
+    household_pass.household = _partial(
+        Household, id=row["household_id"], address=row["household__address"], grid_id=row["household__grid_id"]
+    )
+    household_pass.household.grid = _partial(GridNode, id=row["household__grid_id"], path=row["household__grid__path"])
+    household_pass.grid = _partial(GridNode, id=row["grid_id"], path=row["grid__path"])
+    reasons = _suspension_reasons() if out else []
+    household_pass.suspension = next((reason for reason, held in zip(reasons, extra, strict=False) if held), "")
+    household_pass.fever_threshold = extra[-1] if fever else None
     return household_pass
+
+
+def _partial(model, **values):
+    """An instance of the columns read, as the ORM makes a deferred one: any other field is read
+    from the database if asked for, never a default that looks like data."""
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
+    return model.from_db(router.db_for_read(model), names, [values[name] for name in names])
 
 
 def _match(key: tuple[str, str]) -> dict:
