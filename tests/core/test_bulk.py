@@ -1,7 +1,16 @@
-"""bulk_insert (COPY on PostgreSQL) writes exactly what bulk_create would."""
+"""bulk_insert (COPY on PostgreSQL) writes exactly what bulk_create would; copy_staged_insert stores
+exactly the rows given, skipping those whose unique key is taken."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
 
 from epigrid.core import audit
-from epigrid.core.bulk import bulk_insert
+from epigrid.core.bulk import STAGED_FROM, bulk_insert, copy_staged_insert
+from epigrid.health.models import TemperatureReport
+from epigrid.health.services import READING_COLUMNS
 from epigrid.people.models import Household
 
 
@@ -30,3 +39,40 @@ def test_audit_chain_written_by_copy_verifies(world):
         entries=[audit.AuditEntry("x.test", "people.person", str(i), "", {"i": [None, i]}) for i in range(50)],
     )
     assert audit.verify().ok
+
+
+@pytest.mark.parametrize("count", [1, STAGED_FROM - 1, STAGED_FROM, 3 * STAGED_FROM])
+def test_copy_staged_insert_stores_the_same_rows_by_values_or_staged(world, count):
+    """A few rows go in as one INSERT … VALUES, more through a staged COPY: either way every new
+    row is stored exactly as given, a row whose unique key is taken (a resent reading) is
+    skipped, and what comes back is the stored rows' own values."""
+    person, now = world.persons["p1"], timezone.now()
+    resent = uuid.uuid4()
+    copy_staged_insert(
+        TemperatureReport, [_reading(person, now, resent, "36.6")], columns=READING_COLUMNS, returning=["id"]
+    )
+    given = [_reading(person, now, uuid.uuid4(), f"36.{i % 10}") for i in range(count - 1)]
+    given.append(_reading(person, now, resent, "39.9"))  # sent again: skipped, not overwritten
+    stored = copy_staged_insert(
+        TemperatureReport, given, columns=READING_COLUMNS, returning=["client_id", "value", "measured_at"]
+    )
+    assert sorted(stored) == sorted((row[9], row[2], row[4]) for row in given[:-1])
+    assert TemperatureReport.objects.get(client_id=resent).value == Decimal("36.6")
+    kept = TemperatureReport.objects.filter(client_id__in=[row[9] for row in given[:-1]])
+    assert sorted(kept.values_list(*READING_COLUMNS)) == sorted(tuple(row) for row in given[:-1])
+
+
+def _reading(person, now, client_id, value):
+    return (
+        person.pk,
+        person.grid_id,
+        Decimal(value),
+        False,
+        now,
+        now,
+        timezone.localdate(now),
+        0,
+        "self",
+        client_id,
+        None,
+    )
