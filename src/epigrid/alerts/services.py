@@ -50,6 +50,22 @@ def level_owner(*, level: int, grid_path: str):
     return assignment.user if assignment else None
 
 
+def level_owners(*, level: int, grid_paths) -> dict[str, int | None]:
+    """`level_owner`'s user id for each of many grid paths, in one query (a sweep's rows)."""
+    grid_level, roles = LEVEL_OWNERS[EscalationLevel(level)]
+    ancestors = {path: ancestor_path(path, grid_level) for path in set(grid_paths)}
+    first: dict[str, int] = {}
+    rows = (
+        GridAssignment.objects.active()
+        .filter(node__path__in=set(ancestors.values()), role__in=roles)
+        .order_by("role", "id")
+        .values_list("node__path", "user_id")
+    )
+    for node_path, user_id in rows:
+        first.setdefault(node_path, user_id)
+    return {path: first.get(ancestor) for path, ancestor in ancestors.items()}
+
+
 @dataclass
 class NewAlert:
     kind: str

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel
-from epigrid.alerts.services import NewAlert, alerts_raise, level_owner
+from epigrid.alerts.services import NewAlert, alerts_raise, level_owners
 from epigrid.core import audit, extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
@@ -508,9 +508,11 @@ def wishes_overdue(*, now: dt.datetime | None = None) -> int:
         )
         if not late:
             return 0
+        # Marked first: the alerts' audit append holds the chain's head, so it comes last.
+        Wish.objects.filter(pk__in=[w.pk for w in late]).update(escalated_at=now)
+        owners = level_owners(level=EscalationLevel.COMMUNITY, grid_paths=[w.grid.path for w in late])
         alerts = []
         for wish in late:
-            owner = level_owner(level=EscalationLevel.COMMUNITY, grid_path=wish.grid.path)
             alerts.append(
                 NewAlert(
                     kind=AlertKind.WISH_OVERDUE,
@@ -518,7 +520,7 @@ def wishes_overdue(*, now: dt.datetime | None = None) -> int:
                     grid_id=wish.grid_id,
                     grid_path=wish.grid.path,
                     person_id=wish.person_id,
-                    owner_id=owner.pk if owner else None,
+                    owner_id=owners[wish.grid.path],
                     level=EscalationLevel.COMMUNITY,
                     detail={
                         "wish": wish.pk,
@@ -529,7 +531,6 @@ def wishes_overdue(*, now: dt.datetime | None = None) -> int:
                 )
             )
         alerts_raise(alerts=alerts, principal=WISH_WATCH, now=now)
-        Wish.objects.filter(pk__in=[w.pk for w in late]).update(escalated_at=now)
     return len(late)
 
 

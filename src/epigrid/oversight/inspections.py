@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel
-from epigrid.alerts.services import NewAlert, alerts_raise, level_owner
+from epigrid.alerts.services import NewAlert, alerts_raise, level_owners
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Conflict, DomainError, Forbidden, NotFound
@@ -325,22 +325,23 @@ def rectifications_overdue(*, now: dt.datetime | None = None) -> int:
         )
         if not late:
             return 0
+        # Marked first: the alerts' audit append holds the chain's head, so it comes last.
+        Rectification.objects.filter(pk__in=[r.pk for r in late]).update(escalated_at=now)
+        owners = level_owners(level=EscalationLevel.COMMUNITY, grid_paths=[r.grid.path for r in late])
         alerts = []
         for r in late:
-            owner = level_owner(level=EscalationLevel.COMMUNITY, grid_path=r.grid.path)
             alerts.append(
                 NewAlert(
                     kind=AlertKind.RECTIFICATION_OVERDUE,
                     dedup_key=f"rectification:{r.pk}",
                     grid_id=r.grid_id,
                     grid_path=r.grid.path,
-                    owner_id=owner.pk if owner else None,
+                    owner_id=owners[r.grid.path],
                     level=EscalationLevel.COMMUNITY,
                     detail={"rectification": r.pk, "due_at": r.due_at.isoformat(), "request": r.request},
                 )
             )
         alerts_raise(alerts=alerts, principal=OVERDUE, now=now)
-        Rectification.objects.filter(pk__in=[r.pk for r in late]).update(escalated_at=now)
     return len(late)
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.alerts.choices import AlertKind, EscalationLevel
-from epigrid.alerts.services import NewAlert, alerts_raise, level_owner
+from epigrid.alerts.services import NewAlert, alerts_raise, level_owners
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Conflict, DomainError, NotFound
@@ -188,23 +188,28 @@ def reports_late(*, now: dt.datetime | None = None) -> int:
         )
         if not late:
             return 0
+        # Marked first: the alerts' audit append holds the chain's head, so it comes last.
+        DailyReport.objects.filter(pk__in=[r.pk for r in late]).update(late_at=now)
+        levels = {r.pk: LATE_LEVEL[r.grid.level] for r in late}
+        owners = {
+            level: level_owners(level=level, grid_paths=[r.grid.path for r in late if levels[r.pk] == level])
+            for level in set(levels.values())
+        }
         alerts = []
         for r in late:
-            level = LATE_LEVEL[r.grid.level]
-            owner = level_owner(level=level, grid_path=r.grid.path)
+            level = levels[r.pk]
             alerts.append(
                 NewAlert(
                     kind=AlertKind.REPORT_LATE,
                     dedup_key=f"daily_report:{r.pk}",
                     grid_id=r.grid_id,
                     grid_path=r.grid.path,
-                    owner_id=owner.pk if owner else None,
+                    owner_id=owners[level][r.grid.path],
                     level=level,
                     detail={"report": r.pk, "day": r.day.isoformat(), "due_at": r.due_at.isoformat()},
                 )
             )
         alerts_raise(alerts=alerts, principal=LATE_WATCH, now=now)
-        DailyReport.objects.filter(pk__in=[r.pk for r in late]).update(late_at=now)
     return len(late)
 
 
