@@ -172,3 +172,26 @@ def test_an_id_the_build_changes_is_not_compiled_and_still_answers(world):
             household.members.order_by("pk").values_list("name", flat=True)
         )
     assert list(read._plans().values()) == [compiled._UNCACHEABLE]
+
+
+def test_an_instance_of_the_columns_read_loads_any_other_field_when_asked(world, django_assert_num_queries):
+    """`compiled.instance` gives the ORM's own partial instance: the columns read are there, a
+    field not read is fetched from the database when used (one query), never a default value."""
+    person = world.persons["p1"]
+    partial = compiled.instance(Person, id=person.pk, grid_id=person.grid_id)
+    with django_assert_num_queries(0):
+        assert (partial.pk, partial.grid_id) == (person.pk, person.grid_id)
+    with django_assert_num_queries(1):
+        assert partial.name == person.name and partial.name
+    full = compiled.instance(
+        Person,
+        **dict(
+            zip(
+                compiled.columns(Person),
+                Person.objects.filter(pk=person.pk).values_list(*compiled.columns(Person)).get(),
+                strict=True,
+            )
+        ),
+    )
+    with django_assert_num_queries(0):
+        assert (full.name, full.household_id, full.archived_at) == (person.name, person.household_id, None)

@@ -72,3 +72,24 @@ def test_the_api_answers_409_then_stores_when_confirmed(world):
     stored = client.post(url, {"value": 39.1, "confirm": True}, content_type="application/json")
     assert stored.status_code == 200 and stored.json()["stored"] and stored.json()["fever"]
     assert TemperatureReport.objects.filter(person=person).count() == 2
+
+
+def test_a_link_stops_when_it_is_replaced_or_its_person_moves_away(world):
+    """A replaced link, and the link of a person archived since (moved away), answer 404
+    `link_not_found` and store nothing; the new link reports, with the days left of the order."""
+    from epigrid.control import services as control
+    from epigrid.people import services as people
+
+    person, old = _link(world)
+    control.control_order_start(person=person, kind="home_quarantine", reason="other", principal=world.admin)
+    new = services.resident_link_issue(person=person, principal=world.users["member1"])
+    client = Client()
+    url = "/api/v1/resident/{}/temperature"
+    refused = client.post(url.format(old), {"value": "36.4"}, content_type="application/json")
+    assert refused.status_code == 404 and refused.json()["code"] == "link_not_found"
+    answer = client.post(url.format(new), {"value": "36.4"}, content_type="application/json")
+    assert answer.status_code == 200 and answer.json()["stored"] and answer.json()["days_left"] == 14
+    people.person_archive(person=person, reason="搬去外地女儿家", principal=world.admin)
+    gone = client.post(url.format(new), {"value": "36.5"}, content_type="application/json")
+    assert gone.status_code == 404 and gone.json()["code"] == "link_not_found"
+    assert TemperatureReport.objects.filter(person=person).count() == 1

@@ -144,6 +144,19 @@ class CompiledRead:
         return _Plan(sql, tuple(slots), compiler)
 
 
+def columns(model, prefix: str = "") -> list[str]:
+    """Every concrete column of `model` by attname, as a `values_list` names them (`prefix`: the
+    path to the model from the read's own, e.g. "person__")."""
+    return [prefix + field.attname for field in model._meta.concrete_fields]
+
+
+def instance(model, **values):
+    """An instance of the columns a compiled read gave (attname=value), as the ORM makes one:
+    a field not read is deferred and fetched if asked for, never a default that looks like data."""
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
+    return model.from_db(router.db_for_read(model), names, [values[name] for name in names])
+
+
 def _load_timestamps_as_psycopg(cursor) -> None:
     """Django reads each timestamptz through a Python loader that wraps psycopg's and sets the
     value's tzinfo to the connection's; on a session in UTC psycopg's own (C) loader already

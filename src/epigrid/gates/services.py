@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, router, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -30,7 +30,7 @@ from epigrid.control.selectors import liaison_for
 from epigrid.core import audit, extensions
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
-from epigrid.core.compiled import CompiledRead
+from epigrid.core.compiled import CompiledRead, instance
 from epigrid.core.crypto import lookup_hash, seal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.extensions import GapCheck
@@ -550,7 +550,7 @@ def _pass_at_gate(checkpoint: Checkpoint, direction: str, fever: bool, **match) 
         return None
     row = dict(zip(_GATE_PASS_COLUMNS, rows[0], strict=False))
     extra = rows[0][len(_GATE_PASS_COLUMNS) :]
-    household_pass = _partial(
+    household_pass = instance(
         HouseholdPass,
         id=row["pk"],
         household_id=row["household_id"],
@@ -558,22 +558,15 @@ def _pass_at_gate(checkpoint: Checkpoint, direction: str, fever: bool, **match) 
         number=row["number"],
         revoked_at=row["revoked_at"],
     )
-    household_pass.household = _partial(
+    household_pass.household = instance(
         Household, id=row["household_id"], address=row["household__address"], grid_id=row["household__grid_id"]
     )
-    household_pass.household.grid = _partial(GridNode, id=row["household__grid_id"], path=row["household__grid__path"])
-    household_pass.grid = _partial(GridNode, id=row["grid_id"], path=row["grid__path"])
+    household_pass.household.grid = instance(GridNode, id=row["household__grid_id"], path=row["household__grid__path"])
+    household_pass.grid = instance(GridNode, id=row["grid_id"], path=row["grid__path"])
     reasons = _suspension_reasons() if out else []
     household_pass.suspension = next((reason for reason, held in zip(reasons, extra, strict=False) if held), "")
     household_pass.fever_threshold = extra[-1] if fever else None
     return household_pass
-
-
-def _partial(model, **values):
-    """An instance of the columns read, as the ORM makes a deferred one: any other field is read
-    from the database if asked for, never a default that looks like data."""
-    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
-    return model.from_db(router.db_for_read(model), names, [values[name] for name in names])
 
 
 def _match(key: tuple[str, str]) -> dict:

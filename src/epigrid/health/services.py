@@ -24,6 +24,7 @@ from epigrid.control.selectors import liaison_for, liaisons_for
 from epigrid.core import audit, extensions, throttle
 from epigrid.core.bulk import copy_staged_insert
 from epigrid.core.capabilities import Capability
+from epigrid.core.compiled import CompiledRead, columns, instance
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.rates import PathTokenThrottle
@@ -394,15 +395,31 @@ def resident_link_token(*, person: Person) -> str | None:
     return unseal(link.token_sealed) if link else None
 
 
+_GRID = Person._meta.get_field("grid").related_model
+_LINK_COLUMNS = (columns(Person, "person__"), columns(_GRID, "person__grid__"))
+
+
+def _link_person_rows(*, token_hash: str):
+    links = ResidentLink.objects.filter(token_hash=token_hash, revoked_at__isnull=True).order_by("pk")
+    return links.values_list(*_LINK_COLUMNS[0], *_LINK_COLUMNS[1])[:1]
+
+
+# Every report from a link (a city's busiest endpoint) starts here: compiled once.
+_LINK_PERSON = CompiledRead(ResidentLink, _link_person_rows)
+
+
 def resident_link_person(token: str) -> Person | None:
-    link = (
-        ResidentLink.objects.filter(token_hash=_token_hash(token or ""), revoked_at__isnull=True)
-        .select_related("person__grid")
-        .first()
-    )
-    if link is None or link.person.archived_at:
+    """The person a personal link names, with their grid; None for a revoked link or a person
+    archived since."""
+    rows = _LINK_PERSON(token_hash=_token_hash(token or ""))
+    if not rows:
         return None
-    return link.person
+    count = len(_LINK_COLUMNS[0])
+    person = instance(Person, **dict(zip(columns(Person), rows[0][:count], strict=True)))
+    if person.archived_at:
+        return None
+    person.grid = instance(_GRID, **dict(zip(columns(_GRID), rows[0][count:], strict=True)))
+    return person
 
 
 # ---------------------------------------------------------------- the missed-slot sweep
@@ -868,5 +885,13 @@ def resident_report(*, person, value, client_id=None, confirmed: bool = False) -
         source=ReportSource.SELF,
         principal=RESIDENT_LINK,
     )
-    order = ControlOrder.objects.open().filter(person=person).first()
+    found = _OPEN_ORDER_END(person_id=person.pk)
+    order = instance(ControlOrder, id=found[0][0], ends_at=found[0][1]) if found else None
     return {"stored": result.stored == 1, "fever": result.fevers == 1, "days_left": days_left(order) if order else None}
+
+
+def _open_order_end(*, person_id: int):
+    return ControlOrder.objects.open().filter(person_id=person_id).order_by("pk").values_list("pk", "ends_at")[:1]
+
+
+_OPEN_ORDER_END = CompiledRead(ControlOrder, _open_order_end, numbers=("person_id",))
