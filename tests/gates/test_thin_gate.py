@@ -210,3 +210,44 @@ def test_a_transfer_stores_the_persons_code_facts_once(world):
     stores = [q["sql"] for q in captured.captured_queries if re.match(r'\s*INSERT\b.*"health_codefacts"', q["sql"])]
     assert len(stores) == 1, stores
     assert codes.stored([p1.pk]) == {p1.pk: ["centralized_quarantine"]}
+
+
+def test_the_compiled_checkpoint_lookup_decides_as_get_for_does(world, gate):
+    """The scan's checkpoint comes from a compiled read (core.compiled.CompiledGet): for every
+    user of the world, and the system, it answers what `get_for` answers — the same row and grid,
+    or the same 404 or 403 — for this compound's gate and for another compound's."""
+    from epigrid.core.capabilities import Capability
+    from epigrid.core.compiled import CompiledGet
+    from epigrid.core.errors import DomainError
+    from epigrid.core.scoping import system
+    from epigrid.gates.models import Checkpoint
+
+    other = services.checkpoint_open(grid=world.nodes["S-C-G2"], name="南门", principal=world.users["secretary"])
+    compiled = CompiledGet(Checkpoint, related=("grid",))
+    principals = [*world.users.values(), world.admin, system("system:test", {Capability.GUARD_GATE})]
+
+    def answer(lookup, principal, pk):
+        try:
+            row = lookup(principal, pk)
+        except DomainError as exc:
+            return (type(exc).__name__, exc.code)
+        return (row.pk, row.name, row.is_open, row.grid.pk, row.grid.path)
+
+    def orm(principal, pk):
+        return Checkpoint.objects.select_related("grid").get_for(principal, Capability.GUARD_GATE, pk=pk)
+
+    def fast(principal, pk):
+        return compiled(principal, Capability.GUARD_GATE, pk=pk)
+
+    seen = set()
+    for principal in principals:
+        for pk in (gate.pk, other.pk, other.pk + 1000):
+            expected = answer(orm, principal, pk)
+            assert answer(fast, principal, pk) == expected, (principal, pk)
+            seen.add(expected[0] if isinstance(expected[0], str) else "found")
+    assert seen == {"found", "NotFound", "Forbidden"}
+    # Every shape asked for (bounded grants, everywhere) was compiled, none left to the ORM.
+    from epigrid.core import compiled as compiled_module
+
+    plans = list(compiled._read._plans().values())
+    assert len(plans) >= 2 and compiled_module._UNCACHEABLE not in plans

@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
 
+from .scoping import EVERYWHERE, grant_paths, minimal_paths
+
 _UNCACHEABLE = object()
 # An int parameter's marker: negative, so never an id or a count the SQL might also carry, and
 # inside every integer column's range (a value out of a column's range makes the ORM drop the
@@ -142,6 +144,44 @@ class CompiledRead:
         if found != set(markers):  # a parameter that changed the query without being sent
             return _UNCACHEABLE
         return _Plan(sql, tuple(slots), compiler)
+
+
+class CompiledGet:
+    """`Model.objects.select_related(*related).get_for(principal, capability, pk=…)`, compiled: the
+    grant is resolved as `restrict` resolves it (`grant_paths`, `within` its minimal paths), the
+    row and its related rows read by one compiled statement and made into instances. When no row
+    is found, the ORM's own `get_for` answers (its 404, or 403 for a row in sight), so the
+    decision stays in core.scoping. `related` names non-null foreign keys of the model."""
+
+    def __init__(self, model, *, related: tuple[str, ...] = ()):
+        self.model, self.related = model, related
+        self.parts = [(None, model, columns(model))] + [
+            (name, model._meta.get_field(name).related_model, columns(model._meta.get_field(name).related_model))
+            for name in related
+        ]
+        self._read = CompiledRead(model, self._rows, numbers=("pk",))
+
+    def _rows(self, *, pk: int, paths: list[str] | None = None):
+        rows = self.model.objects.all() if paths is None else self.model.objects.within(paths)
+        names = columns(self.model) + [f"{name}__{column}" for name, _, names in self.parts[1:] for column in names]
+        return rows.filter(pk=pk).values_list(*names)
+
+    def __call__(self, principal, capability: str, *, pk: int):
+        paths = grant_paths(principal, capability)
+        if paths is EVERYWHERE:
+            rows = self._read(pk=pk)
+        else:
+            rows = self._read(pk=pk, paths=minimal_paths(paths)) if paths else []
+        if not rows:
+            return self.model.objects.select_related(*self.related).get_for(principal, capability, pk=pk)
+        values, start, found = rows[0], 0, {}
+        for name, model, names in self.parts:
+            found[name] = instance(model, **dict(zip(names, values[start : start + len(names)], strict=True)))
+            start += len(names)
+        row = found.pop(None)
+        for name, related in found.items():
+            setattr(row, name, related)
+        return row
 
 
 def columns(model, prefix: str = "") -> list[str]:

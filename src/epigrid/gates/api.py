@@ -13,6 +13,7 @@ from epigrid.accounts.models import User
 from epigrid.core import access
 from epigrid.core.api import ERRORS, ErrorOut, FilterTime, In, IsoTime, PlanTime, Temperature, page
 from epigrid.core.capabilities import Capability
+from epigrid.core.compiled import CompiledGet
 from epigrid.core.errors import DomainError
 from epigrid.core.job_api import JobOut, job_accepted
 from epigrid.grids.selectors import grid_node_get
@@ -130,6 +131,10 @@ class ScanOut(Schema):
     codes: list[CodeOut]
 
 
+# Every scan's checkpoint, with its grid: Checkpoint.objects.select_related("grid").get_for, compiled.
+_GUARDED_CHECKPOINT = CompiledGet(Checkpoint, related=("grid",))
+
+
 def _scan_out(answer: services.GateAnswer) -> dict:
     passage = answer.passage
     return {
@@ -161,7 +166,7 @@ def _scan_out(answer: services.GateAnswer) -> dict:
 )
 def gate_scan(request, pk: int, payload: ScanIn):
     answer = services.gate_scan(
-        checkpoint=Checkpoint.objects.select_related("grid").get_for(request.user, Capability.GUARD_GATE, pk=pk),
+        checkpoint=_GUARDED_CHECKPOINT(request.user, Capability.GUARD_GATE, pk=pk),
         direction=payload.direction.value,
         temperature=payload.temperature,
         token=payload.token,
