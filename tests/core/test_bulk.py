@@ -1,6 +1,7 @@
 """bulk_insert (COPY on PostgreSQL) writes exactly what bulk_create would; copy_staged_insert stores
 exactly the rows given, skipping those whose unique key is taken."""
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
@@ -60,6 +61,25 @@ def test_copy_staged_insert_stores_the_same_rows_by_values_or_staged(world, coun
     assert TemperatureReport.objects.get(client_id=resent).value == Decimal("36.6")
     kept = TemperatureReport.objects.filter(client_id__in=[row[9] for row in given[:-1]])
     assert sorted(kept.values_list(*READING_COLUMNS)) == sorted(tuple(row) for row in given[:-1])
+
+
+@pytest.mark.parametrize("count", [2, 3 * STAGED_FROM])
+def test_a_value_stored_on_another_day_is_skipped_when_asked(world, count):
+    """The readings' unique key is (client id, day): the same client id sent again with a time of
+    another day is a new row to the key, and `skip_stored` skips it all the same."""
+    person, now = world.persons["p1"], timezone.now()
+    resent = uuid.uuid4()
+    copy_staged_insert(
+        TemperatureReport, [_reading(person, now, resent, "36.6")], columns=READING_COLUMNS, returning=["id"]
+    )
+    later = now + dt.timedelta(days=1)
+    given = [_reading(person, later, uuid.uuid4(), "36.5") for _ in range(count - 1)]
+    given.append(_reading(person, later, resent, "36.6"))
+    stored = copy_staged_insert(
+        TemperatureReport, given, columns=READING_COLUMNS, returning=["client_id"], skip_stored="client_id"
+    )
+    assert sorted(stored) == sorted((row[9],) for row in given[:-1])
+    assert TemperatureReport.objects.filter(client_id=resent).count() == 1
 
 
 def _reading(person, now, client_id, value):

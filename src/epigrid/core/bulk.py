@@ -106,11 +106,19 @@ STAGED_FROM = 10
 
 
 def copy_staged_insert(
-    model, rows, *, columns: list[str], returning: list[str], using: str | None = None
+    model,
+    rows,
+    *,
+    columns: list[str],
+    returning: list[str],
+    skip_stored: str | None = None,
+    using: str | None = None,
 ) -> list[tuple]:
     """Insert `rows` (tuples of the attnames in `columns`, values as the fields take them),
     skipping every row that conflicts with any unique constraint of the table (a resend, or a
-    concurrent one); returns the `returning` attnames of the rows actually inserted, as tuples.
+    concurrent one), and every row whose `skip_stored` column holds a value already stored (a
+    resend the unique key does not see: a partitioned table's key carries the partition key);
+    returns the `returning` attnames of the rows actually inserted, as tuples.
 
     PostgreSQL, more than STAGED_FROM rows: COPY into a temporary staging table of those columns
     (dropped at commit), then one `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`. No conflict
@@ -151,14 +159,30 @@ def copy_staged_insert(
             with cursor.cursor.copy(f"COPY {staging} ({column_sql}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+            # The stored values are skipped in the statement itself: an anti-join on the index.
+            unstored = (
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{quote(by_attname[skip_stored].column)} = "
+                f"{staging}.{quote(by_attname[skip_stored].column)}) "
+                if skip_stored
+                else ""
+            )
             cursor.execute(
-                f"INSERT INTO {table} ({column_sql}) SELECT {column_sql} FROM {staging} "
+                f"INSERT INTO {table} ({column_sql}) SELECT {column_sql} FROM {staging} {unstored}"
                 f"ON CONFLICT DO NOTHING RETURNING {returning_sql}"
             )
             stored = cursor.fetchall()
             # Empty for a second batch in the same transaction (the table lives until commit).
             cursor.execute(f"TRUNCATE {staging}")
         else:
+            if skip_stored:
+                at = columns.index(skip_stored)
+                given = [row[at] for row in rows]
+                stored_before = set(
+                    model._base_manager.using(db)
+                    .filter(**{f"{skip_stored}__in": given})
+                    .values_list(skip_stored, flat=True)
+                )
+                rows = [row for row in rows if row[at] not in stored_before]
             preps = [f.get_db_prep_save for f in fields]
             per = max(1, connection.ops.bulk_batch_size(fields, rows))
             stored = []

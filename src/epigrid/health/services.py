@@ -258,14 +258,12 @@ def temperature_reports_record(
     with transaction.atomic():
         # The table is partitioned by day on PostgreSQL, so its unique key is (client id, day): a
         # client id stored on another day is a resend too (sent again with another time).
-        sent_before = set(
-            TemperatureReport.objects.filter(client_id__in=[row[9] for row in rows]).values_list("client_id", flat=True)
-        )
         stored = copy_staged_insert(
             TemperatureReport,
-            [row for row in rows if row[9] not in sent_before],
+            rows,
             columns=READING_COLUMNS,
             returning=["id", "person_id", "is_fever", "value", "measured_at"],
+            skip_stored="client_id",
         )
         fevers = [r for r in stored if r[2]]
         _fever_alerts_raise(fevers, principal=principal, now=now)
