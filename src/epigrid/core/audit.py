@@ -177,6 +177,14 @@ def record(
     )[0]
 
 
+_EVENT_FIELDS = [field.attname for field in AuditEvent._meta.concrete_fields]
+
+
+def _event_values(**values) -> list:
+    """An event's values in its fields' order; the chain's own (id, hashes) are set under the lock."""
+    return [values.get(name) for name in _EVENT_FIELDS]
+
+
 _HEAD_TABLE = AuditChainHead._meta.db_table  # columns id, last_id, last_hash (attnames = columns)
 
 
@@ -204,20 +212,24 @@ def record_many(*, principal, entries: list[AuditEntry], using: str | None = Non
         # Everything but the chain's links is built and serialised before the head's lock too:
         # under it, a batch's rows only get their ids and hashes (an import's thousands of rows
         # hold every other writer in the city for that long).
+        # Positional values in the fields' order: the model's fast path (an import's 5,000 rows
+        # by keyword cost about 0.1 s of __init__).
         events = [
             AuditEvent(
-                occurred_at=now,
-                actor_id=actor_id,
-                actor_label=label,
-                action=entry.action,
-                object_type=entry.object_type,
-                object_id=entry.object_id,
-                grid_path=entry.grid_path,
-                changes=entry.changes,
-                remote_addr=origin.remote_addr,
-                request_id=origin.request_id,
-                channel=origin.channel,
-                key_version=key_version,
+                *_event_values(
+                    occurred_at=now,
+                    actor_id=actor_id,
+                    actor_label=label,
+                    action=entry.action,
+                    object_type=entry.object_type,
+                    object_id=entry.object_id,
+                    grid_path=entry.grid_path,
+                    changes=entry.changes,
+                    remote_addr=origin.remote_addr,
+                    request_id=origin.request_id,
+                    channel=origin.channel,
+                    key_version=key_version,
+                )
             )
             for entry in entries
         ]
