@@ -156,3 +156,36 @@ def test_resident_requests_supplies_from_the_link(world):
     services.service_tasks_materialize()
     page = client.get(f"/people/households/{world.households['h1'].pk}/").content.decode()
     assert "每日 09:00" in page
+
+
+@pytest.mark.parametrize("role", ["liaison", "medical", "cadre"])
+def test_service_owners_for_many_households_are_those_of_each_alone(world, role):
+    """The sweep finds every household's service owner at once (`_team_owners`): the household
+    team's member of the role, else the liaison of its first current member — for each household
+    exactly whom the rule names for it alone."""
+    from epigrid.control.models import TeamMember
+    from epigrid.control.selectors import liaison_for
+    from epigrid.people.models import Household, Person
+
+    control.team_member_add(
+        household=world.households["h1"], user=world.users["member1"], role="liaison", principal=world.admin
+    )
+    control.team_member_add(
+        household=world.households["h1"], user=world.users["head1"], role="medical", principal=world.admin
+    )
+    control.team_member_add(
+        household=world.households["h2"], user=world.users["member2"], role="cadre", principal=world.admin
+    )
+
+    def alone(household):
+        member = TeamMember.objects.filter(team__household=household, role=role, ended_at__isnull=True).order_by("id")
+        if member.exists():
+            return member.first().user_id
+        first = Person.objects.current().filter(household=household).order_by("pk").first()
+        owner = liaison_for(first) if first else None
+        return owner.pk if owner else None
+
+    households = list(Household.objects.all())
+    expected = {household.pk: alone(household) for household in households}
+    assert services._team_owners([h.pk for h in households], role) == expected
+    assert len(set(expected.values())) >= 2  # the world gives the rule more than one answer

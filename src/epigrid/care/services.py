@@ -12,12 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
-from epigrid.accounts.models import GridAssignment
+from epigrid.accounts.models import GridAssignment, User
 from epigrid.alerts.choices import AlertKind
 from epigrid.alerts.services import NewAlert, alerts_raise
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind, TeamRole
 from epigrid.control.models import ControlOrder, TeamMember
-from epigrid.control.selectors import liaison_for
+from epigrid.control.selectors import liaison_for, liaisons_for
 from epigrid.core import audit, extensions, outbox
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import DomainError
@@ -49,17 +49,33 @@ SUPPORT_CAPABILITIES = frozenset({Capability.MANAGE_TEAMS, Capability.HANDLE_ALE
 HOUSEHOLD_SUPPORT = SystemPrincipal("system:household-support", SUPPORT_CAPABILITIES)
 
 
-def _team_owner(household, role: str):
-    member = (
-        TeamMember.objects.filter(team__household=household, role=role, ended_at__isnull=True)
-        .select_related("user")
+def _team_owners(household_ids, role: str) -> dict[int, int | None]:
+    """Who does a household service, as user ids, for many households in four queries: the
+    household team's member of that role, else the liaison of its first current member
+    (`liaisons_for`: the team's liaison, else the compound's grid member)."""
+    household_ids = set(household_ids)
+    owners: dict[int, int | None] = {}
+    members = (
+        TeamMember.objects.filter(team__household_id__in=household_ids, role=role, ended_at__isnull=True)
         .order_by("id")
-        .first()
+        .values_list("team__household_id", "user_id")
     )
-    if member:
-        return member.user
-    first = Person.objects.current().filter(household=household).select_related("grid").first()
-    return liaison_for(first) if first else None
+    for household_id, user_id in members:
+        owners.setdefault(household_id, user_id)
+    first_members: dict[int, tuple[int, int, str]] = {}
+    rest = Person.objects.current().filter(household_id__in=household_ids - set(owners)).order_by("household_id", "pk")
+    for person_id, household_id, path in rest.values_list("pk", "household_id", "grid__path"):
+        first_members.setdefault(household_id, (person_id, household_id, path))
+    liaisons = liaisons_for(list(first_members.values()))
+    for household_id in household_ids - set(owners):
+        first = first_members.get(household_id)
+        owners[household_id] = liaisons[first[0]] if first else None
+    return owners
+
+
+def _team_owner(household, role: str):
+    owner_id = _team_owners([household.pk], role)[household.pk]
+    return User.objects.get(pk=owner_id) if owner_id else None
 
 
 def _grid_owner(grid: GridNode, role: str):
@@ -119,19 +135,22 @@ def schedules_reconcile(*, now: dt.datetime | None = None) -> int:
     new = []
     for kind, rule, role in HOUSEHOLD_DEFAULTS:
         text = parse_rule(rule).text()
-        missing = controlled.exclude(
-            Exists(ServiceSchedule.objects.filter(household=OuterRef("pk"), kind=kind, ended_at__isnull=True))
-        ).select_related("grid")
+        missing = list(
+            controlled.exclude(
+                Exists(ServiceSchedule.objects.filter(household=OuterRef("pk"), kind=kind, ended_at__isnull=True))
+            ).select_related("grid")[:5000]
+        )
+        owners = _team_owners([household.pk for household in missing], role)
         new += [
             ServiceSchedule(
                 household=household,
                 grid=household.grid,
                 kind=kind,
                 rule=text,
-                owner=_team_owner(household, role),
+                owner_id=owners[household.pk],
                 starts_at=now,
             )
-            for household in missing[:5000]
+            for household in missing
         ]
     closed = closed_compounds()
     for kind, rule, role in COMPOUND_DEFAULTS:
