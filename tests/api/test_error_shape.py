@@ -251,3 +251,22 @@ def test_a_number_is_a_json_number_not_text_or_a_boolean(world, person_id):
     body = _shaped(api(world, "admin")("post", "/api/v1/temperatures/batch", batch), 422, "invalid")
     assert body["field"] == "readings.0.person_id" and body["messages"]["en"] == "Give a whole number."
     assert not person.temperatures.exists()
+
+
+def test_json_scalars_are_checked_in_optional_fields_and_optional_lists_too():
+    """The rule holds whatever the field's form: optional, a list, an optional list, a list of
+    optional items (None stays allowed where the type allows it)."""
+    from pydantic import ValidationError
+
+    from epigrid.core.api import In
+
+    class Body(In):
+        flag: bool | None = None
+        ids: list[int] | None = None
+        maybe: list[int | None] = []
+
+    assert Body(flag=None, ids=None, maybe=[1, None]).maybe == [1, None]
+    for wrong in ({"flag": "true"}, {"ids": [1, "2"]}, {"ids": [True]}, {"maybe": ["3"]}):
+        with pytest.raises(ValidationError) as refused:
+            Body(**wrong)
+        assert refused.value.errors()[0]["type"] in {"bool_type", "int_type"}, wrong

@@ -251,3 +251,13 @@ def test_the_compiled_checkpoint_lookup_decides_as_get_for_does(world, gate):
 
     plans = list(compiled._read._plans().values())
     assert len(plans) >= 2 and compiled_module._UNCACHEABLE not in plans
+
+
+def test_a_checkpoint_id_no_column_can_hold_is_not_found(world, gate):
+    """/checkpoints/{an id beyond 64 bits}/scan names nothing: 404, as any id that does not
+    exist (the compiled lookup must not hand the driver a number it cannot send: a 500)."""
+    call = api(world, "guard1")
+    for pk in (2**63, 10**30, -(2**63) - 1):
+        answer = call("post", f"/api/v1/checkpoints/{pk}/scan", {"number": "S-C-G1-0001", "direction": "in"})
+        assert answer.status_code == 404 and answer.json()["code"] == "not_found", (pk, answer.content)
+    assert not Passage.objects.exists()

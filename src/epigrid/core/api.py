@@ -33,24 +33,38 @@ class In(Schema):
         """A boolean is `true` or `false` and a number is a JSON number, as the schema says:
         pydantic alone would take `0`, `"yes"` or `"off"` for a boolean and `"12"` or `true` for
         a number, so a client's mistake (a purge's `dry_run: 0`) would act instead of failing."""
-        kind, is_list = _json_scalar(cls.model_fields[info.field_name].annotation)
+        key = (cls, info.field_name)
+        if key not in _FIELD_KINDS:  # once per field: a batch body validates thousands of rows
+            _FIELD_KINDS[key] = _json_scalar(cls.model_fields[info.field_name].annotation)
+        kind, is_list = _FIELD_KINDS[key]
         items = value if is_list else [value]
         if kind is not None and value is not None and isinstance(items, list):  # not a list: pydantic says so
             for item in items:
-                _check_json_scalar(kind, item)
+                if item is not None:  # None: pydantic takes it where the type allows it
+                    _check_json_scalar(kind, item)
         return value
+
+
+_FIELD_KINDS: dict[tuple[type, str], tuple[type | None, bool]] = {}
 
 
 def _json_scalar(annotation) -> tuple[type | None, bool]:
     """(bool, int or float, whether a list of them) when a field takes that JSON scalar, alone,
-    optional or as a list's items; (None, False) for any other field."""
+    optional or as a list's items (the list optional too); (None, False) for any other field."""
+    annotation = _optional_of(annotation)
     is_list = typing.get_origin(annotation) is list
     if is_list:
         (annotation,) = typing.get_args(annotation) or (None,)
+        annotation = _optional_of(annotation)
+    return (annotation, is_list) if annotation in (bool, int, float) else (None, False)
+
+
+def _optional_of(annotation):
+    """T for T | None; a union of several types is left as it is (never a JSON scalar here)."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         kinds = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        annotation = kinds[0] if len(kinds) == 1 else None
-    return (annotation, is_list) if annotation in (bool, int, float) else (None, False)
+        return kinds[0] if len(kinds) == 1 else annotation
+    return annotation
 
 
 def _check_json_scalar(kind: type, value) -> None:

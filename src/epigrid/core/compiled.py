@@ -33,6 +33,7 @@ _UNCACHEABLE = object()
 # inside every integer column's range (a value out of a column's range makes the ORM drop the
 # condition, and then the plan is refused, as a marker not found).
 _INT_MARKER = -1_987_000_000
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,12 @@ class CompiledRead:
 
     def __call__(self, **values) -> list[tuple]:
         """The rows (tuples) of `build(**values)`, which must be a `values_list` queryset."""
+        if any(
+            _is_int(values[name]) and not _INT64[0] <= values[name] <= _INT64[1] for name in self.numbers & set(values)
+        ):
+            # An id no column can hold (a URL's /checkpoints/99999999999999999999/): the ORM
+            # answers it (no row); the driver would refuse the parameter (SQLite: OverflowError).
+            return list(self.build(**values))
         params = {
             name: value
             for name, value in values.items()
