@@ -14,5 +14,5 @@ def test_level_owners_names_whom_level_owner_names(world, level):
     depth = DEPTH.index(LEVEL_OWNERS[EscalationLevel(level)][0])
     paths = [node.path for node in world.nodes.values() if node.level in DEPTH[depth:]]
     expected = {path: getattr(level_owner(level=level, grid_path=path), "pk", None) for path in paths}
-    assert level_owners(level=level, grid_paths=paths * 2) == expected
+    assert level_owners([(level, path) for path in paths * 2]) == {(level, p): v for p, v in expected.items()}
     assert all(expected.values())  # every post of the world is filled: the answer names someone

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import Role
-from epigrid.accounts.models import GridAssignment
+from epigrid.accounts.models import GridAssignment, User
 from epigrid.core import audit
 from epigrid.core.capabilities import Capability
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors
@@ -38,32 +38,29 @@ def ack_minutes(level: int) -> int:
 def level_owner(*, level: int, grid_path: str):
     """The responsible user at `level` above the grid at `grid_path` (None if the post is empty:
     the coverage audit reports that gap)."""
-    grid_level, roles = LEVEL_OWNERS[EscalationLevel(level)]
-    ancestor = ancestor_path(grid_path, grid_level)
-    assignment = (
-        GridAssignment.objects.active()
-        .filter(node__path=ancestor, role__in=roles)
-        .order_by("role", "id")
-        .select_related("user")
-        .first()
-    )
-    return assignment.user if assignment else None
+    owner_id = level_owners([(level, grid_path)])[(level, grid_path)]
+    return User.objects.get(pk=owner_id) if owner_id else None
 
 
-def level_owners(*, level: int, grid_paths) -> dict[str, int | None]:
-    """`level_owner`'s user id for each of many grid paths, in one query (a sweep's rows)."""
-    grid_level, roles = LEVEL_OWNERS[EscalationLevel(level)]
-    ancestors = {path: ancestor_path(path, grid_level) for path in set(grid_paths)}
-    first: dict[str, int] = {}
-    rows = (
-        GridAssignment.objects.active()
-        .filter(node__path__in=set(ancestors.values()), role__in=roles)
-        .order_by("role", "id")
-        .values_list("node__path", "user_id")
-    )
-    for node_path, user_id in rows:
-        first.setdefault(node_path, user_id)
-    return {path: first.get(ancestor) for path, ancestor in ancestors.items()}
+def level_owners(wanted) -> dict[tuple[int, str], int | None]:
+    """The responsible user's id for each (level, grid path) of a sweep's rows, one query a level:
+    the post's holder at the grid's ancestor of that level, first by role, then by appointment."""
+    wanted = set(wanted)
+    owners: dict[tuple[int, str], int | None] = {}
+    for level in {pair[0] for pair in wanted}:
+        grid_level, roles = LEVEL_OWNERS[EscalationLevel(level)]
+        ancestors = {path: ancestor_path(path, grid_level) for at, path in wanted if at == level}
+        first: dict[str, int] = {}
+        rows = (
+            GridAssignment.objects.active()
+            .filter(node__path__in=set(ancestors.values()), role__in=roles)
+            .order_by("role", "id")
+            .values_list("node__path", "user_id")
+        )
+        for node_path, user_id in rows:
+            first.setdefault(node_path, user_id)
+        owners.update({(level, path): first.get(ancestor) for path, ancestor in ancestors.items()})
+    return owners
 
 
 @dataclass
@@ -289,17 +286,14 @@ def alerts_escalate_due(*, now: dt.datetime | None = None, limit: int = 5000) ->
         .select_related("grid")
         .order_by("due_at")[:limit]
     )
-    owners: dict[tuple[int, str], object] = {}
+    owners = level_owners([(alert.level + 1, alert.grid.path) for alert in due])
     entries = []
     with transaction.atomic():
         for alert in due:
             level = alert.level + 1
-            key = (level, ancestor_path(alert.grid.path, LEVEL_OWNERS[EscalationLevel(level)][0]))
-            if key not in owners:
-                owners[key] = level_owner(level=level, grid_path=alert.grid.path)
-            owner = owners[key]
+            owner_id = owners[(level, alert.grid.path)]
             updated = Alert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN, level=alert.level).update(
-                level=level, owner=owner, due_at=now + dt.timedelta(minutes=ack_minutes(level))
+                level=level, owner_id=owner_id, due_at=now + dt.timedelta(minutes=ack_minutes(level))
             )
             if updated:
                 entries.append(
@@ -308,7 +302,7 @@ def alerts_escalate_due(*, now: dt.datetime | None = None, limit: int = 5000) ->
                         "alerts.alert",
                         str(alert.pk),
                         alert.grid.path,
-                        {"level": [alert.level, level], "owner": [alert.owner_id, getattr(owner, "pk", None)]},
+                        {"level": [alert.level, level], "owner": [alert.owner_id, owner_id]},
                     )
                 )
         audit.record_many(principal=ESCALATION, entries=entries)

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.accounts.choices import Role
 from epigrid.accounts.models import GridAssignment
 from epigrid.core.capabilities import Capability
+from epigrid.core.compiled import CompiledRead, columns, instances, selected
 from epigrid.core.errors import NotFound
 from epigrid.core.extensions import GapCheck
 from epigrid.core.scoping import VIEW
@@ -111,8 +112,21 @@ def order_list(
     return orders.order_by("-starts_at", "-id")
 
 
-def open_order(person):
-    return ControlOrder.objects.open().filter(person=person).first()
+_ORDER = ((ControlOrder, "", columns(ControlOrder)),)
+
+
+def _open_order_rows(*, person_id: int):
+    return ControlOrder.objects.open().filter(person_id=person_id).order_by("pk").values_list(*selected(_ORDER))[:1]
+
+
+# Every resident's report asks for their open order (the days left): compiled once.
+_OPEN_ORDER = CompiledRead(ControlOrder, _open_order_rows, numbers=("person_id",))
+
+
+def open_order(person) -> ControlOrder | None:
+    """The person's open order (active or release proposed), the first made if several."""
+    rows = _OPEN_ORDER(person_id=person.pk)
+    return instances(rows[0], _ORDER)[0][0] if rows else None
 
 
 def key_person_get(*, user, pk, capability: str = VIEW) -> KeyPerson:

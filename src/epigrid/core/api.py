@@ -7,6 +7,7 @@ clock skew; planned times (an order's start, a shift, an arrival) up to a year a
 """
 
 import datetime as dt
+import functools
 import re
 import types
 import typing
@@ -33,10 +34,7 @@ class In(Schema):
         """A boolean is `true` or `false` and a number is a JSON number, as the schema says:
         pydantic alone would take `0`, `"yes"` or `"off"` for a boolean and `"12"` or `true` for
         a number, so a client's mistake (a purge's `dry_run: 0`) would act instead of failing."""
-        key = (cls, info.field_name)
-        if key not in _FIELD_KINDS:  # once per field: a batch body validates thousands of rows
-            _FIELD_KINDS[key] = _json_scalar(cls.model_fields[info.field_name].annotation)
-        kind, is_list = _FIELD_KINDS[key]
+        kind, is_list = _field_kind(cls, info.field_name)
         items = value if is_list else [value]
         if kind is not None and value is not None and isinstance(items, list):  # not a list: pydantic says so
             for item in items:
@@ -45,7 +43,9 @@ class In(Schema):
         return value
 
 
-_FIELD_KINDS: dict[tuple[type, str], tuple[type | None, bool]] = {}
+@functools.cache  # once per field: a batch body validates thousands of rows
+def _field_kind(schema: type, name: str) -> tuple[type | None, bool]:
+    return _json_scalar(schema.model_fields[name].annotation)
 
 
 def _json_scalar(annotation) -> tuple[type | None, bool]:

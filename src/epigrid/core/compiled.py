@@ -162,16 +162,15 @@ class CompiledGet:
 
     def __init__(self, model, *, related: tuple[str, ...] = ()):
         self.model, self.related = model, related
-        self.parts = [(None, model, columns(model))] + [
-            (name, model._meta.get_field(name).related_model, columns(model._meta.get_field(name).related_model))
-            for name in related
+        related_models = [model._meta.get_field(name).related_model for name in related]
+        self.parts = [(model, "", columns(model))] + [
+            (other, f"{name}__", columns(other)) for name, other in zip(related, related_models, strict=True)
         ]
         self._read = CompiledRead(model, self._rows, numbers=("pk",))
 
     def _rows(self, *, pk: int, paths: list[str] | None = None):
         rows = self.model.objects.all() if paths is None else self.model.objects.within(paths)
-        names = columns(self.model) + [f"{name}__{column}" for name, _, names in self.parts[1:] for column in names]
-        return rows.filter(pk=pk).values_list(*names)
+        return rows.filter(pk=pk).values_list(*selected(self.parts))
 
     def __call__(self, principal, capability: str, *, pk: int):
         paths = grant_paths(principal, capability)
@@ -181,13 +180,9 @@ class CompiledGet:
             rows = self._read(pk=pk, paths=minimal_paths(paths)) if paths else []
         if not rows:
             return self.model.objects.select_related(*self.related).get_for(principal, capability, pk=pk)
-        values, start, found = rows[0], 0, {}
-        for name, model, names in self.parts:
-            found[name] = instance(model, **dict(zip(names, values[start : start + len(names)], strict=True)))
-            start += len(names)
-        row = found.pop(None)
-        for name, related in found.items():
-            setattr(row, name, related)
+        (row, *related), _ = instances(rows[0], self.parts)
+        for name, other in zip(self.related, related, strict=True):
+            setattr(row, name, other)
         return row
 
 
@@ -195,6 +190,21 @@ def columns(model, prefix: str = "") -> list[str]:
     """Every concrete column of `model` by attname, as a `values_list` names them (`prefix`: the
     path to the model from the read's own, e.g. "person__")."""
     return [prefix + field.attname for field in model._meta.concrete_fields]
+
+
+def selected(parts) -> list[str]:
+    """The `values_list` names of `parts`: (model, path to it from the read's model, attnames)."""
+    return [prefix + name for _, prefix, names in parts for name in names]
+
+
+def instances(row: tuple, parts) -> tuple[list, tuple]:
+    """The instances a row read with `selected(parts)` holds, one a part, and the rest of the row
+    (the read's annotations after the parts' columns)."""
+    found, start = [], 0
+    for model, _, names in parts:
+        found.append(instance(model, **dict(zip(names, row[start : start + len(names)], strict=True))))
+        start += len(names)
+    return found, row[start:]
 
 
 def instance(model, **values):

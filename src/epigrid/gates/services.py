@@ -30,7 +30,7 @@ from epigrid.control.selectors import liaison_for
 from epigrid.core import audit, extensions
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
-from epigrid.core.compiled import CompiledRead, instance
+from epigrid.core.compiled import CompiledRead, instances, selected
 from epigrid.core.crypto import lookup_hash, seal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.extensions import GapCheck
@@ -216,7 +216,7 @@ def _passes_by_key(keys: Iterable[tuple[str, str]], checkpoint: Checkpoint) -> d
     hashes = {_token_hash(value): value for kind, value in keys if kind == "token"}
     numbers = [value for kind, value in keys if kind == "number"]
     related = ("household__grid", "grid")
-    served = _served_passes(checkpoint)
+    served = _served_passes(checkpoint.grid.path)
     if hashes:
         for household_pass in served.filter(token_hash__in=list(hashes)).select_related(*related):
             found[("token", hashes[household_pass.token_hash])] = household_pass
@@ -227,12 +227,9 @@ def _passes_by_key(keys: Iterable[tuple[str, str]], checkpoint: Checkpoint) -> d
     return found
 
 
-def _served_passes(checkpoint: Checkpoint):
-    """The passes this checkpoint serves: its compound's, of a household of its compound."""
-    return _served_at(checkpoint.grid.path)
-
-
-def _served_at(path: str):
+def _served_passes(path: str):
+    """The passes the checkpoint of the grid at `path` serves: its compound's, of a household of
+    its compound."""
     return HouseholdPass.objects.in_subtree(path).filter(subtree_q("household__grid__path", path))
 
 
@@ -253,7 +250,7 @@ def _pass_by_short_number(typed: str, checkpoint: Checkpoint) -> HouseholdPass |
     JZXC-HYL-09-0001), when there is one; several: `Choices`; none: None. Only the compound's own
     passes are looked at, so nothing of another compound can be found or listed this way."""
     rows = list(
-        _served_passes(checkpoint)
+        _served_passes(checkpoint.grid.path)
         .filter(revoked_at__isnull=True, number__endswith=typed)
         .select_related("household__grid", "grid")
         .order_by("number")[: CHOICES_SHOWN + 1]
@@ -510,22 +507,17 @@ def _codes(household_id: int) -> list[tuple[str, str]]:
 
 
 # What a scan reads of the pass it locks: the pass, its household (the address a refusal's alert
-# shows) and grid, and its own grid.
-_GATE_PASS_COLUMNS = (
-    "pk",
-    "household_id",
-    "grid_id",
-    "number",
-    "revoked_at",
-    "household__address",
-    "household__grid_id",
-    "household__grid__path",
-    "grid__path",
+# shows) and the household's grid, and the pass's own grid.
+_GATE_PASS_PARTS = (
+    (HouseholdPass, "", ["id", "household_id", "grid_id", "number", "revoked_at"]),
+    (Household, "household__", ["id", "address", "grid_id"]),
+    (GridNode, "household__grid__", ["id", "path"]),
+    (GridNode, "grid__", ["id", "path"]),
 )
 
 
 def _gate_pass_rows(*, path: str, out: bool, fever: bool, **match):
-    rows = _served_at(path).filter(**match)
+    rows = _served_passes(path).filter(**match)
     checks = _suspension_checks("household__") if out else []
     rows = _with_suspensions(rows, checks)
     extra = [f"suspension_{i}" for i in range(len(checks))]
@@ -533,7 +525,7 @@ def _gate_pass_rows(*, path: str, out: bool, fever: bool, **match):
         rows = rows.annotate(fever_threshold=Subquery(MonitoringPolicy.objects.filter(pk=1).values("fever_threshold")))
         extra.append("fever_threshold")
     rows = rows.order_by(*ACTIVE_FIRST) if "number" in match else rows.order_by("pk")
-    return rows.select_for_update(of=("self",)).values_list(*_GATE_PASS_COLUMNS, *extra)[:1]
+    return rows.select_for_update(of=("self",)).values_list(*selected(_GATE_PASS_PARTS), *extra)[:1]
 
 
 _GATE_PASS = CompiledRead(HouseholdPass, _gate_pass_rows, numbers=("pk",))
@@ -548,21 +540,9 @@ def _pass_at_gate(checkpoint: Checkpoint, direction: str, fever: bool, **match) 
     rows = _GATE_PASS(path=checkpoint.grid.path, out=out, fever=fever, **match)
     if not rows:
         return None
-    row = dict(zip(_GATE_PASS_COLUMNS, rows[0], strict=False))
-    extra = rows[0][len(_GATE_PASS_COLUMNS) :]
-    household_pass = instance(
-        HouseholdPass,
-        id=row["pk"],
-        household_id=row["household_id"],
-        grid_id=row["grid_id"],
-        number=row["number"],
-        revoked_at=row["revoked_at"],
-    )
-    household_pass.household = instance(
-        Household, id=row["household_id"], address=row["household__address"], grid_id=row["household__grid_id"]
-    )
-    household_pass.household.grid = instance(GridNode, id=row["household__grid_id"], path=row["household__grid__path"])
-    household_pass.grid = instance(GridNode, id=row["grid_id"], path=row["grid__path"])
+    (household_pass, household, household_grid, grid), extra = instances(rows[0], _GATE_PASS_PARTS)
+    household.grid = household_grid
+    household_pass.household, household_pass.grid = household, grid
     reasons = _suspension_reasons() if out else []
     household_pass.suspension = next((reason for reason, held in zip(reasons, extra, strict=False) if held), "")
     household_pass.fever_threshold = extra[-1] if fever else None

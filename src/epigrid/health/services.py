@@ -19,12 +19,11 @@ from django.utils.translation import gettext_lazy as _
 from epigrid.alerts.choices import AlertKind, EscalationLevel, Severity
 from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise, level_owner
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
-from epigrid.control.models import ControlOrder
-from epigrid.control.selectors import liaison_for, liaisons_for
+from epigrid.control.selectors import liaison_for, liaisons_for, open_order
 from epigrid.core import audit, extensions, throttle
 from epigrid.core.bulk import copy_staged_insert
 from epigrid.core.capabilities import Capability
-from epigrid.core.compiled import CompiledRead, columns, instance
+from epigrid.core.compiled import CompiledRead, columns, instances, selected
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.rates import PathTokenThrottle
@@ -394,12 +393,12 @@ def resident_link_token(*, person: Person) -> str | None:
 
 
 _GRID = Person._meta.get_field("grid").related_model
-_LINK_COLUMNS = (columns(Person, "person__"), columns(_GRID, "person__grid__"))
+_LINK_PARTS = ((Person, "person__", columns(Person)), (_GRID, "person__grid__", columns(_GRID)))
 
 
 def _link_person_rows(*, token_hash: str):
     links = ResidentLink.objects.filter(token_hash=token_hash, revoked_at__isnull=True).order_by("pk")
-    return links.values_list(*_LINK_COLUMNS[0], *_LINK_COLUMNS[1])[:1]
+    return links.values_list(*selected(_LINK_PARTS))[:1]
 
 
 # Every report from a link (a city's busiest endpoint) starts here: compiled once.
@@ -412,11 +411,10 @@ def resident_link_person(token: str) -> Person | None:
     rows = _LINK_PERSON(token_hash=_token_hash(token or ""))
     if not rows:
         return None
-    count = len(_LINK_COLUMNS[0])
-    person = instance(Person, **dict(zip(columns(Person), rows[0][:count], strict=True)))
+    (person, grid), _ = instances(rows[0], _LINK_PARTS)
     if person.archived_at:
         return None
-    person.grid = instance(_GRID, **dict(zip(columns(_GRID), rows[0][count:], strict=True)))
+    person.grid = grid
     return person
 
 
@@ -883,13 +881,6 @@ def resident_report(*, person, value, client_id=None, confirmed: bool = False) -
         source=ReportSource.SELF,
         principal=RESIDENT_LINK,
     )
-    found = _OPEN_ORDER_END(person_id=person.pk)
-    order = instance(ControlOrder, id=found[0][0], ends_at=found[0][1]) if found else None
+    order = open_order(person)
     return {"stored": result.stored == 1, "fever": result.fevers == 1, "days_left": days_left(order) if order else None}
 
-
-def _open_order_end(*, person_id: int):
-    return ControlOrder.objects.open().filter(person_id=person_id).order_by("pk").values_list("pk", "ends_at")[:1]
-
-
-_OPEN_ORDER_END = CompiledRead(ControlOrder, _open_order_end, numbers=("person_id",))

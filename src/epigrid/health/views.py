@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from epigrid.alerts.selectors import alert_list
 from epigrid.control.choices import OPEN_ORDER_STATUSES
 from epigrid.control.models import ControlOrder, TeamMember
-from epigrid.control.selectors import controlled_households_without_full_team
+from epigrid.control.selectors import controlled_households_without_full_team, open_order
 from epigrid.core import extensions
 from epigrid.core.capabilities import Capability
 from epigrid.core.confirm import confirm_page, confirmed, consequences
@@ -65,7 +65,7 @@ def resident(request, token):
         except Throttled as exc:
             form.add_error(None, exc.render())
             status = exc.status
-    order = ControlOrder.objects.open().filter(person=person).first()
+    order = open_order(person)
     today = timezone.localdate()
     reported_today = TemperatureReport.objects.filter(person=person, local_date=today).order_by("measured_at")
     return render(

@@ -510,7 +510,7 @@ def wishes_overdue(*, now: dt.datetime | None = None) -> int:
             return 0
         # Marked first: the alerts' audit append holds the chain's head, so it comes last.
         Wish.objects.filter(pk__in=[w.pk for w in late]).update(escalated_at=now)
-        owners = level_owners(level=EscalationLevel.COMMUNITY, grid_paths=[w.grid.path for w in late])
+        owners = level_owners([(EscalationLevel.COMMUNITY, w.grid.path) for w in late])
         alerts = []
         for wish in late:
             alerts.append(
@@ -520,7 +520,7 @@ def wishes_overdue(*, now: dt.datetime | None = None) -> int:
                     grid_id=wish.grid_id,
                     grid_path=wish.grid.path,
                     person_id=wish.person_id,
-                    owner_id=owners[wish.grid.path],
+                    owner_id=owners[(EscalationLevel.COMMUNITY, wish.grid.path)],
                     level=EscalationLevel.COMMUNITY,
                     detail={
                         "wish": wish.pk,

@@ -327,7 +327,7 @@ def rectifications_overdue(*, now: dt.datetime | None = None) -> int:
             return 0
         # Marked first: the alerts' audit append holds the chain's head, so it comes last.
         Rectification.objects.filter(pk__in=[r.pk for r in late]).update(escalated_at=now)
-        owners = level_owners(level=EscalationLevel.COMMUNITY, grid_paths=[r.grid.path for r in late])
+        owners = level_owners([(EscalationLevel.COMMUNITY, r.grid.path) for r in late])
         alerts = []
         for r in late:
             alerts.append(
@@ -336,7 +336,7 @@ def rectifications_overdue(*, now: dt.datetime | None = None) -> int:
                     dedup_key=f"rectification:{r.pk}",
                     grid_id=r.grid_id,
                     grid_path=r.grid.path,
-                    owner_id=owners[r.grid.path],
+                    owner_id=owners[(EscalationLevel.COMMUNITY, r.grid.path)],
                     level=EscalationLevel.COMMUNITY,
                     detail={"rectification": r.pk, "due_at": r.due_at.isoformat(), "request": r.request},
                 )

@@ -190,21 +190,17 @@ def reports_late(*, now: dt.datetime | None = None) -> int:
             return 0
         # Marked first: the alerts' audit append holds the chain's head, so it comes last.
         DailyReport.objects.filter(pk__in=[r.pk for r in late]).update(late_at=now)
-        levels = {r.pk: LATE_LEVEL[r.grid.level] for r in late}
-        owners = {
-            level: level_owners(level=level, grid_paths=[r.grid.path for r in late if levels[r.pk] == level])
-            for level in set(levels.values())
-        }
+        owners = level_owners([(LATE_LEVEL[r.grid.level], r.grid.path) for r in late])
         alerts = []
         for r in late:
-            level = levels[r.pk]
+            level = LATE_LEVEL[r.grid.level]
             alerts.append(
                 NewAlert(
                     kind=AlertKind.REPORT_LATE,
                     dedup_key=f"daily_report:{r.pk}",
                     grid_id=r.grid_id,
                     grid_path=r.grid.path,
-                    owner_id=owners[level][r.grid.path],
+                    owner_id=owners[(level, r.grid.path)],
                     level=level,
                     detail={"report": r.pk, "day": r.day.isoformat(), "due_at": r.due_at.isoformat()},
                 )
