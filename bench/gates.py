@@ -10,7 +10,9 @@ and throughput, against:
 - the resident's personal-link report (POST /api/v1/resident/{token}/temperature, the busiest
   endpoint of a city), closed loop, ÷ the floor (target ≥ 0.5).
 
-Small mode sends 500 requests per figure, full 5,000; each stops after 120 s.
+Small mode sends 500 requests per figure, full 5,000; each stops after 120 s. The scans, the floor
+and the resident's reports take turns in slices (scans, floor, reports, then the next slice), so a
+machine that slows down or speeds up during the run moves all three alike and the ratios hold.
 """
 
 import http.client
@@ -52,6 +54,7 @@ TARGET_FLOOR_RATIO = 0.5
 OPEN_LOOP_RATE = 100  # scans offered per second
 OPEN_LOOP_SECONDS = {"small": 5, "full": 30}
 RESIDENT_LINKS = 200
+SLICES = 5  # turns each of the scans, the floor and the reports takes
 
 RAW_INSERT = """
 INSERT INTO gates_passage (checkpoint_id, grid_id, household_pass_id, visitor_id, direction, temperature, verdict,
@@ -149,6 +152,22 @@ def _hammer(count: int, deadline: float, one) -> tuple[Samples, int, int, float]
     for t in threads:
         t.join()
     return samples, state["errors"], len(samples.seconds), time.perf_counter() - start
+
+
+def _interleaved(count: int, deadline: float, kinds: dict) -> dict:
+    """Run each of `kinds` (name -> one(i)) count times, in SLICES turns: every kind runs its
+    share of a slice before any runs the next, so the machine's drift is shared.
+    name -> (latencies, errors, done, wall seconds), summed over the turns."""
+    totals = {name: (Samples(), 0, 0, 0.0) for name in kinds}
+    per_slice = -(-count // SLICES)
+    for first in range(0, count, per_slice):
+        size = min(per_slice, count - first)
+        for name, one in kinds.items():
+            samples, errors, done, seconds = _hammer(size, deadline, lambda i, one=one, first=first: one(first + i))
+            total = totals[name]
+            total[0].seconds.extend(samples.seconds)
+            totals[name] = (total[0], total[1] + errors, total[2] + done, total[3] + seconds)
+    return totals
 
 
 def _open_loop(rate: int, seconds: float, one) -> tuple[Samples, int]:
@@ -256,19 +275,29 @@ def run(scale, raw: psycopg.Connection) -> None:
                 alone.seconds.append(time.perf_counter() - start)
             note(f"gates: one client alone, {ALONE} scans: p50={ms(alone.p50)} p99={ms(alone.p99)}")
             statuses.clear()
-            before = Passage.objects.count()
-            samples, errors, done, seconds = _hammer(count, time.monotonic() + DEADLINE_SECONDS, scan)
-            stored = Passage.objects.count() - before
 
             # The floor: the same server, the same clients, the least an authenticated call does.
             def floor(i: int) -> bool:
                 return _request(port, "GET", "/api/v1/auth/tokens", token)[0] == 200
 
+            # The resident's personal link, closed loop like the scans.
+            def report(i: int) -> bool:
+                body = {"value": "36.5"}
+                url = f"/api/v1/resident/{resident_links[i % len(resident_links)]}/temperature"
+                return _request(port, "POST", url, "", body)[0] == 200
+
             for i in range(WARMUP):
                 floor(i)
-            floor_samples, floor_errors, floor_done, floor_seconds = _hammer(
-                count, time.monotonic() + DEADLINE_SECONDS, floor
+                report(i)
+            before = Passage.objects.count()
+            figures = _interleaved(
+                count, time.monotonic() + DEADLINE_SECONDS, {"scan": scan, "floor": floor, "report": report}
             )
+            stored = Passage.objects.count() - before
+            samples, errors, done, seconds = figures["scan"]
+            floor_samples, floor_errors, floor_done, floor_seconds = figures["floor"]
+            resident_samples, resident_errors, resident_done, resident_seconds = figures["report"]
+
             # Open loop: 100 scans/s offered, p99 from when each was due.
             offered = OPEN_LOOP_RATE * OPEN_LOOP_SECONDS[scale.name]
             open_picks = [rng.choice(numbers) for _ in range(offered)]
@@ -278,18 +307,6 @@ def run(scale, raw: psycopg.Connection) -> None:
                 return _request(port, "POST", path, token, body)[0] == 200
 
             open_samples, open_errors = _open_loop(OPEN_LOOP_RATE, OPEN_LOOP_SECONDS[scale.name], open_scan)
-
-            # The resident's personal link, closed loop like the scans.
-            def report(i: int) -> bool:
-                body = {"value": "36.5"}
-                url = f"/api/v1/resident/{resident_links[i % len(resident_links)]}/temperature"
-                return _request(port, "POST", url, "", body)[0] == 200
-
-            for i in range(WARMUP):
-                report(i)
-            resident_samples, resident_errors, resident_done, resident_seconds = _hammer(
-                count, time.monotonic() + DEADLINE_SECONDS, report
-            )
         finally:
             _stop_server(server)
             if server.returncode not in (0, -15):
