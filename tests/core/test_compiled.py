@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -14,6 +16,9 @@ from epigrid.accounts.choices import Role
 from epigrid.accounts.services import grid_assignment_create
 from epigrid.core import compiled
 from epigrid.core.compiled import CompiledRead
+from epigrid.health import services as health
+from epigrid.health.choices import ReportSource
+from epigrid.health.models import TemperatureReport
 from epigrid.people import selectors
 from epigrid.people import services as people_services
 from epigrid.people.models import Person
@@ -195,3 +200,45 @@ def test_an_instance_of_the_columns_read_loads_any_other_field_when_asked(world,
     )
     with django_assert_num_queries(0):
         assert (full.name, full.household_id, full.archived_at) == (person.name, person.household_id, None)
+
+
+def _readings_between(*, person_id, since, until, first_day):
+    readings = TemperatureReport.objects.filter(
+        person_id=person_id, measured_at__gte=since, measured_at__lt=until, local_date__gte=first_day
+    )
+    return readings.order_by("measured_at").values_list("value", "measured_at")
+
+
+def test_moments_are_parameters_on_postgresql_and_answer_as_the_orm_does(world, settings):
+    """Dates and aware datetimes named in `moments` are sent as values: every window answers the
+    ORM's rows, from one plan on PostgreSQL (SQLite's text form of a moment is not kept: there
+    the ORM reads it each time). A naive datetime is the ORM's to read."""
+    settings.EPIGRID_CHECK_COMPILED_READS = False
+    person = world.persons["p1"]
+    start = timezone.now().replace(microsecond=0) - dt.timedelta(hours=30)
+    health.temperature_reports_record(
+        readings=[health.Reading(person.pk, f"36.{i}", start + dt.timedelta(hours=3 * i)) for i in range(10)],
+        source=ReportSource.LIAISON,
+        principal=world.admin,
+    )
+    read = CompiledRead(
+        TemperatureReport, _readings_between, numbers=("person_id",), moments=("since", "until", "first_day")
+    )
+    for hours, width in ((0, 4), (5, 10), (12, 20), (29, 1), (40, 5)):
+        since = start + dt.timedelta(hours=hours)
+        values = {
+            "person_id": person.pk,
+            "since": since,
+            "until": since + dt.timedelta(hours=width),
+            "first_day": timezone.localdate(since) - dt.timedelta(days=1),
+        }
+        assert read(**values) == list(_readings_between(**values))
+    assert any(read(person_id=person.pk, since=start, until=start + dt.timedelta(hours=1), first_day=start.date()))
+    plans = list(read._plans().values())
+    if connection.vendor == "postgresql":
+        assert len(plans) == 1 and plans[0] is not compiled._UNCACHEABLE
+    else:
+        assert plans == [compiled._UNCACHEABLE]
+    naive = dt.datetime(2000, 1, 1)
+    assert read(person_id=person.pk, since=naive, until=naive, first_day=naive.date()) == []
+    assert len(read._plans()) == 1

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from epigrid.core.crypto import seal
 from epigrid.health import services
-from epigrid.health.models import TemperatureReport
+from epigrid.health.models import MonitoringPolicy, TemperatureReport
 
 PHONE = "13912345678"
 
@@ -93,3 +93,22 @@ def test_a_link_stops_when_it_is_replaced_or_its_person_moves_away(world):
     gone = client.post(url.format(new), {"value": "36.5"}, content_type="application/json")
     assert gone.status_code == 404 and gone.json()["code"] == "link_not_found"
     assert TemperatureReport.objects.filter(person=person).count() == 1
+
+
+def test_a_jump_is_found_under_the_next_days_slot(world):
+    """The check reads only the days a reading of the last minutes can be filed under (its slot's
+    day: a day either side of the day it was measured). With a slot at midnight, 36.4 at 23:55 is
+    filed under the next day; 39.1 at 23:59 is still a jump from it."""
+    MonitoringPolicy.objects.update_or_create(pk=1, defaults={"slot_times": ["00:00", "08:00", "14:00", "20:00"]})
+    person, token = _link(world)
+    url = f"/api/v1/resident/{token}/temperature"
+    late = timezone.make_aware(dt.datetime.combine(timezone.localdate() - dt.timedelta(days=1), dt.time(23, 55)))
+    with time_machine.travel(late, tick=False):
+        assert Client().post(url, {"value": 36.4}, content_type="application/json").status_code == 200
+    assert TemperatureReport.objects.get(person=person).local_date == late.date() + dt.timedelta(days=1)
+    with time_machine.travel(late + dt.timedelta(minutes=4), tick=False):
+        refused = Client().post(url, {"value": 39.1}, content_type="application/json")
+        assert refused.status_code == 409 and refused.json()["code"] == "temperature_confirm"
+        assert TemperatureReport.objects.filter(person=person).count() == 1
+        assert Client().post(url, {"value": 39.1, "confirm": True}, content_type="application/json").status_code == 200
+    assert TemperatureReport.objects.filter(person=person).count() == 2

@@ -6,18 +6,21 @@ first time a shape is asked for, with a marker in place of each parameter; it ke
 where each marker landed among the SQL's parameters, and from then on sends that SQL with the
 call's own values. The ORM stays the one definition of the read: only its compilation is reused.
 
-A parameter is a non-empty string or a non-empty list of them, or an int named in `numbers` (an
-id: other ints, such as page bounds, are the shape). The build function must pass it to the ORM
+A parameter is a non-empty string or a non-empty list of them, an int named in `numbers` (an
+id: other ints, such as page bounds, are the shape), or a date or an aware datetime named in
+`moments` (a naive one is read by the ORM). The build function must pass it to the ORM
 unchanged, or as the start of a value it derives (a subtree's upper bound, path +
 PATH_END); it must never look inside it (branch on it, cut it, sort by it), for then the shape it
 builds for the marker is not the one it would build for the value. Everything else (flags, page
 bounds, an empty value, the length of a list) is the shape, given to the build as it is, and part
 of the cache key. A plan in which a marker is not found as a whole parameter or as its prefix is
-not kept: that read is built by the ORM every time, correct and only slower. Under
-settings.EPIGRID_CHECK_COMPILED_READS (the test settings) every compiled call is also read
+not kept: that read is built by the ORM every time, correct and only slower (SQLite's moments:
+the ORM sends them as text, so only PostgreSQL, which takes them as they are, keeps such a plan).
+Under settings.EPIGRID_CHECK_COMPILED_READS (the test settings) every compiled call is also read
 through the ORM, and a difference raises.
 """
 
+import datetime as dt
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,6 +37,9 @@ _UNCACHEABLE = object()
 # condition, and then the plan is refused, as a marker not found).
 _INT_MARKER = -1_987_000_000
 _INT64 = (-(2**63), 2**63 - 1)
+# A moment's marker: a day or a microsecond of the year 1000, never a reading's or a plan's.
+_DATE_MARKER = dt.date(1000, 1, 1)
+_DATETIME_MARKER = dt.datetime(1000, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +52,9 @@ class _Plan:
 
 
 class CompiledRead:
-    def __init__(self, model, build, *, numbers: tuple[str, ...] = (), size: int = 128):
-        self.model, self.build, self.numbers, self.size = model, build, frozenset(numbers), size
+    def __init__(self, model, build, *, numbers: tuple[str, ...] = (), moments: tuple[str, ...] = (), size: int = 128):
+        self.model, self.build, self.size = model, build, size
+        self.numbers, self.moments = frozenset(numbers), frozenset(moments)
         self._local = threading.local()  # plans per thread: a compiler holds its thread's connection
 
     def __call__(self, **values) -> list[tuple]:
@@ -58,10 +65,19 @@ class CompiledRead:
             # An id no column can hold (a URL's /checkpoints/99999999999999999999/): the ORM
             # answers it (no row); the driver would refuse the parameter (SQLite: OverflowError).
             return list(self.build(**values))
+        if any(not _is_moment(values[name]) for name in self.moments & set(values)):
+            # A naive datetime (the ORM reads it in the current time zone) or None: as the ORM does.
+            return list(self.build(**values))
         params = {
             name: value
             for name, value in values.items()
-            if (_is_int(value) if name in self.numbers else _is_parameter(value))
+            if (
+                _is_int(value)
+                if name in self.numbers
+                else _is_moment(value)
+                if name in self.moments
+                else _is_parameter(value)
+            )
         }
         shape = {name: value for name, value in values.items() if name not in params}
         sizes = tuple(sorted((name, len(value) if isinstance(value, list) else 0) for name, value in params.items()))
@@ -115,9 +131,21 @@ class CompiledRead:
             markers[marker] = (name, None)
             return marker
 
+        def mark_moment(name, value):
+            step = (
+                dt.timedelta(microseconds=len(markers))
+                if isinstance(value, dt.datetime)
+                else dt.timedelta(len(markers))
+            )
+            marker = (_DATETIME_MARKER if isinstance(value, dt.datetime) else _DATE_MARKER) + step
+            markers[marker] = (name, None)
+            return marker
+
         marked = {
             name: mark_int(name)
             if isinstance(value, int)
+            else mark_moment(name, value)
+            if isinstance(value, dt.date)
             else [mark(name, i) for i in range(len(value))]
             if isinstance(value, list)
             else mark(name, None)
@@ -132,8 +160,9 @@ class CompiledRead:
             return _UNCACHEABLE
         slots, found = [], set()
         for param in sql_params:
-            if _is_int(param) and param in markers:
-                slots.append((*markers[param], 0))
+            if (_is_int(param) or isinstance(param, dt.date)) and param in markers:
+                # The suffix added to the call's value: its type's zero.
+                slots.append((*markers[param], 0 if _is_int(param) else dt.timedelta(0)))
                 found.add(param)
                 continue
             if not (isinstance(param, str) and "\x00" in param):
@@ -221,6 +250,12 @@ def _load_timestamps_as_psycopg(cursor) -> None:
     from psycopg.types.datetime import TimestamptzLoader
 
     cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+
+
+def _is_moment(value) -> bool:
+    if isinstance(value, dt.datetime):
+        return value.tzinfo is not None
+    return isinstance(value, dt.date)
 
 
 def _is_parameter(value) -> bool:

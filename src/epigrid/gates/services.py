@@ -30,7 +30,7 @@ from epigrid.control.selectors import liaison_for
 from epigrid.core import audit, extensions
 from epigrid.core.bulk import bulk_insert
 from epigrid.core.capabilities import Capability
-from epigrid.core.compiled import CompiledRead, instances, selected
+from epigrid.core.compiled import CompiledRead, columns, instance, instances, selected
 from epigrid.core.crypto import lookup_hash, seal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.extensions import GapCheck
@@ -491,6 +491,28 @@ def _repeats(same_way: Iterable[Passage], at: dt.datetime) -> Passage | None:
     return min(after, key=lambda p: p.at) if after else None
 
 
+_PASSAGE_COLUMNS = columns(Passage)
+
+
+def _near_rows(*, household_pass_id: int, direction: str, since: dt.datetime, until: dt.datetime):
+    near = Passage.objects.filter(
+        household_pass_id=household_pass_id, direction=direction, at__gte=since, at__lte=until
+    )
+    return near.values_list(*_PASSAGE_COLUMNS)
+
+
+# A repeated scan (a second guard, a double tap) reads this: compiled once.
+_NEAR = CompiledRead(Passage, _near_rows, numbers=("household_pass_id",), moments=("since", "until"))
+
+
+def _near(household_pass_id: int, direction: str, at: dt.datetime) -> list[Passage]:
+    """The passages of the pass the same way within 60 s either side of `at`."""
+    rows = _NEAR(
+        household_pass_id=household_pass_id, direction=direction, since=at - DOUBLE_SCAN, until=at + DOUBLE_SCAN
+    )
+    return [instance(Passage, **dict(zip(_PASSAGE_COLUMNS, row, strict=True))) for row in rows]
+
+
 def _member_codes(*, household_id: int):
     members = Person.objects.current().filter(household_id=household_id).order_by("pk")
     return members.values_list("name", "code_facts__facts")
@@ -606,10 +628,7 @@ def _scan_record(household_pass, checkpoint, direction, value, threshold, guard,
     )
     passage = _passage(checkpoint, guard, direction, value, reason, now, household_pass=household_pass)
     if not _insert_unless_repeated(passage):
-        near = Passage.objects.filter(
-            household_pass=household_pass, direction=direction, at__gte=now - DOUBLE_SCAN, at__lte=now + DOUBLE_SCAN
-        )
-        repeated = _repeats(near, now)
+        repeated = _repeats(_near(household_pass.pk, direction, now), now)
         if repeated is not None:
             repeated.household_pass = household_pass  # the pass it was found by: the answer's number, not reread
         return GateAnswer(repeated, [], repeated=True)

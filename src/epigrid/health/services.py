@@ -23,7 +23,7 @@ from epigrid.control.selectors import liaison_for, liaisons_for, open_order
 from epigrid.core import audit, extensions, throttle
 from epigrid.core.bulk import copy_staged_insert
 from epigrid.core.capabilities import Capability
-from epigrid.core.compiled import CompiledRead, columns, instances, selected
+from epigrid.core.compiled import CompiledRead, columns, instance, instances, selected
 from epigrid.core.crypto import seal, unseal
 from epigrid.core.errors import Conflict, DomainError, NotFound, RowErrors, Throttled
 from epigrid.core.rates import PathTokenThrottle
@@ -51,7 +51,15 @@ TEMPERATURE_MIN, TEMPERATURE_MAX = Decimal("34.0"), Decimal("43.0")
 MONITORED_KINDS = (OrderKind.HOME_QUARANTINE, OrderKind.CENTRALIZED_QUARANTINE, OrderKind.HEALTH_MONITORING)
 
 
+_POLICY_COLUMNS = columns(MonitoringPolicy)
+# Read by every reading recorded and every gate scan with a temperature: compiled once.
+_POLICY = CompiledRead(MonitoringPolicy, lambda: MonitoringPolicy.objects.filter(pk=1).values_list(*_POLICY_COLUMNS))
+
+
 def policy() -> MonitoringPolicy:
+    rows = _POLICY()
+    if rows:
+        return instance(MonitoringPolicy, **dict(zip(_POLICY_COLUMNS, rows[0], strict=True)))
     return MonitoringPolicy.objects.get_or_create(pk=1)[0]
 
 
@@ -192,14 +200,20 @@ def temperature_reports_record(
     persons = Person.objects.filter(pk__in=person_ids, archived_at__isnull=True)
     # The resident's link reports for the one person its token names; everyone else reports for
     # the persons they see (others: "not found"), where their role records health (others: refused).
-    allowed = set(persons.restrict(principal, Capability.RECORD_HEALTH).values_list("pk", flat=True))
     if source != ReportSource.SELF:
         persons = persons.restrict(principal)
-    grid_of = dict(persons.values_list("pk", "grid_id"))
+    grid_of, allowed, allowed_at = {}, set(), {}
+    for person_id, grid_id, path in persons.values_list("pk", "grid_id", "grid__path"):
+        grid_of[person_id] = grid_id
+        if path not in allowed_at:  # a batch's persons live in a few grids: decided once a grid
+            allowed_at[path] = allows(principal, Capability.RECORD_HEALTH, path)
+        if allowed_at[path]:
+            allowed.add(person_id)
     reporter = user_of(principal)
     reporter_id = reporter.pk if reporter is not None else None
     latest, earliest = now + dt.timedelta(minutes=10), now - dt.timedelta(days=7)
     values: dict = {}  # each distinct value parsed once: a batch repeats a few dozen temperatures
+    resent_possible = False  # only a client's own id can have been sent before
     threshold = pol.fever_threshold
     for index, reading in enumerate(readings):
         person_id = reading.person_id
@@ -229,7 +243,11 @@ def temperature_reports_record(
                 )
             client_id = reading.client_id
             if type(client_id) is not uuid.UUID:
-                client_id = uuid.UUID(str(client_id)) if client_id else uuid.uuid4()
+                client_id = uuid.UUID(str(client_id)) if client_id else None
+            if client_id is None:
+                client_id = uuid.uuid4()  # ours: new, so never stored before
+            else:
+                resent_possible = True
         except (ValueError, TypeError):
             errors.append(
                 {
@@ -262,7 +280,7 @@ def temperature_reports_record(
             rows,
             columns=READING_COLUMNS,
             returning=["id", "person_id", "is_fever", "value", "measured_at"],
-            skip_stored="client_id",
+            skip_stored="client_id" if resent_possible else None,
         )
         fevers = [r for r in stored if r[2]]
         _fever_alerts_raise(fevers, principal=principal, now=now)
@@ -843,6 +861,25 @@ class ConfirmationNeeded(Conflict):
         self.value = value
 
 
+def _recent_readings(*, person_id: int, since: dt.datetime, until: dt.datetime, first_day: dt.date, last_day: dt.date):
+    # The days bound the partitions read (a month each on PostgreSQL): a reading's day is its
+    # slot's, at most a day either side of the day it was measured on.
+    readings = TemperatureReport.objects.filter(
+        person_id=person_id,
+        local_date__gte=first_day,
+        local_date__lte=last_day,
+        measured_at__gte=since,
+        measured_at__lte=until,
+    )
+    return readings.order_by("-measured_at").values_list("value", "measured_at")[:5]
+
+
+# Before every report from a personal link: compiled once.
+_RECENT_READINGS = CompiledRead(
+    TemperatureReport, _recent_readings, numbers=("person_id",), moments=("since", "until", "first_day", "last_day")
+)
+
+
 def implausible_jump(*, person, value, now: dt.datetime) -> "TemperatureReport | None":
     """The person's reading of the last few minutes that `value` differs from by more than
     JUMP_DEGREES, if any (None also for a value that does not parse: recording refuses it)."""
@@ -850,11 +887,17 @@ def implausible_jump(*, person, value, now: dt.datetime) -> "TemperatureReport |
         value = parse_temperature(value)
     except DomainError:
         return None
-    for previous in TemperatureReport.objects.filter(
-        person=person, measured_at__gte=now - JUMP_WINDOW, measured_at__lte=now
-    ).order_by("-measured_at")[:5]:
-        if abs(value - previous.value) > JUMP_DEGREES:
-            return previous
+    since = now - JUMP_WINDOW
+    day = dt.timedelta(days=1)
+    for previous, measured_at in _RECENT_READINGS(
+        person_id=person.pk,
+        since=since,
+        until=now,
+        first_day=timezone.localdate(since) - day,
+        last_day=timezone.localdate(now) + day,
+    ):
+        if abs(value - previous) > JUMP_DEGREES:
+            return instance(TemperatureReport, person_id=person.pk, value=previous, measured_at=measured_at)
     return None
 
 
@@ -883,4 +926,3 @@ def resident_report(*, person, value, client_id=None, confirmed: bool = False) -
     )
     order = open_order(person)
     return {"stored": result.stored == 1, "fever": result.fevers == 1, "days_left": days_left(order) if order else None}
-
