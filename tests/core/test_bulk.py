@@ -6,10 +6,11 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from epigrid.core import audit
-from epigrid.core.bulk import STAGED_FROM, bulk_insert, copy_staged_insert
+from epigrid.core.bulk import STAGED_FROM, bulk_insert, copy_insert, copy_staged_insert
 from epigrid.health.models import TemperatureReport
 from epigrid.health.services import READING_COLUMNS
 from epigrid.people.models import Household
@@ -80,6 +81,34 @@ def test_a_value_stored_on_another_day_is_skipped_when_asked(world, count):
     )
     assert sorted(stored) == sorted((row[9],) for row in given[:-1])
     assert TemperatureReport.objects.filter(client_id=resent).count() == 1
+
+
+@pytest.mark.parametrize("count", [1, 1500])
+def test_copy_insert_stores_the_rows_as_given_and_answers_their_keys_in_order(world, count):
+    """copy_insert writes each row as given (no instance a row), with keys from the table's
+    sequence, answered in the rows' order; more rows than go into one part on SQLite too."""
+    person, now = world.persons["p1"], timezone.now()
+    given = [_reading(person, now, uuid.uuid4(), f"36.{i % 10}") for i in range(count)]
+    keys = copy_insert(TemperatureReport, given, columns=READING_COLUMNS)
+    assert len(set(keys)) == count
+    stored = dict(TemperatureReport.objects.filter(pk__in=keys).values_list("pk", "client_id"))
+    assert [stored[key] for key in keys] == [row[9] for row in given]
+    assert sorted(TemperatureReport.objects.filter(pk__in=keys).values_list(*READING_COLUMNS)) == sorted(
+        tuple(row) for row in given
+    )
+
+
+def test_copy_insert_skips_nothing_a_taken_key_fails_the_batch(world):
+    """A row whose unique key is taken is not skipped: the batch fails whole (IntegrityError),
+    nothing of it is stored, and the caller decides what that means."""
+    person, now = world.persons["p1"], timezone.now()
+    taken = uuid.uuid4()
+    copy_insert(TemperatureReport, [_reading(person, now, taken, "36.6")], columns=READING_COLUMNS)
+    fresh = [_reading(person, now, uuid.uuid4(), "36.5") for _ in range(3)]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        copy_insert(TemperatureReport, [*fresh, _reading(person, now, taken, "39.9")], columns=READING_COLUMNS)
+    assert not TemperatureReport.objects.filter(client_id__in=[row[9] for row in fresh]).exists()
+    assert TemperatureReport.objects.get(client_id=taken).value == Decimal("36.6")
 
 
 def _reading(person, now, client_id, value):

@@ -223,3 +223,29 @@ def test_rows_in_view_but_without_the_import_right_are_refused_as_such(world, g3
     with pytest.raises(RowErrors) as excinfo:
         ledgers.ledger_import(data=xlsx([HEADER, *rows]), file_name="x.xlsx", kind="residents", principal=clerk)
     assert [(r["row"], r["code"]) for r in excinfo.value.rows] == [(2, "grid_forbidden"), (3, "grid_unknown")]
+
+
+def test_a_number_registered_during_the_import_fails_it_whole(world, g3, monkeypatch):
+    """Someone registers one of the file's ID numbers after the import checked it and before its
+    rows are written: the write meets the taken number and the whole import is refused with a
+    message saying to import again; none of the file's persons is kept."""
+    from epigrid.core.errors import DomainError
+    from epigrid.people import services as people_services
+
+    rows = resident_rows(12)
+    check = ledgers._ResidentImporter._check_existing
+
+    def checked_then_registered_elsewhere(self, clean_rows):
+        registered = check(self, clean_rows)
+        people_services.person_create(
+            name="另一人", id_number=rows[7][4], household=world.households["h1"], principal=world.admin
+        )
+        return registered
+
+    monkeypatch.setattr(ledgers._ResidentImporter, "_check_existing", checked_then_registered_elsewhere)
+    with pytest.raises(DomainError) as refused:
+        ledgers.ledger_import(
+            data=xlsx([HEADER, *rows]), file_name="race.xlsx", kind="residents", principal=world.users["staff"]
+        )
+    assert refused.value.code == "id_number_registered_meanwhile"
+    assert not Person.objects.filter(grid=g3).exists()

@@ -8,10 +8,41 @@ Django's execute wrappers, so it is not counted by `assertNumQueries`.
 """
 
 import datetime as dt
+import gc
 import hashlib
+import threading
+from contextlib import contextmanager
 
 from django.db import connections, router, transaction
 from django.utils import timezone
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0  # threads inside gc_paused(); the collector runs again when the last one leaves
+_gc_was_enabled = True
+
+
+@contextmanager
+def gc_paused():
+    """Run a bulk write without the cyclic garbage collector. A 5,000-row batch allocates a few
+    hundred thousand objects, so the collector runs often, and a full collection walks every
+    object of the process (the whole of Django) to free nearly nothing: the rows are freed by
+    their reference counts. Measured on a 3,000-row ledger import: one import in two took
+    0.50 s instead of 0.37 s. Nested or concurrent uses share one pause; the collector is on
+    again (if it was) when the last leaves."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
 
 _NEXTVAL = "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)"
 # Per field type, the Python types psycopg writes exactly as Django would store them; any other
@@ -39,9 +70,26 @@ _NATIVE = {
 }
 
 
+def _value_converter(field, connection):
+    """One function per column: a value as the field takes it -> the value to COPY (as it is
+    when psycopg writes it exactly as Django would store it, else the field's own prep)."""
+    prep = field.get_db_prep_save
+    native = _NATIVE.get(field.get_internal_type())
+    if native is None:
+        return lambda value: prep(value, connection)
+    aware_ok = field.get_internal_type() == "DateTimeField"
+
+    def convert(value):
+        kind = type(value)
+        if kind in native or (aware_ok and kind is dt.datetime and value.tzinfo is not None):
+            return value
+        return prep(value, connection)
+
+    return convert
+
+
 def _converter(field, connection, now: dt.datetime):
     """One function per column: obj -> the value to COPY."""
-    prep = field.get_db_prep_save
     attname = field.attname
     stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
     if stamped and field.get_internal_type() == "DateTimeField":
@@ -51,19 +99,63 @@ def _converter(field, connection, now: dt.datetime):
             return now
 
         return stamp
-    native = _NATIVE.get(field.get_internal_type())
-    if native is None or stamped:
+    if stamped:
+        prep = field.get_db_prep_save
         return lambda obj: prep(field.pre_save(obj, True), connection)
-    aware_ok = field.get_internal_type() == "DateTimeField"
+    convert = _value_converter(field, connection)
+    return lambda obj: convert(getattr(obj, attname))
 
-    def convert(obj):
-        value = getattr(obj, attname)
-        kind = type(value)
-        if kind in native or (aware_ok and kind is dt.datetime and value.tzinfo is not None):
-            return value
-        return prep(value, connection)
 
-    return convert
+_INSTANCES_AT_ONCE = 1000
+
+
+def copy_insert(model, rows, *, columns: list[str], using: str | None = None) -> list:
+    """Insert `rows` (tuples of the attnames in `columns`, values as the fields take them) as
+    they are, without building a model instance a row; returns their primary keys in order.
+    When `columns` has no key, the keys are taken from the table's sequence in one query
+    beforehand. Nothing is skipped: a row that breaks a unique constraint raises IntegrityError
+    (and the caller's transaction is rolled back). PostgreSQL: one COPY; elsewhere bulk_create.
+    Runs inside the caller's transaction (or its own)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    db = using or router.db_for_write(model)
+    connection = connections[db]
+    opts = model._meta
+    pk = opts.pk
+    with_pk = pk.attname in columns
+    if connection.vendor != "postgresql":
+        keys = []
+        with transaction.atomic(using=db, savepoint=False):
+            for start in range(0, len(rows), _INSTANCES_AT_ONCE):  # instances of a part at a time: memory
+                objs = [
+                    model(**dict(zip(columns, row, strict=True))) for row in rows[start : start + _INSTANCES_AT_ONCE]
+                ]
+                model._base_manager.using(db).bulk_create(objs)
+                keys.extend(obj.pk for obj in objs)
+        return keys
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    fields = [by_attname[name] for name in columns]
+    quote = connection.ops.quote_name
+    with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
+        if with_pk:
+            at = columns.index(pk.attname)
+            keys = [row[at] for row in rows]
+        else:
+            cursor.execute(_NEXTVAL, [opts.db_table, pk.column, len(rows)])
+            keys = [key for (key,) in cursor.fetchall()]
+            fields = [pk, *fields]
+        converters = [_value_converter(f, connection) for f in fields]
+        column_sql = ", ".join(quote(f.column) for f in fields)
+        # COPY goes past Django's cursor: its errors are made Django's (IntegrityError) here.
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {quote(opts.db_table)} ({column_sql}) FROM STDIN") as copy,
+        ):
+            for key, row in zip(keys, rows, strict=True):
+                values = row if with_pk else (key, *row)
+                copy.write_row([convert(value) for convert, value in zip(converters, values, strict=True)])
+    return keys
 
 
 def bulk_insert(model, objs, *, using: str | None = None, batch_size: int | None = None) -> list:
@@ -91,7 +183,10 @@ def bulk_insert(model, objs, *, using: str | None = None, batch_size: int | None
         now = timezone.now()
         converters = [_converter(f, connection, now) for f in fields]
         columns = ", ".join(quote(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {quote(opts.db_table)} ({columns}) FROM STDIN") as copy:
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {quote(opts.db_table)} ({columns}) FROM STDIN") as copy,
+        ):
             for obj in objs:
                 copy.write_row([convert(obj) for convert in converters])
     for obj in objs:

@@ -21,7 +21,7 @@ from epigrid.alerts.services import NewAlert, ack_minutes, alerts_raise, level_o
 from epigrid.control.choices import OPEN_ORDER_STATUSES, OrderKind
 from epigrid.control.selectors import liaison_for, liaisons_for, open_order
 from epigrid.core import audit, extensions, throttle
-from epigrid.core.bulk import copy_staged_insert
+from epigrid.core.bulk import copy_staged_insert, gc_paused
 from epigrid.core.capabilities import Capability
 from epigrid.core.compiled import CompiledRead, columns, instance, instances, selected
 from epigrid.core.crypto import seal, unseal
@@ -193,7 +193,11 @@ def temperature_reports_record(
     distinct value parsed once, slots found by bisection), then core.bulk.copy_staged_insert
     (COPY into a staging table, one INSERT … ON CONFLICT DO NOTHING RETURNING) and the fever
     alerts of the new rows in one bulk raise."""
-    now = now or timezone.now()
+    with gc_paused():
+        return _readings_record(readings, source=source, principal=principal, now=now or timezone.now())
+
+
+def _readings_record(readings: list[Reading], *, source: str, principal, now: dt.datetime) -> RecordResult:
     pol = policy()
     errors, rows, seen = [], [], set()
     person_ids = {r.person_id for r in readings}

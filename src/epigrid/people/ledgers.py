@@ -15,13 +15,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.permissions import job_start_for, job_user
 from epigrid.core import audit, extensions, jobs, throttle
-from epigrid.core.bulk import bulk_insert, copy_staged_insert, copy_staged_update
+from epigrid.core.bulk import bulk_insert, copy_insert, copy_staged_update, gc_paused
 from epigrid.core.capabilities import Capability
 from epigrid.core.crypto import lookup_hash, seal, unseal
 from epigrid.core.errors import DomainError, RowErrors
@@ -466,14 +466,16 @@ class _ResidentImporter(_Importer):
                     {**changes, "import_batch": [None, batch_id], "row": [None, row_number]},
                 )
             )
-        created = copy_staged_insert(Person, new_rows, columns=_NEW_PERSON_COLUMNS, returning=["import_row", "id"])
-        if len(created) != len(new_rows):
+        try:
+            # Straight into the table, as a raw COPY would: the keys are taken beforehand.
+            ids = copy_insert(Person, new_rows, columns=_NEW_PERSON_COLUMNS)
+        except IntegrityError:
             # A number registered by someone else since the rows were checked: nothing is kept.
             raise DomainError(
                 "id_number_registered_meanwhile",
                 _("Someone registered one of these ID numbers during the import; import the file again."),
-            )
-        created.sort()
+            ) from None
+        created = sorted(zip((row[_IMPORT_ROW_AT] for row in new_rows), ids, strict=True))
         copy_staged_update(Person, updates, columns=_UPDATED_COLUMNS)
         self.outcomes.extend((row_number, "created", pk) for row_number, pk in created)
         entries = (
@@ -567,6 +569,7 @@ _NEW_PERSON_COLUMNS = [
     "created_at",
     "updated_at",
 ]
+_IMPORT_ROW_AT = _NEW_PERSON_COLUMNS.index("import_row")
 # A re-imported person's columns, as copy_staged_update takes them (the key first).
 _UPDATED_COLUMNS = [
     "id",
@@ -711,7 +714,7 @@ def ledger_import(*, data: bytes, file_name: str, kind: str, principal, progress
     digest = hashlib.sha256(data).hexdigest()
     importer = None
     try:
-        with transaction.atomic():
+        with gc_paused(), transaction.atomic():
             batch = ImportBatch.objects.create(
                 kind=kind,
                 status=ImportStatus.COMMITTED,
