@@ -378,9 +378,10 @@ class _ResidentImporter(_Importer):
                 registered[holder["id_number_hash"]] = holder
         return registered
 
-    def _households(self, wanted: dict) -> list[Household]:
+    def _households(self, wanted: dict) -> list[tuple[int, GridNode]]:
         """The households of the rows (by grid and number): found (one query for those not met in
-        an earlier chunk) or created; an address the file changes is updated and audited."""
+        an earlier chunk) or created; an address the file changes is updated and audited. The
+        new ones, as (id, grid)."""
         missing = [key for key in wanted if key not in self.households]
         changed = []
         if missing:
@@ -401,15 +402,14 @@ class _ResidentImporter(_Importer):
             for household, _old in changed:
                 household.updated_at = now
             Household.objects.bulk_update([h for h, _ in changed], ["address", "updated_at"], batch_size=CHUNK)
-        new = [
-            Household(grid=wanted[key][0], number=key[1], address=wanted[key][1], import_batch=self.batch)
-            for key in missing
-            if key not in self.households
-        ]
-        if new:
-            bulk_insert(Household, new)
-            for household in new:
-                self.households[(household.grid_id, household.number)] = household.pk
+        new_keys = [key for key in missing if key not in self.households]
+        now = timezone.now()
+        ids = copy_insert(
+            Household,
+            [(grid_id, number, wanted[(grid_id, number)][1], self.batch.pk, now, now) for grid_id, number in new_keys],
+            columns=_NEW_HOUSEHOLD_COLUMNS,
+        )
+        self.households.update(zip(new_keys, ids, strict=True))
         self.audit_entries.extend(
             [
                 audit.AuditEntry(
@@ -422,7 +422,7 @@ class _ResidentImporter(_Importer):
                 for h, old in changed
             ],
         )
-        return new
+        return [(pk, wanted[key][0]) for key, pk in zip(new_keys, ids, strict=True)]
 
     def _write(self, clean_rows, registered: dict[str, dict]) -> None:
         """The chunk's persons: the new ones COPYed through a staging table (one INSERT …
@@ -483,11 +483,11 @@ class _ResidentImporter(_Importer):
                 audit.AuditEntry(
                     "household.import",
                     "people.household",
-                    str(h.pk),
-                    h.grid.path,
+                    str(pk),
+                    grid.path,
                     {"import_batch": [None, batch_id]},
                 )
-                for h in new_households
+                for pk, grid in new_households
             ]
             + [
                 audit.AuditEntry(
@@ -570,6 +570,7 @@ _NEW_PERSON_COLUMNS = [
     "updated_at",
 ]
 _IMPORT_ROW_AT = _NEW_PERSON_COLUMNS.index("import_row")
+_NEW_HOUSEHOLD_COLUMNS = ["grid_id", "number", "address", "import_batch_id", "created_at", "updated_at"]
 # A re-imported person's columns, as copy_staged_update takes them (the key first).
 _UPDATED_COLUMNS = [
     "id",
