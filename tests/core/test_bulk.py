@@ -125,3 +125,44 @@ def _reading(person, now, client_id, value):
         client_id,
         None,
     )
+
+
+def test_gc_pauses_overlap_and_the_collector_is_back_after_the_last():
+    """Two threads' pauses overlap: the collector stays off while either runs, is on again after
+    the last, and one already off before the first pause stays off."""
+    import gc
+    import threading
+
+    from epigrid.core.bulk import gc_paused
+
+    assert gc.isenabled()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with gc_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with gc_paused():
+            second_in.set()
+            first_out.wait(5)
+            seen["after_first_left"] = gc.isenabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"after_first_left": False}
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -242,3 +242,28 @@ def test_moments_are_parameters_on_postgresql_and_answer_as_the_orm_does(world, 
     naive = dt.datetime(2000, 1, 1)
     assert read(person_id=person.pk, since=naive, until=naive, first_day=naive.date()) == []
     assert len(read._plans()) == 1
+
+
+def _readings_on(*, day):
+    return TemperatureReport.objects.filter(local_date=day).order_by("pk").values_list("pk")
+
+
+def test_a_moment_given_as_a_date_then_a_datetime_is_two_shapes(world, settings):
+    """The ORM turns a datetime given for a date column into its local day: a plan built for a
+    date must not be reused for a datetime (nor the other way round), or PostgreSQL would compare
+    the column with a timestamp instead."""
+    settings.EPIGRID_CHECK_COMPILED_READS = False
+    person = world.persons["p1"]
+    evening = (timezone.now() - dt.timedelta(days=1)).replace(hour=20, minute=0, second=0, microsecond=0)
+    evening = evening.astimezone(dt.UTC)
+    day = timezone.localdate(evening)  # Asia/Shanghai: the next day at 20:00 UTC
+    health.temperature_reports_record(
+        readings=[health.Reading(person.pk, "36.5", evening)], source=ReportSource.LIAISON, principal=world.admin
+    )
+    stored = list(TemperatureReport.objects.filter(local_date=day).order_by("pk").values_list("pk"))
+    assert stored
+    read = CompiledRead(TemperatureReport, _readings_on, moments=("day",))
+    assert read(day=day) == list(_readings_on(day=day)) == stored
+    assert read(day=evening) == list(_readings_on(day=evening)) == stored
+    assert read(day=day) == stored
+    assert len(read._plans()) == 2

@@ -28,7 +28,8 @@ def gc_paused():
     object of the process (the whole of Django) to free nearly nothing: the rows are freed by
     their reference counts. Measured on a 3,000-row ledger import: one import in two took
     0.50 s instead of 0.37 s. Nested or concurrent uses share one pause; the collector is on
-    again (if it was) when the last leaves."""
+    again (if it was) when the last leaves, and each that leaves before collects the young
+    generations."""
     global _gc_pausers, _gc_was_enabled
     with _gc_lock:
         if _gc_pausers == 0:
@@ -42,6 +43,10 @@ def gc_paused():
             _gc_pausers -= 1
             if _gc_pausers == 0 and _gc_was_enabled:
                 gc.enable()
+            elif _gc_pausers:
+                # Others still pause (threads whose pauses overlap, maybe without end): collect
+                # the young generations, what was allocated meanwhile, so cycles cannot pile up.
+                gc.collect(1)
 
 
 _NEXTVAL = "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)"

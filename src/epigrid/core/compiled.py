@@ -80,7 +80,14 @@ class CompiledRead:
             )
         }
         shape = {name: value for name, value in values.items() if name not in params}
-        sizes = tuple(sorted((name, len(value) if isinstance(value, list) else 0) for name, value in params.items()))
+        # A list's length and a moment's kind (date or datetime: the ORM converts each its own way)
+        # are the shape too.
+        sizes = tuple(
+            sorted(
+                (name, len(value) if isinstance(value, list) else type(value).__name__ if name in self.moments else 0)
+                for name, value in params.items()
+            )
+        )
         alias = router.db_for_read(self.model)
         plans = self._plans()
         key = (alias, tuple(sorted((name, _hashable(value)) for name, value in shape.items())), sizes)
