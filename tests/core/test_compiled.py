@@ -267,3 +267,64 @@ def test_a_moment_given_as_a_date_then_a_datetime_is_two_shapes(world, settings)
     assert read(day=evening) == list(_readings_on(day=evening)) == stored
     assert read(day=day) == stored
     assert len(read._plans()) == 2
+
+
+def _persons_of(*, grid_id):
+    return Person.objects.filter(grid_id=grid_id).order_by("pk").values_list("pk", "name")
+
+
+def _our_prepared_statements(sql_part: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{sql_part}%"])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="PostgreSQL only")
+def test_a_compiled_read_is_one_prepared_statement_on_postgresql(world, settings):
+    """The plan is parsed and planned by PostgreSQL once: every grid's call after the first only
+    binds its value, answers the ORM's rows, and is logged like any query."""
+    from django.test.utils import CaptureQueriesContext
+
+    settings.EPIGRID_CHECK_COMPILED_READS = False
+    read = CompiledRead(Person, _persons_of, numbers=("grid_id",))
+    grids = sorted({person.grid_id for person in world.persons.values()})
+    for n, grid_id in enumerate(grids):
+        with CaptureQueriesContext(connection) as queries:
+            rows = read(grid_id=grid_id)
+        assert rows == list(_persons_of(grid_id=grid_id)) and rows
+        # The first run is tried in a savepoint (its SQL might not bind on the server); then one query.
+        assert len(queries) == (3 if n == 0 else 1)
+    statements = _our_prepared_statements('"people_person"."grid_id" = $1')
+    assert len(statements) == 1, statements
+    settings.PREPARED_READS = False
+    named = CompiledRead(Person, _persons_named)
+    person = world.persons["p1"]
+    assert named(name=person.name) == list(_persons_named(name=person.name))
+    assert _our_prepared_statements('"people_person"."name" = $1') == []
+
+
+def _persons_named(*, name):
+    return Person.objects.filter(name=name).order_by("pk").values_list("pk")
+
+
+def _persons_flagged(*, name):
+    from django.db.models import BooleanField
+    from django.db.models.expressions import RawSQL
+
+    flag = RawSQL("%s IS NULL", (name,), output_field=BooleanField())
+    return Person.objects.annotate(flag=flag).filter(name=name).order_by("pk").values_list("pk", "flag")
+
+
+@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="PostgreSQL only")
+def test_a_read_postgresql_cannot_prepare_is_read_as_the_orm_reads_and_the_transaction_goes_on(world, settings):
+    """`%s IS NULL` leaves the parameter's type unknown to a server-side bind: the first call is
+    refused inside a savepoint, answered by the ORM's client-side SQL, and the transaction around
+    it still works; the plan is then never tried on the server again."""
+    settings.EPIGRID_CHECK_COMPILED_READS = False
+    person = world.persons["p1"]
+    read = CompiledRead(Person, _persons_flagged)
+    assert read(name=person.name) == [(person.pk, False)]
+    assert Person.objects.filter(pk=person.pk).exists()  # the transaction was not aborted
+    assert list(read._prepared().values()) == [False]
+    assert read(name=person.name) == [(person.pk, False)]
+    assert _our_prepared_statements("IS NULL") == []

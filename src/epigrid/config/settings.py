@@ -192,6 +192,10 @@ if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["epigrid.core.replica.ReplicaRouter"]
+# Compiled reads (core/compiled.py) run as prepared statements on PostgreSQL. Turn off behind a
+# pooler in transaction mode that does not keep them (PgBouncer before 1.21, or without
+# max_prepared_statements): docs/scaling.md.
+PREPARED_READS = env.bool("EPIGRID_PREPARED_READS", default=True)
 REPLICA_MAX_LAG_SECONDS = env.float("EPIGRID_REPLICA_MAX_LAG_SECONDS", default=30.0)
 REPLICA_CHECK_SECONDS = env.float("EPIGRID_REPLICA_CHECK_SECONDS", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

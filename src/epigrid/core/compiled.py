@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import connections, router
+from django.db import DatabaseError, connections, router, transaction
 
 from .scoping import EVERYWHERE, grant_paths, minimal_paths
 
@@ -104,12 +104,7 @@ class CompiledRead:
             constant_or_suffix if name is None else _value(params[name], index) + constant_or_suffix
             for name, index, constant_or_suffix in plan.slots
         ]
-        connection = connections[alias]
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql" and connection.timezone_name == "UTC":
-                _load_timestamps_as_psycopg(cursor.cursor)
-            cursor.execute(plan.sql, args)
-            fetched = cursor.fetchall()
+        fetched = self._fetch(connections[alias], key, plan, args)
         if plan.compiler.has_extra_select:  # columns the SQL needs but the rows do not show
             fetched = [row[: plan.compiler.col_count] for row in fetched]
         rows = list(plan.compiler.results_iter(results=[fetched], tuple_expected=True))
@@ -118,6 +113,35 @@ class CompiledRead:
             if rows != expected:
                 raise AssertionError(f"compiled read of {self.model.__name__} differs from the ORM's: {values!r}")
         return rows
+
+    def _fetch(self, connection, key, plan: _Plan, args: list) -> list:
+        prepared = self._prepared()
+        if connection.vendor != "postgresql" or not settings.PREPARED_READS or prepared.get(key) is False:
+            with connection.cursor() as cursor:
+                if connection.vendor == "postgresql" and connection.timezone_name == "UTC":
+                    _load_timestamps_as_psycopg(cursor.cursor)
+                cursor.execute(plan.sql, args)
+                return cursor.fetchall()
+        if key in prepared:
+            return _fetch_prepared(connection, plan.sql, args)
+        # The plan's first run bound on the server: SQL the ORM wrote for client-side binding may
+        # leave a parameter's type unknown to PostgreSQL. Then it is refused (in a savepoint, so a
+        # transaction goes on) and this plan is read as the ORM reads, from then on.
+        try:
+            with transaction.atomic(using=connection.alias):
+                fetched = _fetch_prepared(connection, plan.sql, args)
+        except DatabaseError:
+            prepared[key] = False
+            return self._fetch(connection, key, plan, args)
+        prepared[key] = True
+        return fetched
+
+    def _prepared(self) -> dict:
+        """Per plan key: whether it runs as a prepared statement (absent: not yet tried)."""
+        prepared = getattr(self._local, "prepared", None)
+        if prepared is None:
+            prepared = self._local.prepared = {}
+        return prepared
 
     def _plans(self) -> OrderedDict:
         plans = getattr(self._local, "plans", None)
@@ -198,10 +222,7 @@ class CompiledGet:
 
     def __init__(self, model, *, related: tuple[str, ...] = ()):
         self.model, self.related = model, related
-        related_models = [model._meta.get_field(name).related_model for name in related]
-        self.parts = [(model, "", columns(model))] + [
-            (other, f"{name}__", columns(other)) for name, other in zip(related, related_models, strict=True)
-        ]
+        self.parts = parts(model, related)
         self._read = CompiledRead(model, self._rows, numbers=("pk",))
 
     def _rows(self, *, pk: int, paths: list[str] | None = None):
@@ -216,10 +237,25 @@ class CompiledGet:
             rows = self._read(pk=pk, paths=minimal_paths(paths)) if paths else []
         if not rows:
             return self.model.objects.select_related(*self.related).get_for(principal, capability, pk=pk)
-        (row, *related), _ = instances(rows[0], self.parts)
-        for name, other in zip(self.related, related, strict=True):
-            setattr(row, name, other)
-        return row
+        return with_related(rows[0], self.parts, self.related)[0]
+
+
+def parts(model, related: tuple[str, ...] = ()) -> list:
+    """The parts `selected` and `instances` take for `model` and the foreign keys `related`
+    (as `select_related(*related)` names them, one level)."""
+    return [(model, "", columns(model))] + [
+        (model._meta.get_field(name).related_model, f"{name}__", columns(model._meta.get_field(name).related_model))
+        for name in related
+    ]
+
+
+def with_related(row: tuple, parts, related: tuple[str, ...]) -> tuple:
+    """The instance a row read with `selected(parts(model, related))` holds, its related instances
+    set as `select_related` sets them (None for an empty foreign key), and the rest of the row."""
+    (found, *others), rest = instances(row, parts)
+    for name, other in zip(related, others, strict=True):
+        setattr(found, name, other if other.pk is not None else None)
+    return found, rest
 
 
 def columns(model, prefix: str = "") -> list[str]:
@@ -248,6 +284,32 @@ def instance(model, **values):
     a field not read is deferred and fetched if asked for, never a default that looks like data."""
     names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
     return model.from_db(router.db_for_read(model), names, [values[name] for name in names])
+
+
+def _fetch_prepared(connection, sql: str, args: list) -> list:
+    """The rows of `sql` run as a prepared statement of the connection's session: parsed and
+    planned once, then only bound and executed (planning a read with subqueries costs about as
+    much as running it). Through Django's cursor, so the query is logged and counted like any
+    other. The ORM's own cursors bind on the client and are never prepared."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    session = connection.connection
+    factory, threshold = session.cursor_factory, session.prepare_threshold
+    session.cursor_factory = ServerBindingCursor
+    try:
+        cursor = connection.cursor()
+    finally:
+        session.cursor_factory = factory
+    with cursor:
+        if connection.timezone_name == "UTC":
+            _load_timestamps_as_psycopg(cursor.cursor)
+        session.prepare_threshold = 0  # read by the cursor as it runs: prepared from the first run
+        try:
+            cursor.execute(sql, args)
+        finally:
+            session.prepare_threshold = threshold
+        return cursor.fetchall()
 
 
 def _load_timestamps_as_psycopg(cursor) -> None:

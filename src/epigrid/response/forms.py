@@ -25,7 +25,7 @@ class ExposureForm(forms.Form):
 
     def __init__(self, *args, cases=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["source"].choices = [(c.person_id, c.person.name) for c in cases]
+        self.fields["source"].choices = [(c.person_id, c.name) for c in cases]
 
 
 class PointForm(forms.Form):

@@ -1,12 +1,16 @@
 """Reads of the emergency response, scoped to the user."""
 
-from django.db.models import Count, Exists, OuterRef, Q
+import datetime as dt
+from typing import NamedTuple
+
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.control.models import ControlOrder
-from epigrid.core.compiled import CompiledRead
+from epigrid.core.compiled import CompiledRead, parts, selected, with_related
 from epigrid.core.errors import NotFound
 from epigrid.core.scoping import VIEW, subtree_q
+from epigrid.health.models import Case
 from epigrid.people.models import Person
 
 from .models import Activation, EpidemicPoint, Exposure, PlanTemplate, Task
@@ -54,42 +58,101 @@ def exposure_list(*, user, person_id: int | None = None, grid_path: str = "", de
     return exposures.order_by("-last_exposure_at", "-id")
 
 
+class CaseRow(NamedTuple):
+    """A case as the incident page names and links it."""
+
+    person_id: int
+    name: str
+    confirmed_at: dt.datetime | None
+
+
 def incident(*, activation: Activation) -> dict:
     """What the incident page shows: tasks, cases, the point, contacts and their orders, in a
-    fixed number of queries whatever the incident's size (subqueries, no id lists)."""
-    case_persons = activation.cases.values("person_id")
-    exposures = Exposure.objects.filter(source_id__in=case_persons)
-    contact_ids = exposures.values("contact_id")
-    orders = (
+    fixed number of queries whatever the incident's size (subqueries, no id lists). The counts are
+    one statement, and the reads that only name things are compiled values, not models."""
+    ((case_count, close_contacts, secondary_contacts),) = _INCIDENT_COUNTS(activation_id=activation.pk)
+    return {
+        "activation": activation,
+        "tasks": [with_related(row, _TASK, _TASK_RELATED)[0] for row in _TASKS(activation_id=activation.pk)],
+        "cases": [CaseRow(*row) for row in _INCIDENT_CASES(activation_id=activation.pk)],
+        "case_count": case_count,
+        "points": [with_related(row, _POINT, ("grid",))[0] for row in _POINTS(activation_id=activation.pk)],
+        "close_contacts": close_contacts,
+        "secondary_contacts": secondary_contacts,
+        "contact_orders": dict(_CONTACT_ORDERS(activation_id=activation.pk)),
+    }
+
+
+def _incident_sets(activation_id):
+    """The incident's case persons, and the contacts exposed to them (as subqueries)."""
+    case_persons = Activation.cases.through.objects.filter(activation_id=activation_id).values("case__person_id")
+    return case_persons, Exposure.objects.filter(source_id__in=case_persons).values("contact_id")
+
+
+def _count(rows, expression):
+    # A count as a scalar subquery: grouped by a constant, which the ORM leaves out of GROUP BY.
+    return Subquery(rows.order_by().values(all=Value(1)).annotate(n=expression).values("n"))
+
+
+def _incident_counts(*, activation_id):
+    case_persons, contacts = _incident_sets(activation_id)
+    return (
+        Activation.objects.filter(pk=activation_id)
+        .annotate(
+            case_count=_count(Activation.cases.through.objects.filter(activation_id=activation_id), Count("id")),
+            close_contacts=_count(
+                Exposure.objects.filter(source_id__in=case_persons, degree="close"), Count("contact_id", distinct=True)
+            ),
+            secondary_contacts=_count(
+                Exposure.objects.filter(source_id__in=contacts), Count("contact_id", distinct=True)
+            ),
+        )
+        .values_list("case_count", "close_contacts", "secondary_contacts")
+    )
+
+
+_TASK_RELATED = ("step", "grid", "owner", "done_by")
+_TASK = parts(Task, _TASK_RELATED)
+_POINT = parts(EpidemicPoint, ("grid",))
+
+
+def _tasks(*, activation_id):
+    return (
+        Task.objects.filter(activation_id=activation_id).order_by("step__position", "id").values_list(*selected(_TASK))
+    )
+
+
+def _points(*, activation_id):
+    return EpidemicPoint.objects.filter(activation_id=activation_id).order_by("id").values_list(*selected(_POINT))
+
+
+def _incident_cases(*, activation_id):
+    # The first 200 by confirmation: the page names and links them, nothing more.
+    return (
+        Case.objects.filter(activations=activation_id)
+        .order_by("confirmed_at", "id")
+        .values_list("person_id", "person__name", "confirmed_at")[:200]
+    )
+
+
+def _contact_orders(*, activation_id):
+    _, contacts = _incident_sets(activation_id)
+    return (
         ControlOrder.objects.open()
-        .filter(person_id__in=contact_ids)
+        .filter(person_id__in=contacts)
         .values("kind")
         .annotate(n=Count("id"))
         .order_by("kind")
+        .values_list("kind", "n")
     )
-    return {
-        "activation": activation,
-        "tasks": list(
-            Task.objects.filter(activation=activation)
-            .select_related("owner", "done_by", "step", "grid")
-            .order_by("step__position")
-        ),
-        # The page names the cases and links them: only those columns (a person's full row, with its
-        # sealed fields, made 200 models cost four times the page's queries).
-        "cases": list(
-            activation.cases.select_related("person")
-            .only("person_id", "confirmed_at", "person__name")
-            .order_by("confirmed_at", "id")[:200]
-        ),
-        "case_count": activation.cases.count(),
-        "points": list(activation.points.select_related("grid")),
-        "close_contacts": exposures.filter(degree="close").values("contact_id").distinct().count(),
-        "secondary_contacts": Exposure.objects.filter(source_id__in=contact_ids)
-        .values("contact_id")
-        .distinct()
-        .count(),
-        "contact_orders": {row["kind"]: row["n"] for row in orders},
-    }
+
+
+# The incident page is reloaded while an incident is worked: its reads are compiled once.
+_INCIDENT_COUNTS = CompiledRead(Activation, _incident_counts, numbers=("activation_id",))
+_TASKS = CompiledRead(Task, _tasks, numbers=("activation_id",))
+_POINTS = CompiledRead(EpidemicPoint, _points, numbers=("activation_id",))
+_INCIDENT_CASES = CompiledRead(Case, _incident_cases, numbers=("activation_id",))
+_CONTACT_ORDERS = CompiledRead(ControlOrder, _contact_orders, numbers=("activation_id",))
 
 
 def chain(*, activation: Activation, user=None, limit: int = 2000, offset: int = 0) -> dict:
