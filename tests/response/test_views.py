@@ -41,6 +41,10 @@ def test_incident_page_tasks_and_contacts(world, incident, as_user, settings, tm
     client = as_user("member1")
     page = client.get(f"/response/{incident.pk}/").content.decode()
     assert "张贴告知书" in page and 'id="chain"' in page
+    case = world.persons["p1"]  # named and linked as a case, and offered as a contact's source
+    assert f'<a href="/people/{case.pk}/">{case.name}</a>' in page
+    head_page = as_user("head1").get(f"/response/{incident.pk}/").content.decode()
+    assert f'<option value="{case.pk}">{case.name}</option>' in head_page
     assert "timeline.xlsx" not in page  # the export link only for those who may export
     notice = Task.objects.get(title="张贴告知书")
     photo = SimpleUploadedFile("notice.png", png(), content_type="image/png")
