@@ -328,3 +328,27 @@ def test_a_read_postgresql_cannot_prepare_is_read_as_the_orm_reads_and_the_trans
     assert list(read._prepared().values()) == [False]
     assert read(name=person.name) == [(person.pk, False)]
     assert _our_prepared_statements("IS NULL") == []
+
+
+def _persons_divided(*, divisor):
+    from django.db.models import IntegerField
+    from django.db.models.expressions import RawSQL
+
+    share = RawSQL("100 / %s", (divisor,), output_field=IntegerField())
+    return Person.objects.annotate(share=share).order_by("pk").values_list("pk", "share")[:1]
+
+
+@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="PostgreSQL only")
+def test_an_error_of_the_data_on_the_first_run_is_raised_not_taken_for_a_binding_one(world, settings):
+    """Only SQL a server-side bind cannot type sends a plan back to client-side binding: a
+    division by zero (or a lock timeout) is raised to the caller as from any read, the
+    transaction goes on, and the plan is still tried prepared."""
+    from django.db import DataError
+
+    settings.EPIGRID_CHECK_COMPILED_READS = False
+    read = CompiledRead(Person, _persons_divided, numbers=("divisor",))
+    with pytest.raises(DataError):
+        read(divisor=0)
+    assert read._prepared() == {}
+    assert read(divisor=4)[0][1] == 25
+    assert list(read._prepared().values()) == [True]

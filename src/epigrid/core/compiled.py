@@ -32,6 +32,10 @@ from django.db import DatabaseError, connections, router, transaction
 from .scoping import EVERYWHERE, grant_paths, minimal_paths
 
 _UNCACHEABLE = object()
+# SQLSTATE class 42 (syntax error or access rule violation): what PostgreSQL answers SQL written
+# for client-side binding that a server-side bind cannot type (42P18 indeterminate datatype,
+# 42725 ambiguous function, 42804 datatype mismatch).
+_CANNOT_BIND = "42"
 # An int parameter's marker: negative, so never an id or a count the SQL might also carry, and
 # inside every integer column's range (a value out of a column's range makes the ORM drop the
 # condition, and then the plan is refused, as a marker not found).
@@ -95,7 +99,7 @@ class CompiledRead:
         if plan is None:
             plan = plans[key] = self._plan(alias, params, shape)
             if len(plans) > self.size:
-                plans.popitem(last=False)
+                self._prepared().pop(plans.popitem(last=False)[0], None)
         else:
             plans.move_to_end(key)
         if plan is _UNCACHEABLE:
@@ -130,7 +134,9 @@ class CompiledRead:
         try:
             with transaction.atomic(using=connection.alias):
                 fetched = _fetch_prepared(connection, plan.sql, args)
-        except DatabaseError:
+        except DatabaseError as error:
+            if getattr(error.__cause__, "sqlstate", "")[:2] != _CANNOT_BIND:
+                raise  # a lock, a timeout, a lost connection: the caller's, as from any read
             prepared[key] = False
             return self._fetch(connection, key, plan, args)
         prepared[key] = True
