@@ -352,3 +352,31 @@ def test_an_error_of_the_data_on_the_first_run_is_raised_not_taken_for_a_binding
     assert read._prepared() == {}
     assert read(divisor=4)[0][1] == 25
     assert list(read._prepared().values()) == [True]
+
+
+def _persons_with_constant(*, name, constant):
+    from django.db.models import IntegerField
+    from django.db.models.expressions import RawSQL
+
+    return (
+        Person.objects.annotate(extra=RawSQL("%s", (constant,), output_field=IntegerField()))
+        .filter(name=name)
+        .values_list("pk", "extra")
+    )
+
+
+@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="PostgreSQL only")
+def test_an_error_of_the_driver_on_the_first_run_is_the_drivers(world, settings):
+    """psycopg's own errors carry no SQLSTATE (a lost connection; here a value it cannot send):
+    the first run answers Django's database error, as the ORM does, not a TypeError of ours,
+    and the plan is not sent back to client-side binding."""
+    from django.db import DatabaseError
+
+    settings.EPIGRID_CHECK_COMPILED_READS = False
+    read = CompiledRead(Person, _persons_with_constant)
+    unsendable = object()
+    with pytest.raises(DatabaseError):
+        list(_persons_with_constant(name="x", constant=unsendable))  # the ORM's answer
+    with pytest.raises(DatabaseError):
+        read(name=world.persons["p1"].name, constant=unsendable)
+    assert read._prepared() == {}

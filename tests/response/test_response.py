@@ -17,7 +17,7 @@ from epigrid.core.errors import DomainError
 from epigrid.health import services as health
 from epigrid.health.models import Case
 from epigrid.people import services as people_services
-from epigrid.response import services
+from epigrid.response import selectors, services
 from epigrid.response.choices import PointStatus
 from epigrid.response.models import Activation, EpidemicPoint, Task
 from tests.factories import make_id_number
@@ -46,6 +46,10 @@ def test_confirmation_activates_the_plan_once_per_compound(world, django_capture
     assert tasks["张贴告知书"].owner == world.users["member1"]
     assert tasks["成立工作专班"].owner == world.users["commander"]
     assert tasks["医疗网格心理疏导与健康防护"].owner is None  # nobody holds the role: shown as unowned
+    # The incident page's compiled read gives the same owners; an empty one is None, not a blank user.
+    shown = {t.title: t for t in selectors.incident(activation=activation)["tasks"]}
+    assert {title: t.owner for title, t in shown.items()} == {title: t.owner for title, t in tasks.items()}
+    assert shown["医疗网格心理疏导与健康防护"].owner is None and shown["张贴告知书"].done_by is None
     assert EpidemicPoint.objects.get().status == PointStatus.CLOSED
     with django_capture_on_commit_callbacks(execute=True):
         confirm(world, world.persons["p1b"], specimen="A-2", at=at)

@@ -193,7 +193,7 @@ if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["epigrid.core.replica.ReplicaRouter"]
 # Compiled reads (core/compiled.py) run as prepared statements on PostgreSQL. Turn off behind a
-# pooler in transaction mode that does not keep them (PgBouncer before 1.21, or without
+# pooler in transaction mode that does not keep them (PgBouncer before 1.22, or without
 # max_prepared_statements): docs/scaling.md.
 PREPARED_READS = env.bool("EPIGRID_PREPARED_READS", default=True)
 REPLICA_MAX_LAG_SECONDS = env.float("EPIGRID_REPLICA_MAX_LAG_SECONDS", default=30.0)

@@ -32,10 +32,11 @@ from django.db import DatabaseError, connections, router, transaction
 from .scoping import EVERYWHERE, grant_paths, minimal_paths
 
 _UNCACHEABLE = object()
-# SQLSTATE class 42 (syntax error or access rule violation): what PostgreSQL answers SQL written
-# for client-side binding that a server-side bind cannot type (42P18 indeterminate datatype,
-# 42725 ambiguous function, 42804 datatype mismatch).
-_CANNOT_BIND = "42"
+# What PostgreSQL answers SQL written for client-side binding that a server-side bind cannot
+# type: indeterminate datatype, ambiguous function or operator, datatype mismatch, no such
+# function or operator for the unknown type. Not a missing table or column (a migration under
+# way): that is the caller's, as from any read.
+_CANNOT_BIND = frozenset({"42P18", "42725", "42804", "42883"})
 # An int parameter's marker: negative, so never an id or a count the SQL might also carry, and
 # inside every integer column's range (a value out of a column's range makes the ORM drop the
 # condition, and then the plan is refused, as a marker not found).
@@ -135,7 +136,8 @@ class CompiledRead:
             with transaction.atomic(using=connection.alias):
                 fetched = _fetch_prepared(connection, plan.sql, args)
         except DatabaseError as error:
-            if getattr(error.__cause__, "sqlstate", "")[:2] != _CANNOT_BIND:
+            # psycopg's own errors (a lost connection, a value it cannot send) have sqlstate None.
+            if getattr(error.__cause__, "sqlstate", None) not in _CANNOT_BIND:
                 raise  # a lock, a timeout, a lost connection: the caller's, as from any read
             prepared[key] = False
             return self._fetch(connection, key, plan, args)
@@ -255,10 +257,10 @@ def parts(model, related: tuple[str, ...] = ()) -> list:
     ]
 
 
-def with_related(row: tuple, parts, related: tuple[str, ...]) -> tuple:
+def with_related(row: tuple, read_parts, related: tuple[str, ...]) -> tuple:
     """The instance a row read with `selected(parts(model, related))` holds, its related instances
     set as `select_related` sets them (None for an empty foreign key), and the rest of the row."""
-    (found, *others), rest = instances(row, parts)
+    (found, *others), rest = instances(row, read_parts)
     for name, other in zip(related, others, strict=True):
         setattr(found, name, other if other.pk is not None else None)
     return found, rest
@@ -299,6 +301,9 @@ def _fetch_prepared(connection, sql: str, args: list) -> list:
     other. The ORM's own cursors bind on the client and are never prepared."""
     from django.db.backends.postgresql.base import ServerBindingCursor
 
+    # The health check before taking the session, as connection.cursor() would do it after: a
+    # session it replaces would otherwise be the one given the server-binding factory.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     session = connection.connection
     factory, threshold = session.cursor_factory, session.prepare_threshold
