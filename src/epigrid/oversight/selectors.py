@@ -2,14 +2,15 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from epigrid.accounts.choices import RESPONSIBLE_ROLE, Role
 from epigrid.accounts.models import GridAssignment
 from epigrid.core import extensions, outbox
-from epigrid.core.scoping import subtree_q
+from epigrid.core.compiled import CompiledRead
+from epigrid.core.scoping import minimal_paths, subtree_q
 from epigrid.grids.choices import LEAF_LEVELS, GridLevel
 from epigrid.grids.models import GridNode, Place, lineage_paths
 from epigrid.people.models import Household, Person
@@ -24,25 +25,21 @@ class SubtreeCounts:
 
 
 def subtree_counts(*, nodes) -> dict[int, SubtreeCounts]:
-    """Counts of everything under each node: one grouped query per kind over the union of the
-    subtrees, rolled up to ancestors in Python (O(grid nodes × depth), not per person)."""
+    """Counts of everything under each node: one statement of grouped counts per kind over the
+    union of the subtrees (compiled once per number of subtrees), rolled up to ancestors in
+    Python (O(grid nodes × depth), not per person)."""
     nodes = list(nodes)
     result = {node.pk: SubtreeCounts() for node in nodes}
     if not nodes:
         return result
     wanted = {node.path: node.pk for node in nodes}
-    roots = [p for p in sorted(wanted) if not any(p != q and p.startswith(q) for q in wanted)]
-    in_roots = Q()
-    for path in roots:
-        in_roots |= subtree_q("grid__path", path)
-    sources = {
-        "places": Place.objects.filter(archived_at__isnull=True),
-        "households": Household.objects.filter(archived_at__isnull=True),
-        "persons": Person.objects.filter(archived_at__isnull=True),
-    }
-    for attr, queryset in sources.items():
-        rows = queryset.filter(in_roots).values("grid__path").annotate(n=Count("*")).values_list("grid__path", "n")
-        _roll_up(rows, wanted, result, attr)
+    for kind, path, n in _SUBTREE_COUNTS(roots=minimal_paths(wanted)):
+        attr = _KINDS[kind]
+        for ancestor in lineage_paths(path):
+            pk = wanted.get(ancestor)
+            if pk is not None:
+                counts = result[pk]
+                setattr(counts, attr, getattr(counts, attr) + n)
     # A thematic grid counts the places filed under it (they also count in their geographic grid).
     thematic = {node.path: node.pk for node in nodes if node.level == GridLevel.THEMATIC}
     if thematic:
@@ -54,27 +51,37 @@ def subtree_counts(*, nodes) -> dict[int, SubtreeCounts]:
         )
         for path, n in rows:
             result[thematic[path]].places += n
-    staff_roots = Q()
-    for path in roots:
-        staff_roots |= subtree_q("node__path", path)
-    staff = (
-        GridAssignment.objects.active()
-        .filter(staff_roots)
-        .values("node__path")
-        .annotate(n=Count("user", distinct=True))
-        .values_list("node__path", "n")
-    )
-    _roll_up(staff, wanted, result, "staff")
     return result
 
 
-def _roll_up(rows, wanted: dict[str, int], result: dict[int, SubtreeCounts], attr: str) -> None:
-    for path, n in rows:
-        for ancestor in lineage_paths(path):
-            pk = wanted.get(ancestor)
-            if pk is not None:
-                counts = result[pk]
-                setattr(counts, attr, getattr(counts, attr) + n)
+_KINDS = ("places", "households", "persons", "staff")
+
+
+def _subtree_counts(*, roots: list[str]):
+    """(kind, grid path, count) for each kind of _KINDS, as one UNION ALL."""
+
+    def grouped(queryset, kind: int, path: str, count):
+        within = Q()
+        for root in roots:
+            within |= subtree_q(path, root)
+        return (
+            queryset.filter(within)
+            .order_by()
+            .values(path)
+            .annotate(kind=Value(kind), n=count)
+            .values_list("kind", path, "n")
+        )
+
+    places, households, persons, staff = (
+        grouped(Place.objects.filter(archived_at__isnull=True), 0, "grid__path", Count("*")),
+        grouped(Household.objects.filter(archived_at__isnull=True), 1, "grid__path", Count("*")),
+        grouped(Person.objects.filter(archived_at__isnull=True), 2, "grid__path", Count("*")),
+        grouped(GridAssignment.objects.active(), 3, "node__path", Count("user", distinct=True)),
+    )
+    return places.union(households, persons, staff, all=True)
+
+
+_SUBTREE_COUNTS = CompiledRead(Place, _subtree_counts)
 
 
 @dataclass
