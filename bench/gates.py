@@ -332,12 +332,16 @@ def run(scale, raw: psycopg.Connection) -> None:
     raw_rate = raw_done / raw_seconds
 
     rate = done / seconds
-    ok = errors == 0 and done == count and samples.p99 < TARGET_P99
+    # Closed loop, 50 guards each waiting for their answer: a request queues behind the 49 others,
+    # so its latency is about 50 ÷ throughput (Little's law) on any server. Issue 15 puts the p99
+    # target on the open-loop line below; this line's check is that every scan was answered.
+    ok = errors == 0 and done == count
     line(
         f"gates.scan concurrency={CONCURRENCY} workers={WORKERS} requests={done} throughput={rate:.0f} req/s "
-        f"p50={ms(samples.p50)} p99={ms(samples.p99)} errors={errors} stored={stored} "
+        f"p50={ms(samples.p50)} p99={ms(samples.p99)} (queueing: {CONCURRENCY}/throughput="
+        f"{ms(CONCURRENCY / rate)}) errors={errors} stored={stored} "
         f"repeated={done - errors - stored} raw={raw_rate:.0f} inserts/s ratio={rate / raw_rate * 100:.1f}% "
-        f"target: p99<{TARGET_P99 * 1000:.0f}ms {verdict(ok)}"
+        f"target: every scan answered (the p99 target is the open loop's) {verdict(ok)}"
     )
     floor_rate = floor_done / floor_seconds
     floor_ok = errors == 0 and floor_errors == 0 and rate / floor_rate >= TARGET_FLOOR_RATIO
