@@ -232,3 +232,44 @@ def test_the_chain_tells_cases_close_and_secondary_contacts(world):
         p1b.pk: "secondary",
     }
     assert [(e["source"], e["target"]) for e in data["edges"]] == [(p1.pk, p2.pk), (p2.pk, p1b.pk)]
+
+
+def test_the_api_list_reads_many_incidents_as_each_incident_reads_one(world, django_assert_max_num_queries):
+    """selectors.incidents (the API's list) gives each response what `incident` gives it, with a
+    contact shared by two responses counted in both, in the same number of queries for two
+    responses as for one."""
+    now = timezone.now()
+    shared, own, secondary = (
+        people_services.person_create(
+            name=name, id_number=make_id_number(), household=world.households[household], principal=world.admin
+        )
+        for name, household in (("赵六", "h1"), ("钱七", "h2"), ("孙八", "h2"))
+    )
+    for specimen, case_person in (("A-1", world.persons["p1"]), ("B-1", world.persons["p2"])):
+        confirm(world, case_person, specimen=specimen, at=now - dt.timedelta(hours=2))
+    record = services.exposure_record
+    record(source=world.persons["p1"], contact=shared, last_exposure_at=now, principal=world.admin)
+    record(source=world.persons["p2"], contact=shared, last_exposure_at=now, principal=world.admin)
+    record(source=world.persons["p2"], contact=own, last_exposure_at=now, principal=world.admin)
+    record(source=shared, contact=secondary, last_exposure_at=now, degree="secondary", principal=world.admin)
+    activations = list(Activation.objects.select_related("grid", "plan").order_by("pk"))
+    second = activations[1]
+    assert {a.grid.code for a in activations} == {"S-C-G1", "S-C-G2"}
+
+    def shown(data):
+        return {
+            **data,
+            "tasks": [(t.pk, t.title, t.owner_id, t.step.position, t.grid.code) for t in data["tasks"]],
+            "points": [(p.pk, p.status, p.grid.code) for p in data["points"]],
+        }
+
+    each = [shown(selectors.incident(activation=a)) for a in activations]
+    with django_assert_max_num_queries(7):
+        together = [shown(data) for data in selectors.incidents(activations=activations)]
+    assert together == each
+    assert [d["close_contacts"] for d in together] == [1, 2]  # the shared contact counts in both
+    assert [d["secondary_contacts"] for d in together] == [1, 1]
+    assert [sum(d["contact_orders"].values()) for d in together] == [1, 2]
+    with django_assert_max_num_queries(7):
+        assert [shown(d) for d in selectors.incidents(activations=[second])] == each[1:]
+    assert selectors.incidents(activations=[]) == []

@@ -150,8 +150,8 @@ class IncidentOut(Schema):
     contact_orders: dict[str, int]
 
 
-def _incident_out(activation) -> dict:
-    data = selectors.incident(activation=activation)
+def _incident_out(data: dict) -> dict:
+    activation = data["activation"]
     return {
         "id": activation.pk,
         "grid": activation.grid.code,
@@ -179,7 +179,8 @@ def _incident_out(activation) -> dict:
     ),
 )
 def activation_list(request):
-    return [_incident_out(a) for a in selectors.activations_in(user=request.user)[:100]]
+    activations = selectors.activations_in(user=request.user).select_related("plan")[:100]
+    return [_incident_out(data) for data in selectors.incidents(activations=activations)]
 
 
 @router.get(
@@ -193,7 +194,7 @@ def activation_list(request):
     ),
 )
 def activation_detail(request, pk: int):
-    return _incident_out(selectors.activation_get(user=request.user, pk=pk))
+    return _incident_out(selectors.incident(activation=selectors.activation_get(user=request.user, pk=pk)))
 
 
 class ChainOut(Schema):
