@@ -245,10 +245,16 @@ def test_the_api_list_reads_many_incidents_as_each_incident_reads_one(world, dja
         )
         for name, household in (("赵六", "h1"), ("钱七", "h2"), ("孙八", "h2"))
     )
-    for specimen, case_person in (("A-1", world.persons["p1"]), ("B-1", world.persons["p2"])):
-        confirm(world, case_person, specimen=specimen, at=now - dt.timedelta(hours=2))
+    # 李四 (p1b) is confirmed after 张三 (p1) but dated earlier: the response names cases by date.
+    for specimen, case_person, hours_ago in (
+        ("A-1", world.persons["p1"], 2),
+        ("B-1", world.persons["p2"], 2),
+        ("A-2", world.persons["p1b"], 3),
+    ):
+        confirm(world, case_person, specimen=specimen, at=now - dt.timedelta(hours=hours_ago))
     record = services.exposure_record
     record(source=world.persons["p1"], contact=shared, last_exposure_at=now, principal=world.admin)
+    record(source=world.persons["p1b"], contact=shared, last_exposure_at=now, principal=world.admin)
     record(source=world.persons["p2"], contact=shared, last_exposure_at=now, principal=world.admin)
     record(source=world.persons["p2"], contact=own, last_exposure_at=now, principal=world.admin)
     record(source=shared, contact=secondary, last_exposure_at=now, degree="secondary", principal=world.admin)
@@ -261,15 +267,19 @@ def test_the_api_list_reads_many_incidents_as_each_incident_reads_one(world, dja
             **data,
             "tasks": [(t.pk, t.title, t.owner_id, t.step.position, t.grid.code) for t in data["tasks"]],
             "points": [(p.pk, p.status, p.grid.code) for p in data["points"]],
+            "contact_orders": list(data["contact_orders"].items()),
         }
 
     each = [shown(selectors.incident(activation=a)) for a in activations]
     with django_assert_max_num_queries(7):
         together = [shown(data) for data in selectors.incidents(activations=activations)]
     assert together == each
-    assert [d["close_contacts"] for d in together] == [1, 2]  # the shared contact counts in both
+    assert [[c.name for c in d["cases"]] for d in together] == [["李四", "张三"], ["王五"]]
+    # The shared contact counts once in the first response (exposed to both its cases) and in both.
+    assert [d["case_count"] for d in together] == [2, 1]
+    assert [d["close_contacts"] for d in together] == [1, 2]
     assert [d["secondary_contacts"] for d in together] == [1, 1]
-    assert [sum(d["contact_orders"].values()) for d in together] == [1, 2]
+    assert [sum(n for _, n in d["contact_orders"]) for d in together] == [1, 2]
     with django_assert_max_num_queries(7):
         assert [shown(d) for d in selectors.incidents(activations=[second])] == each[1:]
     assert selectors.incidents(activations=[]) == []
