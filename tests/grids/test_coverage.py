@@ -94,6 +94,13 @@ def test_subtree_counts(world):
     assert med.places == 1  # the clinic, filed under the medical grid too
     assert s.staff == 13 - 1  # every assigned user but "norole" (12 distinct assignees)
     assert g1.staff == 4  # head1, member1, guard1, bhead1
+    # One person holding roles at two grids is one of the community's staff, not two.
+    account_services.grid_assignment_create(
+        node=world.nodes["S-C-G2"], user=world.users["member1"], role=Role.GRID_MEMBER, principal=world.admin
+    )
+    counts = selectors.subtree_counts(nodes=nodes)
+    assert (counts[world.nodes["S-C-G2"].pk].staff, counts[world.nodes["S-C"].pk].staff) == (4, 9)
+    assert counts[world.nodes["S"].pk].staff == 12
 
 
 def test_counts_query_count_does_not_grow_with_nodes(world, django_assert_max_num_queries):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q, Value
+from django.db.models import Count, Exists, Min, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -33,13 +33,20 @@ def subtree_counts(*, nodes) -> dict[int, SubtreeCounts]:
     if not nodes:
         return result
     wanted = {node.path: node.pk for node in nodes}
+    staff: dict[int, set[int]] = {pk: set() for pk in result}
     for kind, path, n in _SUBTREE_COUNTS(roots=minimal_paths(wanted)):
         attr = _KINDS[kind]
         for ancestor in lineage_paths(path):
             pk = wanted.get(ancestor)
-            if pk is not None:
+            if pk is None:
+                continue
+            if kind == _STAFF:
+                staff[pk].add(n)  # a user id: one who holds roles at two grids is one person
+            else:
                 counts = result[pk]
                 setattr(counts, attr, getattr(counts, attr) + n)
+    for pk, users in staff.items():
+        result[pk].staff = len(users)
     # A thematic grid counts the places filed under it (they also count in their geographic grid).
     thematic = {node.path: node.pk for node in nodes if node.level == GridLevel.THEMATIC}
     if thematic:
@@ -55,19 +62,22 @@ def subtree_counts(*, nodes) -> dict[int, SubtreeCounts]:
 
 
 _KINDS = ("places", "households", "persons", "staff")
+_STAFF = _KINDS.index("staff")
 
 
 def _subtree_counts(*, roots: list[str]):
-    """(kind, grid path, count) for each kind of _KINDS, as one UNION ALL."""
+    """(kind, grid path, count) for each kind of _KINDS, as one UNION ALL; for staff (kind, node
+    path, user id), one row a user and node (distinct users do not add up over a subtree: they
+    are counted per asked node by the caller; a city has thousands of staff, not millions)."""
 
-    def grouped(queryset, kind: int, path: str, count):
+    def grouped(queryset, kind: int, path: str, count, also: str | None = None):
         within = Q()
         for root in roots:
             within |= subtree_q(path, root)
         return (
             queryset.filter(within)
             .order_by()
-            .values(path)
+            .values(path, *([also] if also else []))
             .annotate(kind=Value(kind), n=count)
             .values_list("kind", path, "n")
         )
@@ -76,7 +86,7 @@ def _subtree_counts(*, roots: list[str]):
         grouped(Place.objects.filter(archived_at__isnull=True), 0, "grid__path", Count("*")),
         grouped(Household.objects.filter(archived_at__isnull=True), 1, "grid__path", Count("*")),
         grouped(Person.objects.filter(archived_at__isnull=True), 2, "grid__path", Count("*")),
-        grouped(GridAssignment.objects.active(), 3, "node__path", Count("user", distinct=True)),
+        grouped(GridAssignment.objects.active(), _STAFF, "node__path", Min("user_id"), also="user_id"),
     )
     return places.union(households, persons, staff, all=True)
 
