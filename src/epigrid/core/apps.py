@@ -19,4 +19,7 @@ class CoreConfig(AppConfig):
     }
 
     def ready(self):
-        from . import checks  # noqa: F401 - registers the deployment checks
+        from . import (
+            checks,  # noqa: F401 - registers the deployment checks
+            lookups,  # noqa: F401 - registers `__any_of` on every field
+        )

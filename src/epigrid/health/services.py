@@ -201,7 +201,7 @@ def _readings_record(readings: list[Reading], *, source: str, principal, now: dt
     pol = policy()
     errors, rows, seen = [], [], set()
     person_ids = {r.person_id for r in readings}
-    persons = Person.objects.filter(pk__in=person_ids, archived_at__isnull=True)
+    persons = Person.objects.filter(pk__any_of=person_ids, archived_at__isnull=True)
     # The resident's link reports for the one person its token names; everyone else reports for
     # the persons they see (others: "not found"), where their role records health (others: refused).
     if source != ReportSource.SELF:

@@ -350,7 +350,7 @@ class _ResidentImporter(_Importer):
         # Locked until the import commits: an edit of one of these files meanwhile waits, rather
         # than being overwritten by the file's older values.
         holders = (
-            Person.objects.filter(id_number_hash__in=list(rows))
+            Person.objects.filter(id_number_hash__any_of=list(rows))
             .select_for_update(of=("self",))
             .values(*_HOLDER_FIELDS, "grid__path", "grid__code")
         )
