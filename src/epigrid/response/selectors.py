@@ -113,13 +113,17 @@ def _incident_counts(*, activation_id):
 
 
 _TASK_RELATED = ("step", "grid", "owner", "done_by")
+# How `incident` and `incidents` order and cut what they show: one definition for both.
+_TASK_ORDER = ("step__position", "id")
+_CASE_ORDER = ("confirmed_at", "id")
+_CASES_SHOWN = 200  # the page names and links them, nothing more
 _TASK = parts(Task, _TASK_RELATED)
 _POINT = parts(EpidemicPoint, ("grid",))
 
 
 def _tasks(*, activation_id):
     return (
-        Task.objects.filter(activation_id=activation_id).order_by("step__position", "id").values_list(*selected(_TASK))
+        Task.objects.filter(activation_id=activation_id).order_by(*_TASK_ORDER).values_list(*selected(_TASK))
     )
 
 
@@ -128,11 +132,10 @@ def _points(*, activation_id):
 
 
 def _incident_cases(*, activation_id):
-    # The first 200 by confirmation: the page names and links them, nothing more.
     return (
         Case.objects.filter(activations=activation_id)
-        .order_by("confirmed_at", "id")
-        .values_list("person_id", "person__name", "confirmed_at")[:200]
+        .order_by(*_CASE_ORDER)
+        .values_list("person_id", "person__name", "confirmed_at")[:_CASES_SHOWN]
     )
 
 
@@ -189,7 +192,7 @@ def incidents(*, activations) -> list[dict]:
     tasks: dict[int, list] = {pk: [] for pk in ids}
     for row in (
         Task.objects.filter(activation_id__in=ids)
-        .order_by("activation_id", "step__position", "id")
+        .order_by("activation_id", *_TASK_ORDER)
         .values_list(*selected(_TASK))
     ):
         task = with_related(row, _TASK, _TASK_RELATED)[0]
@@ -199,11 +202,12 @@ def incidents(*, activations) -> list[dict]:
         point = with_related(row, _POINT, ("grid",))[0]
         points[point.activation_id].append(point)
     cases: dict[int, list] = {pk: [] for pk in ids}
-    # The first 200 of each response by confirmation, as `incident` names them.
+    # The first _CASES_SHOWN of each response, in `incident`'s order.
+    case_order = [f"case__{name}" for name in _CASE_ORDER]
     ranked = through.annotate(
-        rank=Window(RowNumber(), partition_by=F("activation_id"), order_by=(F("case__confirmed_at"), F("case_id")))
-    ).filter(rank__lte=200)
-    for activation_id, *row in ranked.order_by("activation_id", "case__confirmed_at", "case_id").values_list(
+        rank=Window(RowNumber(), partition_by=F("activation_id"), order_by=[F(name) for name in case_order])
+    ).filter(rank__lte=_CASES_SHOWN)
+    for activation_id, *row in ranked.order_by("activation_id", *case_order).values_list(
         "activation_id", "case__person_id", "case__person__name", "case__confirmed_at"
     ):
         cases[activation_id].append(CaseRow(*row))
